@@ -1,0 +1,42 @@
+"""Suite-wide isolation: no test ever sees the developer's real home, config, keyring or server.
+
+Area-specific fixtures live in `tests/<area>/conftest.py`; shared ones are plugins in
+`tests/support/` (registered below).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["support.emulator"]
+
+# Environment variables that would let a test reach a real server or real user files.
+_LEAKY_ENV_PREFIXES = ("CLEARML_", "TRAINS_")
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh HOME and XDG tree per test; ClearML env overrides removed."""
+    home = tmp_path / "home"
+    home.mkdir()
+    for name in list(os.environ):
+        if name.startswith(_LEAKY_ENV_PREFIXES) and name not in _KEEP_ENV:
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("USERPROFILE", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    # The keyring backend used by tests: a real file-backed keyring inside the temp HOME.
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
+    yield home
+
+
+# Live-server tests (tests/live) read these before isolation removes them.
+_KEEP_ENV: frozenset[str] = frozenset()
+LIVE_ENV = {k: v for k, v in os.environ.items() if k.startswith(_LEAKY_ENV_PREFIXES)}

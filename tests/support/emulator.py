@@ -1,0 +1,1 @@
+"""pytest plugin: fixtures that run the ClearML API emulator (filled in by the emulator work)."""
