@@ -1,16 +1,44 @@
 """App settings (and presets) persisted as JSON under the platformdirs config dir.
 
-SKELETON: the dataclasses below are the contract other modules use; persistence
-(`SettingsStore.load/save`, atomic writes, corrupt-file backup) is implemented by the
-settings work item.
+File: `platformdirs.user_config_path("clearml-tray") / "settings.json"`::
+
+    {"schema_version": 1, "settings": {...Settings fields...}, "presets": [...Preset dicts...]}
+
+Loading never raises for bad content and never loses data silently:
+- unreadable / not JSON / wrong shape → the file is moved aside to `settings.json.bak-<timestamp>`,
+  defaults are used, and `LoadedSettings.warnings` says so (with the backup path);
+- a single bad field (wrong type, out of range) → that field's default, a warning, and a copy of
+  the file is kept as a backup;
+- unknown keys (a newer version wrote the file) → kept in `Settings.extra` / `Preset.unknown_fields`
+  and unknown top-level keys are carried over by `save_settings`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import errno
+import json
+import logging
+import os
+import re
+import shlex
+import typing
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from tray_app.core.atomic import atomic_write_text, backup_file
+from tray_app.core.presets import Preset, PresetFormatError, preset_from_dict, preset_to_dict
 
 SCHEMA_VERSION = 1
+APP_NAME = "clearml-tray"
+SETTINGS_FILE_NAME = "settings.json"
+
+log = logging.getLogger(__name__)
 
 
 class IdleMode(StrEnum):
@@ -54,14 +82,437 @@ class Settings:
     editor_command: str = ""  # "" = detect VS Code / Cursor / VSCodium
     open_editor_when_ready: bool = True
     notifications: NotificationPrefs = field(default_factory=NotificationPrefs)
-    hotkey: str = "Ctrl+Alt+C"
+    hotkey: str = "Ctrl+Alt+C"  # "" = no global hotkey
     start_on_login: bool = False
     idle: IdlePolicy = field(default_factory=IdlePolicy)
     tunnel_retry_limit: int = 3
     workspace_folder: str = ""  # a folder whose .vscode/clearml.json adds presets
+    # Keys of the "settings" object written by a newer version; saved back unchanged.
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def active(self) -> ServerProfile:
         for profile in self.profiles:
             if profile.name == self.active_profile:
                 return profile
         return self.profiles[0] if self.profiles else ServerProfile()
+
+
+@dataclass(slots=True)
+class LoadedSettings:
+    settings: Settings
+    presets: list[Preset]
+    warnings: list[str] = field(default_factory=list)  # user-facing sentences for the UI
+    backup_path: Path | None = None  # where the old file was moved / copied, if it was
+
+
+class SettingsError(Exception):
+    """Settings could not be persisted; `str()` is user-facing."""
+
+
+class SettingsWriteError(SettingsError):
+    def __init__(self, message: str, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def default_settings_path() -> Path:
+    return platformdirs.user_config_path(APP_NAME) / SETTINGS_FILE_NAME
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+_MODIFIERS = {"ctrl": "Ctrl", "control": "Ctrl", "alt": "Alt", "shift": "Shift", "meta": "Meta",
+              "super": "Super", "win": "Super"}  # fmt: skip
+_NAMED_KEYS = {
+    "space", "tab", "return", "enter", "escape", "esc", "backspace", "insert", "ins", "delete",
+    "del", "home", "end", "pgup", "pageup", "pgdown", "pagedown", "up", "down", "left", "right",
+    "print", "pause", "menu",
+}  # fmt: skip
+_PUNCTUATION_KEYS = set("`-=[];',./\\")
+
+
+def hotkey_problem(hotkey: str) -> str | None:
+    """Why `hotkey` is not a usable global shortcut like "Ctrl+Alt+C" (None = fine or "")."""
+    if hotkey == "":
+        return None
+    parts = hotkey.split("+")
+    if len(parts) < 2 or any(p.strip() == "" for p in parts):
+        return f"hotkey {hotkey!r} must look like 'Ctrl+Alt+C': modifiers and one key joined by '+'"
+    *mods, key = (p.strip() for p in parts)
+    seen: set[str] = set()
+    for mod in mods:
+        canonical = _MODIFIERS.get(mod.lower())
+        if canonical is None:
+            return f"hotkey {hotkey!r}: {mod!r} is not a modifier (Ctrl, Alt, Shift, Meta, Super)"
+        if canonical in seen:
+            return f"hotkey {hotkey!r} repeats {canonical}"
+        seen.add(canonical)
+    if not seen - {"Shift"}:
+        return f"hotkey {hotkey!r} needs Ctrl, Alt, Meta or Super (Shift alone is not enough)"
+    lowered = key.lower()
+    if lowered in _MODIFIERS:
+        return f"hotkey {hotkey!r} has no key after the modifiers (e.g. {hotkey}+C)"
+    if not (
+        (len(key) == 1 and ((key.isalnum() and key.isascii()) or key in _PUNCTUATION_KEYS))
+        or re.fullmatch(r"f([1-9]|1[0-9]|2[0-4])", lowered)
+        or lowered in _NAMED_KEYS
+    ):
+        return f"hotkey {hotkey!r}: {key!r} is not a key name (a letter, digit, F1-F24, Space…)"
+    return None
+
+
+def _problems(settings: Settings) -> list[tuple[str, str]]:
+    """(field path, reason) for every invalid value; the path is what load falls back on."""
+    out: list[tuple[str, str]] = []
+    if not 5 <= settings.poll_interval_s <= 3600:
+        out.append(
+            ("poll_interval_s", f"poll interval {settings.poll_interval_s} s is not in 5..3600 s")
+        )
+    problem = hotkey_problem(settings.hotkey)
+    if problem:
+        out.append(("hotkey", problem))
+    idle = settings.idle
+    for name, label in (("cpu_threshold_percent", "CPU"), ("gpu_threshold_percent", "GPU")):
+        value = getattr(idle, name)
+        if not 0 <= value <= 100:
+            out.append((f"idle.{name}", f"idle {label} threshold {value}% is not in 0..100"))
+    if idle.window_minutes <= 0:
+        out.append(
+            ("idle.window_minutes", f"idle window {idle.window_minutes} min must be more than 0")
+        )
+    if idle.grace_minutes <= 0:
+        out.append(
+            (
+                "idle.grace_minutes",
+                f"idle grace period {idle.grace_minutes} min must be more than 0",
+            )
+        )
+    if not 1 <= settings.tunnel_retry_limit <= 20:
+        out.append(
+            (
+                "tunnel_retry_limit",
+                f"tunnel retry limit {settings.tunnel_retry_limit} is not in 1..20",
+            )
+        )
+    if not settings.profiles:
+        out.append(("profiles", "there must be at least one server profile"))
+    names = [p.name for p in settings.profiles]
+    if any(not n.strip() for n in names):
+        out.append(("profiles", "a server profile has an empty name"))
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        out.append(("profiles", "server profile names must be unique: " + ", ".join(duplicates)))
+    if settings.profiles and settings.active_profile not in names:
+        out.append(
+            ("active_profile", f"the active profile {settings.active_profile!r} does not exist")
+        )
+    if settings.editor_command:
+        try:
+            if not shlex.split(settings.editor_command):
+                raise ValueError("empty")
+        except ValueError as exc:
+            out.append(
+                (
+                    "editor_command",
+                    f"editor command {settings.editor_command!r} cannot be parsed: {exc}",
+                )
+            )
+    return out
+
+
+def _soft_problems(settings: Settings) -> list[str]:
+    """Problems that may be temporary (an unmounted drive): reported, never reset on load."""
+    out: list[str] = []
+    for profile in settings.profiles:
+        if profile.config_file and not Path(profile.config_file).expanduser().is_file():
+            out.append(
+                f"server profile {profile.name!r}: the config file "
+                f"{profile.config_file!r} does not exist"
+            )
+    if settings.workspace_folder and not Path(settings.workspace_folder).expanduser().is_dir():
+        out.append(f"the workspace folder {settings.workspace_folder!r} does not exist")
+    return out
+
+
+def validate_settings(settings: Settings) -> list[str]:
+    """User-facing reasons why `settings` should not be saved as is (empty list = valid)."""
+    return [reason for _, reason in _problems(settings)] + _soft_problems(settings)
+
+
+# --- (de)serialisation --------------------------------------------------------------------------
+
+
+def _to_json(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        data: dict[str, Any] = {}
+        for f in dataclasses.fields(value):
+            if f.name == "extra":
+                continue
+            data[f.name] = _to_json(getattr(value, f.name))
+        return data
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, list):
+        return [_to_json(v) for v in value]
+    return value
+
+
+def settings_to_dict(settings: Settings) -> dict[str, Any]:
+    data = dict(settings.extra)
+    data.update(_to_json(settings))
+    return data
+
+
+class _BadValue(Exception):
+    pass
+
+
+def _describe(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False) if _jsonable(value) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _coerce(value: Any, tp: Any, path: str, warnings: list[str]) -> Any:
+    """Convert parsed JSON `value` to type `tp`, raising _BadValue when it does not fit."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if not isinstance(value, dict):
+            raise _BadValue("is not an object")
+        return _build(tp, value, f"{path}.", warnings)
+    if origin is list:
+        (item_type,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise _BadValue("is not a list")
+        return [_coerce(v, item_type, f"{path}[{i}]", warnings) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _BadValue("is not an object")
+        return dict(value)
+    if isinstance(tp, type) and issubclass(tp, StrEnum):
+        try:
+            return tp(value)
+        except ValueError:
+            allowed = ", ".join(m.value for m in tp)
+            raise _BadValue(f"is not one of {allowed}") from None
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise _BadValue("is not true/false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _BadValue("is not a whole number")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _BadValue("is not a number")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise _BadValue("is not a string")
+        return value
+    raise _BadValue(f"has an unsupported type {tp!r}")
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str, warnings: list[str]) -> Any:
+    hints = typing.get_type_hints(cls)
+    defaults = cls()
+    kwargs: dict[str, Any] = {}
+    known = {f.name for f in dataclasses.fields(cls)}
+    for f in dataclasses.fields(cls):
+        if f.name == "extra" or f.name not in data:
+            continue
+        path = f"{prefix}{f.name}"
+        try:
+            kwargs[f.name] = _coerce(data[f.name], hints[f.name], path, warnings)
+        except _BadValue as exc:
+            default = getattr(defaults, f.name)
+            warnings.append(
+                f"Setting '{path}' {_describe(data[f.name])} {exc}; "
+                f"using the default {_describe(_to_json(default))}."
+            )
+    unknown = {k: v for k, v in data.items() if k not in known or k == "extra"}
+    if "extra" in known:
+        kwargs["extra"] = unknown
+    elif unknown:
+        log.info("ignoring unknown settings keys under %r: %s", prefix or ".", sorted(unknown))
+    return cls(**kwargs)
+
+
+def _reset_field(settings: Settings, path: str) -> Any:
+    defaults = Settings()
+    target: Any = settings
+    source: Any = defaults
+    *parents, leaf = path.split(".")
+    for part in parents:
+        target = getattr(target, part)
+        source = getattr(source, part)
+    default = getattr(source, leaf)
+    setattr(target, leaf, default)
+    return default
+
+
+def settings_from_dict(data: dict[str, Any]) -> tuple[Settings, list[str]]:
+    """Settings from the parsed "settings" object, with per-field fallback and warnings."""
+    warnings: list[str] = []
+    settings: Settings = _build(Settings, data, "", warnings)
+    for path, reason in _problems(settings):
+        if path == "active_profile" and settings.profiles:
+            settings.active_profile = settings.profiles[0].name
+            warnings.append(f"{reason}; using {settings.active_profile!r} instead.")
+            continue
+        default = _reset_field(settings, path)
+        warnings.append(f"{reason}; using the default {_describe(_to_json(default))}.")
+        if path == "profiles" and settings.active_profile not in {
+            p.name for p in settings.profiles
+        }:
+            settings.active_profile = settings.profiles[0].name
+    return settings, warnings
+
+
+def _presets_from_list(items: list[Any], warnings: list[str]) -> list[Preset]:
+    presets: list[Preset] = []
+    seen: set[str] = set()
+    for index, item in enumerate(items, start=1):
+        try:
+            preset = preset_from_dict(item, strict=False, where=f"saved preset #{index}")
+        except PresetFormatError as exc:
+            warnings.append(f"{exc}; this preset was skipped.")
+            continue
+        if preset.name in seen:
+            warnings.append(
+                f"Two saved presets are named {preset.name!r}; the second one was skipped."
+            )
+            continue
+        seen.add(preset.name)
+        presets.append(preset)
+    return presets
+
+
+# --- load / save --------------------------------------------------------------------------------
+
+
+def _move_aside(path: Path) -> Path | None:
+    try:
+        backup = backup_file(path)
+        path.unlink()
+    except OSError as exc:
+        log.warning("could not move the broken settings file %s aside: %s", path, exc)
+        return None
+    return backup
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> LoadedSettings:
+    """Read settings and presets; never raises for bad content (see the module docstring)."""
+    file = Path(path) if path is not None else default_settings_path()
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        return LoadedSettings(Settings(), [])
+    except OSError as exc:
+        # Unreadable (permissions, I/O error): don't move it, it may well be fine.
+        warning = f"The settings file {file} cannot be read ({exc.strerror}); using defaults."
+        log.warning("%s", warning)
+        return LoadedSettings(Settings(), [], [warning])
+
+    document: Any = None
+    reason = ""
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        reason = "it is not UTF-8 text"
+    except json.JSONDecodeError as exc:
+        reason = f"it is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+    if not reason:
+        if not isinstance(document, dict):
+            reason = "it does not hold a JSON object"
+        elif not isinstance(document.get("settings", {}), dict):
+            reason = 'its "settings" entry is not an object'
+        elif not isinstance(document.get("presets", []), list):
+            reason = 'its "presets" entry is not a list'
+        elif not isinstance(document.get("schema_version", SCHEMA_VERSION), int) or isinstance(
+            document.get("schema_version"), bool
+        ):
+            reason = "its schema_version is not a number"
+    if reason:
+        backup = _move_aside(file)
+        where = f"it was moved to {backup}" if backup else "it could not be moved aside"
+        warning = (
+            f"The settings file {file} was unreadable ({reason}): {where} and the default "
+            "settings are used."
+        )
+        log.warning("%s", warning)
+        return LoadedSettings(Settings(), [], [warning], backup)
+
+    assert isinstance(document, dict)
+    warnings: list[str] = []
+    version = document.get("schema_version", SCHEMA_VERSION)
+    if version > SCHEMA_VERSION:
+        warnings.append(
+            f"The settings file {file} was written by a newer version of the app (schema "
+            f"{version}); options this version does not know are kept as they are."
+        )
+    settings, field_warnings = settings_from_dict(document.get("settings", {}))
+    presets = _presets_from_list(document.get("presets", []), field_warnings)
+    backup_path: Path | None = None
+    if field_warnings:
+        # Nothing is lost silently: the original values stay in a copy of the file.
+        try:
+            backup_path = backup_file(file)
+        except OSError as exc:
+            log.warning("could not back up %s: %s", file, exc)
+        if backup_path is not None:
+            field_warnings.append(f"The original settings file was copied to {backup_path}.")
+    warnings.extend(field_warnings)
+    for warning in warnings:
+        log.warning("%s", warning)
+    return LoadedSettings(settings, presets, warnings, backup_path)
+
+
+def _existing_top_level_extras(file: Path) -> dict[str, Any]:
+    with contextlib.suppress(OSError, ValueError):
+        document = json.loads(file.read_text(encoding="utf-8"))
+        if isinstance(document, dict):
+            return {
+                k: v
+                for k, v in document.items()
+                if k not in ("schema_version", "settings", "presets")
+            }
+    return {}
+
+
+def save_settings(
+    settings: Settings, presets: list[Preset], path: str | os.PathLike[str] | None = None
+) -> Path:
+    """Write settings and presets atomically; returns the path written.
+
+    Raises SettingsWriteError (the previous file is left intact) when the write fails.
+    """
+    file = Path(path) if path is not None else default_settings_path()
+    document: dict[str, Any] = _existing_top_level_extras(file)
+    document["schema_version"] = SCHEMA_VERSION
+    document["settings"] = settings_to_dict(settings)
+    document["presets"] = [preset_to_dict(p) for p in presets]
+    text = json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+    try:
+        atomic_write_text(file, text)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            detail = "the disk is full"
+        elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            detail = "permission denied" if exc.errno != errno.EROFS else "read-only file system"
+        else:
+            detail = exc.strerror or str(exc)
+        raise SettingsWriteError(
+            f"Settings could not be saved to {file}: {detail}. The previous settings file is "
+            "unchanged.",
+            file,
+        ) from exc
+    return file
