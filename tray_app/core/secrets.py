@@ -1,8 +1,47 @@
-"""Secrets in the system keyring (service `clearml-tray`), with a visible file fallback."""
+"""Secrets in the system keyring (service `clearml-tray`), with a visible file fallback.
+
+The system backend (`keyring.get_keyring()`) is preferred. When there is none (the `fail` / `null`
+backends, a chainer with nothing to chain) or it refuses a secret (locked, D-Bus error…), the
+secret goes to a JSON file readable only by the user (mode 600) and the store says so loudly:
+`is_fallback`, `warning` (a sentence for the UI) and a WARNING log record.
+
+A small index (`secrets-index.json`, names → backend, never values) remembers where each secret
+went, so a read goes to the right place even after the system keyring comes back.
+Every value that passes through the store is registered with `redact` so it never reaches a log.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
+import os
+import stat
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keyring
+import keyring.backend
+import keyring.backends.chainer
+import keyring.backends.fail
+import keyring.backends.null
+import keyring.errors
+import platformdirs
+
+from tray_app.core.atomic import atomic_write_text
+from tray_app.core.redact import register_secret
+
 SERVICE = "clearml-tray"
+APP_NAME = "clearml-tray"
+FALLBACK_FILE_NAME = "secrets.json"
+INDEX_FILE_NAME = "secrets-index.json"
+
+KEYRING = "keyring"
+FILE = "file"
+
+log = logging.getLogger(__name__)
 
 
 def api_secret_key(profile: str) -> str:
@@ -18,3 +57,280 @@ def session_password_key(task_id: str) -> str:
 def preset_password_key(preset_name: str) -> str:
     """Keyring entry name of the fixed SSH password of preset `preset_name`."""
     return f"preset-password/{preset_name}"
+
+
+class SecretStoreError(Exception):
+    """A secret could not be read, stored or deleted; `str()` is user-facing."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Location:
+    backend: str  # KEYRING or FILE
+    keyring_backend: str = ""  # class path of the system backend, for the user's information
+
+
+def _backend_name(backend: Any) -> str:
+    cls = type(backend)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def unusable_reason(backend: Any) -> str | None:
+    """Why `backend` cannot hold secrets (None = it looks usable)."""
+    if isinstance(backend, keyring.backends.fail.Keyring):
+        return "no system keyring backend is available"
+    if isinstance(backend, keyring.backends.null.Keyring):
+        return "the keyring is disabled (null backend)"
+    if isinstance(backend, keyring.backends.chainer.ChainerBackend) and not backend.backends:
+        return "no system keyring backend is available"
+    return None
+
+
+class SecretStore:
+    """get / set / delete secrets by name; see the module docstring for the fallback rules."""
+
+    def __init__(
+        self,
+        backend: keyring.backend.KeyringBackend | None = None,
+        *,
+        data_dir: str | os.PathLike[str] | None = None,
+        fallback_path: str | os.PathLike[str] | None = None,
+        index_path: str | os.PathLike[str] | None = None,
+        service: str = SERVICE,
+    ) -> None:
+        directory = Path(data_dir) if data_dir else platformdirs.user_data_path(APP_NAME)
+        self.fallback_path = (
+            Path(fallback_path) if fallback_path else directory / FALLBACK_FILE_NAME
+        )
+        self.index_path = Path(index_path) if index_path else directory / INDEX_FILE_NAME
+        self.service = service
+        self._lock = threading.RLock()
+        self._reason: str | None = None
+        if backend is None:
+            try:
+                backend = keyring.get_keyring()
+            except Exception as exc:  # a broken keyring config must not stop the app
+                self._reason = f"the system keyring could not be loaded ({exc})"
+        self._backend = backend
+        if self._reason is None:
+            self._reason = unusable_reason(backend)
+        if self._reason is not None:
+            self._announce()
+        if self._file_entries():
+            self._ensure_reason("some secrets were stored in the fallback file earlier")
+
+    # --- public state ---------------------------------------------------------------------------
+
+    @property
+    def backend_name(self) -> str:
+        """Class path of the system keyring backend in use ("" if none could be loaded)."""
+        return _backend_name(self._backend) if self._backend is not None else ""
+
+    @property
+    def is_fallback(self) -> bool:
+        """True when some secrets are (or new ones would be) kept in the plain fallback file."""
+        return self._reason is not None
+
+    @property
+    def warning(self) -> str | None:
+        """A sentence for the UI when `is_fallback`, else None."""
+        if self._reason is None:
+            return None
+        return (
+            f"Secrets are not in your system keyring ({self._reason}). They are stored in "
+            f"{self.fallback_path}, a file only your user account can read, but not encrypted. "
+            "Install or unlock a keyring (e.g. GNOME Keyring or KWallet) to keep them safer."
+        )
+
+    def where(self, name: str) -> str | None:
+        """ "keyring" or "file" for a known secret, None if the index does not know it."""
+        location = self._read_index().get(name)
+        return location.backend if location else None
+
+    # --- operations ----------------------------------------------------------------------------
+
+    def get(self, name: str) -> str | None:
+        """The secret `name`, or None if it is not stored anywhere.
+
+        Raises SecretStoreError when the backend holding it cannot be read (e.g. locked).
+        """
+        with self._lock:
+            location = self._read_index().get(name)
+            value: str | None
+            if location is not None and location.backend == FILE:
+                value = self._read_file().get(name)
+            elif location is not None:
+                value = self._keyring_get(name, strict=True)
+            else:
+                # Unknown to the index (written by another tool or a lost index): look in both.
+                value = self._keyring_get(name, strict=False)
+                if value is None:
+                    value = self._read_file().get(name)
+            if value is not None:
+                register_secret(value)
+            return value
+
+    def set(self, name: str, value: str) -> str:
+        """Store `value` under `name`; returns where it went ("keyring" or "file")."""
+        if not name:
+            raise ValueError("a secret needs a name")
+        register_secret(value)
+        with self._lock:
+            index = self._read_index()
+            if self._usable_backend() and self._keyring_set(name, value):
+                index[name] = _Location(KEYRING, self.backend_name)
+                self._write_index(index)
+                # A stale plain-text copy must not outlive the move into the keyring.
+                self._file_remove(name)
+                return KEYRING
+            secrets = self._read_file()
+            secrets[name] = value
+            self._write_file(secrets)
+            index[name] = _Location(FILE)
+            self._write_index(index)
+            log.warning("secret %r stored in the fallback file %s", name, self.fallback_path)
+            return FILE
+
+    def delete(self, name: str) -> None:
+        """Remove `name` wherever it is; deleting an absent secret is not an error."""
+        with self._lock:
+            if self._usable_backend():
+                try:
+                    self._backend.delete_password(self.service, name)  # type: ignore[union-attr]
+                except keyring.errors.PasswordDeleteError:
+                    pass  # it was not there
+                except Exception as exc:  # a locked / broken keyring: report, keep the index
+                    if self.where(name) == KEYRING:
+                        raise SecretStoreError(
+                            f"The secret {name!r} could not be deleted from the system keyring: "
+                            f"{exc}"
+                        ) from exc
+            self._file_remove(name)
+            index = self._read_index()
+            if index.pop(name, None) is not None:
+                self._write_index(index)
+
+    # --- keyring ---------------------------------------------------------------------------------
+
+    def _usable_backend(self) -> bool:
+        return self._backend is not None and unusable_reason(self._backend) is None
+
+    def _keyring_get(self, name: str, *, strict: bool) -> str | None:
+        if not self._usable_backend():
+            if strict:
+                raise SecretStoreError(
+                    f"The secret {name!r} is in the system keyring, which is not available now."
+                )
+            return None
+        try:
+            return self._backend.get_password(self.service, name)  # type: ignore[union-attr]
+        except Exception as exc:  # KeyringLocked, D-Bus errors…: the secret is unreachable
+            if strict:
+                raise SecretStoreError(
+                    f"The secret {name!r} could not be read from the system keyring: {exc}"
+                ) from exc
+            log.warning("system keyring lookup of %r failed: %s", name, exc)
+            return None
+
+    def _keyring_set(self, name: str, value: str) -> bool:
+        try:
+            self._backend.set_password(self.service, name, value)  # type: ignore[union-attr]
+        except Exception as exc:  # KeyringLocked, PasswordSetError, D-Bus errors…
+            self._ensure_reason(f"the system keyring refused to store a secret: {exc}")
+            return False
+        return True
+
+    def _ensure_reason(self, reason: str) -> None:
+        if self._reason is None:
+            self._reason = reason
+            self._announce()
+
+    def _announce(self) -> None:
+        log.warning("%s", self.warning)
+
+    # --- fallback file and index ------------------------------------------------------------------
+
+    def _prepare_dir(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def _read_json(self, path: Path) -> dict[str, Any]:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise SecretStoreError(f"{path} cannot be read: {exc.strerror}") from exc
+        try:
+            document = json.loads(text)
+        except ValueError as exc:
+            raise SecretStoreError(f"{path} is damaged (not valid JSON)") from exc
+        if not isinstance(document, dict):
+            raise SecretStoreError(f"{path} is damaged (not a JSON object)")
+        return document
+
+    def _read_file(self) -> dict[str, str]:
+        path = self.fallback_path
+        with contextlib.suppress(FileNotFoundError):
+            mode = stat.S_IMODE(path.stat().st_mode)
+            if mode & 0o077:
+                log.warning(
+                    "fallback secrets file %s had mode %o; restricting it to 600", path, mode
+                )
+                path.chmod(0o600)
+        secrets = self._read_json(path).get("secrets", {})
+        if not isinstance(secrets, dict):
+            raise SecretStoreError(f'{path} is damaged ("secrets" is not an object)')
+        return {str(k): str(v) for k, v in secrets.items()}
+
+    def _write_file(self, secrets: dict[str, str]) -> None:
+        self._prepare_dir(self.fallback_path)
+        document = {"version": 1, "service": self.service, "secrets": secrets}
+        try:
+            atomic_write_text(self.fallback_path, json.dumps(document, indent=2) + "\n", mode=0o600)
+        except OSError as exc:
+            raise SecretStoreError(
+                f"The secret could not be saved to {self.fallback_path}: {exc.strerror}"
+            ) from exc
+
+    def _file_remove(self, name: str) -> None:
+        secrets = self._read_file()
+        if name in secrets:
+            del secrets[name]
+            self._write_file(secrets)
+
+    def _file_entries(self) -> list[str]:
+        try:
+            return [n for n, loc in self._read_index().items() if loc.backend == FILE]
+        except SecretStoreError as exc:
+            log.warning("%s", exc)
+            return []
+
+    def _read_index(self) -> dict[str, _Location]:
+        try:
+            entries = self._read_json(self.index_path).get("secrets", {})
+        except SecretStoreError as exc:
+            # The index holds no values: losing it only costs a lookup in both places.
+            log.warning("%s; ignoring it", exc)
+            return {}
+        index: dict[str, _Location] = {}
+        if isinstance(entries, dict):
+            for name, entry in entries.items():
+                if isinstance(entry, dict) and entry.get("backend") in (KEYRING, FILE):
+                    index[str(name)] = _Location(
+                        entry["backend"], str(entry.get("keyring_backend", ""))
+                    )
+        return index
+
+    def _write_index(self, index: dict[str, _Location]) -> None:
+        self._prepare_dir(self.index_path)
+        entries: dict[str, dict[str, str]] = {}
+        for name, location in sorted(index.items()):
+            entries[name] = {"backend": location.backend}
+            if location.keyring_backend:
+                entries[name]["keyring_backend"] = location.keyring_backend
+        document = {"version": 1, "service": self.service, "secrets": entries}
+        try:
+            atomic_write_text(self.index_path, json.dumps(document, indent=2) + "\n", mode=0o600)
+        except OSError as exc:
+            raise SecretStoreError(
+                f"The secrets index {self.index_path} could not be written: {exc.strerror}"
+            ) from exc
