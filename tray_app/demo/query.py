@@ -1,0 +1,435 @@
+"""The server's query language over in-memory documents: filters, projection, order, paging.
+
+Pure functions over plain dicts (the documents as the server stores them), so every endpoint
+shares one implementation of the semantics clients depend on.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from tray_app.demo.errors import ApiError, bad_request, missing_fields, validation_error
+
+MAX_PAGE_SIZE = 500
+
+_MISSING = object()
+Doc = dict[str, Any]
+
+
+def get_path(doc: Mapping[str, Any], path: str) -> Any:
+    """Value at a dotted path, or `_MISSING`."""
+    cur: Any = doc
+    for part in path.split("."):
+        if not isinstance(cur, Mapping) or part not in cur:
+            return _MISSING
+        cur = cur[part]
+    return cur
+
+
+def lookup(doc: Mapping[str, Any], path: str, default: Any = None) -> Any:
+    value = get_path(doc, path)
+    return default if value is _MISSING else value
+
+
+def _is_empty(value: Any) -> bool:
+    return value is _MISSING or value is None or value == "" or value == [] or value == {}
+
+
+def compile_list_filter(values: Any) -> Callable[[Any], bool]:
+    """A list filter as the server reads it.
+
+    OR of the values by default; `-x` excludes x; `__$all`/`__$and` switch the following
+    values to AND, `__$any`/`__$or` back to OR; `__$not` negates the next value; `null`
+    matches an empty or missing field.
+    """
+    if not isinstance(values, list):
+        values = [values]
+    include: list[Any] = []
+    exclude: list[Any] = []
+    include_null = False
+    exclude_null = False
+    mode_all = False
+    negate_next = False
+    for value in values:
+        if value in ("__$all", "__$and"):
+            mode_all = True
+            continue
+        if value in ("__$any", "__$or"):
+            mode_all = False
+            continue
+        if value == "__$not":
+            negate_next = True
+            continue
+        if value is None:
+            if negate_next:
+                exclude_null = True
+            else:
+                include_null = True
+        elif isinstance(value, str) and value.startswith("-") and len(value) > 1:
+            exclude.append(value[1:])
+        elif negate_next:
+            exclude.append(value)
+        else:
+            include.append(value)
+        negate_next = False
+
+    def match(field_value: Any) -> bool:
+        empty = _is_empty(field_value)
+        have: set[Any]
+        if empty:
+            have = set()
+        elif isinstance(field_value, list):
+            have = {v for v in field_value if isinstance(v, str | int | float | bool)}
+        elif isinstance(field_value, str | int | float | bool):
+            have = {field_value}
+        else:
+            have = set()
+        if exclude_null and empty:
+            return False
+        if any(v in have for v in exclude):
+            return False
+        if not include and not include_null:
+            return True
+        if mode_all:
+            return all(v in have for v in include) if include else empty
+        return any(v in have for v in include) or (include_null and empty)
+
+    return match
+
+
+_DATE_OP = re.compile(r"^(>=|<=|>|<|=)?(.*)$")
+
+
+def _to_epoch(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value).strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise validation_error("invalid date value", value=text) from exc
+    if parsed.tzinfo is None:
+        from datetime import UTC
+
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def compile_date_filter(values: Any) -> Callable[[Any], bool]:
+    """`[">=2024-01-01T00:00:00", "<2024-02-01"]` (ISO or epoch seconds); all must hold."""
+    if not isinstance(values, list):
+        values = [values]
+    checks: list[Callable[[float], bool]] = []
+    for raw in values:
+        if raw is None:
+            continue
+        m = _DATE_OP.match(str(raw))
+        assert m is not None
+        op, operand = m.group(1) or ">=", m.group(2)
+        bound = _to_epoch(operand)
+        if bound is None:
+            continue
+        b = bound
+        checks.append(
+            {
+                ">=": lambda x, b=b: x >= b,
+                "<=": lambda x, b=b: x <= b,
+                ">": lambda x, b=b: x > b,
+                "<": lambda x, b=b: x < b,
+                "=": lambda x, b=b: x == b,
+            }[op]
+        )
+
+    def match(field_value: Any) -> bool:
+        if not checks:
+            return True
+        stamp = _to_epoch(field_value) if not _is_empty(field_value) else None
+        if stamp is None:
+            return False
+        return all(check(stamp) for check in checks)
+
+    return match
+
+
+def compile_regex(pattern: Any) -> Callable[[Any], bool]:
+    try:
+        rx = re.compile(str(pattern), re.IGNORECASE)
+    except re.error as exc:
+        raise validation_error("invalid regular expression", pattern=pattern) from exc
+    return lambda value: isinstance(value, str) and rx.search(value) is not None
+
+
+class QuerySpec:
+    """Which request keys are filters, and of what kind, for one collection."""
+
+    def __init__(
+        self,
+        list_fields: Iterable[str],
+        regex_fields: Iterable[str] = ("name",),
+        date_fields: Iterable[str] = (),
+        text_fields: Iterable[str] = ("id", "name"),
+        control_keys: Iterable[str] = (),
+        field_names: Iterable[str] | None = None,
+    ) -> None:
+        self.list_fields = frozenset(list_fields)
+        self.regex_fields = frozenset(regex_fields)
+        self.date_fields = frozenset(date_fields)
+        self.text_fields = tuple(text_fields)
+        self.control_keys = frozenset(control_keys) | _CONTROL_KEYS
+        # Top-level document fields a filter may name; other request keys are ignored, as the
+        # server ignores keys it does not know (the SDK even sends `method`).
+        self.field_names = (
+            frozenset(field_names) | self.list_fields | self.regex_fields | self.date_fields
+            if field_names is not None
+            else None
+        )
+
+
+_CONTROL_KEYS = frozenset(
+    {
+        "only_fields",
+        "order_by",
+        "page",
+        "page_size",
+        "scroll_id",
+        "refresh_scroll",
+        "size",
+        "search_hidden",
+        "include_subprojects",
+        "allow_public",
+        "search_text",
+        "_any_",
+        "_all_",
+        "filters",
+        "max_task_entries",
+        "shallow_search",
+        "check_own_contents",
+        "include_stats",
+        "stats_for_state",
+        "active_users",
+        "active_in_projects",
+        "non_public",
+        "get_extended_info",
+    }
+)
+
+
+def build_predicate(request: Mapping[str, Any], spec: QuerySpec) -> Callable[[Doc], bool]:
+    """One predicate for every filter in a get_all request (unknown keys are dotted equality)."""
+    checks: list[tuple[str, Callable[[Any], bool]]] = []
+    for key, value in request.items():
+        if key in spec.control_keys:
+            continue
+        if spec.field_names is not None and key.split(".", 1)[0] not in spec.field_names:
+            continue
+        if key in spec.regex_fields:
+            if value is None or value == "":
+                continue
+            checks.append((key, compile_regex(value)))
+        elif key in spec.date_fields:
+            checks.append((key, compile_date_filter(value)))
+        elif key in spec.list_fields or isinstance(value, list):
+            if value is None or value == []:
+                continue
+            checks.append((key, compile_list_filter(value)))
+        else:
+            checks.append((key, compile_list_filter([value])))
+
+    text_checks: list[Callable[[Doc], bool]] = []
+    search_text = request.get("search_text")
+    if search_text:
+        needle = str(search_text).lower()
+        fields = spec.text_fields
+
+        def text_match(d: Doc, needle: str = needle, fields: tuple[str, ...] = fields) -> bool:
+            return any(needle in str(lookup(d, f, "")).lower() for f in fields)
+
+        text_checks.append(text_match)
+    for key, combine in (("_any_", any), ("_all_", all)):
+        clause = request.get(key)
+        if isinstance(clause, Mapping) and clause.get("pattern"):
+            rx = compile_regex(clause["pattern"])
+            clause_fields = tuple(clause.get("fields") or spec.text_fields)
+
+            def clause_match(
+                d: Doc,
+                rx: Callable[[Any], bool] = rx,
+                fields: tuple[str, ...] = clause_fields,
+                combine: Callable[[Iterable[bool]], bool] = combine,
+            ) -> bool:
+                return combine(rx(lookup(d, f, "")) for f in fields)
+
+            text_checks.append(clause_match)
+
+    def predicate(doc: Doc) -> bool:
+        for path, check in checks:
+            value = get_path(doc, path)
+            if not check(value):
+                return False
+        return all(tc(doc) for tc in text_checks)
+
+    return predicate
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    if value is _MISSING or value is None:
+        return (0, "")
+    if isinstance(value, bool | int | float):
+        return (1, float(value))
+    if isinstance(value, list):
+        return (2, ",".join(str(v) for v in value))
+    return (2, str(value))
+
+
+def order_docs(docs: list[Doc], order_by: Sequence[str] | str | None) -> list[Doc]:
+    if not order_by:
+        return docs
+    keys = [order_by] if isinstance(order_by, str) else list(order_by)
+    result = list(docs)
+    for key in reversed(keys):
+        if not key:
+            continue
+        desc = key.startswith("-")
+        path = key.lstrip("-+")
+
+        def key_of(d: Doc, p: str = path) -> tuple[int, Any]:
+            return _sort_key(get_path(d, p))
+
+        result.sort(key=key_of, reverse=desc)
+    return result
+
+
+def page_bounds(request: Mapping[str, Any]) -> tuple[int, int]:
+    """(offset, size) from page/page_size, capped at the server's 500."""
+    page = request.get("page")
+    page_size = request.get("page_size")
+    if page is not None and page_size is None:
+        raise missing_fields(["page_size"])
+    try:
+        page_i = int(page) if page is not None else 0
+        size_i = int(page_size) if page_size is not None else MAX_PAGE_SIZE
+    except (TypeError, ValueError) as exc:
+        raise validation_error("invalid paging value", page=page, page_size=page_size) from exc
+    if page_i < 0 or size_i < 1:
+        raise validation_error("invalid paging value", page=page_i, page_size=size_i)
+    return page_i * min(size_i, MAX_PAGE_SIZE), min(size_i, MAX_PAGE_SIZE)
+
+
+def _set_path(out: Doc, parts: list[str], value: Any) -> None:
+    cur = out
+    for part in parts[:-1]:
+        nxt = cur.get(part)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            cur[part] = nxt
+        cur = nxt
+    cur[parts[-1]] = copy.deepcopy(value)
+
+
+def _del_path(out: Doc, parts: list[str]) -> None:
+    cur: Any = out
+    for part in parts[:-1]:
+        if not isinstance(cur, dict) or part not in cur:
+            return
+        cur = cur[part]
+    if isinstance(cur, dict):
+        cur.pop(parts[-1], None)
+
+
+def project(doc: Doc, only_fields: Sequence[str] | None) -> Doc:
+    """Apply `only_fields` (dotted; `-x` excludes); `id` is always kept."""
+    if not only_fields:
+        return copy.deepcopy(doc)
+    includes = [f for f in only_fields if f and not f.startswith("-")]
+    excludes = [f[1:] for f in only_fields if f and f.startswith("-")]
+    if includes:
+        out: Doc = {"id": doc.get("id")}
+        for field in includes:
+            value = get_path(doc, field)
+            if value is not _MISSING:
+                _set_path(out, field.split("."), value)
+    else:
+        out = copy.deepcopy(doc)
+    for field in excludes:
+        if field != "id":
+            _del_path(out, field.split("."))
+    return out
+
+
+def run_query(
+    docs: Iterable[Doc],
+    request: Mapping[str, Any],
+    spec: QuerySpec,
+    scrolls: dict[str, int] | None = None,
+    new_scroll_id: Callable[[], str] | None = None,
+) -> tuple[list[Doc], str | None]:
+    """Filter, order and page; return (matching docs, scroll id to return or None)."""
+    only_fields = request.get("only_fields")
+    if only_fields is not None and not isinstance(only_fields, list):
+        raise validation_error("only_fields must be a list")
+    predicate = build_predicate(request, spec)
+    matched = order_docs([d for d in docs if predicate(d)], request.get("order_by"))
+    if "scroll_id" in request and scrolls is not None and new_scroll_id is not None:
+        scroll_id = request.get("scroll_id")
+        size = request.get("size") or request.get("page_size") or MAX_PAGE_SIZE
+        try:
+            size = min(int(size), MAX_PAGE_SIZE)
+        except (TypeError, ValueError) as exc:
+            raise validation_error("invalid size", size=size) from exc
+        if scroll_id:
+            if scroll_id not in scrolls:
+                raise bad_request(3, "Invalid scroll id", None, scroll_id=scroll_id)
+            offset = scrolls[scroll_id]
+        else:
+            scroll_id = new_scroll_id()
+            offset = 0
+        if request.get("refresh_scroll"):
+            return matched[:offset], scroll_id
+        page = matched[offset : offset + size]
+        scrolls[scroll_id] = offset + len(page)
+        return page, scroll_id
+    offset, size = page_bounds(request)
+    return matched[offset : offset + size], None
+
+
+def ensure_list(value: Any, name: str) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    if isinstance(value, str):
+        return [value]
+    raise validation_error("expected a list", field=name)
+
+
+def require(request: Mapping[str, Any], *names: str) -> None:
+    missing = [n for n in names if request.get(n) in (None, "")]
+    if missing:
+        raise missing_fields(missing)
+
+
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "ApiError",
+    "QuerySpec",
+    "build_predicate",
+    "compile_list_filter",
+    "ensure_list",
+    "get_path",
+    "lookup",
+    "order_docs",
+    "page_bounds",
+    "project",
+    "require",
+    "run_query",
+]

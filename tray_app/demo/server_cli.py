@@ -1,0 +1,43 @@
+"""`clearml-tray demo-server`: the emulator and its simulated agent in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+from pathlib import Path
+
+from tray_app.demo.seed import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, DEMO_USER_NAME
+from tray_app.demo.server import DemoServer, ServerStartError, clearml_conf_text
+from tray_app.demo.state import EmulatorState
+
+DEFAULT_AGENT_TICK = 1.0
+
+
+def run_demo_server(args: argparse.Namespace) -> int:
+    host = str(getattr(args, "host", "127.0.0.1"))
+    try:
+        if not ipaddress.ip_address(host).is_loopback:
+            print(f"error: {host} is not a loopback address", file=sys.stderr)
+            return 2
+    except ValueError:
+        print(f"error: {host} is not an IP address", file=sys.stderr)
+        return 2
+    state = EmulatorState.seeded(sessions=max(0, int(args.sessions)), seed=int(args.seed))
+    server = DemoServer(state, host=host, port=int(args.port), agent_tick=DEFAULT_AGENT_TICK)
+    try:
+        server.start()
+    except ServerStartError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    conf = clearml_conf_text(server.url, DEMO_ACCESS_KEY, DEMO_SECRET_KEY)
+    print(f"ClearML API emulator on {server.url} ({args.sessions} sessions, seed {args.seed})")
+    print(f"Signed in as {DEMO_USER_NAME!r}. clearml.conf:\n")
+    print(conf)
+    if args.write_config:
+        path = server.write_config(Path(args.write_config).expanduser())
+        print(f"Wrote {path}  (use: CLEARML_CONFIG_FILE={path})")
+    print("Press Ctrl-C to stop.", flush=True)
+    server.serve_forever()
+    print("Stopped.")
+    return 0
