@@ -62,6 +62,11 @@ class Session:
     jupyter_port: int | None = None
     vscode_port: int | None = None
     web_url: str = ""
+    # Added by the client work: where the values came from / extra detail for the UI.
+    status_changed: datetime | None = None
+    hostname: str = ""
+    jupyter_url: str = ""
+    gpu_memory_used_gb: float | None = None
 
     @property
     def short_id(self) -> str:
@@ -91,6 +96,10 @@ class Snapshot:
     web_server: str = ""
     all_users: bool = False
     extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        return len(self.sessions)
 
     @property
     def own(self) -> tuple[Session, ...]:
@@ -131,3 +140,105 @@ def format_gb(value: float | None) -> str:
 
 def format_percent(value: float | None) -> str:
     return "?" if value is None else f"{value:.0f} %"
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """One console-log event of a task (`events.get_task_log`)."""
+
+    timestamp: datetime | None
+    msg: str
+    level: str = "info"
+    worker: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueInfo:
+    """A queue as the preset dialog and the menu show it."""
+
+    id: str
+    name: str
+    display_name: str = ""
+    free_workers: int = 0  # workers serving this queue with no task
+    total_workers: int = 0
+    pending: int = 0  # tasks waiting in the queue
+    interactive: bool = False  # system tag "interactive": meant for sessions
+    tags: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.name
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    id: str
+    name: str
+    company_id: str = ""
+    company_name: str = ""
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def session_to_json(session: Session, now: datetime | None = None) -> dict[str, object]:
+    """The JSON form of a session (`clearml-tray list --json`); datetimes are ISO-8601 strings."""
+    return {
+        "id": session.id,
+        "name": session.name,
+        "status": session.status,
+        "state": str(session.state),
+        "status_message": session.status_message,
+        "project": {"id": session.project_id, "name": session.project_name},
+        "queue": {"id": session.queue_id, "name": session.queue_name},
+        "creator": {"id": session.creator_id, "name": session.creator_name},
+        "is_own": session.is_own,
+        "tags": list(session.tags),
+        "created": _iso(session.created),
+        "started": _iso(session.started),
+        "last_update": _iso(session.last_update),
+        "status_changed": _iso(session.status_changed),
+        "uptime_seconds": session.uptime_seconds(now),
+        "uptime": session.uptime(now),
+        "worker_id": session.worker_id,
+        "hostname": session.hostname,
+        "private_ip": session.private_ip,
+        "public_address": session.public_address,
+        "ssh_port": session.ssh_port,
+        "ssh_user": session.ssh_user,
+        "jupyter_port": session.jupyter_port,
+        "vscode_port": session.vscode_port,
+        "jupyter_url": session.jupyter_url,
+        "hardware": {
+            "cpu_cores": session.cpu_cores,
+            "ram_total_gb": session.ram_total_gb,
+            "gpu_count": session.gpu_count,
+            "gpu_type": session.gpu_type,
+            "gpu_memory": session.gpu_memory,
+        },
+        "usage": {
+            "cpu_percent": session.cpu_percent,
+            "ram_used_gb": session.ram_used_gb,
+            "gpu_percent": session.gpu_percent,
+            "gpu_memory_used_gb": session.gpu_memory_used_gb,
+        },
+        "web_url": session.web_url,
+    }
+
+
+SNAPSHOT_JSON_SCHEMA_VERSION = 1
+
+
+def snapshot_to_json(snapshot: Snapshot, now: datetime | None = None) -> dict[str, object]:
+    """The JSON document `clearml-tray list --json` prints (schema version 1)."""
+    now = now or snapshot.fetched_at
+    return {
+        "schema": SNAPSHOT_JSON_SCHEMA_VERSION,
+        "fetched_at": snapshot.fetched_at.isoformat(),
+        "server": snapshot.server,
+        "web_server": snapshot.web_server,
+        "user": {"id": snapshot.user_id, "name": snapshot.user_name},
+        "all_users": snapshot.all_users,
+        "sessions": [session_to_json(s, now) for s in snapshot.sessions],
+    }

@@ -1,0 +1,486 @@
+"""Async ClearML REST client: login, token reuse and refresh, the envelope, typed errors.
+
+One `ClearMLClient` per server. `call("tasks.get_all_ex", {...})` returns the envelope's `data`.
+
+- Auth: `auth.login` with Basic auth once, then `Bearer <jwt>`; a configured `auth_token`
+  (CLEARML_AUTH_TOKEN) is used as is. The token is refreshed shortly before its `exp` (read from
+  the JWT payload without verifying it, as the SDK does) and once after an HTTP 401.
+- Errors: `ClearMLAuthError` (wrong keys, rejected token), `ClearMLUnavailable` (no connection,
+  timeouts, 502/503/504 after bounded jittered retries, replies that are not ClearML JSON),
+  `ClearMLRequestError` (the server answered with an error envelope).
+- Nothing secret is logged: requests are logged at DEBUG with the endpoint and status only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import os
+import random
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from tray_app import APP_NAME, __version__
+from tray_app.core.config import ServerConfig
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = f"{APP_NAME}/{__version__}"
+RETRY_STATUSES = frozenset({502, 503, 504})
+# The SDK refreshes 360 s before expiry; short-lived tokens refresh at a quarter of their life.
+REFRESH_MARGIN_S = 360.0
+
+
+class ClearMLError(Exception):
+    """Any failure talking to the ClearML server; `str()` is a user-facing sentence."""
+
+    def __init__(self, message: str, *, server: str = "") -> None:
+        super().__init__(message)
+        self.server = server
+
+
+class ClearMLAuthError(ClearMLError):
+    """The server rejected the credentials or the token (HTTP 401)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        server: str = "",
+        access_key: str = "",
+        result_subcode: int = 0,
+        result_msg: str = "",
+    ) -> None:
+        super().__init__(message, server=server)
+        self.access_key = access_key
+        self.result_subcode = result_subcode
+        self.result_msg = result_msg
+
+
+class ClearMLUnavailable(ClearMLError):
+    """The server cannot be reached or does not answer like a ClearML API server."""
+
+
+class ClearMLRequestError(ClearMLError):
+    """The server answered with an error envelope (e.g. 400/101 "Invalid task id")."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        server: str,
+        endpoint: str,
+        result_code: int,
+        result_subcode: int,
+        result_msg: str,
+        http_status: int,
+    ) -> None:
+        super().__init__(message, server=server)
+        self.endpoint = endpoint
+        self.result_code = result_code
+        self.result_subcode = result_subcode
+        self.result_msg = result_msg
+        self.http_status = http_status
+
+
+class _Unauthorized(Exception):
+    """Internal: a 401 envelope, turned into a refresh or a `ClearMLAuthError` by the caller."""
+
+    def __init__(self, subcode: int, msg: str) -> None:
+        super().__init__(msg)
+        self.subcode = subcode
+        self.msg = msg
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    """What the login token says about the server and the user (no extra request)."""
+
+    api_server: str
+    api_version: str = ""
+    server_version: str = ""
+    feature_set: str = ""
+    user_id: str = ""
+    user_name: str = ""
+    company_id: str = ""
+    company_name: str = ""
+    token_expires: datetime | None = None
+
+
+def decode_jwt_claims(token: str) -> dict[str, Any]:
+    """The JWT payload, *not verified* (only the server can; we only read `exp` and identity).
+
+    Raises `ValueError` when `token` is not a JWT.
+    """
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise ValueError("not a JWT: expected three dot-separated parts")
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload.encode("ascii")))
+    except (binascii.Error, UnicodeError, ValueError) as exc:
+        raise ValueError(f"not a JWT: undecodable payload ({type(exc).__name__})") from exc
+    if not isinstance(claims, dict):
+        raise ValueError("not a JWT: the payload is not an object")
+    return claims
+
+
+def server_info_from_claims(api_server: str, claims: dict[str, Any]) -> ServerInfo:
+    identity = claims.get("identity")
+    identity = identity if isinstance(identity, dict) else {}
+    exp = claims.get("exp")
+    expires = datetime.fromtimestamp(exp, UTC) if isinstance(exp, int | float) else None
+    return ServerInfo(
+        api_server=api_server,
+        api_version=str(claims.get("api_version") or ""),
+        server_version=str(claims.get("server_version") or ""),
+        feature_set=str(claims.get("feature_set") or ""),
+        user_id=str(identity.get("user") or ""),
+        user_name=str(identity.get("user_name") or ""),
+        company_id=str(identity.get("company") or ""),
+        company_name=str(identity.get("company_name") or ""),
+        token_expires=expires,
+    )
+
+
+def ssl_verify(verify: bool | str) -> bool | ssl.SSLContext:
+    """`api.verify_certificate` → what httpx wants: a bool, or a context trusting a CA bundle."""
+    if isinstance(verify, bool):
+        return verify
+    text = str(verify).strip()
+    if text.lower() in ("true", "1", "yes", "on"):
+        return True
+    if text.lower() in ("false", "0", "no", "off", ""):
+        return False
+    path = os.path.expanduser(text)
+    try:
+        if os.path.isdir(path):
+            return ssl.create_default_context(capath=path)
+        return ssl.create_default_context(cafile=path)
+    except (OSError, ssl.SSLError) as exc:
+        raise ClearMLError(
+            f"Cannot use the CA bundle {path} (api.verify_certificate): {exc}"
+        ) from exc
+
+
+def _describe_transport_error(exc: httpx.TransportError) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.ConnectError) and "refused" in text.lower():
+        return "connection refused"
+    return text
+
+
+class ClearMLClient:
+    """Async client for one ClearML API server. Use as `async with ClearMLClient(cfg) as c:`."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 10.0,
+        max_retries: int = 3,
+        clock: Callable[[], float] = time.time,
+        backoff_base: float = 0.5,
+        backoff_max: float = 8.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.server = config.api_server.rstrip("/")
+        self.timeout = timeout
+        self.max_retries = max(0, max_retries)
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.requests_sent = 0  # HTTP attempts, retries and logins included
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._http = httpx.AsyncClient(
+            transport=transport,
+            timeout=httpx.Timeout(timeout),
+            verify=ssl_verify(config.verify) if transport is None else True,
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            follow_redirects=False,
+            trust_env=False,
+        )
+        self._auth_lock = asyncio.Lock()
+        self._token: str | None = None
+        self._token_exp: float | None = None
+        self._token_iat: float | None = None
+        self._config_token_tried = False
+        self._server_info: ServerInfo | None = None
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        self._closed = True
+        await self._http.aclose()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def server_info(self) -> ServerInfo | None:
+        """Versions and identity from the current token; None before the first call."""
+        return self._server_info
+
+    @property
+    def has_token(self) -> bool:
+        return self._token is not None
+
+    # -- public calls ----------------------------------------------------------------------
+
+    async def login(self) -> ServerInfo:
+        """Make sure a valid token is held and return what it says (one request at most)."""
+        await self._ensure_token()
+        assert self._server_info is not None
+        return self._server_info
+
+    async def call(
+        self, endpoint: str, payload: dict[str, Any] | None = None, *, version: str | None = None
+    ) -> dict[str, Any]:
+        """POST `payload` to `endpoint` (e.g. "tasks.get_all_ex") and return the reply's `data`."""
+        if self._closed:
+            raise ClearMLError("The ClearML client is closed", server=self.server)
+        token = await self._ensure_token()
+        try:
+            return await self._request(endpoint, payload, version=version, bearer=token)
+        except _Unauthorized:
+            # Expired or revoked token (or a restarted server): log in again, retry once.
+            log.debug("%s: token rejected, logging in again", endpoint)
+            token = await self._refresh_after_401(token)
+        try:
+            return await self._request(endpoint, payload, version=version, bearer=token)
+        except _Unauthorized as exc:
+            raise ClearMLAuthError(
+                f"The ClearML server {self.server} rejected a fresh login token ({exc.msg})",
+                server=self.server,
+                access_key=self.config.access_key,
+                result_subcode=exc.subcode,
+                result_msg=exc.msg,
+            ) from None
+
+    # -- token handling --------------------------------------------------------------------
+
+    def _has_keys(self) -> bool:
+        return bool(self.config.access_key and self.config.secret_key)
+
+    def _needs_refresh(self) -> bool:
+        if self._token_exp is None:
+            return False
+        lifetime = (
+            self._token_exp - self._token_iat if self._token_iat is not None else REFRESH_MARGIN_S
+        )
+        margin = min(REFRESH_MARGIN_S, max(lifetime, 0.0) / 4)
+        return self._clock() >= self._token_exp - margin
+
+    def _adopt_token(self, token: str) -> None:
+        try:
+            claims = decode_jwt_claims(token)
+        except ValueError:
+            # Not a JWT we can read: use it, and let the server judge it.
+            claims = {}
+        exp, iat = claims.get("exp"), claims.get("iat")
+        self._token = token
+        self._token_exp = float(exp) if isinstance(exp, int | float) else None
+        self._token_iat = float(iat) if isinstance(iat, int | float) else None
+        self._server_info = server_info_from_claims(self.server, claims)
+
+    async def _ensure_token(self) -> str:
+        async with self._auth_lock:
+            if self._token is not None and not self._needs_refresh():
+                return self._token
+            if self._token is None and self.config.auth_token and not self._config_token_tried:
+                self._config_token_tried = True
+                self._adopt_token(self.config.auth_token)
+                if not (self._needs_refresh() and self._has_keys()):
+                    assert self._token is not None
+                    return self._token
+            if self._has_keys():
+                await self._login()
+            elif self._token is None:
+                raise ClearMLAuthError(
+                    f"No ClearML credentials for {self.server}: set api.credentials in "
+                    "clearml.conf or CLEARML_API_ACCESS_KEY / CLEARML_API_SECRET_KEY",
+                    server=self.server,
+                )
+            assert self._token is not None
+            return self._token
+
+    async def _refresh_after_401(self, rejected: str) -> str:
+        async with self._auth_lock:
+            if self._token is not None and self._token != rejected:
+                return self._token  # another call already logged in again
+            if not self._has_keys():
+                self._token = None
+                raise ClearMLAuthError(
+                    f"The ClearML server {self.server} rejected the configured auth token "
+                    "(expired or revoked) and no access key is configured to log in again",
+                    server=self.server,
+                )
+            await self._login()
+            assert self._token is not None
+            return self._token
+
+    async def _login(self) -> None:
+        key = self.config.access_key
+        basic = base64.b64encode(f"{key}:{self.config.secret_key}".encode()).decode("ascii")
+        try:
+            data = await self._request("auth.login", {}, version=None, basic=basic)
+        except _Unauthorized as exc:
+            self._token = None
+            raise ClearMLAuthError(
+                f"Wrong access key or secret key: the ClearML server {self.server} rejected "
+                f"access key {key} ({exc.msg or 'HTTP 401'})",
+                server=self.server,
+                access_key=key,
+                result_subcode=exc.subcode,
+                result_msg=exc.msg,
+            ) from None
+        token = data.get("token")
+        if not isinstance(token, str) or not token:
+            raise ClearMLUnavailable(
+                f"{self.server} answered auth.login without a token: not a ClearML API server?",
+                server=self.server,
+            )
+        self._adopt_token(token)
+        log.debug(
+            "logged in to %s (api %s)",
+            self.server,
+            self._server_info and self._server_info.api_version,
+        )
+
+    # -- one HTTP exchange with retries ----------------------------------------------------
+
+    def _backoff(self, attempt: int) -> float:
+        delay = min(self.backoff_max, self.backoff_base * (2**attempt))
+        return delay * (0.5 + self._rng.random() / 2)
+
+    async def _request(
+        self,
+        endpoint: str,
+        payload: dict[str, Any] | None,
+        *,
+        version: str | None,
+        bearer: str | None = None,
+        basic: str | None = None,
+    ) -> dict[str, Any]:
+        path = f"v{version}/{endpoint}" if version else endpoint
+        url = f"{self.server}/{path}"
+        headers = {}
+        if bearer is not None:
+            headers["Authorization"] = f"Bearer {bearer}"
+        elif basic is not None:
+            headers["Authorization"] = f"Basic {basic}"
+        failure = ""
+        attempts = self.max_retries + 1
+        for attempt in range(attempts):
+            started = time.monotonic()
+            self.requests_sent += 1
+            try:
+                response = await self._http.post(url, json=payload or {}, headers=headers)
+            except httpx.TimeoutException:
+                failure = (
+                    f"The ClearML server {self.server} did not answer {endpoint} "
+                    f"within {self.timeout:g} s"
+                )
+            except httpx.UnsupportedProtocol as exc:
+                raise ClearMLUnavailable(
+                    f"The ClearML api_server {self.server!r} is not an http(s) URL ({exc})",
+                    server=self.server,
+                ) from None
+            except httpx.TransportError as exc:
+                reason = _describe_transport_error(exc)
+                if "CERTIFICATE_VERIFY_FAILED" in reason or "certificate verify" in reason:
+                    raise ClearMLUnavailable(
+                        f"TLS certificate of {self.server} not trusted ({reason}); set "
+                        "api.verify_certificate to a CA bundle path",
+                        server=self.server,
+                    ) from None
+                failure = f"Cannot reach the ClearML server {self.server}: {reason}"
+            else:
+                elapsed = (time.monotonic() - started) * 1000
+                log.debug("POST %s -> HTTP %d (%.0f ms)", path, response.status_code, elapsed)
+                if response.status_code not in RETRY_STATUSES:
+                    return self._parse(endpoint, response)
+                failure = (
+                    f"The ClearML server {self.server} answered HTTP {response.status_code} "
+                    f"to {endpoint}"
+                )
+            if attempt + 1 < attempts:
+                delay = self._backoff(attempt)
+                log.debug(
+                    "%s: %s; retry %d/%d in %.2f s",
+                    endpoint,
+                    failure,
+                    attempt + 1,
+                    self.max_retries,
+                    delay,
+                )
+                await self._sleep(delay)
+        suffix = f" ({attempts} attempts)" if attempts > 1 else ""
+        raise ClearMLUnavailable(failure + suffix, server=self.server)
+
+    def _parse(self, endpoint: str, response: httpx.Response) -> dict[str, Any]:
+        status = response.status_code
+        try:
+            body = response.json()
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        meta = body.get("meta") if isinstance(body, dict) else None
+        if not isinstance(body, dict) or not isinstance(meta, dict):
+            if status == 401:
+                raise _Unauthorized(0, "HTTP 401")
+            raise ClearMLUnavailable(
+                f"The ClearML server {self.server} sent a malformed reply to {endpoint} "
+                f"(HTTP {status}, not a ClearML JSON envelope): is api_server right?",
+                server=self.server,
+            )
+        code = _as_int(meta.get("result_code"), status)
+        subcode = _as_int(meta.get("result_subcode"), 0)
+        msg = str(meta.get("result_msg") or "")
+        if code == 401 or status == 401:
+            raise _Unauthorized(subcode, msg)
+        if code != 200 or not 200 <= status < 300:
+            raise ClearMLRequestError(
+                f"{endpoint} failed: {msg or 'HTTP ' + str(status)} ({code}/{subcode})",
+                server=self.server,
+                endpoint=endpoint,
+                result_code=code,
+                result_subcode=subcode,
+                result_msg=msg,
+                http_status=status,
+            )
+        data = body.get("data")
+        return data if isinstance(data, dict) else {}
+
+
+def _as_int(value: Any, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
