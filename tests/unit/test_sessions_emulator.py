@@ -1,0 +1,406 @@
+"""SessionService against the in-process emulator: counts, fields, secrets, actions.
+
+Expected values are read from the emulator's own state, never hard-coded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from tray_app.core.api import ClearMLClient, ClearMLRequestError
+from tray_app.core.config import ServerConfig
+from tray_app.core.models import SessionState, Snapshot, snapshot_to_json
+from tray_app.core.sessions import SessionService
+from tray_app.demo import SECRET_MARKER, EmulatorState
+from tray_app.demo.state import md5_hex
+
+WEB = "http://127.0.0.1:18080"
+
+
+@dataclass
+class Exchange:
+    endpoint: str
+    request: dict[str, Any]
+    status: int
+    body: bytes
+
+
+class Recorder(httpx.AsyncBaseTransport):
+    """Wraps a transport; records every exchange (endpoint, request JSON, raw response)."""
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        rewrite: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
+        self.inner = inner
+        self.rewrite = rewrite
+        self.exchanges: list[Exchange] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        endpoint = request.url.path.rsplit("/", 1)[-1]
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            response = await self.inner.handle_async_request(request)
+            body = await response.aread()
+        finally:
+            self.in_flight -= 1
+        if self.rewrite is not None and response.status_code == 200:
+            doc = self.rewrite(endpoint, json.loads(body))
+            body = json.dumps(doc).encode()
+        self.exchanges.append(
+            Exchange(endpoint, json.loads(request.content or b"{}"), response.status_code, body)
+        )
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+        return httpx.Response(response.status_code, headers=headers, content=body, request=request)
+
+    def count(self, endpoint: str | None = None) -> int:
+        return sum(1 for e in self.exchanges if endpoint is None or e.endpoint == endpoint)
+
+    def clear(self) -> None:
+        self.exchanges.clear()
+
+
+@dataclass
+class Rig:
+    state: EmulatorState
+    recorder: Recorder
+    client: ClearMLClient
+    service: SessionService
+    agent: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@pytest.fixture
+async def rig_factory(asgi_emulator_factory) -> AsyncIterator[Callable[..., Rig]]:
+    clients: list[ClearMLClient] = []
+
+    def make(sessions: int = 13, rewrite=None, **kw: Any) -> Rig:
+        emu = asgi_emulator_factory(sessions=sessions, **kw)
+        recorder = Recorder(emu.transport, rewrite)
+        cfg = ServerConfig(emu.url, WEB, "", emu.access_key, emu.secret_key)
+        client = ClearMLClient(cfg, transport=recorder)
+        clients.append(client)
+        return Rig(emu.state, recorder, client, SessionService(client), emu.agent)
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+# -- expectations from the emulator's state ----------------------------------------------------
+
+
+def live_ids(state: EmulatorState, user_id: str | None) -> set[str]:
+    return {
+        t["id"]
+        for t in state.tasks.values()
+        if "interactive" in (t.get("system_tags") or [])
+        and t["status"] in ("queued", "in_progress")
+        and (user_id is None or t["user"] == user_id)
+    }
+
+
+def prop(task: dict[str, Any], name: str) -> str | None:
+    item = ((task.get("hyperparams") or {}).get("properties") or {}).get(name)
+    return item["value"] if item else None
+
+
+def metric(task: dict[str, Any], group: str, variant: str) -> float | None:
+    entry = ((task.get("last_metrics") or {}).get(md5_hex(group)) or {}).get(md5_hex(variant))
+    return entry["value"] if entry else None
+
+
+def assert_matches_state(snapshot: Snapshot, state: EmulatorState) -> None:
+    workers_by_task = {w.task_id: w for w in state.workers.values() if w.task_id}
+    for s in snapshot.sessions:
+        task = state.tasks[s.id]
+        runtime = task.get("runtime") or {}
+        running = task["status"] == "in_progress"
+        assert s.name == task["name"]
+        assert s.status == task["status"]
+        assert s.status_message == (task.get("status_message") or "")
+        assert s.creator_id == task["user"]
+        assert s.creator_name == state.users[task["user"]]["name"]
+        assert s.is_own == (task["user"] == state.current_user_id)
+        assert s.project_name == state.projects[task["project"]]["name"]
+        queue_id = (task.get("execution") or {}).get("queue")
+        assert s.queue_id == (queue_id or "")
+        assert s.queue_name == (state.queues[queue_id]["name"] if queue_id else "")
+        assert s.created is not None and s.created.isoformat() == task["created"]
+        port = prop(task, "internal_ssh_port")
+        assert s.ssh_port == (int(port) if port else None)
+        assert s.public_address == (prop(task, "external_address") or "")
+        jupyter = prop(task, "jupyter_port")
+        assert s.jupyter_port == (int(jupyter) if jupyter else None)
+        if task["status"] == "queued":
+            assert s.state is SessionState.QUEUED
+        elif task.get("status_message") == "stopping":
+            assert s.state is SessionState.STOPPING
+        else:
+            assert s.state is (SessionState.RUNNING if port else SessionState.STARTING)
+        assert s.cpu_cores == runtime.get("cpu_cores")
+        assert s.ram_total_gb == runtime.get("memory_gb")
+        assert s.gpu_count == runtime.get("gpu_count")
+        assert s.gpu_type == runtime.get("gpu_type", "")
+        if running:
+            assert s.started is not None and s.started.isoformat() == task["started"]
+            worker = workers_by_task.get(s.id)
+            assert s.private_ip == (worker.ip if worker else "")
+            assert s.worker_id == (worker.id if worker else task.get("last_worker", ""))
+            assert s.cpu_percent == metric(task, ":monitor:machine", "cpu_usage")
+            assert s.ram_used_gb == metric(task, ":monitor:machine", "memory_used_gb")
+            gpus = [
+                metric(task, ":monitor:gpu", f"gpu_{n}_utilization")
+                for n in range(runtime.get("gpu_count") or 0)
+            ]
+            gpus = [g for g in gpus if g is not None]
+            if gpus:
+                assert s.gpu_percent == pytest.approx(sum(gpus) / len(gpus))
+            else:
+                assert s.gpu_percent is None
+        assert s.web_url == f"{WEB}/projects/{task['project']}/experiments/{s.id}/output/execution"
+
+
+# -- snapshot ----------------------------------------------------------------------------------
+
+SIZES = (0, 1, 50, 1000)
+
+
+async def test_snapshot_request_count_is_the_same_for_0_1_50_and_1000_sessions(rig_factory):
+    first: dict[int, int] = {}
+    later: dict[int, int] = {}
+    found: dict[int, int] = {}
+    for size in SIZES:
+        rig = rig_factory(sessions=size)
+        snap = await rig.service.snapshot()
+        first[size] = rig.recorder.count()
+        rig.recorder.clear()
+        await rig.service.snapshot()
+        later[size] = rig.recorder.count()
+        found[size] = len(snap.sessions)
+        assert found[size] == len(live_ids(rig.state, rig.state.current_user_id))
+    assert found[0] == 0 and found[1000] > 300  # the sizes really differ
+    assert len(set(first.values())) == 1, first
+    assert len(set(later.values())) == 1, later
+    # tasks.get_all_ex + workers.get_all; the first snapshot also logs in.
+    assert later[0] == 2
+    assert first[0] == later[0] + 1
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_snapshot_fields_match_the_emulator_state(rig_factory, size):
+    rig = rig_factory(sessions=size)
+    snap = await rig.service.snapshot()
+    assert {s.id for s in snap.sessions} == live_ids(rig.state, rig.state.current_user_id)
+    assert all(s.is_own for s in snap.sessions)
+    assert snap.user_id == rig.state.current_user_id
+    assert snap.user_name == rig.state.users[rig.state.current_user_id]["name"]
+    assert_matches_state(snap, rig.state)
+
+
+async def test_all_users_snapshot_has_everyones_sessions_own_first(rig_factory):
+    rig = rig_factory(sessions=40)
+    snap = await rig.service.snapshot(all_users=True)
+    assert {s.id for s in snap.sessions} == live_ids(rig.state, None)
+    assert snap.others, "the seed has other users' live sessions"
+    flags = [s.is_own for s in snap.sessions]
+    assert flags == sorted(flags, reverse=True)
+    assert_matches_state(snap, rig.state)
+
+
+async def test_more_sessions_than_a_page_are_paged_not_truncated(rig_factory):
+    rig = rig_factory(sessions=1000)
+    expected = live_ids(rig.state, None)
+    assert len(expected) > 500
+    snap = await rig.service.snapshot(all_users=True)
+    assert {s.id for s in snap.sessions} == expected
+    assert len(snap.sessions) == len(expected)
+    assert rig.recorder.count("tasks.get_all_ex") == 2
+
+
+async def test_snapshot_requests_are_issued_concurrently(rig_factory):
+    rig = rig_factory(sessions=5)
+    await rig.client.login()
+    gate = asyncio.Event()
+    inner = rig.recorder.inner
+
+    class Gate(httpx.AsyncBaseTransport):
+        """Holds every request until two are in flight at once."""
+
+        waiting = 0
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            Gate.waiting += 1
+            if Gate.waiting >= 2:
+                gate.set()
+            await asyncio.wait_for(gate.wait(), timeout=5)
+            return await inner.handle_async_request(request)
+
+    rig.recorder.inner = Gate()
+    snap = await rig.service.snapshot()
+    assert snap.sessions
+    assert rig.recorder.max_in_flight >= 2
+
+
+async def test_snapshot_never_fetches_secrets(rig_factory):
+    rig = rig_factory(sessions=50)
+    # The seed really holds secrets, so this test can fail.
+    assert any(SECRET_MARKER in json.dumps(t.get("runtime")) for t in rig.state.tasks.values())
+    snap = await rig.service.snapshot(all_users=True)
+    await rig.service.snapshot()
+    for exchange in rig.recorder.exchanges:
+        assert SECRET_MARKER.encode() not in exchange.body, exchange.endpoint
+        fields = exchange.request.get("only_fields") or []
+        assert "runtime" not in fields
+        assert "hyperparams" not in fields
+        assert not [f for f in fields if "_user_" in f or "password" in f or "token" in f]
+    assert SECRET_MARKER not in repr(snap)
+    assert SECRET_MARKER not in json.dumps(snapshot_to_json(snap))
+
+
+async def test_names_fall_back_to_cached_lookups_when_the_server_does_not_join(rig_factory):
+    def strip_joins(endpoint: str, doc: dict[str, Any]) -> dict[str, Any]:
+        if endpoint == "tasks.get_all_ex":
+            for task in doc["data"].get("tasks", []):
+                for key in ("user", "project"):
+                    if isinstance(task.get(key), dict):
+                        task[key] = task[key]["id"]
+                queue = (task.get("execution") or {}).get("queue")
+                if isinstance(queue, dict):
+                    task["execution"]["queue"] = queue["id"]
+        return doc
+
+    rig = rig_factory(sessions=40, rewrite=strip_joins)
+    snap = await rig.service.snapshot(all_users=True)
+    assert_matches_state(snap, rig.state)
+    lookups = ("users.get_all_ex", "projects.get_all", "queues.get_all")
+    assert [rig.recorder.count(e) for e in lookups] == [1, 1, 1]
+    rig.recorder.clear()
+    snap = await rig.service.snapshot(all_users=True)
+    assert_matches_state(snap, rig.state)
+    assert [rig.recorder.count(e) for e in lookups] == [0, 0, 0]  # cached
+
+
+async def test_current_user_comes_from_the_token(rig_factory):
+    rig = rig_factory(sessions=1)
+    user = await rig.service.current_user()
+    assert user.id == rig.state.current_user_id
+    assert user.name == rig.state.users[user.id]["name"]
+    assert rig.recorder.count("users.get_current_user") == 0
+
+
+# -- actions -----------------------------------------------------------------------------------
+
+
+def first_session(snap: Snapshot, state: SessionState):
+    return next(s for s in snap.sessions if s.state is state)
+
+
+async def test_stop_of_a_queued_session_stops_it_at_once(rig_factory):
+    rig = rig_factory(sessions=13)
+    snap = await rig.service.snapshot()
+    queued = first_session(snap, SessionState.QUEUED)
+    assert await rig.service.stop(queued.id) == "stopped"
+    assert rig.state.tasks[queued.id]["status"] == "stopped"
+    assert rig.recorder.count("tasks.stopped") == 0
+    assert not any(e["task"] == queued.id for q in rig.state.queues.values() for e in q["entries"])
+
+
+async def test_stop_of_a_running_session_asks_its_live_worker(rig_factory):
+    rig = rig_factory(sessions=13)
+    snap = await rig.service.snapshot()
+    running = first_session(snap, SessionState.RUNNING)
+    assert await rig.service.stop(running.id) == "in_progress"
+    assert rig.recorder.count("tasks.stopped") == 0
+    after = (await rig.service.snapshot()).by_id(running.id)
+    assert after is not None and after.state is SessionState.STOPPING
+    rig.agent.step()  # the agent sees "stopping" and stops the process
+    assert rig.state.tasks[running.id]["status"] == "stopped"
+    assert (await rig.service.snapshot()).by_id(running.id) is None
+
+
+async def test_second_stop_of_a_stopping_session_forces_it(rig_factory):
+    rig = rig_factory(sessions=13)
+    snap = await rig.service.snapshot()
+    stopping = first_session(snap, SessionState.STOPPING)  # its agent never acted
+    assert await rig.service.stop(stopping.id) == "stopped"
+    assert rig.state.tasks[stopping.id]["status"] == "stopped"
+    assert rig.recorder.count("tasks.stopped") == 1
+
+
+async def test_stop_of_a_session_whose_worker_is_gone_stops_it(rig_factory):
+    rig = rig_factory(sessions=13)
+    snap = await rig.service.snapshot()
+    running = first_session(snap, SessionState.RUNNING)
+    rig.state.workers.pop(running.worker_id)  # the machine died
+    assert await rig.service.stop(running.id) == "stopped"
+    assert rig.state.tasks[running.id]["status"] == "stopped"
+
+
+async def test_stop_of_an_unknown_session_is_a_request_error(rig_factory):
+    rig = rig_factory(sessions=1)
+    with pytest.raises(ClearMLRequestError):
+        await rig.service.stop("0" * 32)
+
+
+async def test_delete_stops_a_running_session_then_deletes_it(rig_factory):
+    rig = rig_factory(sessions=13)
+    snap = await rig.service.snapshot()
+    running = first_session(snap, SessionState.RUNNING)
+    assert await rig.service.delete(running.id) is True
+    assert running.id not in rig.state.tasks
+    assert rig.recorder.count("tasks.stop") == 1
+    stop_at = next(i for i, e in enumerate(rig.recorder.exchanges) if e.endpoint == "tasks.stop")
+    delete_at = next(
+        i for i, e in enumerate(rig.recorder.exchanges) if e.endpoint == "tasks.delete"
+    )
+    assert stop_at < delete_at
+    assert (await rig.service.snapshot()).by_id(running.id) is None
+
+
+async def test_console_log_is_newest_first_limited_and_masks_passwords(rig_factory):
+    rig = rig_factory(sessions=13)
+    snap = await rig.service.snapshot()
+    running = first_session(snap, SessionState.RUNNING)
+    events = rig.state.logs[running.id]
+    assert any(SECRET_MARKER in e["msg"] for e in events)
+    lines = await rig.service.console_log(running.id, limit=3)
+    newest = sorted(events, key=lambda e: e["timestamp"], reverse=True)[:3]
+    assert [int(line.timestamp.timestamp() * 1000) for line in lines] == [
+        e["timestamp"] for e in newest
+    ]
+    everything = await rig.service.console_log(running.id)
+    assert len(everything) == len(events)
+    assert not any(SECRET_MARKER in line.msg for line in everything)
+    assert any("LOGIN u:root p:***" in line.msg for line in everything)
+    raw = await rig.service.console_log(running.id, redact_secrets=False)
+    assert any(SECRET_MARKER in line.msg for line in raw)
+
+
+async def test_queues_report_free_and_total_workers_and_pending_entries(rig_factory):
+    rig = rig_factory(sessions=13)
+    queues = await rig.service.queues()
+    state = rig.state
+    expected = {q["id"]: q for q in state.queues.values() if "internal" not in q["system_tags"]}
+    assert {q.id for q in queues} == set(expected)
+    for info in queues:
+        doc = expected[info.id]
+        serving = [w for w in state.workers.values() if info.id in w.queue_ids]
+        assert info.name == doc["name"]
+        assert info.total_workers == len(serving)
+        assert info.free_workers == len([w for w in serving if not w.task_id])
+        assert info.pending == len(doc["entries"])
+        assert info.interactive == ("interactive" in doc["system_tags"])
+    flags = [q.interactive for q in queues]
+    assert flags == sorted(flags, reverse=True)

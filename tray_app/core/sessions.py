@@ -1,0 +1,586 @@
+"""SessionService: the tray's view of the server, one snapshot at a time, plus session actions.
+
+A snapshot costs a constant number of concurrent requests however many sessions exist:
+`tasks.get_all_ex` (only the fields we show, with user/project/queue names joined) and
+`workers.get_all` (private IPs). Pages are fetched only past the server's 500-row cap. Names the
+server did not join are filled from caches (`users.get_all_ex`, `projects.get_all`,
+`queues.get_all`), fetched once and again only when an unknown id shows up.
+
+Never asks for `runtime` as a whole: it holds the creator's API key and secret and the SSH
+password. Only the `runtime.*` keys in `RUNTIME_KEYS` are requested.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from tray_app.core.api import ClearMLClient, ClearMLRequestError
+from tray_app.core.models import (
+    LogLine,
+    QueueInfo,
+    Session,
+    SessionState,
+    Snapshot,
+    UserInfo,
+)
+from tray_app.core.redact import redact
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 500  # the server's max_page_size: larger pages are silently capped
+LIVE_STATUSES = ("queued", "in_progress")
+INTERACTIVE_TAG = "interactive"
+WORKER_LAST_SEEN_S = 600
+STOP_REASON = "stopped from clearml-tray"
+
+
+def _md5(text: str) -> str:
+    # The server keys last_metrics by the md5 of the metric name.
+    return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+MONITOR_MACHINE = ":monitor:machine"
+MONITOR_GPU = ":monitor:gpu"
+MACHINE_METRICS_KEY = _md5(MONITOR_MACHINE)
+GPU_METRICS_KEY = _md5(MONITOR_GPU)
+
+# Only harmless keys: specs from the SDK resource monitor, addresses and ports.
+RUNTIME_KEYS = (
+    "cpu_cores",
+    "memory_gb",
+    "gpu_count",
+    "gpu_type",
+    "gpu_memory",
+    "hostname",
+    "external_address",
+    "internal_ssh_port",
+    "external_tcp_port",
+    "_ssh_user",
+)
+PROPERTY_KEYS = (
+    "external_address",
+    "k8s-gateway-address",
+    "internal_ssh_port",
+    "external_ssh_port",
+    "k8s-pod-port",
+    "jupyter_port",
+    "vscode_port",
+    "jupyter_url",
+)
+JOINED_FIELDS = ("user.name", "project.name", "execution.queue.name")
+TASK_FIELDS: tuple[str, ...] = (
+    "id",
+    "name",
+    "status",
+    "status_message",
+    "status_changed",
+    "created",
+    "started",
+    "last_update",
+    "tags",
+    "system_tags",
+    "last_worker",
+    # Joined forms: `user` comes back as {"id", "name"} (the web UI asks the same way).
+    *JOINED_FIELDS,
+    *(f"runtime.{k}" for k in RUNTIME_KEYS),
+    *(f"hyperparams.properties.{k}" for k in PROPERTY_KEYS),
+    f"last_metrics.{MACHINE_METRICS_KEY}",
+    f"last_metrics.{GPU_METRICS_KEY}",
+)
+
+FORBIDDEN_RUNTIME_KEYS = ("_user_key", "_user_secret", "_ssh_password", "_jupyter_token")
+
+
+# -- pure parsing ------------------------------------------------------------------------------
+
+
+def parse_time(value: Any) -> datetime | None:
+    """ISO-8601 (the server's format) or epoch seconds/milliseconds → aware UTC datetime."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        seconds = value / 1000 if value > 1e11 else value
+        return datetime.fromtimestamp(seconds, UTC)
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _int(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        try:
+            return int(float(str(value)))
+        except ValueError:
+            return None
+
+
+def _float(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _ref(value: Any) -> tuple[str, str]:
+    """A reference field: a plain id, or `{"id", "name"}` when joined → (id, name)."""
+    if isinstance(value, Mapping):
+        return str(value.get("id") or ""), str(value.get("name") or "")
+    if value is None:
+        return "", ""
+    return str(value), ""
+
+
+def _property(task: Mapping[str, Any], name: str) -> str:
+    section = (task.get("hyperparams") or {}).get("properties") or {}
+    item = section.get(name)
+    if isinstance(item, Mapping):
+        return str(item.get("value") or "")
+    return "" if item is None else str(item)
+
+
+def _metric_values(task: Mapping[str, Any], key: str) -> dict[str, float]:
+    group = (task.get("last_metrics") or {}).get(key) or {}
+    values: dict[str, float] = {}
+    for entry in group.values() if isinstance(group, Mapping) else ():
+        if isinstance(entry, Mapping) and entry.get("variant") is not None:
+            value = _float(entry.get("value"))
+            if value is not None:
+                values[str(entry["variant"])] = value
+    return values
+
+
+def session_state(status: str, status_message: str, ssh_port: int | None) -> SessionState:
+    if status == "queued":
+        return SessionState.QUEUED
+    if (status_message or "").strip().lower() == "stopping":
+        return SessionState.STOPPING
+    if ssh_port is None:
+        return SessionState.STARTING
+    return SessionState.RUNNING
+
+
+def web_url(web_server: str, project_id: str, task_id: str) -> str:
+    base = web_server.rstrip("/")
+    project = quote(project_id or "*", safe="*")
+    return f"{base}/projects/{project}/experiments/{quote(task_id)}/output/execution"
+
+
+def _gpu_average(gpu: Mapping[str, float], suffix: str) -> float | None:
+    values = [v for k, v in gpu.items() if k.startswith("gpu_") and k.endswith(suffix)]
+    return sum(values) / len(values) if values else None
+
+
+def _gpu_sum(gpu: Mapping[str, float], suffix: str) -> float | None:
+    values = [v for k, v in gpu.items() if k.startswith("gpu_") and k.endswith(suffix)]
+    return sum(values) if values else None
+
+
+def build_session(
+    task: Mapping[str, Any],
+    *,
+    me: str,
+    web_server: str,
+    workers_by_task: Mapping[str, Mapping[str, Any]],
+    workers_by_id: Mapping[str, Mapping[str, Any]],
+    user_names: Mapping[str, str],
+    project_names: Mapping[str, str],
+    queue_names: Mapping[str, str],
+) -> Session:
+    """One task document (as returned for `TASK_FIELDS`) plus the worker list → `Session`."""
+    task_id = str(task.get("id") or "")
+    status = str(task.get("status") or "")
+    status_message = str(task.get("status_message") or "")
+    user_id, user_name = _ref(task.get("user"))
+    project_id, project_name = _ref(task.get("project"))
+    queue_id, queue_name = _ref((task.get("execution") or {}).get("queue"))
+    runtime = task.get("runtime") or {}
+
+    address = (
+        _property(task, "k8s-gateway-address")
+        or _property(task, "external_address")
+        or str(runtime.get("external_address") or "")
+    )
+    ssh_port = (
+        _int(_property(task, "external_ssh_port"))
+        or _int(_property(task, "k8s-pod-port"))
+        or _int(_property(task, "internal_ssh_port"))
+        or _int(runtime.get("external_tcp_port"))
+        or _int(runtime.get("internal_ssh_port"))
+    )
+    last_worker = str(task.get("last_worker") or "")
+    worker: Mapping[str, Any] | None = None
+    if status == "in_progress":
+        worker = workers_by_task.get(task_id) or workers_by_id.get(last_worker)
+    machine = _metric_values(task, MACHINE_METRICS_KEY)
+    gpu = _metric_values(task, GPU_METRICS_KEY)
+    running = status == "in_progress"
+    return Session(
+        id=task_id,
+        name=str(task.get("name") or ""),
+        status=status,
+        state=session_state(status, status_message, ssh_port),
+        status_message=status_message,
+        project_id=project_id,
+        project_name=project_name or project_names.get(project_id, ""),
+        queue_id=queue_id,
+        queue_name=queue_name or queue_names.get(queue_id, ""),
+        creator_id=user_id,
+        creator_name=user_name or user_names.get(user_id, ""),
+        is_own=bool(me) and user_id == me,
+        tags=tuple(str(t) for t in task.get("tags") or ()),
+        created=parse_time(task.get("created")),
+        started=parse_time(task.get("started")) if running else None,
+        last_update=parse_time(task.get("last_update")),
+        status_changed=parse_time(task.get("status_changed")),
+        worker_id=str(worker.get("id") or "") if worker else (last_worker if running else ""),
+        private_ip=str(worker.get("ip") or "") if worker else "",
+        public_address=address,
+        ssh_port=ssh_port,
+        ssh_user=str(runtime.get("_ssh_user") or ""),
+        hostname=str(runtime.get("hostname") or ""),
+        cpu_cores=_int(runtime.get("cpu_cores")),
+        ram_total_gb=_float(runtime.get("memory_gb")),
+        gpu_count=_int(runtime.get("gpu_count")),
+        gpu_type=str(runtime.get("gpu_type") or ""),
+        gpu_memory=str(runtime.get("gpu_memory") or ""),
+        cpu_percent=machine.get("cpu_usage") if running else None,
+        ram_used_gb=machine.get("memory_used_gb") if running else None,
+        gpu_percent=_gpu_average(gpu, "_utilization") if running else None,
+        gpu_memory_used_gb=_gpu_sum(gpu, "_mem_used_gb") if running else None,
+        jupyter_port=_int(_property(task, "jupyter_port")),
+        vscode_port=_int(_property(task, "vscode_port")),
+        jupyter_url=_property(task, "jupyter_url"),
+        web_url=web_url(web_server, project_id, task_id) if task_id else "",
+    )
+
+
+def order_sessions(sessions: Iterable[Session]) -> tuple[Session, ...]:
+    """Own sessions first, newest first inside each group (stable while sessions update)."""
+    oldest = datetime.min.replace(tzinfo=UTC)
+    return tuple(
+        sorted(sessions, key=lambda s: (not s.is_own, -(s.created or oldest).timestamp(), s.id))
+    )
+
+
+def _workers_index(
+    workers: Iterable[Mapping[str, Any]],
+) -> tuple[dict[str, Mapping[str, Any]], dict[str, Mapping[str, Any]]]:
+    by_task: dict[str, Mapping[str, Any]] = {}
+    by_id: dict[str, Mapping[str, Any]] = {}
+    for worker in workers:
+        worker_id = str(worker.get("id") or "")
+        if worker_id:
+            by_id[worker_id] = worker
+        task = worker.get("task")
+        task_id = _ref(task)[0]
+        if task_id:
+            by_task[task_id] = worker
+    return by_task, by_id
+
+
+# -- the service -------------------------------------------------------------------------------
+
+
+class SessionService:
+    """Snapshots and actions for the tray. All methods may raise `ClearMLError` subclasses."""
+
+    def __init__(self, client: ClearMLClient, *, web_server: str | None = None) -> None:
+        self.client = client
+        self.web_server = (web_server or client.config.web_server or "").rstrip("/")
+        self._me: UserInfo | None = None
+        self._user_names: dict[str, str] = {}
+        self._project_names: dict[str, str] = {}
+        self._queue_names: dict[str, str] = {}
+
+    # -- identity --------------------------------------------------------------------------
+
+    async def current_user(self) -> UserInfo:
+        """The logged-in user: from the token when it names one, else `users.get_current_user`."""
+        if self._me is not None:
+            return self._me
+        info = await self.client.login()
+        if info.user_id:
+            self._me = UserInfo(info.user_id, info.user_name, info.company_id, info.company_name)
+        else:
+            data = await self.client.call("users.get_current_user", {})
+            user = data.get("user") or {}
+            company = user.get("company") or {}
+            self._me = UserInfo(
+                str(user.get("id") or ""),
+                str(user.get("name") or ""),
+                str(company.get("id") or ""),
+                str(company.get("name") or ""),
+            )
+        if self._me.name:
+            self._user_names[self._me.id] = self._me.name
+        return self._me
+
+    # -- snapshot --------------------------------------------------------------------------
+
+    async def snapshot(self, all_users: bool = False) -> Snapshot:
+        me = await self.current_user()
+        tasks, workers = await asyncio.gather(
+            self._live_tasks(None if all_users else me.id), self._workers()
+        )
+        await self._fill_name_caches(tasks)
+        by_task, by_id = _workers_index(workers)
+        sessions = [
+            build_session(
+                task,
+                me=me.id,
+                web_server=self.web_server,
+                workers_by_task=by_task,
+                workers_by_id=by_id,
+                user_names=self._user_names,
+                project_names=self._project_names,
+                queue_names=self._queue_names,
+            )
+            for task in tasks
+        ]
+        return Snapshot(
+            sessions=order_sessions(sessions),
+            fetched_at=datetime.now(UTC),
+            user_id=me.id,
+            user_name=me.name,
+            server=self.client.server,
+            web_server=self.web_server,
+            all_users=all_users,
+        )
+
+    async def _live_tasks(self, user_id: str | None) -> list[dict[str, Any]]:
+        request: dict[str, Any] = {
+            "system_tags": [INTERACTIVE_TAG],
+            "status": list(LIVE_STATUSES),
+            "only_fields": list(TASK_FIELDS),
+            "order_by": ["-created"],
+            "page_size": PAGE_SIZE,
+        }
+        if user_id:
+            request["user"] = [user_id]
+        tasks: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        page = 0
+        while True:
+            data = await self.client.call("tasks.get_all_ex", {**request, "page": page})
+            batch = data.get("tasks") or []
+            for task in batch:
+                if isinstance(task, dict) and task.get("id") not in seen:
+                    seen.add(str(task.get("id")))
+                    # Belt and braces: whatever the server sent, secrets never enter a Session.
+                    runtime = task.get("runtime")
+                    if isinstance(runtime, dict):
+                        for key in FORBIDDEN_RUNTIME_KEYS:
+                            runtime.pop(key, None)
+                    tasks.append(task)
+            if len(batch) < PAGE_SIZE:
+                return tasks
+            page += 1
+
+    async def _workers(self) -> list[dict[str, Any]]:
+        data = await self.client.call("workers.get_all", {"last_seen": WORKER_LAST_SEEN_S})
+        return [w for w in data.get("workers") or [] if isinstance(w, dict)]
+
+    async def _fill_name_caches(self, tasks: list[dict[str, Any]]) -> None:
+        """Fetch (concurrently, one request per kind) the names the server did not join."""
+        users: set[str] = set()
+        projects: set[str] = set()
+        queues: set[str] = set()
+        for task in tasks:
+            uid, uname = _ref(task.get("user"))
+            pid, pname = _ref(task.get("project"))
+            qid, qname = _ref((task.get("execution") or {}).get("queue"))
+            if uid and uname:
+                self._user_names[uid] = uname
+            elif uid and uid not in self._user_names:
+                users.add(uid)
+            if pid and pname:
+                self._project_names[pid] = pname
+            elif pid and pid not in self._project_names:
+                projects.add(pid)
+            if qid and qname:
+                self._queue_names[qid] = qname
+            elif qid and qid not in self._queue_names:
+                queues.add(qid)
+        jobs = []
+        if users:
+            jobs.append(self._fetch_names("users.get_all_ex", "users", users, self._user_names))
+        if projects:
+            jobs.append(
+                self._fetch_names("projects.get_all", "projects", projects, self._project_names)
+            )
+        if queues:
+            jobs.append(self._fetch_names("queues.get_all", "queues", queues, self._queue_names))
+        if jobs:
+            await asyncio.gather(*jobs)
+
+    async def _fetch_names(
+        self, endpoint: str, key: str, ids: set[str], cache: dict[str, str]
+    ) -> None:
+        request = {"id": sorted(ids), "only_fields": ["id", "name"], "page_size": PAGE_SIZE}
+        try:
+            data = await self.client.call(endpoint, request)
+        except ClearMLRequestError as exc:
+            # A name is a nicety; the snapshot stands without it.
+            log.debug("%s failed: %s", endpoint, exc)
+            return
+        for item in data.get(key) or []:
+            if isinstance(item, dict) and item.get("id"):
+                cache[str(item["id"])] = str(item.get("name") or "")
+        for missing in ids - cache.keys():
+            cache[missing] = ""  # deleted user/project/queue: don't ask again every refresh
+
+    # -- actions ---------------------------------------------------------------------------
+
+    async def stop(self, session_id: str, *, force: bool = False) -> str:
+        """Ask the session to stop; force it when nobody will act on the request.
+
+        `tasks.stop` (force false) lets the agent shut the session down cleanly. It is followed
+        by `tasks.stopped` (force true) when the server changed nothing, when no live worker is
+        running the task, or when the task was already "stopping" before this call (a second
+        Stop means "really stop"). `force=True` goes straight to `tasks.stopped`.
+        Returns the task status afterwards: "stopped", or "in_progress" while a live worker
+        is stopping it (the next snapshot shows it as STOPPING).
+        """
+        if force:
+            return await self._force_stopped(session_id)
+        status, message = await self._status(session_id)
+        if status == "in_progress" and message.strip().lower() == "stopping":
+            return await self._force_stopped(session_id)
+        if status not in LIVE_STATUSES:
+            return status  # already stopped / failed / completed: nothing to do
+        data = await self.client.call(
+            "tasks.stop", {"task": session_id, "force": False, "status_reason": STOP_REASON}
+        )
+        fields = data.get("fields") or {}
+        if _int(data.get("updated")) == 0:
+            return await self._force_stopped(session_id)
+        if fields.get("status") == "stopped":
+            return "stopped"
+        # The server left it in_progress + "stopping": the worker's agent is expected to act.
+        by_task, _ = _workers_index(await self._workers())
+        if session_id in by_task:
+            return "in_progress"
+        return await self._force_stopped(session_id)
+
+    async def _force_stopped(self, session_id: str) -> str:
+        data = await self.client.call(
+            "tasks.stopped", {"task": session_id, "force": True, "status_reason": STOP_REASON}
+        )
+        status = str((data.get("fields") or {}).get("status") or "")
+        return status or "stopped"
+
+    async def _status(self, session_id: str) -> tuple[str, str]:
+        """(status, status_message) of one task; raises ClearMLRequestError if unknown."""
+        data = await self.client.call(
+            "tasks.get_all_ex",
+            {"id": [session_id], "only_fields": ["id", "status", "status_message"]},
+        )
+        tasks = data.get("tasks") or []
+        if not tasks:
+            raise ClearMLRequestError(
+                f"Session {session_id} does not exist (any more)",
+                server=self.client.server,
+                endpoint="tasks.get_all_ex",
+                result_code=400,
+                result_subcode=101,
+                result_msg=f"Invalid task id: id={session_id}",
+                http_status=200,
+            )
+        task = tasks[0]
+        return str(task.get("status") or ""), str(task.get("status_message") or "")
+
+    async def delete(self, session_id: str) -> bool:
+        """Stop the session if it is live, then delete the task. True when it was deleted."""
+        status, _ = await self._status(session_id)
+        if status in LIVE_STATUSES:
+            try:
+                await self.stop(session_id)
+            except ClearMLRequestError as exc:
+                # A forced delete also dequeues and removes a running task.
+                log.debug("stop before delete of %s failed: %s", session_id, exc)
+        data = await self.client.call("tasks.delete", {"task": session_id, "force": True})
+        return bool(data.get("deleted"))
+
+    async def console_log(
+        self, session_id: str, limit: int = 200, *, redact_secrets: bool = True
+    ) -> list[LogLine]:
+        """The newest `limit` console lines, newest first. Passwords are masked by default."""
+        data = await self.client.call(
+            "events.get_task_log",
+            {"task": session_id, "batch_size": limit, "navigate_earlier": True, "order": "desc"},
+        )
+        lines = []
+        for event in data.get("events") or []:
+            if not isinstance(event, dict):
+                continue
+            msg = str(event.get("msg") or "")
+            lines.append(
+                LogLine(
+                    timestamp=parse_time(event.get("timestamp")),
+                    msg=redact(msg) if redact_secrets else msg,
+                    level=str(event.get("level") or "info"),
+                    worker=str(event.get("worker") or ""),
+                )
+            )
+        oldest = datetime.min.replace(tzinfo=UTC)
+        lines.sort(key=lambda line: line.timestamp or oldest, reverse=True)
+        return lines[:limit]
+
+    async def queues(self) -> list[QueueInfo]:
+        """Queues that are not internal, with free/total workers and pending entries."""
+        queue_data, workers = await asyncio.gather(
+            self.client.call(
+                "queues.get_all",
+                {
+                    "system_tags": ["-internal"],
+                    "only_fields": ["id", "name", "display_name", "system_tags", "tags", "entries"],
+                    "page_size": PAGE_SIZE,
+                },
+            ),
+            self._workers(),
+        )
+        total: dict[str, int] = {}
+        free: dict[str, int] = {}
+        for worker in workers:
+            busy = bool(_ref(worker.get("task"))[0])
+            for queue in worker.get("queues") or []:
+                qid = _ref(queue)[0]
+                total[qid] = total.get(qid, 0) + 1
+                if not busy:
+                    free[qid] = free.get(qid, 0) + 1
+        result = []
+        for queue in queue_data.get("queues") or []:
+            if not isinstance(queue, dict):
+                continue
+            qid = str(queue.get("id") or "")
+            name = str(queue.get("name") or "")
+            self._queue_names[qid] = name
+            system_tags = [str(t) for t in queue.get("system_tags") or ()]
+            result.append(
+                QueueInfo(
+                    id=qid,
+                    name=name,
+                    display_name=str(queue.get("display_name") or ""),
+                    free_workers=free.get(qid, 0),
+                    total_workers=total.get(qid, 0),
+                    pending=len(queue.get("entries") or ()),
+                    interactive=INTERACTIVE_TAG in system_tags,
+                    tags=tuple(str(t) for t in queue.get("tags") or ()),
+                )
+            )
+        result.sort(key=lambda q: (not q.interactive, q.name.lower()))
+        return result
