@@ -1,0 +1,190 @@
+"""`clearml-tray list`: table/JSON output and exit codes (in-process; see
+test_list_command_cli.py for the real subprocess against a running emulator)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tray_app import list_command
+from tray_app.core.api import ClearMLAuthError, ClearMLRequestError, ClearMLUnavailable
+from tray_app.core.config import ConfigInvalid, ConfigNotFound, CredentialsMissing, ServerConfig
+from tray_app.core.models import Session, SessionState, Snapshot
+from tray_app.list_command import (
+    EXIT_AUTH,
+    EXIT_CONFIG,
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    format_table,
+)
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def make_snapshot(all_users: bool = False) -> Snapshot:
+    running = Session(
+        id="0123456789abcdef0123456789abcdef",
+        name="gpu-box",
+        status="in_progress",
+        state=SessionState.RUNNING,
+        creator_id="u1",
+        creator_name="Me",
+        queue_name="gpu-a100",
+        started=NOW - timedelta(days=1, hours=2, minutes=5),
+        created=NOW - timedelta(days=2),
+        cpu_cores=32,
+        cpu_percent=41.6,
+        ram_total_gb=251.5,
+        ram_used_gb=12.3,
+        gpu_count=2,
+        gpu_percent=50.0,
+        public_address="127.0.103.5",
+        ssh_port=10022,
+    )
+    queued = Session(
+        id="fedcba9876543210fedcba9876543210",
+        name="Interactive Session",
+        status="queued",
+        state=SessionState.QUEUED,
+        creator_id="u2",
+        creator_name="Bob",
+        is_own=False,
+        queue_name="sessions",
+        created=NOW - timedelta(minutes=3),
+    )
+    return Snapshot(
+        sessions=(running, queued),
+        fetched_at=NOW,
+        user_id="u1",
+        user_name="Me",
+        server="http://127.0.0.1:8008",
+        all_users=all_users,
+    )
+
+
+def test_table_has_one_line_per_session_with_glyph_uptime_and_address():
+    text = format_table(make_snapshot(), now=NOW)
+    lines = text.splitlines()
+    assert lines[0].split() == [
+        "NAME", "ID", "STATE", "UPTIME", "QUEUE", "CPU", "RAM", "GPU", "SSH", "ADDRESS"
+    ]  # fmt: skip
+    running, queued = lines[1], lines[2]
+    assert running.startswith("●")
+    for part in ("gpu-box", "01234567", "running", "1d 2h 5m", "gpu-a100", "42 %/32c",
+                 "12/252 GB", "50 % ×2", "127.0.103.5:10022"):  # fmt: skip
+        assert part in running
+    assert queued.startswith("◌")
+    assert "3m" in queued and "queued" in queued
+    assert "2 live session(s) for Me on http://127.0.0.1:8008" in lines[-1]
+
+
+def test_table_names_the_creator_when_listing_all_users():
+    text = format_table(make_snapshot(all_users=True), now=NOW)
+    assert "USER" in text.splitlines()[0]
+    assert "Bob" in text
+    assert "for all users" in text
+
+
+def test_empty_table_says_so():
+    snap = Snapshot(sessions=(), fetched_at=NOW, user_name="Me", server="http://s")
+    assert format_table(snap, now=NOW) == "No live sessions for Me on http://s."
+
+
+def args(**kw: Any) -> argparse.Namespace:
+    values = {"all_users": False, "json": False, "config_file": None, "debug": False}
+    values.update(kw)
+    return argparse.Namespace(**values)
+
+
+CONFIG = ServerConfig("http://127.0.0.1:9", "http://127.0.0.1:9", "", "AK", "SK")
+
+
+@pytest.fixture
+def fake_config(monkeypatch):
+    monkeypatch.setattr(list_command, "load_server_config", lambda path=None: CONFIG)
+
+
+def fake_fetch(monkeypatch, result: Any) -> list[tuple[ServerConfig, bool]]:
+    calls: list[tuple[ServerConfig, bool]] = []
+
+    async def fetch(config: ServerConfig, all_users: bool, **kw: Any) -> Snapshot:
+        calls.append((config, all_users))
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    monkeypatch.setattr(list_command, "fetch_snapshot", fetch)
+    return calls
+
+
+def test_json_output_follows_the_documented_schema(monkeypatch, fake_config, capsys):
+    calls = fake_fetch(monkeypatch, make_snapshot(all_users=True))
+    assert list_command.run_list(args(json=True, all_users=True)) == EXIT_OK
+    assert calls == [(CONFIG, True)]
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schema"] == 1
+    assert doc["user"] == {"id": "u1", "name": "Me"}
+    assert doc["all_users"] is True
+    first = doc["sessions"][0]
+    assert first["id"] == "0123456789abcdef0123456789abcdef"
+    assert first["state"] == "running"
+    assert datetime.fromisoformat(first["started"]) == NOW - timedelta(days=1, hours=2, minutes=5)
+    assert first["hardware"]["cpu_cores"] == 32
+    assert first["usage"]["gpu_percent"] == 50.0
+    assert (first["public_address"], first["ssh_port"]) == ("127.0.103.5", 10022)
+    assert doc["sessions"][1]["creator"] == {"id": "u2", "name": "Bob"}
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (ConfigNotFound("No clearml.conf found (looked in ~/clearml.conf)"), EXIT_CONFIG),
+        (ConfigInvalid("clearml.conf line 3: unexpected '}'"), EXIT_CONFIG),
+        (CredentialsMissing("no api.credentials in clearml.conf"), EXIT_CONFIG),
+    ],
+)
+def test_config_errors_exit_2_with_one_line(monkeypatch, capsys, error, code):
+    def broken(path: Any = None) -> ServerConfig:
+        raise error
+
+    monkeypatch.setattr(list_command, "load_server_config", broken)
+    assert list_command.run_list(args()) == code
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("clearml-tray: configuration error: ")
+    assert str(error) in err
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (ClearMLAuthError("Wrong access key or secret key:\nserver X"), EXIT_AUTH),
+        (ClearMLUnavailable("Cannot reach the ClearML server X"), EXIT_UNAVAILABLE),
+        (
+            ClearMLRequestError(
+                "tasks.get_all_ex failed",
+                server="X",
+                endpoint="tasks.get_all_ex",
+                result_code=500,
+                result_subcode=0,
+                result_msg="boom",
+                http_status=500,
+            ),
+            EXIT_ERROR,
+        ),
+    ],
+)
+def test_server_errors_have_distinct_exit_codes_and_one_line(
+    monkeypatch, fake_config, capsys, error, code
+):
+    fake_fetch(monkeypatch, error)
+    assert list_command.run_list(args()) == code
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1
+    assert " ".join(str(error).split()) in captured.err
