@@ -52,17 +52,18 @@ _ARGV_LIST = re.compile(
 # --password x / --password=x / --password 'x y' as in a logged command line.
 _CLI_FLAG = re.compile(
     rf"((?<![\w\-])--[\w\-]*(?:password|secret|token)[\w\-]*(?:[ \t]+|=))"
-    rf"({_SHLEX_SQ}(?=\s|$)|{_DQ}(?=\s|$)|(?!-)\S+)",
+    rf"({_SHLEX_SQ}(?=\s|$)|{_DQ}(?=\s|$)|\S+)",
     re.IGNORECASE,
 )
 # A quoted value only counts as one when it really ends there (else `"ab"cd` leaks `cd`).
 _END = r"(?=[\s,;}\])]|$)"
-# An object or list opening (`"password": {`) is structure, not a value.
-_OPENER = r"(?![\[{](?:\s|$|[\"'\[{]))"
+# `"credentials": {` in JSON / repr is structure, not a value (the key is quoted there; an
+# unquoted `key={…` is masked, since a secret may well start with a brace).
+_NOT_STRUCTURE = r"(?(kq)(?![\[{](?:$|[\s\"'{}\[\]]))|)"
 # key: value / key = value / "key": "value" / 'key': 'value' (JSON, HOCON, env, Python repr).
 _KEY_VALUE = re.compile(
-    rf"((?<![\w.\-?&\[])(?P<kq>[\"']?){_KEY}(?P=kq)[ \t]*[:=][ \t]*)"
-    rf"({_DQ}{_END}|{_SQ}{_END}|{_OPENER}\S+)",
+    rf"((?<![\w.\-?&\[])(?P<kq>[\"'])?{_KEY}(?(kq)(?P=kq))[ \t]*[:=][ \t]*)"
+    rf"({_DQ}{_END}|{_SQ}{_END}|{_NOT_STRUCTURE}\S+)",
     re.IGNORECASE,
 )
 
@@ -110,8 +111,10 @@ def _mask_group(index: int) -> Callable[[re.Match[str]], str]:
 def _password_bracket(match: re.Match[str]) -> str:
     rest = match.group(2).rstrip()
     trailing = match.group(2)[len(rest) :]
-    closing = "]" if rest.endswith("]") else ""
-    return f"{match.group(1)}{MASK}{closing}{trailing}"
+    if not rest.endswith("]"):
+        # No closing bracket yet (a partial line): the trailing spaces may be part of it.
+        return f"{match.group(1)}{MASK}"
+    return f"{match.group(1)}{MASK}]{trailing}"
 
 
 def redact(text: str) -> str:
@@ -216,3 +219,54 @@ def uninstall_redaction(logger: logging.Logger | None = None) -> None:
         if _factory_installed:
             logging.setLogRecordFactory(logging.LogRecord)
             _factory_installed = False
+
+
+class StreamRedactor:
+    """Redacts a child's output stream chunk by chunk without leaking split secrets.
+
+    Secrets can be cut anywhere by pipe reads (`[password: ab` | `c]`), so `feed` only releases
+    complete lines (ended by `\n` or `\r`) and keeps the partial tail. `flush()` releases the tail
+    too (at exit, or when a prompt is waiting); the rest of that line is later redacted together
+    with the part already released, so a pattern cut by the flush is still recognised. Only a
+    registered secret cut by a flush can leak its first part.
+    """
+
+    # A line this long without an end (progress dots) stops being kept as context.
+    _MAX_CONTEXT = 8192
+
+    def __init__(self) -> None:
+        self._tail = ""
+        self._released_raw = ""  # the part of the current line already released by flush()
+        self._released_out = ""  # ...and what was released for it
+
+    def feed(self, chunk: str) -> str:
+        """Redacted text of the complete lines now available ("" if none)."""
+        text = self._tail + chunk
+        cut = max(text.rfind("\n"), text.rfind("\r")) + 1
+        self._tail = text[cut:]
+        return self._release(text[:cut], partial=False)
+
+    def flush(self) -> str:
+        """Redacted partial line held back so far ("" if none)."""
+        text, self._tail = self._tail, ""
+        return self._release(text, partial=True)
+
+    def _release(self, text: str, *, partial: bool) -> str:
+        if not text:
+            return ""
+        if not self._released_raw and not partial:
+            return redact(text)
+        ends = [i for i in (text.find("\n"), text.find("\r")) if i >= 0]
+        end = min(ends, default=len(text))
+        line = self._released_raw + text[:end]
+        redacted = redact(line)
+        if redacted.startswith(self._released_out):
+            head = redacted[len(self._released_out) :]
+        else:
+            # Text already released turned out to start a secret: hide the rest of it at least.
+            head = MASK
+        if end == len(text) and partial and len(line) < self._MAX_CONTEXT:
+            self._released_raw, self._released_out = line, self._released_out + head
+            return head
+        self._released_raw = self._released_out = ""
+        return head + redact(text[end:])
