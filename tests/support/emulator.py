@@ -11,6 +11,8 @@ with `emu.agent.step()`.
 from __future__ import annotations
 
 import base64
+import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,3 +160,118 @@ def asgi_emulator() -> AsgiEmulator:
 def asgi_emulator_factory() -> Callable[..., AsgiEmulator]:
     """`asgi_emulator_factory(sessions=5, seed=0, state=None, **seeded_kwargs)`."""
     return make_asgi_emulator
+
+
+# Installed as `sitecustomize` in every client subprocess (SDK, clearml-session): any attempt to
+# resolve or connect to a non-loopback address is refused and recorded, one JSON list per
+# process appended to $EMULATOR_NET_REPORT.
+_LOOPBACK_GUARD = """
+import atexit, ipaddress, json, os, socket
+
+_attempts = []
+_connect, _connect_ex, _getaddrinfo = (
+    socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo)
+
+
+def _loopback(host):
+    if isinstance(host, bytes):
+        host = host.decode()
+    if host in (None, "", "localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _check(address):
+    if isinstance(address, tuple) and not _loopback(address[0]):
+        _attempts.append(str(address[0]))
+        raise OSError("blocked by the test: only loopback addresses may be used")
+
+
+def connect(self, address):
+    _check(address)
+    return _connect(self, address)
+
+
+def connect_ex(self, address):
+    _check(address)
+    return _connect_ex(self, address)
+
+
+def getaddrinfo(host, *args, **kwargs):
+    if not _loopback(host):
+        _attempts.append(str(host))
+        raise socket.gaierror(socket.EAI_NONAME, "blocked by the test")
+    return _getaddrinfo(host, *args, **kwargs)
+
+
+socket.socket.connect = connect
+socket.socket.connect_ex = connect_ex
+socket.getaddrinfo = getaddrinfo
+
+
+@atexit.register
+def _report():
+    with open(os.environ["EMULATOR_NET_REPORT"], "a") as handle:
+        handle.write(json.dumps(_attempts) + "\\n")
+"""
+
+
+@dataclass
+class ClientEnv:
+    """Environment for running the real ClearML clients against an emulator in a subprocess."""
+
+    env: dict[str, str]
+    home: Path
+    config: Path
+    net_report: Path
+
+    def network_attempts(self) -> list[str]:
+        """Non-loopback hosts any client process tried to reach (all processes so far)."""
+        if not self.net_report.exists():
+            return []
+        hosts: list[str] = []
+        for line in self.net_report.read_text().splitlines():
+            hosts.extend(json.loads(line))
+        return hosts
+
+    def processes_reported(self) -> int:
+        if not self.net_report.exists():
+            return 0
+        return len(self.net_report.read_text().splitlines())
+
+
+@pytest.fixture
+def clearml_client_env(tmp_path: Path) -> Callable[[EmulatorHandle], ClientEnv]:
+    """`clearml_client_env(emu) -> ClientEnv`: isolated HOME with a clearml.conf for `emu`.
+
+    The env has no inherited CLEARML_* variables, CLEARML_CONFIG_FILE set, and the loopback guard
+    installed through PYTHONPATH (check `network_attempts()` afterwards).
+    """
+
+    def make(emu: EmulatorHandle) -> ClientEnv:
+        home = Path(os.environ.get("HOME", str(tmp_path / "home")))
+        home.mkdir(parents=True, exist_ok=True)
+        config = emu.write_config(home / "clearml.conf")
+        guard_dir = tmp_path / "loopback_guard"
+        guard_dir.mkdir(exist_ok=True)
+        (guard_dir / "sitecustomize.py").write_text(_LOOPBACK_GUARD)
+        report = tmp_path / "net_report.jsonl"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CLEARML_", "TRAINS_"))}
+        env.update(
+            HOME=str(home),
+            CLEARML_CONFIG_FILE=str(config),
+            CLEARML_NO_DEFAULT_SERVER="1",
+            PYTHONPATH=str(guard_dir),
+            PYTHONUNBUFFERED="1",
+            EMULATOR_NET_REPORT=str(report),
+            # The SDK must not think it runs under an agent or offline.
+            CLEARML_LOG_LEVEL="WARNING",
+        )
+        for name in ("CLEARML_OFFLINE_MODE", "CLEARML_TASK_ID"):
+            env.pop(name, None)
+        return ClientEnv(env=env, home=home, config=config, net_report=report)
+
+    return make
