@@ -19,9 +19,11 @@ from tray_app.core.presets import (
     RESERVED_FLAGS,
     PasswordPolicy,
     Preset,
+    PresetError,
     PresetFormatError,
     PresetInvalid,
     build_argv,
+    build_attach_argv,
     display_command,
     load_workspace_presets,
     mask_argv,
@@ -243,6 +245,25 @@ def test_build_argv_is_pure_and_never_a_shell_string(tmp_path: Path) -> None:
     assert isinstance(argv, list) and all(isinstance(a, str) for a in argv)
     assert "q; rm -rf ~" in argv
     assert list(folder.iterdir()) == []
+
+
+def test_attach_argv() -> None:
+    assert build_attach_argv("abc123") == ["clearml-session", "--attach", "abc123", "--yes"]
+    assert build_attach_argv("abc", executable="/x/cs", config_file="/d/a.json") == [
+        "/x/cs", "--config-file", "/d/a.json", "--attach", "abc", "--yes",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("bad", ["", "-S", "a b"])
+def test_attach_argv_refuses_bad_ids(bad: str) -> None:
+    with pytest.raises(PresetError):
+        build_attach_argv(bad)
+
+
+def test_attach_argv_parses_back(real_parser: RealParser) -> None:
+    args = real_parser.parse(build_attach_argv("0123abcd", config_file="/d/a.json"))
+    assert (args["attach"], args["yes"], args["config_file"]) == ("0123abcd", True, "/d/a.json")
+    assert args["shutdown"] is None and args["command"] is None
 
 
 # --- masking -------------------------------------------------------------------------------------

@@ -44,13 +44,19 @@ def _backups(path: Path) -> list[Path]:
 _text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=20)
 _name = _text.filter(lambda s: s.strip() != "")
 _pct = st.floats(min_value=0, max_value=100, allow_nan=False)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | _text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
+    max_leaves=6,
+)
 _hotkeys = st.sampled_from(["", "Ctrl+Alt+C", "Meta+F12", "Ctrl+Shift+Space", "Super+k", "Alt+1"])
 
 
 @st.composite
 def settings_strategy(draw: st.DrawFn) -> Settings:
     names = draw(st.lists(_name, min_size=1, max_size=4, unique=True))
-    profiles = [ServerProfile(name=n, config_file="") for n in names]
+    # Paths that don't exist are kept as they are (an unmounted drive must not reset them).
+    profiles = [ServerProfile(name=n, config_file=draw(_text)) for n in names]
     return Settings(
         profiles=profiles,
         active_profile=draw(st.sampled_from(names)),
@@ -69,7 +75,8 @@ def settings_strategy(draw: st.DrawFn) -> Settings:
             grace_minutes=draw(st.integers(1, 10_000)),
         ),
         tunnel_retry_limit=draw(st.integers(1, 20)),
-        workspace_folder="",
+        workspace_folder=draw(_text),
+        extra=draw(st.dictionaries(_text.map(lambda k: "x_" + k), _json, max_size=3)),
     )
 
 

@@ -323,6 +323,22 @@ def build_argv(
     return argv
 
 
+def build_attach_argv(
+    task_id: str, *, executable: str = "clearml-session", config_file: str | None = None
+) -> list[str]:
+    """The argv that attaches to the running session `task_id` (`--attach <id> --yes`).
+
+    With an explicit id, `--yes` only skips the confirmation prompts; it cannot pick another
+    session. Raises PresetError for an empty or option-like id.
+    """
+    if not task_id or task_id.startswith("-") or _WHITESPACE.search(task_id):
+        raise PresetError(f"{task_id!r} is not a session id")
+    argv = [executable]
+    if config_file:
+        argv += _value("--config-file", config_file)
+    return [*argv, "--attach", task_id, "--yes"]
+
+
 def mask_argv(argv: list[str]) -> list[str]:
     """`argv` with the value of `--password` replaced by `***` (for logs and the dialog)."""
     masked: list[str] = []
