@@ -284,6 +284,15 @@ def test_wrong_typed_field_falls_back_alone_with_a_warning(path: Path) -> None:
     assert path.exists()
 
 
+def test_integral_floats_are_accepted_for_whole_numbers(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    path.write_text('{"settings": {"poll_interval_s": 30.0, "tunnel_retry_limit": 2.5}}')
+    loaded = load_settings(path)
+    assert loaded.settings.poll_interval_s == 30
+    assert loaded.settings.tunnel_retry_limit == 3
+    assert any("'tunnel_retry_limit' 2.5 is not a whole number" in w for w in loaded.warnings)
+
+
 def test_out_of_range_values_fall_back_per_field(path: Path) -> None:
     path.parent.mkdir(parents=True)
     document = {

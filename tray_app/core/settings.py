@@ -307,6 +307,9 @@ def _coerce(value: Any, tp: Any, path: str, warnings: list[str]) -> Any:
             raise _BadValue("is not true/false")
         return value
     if tp is int:
+        # 30.0 (a hand-edited file, another JSON writer) is still clearly 30.
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise _BadValue("is not a whole number")
         return value
