@@ -1485,6 +1485,7 @@ def _add_events(call: Call, events: list[Doc]) -> Doc:
                 level=str(event.get("level", "info")),
                 worker=str(event.get("worker", call.worker or "")),
                 timestamp_ms=ts_ms,
+                newline=False,
             )
         elif etype == "training_stats_scalar":
             state.set_metric(

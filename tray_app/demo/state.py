@@ -614,7 +614,11 @@ class EmulatorState:
         level: str = "info",
         worker: str = "",
         timestamp_ms: int | None = None,
+        newline: bool = True,
     ) -> Doc:
+        """Append a console log event; like captured stdout, `msg` ends with a newline."""
+        if newline and not msg.endswith("\n"):
+            msg += "\n"
         ts = timestamp_ms if timestamp_ms is not None else int(self.now().timestamp() * 1000)
         events = self.logs.setdefault(task_id, [])
         event = {
