@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 
+from tray_app.core.api import ClearMLClient
+from tray_app.core.config import ServerConfig
 from tray_app.core.models import Session, SessionState
 from tray_app.core.sessions import (
     FORBIDDEN_RUNTIME_KEYS,
+    STOP_REASON,
     TASK_FIELDS,
+    SessionService,
     build_session,
     order_sessions,
     parse_time,
@@ -270,3 +277,97 @@ def test_web_url_quotes_ids_and_strips_the_slash():
         web_url("http://h:8080/", "p 1", "t")
         == "http://h:8080/projects/p%201/experiments/t/output/execution"
     )
+
+
+# -- stop escalation with a scripted server ----------------------------------------------------
+
+
+def scripted_service(replies: dict[str, Any]) -> tuple[SessionService, list[tuple[str, dict]]]:
+    """A SessionService on a MockTransport answering `replies[endpoint]` (data dicts)."""
+    calls: list[tuple[str, dict]] = []
+    claims = {"identity": {"user": ME, "user_name": "Me"}, "exp": 4102444800}
+    payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    token = f"eyJhbGciOiJIUzI1NiJ9.{payload}.c2ln"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        endpoint = request.url.path.rsplit("/", 1)[-1]
+        body = json.loads(request.content or b"{}")
+        calls.append((endpoint, body))
+        data = {"token": token} if endpoint == "auth.login" else replies[endpoint]
+        meta = {"result_code": 200, "result_subcode": 0, "result_msg": "OK"}
+        return httpx.Response(200, json={"meta": meta, "data": data})
+
+    cfg = ServerConfig("http://127.0.0.1:1", "http://127.0.0.1:2", "", "AK", "SK")
+    client = ClearMLClient(cfg, transport=httpx.MockTransport(handler))
+    return SessionService(client), calls
+
+
+def endpoints(calls: list[tuple[str, dict]]) -> list[str]:
+    return [e for e, _ in calls if e != "auth.login"]
+
+
+RUNNING = {"tasks": [{"id": "t1", "status": "in_progress", "status_message": ""}]}
+STOPPED = {"updated": 1, "fields": {"status": "stopped"}}
+
+
+async def test_stop_that_the_server_did_not_apply_is_forced():
+    service, calls = scripted_service(
+        {
+            "tasks.get_all_ex": RUNNING,
+            "tasks.stop": {"updated": 0, "fields": {}},
+            "tasks.stopped": STOPPED,
+        }
+    )
+    assert await service.stop("t1") == "stopped"
+    assert endpoints(calls) == ["tasks.get_all_ex", "tasks.stop", "tasks.stopped"]
+    assert calls[-1][1] == {"task": "t1", "force": True, "status_reason": STOP_REASON}
+    await service.client.aclose()
+
+
+async def test_stopping_without_a_live_worker_is_forced():
+    service, calls = scripted_service(
+        {
+            "tasks.get_all_ex": RUNNING,
+            "tasks.stop": {"updated": 1, "fields": {"status_message": "stopping"}},
+            "workers.get_all": {"workers": [{"id": "w1", "ip": "127.0.3.1", "task": None}]},
+            "tasks.stopped": STOPPED,
+        }
+    )
+    assert await service.stop("t1") == "stopped"
+    assert endpoints(calls) == [
+        "tasks.get_all_ex",
+        "tasks.stop",
+        "workers.get_all",
+        "tasks.stopped",
+    ]
+    assert calls[2][1]["force"] is False  # the polite request came first
+    await service.client.aclose()
+
+
+async def test_stopping_with_a_live_worker_is_left_to_the_agent():
+    service, calls = scripted_service(
+        {
+            "tasks.get_all_ex": RUNNING,
+            "tasks.stop": {"updated": 1, "fields": {"status_message": "stopping"}},
+            "workers.get_all": {"workers": [{"id": "w1", "task": {"id": "t1"}}]},
+        }
+    )
+    assert await service.stop("t1") == "in_progress"
+    assert "tasks.stopped" not in endpoints(calls)
+    await service.client.aclose()
+
+
+async def test_stop_of_a_finished_session_changes_nothing():
+    service, calls = scripted_service(
+        {"tasks.get_all_ex": {"tasks": [{"id": "t1", "status": "failed"}]}}
+    )
+    assert await service.stop("t1") == "failed"
+    assert endpoints(calls) == ["tasks.get_all_ex"]
+    await service.client.aclose()
+
+
+async def test_forced_stop_goes_straight_to_stopped():
+    service, calls = scripted_service({"tasks.stopped": STOPPED})
+    assert await service.stop("t1", force=True) == "stopped"
+    assert endpoints(calls) == ["tasks.stopped"]
+    await service.client.aclose()
