@@ -154,6 +154,21 @@ def test_ordinary_output_is_left_alone() -> None:
     assert redact(text) == text
 
 
+def test_clearml_session_config_dump_keeps_everything_but_the_password() -> None:
+    state = {
+        "base_task_id": None,
+        "disable_session_cleanup": True,
+        "git_credentials": False,
+        "password": "a1b2c3d4e5",
+        "queue": "default",
+        "remote_ssh_port": "10022",
+        "username": "root",
+    }
+    dump = "\nInteractive session config:\n" + json.dumps(state, indent=4, sort_keys=True) + "\n"
+    redacted = json.loads(redact(dump).split("config:\n", 1)[1])
+    assert redacted == {**state, "password": MASK}
+
+
 def test_structure_after_secret_key_is_not_eaten() -> None:
     assert redact('"credentials": {"secret_key": "x1x1"}') == '"credentials": {"secret_key": "***"}'
 

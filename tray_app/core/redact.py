@@ -67,6 +67,8 @@ _KEY_VALUE = re.compile(
     re.IGNORECASE,
 )
 
+_LITERALS = frozenset({"true", "false", "null", "True", "False", "None"})
+
 _registry_lock = threading.Lock()
 _registered: set[str] = set()
 _registered_re: re.Pattern[str] | None = None
@@ -94,10 +96,18 @@ def unregister_all_secrets() -> None:
         _registered_re = None
 
 
-def _mask_group(index: int) -> Callable[[re.Match[str]], str]:
+def _mask_group(index: int, *, json_literals: bool = False) -> Callable[[re.Match[str]], str]:
+    """Replace group `index` by `***` (keeping its quotes).
+
+    `json_literals`: leave an unquoted true/false/null alone when the key was quoted (JSON or a
+    Python repr, where a string secret would be quoted): `"git_credentials": false`.
+    """
+
     def replace(match: re.Match[str]) -> str:
         value = match.group(index)
         if value.strip("\"'").startswith(MASK) and set(value.strip("\"'")) <= {"*"}:
+            return match.group(0)
+        if json_literals and match.group("kq") and value.rstrip(",;)]}") in _LITERALS:
             return match.group(0)
         quote = value[0] if value[:1] in ("'", '"') and value[-1:] == value[0] else ""
         start, end = match.span(index)
@@ -106,6 +116,9 @@ def _mask_group(index: int) -> Callable[[re.Match[str]], str]:
         return whole[: start - offset] + f"{quote}{MASK}{quote}" + whole[end - offset :]
 
     return replace
+
+
+_mask_key_value = _mask_group(3, json_literals=True)
 
 
 def _password_bracket(match: re.Match[str]) -> str:
@@ -133,7 +146,7 @@ def redact(text: str) -> str:
     text = _URL_QUERY.sub(_mask_group(2), text)
     text = _ARGV_LIST.sub(_mask_group(2), text)
     text = _CLI_FLAG.sub(_mask_group(2), text)
-    text = _KEY_VALUE.sub(_mask_group(3), text)
+    text = _KEY_VALUE.sub(_mask_key_value, text)
     return text
 
 
