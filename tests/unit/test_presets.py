@@ -482,6 +482,8 @@ def test_a_reasonable_preset_is_valid() -> None:
         ({"extra_args": ["--config-file", "x"]}, "--config-file is managed by the app"),
         ({"extra_args": ["--idle-timeout", "30"]}, "--idle-timeout is not a clearml-session"),
         ({"extra_args": ["list"]}, "must start with an option"),
+        ({"requirements_file": "-"}, "requirements file path starts with '-'"),
+        ({"init_script": "-x.sh"}, "write ./-x.sh"),
     ],
 )
 def test_invalid_preset_reasons(fields: dict[str, Any], needle: str) -> None:

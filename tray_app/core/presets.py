@@ -191,6 +191,10 @@ def validate_preset(preset: Preset, *, check_files: bool = True) -> list[str]:
         reasons.append(f"remote SSH port {preset.remote_ssh_port} is not in 1..65535")
     if preset.continue_session and not preset.store_workspace:
         reasons.append("continue session needs a store-workspace folder to restore")
+    for name, label in (("requirements_file", "requirements file"), ("init_script", "init script")):
+        # argparse's FileType reads "-" as stdin, which the launcher keeps for the prompts.
+        if getattr(preset, name).startswith("-"):
+            reasons.append(f"the {label} path starts with '-' (write ./{getattr(preset, name)})")
     if check_files:
         for name, label in (
             ("requirements_file", "requirements file"),
