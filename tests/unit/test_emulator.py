@@ -433,3 +433,42 @@ async def test_order_by_descending_last_update(asgi_emulator: AsgiEmulator) -> N
     )["tasks"]
     stamps = [t["last_update"] for t in tasks]
     assert stamps == sorted(stamps, reverse=True)
+
+
+async def test_errors_from_a_known_endpoint_carry_its_version(asgi_emulator: AsgiEmulator) -> None:
+    response = await call(asgi_emulator, "v2.23/tasks.get_by_id", {"task": "nope"})
+    assert meta(response)["endpoint"]["actual_version"] == "1.0"
+
+
+async def test_server_info_needs_auth_only_from_server_2_3() -> None:
+    old = make_asgi_emulator(sessions=0, server_version="2.0.0")
+    new = make_asgi_emulator(sessions=0)
+    assert (await call(old, "server.info", {}, auth=False)).status_code == 200
+    assert (await call(new, "server.info", {}, auth=False)).status_code == 401
+
+
+async def test_web_ui_pages_show_sessions_with_escaped_logs(asgi_emulator: AsgiEmulator) -> None:
+    state = asgi_emulator.state
+    task = next(t for t in state.tasks.values() if t["status"] == "in_progress")
+    state.add_log(task["id"], "<script>alert(1)</script>")
+    async with asgi_emulator.client() as client:
+        index = await client.get("/")
+        page = await client.get(f"/projects/{task['project']}/experiments/{task['id']}/output/log")
+        missing = await client.get("/projects/x/experiments/nope")
+    assert index.status_code == 200 and task["id"] in index.text
+    assert page.status_code == 200 and task["name"] in page.text
+    assert "# SSH Server running on" in page.text
+    assert "<script>alert" not in page.text and "&lt;script&gt;" in page.text
+    assert missing.status_code == 404
+
+
+def test_headless_modules_do_not_import_qt() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tray_app.cli, tray_app.demo.server_cli, tray_app.demo;"
+        "bad = [m for m in sys.modules if m.startswith('PySide6')];"
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

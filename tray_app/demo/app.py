@@ -17,12 +17,13 @@ from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from tray_app.demo.errors import ApiError, unauthorized
 from tray_app.demo.handlers import Call, find_endpoint, verify_token
 from tray_app.demo.state import EmulatorState, FaultKind, RequestRecord
+from tray_app.demo.webui import is_web_path, render
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +158,9 @@ class EmulatorApp:
                 return response
 
         if match is None:
+            if request.method in ("GET", "HEAD") and is_web_path(path):
+                status_code, page = render(state, path)
+                return HTMLResponse(page, status_code=status_code)
             return envelope(400, 0, f"Invalid request path {path}", {})
 
         raw = await request.body()
@@ -168,11 +172,13 @@ class EmulatorApp:
 
         user_id: str | None = None
         status = 200
+        actual = ""
         try:
             endpoint = find_endpoint(name, requested)
-            if endpoint.auth or (
-                name == "server.info" and not state.server_version.startswith("2.0")
-            ):
+            actual = endpoint.min_version
+            # server.info needed no auth before server 2.3.0.
+            open_info = name == "server.info" and state.server_version.startswith("2.0")
+            if endpoint.auth and not open_info:
                 user_id = self._authenticate(request)
             call = Call(
                 state=state,
@@ -186,14 +192,14 @@ class EmulatorApp:
             )
             with state.lock:
                 data = endpoint.handler(call, body)
-            response = envelope(200, 0, "OK", data, endpoint.min_version)
+            response = envelope(200, 0, "OK", data, actual)
         except ApiError as err:
             status = err.code
-            response = envelope(err.code, err.subcode, err.msg, {})
-        except Exception:  # pragma: no cover - a bug in a handler must still answer an envelope
+            response = envelope(err.code, err.subcode, err.msg, {}, actual)
+        except Exception:  # a bug in a handler must still answer with an envelope
             log.exception("emulator handler %s failed", name)
             status = 500
-            response = envelope(500, 0, "Internal server error", {})
+            response = envelope(500, 0, "Internal server error", {}, actual)
         record = RequestRecord(
             name, requested, request.method, _redact_body(name, body), user_id, status
         )

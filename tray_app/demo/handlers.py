@@ -8,10 +8,9 @@ from __future__ import annotations
 import copy
 import json
 import re
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import jwt
@@ -40,7 +39,6 @@ from tray_app.demo.state import (
     Credential,
     EmulatorState,
     iso,
-    md5_hex,
 )
 
 Doc = dict[str, Any]
@@ -331,11 +329,11 @@ def projects_create(call: Call, body: Doc) -> Doc:
     if state.project_by_name(name) is not None:
         raise bad_request(407, "Project name already exists", None, name=name)
     proj = state.add_project(
-        name, call.user_id or "", description=str(body.get("description") or "")
+        name,
+        call.user_id or "",
+        description=str(body.get("description") or ""),
+        project_id=state.new_id(),
     )
-    proj["id"] = state.new_id()
-    state.projects.pop(next(k for k, v in state.projects.items() if v is proj))
-    state.projects[proj["id"]] = proj
     proj["tags"] = ensure_list(body.get("tags"), "tags")
     proj["system_tags"] = ensure_list(body.get("system_tags"), "system_tags")
     if body.get("default_output_destination"):
@@ -814,11 +812,11 @@ def tasks_enqueue(call: Call, body: Doc) -> Doc:
         queue = state.get_queue(body["queue"])
     elif body.get("queue_name"):
         found = state.queue_by_name(str(body["queue_name"]))
-        queue = found if found is not None else state.add_queue(str(body["queue_name"]))
-        if found is None:
-            queue["id"] = state.new_id()
-            state.queues.pop(next(k for k, v in state.queues.items() if v is queue))
-            state.queues[queue["id"]] = queue
+        if found is None:  # the server creates a queue named in the request (API 2.19)
+            found = state.add_queue(
+                str(body["queue_name"]), queue_id=state.new_id(), user_id=call.user_id
+            )
+        queue = found
     else:
         queue = state.default_queue()
     fields = state.enqueue(
@@ -1012,7 +1010,9 @@ def tasks_clone(call: Call, body: Doc) -> Doc:
     if body.get("new_project_name"):
         existing = state.project_by_name(body["new_project_name"])
         if existing is None:
-            existing = state.add_project(body["new_project_name"], call.user_id or "")
+            existing = state.add_project(
+                body["new_project_name"], call.user_id or "", project_id=state.new_id()
+            )
             new_project = {"id": existing["id"], "name": existing["name"]}
         task["project"] = existing["id"]
     state.tasks[tid] = task
@@ -1576,15 +1576,6 @@ def events_delete_for_task(call: Call, body: Doc) -> Doc:
     return {"deleted": len(call.state.logs.pop(body["task"], []))}
 
 
-def monitor_key(metric: str) -> str:
-    """md5 key used in `last_metrics` (e.g. for ':monitor:machine')."""
-    return md5_hex(metric)
-
-
-def utc_now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 __all__ = [
     "ENDPOINTS",
     "ApiError",
@@ -1595,5 +1586,3 @@ __all__ = [
     "issue_token",
     "verify_token",
 ]
-
-_ = UTC

@@ -15,6 +15,7 @@ from typing import Any
 from tray_app.demo.errors import ApiError, bad_request, missing_fields, validation_error
 
 MAX_PAGE_SIZE = 500
+MAX_SCROLLS = 1000
 
 _MISSING = object()
 Doc = dict[str, Any]
@@ -393,6 +394,8 @@ def run_query(
         else:
             scroll_id = new_scroll_id()
             offset = 0
+            while len(scrolls) >= MAX_SCROLLS:  # the server expires them; we drop the oldest
+                del scrolls[next(iter(scrolls))]
         if request.get("refresh_scroll"):
             return matched[:offset], scroll_id
         page = matched[offset : offset + size]

@@ -368,8 +368,10 @@ class EmulatorState:
         self.credentials[access_key] = Credential(access_key, secret_key, uid, "", self.now_iso())
         return user
 
-    def add_project(self, name: str, user_id: str, *, description: str = "") -> Doc:
-        pid = self.seeded_id()
+    def add_project(
+        self, name: str, user_id: str, *, description: str = "", project_id: str | None = None
+    ) -> Doc:
+        pid = project_id or self.seeded_id()
         now = self.now_iso()
         project: Doc = {
             "id": pid,
