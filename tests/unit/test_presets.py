@@ -213,6 +213,10 @@ def test_store_workspace_and_continue_session() -> None:
     ]
 
 
+def test_restore_workspace_answer_is_not_an_argv_option() -> None:
+    assert tail(store_workspace="~/ws", restore_workspace=False) == ["--store-workspace", "~/ws"]
+
+
 def test_upload_files_and_base_task() -> None:
     assert tail(upload_files="/data") == ["--upload-files", "/data"]
     assert tail(base_task_id="none") == ["--base-task-id", "none"]
@@ -540,6 +544,7 @@ def presets_lists(draw: st.DrawFn) -> list[Preset]:
             keepalive=draw(_opt_bool),
             disable_session_cleanup=draw(st.booleans()),
             verbose=draw(st.booleans()),
+            restore_workspace=draw(st.booleans()),
             extra_args=draw(st.lists(_text, max_size=2)),
         )
         for name in names

@@ -111,6 +111,7 @@ def preset_strategy(draw: st.DrawFn, name: str | None = None) -> Preset:
         continue_session=draw(_text),
         disable_session_cleanup=draw(st.booleans()),
         verbose=draw(st.booleans()),
+        restore_workspace=draw(st.booleans()),
         git_credentials=draw(_opt_bool),
         upload_files=draw(_text),
         base_task_id=draw(_text),

@@ -81,6 +81,9 @@ class Preset:
     keepalive: bool | None = None
     store_workspace: str = ""
     continue_session: str = ""
+    # The launcher's answer to "Restore workspace from session id=… [Y]/n? ", which the CLI asks
+    # with store_workspace set and no continue_session (not an argv option).
+    restore_workspace: bool = True
     # The CLI deletes the user's older stopped sessions unless told not to.
     disable_session_cleanup: bool = True
     verbose: bool = False
@@ -137,7 +140,9 @@ _LIST_FIELDS = ("packages", "tags", "vscode_extensions", "extra_args")
 _OPT_BOOL_FIELDS = (
     "public_ip", "jupyter_lab", "vscode_server", "keepalive", "git_credentials", "force_dropbear",
 )  # fmt: skip
-_BOOL_FIELDS = ("disable_session_cleanup", "verbose", "disable_fingerprint_check")
+_BOOL_FIELDS = (
+    "disable_session_cleanup", "verbose", "disable_fingerprint_check", "restore_workspace",
+)  # fmt: skip
 
 
 def _flag_name(arg: str) -> str:
