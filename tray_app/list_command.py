@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 async def fetch_snapshot(
     config: ServerConfig, all_users: bool, *, request_timeout: float = 10.0
 ) -> Snapshot:
-    async with ClearMLClient(config, timeout=request_timeout) as client:
+    # Scripts and status bars want an answer soon: fewer retries than the tray's poller.
+    async with ClearMLClient(config, timeout=request_timeout, max_retries=2) as client:
         return await SessionService(client).snapshot(all_users=all_users)
 
 
