@@ -685,3 +685,29 @@ def test_workspace_file_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> Non
     (tmp_path / ".vscode" / "clearml.json").write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(PresetFormatError, match="cannot be read"):
         load_workspace_presets(tmp_path)
+
+
+def test_fixed_password_from_the_keyring_never_reaches_display_or_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from tray_app.core.redact import install_redaction, uninstall_redaction, unregister_all_secrets
+    from tray_app.core.secrets import SecretStore
+
+    preset = Preset(name="gpu", queue="q", password_policy=PasswordPolicy.FIXED)
+    store = SecretStore(data_dir=tmp_path / "data")
+    store.set(preset.password_keyring_key(), "Fixed-Pa55 word")
+    install_redaction()
+    try:
+        argv = build_argv(preset, password=store.get(preset.password_keyring_key()))
+        assert "Fixed-Pa55 word" in argv  # the child needs it
+        assert "Fixed-Pa55 word" not in display_command(argv)
+        caplog.set_level(logging.INFO)
+        logging.getLogger("tray_app.launcher").info("running %s / %r", display_command(argv), argv)
+        assert "running clearml-session --queue q" in caplog.text
+        assert "Fixed-Pa55" not in caplog.text
+        assert "Fixed-Pa55 word" not in presets_to_json([preset])
+    finally:
+        uninstall_redaction()
+        unregister_all_secrets()
