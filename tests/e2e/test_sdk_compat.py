@@ -224,3 +224,26 @@ def test_loopback_guard_catches_outside_addresses(
         stdin=subprocess.DEVNULL,
     )
     assert client_env.network_attempts() == ["192.0.2.1", "pypi.org"]
+
+
+def test_sdk_works_against_the_server_2_0_profile(
+    emulator_factory: Callable[..., EmulatorHandle],
+    clearml_client_env: Callable[[EmulatorHandle], ClientEnv],
+    tmp_path: Path,
+) -> None:
+    emu = emulator_factory(sessions=5, server_version="2.0.0")
+    first = running_sessions(emu)[0]
+    out = run_sdk(
+        clearml_client_env(emu),
+        tmp_path,
+        f"""
+        from clearml import Task
+        from clearml.backend_api import Session
+        from clearml.backend_api.session.client import APIClient
+        client = APIClient()
+        out["n"] = len(client.tasks.get_all(system_tags=["interactive"], status=["in_progress"]))
+        out["name"] = Task.get_task(task_id="{first["id"]}").name
+        out["api_version"] = Session.max_api_version
+        """,
+    )
+    assert out == {"n": len(running_sessions(emu)), "name": first["name"], "api_version": "2.31"}
