@@ -472,3 +472,19 @@ def test_headless_modules_do_not_import_qt() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"status": [{"a": 1}]},
+        {"order_by": [1]},
+        {"only_fields": "id"},
+        {"page": 0, "page_size": "x"},
+    ],
+)
+async def test_bad_query_values_are_validation_errors(
+    asgi_emulator: AsgiEmulator, body: dict[str, Any]
+) -> None:
+    response = await call(asgi_emulator, "tasks.get_all", body)
+    assert response.status_code == 400 and meta(response)["result_subcode"] == 12

@@ -1517,10 +1517,16 @@ def events_get_task_log(call: Call, body: Doc) -> Doc:
     task_id = body["task"]
     state.get_task(task_id, plural=True)
     events = state.logs.get(task_id, [])
-    batch_size = int(body.get("batch_size") or 5000)
+    try:
+        batch_size = int(body.get("batch_size") or 5000)
+        raw_from = body.get("from_timestamp")
+        from_ts = float(raw_from) if raw_from is not None else None
+    except (TypeError, ValueError) as exc:
+        raise validation_error("invalid batch_size or from_timestamp") from exc
     earlier = _bool(body.get("navigate_earlier", True))
     order = body.get("order") or "desc"
-    from_ts = body.get("from_timestamp")
+    if order not in ("asc", "desc"):
+        raise validation_error("invalid order", order=order)
     if earlier:
         pool = [e for e in events if from_ts is None or e["timestamp"] < from_ts]
         chosen = pool[-batch_size:]

@@ -65,6 +65,8 @@ def compile_list_filter(values: Any) -> Callable[[Any], bool]:
         if value == "__$not":
             negate_next = True
             continue
+        if value is not None and not isinstance(value, str | int | float | bool):
+            raise validation_error("invalid filter value", value=value)
         if value is None:
             if negate_next:
                 exclude_null = True
@@ -296,6 +298,8 @@ def order_docs(docs: list[Doc], order_by: Sequence[str] | str | None) -> list[Do
     if not order_by:
         return docs
     keys = [order_by] if isinstance(order_by, str) else list(order_by)
+    if not all(isinstance(k, str) for k in keys):
+        raise validation_error("order_by must be a list of field names")
     result = list(docs)
     for key in reversed(keys):
         if not key:
