@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import random
-import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -207,19 +206,14 @@ class ClearMLClient:
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
-        if transport is None:
-            # TCP_NODELAY: small JSON posts otherwise wait ~40 ms on Nagle + delayed ACK.
-            transport = httpx.AsyncHTTPTransport(
-                verify=ssl_verify(config.verify),
-                trust_env=False,
-                socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
-            )
+        # trust_env: HTTPS_PROXY / NO_PROXY / SSL_CERT_FILE apply, as they do for the SDK.
         self._http = httpx.AsyncClient(
             transport=transport,
             timeout=httpx.Timeout(timeout),
+            verify=ssl_verify(config.verify) if transport is None else True,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             follow_redirects=False,
-            trust_env=False,
+            trust_env=True,
         )
         self._auth_lock = asyncio.Lock()
         self._token: str | None = None
