@@ -488,3 +488,37 @@ async def test_bad_query_values_are_validation_errors(
 ) -> None:
     response = await call(asgi_emulator, "tasks.get_all", body)
     assert response.status_code == 400 and meta(response)["result_subcode"] == 12
+
+
+async def test_get_all_ex_filters_field_and_text_search() -> None:
+    emu = make_asgi_emulator(sessions=13)
+    state = emu.state
+    body = {
+        "filters": {"status": {"any": {"include": ["in_progress", "queued"], "exclude": []}}},
+        "only_fields": ["id"],
+    }
+    got = {t["id"] for t in (await data(emu, "tasks.get_all_ex", body))["tasks"]}
+    assert got == {
+        t["id"] for t in state.tasks.values() if t["status"] in ("in_progress", "queued")
+    }
+    custom = next(
+        t
+        for t in state.tasks.values()
+        if t["name"] != "Interactive Session" and "interactive" in t["system_tags"]
+    )
+    found = await data(emu, "tasks.get_all", {"search_text": custom["name"], "only_fields": ["id"]})
+    assert [t["id"] for t in found["tasks"]] == [custom["id"]]
+    pattern = {"_any_": {"pattern": "^" + custom["name"] + "$", "fields": ["name", "comment"]}}
+    found = await data(emu, "tasks.get_all", {**pattern, "only_fields": ["id"]})
+    assert [t["id"] for t in found["tasks"]] == [custom["id"]]
+
+
+async def test_hidden_tasks_need_search_hidden_or_id(asgi_emulator: AsgiEmulator) -> None:
+    state = asgi_emulator.state
+    task = next(iter(state.tasks.values()))
+    task["system_tags"] = [*task["system_tags"], "hidden"]
+    plain = await data(asgi_emulator, "tasks.get_all", {"only_fields": ["id"]})
+    assert task["id"] not in {t["id"] for t in plain["tasks"]}
+    for body in ({"search_hidden": True}, {"id": [task["id"]]}):
+        got = await data(asgi_emulator, "tasks.get_all", {**body, "only_fields": ["id"]})
+        assert task["id"] in {t["id"] for t in got["tasks"]}

@@ -149,13 +149,13 @@ class EmulatorApp:
                 headers={"server": "clearml"},
             )
 
-        fault = state.faults.pick(name) if name else None
-        if state.faults.latency > 0:
-            await asyncio.sleep(state.faults.latency)
+        with state.lock:
+            fault = state.faults.pick(name) if name else None
+            latency = state.faults.latency
+        if latency > 0:
+            await asyncio.sleep(latency)
         if fault is not None:
-            response = await self._fault(fault, request, send, envelope)
-            if response is None or isinstance(response, Response):
-                return response
+            return await self._fault(fault, send, envelope)
 
         if match is None:
             if request.method in ("GET", "HEAD") and is_web_path(path):
@@ -257,7 +257,6 @@ class EmulatorApp:
     async def _fault(
         self,
         kind: FaultKind,
-        request: Request,
         send: Send,
         envelope: Callable[..., Response],
     ) -> Response | None:
