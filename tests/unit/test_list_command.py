@@ -188,3 +188,20 @@ def test_server_errors_have_distinct_exit_codes_and_one_line(
     assert captured.out == ""
     assert captured.err.count("\n") == 1
     assert " ".join(str(error).split()) in captured.err
+
+
+def test_list_command_imports_no_qt():
+    """The list path (cli → list_command → core) loads without PySide6 or qasync."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import tray_app.cli, tray_app.list_command, tray_app.core.sessions\n"
+        "print(','.join(sorted(m for m in sys.modules"
+        " if m.split('.')[0] in ('PySide6', 'shiboken6', 'qasync'))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == ""
