@@ -477,3 +477,13 @@ def test_ssl_verify_with_a_missing_bundle_is_a_clear_error(tmp_path: Path):
     missing = tmp_path / "nope.pem"
     with pytest.raises(ClearMLError, match=r"nope\.pem"):
         ssl_verify(str(missing))
+
+
+async def test_the_secret_key_is_registered_for_log_redaction(server, clock, sleeps):
+    from tray_app.core.redact import redact, unregister_all_secrets
+
+    unregister_all_secrets()
+    assert SECRET in redact(f"accidentally logged {SECRET}")
+    async with make_client(server, clock, sleeps):
+        assert SECRET not in redact(f"accidentally logged {SECRET}")
+    unregister_all_secrets()

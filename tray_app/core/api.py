@@ -32,6 +32,7 @@ import httpx
 
 from tray_app import APP_NAME, __version__
 from tray_app.core.config import ServerConfig
+from tray_app.core.redact import register_secret
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +199,9 @@ class ClearMLClient:
     ) -> None:
         self.config = config
         self.server = config.api_server.rstrip("/")
+        # Whatever logs them by accident (an exception text, a debug dump) shows *** instead.
+        register_secret(config.secret_key)
+        register_secret(config.auth_token)
         self.timeout = timeout
         self.max_retries = max(0, max_retries)
         self.backoff_base = backoff_base
