@@ -133,7 +133,8 @@ def assert_matches_state(snapshot: Snapshot, state: EmulatorState) -> None:
         assert s.creator_id == task["user"]
         assert s.creator_name == state.users[task["user"]]["name"]
         assert s.is_own == (task["user"] == state.current_user_id)
-        assert s.project_name == state.projects[task["project"]]["name"]
+        project = task.get("project")
+        assert s.project_name == (state.projects[project]["name"] if project else "")
         queue_id = (task.get("execution") or {}).get("queue")
         assert s.queue_id == (queue_id or "")
         assert s.queue_name == (state.queues[queue_id]["name"] if queue_id else "")
@@ -169,7 +170,7 @@ def assert_matches_state(snapshot: Snapshot, state: EmulatorState) -> None:
                 assert s.gpu_percent == pytest.approx(sum(gpus) / len(gpus))
             else:
                 assert s.gpu_percent is None
-        assert s.web_url == f"{WEB}/projects/{task['project']}/experiments/{s.id}/output/execution"
+        assert s.web_url == f"{WEB}/projects/{project or '*'}/experiments/{s.id}/output/execution"
 
 
 # -- snapshot ----------------------------------------------------------------------------------
@@ -404,3 +405,24 @@ async def test_queues_report_free_and_total_workers_and_pending_entries(rig_fact
         assert info.interactive == ("interactive" in doc["system_tags"])
     flags = [q.interactive for q in queues]
     assert flags == sorted(flags, reverse=True)
+
+
+async def test_a_new_session_moves_from_queued_to_starting_to_running(rig_factory):
+    rig = rig_factory(sessions=0)
+    created = await rig.client.call(
+        "tasks.create",
+        {"name": "Interactive Session", "type": "application", "system_tags": ["interactive"]},
+    )
+    task_id = created["id"]
+    await rig.client.call("tasks.enqueue", {"task": task_id, "queue_name": "sessions"})
+    states = []
+    for _ in range(3):
+        session = (await rig.service.snapshot()).by_id(task_id)
+        assert session is not None
+        states.append(session.state)
+        rig.agent.step()
+    assert states == [SessionState.QUEUED, SessionState.STARTING, SessionState.RUNNING]
+    final = (await rig.service.snapshot()).by_id(task_id)
+    assert final is not None and final.queue_name == "sessions"
+    snap = await rig.service.snapshot()
+    assert_matches_state(snap, rig.state)
