@@ -1,15 +1,50 @@
-"""clearml.conf discovery and parsing, exactly as the ClearML SDK resolves it.
+"""clearml.conf discovery and parsing, resolved exactly as the ClearML SDK resolves it.
 
-SKELETON: the dataclass and the exception types are the contract; `load_server_config` is
-implemented by the config work item.
+The rules mirror the SDK (`clearml/backend_config/defs.py`, `config.py`,
+`backend_api/session/session.py`, `backend_api/utils.py`) so that the tray talks to the same
+server with the same keys as `clearml-session` and the user's scripts:
+
+* `CLEARML_CONFIG_FILE` (legacy `TRAINS_CONFIG_FILE`) names the only file read; otherwise
+  `~/trains.conf` and then `~/clearml.conf` are each parsed on their own and deep-merged, the
+  later one winning. A missing file is skipped.
+* `CLEARML_*` (then legacy `TRAINS_*`) environment variables override the files; empty values
+  count as unset, values are stripped.
+* api host = env or `api.api_server` or legacy `api.host` or the hosted default; the web and
+  files hosts are derived from it when not given (`api.` → `app.` / `files.`, or port 8008 →
+  8080 / 8081).
+* `api.verify_certificate` (or `CLEARML_API_HOST_VERIFY_CERT`) is a boolean, or else a CA
+  bundle path.
+
+An explicit `config_file` (the app's "ClearML config file" setting) plays the role of
+`CLEARML_CONFIG_FILE`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse, urlunparse
+
+DEFAULT_API_HOST = "https://api.clear.ml"
+DEFAULT_WEB_HOST = "https://app.clear.ml"
+DEFAULT_FILES_HOST = "https://files.clear.ml"
+
+ONBOARDING_TEXT = (
+    "ClearML is not configured on this computer yet. To get a configuration:\n"
+    "  • run your own server: `docker compose up -d` with the docker-compose.yaml that ships with "
+    "ClearML Session Tray, open http://localhost:8080, create credentials under Settings → "
+    "Workspace, then run `clearml-init` and paste them;\n"
+    "  • or use the hosted server: sign up at https://app.clear.ml, create credentials, then run "
+    "`clearml-init`;\n"
+    "  • or point the tray at another clearml.conf in Settings;\n"
+    "  • or try the built-in demo server (`clearml-tray --demo`)."
+)
 
 
 class ConfigError(Exception):
@@ -17,18 +52,29 @@ class ConfigError(Exception):
 
 
 class ConfigNotFound(ConfigError):
-    pass
+    """No configuration file and no credentials in the environment."""
+
+    def __init__(self, message: str, searched: tuple[Path, ...] = ()) -> None:
+        super().__init__(message)
+        self.searched = searched
+        self.onboarding = ONBOARDING_TEXT
 
 
 class ConfigInvalid(ConfigError):
+    """A configuration file that cannot be read or parsed, or that holds impossible values."""
+
     def __init__(self, message: str, path: Path | None = None, line: int | None = None) -> None:
-        super().__init__(message)
+        where = ""
+        if path is not None:
+            where = f"{path}" + (f", line {line}" if line is not None else "") + ": "
+        super().__init__(where + message)
         self.path = path
         self.line = line
+        self.reason = message
 
 
 class CredentialsMissing(ConfigError):
-    pass
+    """A configuration was found but it holds no access key / secret key (or token)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +86,299 @@ class ServerConfig:
     secret_key: str = field(default="", repr=False)
     auth_token: str = field(default="", repr=False)
     verify: bool | str = True  # False, True, or a CA bundle path
-    source: tuple[Path, ...] = ()
+    source: tuple[Path, ...] = ()  # the files that were read, in merge order
+
+
+# --- environment -----------------------------------------------------------------------------
+
+
+def _env_value(env: Mapping[str, str], *names: str) -> str | None:
+    """The SDK's EnvEntry: the first non-empty (after strip) of the names, else None."""
+    for name in names:
+        value = env.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+def _home(env: Mapping[str, str]) -> Path:
+    key = "USERPROFILE" if os.name == "nt" else "HOME"
+    home = env.get(key)
+    return Path(home) if home else Path.home()
+
+
+def _expand_user(path: str, env: Mapping[str, str]) -> Path:
+    if path == "~" or path.startswith(("~/", "~" + os.sep)):
+        return _home(env) / path[2:] if len(path) > 1 else _home(env)
+    return Path(os.path.expanduser(path))
+
+
+def candidate_files(
+    config_file: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> tuple[Path, ...]:
+    """The files the SDK would read, in merge order (existing or not)."""
+    env = os.environ if env is None else env
+    if config_file is not None and str(config_file).strip():
+        return (_expand_user(str(config_file).strip(), env),)
+    override = _env_value(env, "CLEARML_CONFIG_FILE", "TRAINS_CONFIG_FILE")
+    if override:
+        return (_expand_user(override, env),)
+    home = _home(env)
+    return (home / "trains.conf", home / "clearml.conf")
+
+
+# --- HOCON parsing ---------------------------------------------------------------------------
+
+# pyhocon reads `os.environ` for `${?VAR}` and would fetch `include url(...)` from the network.
+# Both are redirected while one file is parsed: substitutions see the caller's `env`, and URL
+# includes are refused (a config file must not make the tray talk to arbitrary hosts).
+_PARSE_LOCK = threading.Lock()
+
+
+class _OsWithEnv:
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os, name)
+
+
+def _refuse_url(url: str, *args: Any, **kwargs: Any) -> Any:
+    raise _UrlIncludeRefused(url)
+
+
+class _UrlIncludeRefused(Exception):
+    pass
+
+
+@contextmanager
+def _pyhocon_sandbox(env: Mapping[str, str]) -> Iterator[Any]:
+    import pyhocon.config_parser as parser_module
+    from pyhocon import ConfigFactory
+
+    with _PARSE_LOCK:
+        saved_os = parser_module.os
+        saved_url = ConfigFactory.__dict__["parse_URL"]
+        parser_module.os = _OsWithEnv(env)
+        ConfigFactory.parse_URL = staticmethod(_refuse_url)
+        try:
+            yield ConfigFactory
+        finally:
+            parser_module.os = saved_os
+            ConfigFactory.parse_URL = saved_url
+
+
+_LINE_IN_MESSAGE = re.compile(r"line:?\s*(\d+)")
+# The SDK's bundled pyhocon fork fails on `include required(file("x"))` (TypeError in its
+# include handler), so clearml-session and scripts could not use such a file: say so up front
+# instead of connecting with a configuration nothing else can read.
+_SDK_UNREADABLE_INCLUDE = re.compile(
+    r"^[ \t]*include\s+required\s*\(\s*(?:file|url|classpath)\s*\(", re.M
+)
+
+
+def _parse_file(path: Path, env: Mapping[str, str]) -> Any:
+    """Parse one file into a pyhocon ConfigTree, or raise ConfigInvalid with file and line."""
+    from pyhocon.exceptions import ConfigException
+    from pyparsing import ParseBaseException
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigInvalid("the file is not valid UTF-8 text", path, line) from exc
+    except OSError as exc:
+        raise ConfigInvalid(f"cannot be read ({exc.strerror or exc})", path) from exc
+    unreadable = _SDK_UNREADABLE_INCLUDE.search(text)
+    if unreadable:
+        raise ConfigInvalid(
+            'the ClearML SDK cannot read `include required(file("..."))`; '
+            'write `include required("...")` instead',
+            path,
+            text.count("\n", 0, unreadable.start()) + 1,
+        )
+    try:
+        with _pyhocon_sandbox(env) as factory:
+            tree = factory.parse_string(text, basedir=str(path.parent))
+    except _UrlIncludeRefused as exc:
+        raise ConfigInvalid(
+            f"includes a URL ({exc}); only file includes are supported", path
+        ) from exc
+    except ParseBaseException as exc:
+        raise ConfigInvalid(
+            f"syntax error near column {exc.col}: {exc.msg}", path, exc.lineno
+        ) from exc
+    except ConfigException as exc:
+        message = str(exc)
+        match = _LINE_IN_MESSAGE.search(message)
+        raise ConfigInvalid(message, path, int(match.group(1)) if match else None) from exc
+    except OSError as exc:  # a required include that does not exist
+        missing = getattr(exc, "filename", None) or str(exc)
+        raise ConfigInvalid(f"included file cannot be read: {missing}", path) from exc
+    except RecursionError as exc:
+        raise ConfigInvalid("includes or substitutions are circular", path) from exc
+    from pyhocon import ConfigTree
+
+    if not isinstance(tree, ConfigTree):
+        raise ConfigInvalid("the top level must be an object ({ ... })", path)
+    return tree
+
+
+def _get(tree: Any, key: str, path: tuple[Path, ...]) -> Any:
+    from pyhocon.exceptions import ConfigException
+
+    try:
+        return tree.get(key, None)
+    except ConfigException as exc:
+        where = path[-1] if path else None
+        raise ConfigInvalid(f"'{key}' cannot be read: {exc}", where) from exc
+
+
+def _text(value: Any) -> str:
+    if value is None or isinstance(value, dict | list):
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# --- resolution (the SDK's Session.get_*_host) -----------------------------------------------
+
+
+def derive_web_server(api_server: str) -> str:
+    if api_server == DEFAULT_API_HOST:
+        return DEFAULT_WEB_HOST
+    if "://demoapi." in api_server:
+        return api_server.replace("://demoapi.", "://demoapp.", 1)
+    if "://api." in api_server:
+        return api_server.replace("://api.", "://app.", 1)
+    try:
+        port = urlparse(api_server).port
+    except ValueError:
+        port = None
+    if port == 8008:
+        return api_server.replace(":8008", ":8080", 1)
+    raise ConfigInvalid(
+        f"cannot derive the web server address from the API server {api_server!r}: "
+        "set api.web_server (or CLEARML_WEB_HOST)"
+    )
+
+
+def derive_files_server(api_server: str, web_server: str) -> str:
+    if api_server == DEFAULT_API_HOST:
+        return DEFAULT_FILES_HOST
+    parsed = urlparse(web_server)
+    try:
+        port = parsed.port
+    except ValueError:
+        port = None
+    if port:
+        parsed = parsed._replace(netloc=parsed.netloc.replace(f":{port}", ":8081", 1))
+    elif parsed.netloc.startswith("demoapp."):
+        parsed = parsed._replace(netloc=parsed.netloc.replace("demoapp.", "demofiles.", 1))
+    elif parsed.netloc.startswith("app."):
+        parsed = parsed._replace(netloc=parsed.netloc.replace("app.", "files.", 1))
+    else:
+        parsed = parsed._replace(netloc=parsed.netloc + ":8081")
+    return str(urlunparse(parsed))
+
+
+_TRUE = {"y", "yes", "t", "true", "on", "1"}
+_FALSE = {"n", "no", "f", "false", "off", "0"}
+
+
+def resolve_verify(value: Any) -> bool | str:
+    """`api.verify_certificate`: a truth string or bool, otherwise a CA bundle path."""
+    if isinstance(value, str):
+        lowered = value.lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        return value
+    return bool(value)
 
 
 def load_server_config(
     config_file: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
 ) -> ServerConfig:
-    raise NotImplementedError
+    """Resolve the ClearML server address and credentials as the SDK would.
+
+    Pure apart from reading the config files; run it off the GUI thread.
+    """
+    from pyhocon import ConfigTree
+
+    env = os.environ if env is None else env
+    candidates = candidate_files(config_file, env)
+    read: list[Path] = []
+    tree: Any = ConfigTree()
+    for path in candidates:
+        if not path.is_file():
+            continue
+        tree = ConfigTree.merge_configs(tree, _parse_file(path, env), copy_trees=True)
+        read.append(path)
+    source = tuple(read)
+    for section in ("api", "api.credentials"):
+        value = _get(tree, section, source)
+        if value is not None and not isinstance(value, ConfigTree):
+            raise ConfigInvalid(
+                f"'{section}' must be an object ({section} {{ ... }}), not {value!r}",
+                source[-1] if source else None,
+            )
+
+    token = _env_value(env, "CLEARML_AUTH_TOKEN") or ""
+    if token:
+        access_key = secret_key = ""
+    else:
+        access_key = _env_value(env, "CLEARML_API_ACCESS_KEY", "TRAINS_API_ACCESS_KEY") or _text(
+            _get(tree, "api.credentials.access_key", source)
+        )
+        secret_key = _env_value(env, "CLEARML_API_SECRET_KEY", "TRAINS_API_SECRET_KEY") or _text(
+            _get(tree, "api.credentials.secret_key", source)
+        )
+
+    if not source and not (token or access_key or secret_key):
+        searched = ", ".join(str(p) for p in candidates)
+        raise ConfigNotFound(f"No ClearML configuration found (looked for {searched}).", candidates)
+
+    api_server = (
+        _env_value(env, "CLEARML_API_HOST", "TRAINS_API_HOST")
+        or _text(_get(tree, "api.api_server", source))
+        or _text(_get(tree, "api.host", source))
+        or DEFAULT_API_HOST
+    ).rstrip("/")
+    web_server = (
+        _env_value(env, "CLEARML_WEB_HOST", "TRAINS_WEB_HOST")
+        or _text(_get(tree, "api.web_server", source))
+    ).rstrip("/") or derive_web_server(api_server)
+    files_server = (
+        _env_value(env, "CLEARML_FILES_HOST", "TRAINS_FILES_HOST")
+        or _text(_get(tree, "api.files_server", source))
+    ).rstrip("/") or derive_files_server(api_server, web_server)
+
+    verify_env = _env_value(env, "CLEARML_API_HOST_VERIFY_CERT", "TRAINS_API_HOST_VERIFY_CERT")
+    verify_conf = _get(tree, "api.verify_certificate", source)
+    verify = resolve_verify(
+        verify_env if verify_env is not None else (True if verify_conf is None else verify_conf)
+    )
+
+    if not (token or access_key or secret_key):
+        files = ", ".join(str(p) for p in source)
+        raise CredentialsMissing(
+            f"{files} has no ClearML credentials: add api.credentials.access_key and secret_key "
+            "(run `clearml-init`), or set CLEARML_API_ACCESS_KEY and CLEARML_API_SECRET_KEY."
+        )
+    if not (api_server.startswith("http://") or api_server.startswith("https://")):
+        raise ConfigInvalid(
+            f"the API server {api_server!r} is not an http(s) URL", source[-1] if source else None
+        )
+    return ServerConfig(
+        api_server=api_server,
+        web_server=web_server,
+        files_server=files_server,
+        access_key=access_key,
+        secret_key=secret_key,
+        auth_token=token,
+        verify=verify,
+        source=source,
+    )
