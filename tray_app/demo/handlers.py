@@ -145,8 +145,13 @@ def verify_token(state: EmulatorState, token: str) -> str:
     from tray_app.demo.errors import invalid_token
 
     try:
+        # exp is checked against the emulator's clock below; pyjwt would check iat against the
+        # real clock and reject every token issued after `advance_time`.
         claims = jwt.decode(
-            token, state.jwt_secret, algorithms=["HS256"], options={"verify_exp": False}
+            token,
+            state.jwt_secret,
+            algorithms=["HS256"],
+            options={"verify_exp": False, "verify_iat": False},
         )
     except jwt.InvalidSignatureError as exc:
         raise invalid_token("Signature verification failed") from exc

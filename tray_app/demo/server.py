@@ -93,6 +93,9 @@ class DemoServer:
             return self
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # uvicorn leaves Nagle on for sockets it is handed; with delayed ACKs every reply on a
+        # keep-alive connection then waits ~40 ms. Accepted sockets inherit this on Linux.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             sock.bind((self.host, self.port))
         except OSError as exc:
