@@ -1,0 +1,303 @@
+"""Composition root: the QApplication on a qasync loop, the services and the UI wired together.
+
+No logic of its own beyond wiring: decisions live in tray_app.core, widgets in tray_app.qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from tray_app import APP_DISPLAY_NAME, APP_NAME, __version__
+from tray_app.applog import log_dir, setup_logging
+from tray_app.core.api import ClearMLClient
+from tray_app.core.config import ConfigError, ConfigNotFound, load_server_config
+from tray_app.core.menu_model import TrayView
+from tray_app.core.models import LogLine
+from tray_app.core.refresh import RefreshSchedule, TrayState
+from tray_app.core.sessions import SessionService
+from tray_app.core.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+def data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+class TrayApplication:
+    """Owns the long-lived objects of one running tray."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from PySide6.QtWidgets import QApplication
+
+        from tray_app.qt.controller import Controller
+        from tray_app.qt.poller import Poller
+        from tray_app.qt.tray import Tray
+
+        self.args = args
+        self.qapp = QApplication.instance()
+        self.settings = Settings()
+        self.presets: list[Any] = []
+        self.config_override: str | None = getattr(args, "config_file", None)
+        self.config_error: ConfigError | None = None
+        self.client: ClearMLClient | None = None
+        self.demo: Any = None  # tray_app.demo.DemoServer when --demo
+        self.pending_connect: str | None = None
+        self._windows: list[Any] = []  # keep dialogs alive while shown
+
+        self.poller = Poller(RefreshSchedule(), all_users=lambda: self.settings.show_all_users)
+        self.controller = Controller(lambda: self.poller.snapshot)
+        self.tray = Tray(self.view, self.controller.handle, on_open=self._menu_opening)
+        self.poller.status_changed.connect(lambda _status: self.tray.update_state())
+        self.poller.snapshot_changed.connect(self._snapshot_changed)
+        self.controller.message.connect(self.tray.notify)
+        self.controller.refresh_requested.connect(self.poller.refresh_now)
+        self.controller.log_loaded.connect(self._show_log)
+        self.controller.quit_requested.connect(self._quit_soon)
+        self.controller.about_requested.connect(self._about)
+        self.controller.settings_requested.connect(self._settings)
+        self.controller.onboarding_requested.connect(self._onboarding)
+        self.controller.demo_requested.connect(lambda: self.controller.spawn(self.use_demo()))
+        self.controller.log_folder_requested.connect(self._open_log_folder)
+        self.controller.new_session_requested.connect(self._new_session)
+
+    # --- state for the menu ---------------------------------------------------------------
+    def view(self) -> TrayView:
+        return TrayView(
+            status=self.poller.status,
+            snapshot=self.poller.snapshot,
+            tunnels=self.controller.launcher.tunnels() if self.controller.launcher else {},
+            show_all_users=self.settings.show_all_users,
+        )
+
+    def _menu_opening(self) -> None:
+        self.poller.refresh_if_stale(5.0)
+
+    # --- startup --------------------------------------------------------------------------
+    async def start(self) -> None:
+        loaded = await asyncio.to_thread(load_settings)
+        self.settings, self.presets = loaded.settings, loaded.presets
+        self.poller.schedule.interval = float(self.settings.poll_interval_s)
+        self.tray.show()
+        for warning in loaded.warnings:
+            log.warning("settings: %s", warning)
+            self.tray.notify("Settings", warning, True)
+        if self.args.demo:
+            await self.use_demo()
+        else:
+            await self.apply_config()
+        self.poller.start()
+        if self.args.show:
+            self.tray.popup()
+
+    def _config_file(self) -> str | None:
+        if self.config_override:
+            return self.config_override
+        active = next(
+            (p for p in self.settings.profiles if p.name == self.settings.active_profile), None
+        )
+        return active.config_file if active and active.config_file else None
+
+    async def apply_config(self) -> None:
+        path = self._config_file()
+        try:
+            config = await asyncio.to_thread(load_server_config, path)
+        except ConfigError as exc:
+            self.config_error = exc
+            log.warning("configuration: %s", exc)
+            self.poller.set_unconfigured(str(exc))
+            if isinstance(exc, ConfigNotFound):
+                self.tray.notify("ClearML is not configured", "Open the tray menu to set it up.")
+            else:
+                self.tray.notify("ClearML configuration problem", str(exc), True)
+            return
+        self.config_error = None
+        if self.client is not None:
+            await self.client.aclose()
+        self.client = ClearMLClient(config)
+        service = SessionService(self.client, web_server=config.web_server)
+        self.controller.service = service
+        log.info("using ClearML server %s (config: %s)", config.api_server, config.source)
+        self.poller.set_source(service.snapshot, config.api_server)
+
+    async def use_demo(self) -> None:
+        from tray_app.demo import DemoServer, EmulatorState
+
+        if self.demo is None:
+            server = DemoServer(EmulatorState.seeded(sessions=6), port=0, agent_tick=1.0)
+            await asyncio.to_thread(server.start)
+            path = data_dir() / "demo-clearml.conf"
+            await asyncio.to_thread(_write_demo_config, server, path)
+            self.demo = server
+            log.info("demo server running at %s (config %s)", server.url, path)
+            self.tray.notify("Demo server", f"Running at {server.url} with sample sessions.")
+        self.config_override = str(data_dir() / "demo-clearml.conf")
+        await self.apply_config()
+
+    # --- windows --------------------------------------------------------------------------
+    def _show_log(self, _session_id: str, title: str, lines: list[LogLine]) -> None:
+        from tray_app.qt.log_dialog import LogDialog
+
+        dialog = LogDialog(title, lines)
+        self._keep(dialog)
+        dialog.show()
+
+    def _keep(self, window: Any) -> None:
+        self._windows.append(window)
+        window.finished.connect(lambda *_: self._windows.remove(window))
+
+    def _about(self) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
+        from tray_app.core.secrets import SecretStore
+
+        store = SecretStore()
+        secrets = store.warning or f"Secrets are kept in the system keyring ({store.backend_name})."
+        QMessageBox.about(
+            None,
+            f"About {APP_DISPLAY_NAME}",
+            f"<b>{APP_DISPLAY_NAME}</b> {__version__}<br>"
+            "Your ClearML interactive sessions in the system tray.<br><br>"
+            f"Log folder: {log_dir()}<br>{secrets}",
+        )
+
+    def _settings(self) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
+        from tray_app.core.settings import default_settings_path
+
+        QMessageBox.information(
+            None, "Settings", f"Settings are stored in {default_settings_path()}."
+        )
+
+    def _onboarding(self) -> None:
+        from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+        error = self.config_error
+        text = str(error) if error else "ClearML is configured."
+        if isinstance(error, ConfigNotFound):
+            text += "\n\n" + error.onboarding
+        box = QMessageBox()
+        box.setWindowTitle("Set up ClearML")
+        box.setText(text)
+        demo = box.addButton("Try the demo server", QMessageBox.ButtonRole.AcceptRole)
+        pick = box.addButton("Choose config file…", QMessageBox.ButtonRole.ActionRole)
+        box.addButton(QMessageBox.StandardButton.Close)
+        box.exec()
+        if box.clickedButton() is demo:
+            self.controller.spawn(self.use_demo())
+        elif box.clickedButton() is pick:
+            path, _ = QFileDialog.getOpenFileName(
+                None, "ClearML configuration", str(Path.home()), "ClearML config (*.conf)"
+            )
+            if path:
+                self.config_override = path
+                self.controller.spawn(self.apply_config())
+
+    def _new_session(self) -> None:
+        self.tray.notify("New session", "Launching sessions is not available in this build.", True)
+
+    def _open_log_folder(self) -> None:
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QDesktopServices
+
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(log_dir())))
+
+    def _snapshot_changed(self, snapshot: Any) -> None:
+        self.tray.update_state()
+        if snapshot is not None and self.pending_connect:
+            session_id, self.pending_connect = self.pending_connect, None
+            self.controller.handle("connect", session_id)
+
+    # --- other instances ------------------------------------------------------------------
+    def on_instance_message(self, message: dict[str, Any]) -> None:
+        cmd = message.get("cmd")
+        log.info("request from another instance: %s", cmd)
+        if cmd == "show":
+            self.tray.popup()
+        elif cmd == "connect" and isinstance(message.get("session_id"), str):
+            self.controller.handle("connect", message["session_id"])
+
+    # --- shutdown -------------------------------------------------------------------------
+    def _quit_soon(self) -> None:
+        self._quit_task = asyncio.ensure_future(self.quit())
+
+    async def quit(self) -> None:
+        log.info("quitting")
+        await self.poller.stop()
+        if self.controller.launcher is not None:
+            self.controller.launcher.stop_all(shutdown_remote=False)
+        await self.controller.wait_idle()
+        if self.client is not None:
+            await self.client.aclose()
+        if self.demo is not None:
+            await asyncio.to_thread(self.demo.stop)
+        self.tray.icon.hide()
+        if self.qapp is not None:
+            self.qapp.quit()
+
+
+def _write_demo_config(server: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    server.write_config(path)
+
+
+def _instance_message(args: argparse.Namespace) -> dict[str, Any]:
+    if args.command == "connect":
+        return {"cmd": "connect", "session_id": args.session_id}
+    return {"cmd": "show"}
+
+
+def run_app(args: argparse.Namespace) -> int:
+    """Start the tray (or hand the request to the one already running)."""
+    import qasync
+    from PySide6.QtWidgets import QApplication
+
+    from tray_app.qt.single_instance import SingleInstance, forward_to_running
+
+    os.environ.setdefault("QT_LOGGING_RULES", "qt.qpa.xcb.warning=false")
+    qapp = QApplication(sys.argv[:1])
+    qapp.setApplicationName(APP_NAME)
+    qapp.setApplicationDisplayName(APP_DISPLAY_NAME)
+    qapp.setApplicationVersion(__version__)
+    qapp.setQuitOnLastWindowClosed(False)
+
+    if forward_to_running(_instance_message(args)):
+        print("clearml-tray is already running: request forwarded to it.")
+        return 0
+
+    log_file = setup_logging(debug=bool(getattr(args, "debug", False)))
+    log.info("%s %s starting (log %s)", APP_DISPLAY_NAME, __version__, log_file)
+
+    loop = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(loop)
+    instance = SingleInstance()
+    instance.listen()
+    app = TrayApplication(args)
+    instance.message_received.connect(app.on_instance_message)
+    if args.command == "connect":
+        app.pending_connect = args.session_id
+
+    quit_event = asyncio.Event()
+    qapp.aboutToQuit.connect(quit_event.set)
+
+    async def main() -> None:
+        await app.start()
+        await quit_event.wait()
+
+    with loop:
+        try:
+            loop.run_until_complete(main())
+        finally:
+            instance.close()
+    state = app.poller.status.state
+    log.info("stopped (last state %s)", state.value if isinstance(state, TrayState) else state)
+    return 0

@@ -1,0 +1,296 @@
+"""What the tray menu shows, as plain data (Qt-free).
+
+`build_menu(view)` turns the latest snapshot, the poll status and the live tunnels into a tree
+of `MenuItem`s; qt/tray.py only turns that tree into QActions. Keeping the decisions here makes
+them testable without a display and guarantees that opening the menu never waits on anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from tray_app.core.models import (
+    STATE_GLYPHS,
+    Session,
+    SessionState,
+    Snapshot,
+    format_gb,
+    format_percent,
+)
+from tray_app.core.refresh import PollStatus, TrayState
+from tray_app.core.tunnels import TunnelInfo, TunnelState
+
+
+@dataclass(frozen=True, slots=True)
+class MenuItem:
+    text: str = ""
+    action: str | None = None  # None: an information row (shown disabled)
+    session_id: str | None = None
+    children: tuple[MenuItem, ...] = ()
+    separator: bool = False
+    confirm: str = ""  # a question to ask before running the action
+    tooltip: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        return self.action is not None or bool(self.children)
+
+
+SEPARATOR = MenuItem(separator=True)
+
+
+@dataclass(frozen=True, slots=True)
+class TrayView:
+    status: PollStatus
+    snapshot: Snapshot | None = None
+    tunnels: Mapping[str, TunnelInfo] = field(default_factory=dict)
+    show_all_users: bool = False
+    idle_notes: Mapping[str, str] = field(default_factory=dict)  # session id → "idle for 1h 2m"
+    now: datetime | None = None
+
+
+def session_label(session: Session, now: datetime | None = None, tunnel: bool = False) -> str:
+    uptime = session.uptime(now)
+    state = session.state.value if session.state != SessionState.RUNNING else ""
+    parts = [f"{STATE_GLYPHS[session.state]} {session.name}"]
+    detail = " · ".join(p for p in (state, uptime) if p)
+    if detail:
+        parts.append(f"({detail})")
+    if tunnel:
+        parts.append("⇄")
+    return " ".join(parts)
+
+
+def _gpu_row(session: Session) -> str:
+    if not session.gpu_count:
+        return "GPU: none"
+    kind = session.gpu_type.split(",")[0].strip() if session.gpu_type else "GPU"
+    row = f"GPU: {session.gpu_count} × {kind}"
+    if session.gpu_percent is not None:
+        row += f" · {format_percent(session.gpu_percent)}"
+    return row
+
+
+def metric_rows(session: Session, now: datetime | None = None) -> list[str]:
+    cores = f"{session.cpu_cores} cores" if session.cpu_cores else "? cores"
+    cpu = f"CPU: {cores}"
+    if session.cpu_percent is not None:
+        cpu += f" · {format_percent(session.cpu_percent)}"
+    ram = f"RAM: {format_gb(session.ram_total_gb)}"
+    if session.ram_used_gb is not None:
+        ram += f" · {format_gb(session.ram_used_gb)} used"
+    public = session.public_address or "?"
+    if session.public_address and session.ssh_port:
+        public = f"{session.public_address}:{session.ssh_port}"
+    rows = [
+        f"Status: {session.state.value}"
+        + (f" ({session.status_message})" if session.status_message else ""),
+        cpu,
+        ram,
+        _gpu_row(session),
+        f"Public address: {public}",
+        f"Private IP: {session.private_ip or '?'}",
+        f"Queue: {session.queue_name or '?'}",
+        f"Creator: {session.creator_name or '?'}",
+        f"Uptime: {session.uptime(now) or '?'}",
+        f"ID: {session.id}",
+    ]
+    return rows
+
+
+def ssh_command(session: Session) -> str | None:
+    """`ssh -p PORT user@host` to the session's public address, when it is published."""
+    if not (session.public_address and session.ssh_port):
+        return None
+    user = session.ssh_user or "root"
+    return f"ssh -p {session.ssh_port} {user}@{session.public_address}"
+
+
+def _tunnel_rows(tunnel: TunnelInfo) -> list[MenuItem]:
+    if tunnel.state == TunnelState.READY and tunnel.local_ssh_port:
+        text = f"Tunnel: ready on localhost:{tunnel.local_ssh_port}"
+    else:
+        text = f"Tunnel: {tunnel.state.value}"
+    rows = [MenuItem(text, tooltip=tunnel.last_message)]
+    key = tunnel.key
+    if tunnel.state in (TunnelState.READY, TunnelState.RETRYING, TunnelState.CONNECTING):
+        rows.append(MenuItem("Reconnect tunnel", "reconnect", key))
+    if tunnel.state not in (TunnelState.CLOSED, TunnelState.FAILED):
+        rows.append(MenuItem("Disconnect (keep the session running)", "disconnect", key))
+        rows.append(
+            MenuItem(
+                "Shut down via clearml-session",
+                "shutdown_tunnel",
+                key,
+                confirm="Shut the remote session down?",
+            )
+        )
+    if tunnel.log_path is not None:
+        rows.append(MenuItem("Follow launcher log", "follow_log", key))
+    return rows
+
+
+def session_menu(
+    session: Session,
+    now: datetime | None,
+    tunnel: TunnelInfo | None,
+    idle_note: str = "",
+) -> MenuItem:
+    rows: list[MenuItem] = [MenuItem(text) for text in metric_rows(session, now)]
+    if idle_note:
+        rows.append(MenuItem(idle_note))
+    rows.append(SEPARATOR)
+    running = session.status == "in_progress" and session.state != SessionState.STOPPING
+    if running:
+        rows.append(MenuItem("Connect in VS Code", "connect", session.id))
+        if session.jupyter_url or (tunnel and tunnel.jupyter_url):
+            rows.append(MenuItem("Open JupyterLab", "open_jupyter", session.id))
+        if ssh_command(session):
+            rows.append(MenuItem("Copy SSH command", "copy_ssh", session.id))
+    if tunnel is not None:
+        rows.append(SEPARATOR)
+        rows.extend(_tunnel_rows(tunnel))
+    rows.append(SEPARATOR)
+    rows.append(MenuItem("Show log", "show_log", session.id))
+    if session.web_url:
+        rows.append(MenuItem("Open in ClearML web UI", "open_web", session.id))
+    if session.is_own and idle_note:
+        rows.append(MenuItem("Keep alive for 2 hours", "keep_alive", session.id))
+    rows.append(SEPARATOR)
+    if session.status in ("queued", "in_progress"):
+        rows.append(
+            MenuItem(
+                "Stop…",
+                "stop",
+                session.id,
+                confirm=f"Stop the session “{session.name}”? Unsaved work on it is lost.",
+            )
+        )
+    rows.append(
+        MenuItem(
+            "Delete…",
+            "delete",
+            session.id,
+            confirm=f"Delete the session “{session.name}”"
+            + (" (it is stopped first)" if session.status in ("queued", "in_progress") else "")
+            + "? This cannot be undone.",
+        )
+    )
+    return MenuItem(
+        session_label(session, now, tunnel is not None and tunnel.state == TunnelState.READY),
+        session_id=session.id,
+        children=tuple(rows),
+    )
+
+
+def _status_rows(status: PollStatus) -> list[MenuItem]:
+    if status.state == TrayState.UNCONFIGURED:
+        return [
+            MenuItem("⚠ " + (status.message or "ClearML is not configured")),
+            MenuItem("Set up ClearML…", "onboarding"),
+            MenuItem("Try the demo server", "start_demo"),
+            MenuItem("Open settings…", "settings"),
+        ]
+    if status.state == TrayState.OFFLINE:
+        return [
+            MenuItem(f"⚠ Server unreachable: {status.server}", tooltip=status.message),
+            MenuItem(status.message[:120]) if status.message else SEPARATOR,
+            MenuItem("Open settings…", "settings"),
+        ]
+    if status.state == TrayState.AUTH:
+        return [
+            MenuItem("⚠ Wrong ClearML credentials", tooltip=status.message),
+            MenuItem(status.message[:120]) if status.message else SEPARATOR,
+            MenuItem("Open settings…", "settings"),
+        ]
+    if status.state == TrayState.ERROR:
+        return [MenuItem(f"⚠ {status.message[:120]}"), MenuItem("Open settings…", "settings")]
+    return []
+
+
+def build_menu(view: TrayView) -> tuple[MenuItem, ...]:
+    now = view.now or datetime.now(UTC)
+    items: list[MenuItem] = []
+    status_rows = _status_rows(view.status)
+    if status_rows:
+        items.extend(status_rows)
+        items.append(SEPARATOR)
+
+    snapshot = view.snapshot
+    tunnels_by_session = {t.session_id: t for t in view.tunnels.values() if t.session_id}
+    if snapshot is None:
+        if view.status.state == TrayState.CONNECTING:
+            items.append(MenuItem("Loading sessions…"))
+    else:
+        own = snapshot.own
+        if not own:
+            items.append(MenuItem("No live sessions"))
+        for session in own:
+            items.append(
+                session_menu(
+                    session,
+                    now,
+                    tunnels_by_session.get(session.id),
+                    view.idle_notes.get(session.id, ""),
+                )
+            )
+        others = snapshot.others
+        if view.show_all_users and others:
+            items.append(
+                MenuItem(
+                    f"All users ({len(others)})",
+                    children=tuple(
+                        session_menu(s, now, tunnels_by_session.get(s.id)) for s in others
+                    ),
+                )
+            )
+    launching = [t for t in view.tunnels.values() if not t.session_id]
+    for tunnel in launching:
+        items.append(
+            MenuItem(
+                f"◌ {tunnel.label or 'New session'} ({tunnel.state.value})",
+                children=tuple(_tunnel_rows(tunnel)),
+            )
+        )
+
+    items.append(SEPARATOR)
+    items.append(MenuItem("New session…", "new_session"))
+    items.append(MenuItem("Refresh", "refresh"))
+    if view.status.last_success is not None:
+        stamp = view.status.last_success.astimezone().strftime("%H:%M:%S")
+        items.append(MenuItem(f"Last refreshed {stamp}"))
+    items.append(SEPARATOR)
+    items.append(MenuItem("Settings…", "settings"))
+    items.append(MenuItem("Open log folder", "open_log_folder"))
+    items.append(MenuItem("About ClearML Session Tray", "about"))
+    items.append(MenuItem("Quit", "quit"))
+    return tuple(items)
+
+
+def tooltip(view: TrayView) -> str:
+    status = view.status
+    if status.state in (TrayState.OK, TrayState.BUSY) and view.snapshot is not None:
+        own = view.snapshot.own
+        running = sum(1 for s in own if s.state == SessionState.RUNNING)
+        starting = sum(1 for s in own if s.state in (SessionState.QUEUED, SessionState.STARTING))
+        text = f"ClearML: {running} running"
+        if starting:
+            text += f", {starting} starting"
+        return text
+    if status.state == TrayState.CONNECTING:
+        return "ClearML: connecting…"
+    return "ClearML: " + (status.message or status.state.value)
+
+
+def flatten_text(items: tuple[MenuItem, ...], depth: int = 0) -> list[str]:
+    """The menu as indented text lines (debug dumps and desktop tests)."""
+    out: list[str] = []
+    for item in items:
+        if item.separator:
+            out.append("  " * depth + "---")
+            continue
+        out.append("  " * depth + item.text)
+        out.extend(flatten_text(item.children, depth + 1))
+    return out

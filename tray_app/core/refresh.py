@@ -1,0 +1,92 @@
+"""When to poll the server next, and what the last poll means for the tray (Qt-free).
+
+The poller (qt/poller.py) only sleeps and calls; every decision lives here so that it can be
+tested with an injected clock and random source.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from tray_app.core.api import ClearMLAuthError, ClearMLError, ClearMLUnavailable
+from tray_app.core.config import ConfigError, ConfigNotFound
+
+
+class TrayState(StrEnum):
+    """The overall state the tray icon and tooltip show."""
+
+    UNCONFIGURED = "unconfigured"  # no usable clearml.conf
+    CONNECTING = "connecting"  # configured, nothing fetched yet
+    OK = "ok"
+    BUSY = "busy"  # ok, and a session is queued/starting or a tunnel is launching
+    OFFLINE = "offline"  # server unreachable
+    AUTH = "auth"  # wrong keys / rejected token
+    ERROR = "error"  # anything else the server said no to
+
+
+ICON_FOR_STATE: dict[TrayState, str] = {
+    TrayState.UNCONFIGURED: "error",
+    TrayState.CONNECTING: "busy",
+    TrayState.OK: "ok",
+    TrayState.BUSY: "busy",
+    TrayState.OFFLINE: "offline",
+    TrayState.AUTH: "error",
+    TrayState.ERROR: "error",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PollStatus:
+    state: TrayState
+    message: str = ""  # a user-facing sentence for errors ("" when fine)
+    server: str = ""
+    last_success: datetime | None = None
+    failures: int = 0  # consecutive failed polls
+
+
+def classify_error(exc: BaseException) -> tuple[TrayState, str]:
+    """Map an exception from a poll to the tray state and the sentence the menu shows."""
+    if isinstance(exc, ConfigNotFound):
+        return TrayState.UNCONFIGURED, "ClearML is not configured on this computer."
+    if isinstance(exc, ConfigError):
+        return TrayState.UNCONFIGURED, str(exc)
+    if isinstance(exc, ClearMLAuthError):
+        return TrayState.AUTH, str(exc)
+    if isinstance(exc, ClearMLUnavailable):
+        return TrayState.OFFLINE, str(exc)
+    if isinstance(exc, ClearMLError):
+        return TrayState.ERROR, str(exc)
+    return TrayState.ERROR, f"Unexpected error: {type(exc).__name__}: {exc}"
+
+
+@dataclass(slots=True)
+class RefreshSchedule:
+    """Seconds until the next poll.
+
+    Normal: `interval`. While something is starting: `busy_interval`. While the server is down:
+    jittered exponential backoff from `busy_interval` up to `max_backoff`, back to normal on the
+    first success. Wrong keys will not fix themselves: poll slowly (`max_backoff`).
+    """
+
+    interval: float = 15.0
+    busy_interval: float = 3.0
+    max_backoff: float = 120.0
+    jitter: float = 0.2  # ± fraction
+    rng: Callable[[], float] = random.random
+
+    def _jittered(self, value: float) -> float:
+        return value * (1.0 + self.jitter * (2.0 * self.rng() - 1.0))
+
+    def next_delay(self, status: PollStatus, busy: bool = False) -> float:
+        if status.state in (TrayState.OFFLINE, TrayState.ERROR):
+            backoff = self.busy_interval * (2 ** max(0, status.failures - 1))
+            return min(self.max_backoff, self._jittered(min(backoff, self.max_backoff)))
+        if status.state in (TrayState.AUTH, TrayState.UNCONFIGURED):
+            return self.max_backoff
+        if busy or status.state in (TrayState.BUSY, TrayState.CONNECTING):
+            return self.busy_interval
+        return self._jittered(self.interval)

@@ -1,0 +1,130 @@
+"""Periodic snapshot refresh on the asyncio (qasync) loop; results go out as Qt signals."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from PySide6.QtCore import QObject, Signal
+
+from tray_app.core.models import Snapshot
+from tray_app.core.refresh import PollStatus, RefreshSchedule, TrayState, classify_error
+
+log = logging.getLogger(__name__)
+
+Fetch = Callable[[bool], Awaitable[Snapshot]]
+
+
+class Poller(QObject):
+    """Calls `fetch(all_users)` every few seconds; never more than one call at a time.
+
+    `refresh_now()` wakes it at once; `refresh_if_stale()` only when the data is older than a
+    few seconds (the menu calls it when it opens, and shows the cached snapshot meanwhile).
+    """
+
+    snapshot_changed = Signal(object)  # Snapshot
+    status_changed = Signal(object)  # PollStatus
+
+    def __init__(
+        self,
+        schedule: RefreshSchedule | None = None,
+        *,
+        all_users: Callable[[], bool] = lambda: False,
+        busy: Callable[[], bool] = lambda: False,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        super().__init__()
+        self.schedule = schedule or RefreshSchedule()
+        self._all_users = all_users
+        self._busy = busy
+        self._clock = clock
+        self._fetch: Fetch | None = None
+        self.status = PollStatus(TrayState.CONNECTING)
+        self.snapshot: Snapshot | None = None
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._generation = 0  # a new source invalidates an answer still in flight
+
+    # --- source -------------------------------------------------------------------------
+    def set_source(self, fetch: Fetch, server: str) -> None:
+        self._generation += 1
+        self._fetch = fetch
+        self.snapshot = None
+        self._set_status(PollStatus(TrayState.CONNECTING, server=server))
+        self.snapshot_changed.emit(None)
+        self.refresh_now()
+
+    def set_unconfigured(self, message: str) -> None:
+        self._generation += 1
+        self._fetch = None
+        self.snapshot = None
+        self._set_status(PollStatus(TrayState.UNCONFIGURED, message=message))
+        self.snapshot_changed.emit(None)
+
+    # --- control ------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def refresh_now(self) -> None:
+        self._wake.set()
+
+    def refresh_if_stale(self, max_age_s: float = 5.0) -> bool:
+        last = self.status.last_success
+        if last is None or (self._clock() - last).total_seconds() > max_age_s:
+            self.refresh_now()
+            return True
+        return False
+
+    # --- loop ---------------------------------------------------------------------------
+    async def poll_once(self) -> None:
+        fetch = self._fetch
+        if fetch is None:
+            return
+        generation = self._generation
+        server = self.status.server
+        try:
+            snapshot = await fetch(self._all_users())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if generation != self._generation:
+                return
+            state, message = classify_error(exc)
+            failures = self.status.failures + 1
+            if failures == 1 or state != self.status.state:
+                log.warning("refresh failed (%s): %s", state.value, message)
+            self._set_status(PollStatus(state, message, server, self.status.last_success, failures))
+            return
+        if generation != self._generation:
+            return
+        busy = snapshot.any_starting or self._busy()
+        self.snapshot = snapshot
+        if self.status.failures:
+            log.info("refresh works again after %d failures", self.status.failures)
+        self._set_status(
+            PollStatus(TrayState.BUSY if busy else TrayState.OK, "", server, self._clock(), 0)
+        )
+        self.snapshot_changed.emit(snapshot)
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            await self.poll_once()
+            delay = self.schedule.next_delay(self.status, self._busy())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    def _set_status(self, status: PollStatus) -> None:
+        self.status = status
+        self.status_changed.emit(status)

@@ -1,0 +1,187 @@
+"""The system-tray icon and its menu, rebuilt from the latest state every time it opens."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer
+from PySide6.QtGui import QAction, QIcon
+from PySide6.QtWidgets import (
+    QLabel,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QSystemTrayIcon,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tray_app.core.menu_model import MenuItem, TrayView, build_menu, flatten_text, tooltip
+from tray_app.core.refresh import ICON_FOR_STATE
+from tray_app.qt.icons import state_icon
+
+log = logging.getLogger(__name__)
+
+# Desktop tests read what the menu showed from this file (written when the menu opens).
+MENU_DUMP_ENV = "CLEARML_TRAY_TEST_MENU_DUMP"
+
+
+def populate(
+    menu: QMenu, items: tuple[MenuItem, ...], on_action: Callable[[MenuItem], None]
+) -> None:
+    menu.clear()
+    for item in items:
+        if item.separator:
+            menu.addSeparator()
+            continue
+        if item.children:
+            sub = menu.addMenu(item.text)
+            populate(sub, item.children, on_action)
+            continue
+        action = QAction(item.text, menu)
+        action.setEnabled(item.action is not None)
+        if item.tooltip:
+            action.setToolTip(item.tooltip)
+        if item.action is not None:
+            action.triggered.connect(lambda _checked=False, it=item: on_action(it))
+        menu.addAction(action)
+    menu.setToolTipsVisible(True)
+
+
+class FallbackWindow(QWidget):
+    """Shown when the desktop has no system tray: the same menu behind a button."""
+
+    def __init__(self, menu: QMenu) -> None:
+        super().__init__()
+        self.setWindowTitle("ClearML Session Tray")
+        self.status = QLabel("No system tray was found on this desktop; sessions are here.")
+        self.status.setWordWrap(True)
+        button = QPushButton("Sessions")
+        button.setMenu(menu)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.status)
+        layout.addWidget(button)
+        self.resize(360, 120)
+
+
+class Tray(QObject):
+    def __init__(
+        self,
+        view: Callable[[], TrayView],
+        on_action: Callable[[str, str | None], None],
+        on_open: Callable[[], None] = lambda: None,
+    ) -> None:
+        super().__init__()
+        self._view = view
+        self._on_action = on_action
+        self._on_open = on_open
+        self.menu = QMenu()
+        self.menu.aboutToShow.connect(self._rebuild)
+        self.icon = QSystemTrayIcon()
+        self.icon.setContextMenu(self.menu)
+        self.icon.activated.connect(self._activated)
+        self.window: FallbackWindow | None = None
+        self._retry = QTimer(self)
+        self._retry.setInterval(5000)
+        self._retry.timeout.connect(self._try_tray)
+        self.last_items: tuple[MenuItem, ...] = ()
+        self._icon_name = ""
+        self.update_state()
+
+    def show(self) -> None:
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            self.icon.show()
+            log.info("tray icon shown")
+            return
+        log.warning("no system tray available: showing a window instead and retrying the tray")
+        if self.window is None:
+            self.window = FallbackWindow(self.menu)
+        self.window.show()
+        self._retry.start()
+
+    def _try_tray(self) -> None:
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            self._retry.stop()
+            self.icon.show()
+            if self.window is not None:
+                self.window.hide()
+            log.info("a system tray appeared: tray icon shown")
+
+    def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        # Left click opens the same menu as right click: the menu is the whole UI.
+        if reason == QSystemTrayIcon.ActivationReason.Trigger:
+            self.popup()
+
+    def popup(self) -> None:
+        geometry = self.icon.geometry()
+        if geometry.isValid() and not geometry.isEmpty():
+            self.menu.popup(geometry.bottomLeft())
+        elif self.window is not None and self.window.isVisible():
+            self.window.raise_()
+            self.window.activateWindow()
+        else:
+            from PySide6.QtGui import QCursor
+
+            self.menu.popup(QCursor.pos())
+
+    def update_state(self) -> None:
+        view = self._view()
+        name = ICON_FOR_STATE[view.status.state]
+        if name != self._icon_name:
+            icon: QIcon = state_icon(name)
+            self.icon.setIcon(icon)
+            if self.window is not None:
+                self.window.setWindowIcon(icon)
+            self._icon_name = name
+        text = tooltip(view)
+        self.icon.setToolTip(text)
+        if self.window is not None:
+            self.window.status.setText(text)
+
+    def _rebuild(self) -> None:
+        self._on_open()
+        items = build_menu(self._view())
+        self.last_items = items
+        populate(self.menu, items, self._trigger)
+        dump = os.environ.get(MENU_DUMP_ENV)
+        if dump:
+            text = "\n".join(flatten_text(items)) + "\n"
+            self._dump_task = asyncio.ensure_future(
+                asyncio.to_thread(_write_dump, Path(dump), text)
+            )
+
+    def _trigger(self, item: MenuItem) -> None:
+        if item.action is None:
+            return
+        if item.confirm:
+            answer = QMessageBox.question(
+                None,
+                "ClearML Session Tray",
+                item.confirm,
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Cancel,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self._on_action(item.action, item.session_id)
+
+    def notify(self, title: str, text: str, error: bool = False) -> None:
+        icon = (
+            QSystemTrayIcon.MessageIcon.Warning
+            if error
+            else QSystemTrayIcon.MessageIcon.Information
+        )
+        if self.icon.isVisible():
+            self.icon.showMessage(title, text, icon, 8000)
+        elif error:
+            QMessageBox.warning(None, title, text)
+
+
+def _write_dump(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
