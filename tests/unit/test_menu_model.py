@@ -1,0 +1,234 @@
+"""The tray menu as data: what rows and actions each situation shows."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tray_app.core.menu_model import (
+    MenuItem,
+    TrayView,
+    build_menu,
+    flatten_text,
+    metric_rows,
+    session_label,
+    ssh_command,
+    tooltip,
+)
+from tray_app.core.models import Session, SessionState, Snapshot
+from tray_app.core.refresh import PollStatus, TrayState
+from tray_app.core.tunnels import TunnelInfo, TunnelState
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+def _session(i: int, **kw: object) -> Session:
+    base = Session(
+        id=f"{i:032x}",
+        name=f"session-{i}",
+        status="in_progress",
+        state=SessionState.RUNNING,
+        queue_name="sessions",
+        creator_name="Demo User",
+        started=NOW - timedelta(days=1, hours=2, minutes=5),
+        private_ip="127.0.3.17",
+        public_address="127.0.103.17",
+        ssh_port=10022,
+        ssh_user="root",
+        cpu_cores=8,
+        cpu_percent=35.0,
+        ram_total_gb=64.0,
+        ram_used_gb=12.5,
+        gpu_count=2,
+        gpu_type="NVIDIA A100, NVIDIA A100",
+        gpu_percent=40.0,
+        web_url="http://127.0.0.1:8080/projects/p/experiments/x",
+        jupyter_url="http://127.0.103.17:8888/?token=t",
+    )
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+def _view(sessions: list[Session], state: TrayState = TrayState.OK, **kw: object) -> TrayView:
+    snapshot = Snapshot(sessions=tuple(sessions), fetched_at=NOW)
+    status = PollStatus(state, server="http://127.0.0.1:8008", last_success=NOW)
+    return TrayView(status=status, snapshot=snapshot, now=NOW, **kw)  # type: ignore[arg-type]
+
+
+def _find(items: tuple[MenuItem, ...], text_start: str) -> MenuItem:
+    for item in items:
+        if item.text.startswith(text_start):
+            return item
+        if item.children:
+            try:
+                return _find(item.children, text_start)
+            except LookupError:
+                pass
+    raise LookupError(text_start)
+
+
+def test_session_row_has_glyph_name_uptime() -> None:
+    assert session_label(_session(1), NOW) == "● session-1 (1d 2h 5m)"
+    queued = _session(2, status="queued", state=SessionState.QUEUED, started=None, created=NOW)
+    assert session_label(queued, NOW) == "◌ session-2 (queued · 0s)"
+
+
+def test_metric_rows_show_every_figure() -> None:
+    rows = metric_rows(_session(1), NOW)
+    assert rows == [
+        "Status: running",
+        "CPU: 8 cores · 35 %",
+        "RAM: 64 GB · 12 GB used",
+        "GPU: 2 × NVIDIA A100 · 40 %",
+        "Public address: 127.0.103.17:10022",
+        "Private IP: 127.0.3.17",
+        "Queue: sessions",
+        "Creator: Demo User",
+        "Uptime: 1d 2h 5m",
+        f"ID: {1:032x}",
+    ]
+
+
+def test_cpu_only_session_and_unknown_values() -> None:
+    rows = metric_rows(
+        _session(3, gpu_count=0, cpu_percent=None, ram_used_gb=None, public_address=""), NOW
+    )
+    assert "GPU: none" in rows and "CPU: 8 cores" in rows and "RAM: 64 GB" in rows
+    assert "Public address: ?" in rows
+
+
+def test_running_session_actions_and_confirmations() -> None:
+    items = build_menu(_view([_session(1)]))
+    entry = _find(items, "● session-1")
+    actions = [c.action for c in entry.children if c.action]
+    assert actions == [
+        "connect",
+        "open_jupyter",
+        "copy_ssh",
+        "show_log",
+        "open_web",
+        "stop",
+        "delete",
+    ]
+    stop = _find(entry.children, "Stop")
+    delete = _find(entry.children, "Delete")
+    assert "session-1" in stop.confirm
+    assert "stopped first" in delete.confirm
+    assert all(not c.enabled for c in entry.children[:10])  # metric rows are information only
+
+
+def test_queued_session_cannot_connect_but_can_stop() -> None:
+    queued = _session(2, status="queued", state=SessionState.QUEUED, ssh_port=None)
+    entry = _find(build_menu(_view([queued])), "◌ session-2")
+    actions = {c.action for c in entry.children if c.action}
+    assert "connect" not in actions and "copy_ssh" not in actions
+    assert {"stop", "delete", "show_log"} <= actions
+
+
+def test_own_sessions_first_and_others_under_all_users() -> None:
+    mine = _session(1)
+    theirs = _session(2, is_own=False, creator_name="Alice Martin")
+    hidden = build_menu(_view([mine, theirs], show_all_users=False))
+    assert not any(i.text.startswith("All users") for i in hidden)
+    assert not any(i.text.startswith("● session-2") for i in hidden)
+    shown = build_menu(_view([mine, theirs], show_all_users=True))
+    texts = [i.text for i in shown]
+    assert texts.index("● session-1 (1d 2h 5m)") < texts.index("All users (1)")
+    group = _find(shown, "All users")
+    assert group.children[0].text.startswith("● session-2")
+
+
+def test_empty_and_footer() -> None:
+    items = build_menu(_view([]))
+    texts = [i.text for i in items if not i.separator]
+    assert texts[0] == "No live sessions"
+    stamp = NOW.astimezone().strftime("%H:%M:%S")
+    assert texts[-7:] == [
+        "New session…",
+        "Refresh",
+        f"Last refreshed {stamp}",
+        "Settings…",
+        "Open log folder",
+        "About ClearML Session Tray",
+        "Quit",
+    ]
+
+
+def test_offline_error_row_keeps_the_last_sessions() -> None:
+    view = _view([_session(1)])
+    offline = replace(
+        view,
+        status=PollStatus(
+            TrayState.OFFLINE,
+            "Cannot reach the ClearML server at http://127.0.0.1:8008 (connection refused)",
+            "http://127.0.0.1:8008",
+            NOW,
+            3,
+        ),
+    )
+    items = build_menu(offline)
+    assert items[0].text == "⚠ Server unreachable: http://127.0.0.1:8008"
+    assert "connection refused" in items[1].text
+    assert items[2].action == "settings"
+    assert any(i.text.startswith("● session-1") for i in items)
+
+
+def test_auth_error_row() -> None:
+    view = replace(
+        _view([]), status=PollStatus(TrayState.AUTH, "Wrong access key or secret key", "x")
+    )
+    items = build_menu(view)
+    assert items[0].text == "⚠ Wrong ClearML credentials"
+    assert items[1].text == "Wrong access key or secret key"
+
+
+def test_unconfigured_offers_onboarding_and_demo() -> None:
+    view = TrayView(status=PollStatus(TrayState.UNCONFIGURED, "ClearML is not configured."))
+    items = build_menu(view)
+    assert [i.action for i in items[:4]] == [None, "onboarding", "start_demo", "settings"]
+    assert "Last refreshed" not in "\n".join(flatten_text(items))
+
+
+def test_live_tunnel_rows_and_marker(tmp_path: Path) -> None:
+    session = _session(1)
+    tunnel = TunnelInfo(
+        key=session.id,
+        session_id=session.id,
+        state=TunnelState.READY,
+        local_ssh_port=8022,
+        log_path=tmp_path / "x.log",
+    )
+    items = build_menu(_view([session], tunnels={session.id: tunnel}))
+    entry = _find(items, "● session-1")
+    assert entry.text.endswith("⇄")
+    texts = [c.text for c in entry.children]
+    assert "Tunnel: ready on localhost:8022" in texts
+    actions = {c.action for c in entry.children}
+    assert {"reconnect", "disconnect", "shutdown_tunnel", "follow_log"} <= actions
+
+
+def test_launch_in_progress_is_listed() -> None:
+    tunnel = TunnelInfo(key="launch-1", session_id=None, state=TunnelState.LAUNCHING, label="gpu")
+    items = build_menu(_view([], tunnels={"launch-1": tunnel}))
+    assert any(i.text == "◌ gpu (launching)" for i in items)
+
+
+def test_idle_note_and_keep_alive() -> None:
+    session = _session(1)
+    items = build_menu(_view([session], idle_notes={session.id: "Idle for 1h 12m (CPU 1 %)"}))
+    entry = _find(items, "● session-1")
+    texts = [c.text for c in entry.children]
+    assert "Idle for 1h 12m (CPU 1 %)" in texts
+    assert any(c.action == "keep_alive" for c in entry.children)
+
+
+def test_ssh_command() -> None:
+    assert ssh_command(_session(1)) == "ssh -p 10022 root@127.0.103.17"
+    assert ssh_command(_session(1, ssh_port=None)) is None
+
+
+def test_tooltip_counts() -> None:
+    starting = _session(2, state=SessionState.STARTING)
+    assert tooltip(_view([_session(1), starting])) == "ClearML: 1 running, 1 starting"
+    down = TrayView(status=PollStatus(TrayState.OFFLINE, "server down"))
+    assert tooltip(down) == "ClearML: server down"

@@ -1,0 +1,60 @@
+"""Poll timing and error classification."""
+
+from __future__ import annotations
+
+import pytest
+
+from tray_app.core.api import ClearMLAuthError, ClearMLRequestError, ClearMLUnavailable
+from tray_app.core.config import ConfigInvalid, ConfigNotFound
+from tray_app.core.refresh import PollStatus, RefreshSchedule, TrayState, classify_error
+
+
+def _schedule(rng: float = 0.5) -> RefreshSchedule:
+    return RefreshSchedule(interval=15, busy_interval=3, max_backoff=120, rng=lambda: rng)
+
+
+def test_normal_and_busy_intervals() -> None:
+    s = _schedule()
+    assert s.next_delay(PollStatus(TrayState.OK)) == 15
+    assert s.next_delay(PollStatus(TrayState.OK), busy=True) == 3
+    assert s.next_delay(PollStatus(TrayState.BUSY)) == 3
+
+
+def test_backoff_doubles_up_to_the_cap_and_resets() -> None:
+    s = _schedule()
+    delays = [s.next_delay(PollStatus(TrayState.OFFLINE, failures=n)) for n in range(1, 9)]
+    assert delays == [3, 6, 12, 24, 48, 96, 120, 120]
+    assert s.next_delay(PollStatus(TrayState.OK, failures=0)) == 15
+
+
+@pytest.mark.parametrize("rng", [0.0, 0.25, 0.75, 1.0])
+def test_jitter_stays_within_bounds(rng: float) -> None:
+    s = _schedule(rng)
+    delay = s.next_delay(PollStatus(TrayState.OFFLINE, failures=3))
+    assert 12 * 0.8 <= delay <= 12 * 1.2
+    assert s.next_delay(PollStatus(TrayState.OFFLINE, failures=50)) <= 120
+
+
+def test_auth_and_unconfigured_poll_slowly() -> None:
+    s = _schedule()
+    assert s.next_delay(PollStatus(TrayState.AUTH, failures=1)) == 120
+    assert s.next_delay(PollStatus(TrayState.UNCONFIGURED)) == 120
+
+
+def test_classify_error() -> None:
+    assert classify_error(ClearMLUnavailable("down"))[0] == TrayState.OFFLINE
+    assert classify_error(ClearMLAuthError("bad keys")) == (TrayState.AUTH, "bad keys")
+    request_error = ClearMLRequestError(
+        "tasks.get_all_ex failed",
+        server="http://127.0.0.1:8008",
+        endpoint="tasks.get_all_ex",
+        result_code=400,
+        result_subcode=12,
+        result_msg="Validation error",
+        http_status=400,
+    )
+    assert classify_error(request_error)[0] == TrayState.ERROR
+    assert classify_error(ConfigNotFound("none"))[0] == TrayState.UNCONFIGURED
+    invalid = ConfigInvalid("syntax error", None, 3)
+    assert classify_error(invalid) == (TrayState.UNCONFIGURED, "syntax error")
+    assert classify_error(RuntimeError("boom"))[1] == "Unexpected error: RuntimeError: boom"
