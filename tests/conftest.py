@@ -7,6 +7,8 @@ Area-specific fixtures live in `tests/<area>/conftest.py`; shared ones are plugi
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,7 +36,12 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     # The keyring backend used by tests: a real file-backed keyring inside the temp HOME.
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
+    # The single-instance socket lives here; a short path keeps it under the AF_UNIX limit.
+    runtime = tempfile.mkdtemp(prefix="ctray-rt-")
+    os.chmod(runtime, 0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", runtime)
     yield home
+    shutil.rmtree(runtime, ignore_errors=True)
 
 
 # Live-server tests (tests/live) read these before isolation removes them.

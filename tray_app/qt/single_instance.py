@@ -60,6 +60,7 @@ class SingleInstance(QObject):
         self.server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
         self.server.newConnection.connect(self._accept)
         self.path = socket_path()
+        self._connections: list[QLocalSocket] = []
 
     def listen(self) -> bool:
         if self.server.listen(self.path):
@@ -74,13 +75,23 @@ class SingleInstance(QObject):
         return False
 
     def close(self) -> None:
+        for conn in self._connections:
+            conn.readyRead.disconnect()
+            conn.abort()
+        self._connections.clear()
         self.server.close()
 
     def _accept(self) -> None:
         while self.server.hasPendingConnections():
             conn = self.server.nextPendingConnection()
+            self._connections.append(conn)
             conn.readyRead.connect(lambda c=conn: self._read(c))
-            conn.disconnected.connect(conn.deleteLater)
+            conn.disconnected.connect(lambda c=conn: self._forget(c))
+
+    def _forget(self, conn: QLocalSocket) -> None:
+        if conn in self._connections:
+            self._connections.remove(conn)
+            conn.deleteLater()
 
     def _read(self, conn: QLocalSocket) -> None:
         while conn.canReadLine():

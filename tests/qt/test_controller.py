@@ -1,0 +1,110 @@
+"""Controller actions against a real emulator: Stop, Delete, Show log, Copy SSH command."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtGui import QGuiApplication
+from support.emulator import EmulatorHandle
+
+from tray_app.core.api import ClearMLClient
+from tray_app.core.config import ServerConfig
+from tray_app.core.models import Snapshot
+from tray_app.core.sessions import SessionService
+from tray_app.qt.controller import Controller
+
+
+async def _setup(emu: EmulatorHandle) -> tuple[ClearMLClient, Controller, Snapshot]:
+    config = ServerConfig(emu.url, emu.url, emu.url, emu.access_key, emu.secret_key)
+    client = ClearMLClient(config, timeout=5.0)
+    service = SessionService(client, web_server=emu.url)
+    snapshot = await service.snapshot()
+    controller = Controller(lambda: snapshot)
+    controller.service = service
+    return client, controller, snapshot
+
+
+def _status(emu: EmulatorHandle, task_id: str) -> str | None:
+    with emu.state.lock:
+        task = emu.state.tasks.get(task_id)
+        return None if task is None else str(task.get("status"))
+
+
+async def test_stop_reaches_the_server(qapp: Any, emulator: EmulatorHandle) -> None:
+    client, controller, snapshot = await _setup(emulator)
+    queued = next(s for s in snapshot.own if s.status == "queued")
+    messages: list[tuple[str, str, bool]] = []
+    controller.message.connect(lambda *m: messages.append(m))
+    refreshes: list[bool] = []
+    controller.refresh_requested.connect(lambda: refreshes.append(True))
+    controller.handle("stop", queued.id)
+    await controller.wait_idle()
+    assert _status(emulator, queued.id) == "stopped"
+    assert messages and messages[-1][2] is False
+    assert refreshes == [True]
+    await client.aclose()
+
+
+async def test_delete_stops_a_running_session_first(qapp: Any, emulator: EmulatorHandle) -> None:
+    client, controller, snapshot = await _setup(emulator)
+    running = next(s for s in snapshot.own if s.status == "in_progress")
+    emulator.state.clear_requests()
+    controller.handle("delete", running.id)
+    await controller.wait_idle()
+    assert _status(emulator, running.id) is None
+    with emulator.state.lock:
+        endpoints = [r.endpoint for r in emulator.state.requests]
+    assert endpoints.index("tasks.delete") > max(
+        i for i, e in enumerate(endpoints) if e in ("tasks.stop", "tasks.stopped")
+    )
+    await client.aclose()
+
+
+async def test_errors_become_messages(qapp: Any, emulator: EmulatorHandle) -> None:
+    client, controller, _snapshot = await _setup(emulator)
+    messages: list[tuple[str, str, bool]] = []
+    controller.message.connect(lambda *m: messages.append(m))
+    controller.handle("stop", "f" * 32)  # no such task
+    await controller.wait_idle()
+    assert messages and messages[-1][2] is True
+    assert "Could not stop" in messages[-1][0]
+    await client.aclose()
+
+
+async def test_show_log_is_newest_first_and_redacted(qapp: Any, emulator: EmulatorHandle) -> None:
+    from tray_app.demo import SECRET_MARKER
+
+    client, controller, snapshot = await _setup(emulator)
+    running = next(s for s in snapshot.own if s.status == "in_progress")
+    loaded: list[tuple[str, str, Any]] = []
+    controller.log_loaded.connect(lambda *a: loaded.append(a))
+    controller.handle("show_log", running.id)
+    await controller.wait_idle()
+    session_id, title, lines = loaded[0]
+    assert session_id == running.id and running.name in title
+    assert lines, "the seeded session has console output"
+    stamps = [line.timestamp for line in lines if line.timestamp]
+    assert stamps == sorted(stamps, reverse=True)
+    assert not any(SECRET_MARKER in line.msg for line in lines)
+    await client.aclose()
+
+
+async def test_copy_ssh_command(qapp: Any, emulator: EmulatorHandle) -> None:
+    client, controller, snapshot = await _setup(emulator)
+    ready = next(s for s in snapshot.own if s.ssh_port and s.public_address)
+    controller.handle("copy_ssh", ready.id)
+    expected = f"ssh -p {ready.ssh_port} {ready.ssh_user or 'root'}@{ready.public_address}"
+    assert QGuiApplication.clipboard().text() == expected
+    assert ready.public_address.startswith("127.")
+    await client.aclose()
+
+
+async def test_simple_actions_emit_their_signals(qapp: Any) -> None:
+    controller = Controller(lambda: None)
+    seen: list[str] = []
+    controller.settings_requested.connect(lambda: seen.append("settings"))
+    controller.quit_requested.connect(lambda: seen.append("quit"))
+    controller.new_session_requested.connect(lambda: seen.append("new"))
+    for action in ("settings", "new_session", "quit"):
+        controller.handle(action)
+    assert seen == ["settings", "new", "quit"]

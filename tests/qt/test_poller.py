@@ -1,0 +1,143 @@
+"""The poller against a real emulator: state changes, outage and recovery, backoff."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from support.emulator import EmulatorHandle
+
+from tray_app.core.api import ClearMLClient
+from tray_app.core.config import ServerConfig
+from tray_app.core.models import Snapshot
+from tray_app.core.refresh import PollStatus, RefreshSchedule, TrayState
+from tray_app.core.sessions import SessionService
+from tray_app.qt.poller import Poller
+
+
+def _service(
+    emu: EmulatorHandle, secret: str | None = None
+) -> tuple[ClearMLClient, SessionService]:
+    config = ServerConfig(
+        api_server=emu.url,
+        web_server=emu.url,
+        files_server=emu.url,
+        access_key=emu.access_key,
+        secret_key=secret or emu.secret_key,
+    )
+    client = ClearMLClient(config, timeout=2.0, max_retries=0)
+    return client, SessionService(client, web_server=emu.url)
+
+
+class Recorder:
+    def __init__(self, poller: Poller) -> None:
+        self.statuses: list[PollStatus] = []
+        self.snapshots: list[Snapshot | None] = []
+        poller.status_changed.connect(self.statuses.append)
+        poller.snapshot_changed.connect(self.snapshots.append)
+
+    @property
+    def states(self) -> list[TrayState]:
+        return [s.state for s in self.statuses]
+
+
+async def test_outage_and_recovery(qapp: Any, emulator: EmulatorHandle) -> None:
+    client, service = _service(emulator)
+    poller = Poller(RefreshSchedule())
+    seen = Recorder(poller)
+    poller.set_source(service.snapshot, emulator.url)
+    await poller.poll_once()
+    assert poller.status.state in (TrayState.OK, TrayState.BUSY)
+    assert poller.snapshot is not None
+    first_ids = {s.id for s in poller.snapshot.sessions}
+    with emulator.state.lock:
+        own_live = {
+            t["id"]
+            for t in emulator.state.tasks.values()
+            if t.get("status") in ("queued", "in_progress")
+            and "interactive" in (t.get("system_tags") or [])
+            and t.get("user") == emulator.state.current_user_id
+        }
+    assert first_ids == own_live
+
+    emulator.stop()
+    await poller.poll_once()
+    await poller.poll_once()
+    assert poller.status.state == TrayState.OFFLINE
+    assert poller.status.failures == 2
+    assert emulator.url in poller.status.message or "127.0.0.1" in poller.status.message
+    assert poller.snapshot is not None  # the last good data is kept for the menu
+
+    emulator.start()
+    await poller.poll_once()
+    assert poller.status.state in (TrayState.OK, TrayState.BUSY)
+    assert poller.status.failures == 0
+    assert seen.states[0] == TrayState.CONNECTING
+    assert TrayState.OFFLINE in seen.states
+    await client.aclose()
+
+
+async def test_wrong_keys_give_auth_state(qapp: Any, emulator: EmulatorHandle) -> None:
+    client, service = _service(emulator, secret="not-the-secret")
+    poller = Poller(RefreshSchedule())
+    poller.set_source(service.snapshot, emulator.url)
+    await poller.poll_once()
+    assert poller.status.state == TrayState.AUTH
+    assert poller.schedule.next_delay(poller.status) == poller.schedule.max_backoff
+    await client.aclose()
+
+
+async def test_refresh_if_stale_uses_the_clock(qapp: Any, emulator: EmulatorHandle) -> None:
+    now = [datetime(2026, 11, 24, 12, 0, tzinfo=UTC)]
+    client, service = _service(emulator)
+    poller = Poller(RefreshSchedule(), clock=lambda: now[0])
+    poller.set_source(service.snapshot, emulator.url)
+    await poller.poll_once()
+    assert poller.refresh_if_stale(5.0) is False
+    now[0] += timedelta(seconds=6)
+    assert poller.refresh_if_stale(5.0) is True
+    await client.aclose()
+
+
+async def test_loop_polls_again_when_woken(qapp: Any, emulator: EmulatorHandle) -> None:
+    client, service = _service(emulator)
+    schedule = RefreshSchedule(interval=3600, busy_interval=3600, rng=lambda: 0.5)
+    poller = Poller(schedule)
+    poller.set_source(service.snapshot, emulator.url)
+    before = emulator.state.count_requests("tasks.get_all_ex")
+    poller.start()
+    deadline = asyncio.get_running_loop().time() + 10
+    while emulator.state.count_requests("tasks.get_all_ex") < before + 1:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.02)
+    poller.refresh_now()  # e.g. the menu opened on stale data
+    while emulator.state.count_requests("tasks.get_all_ex") < before + 2:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.02)
+    await poller.stop()
+    await client.aclose()
+
+
+async def test_unconfigured_never_polls(qapp: Any) -> None:
+    poller = Poller(RefreshSchedule())
+    poller.set_unconfigured("ClearML is not configured on this computer.")
+    await poller.poll_once()
+    assert poller.status.state == TrayState.UNCONFIGURED
+    assert poller.snapshot is None
+
+
+@pytest.mark.parametrize("failures", [1, 4])
+async def test_backoff_grows_while_offline(qapp: Any, failures: int) -> None:
+    async def down(_all: bool) -> Snapshot:
+        from tray_app.core.api import ClearMLUnavailable
+
+        raise ClearMLUnavailable("Cannot reach http://127.0.0.1:9", server="http://127.0.0.1:9")
+
+    poller = Poller(RefreshSchedule(rng=lambda: 0.5))
+    poller.set_source(down, "http://127.0.0.1:9")
+    for _ in range(failures):
+        await poller.poll_once()
+    assert poller.status.failures == failures
+    assert poller.schedule.next_delay(poller.status) == min(120, 3 * 2 ** (failures - 1))
