@@ -112,8 +112,12 @@ class Tray(QObject):
             log.info("a system tray appeared: tray icon shown")
 
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
-        # Left click opens the same menu as right click: the menu is the whole UI.
-        if reason == QSystemTrayIcon.ActivationReason.Trigger:
+        # Left click opens the same menu as right click: the menu is the whole UI. A quick second
+        # click arrives as DoubleClick and must open it too, not be lost.
+        if reason in (
+            QSystemTrayIcon.ActivationReason.Trigger,
+            QSystemTrayIcon.ActivationReason.DoubleClick,
+        ):
             self.popup()
 
     def popup(self) -> None:
