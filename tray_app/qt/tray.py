@@ -33,14 +33,20 @@ MENU_DUMP_ENV = "CLEARML_TRAY_TEST_MENU_DUMP"
 def populate(
     menu: QMenu, items: tuple[MenuItem, ...], on_action: Callable[[MenuItem], None]
 ) -> None:
+    for action in menu.actions():
+        if action.menu() is not None:  # clear() keeps submenus alive: free them
+            action.menu().deleteLater()
     menu.clear()
     for item in items:
         if item.separator:
             menu.addSeparator()
             continue
         if item.children:
+            # Submenus are filled when they open: a menu of hundreds of sessions opens at once.
             sub = menu.addMenu(item.text)
-            populate(sub, item.children, on_action)
+            sub.aboutToShow.connect(
+                lambda s=sub, c=item.children: populate(s, c, on_action) if s.isEmpty() else None
+            )
             continue
         action = QAction(item.text, menu)
         action.setEnabled(item.action is not None)

@@ -1,0 +1,62 @@
+"""The Qt menu is built from cached state: opening it never waits on the network."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import QMenu
+from support.emulator import EmulatorHandle
+
+from tray_app.core.api import ClearMLClient
+from tray_app.core.config import ServerConfig
+from tray_app.core.menu_model import TrayView
+from tray_app.core.refresh import RefreshSchedule
+from tray_app.core.sessions import SessionService
+from tray_app.qt.poller import Poller
+from tray_app.qt.tray import Tray
+
+
+def _texts(menu: QMenu) -> list[str]:
+    return [a.text() for a in menu.actions() if not a.isSeparator()]
+
+
+async def test_menu_with_200_sessions_makes_no_request(qapp: Any, emulator_factory: Any) -> None:
+    emu: EmulatorHandle = emulator_factory(sessions=200)
+    config = ServerConfig(emu.url, emu.url, emu.url, emu.access_key, emu.secret_key)
+    client = ClearMLClient(config)
+    service = SessionService(client, web_server=emu.url)
+    poller = Poller(RefreshSchedule(), all_users=lambda: True)
+    poller.set_source(service.snapshot, emu.url)
+    await poller.poll_once()
+    assert poller.snapshot is not None and poller.snapshot.count > 100
+
+    triggered: list[tuple[str, str | None]] = []
+    tray = Tray(
+        lambda: TrayView(poller.status, poller.snapshot, show_all_users=True),
+        lambda action, sid: triggered.append((action, sid)),
+        on_open=lambda: poller.refresh_if_stale(5.0),
+    )
+    before = emu.state.count_requests()
+    tray.menu.aboutToShow.emit()  # what Qt does when the menu opens
+    assert emu.state.count_requests() == before  # built from the cached snapshot only
+
+    texts = _texts(tray.menu)
+    own = poller.snapshot.own
+    assert sum(1 for t in texts if t.split(" ", 1)[-1].startswith(own[0].name)) >= 1
+    assert len([a for a in tray.menu.actions() if a.menu() is not None]) == len(own) + 1
+    all_users = next(a for a in tray.menu.actions() if a.text().startswith("All users"))
+    assert all_users.menu() is not None
+    assert all_users.menu().isEmpty()  # filled only when it opens
+    all_users.menu().aboutToShow.emit()
+    assert len(all_users.menu().actions()) == len(poller.snapshot.others)
+
+    # A session's submenu: metric rows disabled, actions enabled and wired to the controller.
+    first = next(a for a in tray.menu.actions() if a.menu() is not None)
+    first.menu().aboutToShow.emit()
+    rows = first.menu().actions()
+    assert rows[0].text().startswith("Status: ") and not rows[0].isEnabled()
+    show_log = next(a for a in rows if a.text() == "Show log")
+    assert show_log.isEnabled()
+    show_log.trigger()
+    assert triggered == [("show_log", own[0].id)]
+    await client.aclose()
