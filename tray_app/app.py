@@ -52,6 +52,8 @@ class TrayApplication:
         self.demo: Any = None  # tray_app.demo.DemoServer when --demo
         self.pending_connect: str | None = None
         self._windows: list[Any] = []  # keep dialogs alive while shown
+        self.onboarding: Any = None
+        self.hotkey_status = ""  # why the global hotkey is unavailable ("" = fine)
 
         self.poller = Poller(RefreshSchedule(), all_users=lambda: self.settings.show_all_users)
         self.controller = Controller(lambda: self.poller.snapshot)
@@ -116,10 +118,13 @@ class TrayApplication:
             self.poller.set_unconfigured(str(exc))
             if isinstance(exc, ConfigNotFound):
                 self.tray.notify("ClearML is not configured", "Open the tray menu to set it up.")
+                self._onboarding()
             else:
                 self.tray.notify("ClearML configuration problem", str(exc), True)
             return
         self.config_error = None
+        if self.onboarding is not None:
+            self.onboarding.close()
         if self.client is not None:
             await self.client.aclose()
         self.client = ClearMLClient(config)
@@ -170,37 +175,73 @@ class TrayApplication:
         )
 
     def _settings(self) -> None:
-        from PySide6.QtWidgets import QMessageBox
+        from tray_app.platform.autostart import choose_autostart
+        from tray_app.qt.dialogs.settings_dialog import SettingsDialog
 
-        from tray_app.core.settings import default_settings_path
+        dialog = SettingsDialog(self.settings)
+        autostart = choose_autostart()
+        if not autostart.available:
+            dialog.set_autostart_status(autostart.reason)
+        dialog.set_hotkey_status(self.hotkey_status)
+        dialog.settings_accepted.connect(lambda s: self.controller.spawn(self.apply_settings(s)))
+        self._keep(dialog)
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
 
-        QMessageBox.information(
-            None, "Settings", f"Settings are stored in {default_settings_path()}."
-        )
+    async def apply_settings(self, new: Settings) -> None:
+        """Save and apply accepted settings without a restart."""
+        from tray_app.core.settings import SettingsError, save_settings
+        from tray_app.platform.autostart import choose_autostart
+
+        old, self.settings = self.settings, new
+        try:
+            await asyncio.to_thread(save_settings, new, self.presets)
+        except (SettingsError, OSError) as exc:
+            log.error("settings not saved: %s", exc)
+            self.tray.notify("Settings not saved", str(exc), True)
+        if new.start_on_login != old.start_on_login:
+            autostart = choose_autostart()
+            try:
+                await asyncio.to_thread(
+                    autostart.enable if new.start_on_login else autostart.disable
+                )
+            except OSError as exc:
+                self.tray.notify("Start on login", f"Could not change it: {exc}", True)
+        self.poller.schedule.interval = float(new.poll_interval_s)
+        if (old.active().config_file, old.active_profile) != (
+            new.active().config_file,
+            new.active_profile,
+        ):
+            self.config_override = None
+            await self.apply_config()
+        else:
+            self.poller.refresh_now()
+        log.info("settings applied")
 
     def _onboarding(self) -> None:
-        from PySide6.QtWidgets import QFileDialog, QMessageBox
+        from tray_app.qt.dialogs.onboarding import OnboardingDialog
 
-        error = self.config_error
-        text = str(error) if error else "ClearML is configured."
-        if isinstance(error, ConfigNotFound):
-            text += "\n\n" + error.onboarding
-        box = QMessageBox()
-        box.setWindowTitle("Set up ClearML")
-        box.setText(text)
-        demo = box.addButton("Try the demo server", QMessageBox.ButtonRole.AcceptRole)
-        pick = box.addButton("Choose config file…", QMessageBox.ButtonRole.ActionRole)
-        box.addButton(QMessageBox.StandardButton.Close)
-        box.exec()
-        if box.clickedButton() is demo:
-            self.controller.spawn(self.use_demo())
-        elif box.clickedButton() is pick:
-            path, _ = QFileDialog.getOpenFileName(
-                None, "ClearML configuration", str(Path.home()), "ClearML config (*.conf)"
+        if self.onboarding is None:
+            dialog = OnboardingDialog(self.config_error)
+            dialog.config_file_chosen.connect(
+                lambda path: self.controller.spawn(self.use_config_file(path))
             )
-            if path:
-                self.config_override = path
-                self.controller.spawn(self.apply_config())
+            dialog.demo_requested.connect(lambda: self.controller.spawn(self.use_demo()))
+            dialog.retry_requested.connect(lambda: self.controller.spawn(self.apply_config()))
+            dialog.finished.connect(lambda *_: setattr(self, "onboarding", None))
+            self.onboarding = dialog
+        self.onboarding.set_error(self.config_error)
+        self.onboarding.show()
+        self.onboarding.raise_()
+
+    async def use_config_file(self, path: str) -> None:
+        """The user picked a clearml.conf: remember it in the active profile and use it."""
+        import copy
+
+        new = copy.deepcopy(self.settings)
+        new.active().config_file = path
+        await self.apply_settings(new)
 
     def _new_session(self) -> None:
         self.tray.notify("New session", "Launching sessions is not available in this build.", True)

@@ -31,7 +31,7 @@ def require_desktop() -> None:
     """Skip (with the reason) when there is no X display or a needed program is missing."""
     if not os.environ.get("DISPLAY"):
         pytest.skip("desktop tests need an X display: run under `xvfb-run -a` (as .ci/run does)")
-    for tool in ("trayer", "xdotool", "xwininfo"):
+    for tool in ("trayer", "xdotool", "xwininfo", "xprop"):
         if shutil.which(tool) is None:
             pytest.skip(f"desktop tests need `{tool}` (apt-get install trayer xdotool x11-utils)")
 
@@ -126,7 +126,7 @@ def docked_icon(panel: Window, wm_class: str = "clearml-tray") -> Window | None:
 
 
 def popup_open(wm_class: str = "clearml-tray") -> bool:
-    """Whether a mapped window of ours bigger than a tray icon (a menu or dialog) is on screen."""
+    """Whether one of our popup menus is mapped on screen (dialogs and the icon do not count)."""
     ids = subprocess.run(
         ["xdotool", "search", "--onlyvisible", "--class", wm_class],
         capture_output=True,
@@ -134,12 +134,13 @@ def popup_open(wm_class: str = "clearml-tray") -> bool:
         timeout=10,
     ).stdout.split()
     for window_id in ids:
-        info = subprocess.run(
-            ["xwininfo", "-id", window_id], capture_output=True, text=True, timeout=10
+        kind = subprocess.run(
+            ["xprop", "-id", window_id, "_NET_WM_WINDOW_TYPE"],
+            capture_output=True,
+            text=True,
+            timeout=10,
         ).stdout
-        width = re.search(r"Width: (\d+)", info)
-        state = re.search(r"Map State: (\w+)", info)
-        if width and int(width.group(1)) > 64 and state and state.group(1) == "IsViewable":
+        if "MENU" in kind:
             return True
     return False
 

@@ -1,0 +1,1 @@
+"""Platform backends (autostart, ...) behind small protocols chosen at run time."""

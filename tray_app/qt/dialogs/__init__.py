@@ -1,0 +1,1 @@
+"""Dialogs and windows of the tray (each one module)."""
