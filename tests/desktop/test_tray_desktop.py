@@ -161,3 +161,42 @@ def test_unconfigured_tray_explains_how_to_set_up(
     assert text.startswith("⚠ No ClearML configuration found")
     assert "no-such-clearml.conf" in text
     assert "Try the demo server" in text and "Open settings…" in text
+
+
+def _visible_main_window() -> bool:
+    ids = subprocess.run(
+        ["xdotool", "search", "--onlyvisible", "--name", "^ClearML Session Tray$"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    ).stdout.split()
+    return bool(ids)
+
+
+def test_without_a_tray_host_a_window_appears_until_one_comes(
+    emulator_factory: Callable[..., EmulatorHandle], tmp_path: Path
+) -> None:
+    require_desktop()
+    emu = emulator_factory(sessions=2)
+    config = emu.write_config(tmp_path / "clearml.conf")
+    env = dict(os.environ)
+    env.pop("QT_QPA_PLATFORM", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tray_app", "--config-file", str(config)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(_visible_main_window, 20, "the fallback window (no system tray yet)")
+        screenshot(tmp_path / "tray-fallback-window.png")
+        with trayer() as panel:
+            wait_for(lambda: docked_icon(panel), 30, "the icon to dock once a tray exists")
+            wait_for(lambda: not _visible_main_window(), 10, "the fallback window to hide")
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

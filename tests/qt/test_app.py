@@ -1,0 +1,94 @@
+"""The composition root end to end in-process: start, apply settings without restart, demo, quit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from support.emulator import EmulatorHandle
+
+from tray_app.app import TrayApplication
+from tray_app.core.refresh import TrayState
+from tray_app.core.settings import ServerProfile, default_settings_path
+
+
+def _args(**kw: Any) -> argparse.Namespace:
+    base: dict[str, Any] = {
+        "config_file": None,
+        "demo": False,
+        "show": False,
+        "debug": False,
+        "command": None,
+    }
+    base.update(kw)
+    return argparse.Namespace(**base)
+
+
+async def _until(predicate: Any, limit_s: float = 15.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    while not predicate():
+        assert loop.time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_start_switch_profile_without_restart_and_quit(
+    qapp: Any, emulator_factory: Any, tmp_path: Path
+) -> None:
+    first: EmulatorHandle = emulator_factory(sessions=3)
+    second: EmulatorHandle = emulator_factory(sessions=6, seed=7)
+    conf1 = first.write_config(tmp_path / "one.conf")
+    conf2 = second.write_config(tmp_path / "two.conf")
+    app = TrayApplication(_args(config_file=str(conf1)))
+    await app.start()
+    await _until(lambda: app.poller.snapshot is not None)
+    assert app.poller.status.server == first.url
+
+    new = copy.deepcopy(app.settings)
+    new.poll_interval_s = 30
+    new.show_all_users = True
+    new.profiles = [ServerProfile("default", ""), ServerProfile("lab", str(conf2))]
+    new.active_profile = "lab"
+    await app.apply_settings(new)
+    await _until(lambda: app.poller.snapshot is not None and app.poller.status.server == second.url)
+    assert app.poller.schedule.interval == 30
+    assert app.poller.snapshot is not None and app.poller.snapshot.all_users
+    saved = json.loads(default_settings_path().read_text())
+    assert saved["settings"]["active_profile"] == "lab"
+    assert saved["settings"]["poll_interval_s"] == 30
+
+    await app.quit()
+    assert app.client is not None and app.client.closed
+
+
+async def test_missing_config_shows_onboarding_then_demo_works(qapp: Any, tmp_path: Path) -> None:
+    app = TrayApplication(_args(config_file=str(tmp_path / "missing.conf")))
+    await app.start()
+    assert app.poller.status.state == TrayState.UNCONFIGURED
+    assert app.onboarding is not None and app.onboarding.isVisible()
+    app.onboarding.demo.click()  # "Try the demo server"
+    await _until(lambda: app.poller.snapshot is not None, limit_s=30)
+    assert app.demo is not None and app.demo.running
+    assert app.poller.status.server == app.demo.url
+    assert app.demo.url.startswith("http://127.0.0.1:")
+    assert app.onboarding is None or not app.onboarding.isVisible()
+    demo = app.demo
+    await app.quit()
+    assert not demo.running
+
+
+async def test_settings_warning_is_shown_and_defaults_used(qapp: Any) -> None:
+    path = default_settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("{ this is not json")
+    app = TrayApplication(_args(config_file="/nonexistent/clearml.conf"))
+    shown: list[tuple[str, str, bool]] = []
+    app.tray.notify = lambda title, text, error=False: shown.append((title, text, error))  # type: ignore[method-assign]
+    await app.start()
+    assert any(title == "Settings" and "bak" in text for title, text, _ in shown)
+    assert app.settings.poll_interval_s == 15
+    await app.quit()
