@@ -1,0 +1,63 @@
+"""Notifications reach a real notification daemon (dunst) and its buttons run our actions."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.dunst import running_dunst
+
+from tray_app.core.settings import NotificationPrefs
+from tray_app.qt.notifier import Notifier
+
+pytestmark = pytest.mark.desktop
+
+
+async def _until(predicate: Any, limit_s: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    while not predicate():
+        assert loop.time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_button_pressed_in_dunst_runs_the_action(tmp_path: Path) -> None:
+    with running_dunst(tmp_path / "dunst") as dunst:
+        fallback: list[tuple[str, str, bool]] = []
+        notifier = Notifier(NotificationPrefs, lambda *a: fallback.append(a))
+        pressed: list[str] = []
+        notifier.notify(
+            "session_ready",
+            "Session ready: gpu-dev",
+            "Connect with VS Code or JupyterLab",
+            [
+                ("Open in VS Code", lambda: pressed.append("vscode")),
+                ("Copy SSH command", lambda: pressed.append("ssh")),
+            ],
+        )
+        await notifier.wait_sent()
+        await _until(lambda: dunst.displayed() == 1)
+        menu = await asyncio.to_thread(dunst.press, "Copy SSH command")
+        assert any("Open in VS Code" in line for line in menu)
+        await _until(lambda: pressed == ["ssh"])
+        assert fallback == []
+        dunst.close_all()
+        await _until(lambda: bool(dunst.history()))
+        (entry,) = dunst.history()
+        assert entry["summary"] == "Session ready: gpu-dev"
+        assert entry["appname"] == "ClearML Session Tray"
+
+
+async def test_switched_off_kinds_are_not_sent(tmp_path: Path) -> None:
+    with running_dunst(tmp_path / "dunst") as dunst:
+        prefs = NotificationPrefs(session_ready=False)
+        notifier = Notifier(lambda: prefs, lambda *a: None)
+        assert notifier.notify("session_ready", "ready", "x") is False
+        assert notifier.notify("session_failed", "Session failed", "no such queue") is True
+        await notifier.wait_sent()
+        await _until(lambda: dunst.displayed() == 1)
+        dunst.close_all()
+        await _until(lambda: bool(dunst.history()))
+        assert [e["summary"] for e in dunst.history()] == ["Session failed"]

@@ -1,0 +1,108 @@
+"""Desktop notifications with buttons (desktop-notifier on the asyncio loop).
+
+Falls back to the tray icon's balloon (`QSystemTrayIcon.showMessage`, no buttons) when no
+notification service answers on D-Bus. The user's NotificationPrefs decide which kinds show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from tray_app import APP_DISPLAY_NAME
+from tray_app.core.settings import NotificationPrefs
+
+log = logging.getLogger(__name__)
+
+Buttons = Sequence[tuple[str, Callable[[], None]]]
+# Kinds the user can switch off in Settings → Notifications; any other kind always shows.
+OPTIONAL_KINDS = frozenset(
+    {"session_ready", "session_failed", "tunnel_problems", "idle_warning", "server_unreachable"}
+)
+
+
+class Notifier:
+    def __init__(
+        self,
+        prefs: Callable[[], NotificationPrefs],
+        fallback: Callable[[str, str, bool], None],
+        icon: Path | None = None,
+    ) -> None:
+        self._prefs = prefs
+        self._fallback = fallback
+        self._icon = icon
+        self._backend: Any = None
+        self._broken = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.sent: list[tuple[str, str, str]] = []  # (kind, title, body) — for the log window
+
+    def wanted(self, kind: str) -> bool:
+        if kind not in OPTIONAL_KINDS:
+            return True
+        return bool(getattr(self._prefs(), kind, True))
+
+    def notify(
+        self,
+        kind: str,
+        title: str,
+        body: str,
+        buttons: Buttons = (),
+        *,
+        critical: bool = False,
+        on_clicked: Callable[[], None] | None = None,
+    ) -> bool:
+        """Show a notification unless the user switched this kind off; never blocks."""
+        if not self.wanted(kind):
+            log.debug("notification %s suppressed by the user's settings", kind)
+            return False
+        self.sent.append((kind, title, body))
+        task = asyncio.ensure_future(self._send(title, body, buttons, critical, on_clicked))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    async def wait_sent(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _send(
+        self,
+        title: str,
+        body: str,
+        buttons: Buttons,
+        critical: bool,
+        on_clicked: Callable[[], None] | None,
+    ) -> None:
+        delivered: list[bool] = []
+        try:
+            from desktop_notifier import Button, DesktopNotifier, Icon, Urgency
+
+            if self._backend is None:
+                icon = Icon(path=self._icon) if self._icon else None
+                self._backend = (
+                    DesktopNotifier(app_name=APP_DISPLAY_NAME, app_icon=icon)
+                    if icon
+                    else DesktopNotifier(app_name=APP_DISPLAY_NAME)
+                )
+            # desktop-notifier swallows delivery errors (it only logs them); `on_dispatched`
+            # runs only when the notification server accepted it.
+            await self._backend.send(
+                title=title,
+                message=body,
+                urgency=Urgency.Critical if critical else Urgency.Normal,
+                buttons=[Button(title=label, on_pressed=callback) for label, callback in buttons],
+                on_clicked=on_clicked,
+                on_dispatched=lambda: delivered.append(True),
+            )
+        except Exception as exc:
+            log.warning("desktop notification failed: %s", exc)
+        if not delivered:
+            if not self._broken:
+                log.warning("no desktop notification service answered; using the tray balloon")
+            self._broken = True
+            self._fallback(title, body, critical)
+        else:
+            self._broken = False
