@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,15 @@ import platformdirs
 
 from tray_app import APP_DISPLAY_NAME, APP_NAME, __version__
 from tray_app.applog import log_dir, setup_logging
-from tray_app.core.api import ClearMLClient
+from tray_app.core.api import ClearMLClient, ClearMLError
 from tray_app.core.config import ConfigError, ConfigNotFound, load_server_config
+from tray_app.core.idle import idle_note
+from tray_app.core.idle_monitor import IdleAction, IdleMonitor
 from tray_app.core.menu_model import TrayView
-from tray_app.core.models import LogLine
-from tray_app.core.refresh import RefreshSchedule, TrayState
+from tray_app.core.models import LogLine, Snapshot
+from tray_app.core.refresh import PollStatus, RefreshSchedule, TrayState
 from tray_app.core.sessions import SessionService
-from tray_app.core.settings import Settings, load_settings
+from tray_app.core.settings import IdleMode, Settings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,8 @@ class TrayApplication:
         from PySide6.QtWidgets import QApplication
 
         from tray_app.qt.controller import Controller
+        from tray_app.qt.icons import notification_icon
+        from tray_app.qt.notifier import Notifier
         from tray_app.qt.poller import Poller
         from tray_app.qt.tray import Tray
 
@@ -52,15 +57,26 @@ class TrayApplication:
         self.demo: Any = None  # tray_app.demo.DemoServer when --demo
         self.pending_connect: str | None = None
         self._windows: list[Any] = []  # keep dialogs alive while shown
+        self.idle: IdleMonitor | None = None
+        self._idle_running = False
         self.onboarding: Any = None
+        self._last_state = TrayState.CONNECTING
         self.hotkey_status = ""  # why the global hotkey is unavailable ("" = fine)
 
         self.poller = Poller(RefreshSchedule(), all_users=lambda: self.settings.show_all_users)
         self.controller = Controller(lambda: self.poller.snapshot)
         self.tray = Tray(self.view, self.controller.handle, on_open=self._menu_opening)
-        self.poller.status_changed.connect(lambda _status: self.tray.update_state())
+        self.notifier = Notifier(
+            lambda: self.settings.notifications, self.tray.notify, icon=notification_icon()
+        )
+        self.poller.status_changed.connect(self._status_changed)
         self.poller.snapshot_changed.connect(self._snapshot_changed)
-        self.controller.message.connect(self.tray.notify)
+        self.controller.message.connect(
+            lambda title, text, error: self.notifier.notify(
+                "error" if error else "info", title, text, critical=error
+            )
+        )
+        self.controller.keep_alive_requested.connect(self.keep_alive)
         self.controller.refresh_requested.connect(self.poller.refresh_now)
         self.controller.log_loaded.connect(self._show_log)
         self.controller.quit_requested.connect(self._quit_soon)
@@ -78,7 +94,18 @@ class TrayApplication:
             snapshot=self.poller.snapshot,
             tunnels=self.controller.launcher.tunnels() if self.controller.launcher else {},
             show_all_users=self.settings.show_all_users,
+            idle_notes=self._idle_notes(),
         )
+
+    def _idle_notes(self) -> dict[str, str]:
+        if self.idle is None:
+            return {}
+        notes = {sid: idle_note(v) for sid, v in self.idle.verdicts.items() if idle_note(v)}
+        for sid in list(self.idle.verdicts):
+            until = self.idle.kept_alive_until(sid)
+            if until is not None:
+                notes[sid] = "Kept alive until " + time.strftime("%H:%M", time.localtime(until))
+        return notes
 
     def _menu_opening(self) -> None:
         self.poller.refresh_if_stale(5.0)
@@ -130,6 +157,7 @@ class TrayApplication:
         self.client = ClearMLClient(config)
         service = SessionService(self.client, web_server=config.web_server)
         self.controller.service = service
+        self.idle = IdleMonitor(service, lambda: self.settings.idle)
         log.info("using ClearML server %s (config: %s)", config.api_server, config.source)
         self.poller.set_source(service.snapshot, config.api_server)
 
@@ -252,11 +280,72 @@ class TrayApplication:
 
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(log_dir())))
 
+    def _status_changed(self, status: PollStatus) -> None:
+        previous, self._last_state = self._last_state, status.state
+        self.tray.update_state()
+        if status.state == TrayState.OFFLINE and previous in (TrayState.OK, TrayState.BUSY):
+            self.notifier.notify("server_unreachable", "ClearML server unreachable", status.message)
+
     def _snapshot_changed(self, snapshot: Any) -> None:
         self.tray.update_state()
+        if snapshot is not None and self.idle is not None and not self._idle_running:
+            self._idle_running = True
+            self.controller.spawn(self._check_idle(snapshot))
         if snapshot is not None and self.pending_connect:
             session_id, self.pending_connect = self.pending_connect, None
             self.controller.handle("connect", session_id)
+
+    # --- idle sessions --------------------------------------------------------------------
+    async def _check_idle(self, snapshot: Snapshot) -> None:
+        monitor = self.idle
+        try:
+            if monitor is None:
+                return
+            try:
+                actions = await monitor.check(snapshot)
+            except ClearMLError as exc:
+                log.info("idle check skipped: %s", exc)
+                return
+            for action in actions:
+                if action.kind == "warn":
+                    self._warn_idle(action)
+                elif action.kind == "stop":
+                    self.notifier.notify(
+                        "idle_warning",
+                        f"Stopping idle session {action.session_name}",
+                        action.reason,
+                    )
+                    try:
+                        await monitor.stop(action.session_id, action.reason)
+                    except ClearMLError as exc:
+                        self.notifier.notify(
+                            "error",
+                            f"Could not stop {action.session_name}",
+                            str(exc),
+                            critical=True,
+                        )
+                    self.poller.refresh_now()
+        finally:
+            self._idle_running = False
+
+    def _warn_idle(self, action: IdleAction) -> None:
+        policy = self.settings.idle
+        body = idle_note(action.verdict) + "."
+        if policy.mode == IdleMode.NOTIFY_THEN_STOP:
+            body += f" It will be stopped in {policy.grace_minutes} min unless you keep it alive."
+        self.notifier.notify(
+            "idle_warning",
+            f"Idle session: {action.session_name}",
+            body,
+            [
+                ("Keep alive 2h", lambda: self.keep_alive(action.session_id)),
+                ("Stop now", lambda: self.controller.handle("stop", action.session_id)),
+            ],
+        )
+
+    def keep_alive(self, session_id: str, hours: float = 2.0) -> None:
+        if self.idle is not None:
+            self.idle.keep_alive(session_id, time.time() + hours * 3600)
 
     # --- other instances ------------------------------------------------------------------
     def on_instance_message(self, message: dict[str, Any]) -> None:

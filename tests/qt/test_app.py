@@ -92,3 +92,40 @@ async def test_settings_warning_is_shown_and_defaults_used(qapp: Any) -> None:
     assert any(title == "Settings" and "bak" in text for title, text, _ in shown)
     assert app.settings.poll_interval_s == 15
     await app.quit()
+
+
+async def test_idle_session_warning_keep_alive_and_stop_now(
+    qapp: Any, emulator_factory: Any, tmp_path: Path
+) -> None:
+    from tray_app.core.settings import IdleMode, IdlePolicy, Settings, save_settings
+
+    emu: EmulatorHandle = emulator_factory(sessions=5)  # session #3 is seeded idle
+    conf = emu.write_config(tmp_path / "clearml.conf")
+    save_settings(Settings(idle=IdlePolicy(mode=IdleMode.NOTIFY, window_minutes=5)), [])
+    app = TrayApplication(_args(config_file=str(conf)))
+    sent: list[tuple[str, str, str, Any]] = []
+    app.notifier.notify = (  # type: ignore[method-assign]
+        lambda kind, title, body, buttons=(), **kw: (
+            sent.append((kind, title, body, buttons)) or True
+        )
+    )
+    await app.start()
+    await _until(lambda: any(k == "idle_warning" for k, *_ in sent))
+    _kind, title, body, buttons = next(s for s in sent if s[0] == "idle_warning")
+    assert title.startswith("Idle session: ")
+    assert body.startswith("Idle for ")
+    assert [label for label, _ in buttons] == ["Keep alive 2h", "Stop now"]
+    assert app.idle is not None
+    idle_id = next(sid for sid, v in app.idle.verdicts.items() if v.state == "idle")
+    assert app.view().idle_notes[idle_id].startswith("Idle for ")
+
+    dict(buttons)["Keep alive 2h"]()
+    assert app.idle.kept_alive_until(idle_id) is not None
+    assert app.view().idle_notes[idle_id].startswith("Kept alive until ")
+
+    dict(buttons)["Stop now"]()
+    await app.controller.wait_idle()
+    with emu.state.lock:
+        task = emu.state.tasks[idle_id]
+        assert task["status"] == "stopped" or task.get("status_message") == "stopping"
+    await app.quit()

@@ -34,3 +34,10 @@ def state_icon(state: str) -> QIcon:
     if svg.is_file():
         icon.addFile(str(svg))
     return icon
+
+
+def notification_icon() -> Path | None:
+    """A PNG for desktop notifications (they take a file, not a QIcon)."""
+    root = icons_dir()
+    png = root / "png" / "64" / "clearml-tray-ok.png" if root else None
+    return png if png and png.is_file() else None

@@ -122,8 +122,11 @@ class Poller(QObject):
             self._wake.clear()
             await self.poll_once()
             delay = self.schedule.next_delay(self.status, self._busy())
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that
+            # lands together with the wake-up, and stop() would then wait forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
     def _set_status(self, status: PollStatus) -> None:
         self.status = status

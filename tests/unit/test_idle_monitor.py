@@ -1,0 +1,155 @@
+"""The idle policy acting on a real emulator: warn, grace, stop; busy and others' untouched."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from support.emulator import EmulatorHandle
+
+from tray_app.core.api import ClearMLClient
+from tray_app.core.config import ServerConfig
+from tray_app.core.idle import IdleState
+from tray_app.core.idle_monitor import IdleMonitor
+from tray_app.core.sessions import SessionService
+from tray_app.core.settings import IdleMode, IdlePolicy
+from tray_app.demo.agent import AgentMode
+
+
+@dataclass
+class World:
+    emu: EmulatorHandle
+    service: SessionService
+    monitor: IdleMonitor
+    policy: IdlePolicy
+    idle_id: str  # own session, idle
+    busy_id: str  # own session, busy
+    other_id: str  # another user's session, idle
+
+    def now(self) -> float:
+        return self.emu.state.now().timestamp()
+
+    def advance(self, minutes: float) -> None:
+        """Move the emulator's clock, the agent reporting every 30 s as a real one does."""
+        for _ in range(int(minutes * 2)):
+            self.emu.state.advance_time(30)
+            self.emu.agent.step()
+
+    def status(self, task_id: str) -> str:
+        with self.emu.state.lock:
+            return str(self.emu.state.tasks[task_id]["status"])
+
+
+@pytest.fixture
+async def world(emulator_factory: object) -> AsyncIterator[World]:
+    emu: EmulatorHandle = emulator_factory(sessions=5)  # type: ignore[operator]
+    config = ServerConfig(emu.url, emu.url, emu.url, emu.access_key, emu.secret_key)
+    client = ClearMLClient(config)
+    service = SessionService(client, web_server=emu.url)
+    policy = IdlePolicy(
+        mode=IdleMode.NOTIFY_THEN_STOP, window_minutes=5, grace_minutes=10, cpu_threshold_percent=5
+    )
+    with emu.state.lock:
+        tasks = list(emu.state.tasks.values())
+        me = emu.state.current_user_id
+    running = [
+        t
+        for t in tasks
+        if t["status"] == "in_progress"
+        and "interactive" in (t.get("system_tags") or [])
+        and t.get("status_message") != "stopping"
+    ]
+    own = [t["id"] for t in running if t["user"] == me]
+    other = next(t["id"] for t in running if t["user"] != me)
+    idle_id, busy_id = own[1], own[0]
+    emu.agent.set_mode(AgentMode.IDLE, task_id=idle_id)
+    emu.agent.set_mode(AgentMode.IDLE, task_id=other)
+    emu.agent.set_mode(AgentMode.NORMAL, task_id=busy_id)
+
+    async def fake_sleep(seconds: float) -> None:
+        world.advance(seconds / 60)  # the worker acts on "stopping" while we wait
+
+    monitor = IdleMonitor(
+        service, lambda: policy, lambda: world.now(), stop_wait_s=60, sleep=fake_sleep
+    )
+    world = World(emu, service, monitor, policy, idle_id, busy_id, other)
+    world.advance(6)  # more than the 5-minute window of reports in the new modes
+    yield world
+    await client.aclose()
+
+
+async def test_warn_then_stop_after_the_grace_period(world: World) -> None:
+    snapshot = await world.service.snapshot(all_users=True)
+    actions = await world.monitor.check(snapshot)
+    assert [(a.kind, a.session_id) for a in actions] == [("warn", world.idle_id)]
+    assert world.monitor.verdicts[world.idle_id].state == IdleState.IDLE
+    assert world.monitor.verdicts[world.busy_id].state == IdleState.BUSY
+    assert world.other_id not in world.monitor.verdicts  # never looked at
+
+    world.advance(5)
+    assert await world.monitor.check(await world.service.snapshot(all_users=True)) == []
+
+    world.advance(6)  # now past the 10-minute grace
+    actions = await world.monitor.check(await world.service.snapshot(all_users=True))
+    assert [(a.kind, a.session_id) for a in actions] == [("stop", world.idle_id)]
+    assert "grace period" in actions[0].reason
+
+    status = await world.monitor.stop(world.idle_id, actions[0].reason)
+    assert status == "stopped"
+    assert world.status(world.idle_id) == "stopped"
+    assert world.status(world.busy_id) == "in_progress"
+    assert world.status(world.other_id) == "in_progress"
+
+
+async def test_keep_alive_postpones(world: World) -> None:
+    actions = await world.monitor.check(await world.service.snapshot())
+    assert [a.kind for a in actions] == ["warn"]
+    world.monitor.keep_alive(world.idle_id, world.now() + 30 * 60)
+    assert world.monitor.kept_alive_until(world.idle_id) is not None
+    world.advance(20)
+    assert await world.monitor.check(await world.service.snapshot()) == []
+    world.advance(12)  # keep-alive over: a fresh warning, then the grace again
+    actions = await world.monitor.check(await world.service.snapshot())
+    assert [a.kind for a in actions] == ["warn"]
+    assert world.status(world.idle_id) == "in_progress"
+
+
+async def test_notify_only_never_stops(world: World) -> None:
+    world.policy.mode = IdleMode.NOTIFY
+    assert [a.kind for a in await world.monitor.check(await world.service.snapshot())] == ["warn"]
+    world.advance(30)
+    assert await world.monitor.check(await world.service.snapshot()) == []
+    assert world.status(world.idle_id) == "in_progress"
+
+
+async def test_off_does_nothing_and_asks_nothing(world: World) -> None:
+    world.policy.mode = IdleMode.OFF
+    snapshot = await world.service.snapshot()
+    before = world.emu.state.count_requests("workers.get_stats")
+    assert await world.monitor.check(snapshot) == []
+    assert world.emu.state.count_requests("workers.get_stats") == before
+
+
+async def test_one_stats_request_per_check(world: World) -> None:
+    snapshot = await world.service.snapshot(all_users=True)
+    before = world.emu.state.count_requests("workers.get_stats")
+    await world.monitor.check(snapshot)
+    assert world.emu.state.count_requests("workers.get_stats") == before + 1
+
+
+async def test_activity_resets_the_warning(world: World) -> None:
+    # The session that was busy goes idle, is warned about, works again, then idles again.
+    world.policy.mode = IdleMode.NOTIFY
+    world.emu.agent.set_mode(AgentMode.IDLE, task_id=world.busy_id)
+    world.advance(6)
+    actions = await world.monitor.check(await world.service.snapshot())
+    assert sorted(a.session_id for a in actions) == sorted([world.idle_id, world.busy_id])
+    world.emu.agent.set_mode(AgentMode.NORMAL, task_id=world.busy_id)
+    world.advance(3)
+    assert await world.monitor.check(await world.service.snapshot()) == []
+    assert world.monitor.verdicts[world.busy_id].state == IdleState.BUSY
+    world.emu.agent.set_mode(AgentMode.IDLE, task_id=world.busy_id)
+    world.advance(7)
+    actions = await world.monitor.check(await world.service.snapshot())
+    assert [(a.kind, a.session_id) for a in actions] == [("warn", world.busy_id)]

@@ -1,0 +1,144 @@
+"""Acts on the idle policy: warns once per idle period, stops after the grace period.
+
+Qt-free and async. The app calls `check(snapshot)` after each refresh (one `workers.get_stats`
+request for all of the user's running sessions) and turns the returned actions into
+notifications or stops. Only the current user's own sessions are ever acted on. Time is
+injected so that tests can move it without sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from tray_app.core.idle import IdleState, IdleVerdict, evaluate, parse_worker_stats
+from tray_app.core.models import Session, Snapshot
+from tray_app.core.sessions import SessionService
+from tray_app.core.settings import IdleMode, IdlePolicy
+
+log = logging.getLogger(__name__)
+
+STATS_INTERVAL_S = 60  # bucket size asked from workers.get_stats (the server clamps to >= 40)
+
+
+@dataclass(frozen=True, slots=True)
+class IdleAction:
+    kind: str  # "warn" | "stop"
+    session_id: str
+    session_name: str
+    verdict: IdleVerdict
+    reason: str
+
+
+@dataclass(slots=True)
+class _Track:
+    warned_at: float | None = None
+    keep_alive_until: float = 0.0
+    stop_requested: bool = False
+
+
+class IdleMonitor:
+    def __init__(
+        self,
+        service: SessionService,
+        policy: Callable[[], IdlePolicy],
+        clock: Callable[[], float] = time.time,
+        *,
+        stop_wait_s: float = 30.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._service = service
+        self._policy = policy
+        self._clock = clock
+        self._stop_wait_s = stop_wait_s
+        self._sleep = sleep
+        self._tracks: dict[str, _Track] = {}
+        self.verdicts: dict[str, IdleVerdict] = {}
+
+    @staticmethod
+    def candidates(snapshot: Snapshot) -> list[Session]:
+        """The sessions the policy looks at: the user's own, running on a known worker."""
+        return [s for s in snapshot.own if s.status == "in_progress" and s.worker_id]
+
+    def keep_alive(self, session_id: str, until: float) -> None:
+        track = self._tracks.setdefault(session_id, _Track())
+        track.keep_alive_until = until
+        track.warned_at = None
+        log.info("idle policy: keep %s alive until %s", session_id, time.ctime(until))
+
+    def kept_alive_until(self, session_id: str) -> float | None:
+        track = self._tracks.get(session_id)
+        if track and track.keep_alive_until > self._clock():
+            return track.keep_alive_until
+        return None
+
+    async def check(self, snapshot: Snapshot) -> list[IdleAction]:
+        policy = self._policy()
+        sessions = self.candidates(snapshot)
+        live = {s.id for s in sessions}
+        for gone in set(self._tracks) - live:
+            del self._tracks[gone]
+        self.verdicts = {k: v for k, v in self.verdicts.items() if k in live}
+        if policy.mode == IdleMode.OFF or not sessions:
+            self.verdicts.clear()
+            return []
+        now = self._clock()
+        window = policy.window_minutes * 60.0
+        data = await self._service.client.call(
+            "workers.get_stats",
+            {
+                "worker_ids": sorted({s.worker_id for s in sessions}),
+                "from_date": now - window - 10 * STATS_INTERVAL_S,
+                "to_date": now,
+                "interval": STATS_INTERVAL_S,
+                "items": [
+                    {"key": "cpu_usage", "aggregation": "avg"},
+                    {"key": "gpu_usage", "aggregation": "avg"},
+                ],
+            },
+        )
+        series = parse_worker_stats(data)
+        actions: list[IdleAction] = []
+        for session in sessions:
+            verdict = evaluate(
+                series.get(session.worker_id, []), now, bool(session.gpu_count), policy
+            )
+            self.verdicts[session.id] = verdict
+            track = self._tracks.setdefault(session.id, _Track())
+            if verdict.state != IdleState.IDLE:
+                track.warned_at = None
+                track.stop_requested = False
+                continue
+            if now < track.keep_alive_until:
+                continue
+            if track.warned_at is None:
+                track.warned_at = now
+                actions.append(
+                    IdleAction("warn", session.id, session.name, verdict, verdict.reason)
+                )
+            elif (
+                policy.mode == IdleMode.NOTIFY_THEN_STOP
+                and not track.stop_requested
+                and now - track.warned_at >= policy.grace_minutes * 60.0
+            ):
+                track.stop_requested = True
+                reason = (
+                    f"idle ({verdict.reason}) and not kept alive within the "
+                    f"{policy.grace_minutes} min grace period"
+                )
+                actions.append(IdleAction("stop", session.id, session.name, verdict, reason))
+        return actions
+
+    async def stop(self, session_id: str, reason: str) -> str:
+        """tasks.stop; if the worker has not stopped it after a while, tasks.stopped (force)."""
+        log.warning("idle policy: stopping session %s: %s", session_id, reason)
+        status = await self._service.stop(session_id)
+        if status == "in_progress":
+            await self._sleep(self._stop_wait_s)
+            # Still "stopping" → SessionService.stop forces it; stopped meanwhile → no request.
+            status = await self._service.stop(session_id)
+        log.info("idle policy: session %s is %s", session_id, status)
+        return status
