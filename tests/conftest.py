@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.live_env import LIVE_ENV  # captured now, before isolation removes CLEARML_*
 
 pytest_plugins = ["support.emulator"]
 
@@ -46,4 +47,4 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
 
 # Live-server tests (tests/live) read these before isolation removes them.
 _KEEP_ENV: frozenset[str] = frozenset()
-LIVE_ENV = {k: v for k, v in os.environ.items() if k.startswith(_LEAKY_ENV_PREFIXES)}
+__all__ = ["LIVE_ENV"]
