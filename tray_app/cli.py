@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_demo.add_argument("--seed", type=int, default=0, help="seed of the generated data")
     p_demo.add_argument("--write-config", metavar="PATH", help="also write a clearml.conf here")
 
+    sub.add_parser("self-test", help="check this installation without a display or server")
+
     p_connect = sub.add_parser("connect", help="ask the running tray to connect to a session")
     p_connect.add_argument("session_id")
     return parser
@@ -61,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tray_app.demo.server_cli import run_demo_server
 
         return run_demo_server(args)
+    if args.command == "self-test":
+        from tray_app.selftest import run_selftest
+
+        return run_selftest()
     from tray_app.app import run_app  # imports Qt
 
     return run_app(args)

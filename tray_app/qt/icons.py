@@ -33,6 +33,8 @@ def state_icon(state: str) -> QIcon:
     svg = root / f"clearml-tray-{state}.svg"
     if svg.is_file():
         icon.addFile(str(svg))
+    if sys.platform == "darwin":
+        icon.setIsMask(True)  # a template image: the menu bar tints it for light and dark
     return icon
 
 
