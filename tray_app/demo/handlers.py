@@ -315,6 +315,18 @@ def projects_get_all_ex(call: Call, body: Doc) -> Doc:
     return projects_get_all(call, body)
 
 
+@endpoint("models.get_all")
+def models_get_all(call: Call, body: Doc) -> Doc:
+    # The emulator stores no models; clearml-session asks for a session's models when it
+    # deletes stale sessions (Task.delete), and a real server answers with an empty list.
+    return {"models": []}
+
+
+@endpoint("models.get_all_ex", min_version="2.1")
+def models_get_all_ex(call: Call, body: Doc) -> Doc:
+    return models_get_all(call, body)
+
+
 @endpoint("projects.get_by_id")
 def projects_get_by_id(call: Call, body: Doc) -> Doc:
     require(body, "project")
