@@ -27,6 +27,7 @@ from tray_app.core.models import LogLine, Snapshot
 from tray_app.core.refresh import PollStatus, RefreshSchedule, TrayState
 from tray_app.core.sessions import SessionService
 from tray_app.core.settings import IdleMode, Settings, load_settings
+from tray_app.core.tunnels import TunnelState
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class TrayApplication:
 
         from tray_app.qt.controller import Controller
         from tray_app.qt.icons import notification_icon
+        from tray_app.qt.launcher import SessionLauncher
         from tray_app.qt.notifier import Notifier
         from tray_app.qt.poller import Poller
         from tray_app.qt.tray import Tray
@@ -59,11 +61,17 @@ class TrayApplication:
         self._windows: list[Any] = []  # keep dialogs alive while shown
         self.idle: IdleMonitor | None = None
         self._idle_running = False
+        self.launcher: Any = None  # SessionLauncher, built below
+        self._log_windows: dict[str, Any] = {}
         self.onboarding: Any = None
         self._last_state = TrayState.CONNECTING
         self.hotkey_status = ""  # why the global hotkey is unavailable ("" = fine)
 
-        self.poller = Poller(RefreshSchedule(), all_users=lambda: self.settings.show_all_users)
+        self.poller = Poller(
+            RefreshSchedule(),
+            all_users=lambda: self.settings.show_all_users,
+            busy=self._launching,
+        )
         self.controller = Controller(lambda: self.poller.snapshot)
         self.tray = Tray(self.view, self.controller.handle, on_open=self._menu_opening)
         self.notifier = Notifier(
@@ -77,6 +85,19 @@ class TrayApplication:
             )
         )
         self.controller.keep_alive_requested.connect(self.keep_alive)
+        self.launcher = SessionLauncher(
+            lambda: self.settings,
+            self.notifier,
+            env=self._child_env,
+            show_log=self._follow_log,
+        )
+        self.controller.launcher = self.launcher
+        self.controller.editor_opener = self._connect
+        self.controller.follow_log_requested.connect(self._follow_log)
+        self.launcher.tunnels_changed.connect(self.tray.update_state)
+        self.launcher.tunnels_changed.connect(self.poller.refresh_now)
+        self.launcher.prompt_needed.connect(self._ask_user)
+        self.launcher.output.connect(self._child_output)
         self.controller.refresh_requested.connect(self.poller.refresh_now)
         self.controller.log_loaded.connect(self._show_log)
         self.controller.quit_requested.connect(self._quit_soon)
@@ -271,8 +292,88 @@ class TrayApplication:
         new.active().config_file = path
         await self.apply_settings(new)
 
+    # --- launching and connecting ---------------------------------------------------------
+    def _launching(self) -> bool:
+        launcher = getattr(self, "launcher", None)
+        if launcher is None:
+            return False
+        busy = (TunnelState.LAUNCHING, TunnelState.CONNECTING, TunnelState.RETRYING)
+        return any(t.state in busy for t in launcher.tunnels().values())
+
+    def _child_env(self) -> dict[str, str]:
+        """clearml-session must talk to the server the tray shows: same config file."""
+        env = dict(os.environ)
+        path = self._config_file()
+        if path:
+            env["CLEARML_CONFIG_FILE"] = str(Path(path).expanduser())
+        return env
+
     def _new_session(self) -> None:
-        self.tray.notify("New session", "Launching sessions is not available in this build.", True)
+        from tray_app.qt.dialogs.new_session import NewSessionDialog
+
+        service = self.controller.service
+        loader = service.queues if service is not None else None
+        dialog = NewSessionDialog(self.presets, load_queues=loader)
+        dialog.launch_requested.connect(self.launch)
+        dialog.save_requested.connect(lambda p: self.controller.spawn(self.save_preset(p)))
+        self._keep(dialog)
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+        self.new_session_dialog = dialog
+
+    def launch(self, preset: Any) -> str:
+        key: str = self.launcher.create(preset)
+        log.info("launching a session from preset %r (%s)", preset.name, key)
+        self.notifier.notify("info", "Starting a session", f"Preset “{preset.name}”: see the menu.")
+        return key
+
+    async def save_preset(self, preset: Any) -> None:
+        from tray_app.core.settings import SettingsError, save_settings
+
+        self.presets = [p for p in self.presets if p.name != preset.name] + [preset]
+        try:
+            await asyncio.to_thread(save_settings, self.settings, self.presets)
+        except (SettingsError, OSError) as exc:
+            self.notifier.notify("error", "Preset not saved", str(exc), critical=True)
+            return
+        self.notifier.notify("info", "Preset saved", f"“{preset.name}” is in the preset list.")
+
+    def _connect(self, session_id: str) -> None:
+        tunnel = next(
+            (t for t in self.launcher.tunnels().values() if t.session_id == session_id), None
+        )
+        if tunnel is not None and tunnel.state == TunnelState.READY:
+            self.launcher.open_editor(tunnel)
+        elif tunnel is not None and tunnel.state not in (TunnelState.FAILED, TunnelState.CLOSED):
+            self.notifier.notify("info", "Connecting", f"The tunnel is {tunnel.state.value}.")
+        else:
+            self.launcher.attach(session_id)
+
+    def _ask_user(self, key: str, question: str) -> None:
+        from PySide6.QtWidgets import QInputDialog
+
+        answer, ok = QInputDialog.getText(None, "clearml-session asks", question)
+        if ok:
+            self.launcher.answer(key, answer)
+        else:
+            self.launcher.disconnect(key)
+
+    def _follow_log(self, key: str) -> None:
+        from tray_app.qt.dialogs.log_window import LogWindow
+
+        window = self._log_windows.get(key)
+        if window is None:
+            window = LogWindow(f"clearml-session — {key}", self.launcher.log_text(key))
+            window.finished.connect(lambda *_: self._log_windows.pop(key, None))
+            self._log_windows[key] = window
+        window.show()
+        window.raise_()
+
+    def _child_output(self, key: str, text: str) -> None:
+        window = self._log_windows.get(key)
+        if window is not None:
+            window.append(text)
 
     def _open_log_folder(self) -> None:
         from PySide6.QtCore import QUrl
@@ -358,13 +459,36 @@ class TrayApplication:
 
     # --- shutdown -------------------------------------------------------------------------
     def _quit_soon(self) -> None:
-        self._quit_task = asyncio.ensure_future(self.quit())
+        shutdown_remote = False
+        live = [
+            t
+            for t in self.launcher.tunnels().values()
+            if t.state not in (TunnelState.CLOSED, TunnelState.FAILED)
+        ]
+        if live:
+            from PySide6.QtWidgets import QMessageBox
 
-    async def quit(self) -> None:
-        log.info("quitting")
+            box = QMessageBox()
+            box.setWindowTitle("Quit ClearML Session Tray")
+            box.setText(
+                f"{len(live)} session tunnel(s) are open. Their remote sessions can keep running "
+                "(reconnect later from the menu) or be shut down now."
+            )
+            keep = box.addButton("Keep sessions running", QMessageBox.ButtonRole.AcceptRole)
+            stop = box.addButton("Shut them down", QMessageBox.ButtonRole.DestructiveRole)
+            box.addButton(QMessageBox.StandardButton.Cancel)
+            box.setDefaultButton(keep)
+            box.exec()
+            if box.clickedButton() not in (keep, stop):
+                return
+            shutdown_remote = box.clickedButton() is stop
+        self._quit_task = asyncio.ensure_future(self.quit(shutdown_remote))
+
+    async def quit(self, shutdown_remote: bool = False) -> None:
+        log.info("quitting (%s remote sessions)", "shutting down" if shutdown_remote else "keeping")
         await self.poller.stop()
-        if self.controller.launcher is not None:
-            self.controller.launcher.stop_all(shutdown_remote=False)
+        if self.launcher is not None:
+            self.launcher.stop_all(shutdown_remote=shutdown_remote)
         await self.controller.wait_idle()
         if self.client is not None:
             await self.client.aclose()

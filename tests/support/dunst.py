@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +75,30 @@ class Dunst:
         return menu.read_text().splitlines()
 
 
+def notifications_owner() -> int | None:
+    """PID of whoever owns org.freedesktop.Notifications on the session bus (no activation)."""
+    result = subprocess.run(
+        [
+            "dbus-send", "--session", "--print-reply", "--dest=org.freedesktop.DBus",
+            "/org/freedesktop/DBus", "org.freedesktop.DBus.GetConnectionUnixProcessID",
+            "string:org.freedesktop.Notifications",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )  # fmt: skip
+    match = re.search(r"uint32 (\d+)", result.stdout)
+    return int(match.group(1)) if match else None
+
+
+def _wait(predicate: Callable[[], bool], what: str, limit_s: float = 10.0) -> None:
+    deadline = time.monotonic() + limit_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
 @contextmanager
 def running_dunst(workdir: Path) -> Iterator[Dunst]:
     require_dunst()
@@ -89,19 +115,23 @@ def running_dunst(workdir: Path) -> Iterator[Dunst]:
         "[urgency_normal]\n    timeout = 0\n"
         "[urgency_critical]\n    timeout = 0\n"
     )
+    # The bus may have started a default dunst by D-Bus activation (any earlier notification or
+    # dunstctl call does that): it would own the name and ignore our configuration.
+    stray = notifications_owner()
+    if stray is not None:
+        os.kill(stray, signal.SIGTERM)
+        _wait(lambda: notifications_owner() is None, "the previous notification daemon to exit")
     proc = subprocess.Popen(
         ["dunst", "-config", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     dunst = Dunst(proc, workdir)
-    deadline = time.monotonic() + 10
-    while True:  # ready once it answers on the bus
-        probe = subprocess.run(["dunstctl", "is-paused"], capture_output=True, text=True)
-        if probe.returncode == 0:
-            break
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            raise AssertionError("dunst did not start on the session bus")
-        time.sleep(0.1)
+    try:
+        _wait(
+            lambda: notifications_owner() == proc.pid, "our dunst to own the notification bus name"
+        )
+    except AssertionError:
+        proc.kill()
+        raise
     try:
         yield dunst
     finally:
