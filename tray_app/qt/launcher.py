@@ -39,6 +39,7 @@ APP_DIR_NAME = "clearml-tray"
 TERMINATE_GRACE_MS = 3000
 SHUTDOWN_GRACE_MS = 20000
 LAST_LINES = 12
+QUIET_MS = 1500
 
 
 class NotifierLike(Protocol):
@@ -60,6 +61,10 @@ SessionEvent = Any  # tray_app.core.session_log.SessionEvent: dataclasses with a
 
 class ParserLike(Protocol):
     def feed(self, chunk: str) -> list[SessionEvent]: ...
+
+    def close(self, exit_code: int | None = None) -> list[SessionEvent]: ...
+
+    def pending_question(self) -> SessionEvent | None: ...
 
 
 def default_parser() -> ParserLike:
@@ -133,7 +138,7 @@ class SessionProcess(QObject):
     """One running `clearml-session`: output → log file, redacted text and parsed events."""
 
     output = Signal(str)  # redacted text, for the log window
-    events = Signal(list)  # list[SessionEvent], raw (may hold the password: never log them)
+    events = Signal(object)  # list[SessionEvent], raw (may hold the password: never log them)
     finished = Signal(int)  # exit code (-1 when it crashed or was killed)
 
     def __init__(
@@ -177,6 +182,15 @@ class SessionProcess(QObject):
             params = QProcess.UnixProcessParameters()
             params.flags = QProcess.UnixProcessFlag.CreateNewSession
             self.process.setUnixProcessParameters(params)
+        # Escalation after terminate_later(); owned here so it dies with the process object.
+        self._kill_timer = QTimer(self)
+        self._kill_timer.setSingleShot(True)
+        self._kill_timer.timeout.connect(self.kill)
+        # A question the parser does not know is only recognisable by the child going quiet.
+        self._quiet_timer = QTimer(self)
+        self._quiet_timer.setSingleShot(True)
+        self._quiet_timer.timeout.connect(self._check_quiet)
+        self._asked: set[str] = set()
         self.process.readyReadStandardOutput.connect(self._read)
         self.process.finished.connect(self._finished)
         self.process.errorOccurred.connect(self._error)
@@ -210,6 +224,12 @@ class SessionProcess(QObject):
             _signal_pids(sorted(self._descendants), signal.SIGTERM)
         else:
             self.process.terminate()
+
+    def terminate_later(self, grace_ms: int = TERMINATE_GRACE_MS) -> None:
+        """Terminate now and kill after `grace_ms` if still running; does not block."""
+        if self.running():
+            self.terminate()
+            self._kill_timer.start(grace_ms)
 
     def kill(self) -> None:
         if self.running():
@@ -256,6 +276,22 @@ class SessionProcess(QObject):
             self.output.emit(text)
         if events:
             self.events.emit(events)
+        if self.running():
+            self._quiet_timer.start(QUIET_MS)
+
+    def _check_quiet(self) -> None:
+        if not self.running():
+            return
+        question = self._parser.pending_question()
+        if question is None or getattr(question, "question", "") in self._asked:
+            return
+        self._asked.add(str(getattr(question, "question", "")))
+        text = self._redactor.flush()
+        if text:
+            self._remember_lines(text)
+            self._write_log(text)
+            self.output.emit(text)
+        self.events.emit([question])
 
     def _remember_lines(self, text: str) -> None:
         self._pending_line += text
@@ -282,7 +318,12 @@ class SessionProcess(QObject):
             self._remember_lines(text + "\n")
             self._write_log(text)
             self.output.emit(text)
+        self._kill_timer.stop()
+        self._quiet_timer.stop()
         self.exit_code = code if status == QProcess.ExitStatus.NormalExit else -1
+        closing = self._parser.close(self.exit_code)
+        if closing:
+            self.events.emit(closing)
         self._write_log(f"\n[exit {self.exit_code}]\n")
         log.info("session %s: clearml-session exited with %s", self.key, self.exit_code)
         # ssh may still hold the tunnel after the CLI itself died.
@@ -411,8 +452,7 @@ class SessionLauncher:
         if child is None or not child.proc.running():
             return
         child.stopping = True
-        child.proc.terminate()
-        QTimer.singleShot(TERMINATE_GRACE_MS, child.proc.kill)
+        child.proc.terminate_later()
 
     def shutdown(self, key: str) -> None:
         child = self._child(key)
@@ -564,7 +604,7 @@ class SessionLauncher:
         elif kind == "allocated":
             self._update(child, last_message="Remote machine allocated")
         elif kind == "setup_progress":
-            self._update(child, last_message=str(getattr(ev, "line", "")))
+            self._update(child, last_message=str(getattr(ev, "text", "") or ev.line))
         elif kind == "machine_ready":
             self._update(child, state=TunnelState.CONNECTING, last_message="Remote machine ready")
         elif kind == "tunnel_starting":
@@ -585,6 +625,9 @@ class SessionLauncher:
             self._update(child, state=TunnelState.CONNECTING, last_message="Reconnecting")
         elif kind == "shutdown":
             self._update(child, last_message="Remote session shut down")
+        elif kind == "error" and getattr(ev, "error", "") == "ssh_client_failed":
+            # The CLI retries the tunnel by itself; the retry policy decides when to give up.
+            self._update(child, last_message=str(getattr(ev, "message", "")))
         elif kind == "error":
             self._error(child, ev)
 
@@ -689,12 +732,12 @@ class SessionLauncher:
             [("Show log", partial(self._show_log, key))],
             critical=True,
         )
-        child.proc.terminate()
-        QTimer.singleShot(TERMINATE_GRACE_MS, child.proc.kill)
+        child.proc.terminate_later()
 
     def _error(self, child: _Child, ev: SessionEvent) -> None:
-        message = str(getattr(ev, "message", "") or getattr(ev, "text", "") or "error")
-        error_kind = str(getattr(ev, "error", "") or getattr(ev, "reason", "") or "")
+        message = str(getattr(ev, "message", "") or ev.line or "error")
+        error_kind = str(getattr(ev, "error", ""))
+        reason = str(getattr(ev, "reason", "") or "")
         title = _ERROR_TITLES.get(error_kind, "Session failed")
         child.failed_reported = True
         self._update(child, state=TunnelState.FAILED, last_message=message)
@@ -702,7 +745,7 @@ class SessionLauncher:
         self._notify(
             "session_failed",
             title,
-            f"{child.info.label}: {message}",
+            f"{child.info.label}: {message}" + (f"\n{reason}" if reason else ""),
             [("Show log", partial(self._show_log, key))],
             critical=True,
         )
@@ -744,13 +787,13 @@ class SessionLauncher:
 
 
 _ERROR_TITLES: Mapping[str, str] = {
-    "auth": "ClearML rejected the credentials",
+    "auth_failed": "ClearML rejected the credentials",
+    "attach_failed": "Cannot connect to the session",
     "no_such_queue": "No such queue",
     "setup_failed": "Remote setup failed",
     "missing_config": "ClearML is not configured",
     "incorrect_password": "Incorrect session password",
     "traceback": "clearml-session crashed",
-    "ssh_client": "Local SSH client failed",
 }
 
 
