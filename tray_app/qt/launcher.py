@@ -17,6 +17,7 @@ import re
 import shutil
 import signal
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -137,9 +138,9 @@ def _signal_group(pid: int, sig: int) -> None:
 class SessionProcess(QObject):
     """One running `clearml-session`: output → log file, redacted text and parsed events."""
 
-    output = Signal(str)  # redacted text, for the log window
-    events = Signal(object)  # list[SessionEvent], raw (may hold the password: never log them)
-    finished = Signal(int)  # exit code (-1 when it crashed or was killed)
+    # PySide6 6.12.0 loses a reference to True on every Signal.emit and to None on every
+    # QTimer.start/stop; a chatty child would eventually abort the interpreter. So the process
+    # reports through plain callbacks and checks for quiet with one repeating timer.
 
     def __init__(
         self,
@@ -159,6 +160,12 @@ class SessionProcess(QObject):
         self.log_path = log_path
         self.config_file = config_file
         self.exit_code: int | None = None
+        # Parsed events go to a plain callback, not a Signal: PySide6 6.12 mis-counts references
+        # when a list of Python objects crosses a Signal (a "bool_dealloc" abort at exit).
+        self.on_events: Callable[[list[SessionEvent]], None] = lambda events: None
+        self.on_output: Callable[[str], None] = lambda text: None  # redacted text
+        self.on_finished: Callable[[int], None] = lambda code: None  # -1: crashed or killed
+        self._last_output = 0.0
         self.last_lines: deque[str] = deque(maxlen=LAST_LINES)
         self._parser = parser if parser is not None else default_parser()
         self._redactor = StreamRedactor()
@@ -188,7 +195,7 @@ class SessionProcess(QObject):
         self._kill_timer.timeout.connect(self.kill)
         # A question the parser does not know is only recognisable by the child going quiet.
         self._quiet_timer = QTimer(self)
-        self._quiet_timer.setSingleShot(True)
+        self._quiet_timer.setInterval(QUIET_MS // 3)
         self._quiet_timer.timeout.connect(self._check_quiet)
         self._asked: set[str] = set()
         self.process.readyReadStandardOutput.connect(self._read)
@@ -209,6 +216,7 @@ class SessionProcess(QObject):
         log.info("session %s: running %s", self.key, command)
         self._write_log(f"$ {command}\n")
         self.process.start()
+        self._quiet_timer.start()
 
     def write(self, text: str) -> None:
         if self.running():
@@ -273,14 +281,13 @@ class SessionProcess(QObject):
         self._remember_lines(text)
         self._write_log(text)
         if text:
-            self.output.emit(text)
+            self.on_output(text)
         if events:
-            self.events.emit(events)
-        if self.running():
-            self._quiet_timer.start(QUIET_MS)
+            self.on_events(events)
+        self._last_output = time.monotonic()
 
     def _check_quiet(self) -> None:
-        if not self.running():
+        if not self.running() or time.monotonic() - self._last_output < QUIET_MS / 1000:
             return
         question = self._parser.pending_question()
         if question is None or getattr(question, "question", "") in self._asked:
@@ -290,8 +297,8 @@ class SessionProcess(QObject):
         if text:
             self._remember_lines(text)
             self._write_log(text)
-            self.output.emit(text)
-        self.events.emit([question])
+            self.on_output(text)
+        self.on_events([question])
 
     def _remember_lines(self, text: str) -> None:
         self._pending_line += text
@@ -309,7 +316,7 @@ class SessionProcess(QObject):
             self._write_log(message + "\n")
             self.last_lines.append(message)
             self.exit_code = -1
-            self.finished.emit(-1)
+            self.on_finished(-1)
 
     def _finished(self, code: int, status: QProcess.ExitStatus) -> None:
         self._consume(self._decoder.decode(b"", final=True))
@@ -317,19 +324,19 @@ class SessionProcess(QObject):
         if text:
             self._remember_lines(text + "\n")
             self._write_log(text)
-            self.output.emit(text)
+            self.on_output(text)
         self._kill_timer.stop()
         self._quiet_timer.stop()
         self.exit_code = code if status == QProcess.ExitStatus.NormalExit else -1
         closing = self._parser.close(self.exit_code)
         if closing:
-            self.events.emit(closing)
+            self.on_events(closing)
         self._write_log(f"\n[exit {self.exit_code}]\n")
         log.info("session %s: clearml-session exited with %s", self.key, self.exit_code)
         # ssh may still hold the tunnel after the CLI itself died.
         if os.name == "posix":
             _signal_pids(sorted(self._descendants), signal.SIGTERM)
-        self.finished.emit(self.exit_code)
+        self.on_finished(self.exit_code)
 
 
 # Answers to the CLI's known prompts when creating a new session (run without --yes, because
@@ -478,6 +485,18 @@ class SessionLauncher:
         for child in children:
             child.proc.stop()
 
+    def close(self) -> None:
+        """Stop every child and free the Qt objects now, while the application still exists."""
+        self.stop_all(shutdown_remote=False)
+        for child in self._children.values():
+            child.proc.close_log()
+        self._children.clear()
+        self._aliases.clear()
+        import shiboken6
+
+        if shiboken6.isValid(self.signals):
+            shiboken6.delete(self.signals)
+
     # --- extras for the UI ----------------------------------------------------------------
     def answer(self, key: str, text: str) -> None:
         """Reply to a prompt that was passed to the user (`prompt_needed`)."""
@@ -557,9 +576,9 @@ class SessionLauncher:
         child = _Child(proc, info, preset)
         self._children[key] = child
         self._aliases[key] = key
-        proc.output.connect(lambda text, c=child: self.output.emit(c.info.key, text))
-        proc.events.connect(lambda events, c=child: self._on_events(c, events))
-        proc.finished.connect(lambda code, c=child: self._on_finished(c, code))
+        proc.on_output = partial(self._on_output, child)
+        proc.on_events = partial(self._on_events, child)
+        proc.on_finished = partial(self._on_finished, child)
         proc.start()
         self.tunnels_changed.emit()
 
@@ -585,6 +604,9 @@ class SessionLauncher:
                 self._aliases[alias] = session_id
         self._aliases[session_id] = session_id
         child.info = replace(child.info, key=session_id)
+
+    def _on_output(self, child: _Child, text: str) -> None:
+        self.output.emit(child.info.key, text)
 
     def _on_events(self, child: _Child, events: list[SessionEvent]) -> None:
         for ev in events:
