@@ -61,3 +61,63 @@ async def test_switched_off_kinds_are_not_sent(tmp_path: Path) -> None:
         dunst.close_all()
         await _until(lambda: bool(dunst.history()))
         assert [e["summary"] for e in dunst.history()] == ["Session failed"]
+
+
+READY_CLI = """#!{python}
+import sys
+print("New session created [id=0123456789abcdef0123456789abcdef]")
+print("Interactive session is running:")
+print("SSH: ssh root@localhost -p 8024 [password: Desk-Pass-0123]")
+print("Jupyter Lab URL: http://localhost:8880/?token=desktoken0123")
+print()
+print("Connection is up and running", flush=True)
+sys.stdin.readline()
+"""
+
+
+async def test_session_ready_from_the_launcher_reaches_dunst_and_its_button_works(
+    tmp_path: Path, qapp: Any
+) -> None:
+    """A child reporting "ready" → launcher → Notifier → dunst; the button runs our action."""
+    import sys
+
+    from PySide6.QtCore import QCoreApplication
+
+    from tray_app.core.presets import Preset
+    from tray_app.core.settings import Settings
+    from tray_app.qt.launcher import SessionLauncher
+
+    script = tmp_path / "clearml-session"
+    script.write_text(READY_CLI.replace("{python}", sys.executable))
+    script.chmod(0o755)
+    with running_dunst(tmp_path / "dunst") as dunst:
+        notifier = Notifier(NotificationPrefs, lambda *a: None)
+        copied: list[str] = []
+        settings = Settings(open_editor_when_ready=False)
+        launcher = SessionLauncher(
+            lambda: settings,
+            notifier,
+            executable=str(script),
+            data_dir=tmp_path / "data",
+            copy_text=copied.append,
+        )
+        try:
+            launcher.create(Preset(name="desk", queue="sessions"))
+
+            def shown() -> bool:
+                QCoreApplication.processEvents()
+                return bool(notifier.sent) and dunst.displayed() == 1
+
+            await _until(shown)
+            await notifier.wait_sent()
+            assert notifier.sent[0][:2] == ("session_ready", "Session ready")
+            menu = await asyncio.to_thread(dunst.press, "Copy SSH command")
+            assert any("Open JupyterLab" in line for line in menu)
+            await _until(lambda: copied == ["ssh root@localhost -p 8024"])
+            dunst.close_all()
+            await _until(lambda: bool(dunst.history()))
+            (entry,) = dunst.history()
+            assert entry["summary"] == "Session ready"
+            assert "Desk-Pass-0123" not in str(entry)
+        finally:
+            launcher.close()
