@@ -147,7 +147,8 @@ def test_new_session_goes_queued_allocated_ready_machine_then_retry_limit_stops_
     assert seq.index(TunnelState.CONNECTING) < seq.index(TunnelState.RETRYING)
     assert seq[-1] is TunnelState.FAILED
     messages = [i.last_message for i in rig.history]
-    assert any("queued" in m for m in messages), messages
+    # The agent may pull the task before the CLI's first poll: "queued" is not always seen.
+    assert any(m.startswith("Status: ") for m in messages), messages
     assert "Remote machine allocated" in messages
     text = "".join(rig.output)
     assert text.count("SSH tunneling failed") == 3

@@ -202,7 +202,8 @@ class SessionProcess(QObject):
         self.process.finished.connect(self._finished)
         self.process.errorOccurred.connect(self._error)
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = log_path.open("a", encoding="utf-8")
+        # Launch keys restart at 1 with every app run: a file left by an earlier run is replaced.
+        self._log = log_path.open("w", encoding="utf-8")
 
     @property
     def pid(self) -> int:
