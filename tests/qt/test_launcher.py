@@ -430,3 +430,20 @@ def test_disconnect_ends_the_child(qtbot: QtBot, fake_rig: FakeRig) -> None:
     qtbot.waitUntil(lambda: not proc.running(), timeout=10_000)
     assert fake_rig.launcher.tunnels()[key].state is TunnelState.CLOSED
     assert fake_rig.notifier.sent == []
+
+
+def test_quit_with_shutdown_sends_shutdown_to_connected_children(
+    qtbot: QtBot, fake_rig: FakeRig
+) -> None:
+    fake_rig.settings.open_editor_when_ready = False
+    key = fake_rig.launcher.create(Preset(name="p", queue="q"))
+    qtbot.waitUntil(lambda: bool(fake_rig.prompts), timeout=15_000)
+    fake_rig.launcher.answer(key, "y")
+    qtbot.waitUntil(lambda: bool(fake_rig.ready), timeout=15_000)
+    proc = fake_rig.launcher.process(key)
+    assert proc is not None
+    fake_rig.launcher.stop_all(shutdown_remote=True)
+    assert not proc.running()
+    assert proc.exit_code == 0  # it ended by itself after "Shutdown", not by a signal
+    log_text = proc.log_path.read_text()
+    assert "<got Shutdown>" in log_text and "Remote session shutdown" in log_text

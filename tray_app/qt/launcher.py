@@ -473,16 +473,23 @@ class SessionLauncher:
 
     def stop_all(self, shutdown_remote: bool) -> None:
         children = [c for c in self._children.values() if c.proc.running()]
+        # The CLI reads stdin only while its tunnel is up: only READY children can pass
+        # "Shutdown" on; the others' remote sessions keep running (the caller may stop them
+        # through the API).
+        asked = [c for c in children if shutdown_remote and c.info.state is TunnelState.READY]
         for child in children:
             child.stopping = True
-            if shutdown_remote:
+            if child in asked:
                 child.proc.write("Shutdown\n")
-        if shutdown_remote:
-            for child in children:
-                if child.proc.running() and not child.proc.process.waitForFinished(
-                    SHUTDOWN_GRACE_MS
-                ):
-                    log.warning("session %s: no exit after Shutdown", child.info.key)
+            elif shutdown_remote:
+                log.warning(
+                    "session %s: no tunnel, so clearml-session cannot shut it down; it keeps "
+                    "running remotely",
+                    child.info.session_id or child.info.key,
+                )
+        for child in asked:
+            if child.proc.running() and not child.proc.process.waitForFinished(SHUTDOWN_GRACE_MS):
+                log.warning("session %s: no exit after Shutdown", child.info.key)
         for child in children:
             child.proc.stop()
 
