@@ -1,0 +1,140 @@
+"""The managed ssh config: the user's file changes by one Include line, nothing else."""
+
+from __future__ import annotations
+
+import multiprocessing
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tray_app.core.ssh_config import (
+    HostEntry,
+    SshConfig,
+    host_alias,
+    include_diff,
+    parse_blocks,
+    plan_include,
+)
+
+LINE = "Include ~/.ssh/clearml-tray/config"
+USER_CONFIGS = {
+    "includes, match blocks, comments": (
+        b"# my config\nInclude ~/.ssh/conf.d/*\n\nHost work\n    HostName 127.0.0.5\n"
+        b'    User me # trailing comment\n\nMatch host *.corp exec "true"\n    ForwardAgent no\n'
+    ),
+    "crlf": b"Host a\r\n    HostName 127.0.0.6\r\n\r\nHost b\r\n    Port 2222\r\n",
+    "no final newline": b"Host a\n    HostName 127.0.0.7",
+    "empty": b"",
+}
+
+
+@pytest.mark.parametrize("name", sorted(USER_CONFIGS))
+def test_only_the_include_line_is_added(name: str) -> None:
+    original = USER_CONFIGS[name]
+    new = plan_include(original, LINE)
+    assert new is not None
+    assert new.endswith(original)  # every original byte, in order, untouched
+    added = new[: len(new) - len(original)].decode()
+    newline = "\r\n" if b"\r\n" in original else "\n"
+    assert added.splitlines()[1] == LINE
+    assert all(line.endswith(newline) for line in added.splitlines(keepends=True))
+    assert plan_include(new, LINE) is None  # idempotent
+
+
+def test_absent_config_gets_just_the_include() -> None:
+    assert plan_include(None, LINE) == f"# added by ClearML Session Tray\n{LINE}\n".encode()
+
+
+def test_dry_run_diff_shows_the_line(tmp_path: Path) -> None:
+    diff = include_diff(USER_CONFIGS["crlf"], LINE, tmp_path / "config")
+    assert f"+{LINE}" in diff and "-Host a" not in diff
+
+
+def test_apply_backs_up_and_keeps_everything(isolated_home: Path) -> None:
+    ssh = isolated_home / ".ssh"
+    ssh.mkdir(mode=0o700)
+    original = USER_CONFIGS["includes, match blocks, comments"]
+    (ssh / "config").write_bytes(original)
+    config = SshConfig(isolated_home)
+    assert config.include_pending()
+    backup = config.ensure_include()
+    assert backup is not None and backup.read_bytes() == original
+    assert (ssh / "config").read_bytes().endswith(original)
+    assert config.ensure_include() is None and config.include_pending() == ""
+    assert stat.S_IMODE((ssh / "config").stat().st_mode) == 0o600
+
+
+def test_missing_user_config_is_created_private(isolated_home: Path) -> None:
+    config = SshConfig(isolated_home)
+    assert config.ensure_include() is None  # nothing to back up
+    path = isolated_home / ".ssh" / "config"
+    assert path.read_text().splitlines()[1] == LINE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE((isolated_home / ".ssh").stat().st_mode) == 0o700
+
+
+def test_blocks_add_replace_remove(isolated_home: Path) -> None:
+    config = SshConfig(isolated_home)
+    alias = config.add(HostEntry("0123456789abcdef", 8022))
+    assert alias == host_alias("0123456789abcdef") == "clearml-01234567"
+    config.add(HostEntry("fedcba9876543210", 8023, user="dev"))
+    config.add(HostEntry("0123456789abcdef", 8024))  # reconnected on another port
+    blocks = parse_blocks(config.managed.read_text())
+    assert sorted(blocks) == ["clearml-01234567", "clearml-fedcba98"]
+    assert "Port 8024" in blocks["clearml-01234567"]
+    assert config.remove("0123456789abcdef") is True
+    assert config.remove("0123456789abcdef") is False
+    assert config.aliases() == ["clearml-fedcba98"]
+
+
+def _writer(home: str, start: int, count: int) -> None:
+    config = SshConfig(Path(home))
+    for i in range(start, start + count):
+        config.add(HostEntry(f"{i:08x}" + "0" * 24, 9000 + i))
+
+
+def test_concurrent_writers_lose_nothing(isolated_home: Path) -> None:
+    context = multiprocessing.get_context("fork")
+    procs = [
+        context.Process(target=_writer, args=(str(isolated_home), n * 20, 20)) for n in range(4)
+    ]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(60)
+        assert proc.exitcode == 0
+    assert len(SshConfig(isolated_home).aliases()) == 80
+
+
+@pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the OpenSSH client")
+def test_real_ssh_resolves_our_host(isolated_home: Path) -> None:
+    (isolated_home / ".ssh").mkdir(mode=0o700)
+    (isolated_home / ".ssh" / "config").write_bytes(
+        USER_CONFIGS["includes, match blocks, comments"]
+    )
+    config = SshConfig(isolated_home)
+    config.ensure_include()
+    control = str(config.control_dir / "%C")
+    config.add(HostEntry("0123456789abcdef", 8022, user="root", control_path=control))
+    out = subprocess.run(
+        ["ssh", "-G", "-F", str(isolated_home / ".ssh" / "config"), "clearml-01234567"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"HOME": str(isolated_home), "PATH": "/usr/bin:/bin"},
+    ).stdout.lower()
+    assert "hostname 127.0.0.1" in out and "port 8022" in out and "user root" in out
+    assert "stricthostkeychecking false" in out or "stricthostkeychecking no" in out
+    assert "controlpath " in out
+    # the user's own hosts still resolve as before
+    work = subprocess.run(
+        ["ssh", "-G", "-F", str(isolated_home / ".ssh" / "config"), "work"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"HOME": str(isolated_home), "PATH": "/usr/bin:/bin"},
+    ).stdout.lower()
+    assert "hostname 127.0.0.5" in work and "user me" in work

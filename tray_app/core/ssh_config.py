@@ -1,0 +1,193 @@
+"""A managed ssh config file of ours, Include'd once from the user's ~/.ssh/config.
+
+One `Host clearml-<first 8 of the task id>` block per connected session points at the local end
+of its `clearml-session` tunnel. The user's own file is never rewritten: the only change ever
+made to it is one `Include` line at its top (after a backup, atomically), and the bytes around
+it stay exactly as they were (CRLF files get a CRLF line). "Prepare" functions are pure; the
+"apply" functions do the I/O under a lock file so that concurrent writers cannot lose blocks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tray_app.core.atomic import atomic_write_bytes, backup_file
+
+MARK = "# managed by ClearML Session Tray"
+ALIAS_PREFIX = "clearml-"
+
+
+@dataclass(frozen=True, slots=True)
+class HostEntry:
+    session_id: str
+    port: int  # the local port of the tunnel to the session's sshd
+    user: str = "root"
+    hostname: str = "127.0.0.1"
+    control_path: str = ""  # share an authenticated master connection ("" = none)
+
+    @property
+    def alias(self) -> str:
+        return host_alias(self.session_id)
+
+
+def host_alias(session_id: str) -> str:
+    return ALIAS_PREFIX + session_id[:8]
+
+
+def default_managed_path(home: Path | None = None) -> Path:
+    return (home or Path.home()) / ".ssh" / "clearml-tray" / "config"
+
+
+def render_block(entry: HostEntry, known_hosts: Path) -> str:
+    # A new session often reuses a tunnel port with a new host key: pin keys per alias in a file
+    # of ours and accept a changed one instead of failing with "REMOTE HOST IDENTIFICATION".
+    lines = [
+        f"Host {entry.alias}",
+        f"    # {MARK}: session {entry.session_id}",
+        f"    HostName {entry.hostname}",
+        f"    Port {entry.port}",
+        f"    User {entry.user}",
+        "    StrictHostKeyChecking no",
+        f"    UserKnownHostsFile {known_hosts}",
+        "    ServerAliveInterval 30",
+        "    ServerAliveCountMax 3",
+    ]
+    if entry.control_path:
+        lines += ["    ControlMaster auto", f"    ControlPath {entry.control_path}"]
+    return "\n".join(lines) + "\n"
+
+
+_BLOCK = re.compile(r"^Host (\S+)\n(?:[ \t].*\n|\n)*", re.M)
+
+
+def parse_blocks(text: str) -> dict[str, str]:
+    """alias → block text of the managed file (ours only, so the format is known)."""
+    return {m.group(1): m.group(0).rstrip("\n") + "\n" for m in _BLOCK.finditer(text)}
+
+
+def render_managed(blocks: dict[str, str]) -> str:
+    header = f"# {MARK}. Do not edit: rewritten when sessions connect and disconnect.\n\n"
+    return header + "\n".join(blocks[alias] for alias in sorted(blocks))
+
+
+def include_line(managed: Path, home: Path) -> str:
+    try:
+        shown = "~/" + managed.relative_to(home).as_posix()
+    except ValueError:
+        shown = managed.as_posix()
+    return f"Include {shown}"
+
+
+def plan_include(user_config: bytes | None, line: str) -> bytes | None:
+    """The user's ~/.ssh/config with our Include line at the top, or None if it is there.
+
+    `Include` must come before any Host/Match block to apply to every host. Nothing else in
+    the bytes changes: line endings follow the file, a missing final newline stays missing.
+    """
+    data = user_config or b""
+    text = data.decode("utf-8", errors="surrogateescape")
+    for existing in text.splitlines():
+        if existing.strip() == line:
+            return None
+    newline = "\r\n" if "\r\n" in text else "\n"
+    added = f"# added by ClearML Session Tray{newline}{line}{newline}"
+    if data:
+        added += newline
+    return added.encode("utf-8") + data
+
+
+def include_diff(user_config: bytes | None, line: str, path: Path) -> str:
+    """What adding the Include line would change, for the first-time confirmation."""
+    new = plan_include(user_config, line)
+    if new is None:
+        return ""
+    before = (user_config or b"").decode("utf-8", "replace").splitlines(keepends=True)
+    after = new.decode("utf-8", "replace").splitlines(keepends=True)
+    return "".join(difflib.unified_diff(before, after, str(path), str(path) + " (new)"))
+
+
+# --- apply ------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    lock = path.with_name(path.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+b") as handle:
+        if os.name == "posix":
+            import fcntl
+
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        else:  # pragma: no cover - Windows; imported by name (mypy checks this on Linux)
+            import importlib
+
+            msvcrt: Any = importlib.import_module("msvcrt")
+            msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)
+        yield
+
+
+class SshConfig:
+    """The managed file and the one Include line in the user's config."""
+
+    def __init__(self, home: Path | None = None) -> None:
+        self.home = home or Path.home()
+        self.ssh_dir = self.home / ".ssh"
+        self.managed = default_managed_path(self.home)
+        self.user_config = self.ssh_dir / "config"
+        self.known_hosts = self.managed.parent / "known_hosts"
+        self.control_dir = self.managed.parent / "cm"
+
+    def ensure_dirs(self) -> None:
+        for directory in (self.ssh_dir, self.managed.parent, self.control_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+            directory.chmod(0o700)
+
+    def include_pending(self) -> str:
+        """The diff of the Include line still to be added ("" when it is already there)."""
+        current = self.user_config.read_bytes() if self.user_config.exists() else None
+        return include_diff(current, include_line(self.managed, self.home), self.user_config)
+
+    def ensure_include(self) -> Path | None:
+        """Add the Include line once (backup first); returns the backup path if one was made."""
+        self.ensure_dirs()
+        with _locked(self.user_config):
+            current = self.user_config.read_bytes() if self.user_config.exists() else None
+            new = plan_include(current, include_line(self.managed, self.home))
+            if new is None:
+                return None
+            backup = backup_file(self.user_config) if current is not None else None
+            atomic_write_bytes(self.user_config, new)
+            self.user_config.chmod(0o600)
+            return backup
+
+    def add(self, entry: HostEntry) -> str:
+        """Write (or replace) the session's Host block; returns its alias."""
+        self.ensure_dirs()
+        with _locked(self.managed):
+            blocks = parse_blocks(self.managed.read_text()) if self.managed.exists() else {}
+            blocks[entry.alias] = render_block(entry, self.known_hosts)
+            atomic_write_bytes(self.managed, render_managed(blocks).encode())
+            self.managed.chmod(0o600)
+        return entry.alias
+
+    def remove(self, session_id: str) -> bool:
+        with _locked(self.managed):
+            if not self.managed.exists():
+                return False
+            blocks = parse_blocks(self.managed.read_text())
+            if blocks.pop(host_alias(session_id), None) is None:
+                return False
+            atomic_write_bytes(self.managed, render_managed(blocks).encode())
+            return True
+
+    def aliases(self) -> list[str]:
+        if not self.managed.exists():
+            return []
+        return sorted(parse_blocks(self.managed.read_text()))
