@@ -27,7 +27,7 @@ from tray_app.core.models import LogLine, Snapshot
 from tray_app.core.refresh import PollStatus, RefreshSchedule, TrayState
 from tray_app.core.sessions import SessionService
 from tray_app.core.settings import IdleMode, Settings, load_settings
-from tray_app.core.tunnels import TunnelState
+from tray_app.core.tunnels import TunnelInfo, TunnelState
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,8 @@ class TrayApplication:
             self.notifier,
             env=self._child_env,
             show_log=self._follow_log,
+            on_ready=self._on_tunnel_ready,
+            open_editor=self._open_editor,
         )
         self.controller.launcher = self.launcher
         self.controller.editor_opener = self._connect
@@ -349,6 +351,73 @@ class TrayApplication:
             self.notifier.notify("info", "Connecting", f"The tunnel is {tunnel.state.value}.")
         else:
             self.launcher.attach(session_id)
+
+    def _on_tunnel_ready(self, info: TunnelInfo) -> None:
+        self.controller.spawn(self._write_ssh_entry(info))
+
+    async def _write_ssh_entry(self, info: TunnelInfo) -> str | None:
+        """One Host block for the tunnel in our ssh config, Include'd from ~/.ssh/config."""
+        from tray_app.core.ssh_config import HostEntry, SshConfig
+
+        if not (info.session_id and info.local_ssh_port):
+            return None
+        config = SshConfig()
+        diff = await asyncio.to_thread(config.include_pending)
+        if diff and not self._confirm_include(diff, config.user_config):
+            self.notifier.notify(
+                "error",
+                "SSH config not changed",
+                f"Editors will not find the host until {config.user_config} includes "
+                f"{config.managed}.",
+                critical=True,
+            )
+            return None
+        try:
+            await asyncio.to_thread(config.ensure_include)
+            entry = HostEntry(info.session_id, info.local_ssh_port, info.user or "root")
+            alias = await asyncio.to_thread(config.add, entry)
+        except OSError as exc:
+            self.notifier.notify("error", "Could not write the SSH config", str(exc), critical=True)
+            return None
+        log.info("ssh config: Host %s → localhost:%s", alias, info.local_ssh_port)
+        return alias
+
+    def _confirm_include(self, diff: str, path: Path) -> bool:
+        from PySide6.QtWidgets import QMessageBox
+
+        box = QMessageBox()
+        box.setWindowTitle("Connect in VS Code")
+        box.setText(
+            f"To let VS Code Remote-SSH reach your sessions, one Include line is added at the "
+            f"top of {path} (a backup is kept; nothing else changes)."
+        )
+        box.setDetailedText(diff)
+        add = box.addButton("Add the line", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return box.clickedButton() is add
+
+    def _open_editor(self, info: TunnelInfo) -> None:
+        self.controller.spawn(self._open_editor_async(info))
+
+    async def _open_editor_async(self, info: TunnelInfo) -> None:
+        from PySide6.QtCore import QProcess, QUrl
+        from PySide6.QtGui import QDesktopServices
+
+        from tray_app.core.editors import fallback_url, find_editor, open_argv, remote_folder
+
+        alias = await self._write_ssh_entry(info)
+        if alias is None:
+            return
+        folder = remote_folder(info.user or "root")
+        editor = await asyncio.to_thread(find_editor, self.settings.editor_command)
+        if editor is None:
+            QDesktopServices.openUrl(QUrl(fallback_url(alias, folder)))
+            return
+        argv = open_argv(editor, alias, folder)
+        log.info("opening %s: %s", editor.name, " ".join(argv))
+        if not QProcess.startDetached(argv[0], argv[1:]):
+            self.notifier.notify("error", f"Could not start {editor.name}", argv[0], critical=True)
 
     def _ask_user(self, key: str, question: str) -> None:
         from PySide6.QtWidgets import QInputDialog

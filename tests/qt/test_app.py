@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from support.emulator import EmulatorHandle
 
 from tray_app.app import TrayApplication
@@ -128,4 +129,44 @@ async def test_idle_session_warning_keep_alive_and_stop_now(
     with emu.state.lock:
         task = emu.state.tasks[idle_id]
         assert task["status"] == "stopped" or task.get("status_message") == "stopping"
+    await app.quit()
+
+
+async def test_ready_tunnel_opens_the_editor_on_our_ssh_host(
+    qapp: Any, tmp_path: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import sys
+
+    from tray_app.core.tunnels import TunnelInfo, TunnelState
+
+    record = tmp_path / "argv.json"
+    stand_in = tmp_path / "bin" / "code"
+    stand_in.parent.mkdir()
+    stand_in.write_text(
+        f"#!{sys.executable}\nimport json, sys\n"
+        f"open({str(record)!r}, 'w').write(json.dumps(sys.argv[1:]))\n"
+    )
+    stand_in.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{stand_in.parent}{os.pathsep}{os.environ['PATH']}")
+    app = TrayApplication(_args(config_file=str(tmp_path / "none.conf")))
+    asked: list[str] = []
+    app._confirm_include = lambda diff, path: asked.append(diff) or True  # type: ignore[method-assign]
+    info = TunnelInfo(
+        key="abc",
+        session_id="0123456789abcdef0123456789abcdef",
+        state=TunnelState.READY,
+        local_ssh_port=8022,
+        user="root",
+    )
+    app._open_editor(info)
+    await _until(record.exists)
+    assert json.loads(record.read_text()) == [
+        "--new-window",
+        "--folder-uri=vscode-remote://ssh-remote+clearml-01234567/root",
+    ]
+    assert asked and "+Include ~/.ssh/clearml-tray/config" in asked[0]
+    managed = (isolated_home / ".ssh" / "clearml-tray" / "config").read_text()
+    assert "Host clearml-01234567" in managed and "Port 8022" in managed
+    assert "Include ~/.ssh/clearml-tray/config" in (isolated_home / ".ssh" / "config").read_text()
     await app.quit()

@@ -185,11 +185,11 @@ class Controller(QObject):
         self.refresh_requested.emit()
 
     # --- helpers -------------------------------------------------------------------------
-    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run a coroutine as a task that is kept alive and waited for on Quit."""
         self._spawn(coro)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
