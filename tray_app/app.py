@@ -108,7 +108,11 @@ class TrayApplication:
         self.controller.onboarding_requested.connect(self._onboarding)
         self.controller.demo_requested.connect(lambda: self.controller.spawn(self.use_demo()))
         self.controller.log_folder_requested.connect(self._open_log_folder)
-        self.controller.new_session_requested.connect(self._new_session)
+        self.controller.new_session_requested.connect(
+            lambda: self.controller.spawn(self._new_session())
+        )
+        self.controller.import_presets_requested.connect(self._import_presets)
+        self.controller.export_presets_requested.connect(self._export_presets)
 
     # --- state for the menu ---------------------------------------------------------------
     def view(self) -> TrayView:
@@ -310,12 +314,23 @@ class TrayApplication:
             env["CLEARML_CONFIG_FILE"] = str(Path(path).expanduser())
         return env
 
-    def _new_session(self) -> None:
+    async def _new_session(self) -> None:
+        from tray_app.core.presets import PresetError, load_workspace_presets
         from tray_app.qt.dialogs.new_session import NewSessionDialog
 
+        presets = list(self.presets)
+        folder = self.settings.workspace_folder
+        if folder:
+            try:
+                workspace = await asyncio.to_thread(load_workspace_presets, folder)
+            except PresetError as exc:
+                self.notifier.notify("error", "Workspace presets ignored", str(exc), critical=True)
+                workspace = []
+            names = {p.name for p in presets}
+            presets += [p for p in workspace if p.name not in names]
         service = self.controller.service
         loader = service.queues if service is not None else None
-        dialog = NewSessionDialog(self.presets, load_queues=loader)
+        dialog = NewSessionDialog(presets, load_queues=loader)
         dialog.launch_requested.connect(self.launch)
         dialog.save_requested.connect(lambda p: self.controller.spawn(self.save_preset(p)))
         self._keep(dialog)
@@ -323,6 +338,55 @@ class TrayApplication:
         dialog.raise_()
         dialog.activateWindow()
         self.new_session_dialog = dialog
+
+    def _import_presets(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(
+            None, "Import presets", str(Path.home()), "Presets (*.json)"
+        )
+        if path:
+            self.controller.spawn(self.import_presets(Path(path)))
+
+    async def import_presets(self, path: Path) -> list[str]:
+        """Add (or replace by name) the presets of an exported JSON file; returns their names."""
+        from tray_app.core.presets import PresetError, presets_from_json
+        from tray_app.core.settings import SettingsError, save_settings
+
+        try:
+            text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+            imported = presets_from_json(text, source=str(path))
+        except (OSError, UnicodeDecodeError, PresetError) as exc:
+            self.notifier.notify("error", "Presets not imported", str(exc), critical=True)
+            return []
+        names = {p.name for p in imported}
+        self.presets = [p for p in self.presets if p.name not in names] + imported
+        try:
+            await asyncio.to_thread(save_settings, self.settings, self.presets)
+        except (SettingsError, OSError) as exc:
+            self.notifier.notify("error", "Presets not saved", str(exc), critical=True)
+        self.notifier.notify("info", "Presets imported", ", ".join(sorted(names)))
+        return sorted(names)
+
+    def _export_presets(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getSaveFileName(
+            None, "Export presets", str(Path.home() / "clearml-presets.json"), "Presets (*.json)"
+        )
+        if path:
+            self.controller.spawn(self.export_presets(Path(path)))
+
+    async def export_presets(self, path: Path) -> None:
+        from tray_app.core.atomic import atomic_write_text
+        from tray_app.core.presets import presets_to_json
+
+        try:
+            await asyncio.to_thread(atomic_write_text, path, presets_to_json(self.presets))
+        except OSError as exc:
+            self.notifier.notify("error", "Presets not exported", str(exc), critical=True)
+            return
+        self.notifier.notify("info", "Presets exported", str(path))
 
     def launch(self, preset: Any) -> str:
         key: str = self.launcher.create(preset)

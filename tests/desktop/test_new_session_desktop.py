@@ -74,6 +74,7 @@ async def test_new_session_notification_button_and_clean_quit(
         await _until(lambda: app.poller.snapshot is not None, "the first snapshot")
 
         app.controller.handle("new_session")  # the menu's "New session…"
+        await _until(lambda: getattr(app, "new_session_dialog", None) is not None, "the dialog")
         dialog = app.new_session_dialog
         dialog.set_preset(Preset(name="cpu box", queue="sessions", project="DevOps"))
         dialog.launch_button.click()

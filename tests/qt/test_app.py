@@ -170,3 +170,42 @@ async def test_ready_tunnel_opens_the_editor_on_our_ssh_host(
     assert "Host clearml-01234567" in managed and "Port 8022" in managed
     assert "Include ~/.ssh/clearml-tray/config" in (isolated_home / ".ssh" / "config").read_text()
     await app.quit()
+
+
+async def test_presets_export_import_and_workspace_presets(
+    qapp: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tray_app.core.presets import Preset
+    from tray_app.core.settings import load_settings
+
+    app = TrayApplication(_args(config_file=str(tmp_path / "none.conf")))
+    sent: list[tuple[str, str, str]] = []
+    monkeypatch.setattr(
+        app.notifier, "notify", lambda kind, title, body, *a, **k: sent.append((kind, title, body))
+    )
+    app.presets = [Preset(name="gpu", queue="gpu-a100", packages=["torch"])]
+    exported = tmp_path / "presets.json"
+    await app.export_presets(exported)
+    app.presets = [Preset(name="gpu", queue="old")]
+    assert await app.import_presets(exported) == ["gpu"]
+    assert [(p.name, p.queue, p.packages) for p in app.presets] == [("gpu", "gpu-a100", ["torch"])]
+    assert [p.name for p in load_settings().presets] == ["gpu"]  # saved
+
+    (tmp_path / "broken.json").write_text('{"presets": [{"queue": 1}]')
+    assert await app.import_presets(tmp_path / "broken.json") == []
+    assert sent[-1][0] == "error" and "broken.json" in sent[-1][2]
+
+    workspace = tmp_path / "project"
+    (workspace / ".vscode").mkdir(parents=True)
+    (workspace / ".vscode" / "clearml.json").write_text(
+        '{"presets": [{"name": "project-cpu", "queue": "sessions"}]}'
+    )
+    app.settings.workspace_folder = str(workspace)
+    await app._new_session()
+    names = [
+        app.new_session_dialog.preset_picker.itemText(i)
+        for i in range(app.new_session_dialog.preset_picker.count())
+    ]
+    assert "gpu" in names and "project-cpu" in names
+    app.new_session_dialog.close()
+    await app.quit()

@@ -143,8 +143,9 @@ def test_empty_and_footer() -> None:
     texts = [i.text for i in items if not i.separator]
     assert texts[0] == "No live sessions"
     stamp = NOW.astimezone().strftime("%H:%M:%S")
-    assert texts[-7:] == [
+    assert texts[-8:] == [
         "New session…",
+        "Presets",
         "Refresh",
         f"Last refreshed {stamp}",
         "Settings…",

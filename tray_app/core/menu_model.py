@@ -257,6 +257,15 @@ def build_menu(view: TrayView) -> tuple[MenuItem, ...]:
 
     items.append(SEPARATOR)
     items.append(MenuItem("New session…", "new_session"))
+    items.append(
+        MenuItem(
+            "Presets",
+            children=(
+                MenuItem("Import presets…", "import_presets"),
+                MenuItem("Export presets…", "export_presets"),
+            ),
+        )
+    )
     items.append(MenuItem("Refresh", "refresh"))
     if view.status.last_success is not None:
         stamp = view.status.last_success.astimezone().strftime("%H:%M:%S")

@@ -38,6 +38,8 @@ class Controller(QObject):
     refresh_requested = Signal()
     follow_log_requested = Signal(str)  # tunnel key
     keep_alive_requested = Signal(str)  # session id
+    import_presets_requested = Signal()
+    export_presets_requested = Signal()
 
     def __init__(self, snapshot: Callable[[], Snapshot | None]) -> None:
         super().__init__()
@@ -58,6 +60,8 @@ class Controller(QObject):
             "open_log_folder": self.log_folder_requested,
             "quit": self.quit_requested,
             "refresh": self.refresh_requested,
+            "import_presets": self.import_presets_requested,
+            "export_presets": self.export_presets_requested,
         }
         if action in simple:
             simple[action].emit()
