@@ -108,3 +108,19 @@ async def test_simple_actions_emit_their_signals(qapp: Any) -> None:
     for action in ("settings", "new_session", "quit"):
         controller.handle(action)
     assert seen == ["settings", "new", "quit"]
+
+
+def test_copy_session_password_uses_the_launcher(qapp: Any) -> None:
+    class FakeLauncher:
+        def password(self, key: str) -> str | None:
+            return {"abc": "s3cret-pw"}.get(key)
+
+    controller = Controller(lambda: None)
+    controller.launcher = FakeLauncher()  # type: ignore[assignment]
+    messages: list[tuple[str, str, bool]] = []
+    controller.message.connect(lambda *m: messages.append(m))
+    controller.handle("copy_password", "abc")
+    assert QGuiApplication.clipboard().text() == "s3cret-pw"
+    assert "s3cret-pw" not in str(messages)
+    controller.handle("copy_password", "unknown")
+    assert messages[-1][2] is True

@@ -205,7 +205,7 @@ def test_live_tunnel_rows_and_marker(tmp_path: Path) -> None:
     texts = [c.text for c in entry.children]
     assert "Tunnel: ready on localhost:8022" in texts
     actions = {c.action for c in entry.children}
-    assert {"reconnect", "disconnect", "shutdown_tunnel", "follow_log"} <= actions
+    assert {"reconnect", "disconnect", "shutdown_tunnel", "follow_log", "copy_password"} <= actions
 
 
 def test_launch_in_progress_is_listed() -> None:

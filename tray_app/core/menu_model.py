@@ -115,6 +115,8 @@ def _tunnel_rows(tunnel: TunnelInfo) -> list[MenuItem]:
         text = f"Tunnel: {tunnel.state.value}"
     rows = [MenuItem(text, tooltip=tunnel.last_message)]
     key = tunnel.key
+    if tunnel.state == TunnelState.READY:
+        rows.append(MenuItem("Copy session password", "copy_password", key))
     if tunnel.state in (TunnelState.READY, TunnelState.RETRYING, TunnelState.CONNECTING):
         rows.append(MenuItem("Reconnect tunnel", "reconnect", key))
     if tunnel.state not in (TunnelState.CLOSED, TunnelState.FAILED):

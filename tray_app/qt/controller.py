@@ -81,6 +81,7 @@ class Controller(QObject):
             "disconnect": self._tunnel("disconnect"),
             "shutdown_tunnel": self._tunnel("shutdown"),
             "follow_log": self.follow_log_requested.emit,
+            "copy_password": self.copy_password,
             "keep_alive": self.keep_alive_requested.emit,
         }
         handler = handlers.get(action)
@@ -121,6 +122,16 @@ class Controller(QObject):
             return
         QGuiApplication.clipboard().setText(command)
         self.message.emit("SSH command copied", command, False)
+
+    def copy_password(self, key: str) -> None:
+        """The session's SSH password, for editors that ask for it (never shown or logged)."""
+        getter = getattr(self.launcher, "password", None)
+        password = getter(key) if getter else None
+        if not password:
+            self.message.emit("Session password", "This tunnel has no known password.", True)
+            return
+        QGuiApplication.clipboard().setText(password)
+        self.message.emit("Session password copied", "Paste it where the editor asks.", False)
 
     def open_web(self, session_id: str) -> None:
         session = self._session(session_id)
