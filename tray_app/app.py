@@ -204,9 +204,10 @@ class TrayApplication:
 
     # --- windows --------------------------------------------------------------------------
     def _show_log(self, _session_id: str, title: str, lines: list[LogLine]) -> None:
-        from tray_app.qt.log_dialog import LogDialog
+        from tray_app.qt.dialogs.log_window import LogWindow
+        from tray_app.qt.console_log import format_lines
 
-        dialog = LogDialog(title, lines)
+        dialog = LogWindow(title, format_lines(lines))
         self._keep(dialog)
         dialog.show()
 

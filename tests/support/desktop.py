@@ -110,11 +110,16 @@ def trayer() -> Iterator[Window]:
         assert isinstance(panel, Window)
         yield panel
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
+    """Terminate a helper program; kill it if it does not exit within the grace period."""
+    proc.terminate()
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def docked_icon(panel: Window, wm_class: str = "clearml-tray") -> Window | None:

@@ -15,13 +15,15 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from support.desktop import stop_process, wait_for
 
 PICK_SCRIPT = """#!/bin/sh
 cat > "{menu}"
@@ -91,14 +93,6 @@ def notifications_owner() -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _wait(predicate: Callable[[], bool], what: str, limit_s: float = 10.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 @contextmanager
 def running_dunst(workdir: Path) -> Iterator[Dunst]:
     require_dunst()
@@ -120,23 +114,17 @@ def running_dunst(workdir: Path) -> Iterator[Dunst]:
     stray = notifications_owner()
     if stray is not None:
         os.kill(stray, signal.SIGTERM)
-        _wait(lambda: notifications_owner() is None, "the previous notification daemon to exit")
+        wait_for(lambda: notifications_owner() is None, 10, "the old notification daemon to exit")
     proc = subprocess.Popen(
         ["dunst", "-config", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     dunst = Dunst(proc, workdir)
     try:
-        _wait(
-            lambda: notifications_owner() == proc.pid, "our dunst to own the notification bus name"
-        )
+        wait_for(lambda: notifications_owner() == proc.pid, 10, "our dunst to own the bus name")
     except AssertionError:
         proc.kill()
         raise
     try:
         yield dunst
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
