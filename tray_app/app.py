@@ -63,6 +63,7 @@ class TrayApplication:
         self._idle_running = False
         self.launcher: Any = None  # SessionLauncher, built below
         self._log_windows: dict[str, Any] = {}
+        self._masters: dict[str, Path] = {}  # ssh alias → config file of its master connection
         self.onboarding: Any = None
         self._last_state = TrayState.CONNECTING
         self.hotkey_status = ""  # why the global hotkey is unavailable ("" = fine)
@@ -204,8 +205,8 @@ class TrayApplication:
 
     # --- windows --------------------------------------------------------------------------
     def _show_log(self, _session_id: str, title: str, lines: list[LogLine]) -> None:
-        from tray_app.qt.dialogs.log_window import LogWindow
         from tray_app.qt.console_log import format_lines
+        from tray_app.qt.dialogs.log_window import LogWindow
 
         dialog = LogWindow(title, format_lines(lines))
         self._keep(dialog)
@@ -437,15 +438,68 @@ class TrayApplication:
                 critical=True,
             )
             return None
+        from tray_app.core.ssh_master import master_supported
+
+        control = str(config.control_dir / "%C") if master_supported() else ""
         try:
             await asyncio.to_thread(config.ensure_include)
-            entry = HostEntry(info.session_id, info.local_ssh_port, info.user or "root")
+            entry = HostEntry(
+                info.session_id, info.local_ssh_port, info.user or "root", "127.0.0.1", control
+            )
             alias = await asyncio.to_thread(config.add, entry)
         except OSError as exc:
             self.notifier.notify("error", "Could not write the SSH config", str(exc), critical=True)
             return None
         log.info("ssh config: Host %s → localhost:%s", alias, info.local_ssh_port)
+        if alias not in self._masters:
+            await self._open_master(info, alias, config)
         return alias
+
+    async def _open_master(self, info: TunnelInfo, alias: str, config: Any) -> None:
+        """Authenticate once (askpass reads the keyring) so that the editor's ssh never asks."""
+        from PySide6.QtGui import QGuiApplication
+
+        from tray_app.core.secrets import SecretStore, session_password_key
+        from tray_app.core.ssh_master import (
+            askpass_env,
+            askpass_launcher,
+            master_argv,
+            master_supported,
+        )
+
+        password = self.launcher.password(info.key) if self.launcher else None
+        if not password or not info.session_id:
+            return
+        if not master_supported():
+            QGuiApplication.clipboard().setText(password)
+            self.notifier.notify(
+                "info",
+                "Session password copied",
+                "This system's ssh cannot share a connection: paste the password when asked.",
+            )
+            return
+        name = session_password_key(info.session_id)
+        try:
+            await asyncio.to_thread(SecretStore().set, name, password)
+            helper = await asyncio.to_thread(askpass_launcher, config.managed.parent)
+        except OSError as exc:
+            self.notifier.notify(
+                "error", "Could not prepare the SSH login", str(exc), critical=True
+            )
+            return
+        env = askpass_env(dict(os.environ), helper, name)
+        code, errors = await run_process(master_argv(alias, config.user_config), env)
+        if code == 0:
+            self._masters[alias] = config.user_config
+            log.info("ssh master connection for %s is up", alias)
+        else:
+            log.warning("ssh master for %s failed (%s): %s", alias, code, errors.strip()[-300:])
+            QGuiApplication.clipboard().setText(password)
+            self.notifier.notify(
+                "error",
+                "Could not log in ahead of the editor",
+                "The session password is in the clipboard: paste it when the editor asks.",
+            )
 
     def _confirm_include(self, diff: str, path: Path) -> bool:
         from PySide6.QtWidgets import QMessageBox
@@ -623,6 +677,10 @@ class TrayApplication:
         await self.poller.stop()
         if self.launcher is not None:
             self.launcher.stop_all(shutdown_remote=shutdown_remote)
+        from tray_app.core.ssh_master import exit_argv
+
+        for alias, config_file in self._masters.items():
+            await run_process(exit_argv(alias, config_file), dict(os.environ))
         await self.controller.wait_idle()
         if self.client is not None:
             await self.client.aclose()
@@ -631,6 +689,37 @@ class TrayApplication:
         self.tray.icon.hide()
         if self.qapp is not None:
             self.qapp.quit()
+
+
+async def run_process(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run a short command as a QProcess on the event loop; (exit code, merged output)."""
+    from PySide6.QtCore import QProcess, QProcessEnvironment
+
+    process = QProcess()
+    qenv = QProcessEnvironment()
+    for name, value in env.items():
+        qenv.insert(name, value)
+    process.setProcessEnvironment(qenv)
+    process.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
+    process.setStandardInputFile(QProcess.nullDevice())  # never a terminal prompt
+    done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    def finish(code: int) -> None:
+        if not done.done():
+            done.set_result(code)
+
+    process.finished.connect(lambda code, _status: finish(int(code)))
+    process.errorOccurred.connect(
+        lambda _error: finish(-1) if process.state() == QProcess.ProcessState.NotRunning else None
+    )
+    process.start(argv[0], argv[1:])
+    try:
+        async with asyncio.timeout(60):
+            code = await done
+    except TimeoutError:
+        process.kill()
+        return -1, "timed out"
+    return code, bytes(process.readAll().data()).decode("utf-8", "replace")
 
 
 def _write_demo_config(server: Any, path: Path) -> None:

@@ -209,3 +209,73 @@ async def test_presets_export_import_and_workspace_presets(
     assert "gpu" in names and "project-cpu" in names
     app.new_session_dialog.close()
     await app.quit()
+
+
+async def test_ready_tunnel_gets_a_shared_login_so_ssh_never_asks(
+    qapp: Any, tmp_path: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from PySide6.QtWidgets import QApplication
+    from support.ssh_server import running_ssh_server
+
+    from tray_app.core.tunnels import TunnelInfo, TunnelState
+
+    if shutil.which("ssh") is None:
+        pytest.skip("needs the OpenSSH client")
+    stand_in = tmp_path / "bin" / "code"
+    stand_in.parent.mkdir()
+    stand_in.write_text(f"#!{sys.executable}\n")
+    stand_in.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{stand_in.parent}{os.pathsep}{os.environ['PATH']}")
+
+    async def pump() -> None:  # QProcess signals need Qt's event processing on this loop
+        while True:
+            QApplication.processEvents()
+            await asyncio.sleep(0.02)
+
+    pumping = asyncio.ensure_future(pump())
+    with running_ssh_server(password="tunnel pw]1") as server:
+        app = TrayApplication(_args(config_file=str(tmp_path / "none.conf")))
+        app._confirm_include = lambda diff, path: True  # type: ignore[method-assign]
+        monkeypatch.setattr(app.launcher, "password", lambda key: server.password)
+        info = TunnelInfo(
+            key="k1",
+            session_id="0123456789abcdef0123456789abcdef",
+            state=TunnelState.READY,
+            local_ssh_port=server.port,
+            user="root",
+        )
+        app._open_editor(info)
+        await app.controller.wait_idle()
+        assert server.logins == ["root"]
+        assert "clearml-01234567" in app._masters
+
+        def ssh_echo() -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                # -F: OpenSSH finds ~ through the password database, not $HOME
+                [
+                    "ssh",
+                    "-F",
+                    str(isolated_home / ".ssh" / "config"),
+                    "-o",
+                    "BatchMode=yes",
+                    "clearml-01234567",
+                    "echo",
+                    "ok",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                stdin=subprocess.DEVNULL,
+            )
+
+        result = await asyncio.to_thread(ssh_echo)
+        assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+        assert server.logins == ["root"]  # reused, no second password login
+        await app.quit()
+        assert (await asyncio.to_thread(ssh_echo)).returncode != 0  # master closed at Quit
+    pumping.cancel()

@@ -77,6 +77,16 @@ def render_managed(blocks: dict[str, str]) -> str:
     return header + "\n".join(blocks[alias] for alias in sorted(blocks))
 
 
+def default_control_dir() -> Path:
+    import warnings
+
+    import platformdirs
+
+    with warnings.catch_warnings():  # no XDG_RUNTIME_DIR: platformdirs falls back and warns
+        warnings.simplefilter("ignore")
+        return Path(platformdirs.user_runtime_dir("clearml-tray", appauthor=False)) / "cm"
+
+
 def include_line(managed: Path, home: Path) -> str:
     try:
         shown = "~/" + managed.relative_to(home).as_posix()
@@ -136,17 +146,19 @@ def _locked(path: Path) -> Iterator[None]:
 class SshConfig:
     """The managed file and the one Include line in the user's config."""
 
-    def __init__(self, home: Path | None = None) -> None:
+    def __init__(self, home: Path | None = None, control_dir: Path | None = None) -> None:
         self.home = home or Path.home()
         self.ssh_dir = self.home / ".ssh"
         self.managed = default_managed_path(self.home)
         self.user_config = self.ssh_dir / "config"
         self.known_hosts = self.managed.parent / "known_hosts"
-        self.control_dir = self.managed.parent / "cm"
+        # Unix socket paths are limited to ~104 bytes: master sockets live in the short runtime
+        # directory (user-only), not under a possibly long home.
+        self.control_dir = control_dir or default_control_dir()
 
     def ensure_dirs(self) -> None:
         for directory in (self.ssh_dir, self.managed.parent, self.control_dir):
-            directory.mkdir(parents=True, exist_ok=True)
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
             directory.chmod(0o700)
 
     def include_pending(self) -> str:
