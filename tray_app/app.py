@@ -65,6 +65,8 @@ class TrayApplication:
         self._log_windows: dict[str, Any] = {}
         self._masters: dict[str, Path] = {}  # ssh alias → config file of its master connection
         self.onboarding: Any = None
+        self.hotkey: Any = None  # the HotkeyBackend, chosen at start
+        self.quick_pick: Any = None
         self._last_state = TrayState.CONNECTING
         self.hotkey_status = ""  # why the global hotkey is unavailable ("" = fine)
 
@@ -152,6 +154,7 @@ class TrayApplication:
         else:
             await self.apply_config()
         self.poller.start()
+        self.apply_hotkey()
         if self.args.show:
             self.tray.popup()
 
@@ -266,6 +269,8 @@ class TrayApplication:
             except OSError as exc:
                 self.tray.notify("Start on login", f"Could not change it: {exc}", True)
         self.poller.schedule.interval = float(new.poll_interval_s)
+        if new.hotkey != old.hotkey:
+            self.apply_hotkey()
         if (old.active().config_file, old.active_profile) != (
             new.active().config_file,
             new.active_profile,
@@ -584,6 +589,27 @@ class TrayApplication:
             session_id, self.pending_connect = self.pending_connect, None
             self.controller.handle("connect", session_id)
 
+    # --- global hotkey --------------------------------------------------------------------
+    def apply_hotkey(self) -> None:
+        from tray_app.qt.hotkey import choose_backend
+
+        if self.hotkey is None:
+            from PySide6.QtGui import QGuiApplication
+
+            self.hotkey = choose_backend(QGuiApplication.platformName())
+        result = self.hotkey.register(self.settings.hotkey, self._hotkey_pressed)
+        self.hotkey_status = "" if result.ok else result.reason
+        if not result.ok and self.settings.hotkey:
+            log.warning("global hotkey %s: %s", self.settings.hotkey, result.reason)
+
+    def _hotkey_pressed(self) -> None:
+        from tray_app.qt.quick_pick import QuickPick
+
+        if self.quick_pick is None:
+            self.quick_pick = QuickPick()
+            self.quick_pick.chosen.connect(lambda sid: self.controller.handle("connect", sid))
+        self.quick_pick.open_or_choose(self.poller.snapshot)
+
     # --- idle sessions --------------------------------------------------------------------
     async def _check_idle(self, snapshot: Snapshot) -> None:
         monitor = self.idle
@@ -686,6 +712,8 @@ class TrayApplication:
             await self.client.aclose()
         if self.demo is not None:
             await asyncio.to_thread(self.demo.stop)
+        if self.hotkey is not None:
+            self.hotkey.unregister()
         self.tray.icon.hide()
         if self.qapp is not None:
             self.qapp.quit()
