@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import socket
 import threading
@@ -106,12 +108,23 @@ class DemoServer:
         tick = self.agent_tick
         agent = self.agent
 
+        endpoints_task: list[asyncio.Task[None]] = []
+
         async def on_startup() -> None:
             if tick:
                 agent.start_in_loop(tick)
+                # With a live agent, ready sessions also get their SSH endpoint (asyncssh).
+                from tray_app.demo.ssh_endpoint import SessionEndpoints
+
+                endpoints = SessionEndpoints(self.state)
+                endpoints_task.append(asyncio.get_running_loop().create_task(endpoints.run(tick)))
 
         async def on_shutdown() -> None:
             await agent.stop_in_loop()
+            for task in endpoints_task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
         app = create_app(self.state, on_startup=on_startup, on_shutdown=on_shutdown)
         config = uvicorn.Config(
