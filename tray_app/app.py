@@ -64,6 +64,7 @@ class TrayApplication:
         self.launcher: Any = None  # SessionLauncher, built below
         self._log_windows: dict[str, Any] = {}
         self._masters: dict[str, Path] = {}  # ssh alias → config file of its master connection
+        self._ssh_lock = asyncio.Lock()
         self.onboarding: Any = None
         self.hotkey: Any = None  # the HotkeyBackend, chosen at start
         self.quick_pick: Any = None
@@ -428,10 +429,16 @@ class TrayApplication:
 
     async def _write_ssh_entry(self, info: TunnelInfo) -> str | None:
         """One Host block for the tunnel in our ssh config, Include'd from ~/.ssh/config."""
-        from tray_app.core.ssh_config import HostEntry, SshConfig
 
         if not (info.session_id and info.local_ssh_port):
             return None
+        async with self._ssh_lock:  # on_ready and open_editor both arrive at once
+            return await self._write_ssh_entry_locked(info)
+
+    async def _write_ssh_entry_locked(self, info: TunnelInfo) -> str | None:
+        from tray_app.core.ssh_config import HostEntry, SshConfig
+
+        assert info.session_id and info.local_ssh_port
         config = SshConfig()
         diff = await asyncio.to_thread(config.include_pending)
         if diff and not self._confirm_include(diff, config.user_config):

@@ -1,0 +1,99 @@
+"""The whole loop with real programs: New session → tunnel → ssh config → editor → ssh works.
+
+Emulator + its simulated agent (which now serves each ready session's SSH on loopback) + the
+real `clearml-session` started by the app's launcher + a recording stand-in for `code` on PATH +
+the real OpenSSH client reusing the app's authenticated master connection (no password prompt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtWidgets import QApplication
+from support.emulator import EmulatorHandle
+
+from tray_app.app import TrayApplication
+from tray_app.core.presets import Preset
+from tray_app.core.ssh_config import host_alias
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+
+
+async def _until(predicate: Any, what: str, limit_s: float = 120.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    while not predicate():
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        QApplication.processEvents()  # QProcess output reaches the launcher through Qt
+        await asyncio.sleep(0.05)
+
+
+async def test_new_session_to_vscode_and_passwordless_ssh(
+    qapp: Any,
+    emulator_factory: Any,
+    clearml_client_env: Any,
+    isolated_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if shutil.which("ssh") is None:
+        pytest.skip("needs the OpenSSH client")
+    emu: EmulatorHandle = emulator_factory(sessions=0, agent_tick=0.3)
+    client_env = clearml_client_env(emu)
+    for name in ("PYTHONPATH", "EMULATOR_NET_REPORT", "CLEARML_NO_DEFAULT_SERVER"):
+        monkeypatch.setenv(name, client_env.env[name])  # the loopback guard for the child
+    record = tmp_path / "code-argv.json"
+    stand_in = tmp_path / "bin" / "code"
+    stand_in.parent.mkdir()
+    stand_in.write_text(
+        f"#!{sys.executable}\nimport json, sys\n"
+        f"open({str(record)!r}, 'w').write(json.dumps(sys.argv[1:]))\n"
+    )
+    stand_in.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{stand_in.parent}{os.pathsep}{os.environ['PATH']}")
+
+    args = argparse.Namespace(
+        config_file=str(client_env.config), demo=False, show=False, debug=False, command=None
+    )
+    app = TrayApplication(args)
+    app._confirm_include = lambda diff, path: True  # type: ignore[method-assign]
+    await app.start()
+    app.launch(Preset(name="e2e", queue="sessions", project="DevOps"))
+
+    await _until(record.exists, "the editor to be started on the ready session")
+    (tunnel,) = [t for t in app.launcher.tunnels().values() if t.session_id]
+    assert tunnel.session_id is not None
+    alias = host_alias(tunnel.session_id)
+    assert json.loads(record.read_text()) == [
+        "--new-window",
+        f"--folder-uri=vscode-remote://ssh-remote+{alias}/root",
+    ]
+    managed = (isolated_home / ".ssh" / "clearml-tray" / "config").read_text()
+    assert f"Host {alias}" in managed and f"Port {tunnel.local_ssh_port}" in managed
+    await _until(lambda: alias in app._masters, "the shared SSH login", 60)
+
+    def ssh_echo() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["ssh", "-F", str(isolated_home / ".ssh" / "config"), "-o", "BatchMode=yes",
+             alias, "echo", "ok"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    result = await asyncio.to_thread(ssh_echo)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+    await app.quit(shutdown_remote=False)
+    assert client_env.network_attempts() == []
