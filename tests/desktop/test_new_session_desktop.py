@@ -1,7 +1,7 @@
 """New session → preset → the real clearml-session runs → a notification in dunst → its button.
 
 In-process app on the real X display and session bus, the emulator with its agent, the real
-`clearml-session` CLI as the launcher's child. The emulator has no SSH endpoint, so the CLI
+`clearml-session` CLI as the launcher's child. The emulator serves no SSH endpoint here, so the CLI
 reaches "Starting SSH tunnel" and retries; after the retry limit the launcher stops the child
 and notifies with a "Show log" button, which we press through dunst's own context menu.
 """
@@ -61,7 +61,7 @@ async def test_new_session_notification_button_and_clean_quit(
 ) -> None:
     if not os.environ.get("DISPLAY") or not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
         pytest.skip("needs the X display and session bus of `xvfb-run -a dbus-run-session`")
-    emu: EmulatorHandle = emulator_factory(sessions=0, agent_tick=0.3)
+    emu: EmulatorHandle = emulator_factory(sessions=0, agent_tick=0.3, ssh_endpoints=False)
     client_env = clearml_client_env(emu)
     for name in ("PYTHONPATH", "EMULATOR_NET_REPORT", "CLEARML_NO_DEFAULT_SERVER"):
         monkeypatch.setenv(name, client_env.env[name])  # the loopback guard for the child

@@ -1,9 +1,9 @@
 """SessionLauncher with the real `clearml-session` (0.17) against the emulator.
 
-The emulated sessions have no SSH server, so the CLI gets as far as its SSH tunnel and then
-retries forever: that is where the retry policy and the process-tree cleanup are exercised
-with real processes. A silent TCP listener on the session's address makes the next `ssh` hang
-in its handshake, so that a live `ssh` grandchild exists when the app quits.
+The emulator runs here without its sessions' SSH endpoints, so the CLI gets as far as its SSH
+tunnel and then retries forever: that is where the retry policy and the process-tree cleanup
+are exercised with real processes. A silent TCP listener on the session's address makes the
+next `ssh` hang in its handshake, so that a live `ssh` grandchild exists when the app quits.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def rig_factory(
     rigs: list[Rig] = []
 
     def make(*, sessions: int = 5, secret_key: str | None = None, retry_limit: int = 3) -> Rig:
-        emu = emulator_factory(sessions=sessions, agent_tick=0.1)
+        emu = emulator_factory(sessions=sessions, agent_tick=0.1, ssh_endpoints=False)
         client_env = clearml_client_env(emu)
         if secret_key is not None:
             emu.server.write_config(client_env.config, secret_key=secret_key)

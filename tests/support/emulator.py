@@ -87,6 +87,9 @@ def _make_state(
 def emulator_factory() -> Iterator[Callable[..., EmulatorHandle]]:
     """`emulator_factory(sessions=5, seed=0, agent_tick=None, port=0, state=None, **seeded_kwargs)`.
 
+    With `agent_tick`, ready sessions get SSH endpoints unless `ssh_endpoints=False` (a remote
+    whose SSH server never answers: the CLI's tunnel fails and retries).
+
     Extra keyword arguments go to `EmulatorState.seeded` (e.g. `token_lifetime=2`,
     `server_version="2.0.0"`). Every emulator started here is stopped after the test.
     """
@@ -99,10 +102,13 @@ def emulator_factory() -> Iterator[Callable[..., EmulatorHandle]]:
         agent_tick: float | None = None,
         port: int = 0,
         state: EmulatorState | None = None,
+        ssh_endpoints: bool = True,
         **state_kwargs: Any,
     ) -> EmulatorHandle:
         emu_state = _make_state(sessions, seed, state, **state_kwargs)
-        server = DemoServer(emu_state, port=port, agent_tick=agent_tick)
+        server = DemoServer(
+            emu_state, port=port, agent_tick=agent_tick, ssh_endpoints=ssh_endpoints
+        )
         started.append(server)
         server.start()
         return EmulatorHandle(server)

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -18,6 +18,7 @@ from tray_app.demo.seed import (
     HARDWARE,
     QUEUE_GPU,
     Hardware,
+    SessionPorts,
     apply_metrics,
     external_address,
     hardware_for,
@@ -74,6 +75,9 @@ class SimulatedAgent:
         self.steps = 0
         self._machines = 0
         self._task: asyncio.Task[None] | None = None
+        # Set when sessions get real SSH endpoints: free ports on the session's address, so
+        # that two emulators on one machine (a demo and a test run) never fight over a port.
+        self.port_picker: Callable[[str], SessionPorts] | None = None
 
     def set_mode(self, mode: AgentMode | str, task_id: str | None = None) -> None:
         with self.state.lock:
@@ -154,7 +158,9 @@ class SimulatedAgent:
             props = (task.get("hyperparams") or {}).get("properties") or {}
             if (props.get("internal_ssh_port") or {}).get("value"):
                 continue
-            publish_ports(state, task, worker.external_address or worker.ip, worker.hostname)
+            address = worker.external_address or worker.ip
+            ports = self.port_picker(address) if self.port_picker else SessionPorts()
+            publish_ports(state, task, address, worker.hostname, ports)
             report.published.append(task["id"])
 
     def _pull(self, report: StepReport) -> None:

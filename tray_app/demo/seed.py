@@ -53,6 +53,16 @@ VSCODE_PORT = 8898
 
 
 @dataclass(frozen=True, slots=True)
+class SessionPorts:
+    """The ports a session's remote side listens on (what it publishes in `properties/`)."""
+
+    ssh: int = SSH_PORT
+    stable_ssh: int = STABLE_SSH_PORT
+    jupyter: int = JUPYTER_PORT
+    vscode: int = VSCODE_PORT
+
+
+@dataclass(frozen=True, slots=True)
 class Hardware:
     cpu_cores: int
     memory_gb: float
@@ -153,39 +163,45 @@ def machine_runtime(hw: Hardware, hostname: str) -> dict[str, Any]:
     return runtime
 
 
-def publish_ports(state: EmulatorState, task: dict[str, Any], address: str, hostname: str) -> None:
+def publish_ports(
+    state: EmulatorState,
+    task: dict[str, Any],
+    address: str,
+    hostname: str,
+    ports: SessionPorts = SessionPorts(),
+) -> None:
     """What the remote clearml-session side writes once its servers are up."""
     runtime = task.setdefault("runtime", {})
     password = runtime.get("_ssh_password") or f"{SECRET_MARKER}-pw-generated"
     runtime.update(
         {
-            "internal_ssh_port": str(SSH_PORT),
+            "internal_ssh_port": str(ports.ssh),
             "_ssh_user": "root",
             "external_address": address,
             "_jupyter_token": f"{SECRET_MARKER}-jt-{task['id'][:8]}",
-            "_jupyter_url": f"http://{address}:{JUPYTER_PORT}/",
+            "_jupyter_url": f"http://{address}:{ports.jupyter}/",
         }
     )
     props = {
         "external_address": address,
-        "internal_ssh_port": str(SSH_PORT),
-        "internal_stable_ssh_port": str(STABLE_SSH_PORT),
-        "jupyter_port": str(JUPYTER_PORT),
-        "jupyter_url": f"http://{address}:{JUPYTER_PORT}/",
-        "vscode_port": str(VSCODE_PORT),
+        "internal_ssh_port": str(ports.ssh),
+        "internal_stable_ssh_port": str(ports.stable_ssh),
+        "jupyter_port": str(ports.jupyter),
+        "jupyter_url": f"http://{address}:{ports.jupyter}/",
+        "vscode_port": str(ports.vscode),
     }
     for name, value in props.items():
         state.set_hyperparam(task, "properties", name, value)
     state.add_log(
         task["id"],
-        f"\n#\n# SSH Server running on {hostname} [{address}] port {SSH_PORT}\n"
+        f"\n#\n# SSH Server running on {hostname} [{address}] port {ports.ssh}\n"
         f"# LOGIN u:root p:{password}\n#\n",
         worker=task.get("last_worker") or "",
     )
     state.add_log(
         task["id"],
-        f"Jupyter Lab server running on http://{address}:{JUPYTER_PORT}/ "
-        f"VSCode server on port {VSCODE_PORT}",
+        f"Jupyter Lab server running on http://{address}:{ports.jupyter}/ "
+        f"VSCode server on port {ports.vscode}",
         worker=task.get("last_worker") or "",
     )
 
@@ -503,6 +519,7 @@ __all__ = [
     "OTHER_USERS",
     "PATTERN",
     "SECRET_MARKER",
+    "SessionPorts",
     "apply_metrics",
     "external_address",
     "hardware_for",

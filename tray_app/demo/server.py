@@ -73,8 +73,10 @@ class DemoServer:
         *,
         agent: SimulatedAgent | None = None,
         agent_tick: float | None = None,
+        ssh_endpoints: bool = True,
     ) -> None:
         self.state = state
+        self.ssh_endpoints = ssh_endpoints  # with a ticking agent: serve ready sessions' SSH
         self.host = host
         self.port = port
         self.agent = agent or SimulatedAgent(state)
@@ -112,12 +114,16 @@ class DemoServer:
 
         async def on_startup() -> None:
             if tick:
-                agent.start_in_loop(tick)
-                # With a live agent, ready sessions also get their SSH endpoint (asyncssh).
-                from tray_app.demo.ssh_endpoint import SessionEndpoints
+                # With a live agent, ready sessions also get their SSH endpoint (asyncssh) on
+                # ports free on this machine.
+                from tray_app.demo.ssh_endpoint import SessionEndpoints, pick_ports
 
-                endpoints = SessionEndpoints(self.state)
-                endpoints_task.append(asyncio.get_running_loop().create_task(endpoints.run(tick)))
+                agent.port_picker = pick_ports
+                agent.start_in_loop(tick)
+                if self.ssh_endpoints:
+                    endpoints = SessionEndpoints(self.state)
+                    loop = asyncio.get_running_loop()
+                    endpoints_task.append(loop.create_task(endpoints.run(tick)))
 
         async def on_shutdown() -> None:
             await agent.stop_in_loop()

@@ -15,11 +15,13 @@ import contextlib
 import ipaddress
 import logging
 import shlex
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncssh
 
+from tray_app.demo.seed import SessionPorts
 from tray_app.demo.state import EmulatorState
 
 log = logging.getLogger(__name__)
@@ -30,7 +32,7 @@ LOCAL_NAMES = ("localhost", "127.0.0.1", "::1", "")
 @dataclass
 class _Endpoint:
     address: str
-    ports: tuple[int, ...]
+    ports: SessionPorts
     servers: list[Any] = field(default_factory=list)
 
 
@@ -45,6 +47,31 @@ def _loopback(address: str) -> bool:
         return ipaddress.ip_address(address).is_loopback
     except ValueError:
         return False
+
+
+def _free_port(address: str, preferred: int, taken: set[int]) -> int:
+    """`preferred` if nothing listens on it at `address`, else a port the kernel picks."""
+    for port in (preferred, 0):
+        if port in taken:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((address, port))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    raise OSError(f"no free port on {address}")
+
+
+def pick_ports(address: str) -> SessionPorts:
+    """The usual session ports on `address` where free; others where another server holds them."""
+    preferred = SessionPorts()
+    taken: set[int] = set()
+    chosen = []
+    for port in (preferred.ssh, preferred.stable_ssh, preferred.jupyter, preferred.vscode):
+        chosen.append(_free_port(address, port, taken))
+        taken.add(chosen[-1])
+    return SessionPorts(*chosen)
 
 
 def _http_responder(title: str) -> Any:
@@ -91,10 +118,11 @@ class SessionEndpoints:
     def __init__(self, state: EmulatorState) -> None:
         self.state = state
         self._endpoints: dict[str, _Endpoint] = {}
+        self._failed: dict[str, SessionPorts] = {}  # ports a session was moved away from
         self._host_key: Any = None
 
-    def _wanted(self) -> dict[str, tuple[str, int, int | None, int | None]]:
-        wanted: dict[str, tuple[str, int, int | None, int | None]] = {}
+    def _wanted(self) -> dict[str, tuple[str, SessionPorts]]:
+        wanted: dict[str, tuple[str, SessionPorts]] = {}
         with self.state.lock:
             for task in self.state.tasks.values():
                 if task.get("status") != "in_progress":
@@ -105,14 +133,15 @@ class SessionEndpoints:
                 ssh_port = _prop(task, "internal_ssh_port")
                 if not (address and ssh_port.isdigit() and _loopback(address)):
                     continue
-                jupyter = _prop(task, "jupyter_port")
-                vscode = _prop(task, "vscode_port")
-                wanted[str(task["id"])] = (
-                    address,
-                    int(ssh_port),
-                    int(jupyter) if jupyter.isdigit() else None,
-                    int(vscode) if vscode.isdigit() and int(vscode) > 0 else None,
-                )
+                numbers = [
+                    int(value) if value.isdigit() else 0
+                    for value in (
+                        _prop(task, "internal_stable_ssh_port"),
+                        _prop(task, "jupyter_port"),
+                        _prop(task, "vscode_port"),
+                    )
+                ]
+                wanted[str(task["id"])] = (address, SessionPorts(int(ssh_port), *numbers))
         return wanted
 
     def password(self, task_id: str) -> str:
@@ -123,15 +152,41 @@ class SessionEndpoints:
     async def sync(self) -> None:
         wanted = self._wanted()
         for task_id in list(self._endpoints):
-            if task_id not in wanted:
+            if task_id not in wanted or self._endpoints[task_id].ports != wanted[task_id][1]:
                 await self._close(task_id)
-        for task_id, (address, ssh_port, jupyter, vscode) in wanted.items():
-            if task_id not in self._endpoints:
-                await self._open(task_id, address, ssh_port, jupyter, vscode)
+        for task_id, (address, ports) in wanted.items():
+            if task_id in self._endpoints or self._failed.get(task_id) == ports:
+                continue
+            try:
+                self._endpoints[task_id] = await self._open(task_id, address, ports)
+            except OSError as exc:
+                # Another program holds a port (a second emulator, a real Jupyter): move the
+                # session to free ports and publish them, as a remote side would on start.
+                log.info("demo session %s: %s; moving it to free ports", task_id, exc)
+                self._failed[task_id] = ports  # the next sync opens the new ones
+                self._republish(task_id, address, pick_ports(address))
+                continue
+            log.info("demo SSH endpoint for %s on %s:%s", task_id, address, ports.ssh)
+        self._failed = {k: v for k, v in self._failed.items() if k in wanted}
 
-    async def _open(
-        self, task_id: str, address: str, ssh_port: int, jupyter: int | None, vscode: int | None
-    ) -> None:
+    def _republish(self, task_id: str, address: str, ports: SessionPorts) -> None:
+        with self.state.lock:
+            task = self.state.tasks.get(task_id)
+            if task is None:
+                return
+            runtime = task.setdefault("runtime", {})
+            runtime["internal_ssh_port"] = str(ports.ssh)
+            runtime["_jupyter_url"] = f"http://{address}:{ports.jupyter}/"
+            for name, value in {
+                "internal_ssh_port": ports.ssh,
+                "internal_stable_ssh_port": ports.stable_ssh,
+                "jupyter_port": ports.jupyter,
+                "jupyter_url": f"http://{address}:{ports.jupyter}/",
+                "vscode_port": ports.vscode,
+            }.items():
+                self.state.set_hyperparam(task, "properties", name, str(value))
+
+    async def _open(self, task_id: str, address: str, ports: SessionPorts) -> _Endpoint:
         if self._host_key is None:
             self._host_key = asyncssh.generate_private_key("ssh-ed25519")
         endpoints = self
@@ -159,29 +214,32 @@ class SessionEndpoints:
                     return False  # the demo never connects beyond this machine
                 return self._conn.forward_connection(host, dest_port)
 
-        endpoint = _Endpoint(address, (ssh_port, jupyter or 0, vscode or 0))
+        endpoint = _Endpoint(address, ports)
         try:
-            endpoint.servers.append(
-                await asyncssh.create_server(
-                    Server,
-                    address,
-                    ssh_port,
-                    server_host_keys=[self._host_key],
-                    process_factory=_session_process,
+            # The stable port is what `--keepalive` tunnels use; here it is the same server.
+            for ssh_port in dict.fromkeys(p for p in (ports.ssh, ports.stable_ssh) if p):
+                endpoint.servers.append(
+                    await asyncssh.create_server(
+                        Server,
+                        address,
+                        ssh_port,
+                        server_host_keys=[self._host_key],
+                        process_factory=_session_process,
+                    )
                 )
-            )
-            for port, title in ((jupyter, "JupyterLab (demo)"), (vscode, "VS Code server (demo)")):
+            for port, title in (
+                (ports.jupyter, "JupyterLab (demo)"),
+                (ports.vscode, "VS Code server (demo)"),
+            ):
                 if port:
                     endpoint.servers.append(
                         await asyncio.start_server(_http_responder(title), address, port)
                     )
-        except OSError as exc:
-            log.warning("demo SSH endpoint for %s on %s:%s: %s", task_id, address, ssh_port, exc)
+        except OSError:
             for server in endpoint.servers:
                 server.close()
-            return
-        self._endpoints[task_id] = endpoint
-        log.info("demo SSH endpoint for %s on %s:%s", task_id, address, ssh_port)
+            raise
+        return endpoint
 
     async def _close(self, task_id: str) -> None:
         endpoint = self._endpoints.pop(task_id, None)

@@ -1,0 +1,90 @@
+"""The demo sessions' SSH endpoints: password login, echo only, forwards, free ports."""
+
+from __future__ import annotations
+
+import socket
+
+import asyncssh
+import pytest
+from support.emulator import AsgiEmulator
+from test_emulator_agent import create_session, props
+
+from tray_app.demo.seed import SessionPorts
+from tray_app.demo.ssh_endpoint import SessionEndpoints, pick_ports
+
+
+def _hold(address: str, port: int) -> socket.socket | None:
+    """Listen on the port like another program would; None if someone already does."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind((address, port))
+    except OSError:
+        sock.close()
+        return None
+    sock.listen()
+    return sock
+
+
+def test_pick_ports_keeps_free_defaults_and_moves_held_ones() -> None:
+    address = "127.0.199.41"
+    holder = _hold(address, SessionPorts().ssh)
+    try:
+        ports = pick_ports(address)
+    finally:
+        if holder:
+            holder.close()
+    assert ports.ssh != SessionPorts().ssh
+    assert len({ports.ssh, ports.stable_ssh, ports.jupyter, ports.vscode}) == 4
+    free = pick_ports("127.0.199.42")  # nothing listens on this address
+    assert free == SessionPorts()
+
+
+async def test_session_endpoint_logs_in_runs_echo_forwards_and_moves_off_held_port(
+    asgi_emulator: AsgiEmulator,
+) -> None:
+    emu = asgi_emulator
+    tid = await create_session(emu)
+    emu.agent.step()
+    emu.agent.step()  # pulled, then ports published (the usual ones: no picker here)
+    published = props(emu, tid)
+    address = published["external_address"]
+    assert published["internal_ssh_port"] == str(SessionPorts().ssh)
+    emu.state.tasks[tid]["runtime"]["_ssh_password"] = "pw-for-the-test"
+    holder = _hold(address, SessionPorts().ssh)  # another program has the session's port
+    endpoints = SessionEndpoints(emu.state)
+    try:
+        await endpoints.sync()
+        moved = props(emu, tid)
+        assert moved["internal_ssh_port"] != published["internal_ssh_port"]
+        assert moved["jupyter_url"] == f"http://{address}:{moved['jupyter_port']}/"
+        await endpoints.sync()
+        port = int(moved["internal_ssh_port"])
+        async with asyncssh.connect(
+            address, port, username="root", password="pw-for-the-test", known_hosts=None
+        ) as conn:
+            result = await conn.run("echo ok")
+            assert (result.exit_status, result.stdout) == (0, "ok\n")
+            refused = await conn.run("rm -rf /tmp/x")
+            assert refused.exit_status == 127 and "only `echo`" in str(refused.stderr)
+            # "localhost" on the session is its own address: the stand-in JupyterLab answers.
+            reader, writer = await conn.open_connection("localhost", int(moved["jupyter_port"]))
+            writer.write(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            reply = await reader.read()
+            assert reply.startswith(b"HTTP/1.1 200 OK") and b"JupyterLab" in reply
+            with pytest.raises(asyncssh.ChannelOpenError):
+                await conn.open_connection("192.0.2.1", 80)  # never beyond loopback
+        with pytest.raises(asyncssh.PermissionDenied):
+            await asyncssh.connect(
+                address, port, username="root", password="wrong", known_hosts=None
+            )
+        # A stopped session's endpoint goes away.
+        emu.state.tasks[tid]["status"] = "stopped"
+        await endpoints.sync()
+        with pytest.raises(OSError):
+            await asyncssh.connect(
+                address, port, username="root", password="pw-for-the-test", known_hosts=None
+            )
+    finally:
+        await endpoints.close_all()
+        if holder:
+            holder.close()
