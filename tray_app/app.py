@@ -65,6 +65,7 @@ class TrayApplication:
         self._log_windows: dict[str, Any] = {}
         self._masters: dict[str, Path] = {}  # ssh alias → config file of its master connection
         self._ssh_lock = asyncio.Lock()
+        self._remote_ssh_checked: set[tuple[str, ...]] = set()  # editors known to have it
         self.onboarding: Any = None
         self.hotkey: Any = None  # the HotkeyBackend, chosen at start
         self.quick_pick: Any = None
@@ -99,6 +100,7 @@ class TrayApplication:
         )
         self.controller.launcher = self.launcher
         self.controller.editor_opener = self._connect
+        self.controller.terminal_opener = self._open_terminal
         self.controller.follow_log_requested.connect(self._follow_log)
         self.launcher.tunnels_changed.connect(self.tray.update_state)
         self.launcher.tunnels_changed.connect(self.poller.refresh_now)
@@ -540,15 +542,101 @@ class TrayApplication:
         alias = await self._write_ssh_entry(info)
         if alias is None:
             return
-        folder = remote_folder(info.user or "root")
+        folder = remote_folder(info.user or "root", info.remote_folder)
         editor = await asyncio.to_thread(find_editor, self.settings.editor_command)
         if editor is None:
             QDesktopServices.openUrl(QUrl(fallback_url(alias, folder)))
             return
+        await self.ensure_remote_ssh(editor)
         argv = open_argv(editor, alias, folder)
         log.info("opening %s: %s", editor.name, " ".join(argv))
         if not QProcess.startDetached(argv[0], argv[1:]):
             self.notifier.notify("error", f"Could not start {editor.name}", argv[0], critical=True)
+
+    async def ensure_remote_ssh(self, editor: Any) -> bool:
+        """Check the editor's extensions once per run; offer to install Remote-SSH if missing.
+
+        The editor is opened either way: without the extension it shows its own error, and the
+        user may have a Remote-SSH build we do not know by id.
+        """
+        from tray_app.core.editors import (
+            REMOTE_SSH,
+            has_remote_ssh,
+            install_extension_argv,
+            list_extensions_argv,
+            needs_extension_check,
+        )
+
+        if not needs_extension_check(editor) or editor.argv in self._remote_ssh_checked:
+            return True
+        code, listed = await run_process(list_extensions_argv(editor), dict(os.environ))
+        if code != 0:
+            log.warning("%s --list-extensions failed (%s): %s", editor.name, code, listed[-300:])
+            return False
+        if has_remote_ssh(editor, listed):
+            self._remote_ssh_checked.add(editor.argv)
+            return True
+        extension = REMOTE_SSH[editor.kind]
+        if not self._confirm_extension_install(editor.name, extension):
+            log.info("Remote-SSH install declined for %s", editor.name)
+            return False
+        self.notifier.notify("info", "Installing Remote - SSH", f"{extension} into {editor.name}")
+        code, output = await run_process(install_extension_argv(editor), dict(os.environ), 300)
+        if code == 0:
+            log.info("installed %s into %s", extension, editor.name)
+            self._remote_ssh_checked.add(editor.argv)
+            return True
+        log.warning("installing %s failed (%s): %s", extension, code, output[-500:])
+        self.notifier.notify(
+            "error",
+            "Remote - SSH was not installed",
+            f"{editor.name} said: {output.strip().splitlines()[-1] if output.strip() else code}",
+            critical=True,
+        )
+        return False
+
+    def _confirm_extension_install(self, editor_name: str, extension: str) -> bool:
+        from PySide6.QtWidgets import QMessageBox
+
+        answer = QMessageBox.question(
+            None,
+            "Connect in VS Code",
+            f"{editor_name} needs the Remote - SSH extension ({extension}) to open a session. "
+            "Install it now?",
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _open_terminal(self, session_id: str) -> None:
+        self.controller.spawn(self._open_terminal_async(session_id))
+
+    async def _open_terminal_async(self, session_id: str) -> None:
+        """The user's terminal running `ssh <alias>` over the session's tunnel."""
+        from PySide6.QtCore import QProcess
+        from PySide6.QtGui import QGuiApplication
+
+        from tray_app.core.editors import terminal_argv
+
+        tunnel = next(
+            (t for t in self.launcher.tunnels().values() if t.session_id == session_id), None
+        )
+        if tunnel is None or tunnel.state != TunnelState.READY:
+            self.notifier.notify("info", "Terminal", "Connect the session first.")
+            return
+        alias = await self._write_ssh_entry(tunnel)
+        if alias is None:
+            return
+        argv = terminal_argv(alias)
+        if argv is None:
+            QGuiApplication.clipboard().setText(f"ssh {alias}")
+            self.notifier.notify(
+                "error",
+                "No terminal program found",
+                f"“ssh {alias}” is in the clipboard. Set $TERMINAL to choose a terminal.",
+            )
+            return
+        log.info("opening a terminal: %s", " ".join(argv))
+        if not QProcess.startDetached(argv[0], argv[1:]):
+            self.notifier.notify("error", "Could not start the terminal", argv[0], critical=True)
 
     def _ask_user(self, key: str, question: str) -> None:
         from PySide6.QtWidgets import QInputDialog
@@ -726,7 +814,9 @@ class TrayApplication:
             self.qapp.quit()
 
 
-async def run_process(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+async def run_process(
+    argv: list[str], env: dict[str, str], timeout_s: float = 60
+) -> tuple[int, str]:
     """Run a short command as a QProcess on the event loop; (exit code, merged output)."""
     from PySide6.QtCore import QProcess, QProcessEnvironment
 
@@ -749,7 +839,7 @@ async def run_process(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
     )
     process.start(argv[0], argv[1:])
     try:
-        async with asyncio.timeout(60):
+        async with asyncio.timeout(timeout_s):
             code = await done
     except TimeoutError:
         process.kill()

@@ -51,15 +51,30 @@ async def test_new_session_to_vscode_and_passwordless_ssh(
     client_env = clearml_client_env(emu)
     for name in ("PYTHONPATH", "EMULATOR_NET_REPORT", "CLEARML_NO_DEFAULT_SERVER"):
         monkeypatch.setenv(name, client_env.env[name])  # the loopback guard for the child
-    record = tmp_path / "code-argv.json"
+    record = tmp_path / "code-argv.jsonl"  # one line per invocation of the stand-in
     stand_in = tmp_path / "bin" / "code"
     stand_in.parent.mkdir()
     stand_in.write_text(
         f"#!{sys.executable}\nimport json, sys\n"
-        f"open({str(record)!r}, 'w').write(json.dumps(sys.argv[1:]))\n"
+        f"open({str(record)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+        "if sys.argv[1:] == ['--list-extensions']:\n"
+        "    print('ms-python.python\\nms-vscode-remote.remote-ssh')\n"
     )
     stand_in.chmod(0o755)
+    terminal_record = tmp_path / "terminal-argv.json"
+    terminal = tmp_path / "bin" / "my-terminal"
+    terminal.write_text(
+        f"#!{sys.executable}\nimport json, sys\n"
+        f"open({str(terminal_record)!r}, 'w').write(json.dumps(sys.argv[1:]))\n"
+    )
+    terminal.chmod(0o755)
+    monkeypatch.setenv("TERMINAL", "my-terminal")
     monkeypatch.setenv("PATH", f"{stand_in.parent}{os.pathsep}{os.environ['PATH']}")
+
+    def invocations() -> list[list[str]]:
+        if not record.exists():
+            return []
+        return [json.loads(line) for line in record.read_text().splitlines()]
 
     args = argparse.Namespace(
         config_file=str(client_env.config), demo=False, show=False, debug=False, command=None
@@ -69,13 +84,14 @@ async def test_new_session_to_vscode_and_passwordless_ssh(
     await app.start()
     app.launch(Preset(name="e2e", queue="sessions", project="DevOps"))
 
-    await _until(record.exists, "the editor to be started on the ready session")
+    await _until(lambda: len(invocations()) >= 2, "the editor to be started on the session")
     (tunnel,) = [t for t in app.launcher.tunnels().values() if t.session_id]
     assert tunnel.session_id is not None
     alias = host_alias(tunnel.session_id)
-    assert json.loads(record.read_text()) == [
-        "--new-window",
-        f"--folder-uri=vscode-remote://ssh-remote+{alias}/root",
+    # Remote-SSH is checked first (installed here, so nothing is offered), then the folder opens.
+    assert invocations() == [
+        ["--list-extensions"],
+        ["--new-window", f"--folder-uri=vscode-remote://ssh-remote+{alias}/root"],
     ]
     managed = (isolated_home / ".ssh" / "clearml-tray" / "config").read_text()
     assert f"Host {alias}" in managed and f"Port {tunnel.local_ssh_port}" in managed
@@ -94,6 +110,14 @@ async def test_new_session_to_vscode_and_passwordless_ssh(
     result = await asyncio.to_thread(ssh_echo)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+    # "Open terminal (ssh)" runs the user's $TERMINAL with `ssh <alias>` on the same Host.
+    app.controller.handle("open_terminal", tunnel.session_id)
+    await _until(terminal_record.exists, "the terminal to be started", 30)
+    assert json.loads(terminal_record.read_text()) == ["-e", "ssh", alias]
+    app.controller.handle("connect", tunnel.session_id)  # the extension check is not repeated
+    await _until(lambda: len(invocations()) >= 3, "the editor to be started again", 30)
+    assert invocations()[2][0] == "--new-window"
 
     await app.quit(shutdown_remote=False)
     assert client_env.network_attempts() == []

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtWidgets import QApplication
 from support.emulator import EmulatorHandle
 
 from tray_app.app import TrayApplication
@@ -34,6 +35,8 @@ async def _until(predicate: Any, limit_s: float = 15.0) -> None:
     deadline = loop.time() + limit_s
     while not predicate():
         assert loop.time() < deadline, "condition not reached in time"
+        # pytest-asyncio's loop is not qasync's: let Qt deliver QProcess signals too.
+        QApplication.processEvents()
         await asyncio.sleep(0.02)
 
 
@@ -132,43 +135,110 @@ async def test_idle_session_warning_keep_alive_and_stop_now(
     await app.quit()
 
 
-async def test_ready_tunnel_opens_the_editor_on_our_ssh_host(
-    qapp: Any, tmp_path: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _editor_stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, install_ok: bool) -> Path:
+    """A `code` on PATH that records each call (JSON lines) and keeps a list of extensions."""
     import os
     import sys
 
-    from tray_app.core.tunnels import TunnelInfo, TunnelState
-
-    record = tmp_path / "argv.json"
+    record = tmp_path / "code-calls.jsonl"
+    installed = tmp_path / "extensions.txt"
+    installed.write_text("ms-python.python\n")
     stand_in = tmp_path / "bin" / "code"
     stand_in.parent.mkdir()
     stand_in.write_text(
-        f"#!{sys.executable}\nimport json, sys\n"
-        f"open({str(record)!r}, 'w').write(json.dumps(sys.argv[1:]))\n"
+        f"""#!{sys.executable}
+import json, sys
+args = sys.argv[1:]
+open({str(record)!r}, "a").write(json.dumps(args) + "\\n")
+if args == ["--list-extensions"]:
+    print(open({str(installed)!r}).read(), end="")
+elif args[:1] == ["--install-extension"]:
+    if not {install_ok!r}:
+        print("Failed Installing Extensions: " + args[1])
+        sys.exit(1)
+    open({str(installed)!r}, "a").write(args[1] + "\\n")
+    print(f"Extension '{{args[1]}}' was successfully installed.")
+"""
     )
     stand_in.chmod(0o755)
     monkeypatch.setenv("PATH", f"{stand_in.parent}{os.pathsep}{os.environ['PATH']}")
+    return record
+
+
+def _calls(record: Path) -> list[list[str]]:
+    if not record.exists():
+        return []
+    return [json.loads(line) for line in record.read_text().splitlines()]
+
+
+async def test_ready_tunnel_offers_remote_ssh_then_opens_the_editor_on_our_ssh_host(
+    qapp: Any, tmp_path: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tray_app.core.tunnels import TunnelInfo, TunnelState
+
+    record = _editor_stand_in(tmp_path, monkeypatch, install_ok=True)
     app = TrayApplication(_args(config_file=str(tmp_path / "none.conf")))
     asked: list[str] = []
+    offered: list[tuple[str, str]] = []
     app._confirm_include = lambda diff, path: asked.append(diff) or True  # type: ignore[method-assign]
+    app._confirm_extension_install = (  # type: ignore[method-assign]
+        lambda editor, extension: offered.append((editor, extension)) or True
+    )
     info = TunnelInfo(
         key="abc",
         session_id="0123456789abcdef0123456789abcdef",
         state=TunnelState.READY,
         local_ssh_port=8022,
         user="root",
+        remote_folder="~/work",  # the preset's --user-folder
     )
     app._open_editor(info)
-    await _until(record.exists)
-    assert json.loads(record.read_text()) == [
-        "--new-window",
-        "--folder-uri=vscode-remote://ssh-remote+clearml-01234567/root",
+    await _until(lambda: len(_calls(record)) >= 3)
+    assert offered == [("VS Code", "ms-vscode-remote.remote-ssh")]
+    assert _calls(record) == [
+        ["--list-extensions"],
+        ["--install-extension", "ms-vscode-remote.remote-ssh"],
+        ["--new-window", "--folder-uri=vscode-remote://ssh-remote+clearml-01234567/root/work"],
     ]
     assert asked and "+Include ~/.ssh/clearml-tray/config" in asked[0]
     managed = (isolated_home / ".ssh" / "clearml-tray" / "config").read_text()
     assert "Host clearml-01234567" in managed and "Port 8022" in managed
     assert "Include ~/.ssh/clearml-tray/config" in (isolated_home / ".ssh" / "config").read_text()
+    # Known to be installed now: the next Connect opens at once.
+    app._open_editor(info)
+    await _until(lambda: len(_calls(record)) >= 4)
+    assert _calls(record)[3][0] == "--new-window" and len(offered) == 1
+    await app.quit()
+
+
+async def test_failed_remote_ssh_install_is_reported_and_the_editor_still_opens(
+    qapp: Any, tmp_path: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tray_app.core.tunnels import TunnelInfo, TunnelState
+
+    record = _editor_stand_in(tmp_path, monkeypatch, install_ok=False)
+    app = TrayApplication(_args(config_file=str(tmp_path / "none.conf")))
+    app._confirm_include = lambda diff, path: True  # type: ignore[method-assign]
+    app._confirm_extension_install = lambda editor, extension: True  # type: ignore[method-assign]
+    sent: list[tuple[str, str, str]] = []
+    monkeypatch.setattr(
+        app.notifier, "notify", lambda kind, title, body, *a, **k: sent.append((kind, title, body))
+    )
+    info = TunnelInfo(
+        key="abc",
+        session_id="fedcba9876543210fedcba9876543210",
+        state=TunnelState.READY,
+        local_ssh_port=8023,
+        user="alice",
+    )
+    app._open_editor(info)
+    await _until(lambda: len(_calls(record)) >= 3)
+    assert _calls(record)[2] == [
+        "--new-window",
+        "--folder-uri=vscode-remote://ssh-remote+clearml-fedcba98/home/alice",
+    ]
+    failure = [s for s in sent if s[1] == "Remote - SSH was not installed"]
+    assert failure and "Failed Installing Extensions: ms-vscode-remote.remote-ssh" in failure[0][2]
     await app.quit()
 
 
@@ -241,6 +311,8 @@ async def test_ready_tunnel_gets_a_shared_login_so_ssh_never_asks(
     with running_ssh_server(password="tunnel pw]1") as server:
         app = TrayApplication(_args(config_file=str(tmp_path / "none.conf")))
         app._confirm_include = lambda diff, path: True  # type: ignore[method-assign]
+        # The stand-in lists no extensions: decline the Remote-SSH offer (no modal dialog).
+        app._confirm_extension_install = lambda *a: False  # type: ignore[method-assign]
         monkeypatch.setattr(app.launcher, "password", lambda key: server.password)
         info = TunnelInfo(
             key="k1",

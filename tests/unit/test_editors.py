@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tray_app.core.editors import (
     Editor,
     fallback_url,
@@ -14,15 +16,17 @@ from tray_app.core.editors import (
     has_remote_ssh,
     install_extension_argv,
     list_extensions_argv,
+    needs_extension_check,
     open_argv,
     remote_folder,
+    terminal_argv,
 )
 
 
 def test_finds_the_first_vscode_family_editor_on_path() -> None:
     found = {"cursor": "/opt/cursor/bin/cursor", "codium": "/usr/bin/codium"}
     editor = find_editor(which=found.get, exists=lambda p: False)
-    assert editor == Editor("Cursor", ("/opt/cursor/bin/cursor",), "code")
+    assert editor == Editor("Cursor", ("/opt/cursor/bin/cursor",), "cursor")
     assert find_editor(which=lambda n: None, exists=lambda p: False) is None
 
 
@@ -45,7 +49,7 @@ def test_vscode_argv_and_fallback_url() -> None:
         "--new-window",
         "--folder-uri=vscode-remote://ssh-remote+clearml-01234567/root",
     ]
-    assert remote_folder("dev") == "/home/dev" and remote_folder("root", "work") == "/work"
+    assert remote_folder("dev") == "/home/dev" and remote_folder("root", "work") == "/root/work"
     assert fallback_url("clearml-01234567", "/root") == (
         "vscode://vscode-remote/ssh-remote+clearml-01234567/root"
     )
@@ -87,3 +91,52 @@ def test_recording_stand_in_gets_exactly_our_argv(tmp_path: Path) -> None:
     import json
 
     assert json.loads(record.read_text()) == argv[1:]
+
+
+def test_cursor_uses_its_own_remote_ssh_and_versions_are_ignored() -> None:
+    cursor = find_editor(which=lambda name: "/usr/bin/cursor" if name == "cursor" else None)
+    assert cursor is not None and cursor.kind == "cursor"
+    assert has_remote_ssh(cursor, "anysphere.remote-ssh@1.0.3\n")
+    assert not has_remote_ssh(cursor, "ms-python.python@2024.1.0\n")
+    assert has_remote_ssh(Editor("VS Code", ("code",)), "MS-VSCode-Remote.Remote-SSH@0.1\n")
+    custom = Editor("custom editor", ("myedit",), "custom")
+    assert not needs_extension_check(custom) and has_remote_ssh(custom, "")
+
+
+@pytest.mark.parametrize(
+    ("user", "folder", "expected"),
+    [
+        ("root", "", "/root"),
+        ("", "~", "/root"),
+        ("alice", "", "/home/alice"),
+        ("alice", "~/work/", "/home/alice/work"),
+        ("root", "projects/x", "/root/projects/x"),
+        ("root", "/srv/data/", "/srv/data"),
+        ("root", "/", "/"),
+    ],
+)
+def test_remote_folder_from_the_presets_user_folder(user: str, folder: str, expected: str) -> None:
+    assert remote_folder(user, folder) == expected
+
+
+def test_terminal_argv_per_platform() -> None:
+    everything = lambda name: f"/usr/bin/{name}"  # noqa: E731
+    nothing = lambda name: None  # noqa: E731
+    alias = "clearml-1a2b3c4d"
+    assert terminal_argv(alias, {"TERMINAL": "kitty --single-instance"}, which=everything) == [
+        "kitty", "--single-instance", "-e", "ssh", alias,
+    ]  # fmt: skip
+    # $TERMINAL that is not installed is skipped, the Debian alternative comes next.
+    only_xte = lambda name: "/usr/bin/x" if name == "x-terminal-emulator" else None  # noqa: E731
+    assert terminal_argv(alias, {"TERMINAL": "kitty"}, which=only_xte) == [
+        "x-terminal-emulator", "-e", "ssh", alias,
+    ]  # fmt: skip
+    only_gnome = lambda name: "/usr/bin/g" if name == "gnome-terminal" else None  # noqa: E731
+    assert terminal_argv(alias, {}, which=only_gnome) == ["gnome-terminal", "--", "ssh", alias]
+    assert terminal_argv(alias, {}, which=nothing) is None
+    mac = terminal_argv(alias, {}, platform="darwin", which=nothing)
+    assert mac is not None and mac[0] == "osascript" and f'"ssh {alias}"' in mac[2]
+    assert terminal_argv(alias, {}, platform="win32", which=everything) == ["wt", "ssh", alias]
+    assert terminal_argv(alias, {}, platform="win32", which=nothing) == [
+        "cmd", "/c", "start", "ssh", alias,
+    ]  # fmt: skip

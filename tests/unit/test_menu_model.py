@@ -206,6 +206,10 @@ def test_live_tunnel_rows_and_marker(tmp_path: Path) -> None:
     assert "Tunnel: ready on localhost:8022" in texts
     actions = {c.action for c in entry.children}
     assert {"reconnect", "disconnect", "shutdown_tunnel", "follow_log", "copy_password"} <= actions
+    assert "open_terminal" in actions  # only a ready tunnel has a Host to ssh to
+    connecting = replace(tunnel, state=TunnelState.CONNECTING)
+    entry = _find(build_menu(_view([session], tunnels={session.id: connecting})), "● session-1")
+    assert "open_terminal" not in {c.action for c in entry.children}
 
 
 def test_launch_in_progress_is_listed() -> None:

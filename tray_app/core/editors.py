@@ -14,21 +14,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-REMOTE_SSH = {"code": "ms-vscode-remote.remote-ssh", "codium": "jeanp413.open-remote-ssh"}
+# The Remote-SSH extension each editor family uses (Cursor ships its own fork).
+REMOTE_SSH = {
+    "code": "ms-vscode-remote.remote-ssh",
+    "cursor": "anysphere.remote-ssh",
+    "codium": "jeanp413.open-remote-ssh",
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Editor:
     name: str  # "VS Code", "Cursor", ...
     argv: tuple[str, ...]  # the command, e.g. ("/usr/bin/code",)
-    kind: str = "code"  # "code" (VS Code family, Remote-SSH) or "custom"
+    kind: str = "code"  # "code", "cursor", "codium" (a key of REMOTE_SSH) or "custom"
     template: bool = False  # argv holds {folder_uri} / {host} / {folder} placeholders
 
 
 _CANDIDATES: tuple[tuple[str, str, str], ...] = (
     ("VS Code", "code", "code"),
     ("VS Code Insiders", "code-insiders", "code"),
-    ("Cursor", "cursor", "code"),
+    ("Cursor", "cursor", "cursor"),
     ("VSCodium", "codium", "codium"),
 )
 
@@ -41,7 +46,7 @@ def _platform_paths(home: Path) -> list[tuple[str, Path, str]]:
             for base in apps
             for name, app, binary, kind in (
                 ("VS Code", "Visual Studio Code.app", "code", "code"),
-                ("Cursor", "Cursor.app", "cursor", "code"),
+                ("Cursor", "Cursor.app", "cursor", "cursor"),
                 ("VSCodium", "VSCodium.app", "codium", "codium"),
             )
         ]
@@ -51,7 +56,7 @@ def _platform_paths(home: Path) -> list[tuple[str, Path, str]]:
         return [
             ("VS Code", local / "Programs/Microsoft VS Code/bin/code.cmd", "code"),
             ("VS Code", program_files / "Microsoft VS Code/bin/code.cmd", "code"),
-            ("Cursor", local / "Programs/cursor/resources/app/bin/cursor.cmd", "code"),
+            ("Cursor", local / "Programs/cursor/resources/app/bin/cursor.cmd", "cursor"),
             ("VSCodium", program_files / "VSCodium/bin/codium.cmd", "codium"),
         ]
     return []
@@ -80,9 +85,19 @@ def find_editor(
 
 
 def remote_folder(user: str, folder: str = "") -> str:
-    if folder:
-        return folder if folder.startswith("/") else "/" + folder
-    return "/root" if user in ("", "root") else f"/home/{user}"
+    """The absolute remote folder to open: the preset's `--user-folder`, else the user's home.
+
+    `~` and relative folders are taken from the remote home, as clearml-session does.
+    """
+    home = "/root" if user in ("", "root") else f"/home/{user}"
+    folder = folder.strip()
+    if folder in ("", "~", "~/"):
+        return home
+    if folder.startswith("~/"):
+        folder = folder[2:]
+    if folder.startswith("/"):
+        return folder.rstrip("/") or "/"
+    return f"{home}/{folder.rstrip('/')}"
 
 
 def folder_uri(host_alias: str, folder: str) -> str:
@@ -107,29 +122,53 @@ def list_extensions_argv(editor: Editor) -> list[str]:
     return [*editor.argv, "--list-extensions"]
 
 
+def needs_extension_check(editor: Editor) -> bool:
+    return editor.kind in REMOTE_SSH  # a custom command: we cannot tell
+
+
 def has_remote_ssh(editor: Editor, extensions_output: str) -> bool:
-    wanted = REMOTE_SSH.get(editor.kind)
-    if wanted is None:
-        return True  # a custom command: we cannot tell
-    installed = {line.strip().lower() for line in extensions_output.splitlines()}
-    return wanted in installed or REMOTE_SSH["code"] in installed
+    """Whether `--list-extensions` output names a Remote-SSH extension the editor can use."""
+    if not needs_extension_check(editor):
+        return True
+    # `--list-extensions --show-versions` prints "id@1.2.3"; ids are case-insensitive.
+    installed = {line.strip().split("@")[0].lower() for line in extensions_output.splitlines()}
+    return REMOTE_SSH[editor.kind] in installed or REMOTE_SSH["code"] in installed
 
 
 def install_extension_argv(editor: Editor) -> list[str]:
     return [*editor.argv, "--install-extension", REMOTE_SSH.get(editor.kind, REMOTE_SSH["code"])]
 
 
-def terminal_argv(host_alias: str, environ: dict[str, str] | None = None) -> list[str] | None:
-    """The user's terminal running `ssh <alias>`."""
+def terminal_argv(
+    host_alias: str,
+    environ: dict[str, str] | None = None,
+    *,
+    platform: str = sys.platform,
+    which: Callable[[str], str | None] = shutil.which,
+) -> list[str] | None:
+    """The user's terminal running `ssh <alias>`; None when no terminal program is found.
+
+    `$TERMINAL` wins on Linux; then the Debian alternative, then the common desktops' terminals.
+    The alias is our own `clearml-<hex>` name, so it needs no quoting in AppleScript.
+    """
     env = environ if environ is not None else dict(os.environ)
-    if sys.platform == "darwin":
-        return ["open", "-a", "Terminal", "--args", "ssh", host_alias]
-    if sys.platform == "win32":
-        return ["wt", "ssh", host_alias]
-    for terminal in (env.get("TERMINAL", ""), "x-terminal-emulator", "gnome-terminal", "konsole"):
-        if terminal and shutil.which(terminal):
-            flag = "--" if terminal.endswith("gnome-terminal") else "-e"
+    if platform == "darwin":
+        script = f'tell application "Terminal" to do script "ssh {host_alias}"'
+        return ["osascript", "-e", script, "-e", 'tell application "Terminal" to activate']
+    if platform == "win32":
+        if which("wt"):
+            return ["wt", "ssh", host_alias]
+        return ["cmd", "/c", "start", "ssh", host_alias]
+    user_choice = shlex.split(env.get("TERMINAL", ""))
+    if user_choice and which(user_choice[0]):
+        return [*user_choice, "-e", "ssh", host_alias]
+    for terminal, flag in (
+        ("x-terminal-emulator", "-e"),
+        ("gnome-terminal", "--"),
+        ("konsole", "-e"),
+        ("xfce4-terminal", "-x"),
+        ("xterm", "-e"),
+    ):
+        if which(terminal):
             return [terminal, flag, "ssh", host_alias]
-    if shutil.which("xterm"):
-        return ["xterm", "-e", "ssh", host_alias]
     return None

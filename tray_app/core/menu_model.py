@@ -149,6 +149,8 @@ def session_menu(
         rows.append(MenuItem("Connect in VS Code", "connect", session.id))
         if session.jupyter_url or (tunnel and tunnel.jupyter_url):
             rows.append(MenuItem("Open JupyterLab", "open_jupyter", session.id))
+        if tunnel is not None and tunnel.state == TunnelState.READY:
+            rows.append(MenuItem("Open terminal (ssh)", "open_terminal", session.id))
         if ssh_command(session):
             rows.append(MenuItem("Copy SSH command", "copy_ssh", session.id))
     if tunnel is not None:

@@ -39,6 +39,7 @@ class TunnelInfo:
     user: str | None = None
     jupyter_url: str | None = None
     vscode_url: str | None = None
+    remote_folder: str = ""  # the preset's --user-folder: what the editor opens
     log_path: Path | None = None
     last_message: str = ""  # the latest meaningful line, for tooltips and error rows
 

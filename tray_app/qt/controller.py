@@ -47,6 +47,7 @@ class Controller(QObject):
         self.service: SessionService | None = None
         self.launcher: Launcher | None = None
         self.editor_opener: Callable[[str], None] | None = None  # session id → open editor
+        self.terminal_opener: Callable[[str], None] | None = None  # session id → ssh terminal
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # --- dispatch ------------------------------------------------------------------------
@@ -72,6 +73,7 @@ class Controller(QObject):
         handlers: dict[str, Callable[[str], None]] = {
             "connect": self.connect_session,
             "open_jupyter": self.open_jupyter,
+            "open_terminal": self.open_terminal,
             "copy_ssh": self.copy_ssh_command,
             "open_web": self.open_web,
             "show_log": self.show_log,
@@ -99,6 +101,12 @@ class Controller(QObject):
         else:
             log.info("connect %s: no launcher available in this build", session_id)
             self.message.emit("Connect", "Connecting is not available yet.", True)
+
+    def open_terminal(self, session_id: str) -> None:
+        if self.terminal_opener is not None:
+            self.terminal_opener(session_id)
+        else:
+            self.message.emit("Terminal", "Opening a terminal is not available here.", True)
 
     def open_jupyter(self, session_id: str) -> None:
         url = ""

@@ -578,6 +578,7 @@ class SessionLauncher:
             session_id=session_id,
             state=TunnelState.LAUNCHING if preset is not None else TunnelState.CONNECTING,
             label=label,
+            remote_folder=preset.user_folder if preset is not None else "",
             log_path=log_path,
             last_message="Starting clearml-session",
         )
