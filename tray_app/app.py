@@ -692,7 +692,11 @@ class TrayApplication:
             from PySide6.QtGui import QGuiApplication
 
             self.hotkey = choose_backend(QGuiApplication.platformName())
-        result = self.hotkey.register(self.settings.hotkey, self._hotkey_pressed)
+            if hasattr(self.hotkey, "on_status"):  # the portal answers later
+                self.hotkey.on_status = self._hotkey_result
+        self._hotkey_result(self.hotkey.register(self.settings.hotkey, self._hotkey_pressed))
+
+    def _hotkey_result(self, result: Any) -> None:
         self.hotkey_status = "" if result.ok else result.reason
         if not result.ok and self.settings.hotkey:
             log.warning("global hotkey %s: %s", self.settings.hotkey, result.reason)
