@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -64,6 +65,7 @@ class TrayApplication:
         self.launcher: Any = None  # SessionLauncher, built below
         self._log_windows: dict[str, Any] = {}
         self._masters: dict[str, Path] = {}  # ssh alias → config file of its master connection
+        self._ssh_hosts: set[str] = set()  # session ids with a Host block written by this run
         self._ssh_lock = asyncio.Lock()
         self._remote_ssh_checked: set[tuple[str, ...]] = set()  # editors known to have it
         self.onboarding: Any = None
@@ -103,6 +105,7 @@ class TrayApplication:
         self.controller.terminal_opener = self._open_terminal
         self.controller.follow_log_requested.connect(self._follow_log)
         self.launcher.tunnels_changed.connect(self.tray.update_state)
+        self.launcher.tunnels_changed.connect(self._prune_ssh_entries)
         self.launcher.tunnels_changed.connect(self.poller.refresh_now)
         self.launcher.prompt_needed.connect(self._ask_user)
         self.launcher.output.connect(self._child_output)
@@ -158,6 +161,8 @@ class TrayApplication:
             await self.apply_config()
         self.poller.start()
         self.apply_hotkey()
+        # Host blocks left by a run that did not quit cleanly point at tunnels that are gone.
+        self.controller.spawn(self._remove_ssh_entries(None))
         if self.args.show:
             self.tray.popup()
 
@@ -465,9 +470,51 @@ class TrayApplication:
             self.notifier.notify("error", "Could not write the SSH config", str(exc), critical=True)
             return None
         log.info("ssh config: Host %s → localhost:%s", alias, info.local_ssh_port)
+        self._ssh_hosts.add(info.session_id)
         if alias not in self._masters:
             await self._open_master(info, alias, config)
         return alias
+
+    def _prune_ssh_entries(self) -> None:
+        """A session whose tunnel has ended loses its Host block, master and stored password."""
+        live = {
+            t.session_id
+            for t in self.launcher.tunnels().values()
+            if t.session_id and t.state not in (TunnelState.CLOSED, TunnelState.FAILED)
+        }
+        gone = self._ssh_hosts - live
+        if gone:
+            self._ssh_hosts -= gone
+            self.controller.spawn(self._remove_ssh_entries(gone))
+
+    async def _remove_ssh_entries(self, session_ids: set[str] | None) -> None:
+        """Remove these sessions' blocks (None: every block in our file)."""
+        from tray_app.core.secrets import SecretStore, session_password_key
+        from tray_app.core.ssh_config import SshConfig, host_alias
+        from tray_app.core.ssh_master import exit_argv
+
+        config = SshConfig()
+        async with self._ssh_lock:
+            try:
+                if session_ids is None:
+                    aliases = await asyncio.to_thread(config.aliases)
+                    removed = [await asyncio.to_thread(config.remove_alias, a) for a in aliases]
+                    if any(removed):
+                        log.info("ssh config: removed %d stale Host blocks", sum(removed))
+                    return
+                for session_id in session_ids:
+                    alias = host_alias(session_id)
+                    config_file = self._masters.pop(alias, None)
+                    if config_file is not None:
+                        await run_process(exit_argv(alias, config_file), dict(os.environ), 10)
+                    await asyncio.to_thread(config.remove, session_id)
+                    with contextlib.suppress(Exception):  # no keyring: nothing was stored
+                        await asyncio.to_thread(
+                            SecretStore().delete, session_password_key(session_id)
+                        )
+                    log.info("ssh config: Host %s removed (its tunnel ended)", alias)
+            except OSError as exc:
+                log.warning("ssh config: could not remove Host blocks: %s", exc)
 
     async def _open_master(self, info: TunnelInfo, alias: str, config: Any) -> None:
         """Authenticate once (askpass reads the keyring) so that the editor's ssh never asks."""
@@ -806,6 +853,9 @@ class TrayApplication:
 
         for alias, config_file in self._masters.items():
             await run_process(exit_argv(alias, config_file), dict(os.environ))
+        self._masters.clear()
+        await self._remove_ssh_entries(set(self._ssh_hosts))  # the tunnels are gone
+        self._ssh_hosts.clear()
         await self.controller.wait_idle()
         if self.client is not None:
             await self.client.aclose()

@@ -119,5 +119,12 @@ async def test_new_session_to_vscode_and_passwordless_ssh(
     await _until(lambda: len(invocations()) >= 3, "the editor to be started again", 30)
     assert invocations()[2][0] == "--new-window"
 
+    # Disconnect: the tunnel ends, so its Host block, master connection and password go.
+    managed_file = isolated_home / ".ssh" / "clearml-tray" / "config"
+    app.controller.handle("disconnect", tunnel.key)
+    await _until(lambda: f"Host {alias}" not in managed_file.read_text(), "the block removed", 30)
+    assert alias not in app._masters
+    assert "Include ~/.ssh/clearml-tray/config" in (isolated_home / ".ssh" / "config").read_text()
+
     await app.quit(shutdown_remote=False)
     assert client_env.network_attempts() == []

@@ -351,3 +351,19 @@ async def test_ready_tunnel_gets_a_shared_login_so_ssh_never_asks(
         await app.quit()
         assert (await asyncio.to_thread(ssh_echo)).returncode != 0  # master closed at Quit
     pumping.cancel()
+
+
+async def test_stale_host_blocks_of_an_earlier_run_are_removed_at_start(
+    qapp: Any, tmp_path: Path, isolated_home: Path
+) -> None:
+    from tray_app.core.ssh_config import HostEntry, SshConfig
+
+    config = SshConfig()
+    config.add(HostEntry("0123456789abcdef0123456789abcdef", 8022, "root", "127.0.0.1"))
+    config.add(HostEntry("fedcba9876543210fedcba9876543210", 8023, "root", "127.0.0.1"))
+    assert len(config.aliases()) == 2
+    app = TrayApplication(_args(config_file=str(tmp_path / "none.conf")))
+    await app.start()
+    await app.controller.wait_idle()
+    assert config.aliases() == []  # no tunnel survives a run: every block pointed at nothing
+    await app.quit()

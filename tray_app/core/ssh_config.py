@@ -190,11 +190,14 @@ class SshConfig:
         return entry.alias
 
     def remove(self, session_id: str) -> bool:
+        return self.remove_alias(host_alias(session_id))
+
+    def remove_alias(self, alias: str) -> bool:
         with _locked(self.managed):
             if not self.managed.exists():
                 return False
             blocks = parse_blocks(self.managed.read_text())
-            if blocks.pop(host_alias(session_id), None) is None:
+            if blocks.pop(alias, None) is None:
                 return False
             atomic_write_bytes(self.managed, render_managed(blocks).encode())
             return True
