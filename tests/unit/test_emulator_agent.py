@@ -302,3 +302,33 @@ def test_agent_handles_a_thousand_sessions_quickly() -> None:
     report = emu.agent.step()
     assert report.pulled and report.reported >= 400
     assert all(emu.state.tasks[t]["status"] == "in_progress" for t in report.pulled)
+
+
+async def test_agent_publishes_only_the_servers_the_session_asked_for(
+    asgi_emulator: AsgiEmulator,
+) -> None:
+    emu = asgi_emulator
+    section = "interactive_session"
+    params = {
+        name: {"section": section, "name": name, "value": "False"}
+        for name in ("jupyterlab", "vscode_server")
+    }
+    tid = (
+        await ok(
+            emu,
+            "tasks.create",
+            {
+                "name": "Interactive Session",
+                "type": "application",
+                "system_tags": ["interactive"],
+                "hyperparams": {section: params},
+            },
+        )
+    )["id"]
+    await ok(emu, "tasks.enqueue", {"task": tid, "queue_name": "sessions"})
+    emu.agent.step()
+    emu.agent.step()
+    published = props(emu, tid)
+    assert published["internal_ssh_port"] and published["external_address"]
+    assert "jupyter_port" not in published and "vscode_port" not in published
+    assert "_jupyter_token" not in emu.state.tasks[tid]["runtime"]

@@ -186,3 +186,28 @@ def test_any_chunking_gives_the_same_events(data: st.DataObject) -> None:
         start = cut
     events += parser.close()
     assert events == parse_transcript(text)
+
+
+def test_real_ready_with_jupyter_and_vscode() -> None:
+    """Recorded against the demo's SSH endpoint: the tunnel really came up."""
+    events = parse_transcript(load("real_ready_full.txt"))
+    ready = first(events, "ready")
+    assert isinstance(ready, Ready)
+    assert (ready.user, ready.host, ready.port) == ("root", "localhost", 8022)
+    assert len(ready.password) == 64  # clearml-session's random session password
+    assert ready.jupyter_url.startswith("http://localhost:8878/?token=")
+    assert ready.vscode_url.startswith("http://localhost:")
+    assert kinds(events).index("tunnel_starting") < kinds(events).index("ready")
+    assert "tunnel_retry" not in kinds(events) and "error" not in kinds(events)
+
+
+def test_real_ready_ssh_only() -> None:
+    ready = first(parse_transcript(load("real_ready_ssh_only.txt")), "ready")
+    assert isinstance(ready, Ready)
+    assert ready.port == 8022 and (ready.jupyter_url, ready.vscode_url) == ("", "")
+
+
+def test_real_reconnect_then_shutdown() -> None:
+    events = parse_transcript(load("real_reconnect_shutdown.txt"), exit_code=0)
+    relevant = [k for k in kinds(events) if k in ("ready", "reconnect", "shutdown", "exit")]
+    assert relevant == ["ready", "reconnect", "ready", "shutdown", "exit"]

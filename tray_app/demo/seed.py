@@ -170,7 +170,17 @@ def publish_ports(
     hostname: str,
     ports: SessionPorts = SessionPorts(),
 ) -> None:
-    """What the remote clearml-session side writes once its servers are up."""
+    """What the remote clearml-session side writes once its servers are up.
+
+    As there, JupyterLab and the VS Code server only publish a port when the session asked for
+    them (`interactive_session/jupyterlab`, `vscode_server`, both on unless set false).
+    """
+    wanted = (task.get("hyperparams") or {}).get("interactive_session") or {}
+
+    def enabled(name: str) -> bool:
+        return str((wanted.get(name) or {}).get("value", "true")).strip().lower() != "false"
+
+    jupyter, vscode = enabled("jupyterlab"), enabled("vscode_server")
     runtime = task.setdefault("runtime", {})
     password = runtime.get("_ssh_password") or f"{SECRET_MARKER}-pw-generated"
     runtime.update(
@@ -178,18 +188,20 @@ def publish_ports(
             "internal_ssh_port": str(ports.ssh),
             "_ssh_user": "root",
             "external_address": address,
-            "_jupyter_token": f"{SECRET_MARKER}-jt-{task['id'][:8]}",
-            "_jupyter_url": f"http://{address}:{ports.jupyter}/",
         }
     )
     props = {
         "external_address": address,
         "internal_ssh_port": str(ports.ssh),
         "internal_stable_ssh_port": str(ports.stable_ssh),
-        "jupyter_port": str(ports.jupyter),
-        "jupyter_url": f"http://{address}:{ports.jupyter}/",
-        "vscode_port": str(ports.vscode),
     }
+    if jupyter:
+        runtime["_jupyter_token"] = f"{SECRET_MARKER}-jt-{task['id'][:8]}"
+        runtime["_jupyter_url"] = f"http://{address}:{ports.jupyter}/"
+        props["jupyter_port"] = str(ports.jupyter)
+        props["jupyter_url"] = f"http://{address}:{ports.jupyter}/"
+    if vscode:
+        props["vscode_port"] = str(ports.vscode)
     for name, value in props.items():
         state.set_hyperparam(task, "properties", name, value)
     state.add_log(
@@ -198,12 +210,13 @@ def publish_ports(
         f"# LOGIN u:root p:{password}\n#\n",
         worker=task.get("last_worker") or "",
     )
-    state.add_log(
-        task["id"],
-        f"Jupyter Lab server running on http://{address}:{ports.jupyter}/ "
-        f"VSCode server on port {ports.vscode}",
-        worker=task.get("last_worker") or "",
-    )
+    servers = []
+    if jupyter:
+        servers.append(f"Jupyter Lab server running on http://{address}:{ports.jupyter}/")
+    if vscode:
+        servers.append(f"VSCode server on port {ports.vscode}")
+    if servers:
+        state.add_log(task["id"], " ".join(servers), worker=task.get("last_worker") or "")
 
 
 def machine_metrics(

@@ -176,14 +176,17 @@ class SessionEndpoints:
                 return
             runtime = task.setdefault("runtime", {})
             runtime["internal_ssh_port"] = str(ports.ssh)
-            runtime["_jupyter_url"] = f"http://{address}:{ports.jupyter}/"
-            for name, value in {
+            values: dict[str, object] = {
                 "internal_ssh_port": ports.ssh,
                 "internal_stable_ssh_port": ports.stable_ssh,
-                "jupyter_port": ports.jupyter,
-                "jupyter_url": f"http://{address}:{ports.jupyter}/",
-                "vscode_port": ports.vscode,
-            }.items():
+            }
+            if _prop(task, "jupyter_port"):  # only the servers the session runs
+                runtime["_jupyter_url"] = f"http://{address}:{ports.jupyter}/"
+                values["jupyter_port"] = ports.jupyter
+                values["jupyter_url"] = f"http://{address}:{ports.jupyter}/"
+            if _prop(task, "vscode_port"):
+                values["vscode_port"] = ports.vscode
+            for name, value in values.items():
                 self.state.set_hyperparam(task, "properties", name, str(value))
 
     async def _open(self, task_id: str, address: str, ports: SessionPorts) -> _Endpoint:
