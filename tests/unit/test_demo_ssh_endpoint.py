@@ -88,3 +88,36 @@ async def test_session_endpoint_logs_in_runs_echo_forwards_and_moves_off_held_po
         await endpoints.close_all()
         if holder:
             holder.close()
+
+
+async def test_an_address_this_machine_lacks_is_reported_once_not_retried(
+    asgi_emulator: AsgiEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """macOS has only 127.0.0.1 on its loopback: the session then has no endpoint, quietly."""
+    emu = asgi_emulator
+    tid = await create_session(emu)
+    emu.agent.step()
+    emu.agent.step()
+    endpoints = SessionEndpoints(emu.state)
+    monkey = pytest.MonkeyPatch()
+
+    async def refuse(*args: object, **kwargs: object) -> object:
+        raise OSError(99, "Cannot assign requested address")
+
+    def no_ports(address: str) -> SessionPorts:
+        raise OSError(99, "Cannot assign requested address")
+
+    monkey.setattr("tray_app.demo.ssh_endpoint.asyncssh.create_server", refuse)
+    monkey.setattr("tray_app.demo.ssh_endpoint.pick_ports", no_ports)
+    try:
+        before = props(emu, tid)
+        for _ in range(3):
+            await endpoints.sync()
+        assert props(emu, tid) == before  # nothing republished
+        warnings = [r.getMessage() for r in caplog.records if "no SSH endpoint" in r.getMessage()]
+        ours = [w for w in warnings if tid in w]
+        assert len(ours) == 1 and "Cannot assign requested address" in ours[0]
+        assert len(warnings) == len(set(warnings))  # every session once, however many syncs
+    finally:
+        monkey.undo()
+        await endpoints.close_all()

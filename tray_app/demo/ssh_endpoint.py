@@ -162,9 +162,14 @@ class SessionEndpoints:
             except OSError as exc:
                 # Another program holds a port (a second emulator, a real Jupyter): move the
                 # session to free ports and publish them, as a remote side would on start.
-                log.info("demo session %s: %s; moving it to free ports", task_id, exc)
                 self._failed[task_id] = ports  # the next sync opens the new ones
-                self._republish(task_id, address, pick_ports(address))
+                try:
+                    moved = pick_ports(address)
+                except OSError:  # e.g. macOS, where only 127.0.0.1 is on the loopback
+                    log.warning("demo session %s: no SSH endpoint on %s: %s", task_id, address, exc)
+                    continue
+                log.info("demo session %s: %s; moving it to free ports", task_id, exc)
+                self._republish(task_id, address, moved)
                 continue
             log.info("demo SSH endpoint for %s on %s:%s", task_id, address, ports.ssh)
         self._failed = {k: v for k, v in self._failed.items() if k in wanted}
