@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtWidgets import QApplication
 from support.dunst import running_dunst
 from support.emulator import EmulatorHandle
+from support.qt_wait import until
 
 from tray_app.app import TrayApplication
 from tray_app.core.presets import Preset
@@ -27,14 +27,7 @@ pytestmark = [pytest.mark.desktop, pytest.mark.timeout(240)]
 
 
 async def _until(predicate: Any, what: str, limit_s: float = 90.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit_s
-    while not predicate():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        # This test runs on pytest-asyncio's loop, not qasync's: let Qt deliver the QProcess
-        # output and the widgets' events as the app's qasync loop would.
-        QApplication.processEvents()
-        await asyncio.sleep(0.05)
+    await until(predicate, what, limit_s)
 
 
 def _in_sessions(session_ids: set[int]) -> list[int]:

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtWidgets import QApplication
 from support.emulator import EmulatorHandle
+from support.qt_wait import until
 
 from tray_app.app import TrayApplication
 from tray_app.core.presets import Preset
@@ -29,12 +29,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 
 async def _until(predicate: Any, what: str, limit_s: float = 120.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit_s
-    while not predicate():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        QApplication.processEvents()  # QProcess output reaches the launcher through Qt
-        await asyncio.sleep(0.05)
+    await until(predicate, what, limit_s)
 
 
 async def test_new_session_to_vscode_and_passwordless_ssh(

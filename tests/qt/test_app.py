@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from PySide6.QtWidgets import QApplication
 from support.emulator import EmulatorHandle
+from support.qt_wait import until
 
 from tray_app.app import TrayApplication
 from tray_app.core.refresh import TrayState
@@ -31,13 +32,7 @@ def _args(**kw: Any) -> argparse.Namespace:
 
 
 async def _until(predicate: Any, limit_s: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit_s
-    while not predicate():
-        assert loop.time() < deadline, "condition not reached in time"
-        # pytest-asyncio's loop is not qasync's: let Qt deliver QProcess signals too.
-        QApplication.processEvents()
-        await asyncio.sleep(0.02)
+    await until(predicate, "", limit_s)
 
 
 async def test_start_switch_profile_without_restart_and_quit(
@@ -289,7 +284,6 @@ async def test_ready_tunnel_gets_a_shared_login_so_ssh_never_asks(
     import subprocess
     import sys
 
-    from PySide6.QtWidgets import QApplication
     from support.ssh_server import running_ssh_server
 
     from tray_app.core.tunnels import TunnelInfo, TunnelState
