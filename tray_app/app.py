@@ -497,10 +497,9 @@ class TrayApplication:
         async with self._ssh_lock:
             try:
                 if session_ids is None:
-                    aliases = await asyncio.to_thread(config.aliases)
-                    removed = [await asyncio.to_thread(config.remove_alias, a) for a in aliases]
-                    if any(removed):
-                        log.info("ssh config: removed %d stale Host blocks", sum(removed))
+                    removed = await asyncio.to_thread(config.remove_aliases, None)
+                    if removed:
+                        log.info("ssh config: removed %d stale Host blocks", removed)
                     return
                 for session_id in session_ids:
                     alias = host_alias(session_id)

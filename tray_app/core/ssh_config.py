@@ -190,17 +190,21 @@ class SshConfig:
         return entry.alias
 
     def remove(self, session_id: str) -> bool:
-        return self.remove_alias(host_alias(session_id))
+        return self.remove_aliases([host_alias(session_id)]) == 1
 
-    def remove_alias(self, alias: str) -> bool:
+    def remove_aliases(self, aliases: list[str] | None = None) -> int:
+        """Remove these Host blocks (None: all of ours) in one write; how many went."""
         with _locked(self.managed):
             if not self.managed.exists():
-                return False
+                return 0
             blocks = parse_blocks(self.managed.read_text())
-            if blocks.pop(alias, None) is None:
-                return False
+            gone = [a for a in (list(blocks) if aliases is None else aliases) if a in blocks]
+            if not gone:
+                return 0
+            for alias in gone:
+                del blocks[alias]
             atomic_write_bytes(self.managed, render_managed(blocks).encode())
-            return True
+            return len(gone)
 
     def aliases(self) -> list[str]:
         if not self.managed.exists():
