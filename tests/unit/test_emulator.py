@@ -114,6 +114,31 @@ async def test_content_encoding_is_rejected_with_415(asgi_emulator: AsgiEmulator
     assert response.status_code == 415
 
 
+async def test_request_and_response_body_bytes_are_recorded_and_totalled(
+    asgi_emulator: AsgiEmulator,
+) -> None:
+    state = asgi_emulator.state
+    before = state.traffic()
+    async with asgi_emulator.client(headers=asgi_emulator.basic_header) as client:
+        listed = await client.post("/tasks.get_all", content=b'{"only_fields": ["id"]}')
+        login = await client.get("/auth.login")
+        unknown = await client.post("/tasks.no_such_thing", content=b"{}")
+    assert unknown.status_code == 404
+    records = list(state.requests)[-3:]
+    assert [r.request_bytes for r in records] == [len(b'{"only_fields": ["id"]}'), 0, 2]
+    assert [r.response_bytes for r in records] == [
+        len(listed.content),
+        len(login.content),
+        len(unknown.content),
+    ]
+    state.clear_requests()  # the running totals are not the kept records
+    window = state.traffic() - before
+    assert window.requests == 3
+    assert window.request_bytes == sum(r.request_bytes for r in records)
+    assert window.response_bytes == sum(r.response_bytes for r in records)
+    assert window.bytes == window.request_bytes + window.response_bytes
+
+
 async def test_debug_ping_needs_no_auth(asgi_emulator: AsgiEmulator) -> None:
     response = await call(asgi_emulator, "debug.ping", {}, auth=False)
     assert response.status_code == 200

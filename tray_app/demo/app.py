@@ -201,10 +201,16 @@ class EmulatorApp:
             status = 500
             response = envelope(500, 0, "Internal server error", {}, actual)
         record = RequestRecord(
-            name, requested, request.method, _redact_body(name, body), user_id, status
+            name,
+            requested,
+            request.method,
+            _redact_body(name, body),
+            user_id,
+            status,
+            request_bytes=len(raw),
+            response_bytes=len(response.body),
         )
-        with state.lock:
-            state.requests.append(record)
+        state.record_request(record)
         return response
 
     def _parse_body(self, raw: bytes, name: str) -> dict[str, Any]:

@@ -196,7 +196,11 @@ class Worker:
 
 @dataclass(slots=True)
 class RequestRecord:
-    """One handled request, kept for tests (bodies with secrets are redacted)."""
+    """One handled request, kept for tests (bodies with secrets are redacted).
+
+    `request_bytes` and `response_bytes` are the lengths of the raw request body and of the
+    response body as sent (uncompressed JSON; headers are not counted).
+    """
 
     endpoint: str
     version: str
@@ -204,6 +208,35 @@ class RequestRecord:
     body: dict[str, Any]
     user_id: str | None
     status: int
+    request_bytes: int = 0
+    response_bytes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Traffic:
+    """Handled requests and body bytes, cumulative; subtract two readings for a window."""
+
+    requests: int = 0
+    request_bytes: int = 0
+    response_bytes: int = 0
+
+    @property
+    def bytes(self) -> int:
+        return self.request_bytes + self.response_bytes
+
+    def __add__(self, other: Traffic) -> Traffic:
+        return Traffic(
+            self.requests + other.requests,
+            self.request_bytes + other.request_bytes,
+            self.response_bytes + other.response_bytes,
+        )
+
+    def __sub__(self, other: Traffic) -> Traffic:
+        return Traffic(
+            self.requests - other.requests,
+            self.request_bytes - other.request_bytes,
+            self.response_bytes - other.response_bytes,
+        )
 
 
 class EmulatorState:
@@ -244,6 +277,9 @@ class EmulatorState:
         self.current_user_id = ""
         # The latest handled requests, oldest first; tests count and inspect them.
         self.requests: deque[RequestRecord] = deque(maxlen=20000)
+        # Every handled request since the state was made (not bounded, not reset by
+        # `clear_requests`), for benchmarks that read it before and after a window.
+        self._traffic = Traffic()
 
     # --- seeding -------------------------------------------------------------------------------
     @classmethod
@@ -297,6 +333,17 @@ class EmulatorState:
     def clear_requests(self) -> None:
         with self.lock:
             self.requests.clear()
+
+    def record_request(self, record: RequestRecord) -> None:
+        """Keep one handled request and add it to the running `traffic()` totals."""
+        with self.lock:
+            self.requests.append(record)
+            self._traffic += Traffic(1, record.request_bytes, record.response_bytes)
+
+    def traffic(self) -> Traffic:
+        """Requests and body bytes handled so far; `after - before` gives a window's share."""
+        with self.lock:
+            return self._traffic
 
     # --- lookups -------------------------------------------------------------------------------
     @property
@@ -769,6 +816,7 @@ __all__ = [
     "FaultKind",
     "Faults",
     "RequestRecord",
+    "Traffic",
     "Worker",
     "iso",
     "md5_hex",
