@@ -230,6 +230,86 @@ async def test_more_sessions_than_a_page_are_paged_not_truncated(rig_factory):
     assert rig.recorder.count("tasks.get_all_ex") == 2
 
 
+def hold_until(inner: httpx.AsyncBaseTransport, endpoint: str, count: int) -> Any:
+    """A transport that holds `endpoint` requests until `count` of them are in flight together
+    (a sequential client never gets there and times out)."""
+    arrived = asyncio.Event()
+
+    class Hold(httpx.AsyncBaseTransport):
+        waiting = 0
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith(endpoint):
+                Hold.waiting += 1
+                if Hold.waiting >= count:
+                    arrived.set()
+                await asyncio.wait_for(arrived.wait(), timeout=5)
+            return await inner.handle_async_request(request)
+
+    return Hold()
+
+
+def add_live_copies(state: EmulatorState, count: int, user_id: str) -> None:
+    """`count` more live sessions of `user_id` (copies of a seeded one, new ids)."""
+    template = next(
+        t
+        for t in state.tasks.values()
+        if t["status"] == "in_progress" and "interactive" in (t.get("system_tags") or [])
+    )
+    with state.lock:
+        for _ in range(count):
+            task = json.loads(json.dumps(template))
+            task["id"] = state.new_id()
+            task["user"] = user_id
+            state.tasks[task["id"]] = task
+
+
+async def test_known_pages_are_fetched_concurrently_and_match_the_sequential_result(
+    rig_factory,
+):
+    rig = rig_factory(sessions=1000)
+    first = await rig.service.snapshot(all_users=True)  # pages one after the other
+    assert rig.recorder.count("tasks.get_all_ex") == 2
+    rig.recorder.clear()
+    rig.recorder.inner = hold_until(rig.recorder.inner, "tasks.get_all_ex", 2)
+    second = await rig.service.snapshot(all_users=True)
+    assert rig.recorder.count("tasks.get_all_ex") == 2
+    assert rig.recorder.count() == 3  # both pages and workers.get_all, nothing else
+    assert second.sessions == first.sessions
+    assert {s.id for s in second.sessions} == live_ids(rig.state, None)
+
+
+async def test_a_result_that_grew_past_a_page_is_still_fetched_in_full(rig_factory):
+    rig = rig_factory(sessions=13)
+    await rig.service.snapshot()
+    me = rig.state.current_user_id
+    add_live_copies(rig.state, 600, me)
+    rig.recorder.clear()
+    grown = await rig.service.snapshot()
+    assert {s.id for s in grown.sessions} == live_ids(rig.state, me)
+    assert len(grown.sessions) > 600
+    pages = [e.request["page"] for e in rig.recorder.exchanges if e.endpoint == "tasks.get_all_ex"]
+    assert pages == [0, 1]
+
+
+async def test_a_result_that_shrank_goes_back_to_one_page(rig_factory):
+    rig = rig_factory(sessions=13)
+    me = rig.state.current_user_id
+    add_live_copies(rig.state, 600, me)
+    await rig.service.snapshot()
+    with rig.state.lock:
+        for task in list(rig.state.tasks.values()):
+            if task["user"] == me and task["status"] == "in_progress":
+                task["status"] = "stopped"
+    rig.recorder.clear()
+    shrunk = await rig.service.snapshot()  # still asks for the two pages it needed last time
+    assert {s.id for s in shrunk.sessions} == live_ids(rig.state, me)
+    assert rig.recorder.count("tasks.get_all_ex") == 2
+    rig.recorder.clear()
+    await rig.service.snapshot()
+    assert rig.recorder.count("tasks.get_all_ex") == 1
+
+
 async def test_snapshot_requests_are_issued_concurrently(rig_factory):
     rig = rig_factory(sessions=5)
     await rig.client.login()

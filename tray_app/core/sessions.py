@@ -1,10 +1,14 @@
 """SessionService: the tray's view of the server, one snapshot at a time, plus session actions.
 
-A snapshot costs a constant number of concurrent requests however many sessions exist:
-`tasks.get_all_ex` (only the fields we show, with user/project/queue names joined) and
-`workers.get_all` (private IPs). Pages are fetched only past the server's 500-row cap. Names the
-server did not join are filled from caches (`users.get_all_ex`, `projects.get_all`,
-`queues.get_all`), fetched once and again only when an unknown id shows up.
+A snapshot is one round trip of concurrent requests: `tasks.get_all_ex` (only the fields we
+show, with user/project/queue names joined) and `workers.get_all` (private IPs). Past the
+server's 500-row cap the tasks come in pages: the service remembers how many pages the last
+snapshot of the same scope (own or all users) needed and asks for that many at once, next to
+`workers.get_all`; only if the last of them comes back full does it fetch more, one page at a
+time (a result that grew). Rows are deduplicated by id and kept in page order. So the steady
+state costs 1 + pages requests and one round trip at any size. Names the server did not join are
+filled from caches (`users.get_all_ex`, `projects.get_all`, `queues.get_all`), fetched once and
+again only when an unknown id shows up.
 
 Never asks for `runtime` as a whole: it holds the creator's API key and secret and the SSH
 password. Only the `runtime.*` keys in `RUNTIME_KEYS` are requested.
@@ -305,6 +309,8 @@ class SessionService:
         self._user_names: dict[str, str] = {}
         self._project_names: dict[str, str] = {}
         self._queue_names: dict[str, str] = {}
+        # Pages of `tasks.get_all_ex` the last snapshot of each scope (user id, "" = all) needed.
+        self._pages: dict[str, int] = {}
 
     # -- identity --------------------------------------------------------------------------
 
@@ -362,6 +368,11 @@ class SessionService:
         )
 
     async def _live_tasks(self, user_id: str | None) -> list[dict[str, Any]]:
+        """Every live interactive task, in page order, each id once.
+
+        The pages the previous snapshot of this scope needed are requested together; only when
+        the last of them comes back full do further pages follow, one at a time.
+        """
         request: dict[str, Any] = {
             "system_tags": [INTERACTIVE_TAG],
             "status": list(LIVE_STATUSES),
@@ -371,12 +382,22 @@ class SessionService:
         }
         if user_id:
             request["user"] = [user_id]
+        scope = user_id or ""
+        known = max(1, self._pages.get(scope, 1))
+
+        async def page(number: int) -> list[Any]:
+            data = await self.client.call("tasks.get_all_ex", {**request, "page": number})
+            return list(data.get("tasks") or [])
+
+        batches = list(await asyncio.gather(*(page(n) for n in range(known))))
+        while len(batches[-1]) >= PAGE_SIZE:
+            batches.append(await page(len(batches)))
+        # Pages past the first short one were not needed (the result shrank since last time).
+        needed = next((n + 1 for n, b in enumerate(batches) if len(b) < PAGE_SIZE), len(batches))
+        self._pages[scope] = needed
         tasks: list[dict[str, Any]] = []
         seen: set[str] = set()
-        page = 0
-        while True:
-            data = await self.client.call("tasks.get_all_ex", {**request, "page": page})
-            batch = data.get("tasks") or []
+        for batch in batches:
             for task in batch:
                 if isinstance(task, dict) and task.get("id") not in seen:
                     seen.add(str(task.get("id")))
@@ -386,9 +407,7 @@ class SessionService:
                         for key in FORBIDDEN_RUNTIME_KEYS:
                             runtime.pop(key, None)
                     tasks.append(task)
-            if len(batch) < PAGE_SIZE:
-                return tasks
-            page += 1
+        return tasks
 
     async def _workers(self) -> list[dict[str, Any]]:
         data = await self.client.call("workers.get_all", {"last_seen": WORKER_LAST_SEEN_S})
