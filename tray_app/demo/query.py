@@ -7,6 +7,7 @@ shares one implementation of the semantics clients depend on.
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -21,11 +22,18 @@ _MISSING = object()
 Doc = dict[str, Any]
 
 
+@functools.lru_cache(maxsize=4096)
+def _parts(path: str) -> tuple[str, ...]:
+    # Every document of a query is read with the same few paths: split each once.
+    return tuple(path.split("."))
+
+
 def get_path(doc: Mapping[str, Any], path: str) -> Any:
     """Value at a dotted path, or `_MISSING`."""
     cur: Any = doc
-    for part in path.split("."):
-        if not isinstance(cur, Mapping) or part not in cur:
+    for part in _parts(path):
+        # `type(...) is dict` first: the ABC check is slow and documents are plain dicts.
+        if not (type(cur) is dict or isinstance(cur, Mapping)) or part not in cur:
             return _MISSING
         cur = cur[part]
     return cur
@@ -330,7 +338,10 @@ def page_bounds(request: Mapping[str, Any]) -> tuple[int, int]:
     return page_i * min(size_i, MAX_PAGE_SIZE), min(size_i, MAX_PAGE_SIZE)
 
 
-def _set_path(out: Doc, parts: list[str], value: Any) -> None:
+_ATOMIC = (str, int, float, bool, type(None))
+
+
+def _set_path(out: Doc, parts: Sequence[str], value: Any) -> None:
     cur = out
     for part in parts[:-1]:
         nxt = cur.get(part)
@@ -338,10 +349,11 @@ def _set_path(out: Doc, parts: list[str], value: Any) -> None:
             nxt = {}
             cur[part] = nxt
         cur = nxt
-    cur[parts[-1]] = copy.deepcopy(value)
+    # Only containers need copying (most projected values are strings and numbers).
+    cur[parts[-1]] = value if isinstance(value, _ATOMIC) else copy.deepcopy(value)
 
 
-def _del_path(out: Doc, parts: list[str]) -> None:
+def _del_path(out: Doc, parts: Sequence[str]) -> None:
     cur: Any = out
     for part in parts[:-1]:
         if not isinstance(cur, dict) or part not in cur:
@@ -351,23 +363,36 @@ def _del_path(out: Doc, parts: list[str]) -> None:
         cur.pop(parts[-1], None)
 
 
+@functools.lru_cache(maxsize=256)
+def _field_paths(
+    only_fields: tuple[str, ...],
+) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...]]:
+    """(included paths, excluded paths) of an `only_fields` list, split once per query."""
+    includes = tuple(_parts(f) for f in only_fields if f and not f.startswith("-"))
+    excludes = tuple(_parts(f[1:]) for f in only_fields if f.startswith("-") and f != "-id")
+    return includes, excludes
+
+
 def project(doc: Doc, only_fields: Sequence[str] | None) -> Doc:
     """Apply `only_fields` (dotted; `-x` excludes); `id` is always kept."""
     if not only_fields:
         return copy.deepcopy(doc)
-    includes = [f for f in only_fields if f and not f.startswith("-")]
-    excludes = [f[1:] for f in only_fields if f and f.startswith("-")]
+    includes, excludes = _field_paths(tuple(only_fields))
     if includes:
         out: Doc = {"id": doc.get("id")}
-        for field in includes:
-            value = get_path(doc, field)
+        for parts in includes:
+            value: Any = doc
+            for part in parts:
+                if not (type(value) is dict or isinstance(value, Mapping)) or part not in value:
+                    value = _MISSING
+                    break
+                value = value[part]
             if value is not _MISSING:
-                _set_path(out, field.split("."), value)
+                _set_path(out, parts, value)
     else:
         out = copy.deepcopy(doc)
-    for field in excludes:
-        if field != "id":
-            _del_path(out, field.split("."))
+    for parts in excludes:
+        _del_path(out, parts)
     return out
 
 
