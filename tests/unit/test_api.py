@@ -20,6 +20,7 @@ import pytest
 
 from tray_app import __version__
 from tray_app.core.api import (
+    HTTP_LIMITS,
     ClearMLAuthError,
     ClearMLClient,
     ClearMLError,
@@ -29,6 +30,7 @@ from tray_app.core.api import (
     ssl_verify,
 )
 from tray_app.core.config import ServerConfig
+from tray_app.core.refresh import RefreshSchedule
 
 SERVER = "http://127.0.0.1:18008"
 KEY = "AKTESTACCESSKEY0001"
@@ -487,3 +489,11 @@ async def test_the_secret_key_is_registered_for_log_redaction(server, clock, sle
     async with make_client(server, clock, sleeps):
         assert SECRET not in redact(f"accidentally logged {SECRET}")
     unregister_all_secrets()
+
+
+def test_idle_connections_outlive_the_refresh_interval_so_refreshes_skip_the_handshake():
+    schedule = RefreshSchedule()
+    assert HTTP_LIMITS.keepalive_expiry is not None
+    assert HTTP_LIMITS.keepalive_expiry > schedule.interval * (1 + schedule.jitter)
+    assert HTTP_LIMITS.keepalive_expiry < 60  # below the usual load balancer idle timeout
+    assert (HTTP_LIMITS.max_keepalive_connections or 0) >= 4  # workers + a few task pages
