@@ -26,6 +26,7 @@ from tray_app.core.api import (
     ClearMLError,
     ClearMLRequestError,
     ClearMLUnavailable,
+    client_verify,
     decode_jwt_claims,
     ssl_verify,
 )
@@ -479,6 +480,32 @@ def test_ssl_verify_with_a_missing_bundle_is_a_clear_error(tmp_path: Path):
     missing = tmp_path / "nope.pem"
     with pytest.raises(ClearMLError, match=r"nope\.pem"):
         ssl_verify(str(missing))
+
+
+def test_a_plain_http_server_gets_a_verifying_context_that_trusts_no_ca(monkeypatch):
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    context = client_verify("http://127.0.0.1:8008", True)
+    assert isinstance(context, ssl.SSLContext)
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert context.get_ca_certs() == []  # TLS through it fails: nothing is trusted
+
+
+def test_an_https_server_keeps_the_configured_verification():
+    assert client_verify("https://api.clear.ml", True) is True
+    assert client_verify("https://api.clear.ml", "false") is False
+
+
+@pytest.mark.parametrize("name", ["HTTP_PROXY", "ALL_PROXY"])
+def test_a_plain_http_server_behind_an_https_proxy_keeps_full_verification(monkeypatch, name):
+    monkeypatch.setenv(name, "https://proxy.example:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert client_verify("http://127.0.0.1:8008", True) is True
+
+
+def test_a_plain_http_server_with_verification_off_stays_off():
+    assert client_verify("http://127.0.0.1:8008", False) is False
 
 
 async def test_the_secret_key_is_registered_for_log_redaction(server, clock, sleeps):
