@@ -913,11 +913,16 @@ def _instance_message(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_app(args: argparse.Namespace) -> int:
     """Start the tray (or hand the request to the one already running)."""
+    from tray_app.startup_probe import probe_for
+
+    probe = probe_for(args)  # None unless --benchmark-startup
     import qasync
     from PySide6.QtWidgets import QApplication
 
     from tray_app.qt.single_instance import SingleInstance, forward_to_running
 
+    if probe is not None:
+        probe.mark("qt_imported")
     os.environ.setdefault("QT_LOGGING_RULES", "qt.qpa.xcb.warning=false")
     qapp = QApplication(sys.argv[:1])
     qapp.setApplicationName(APP_NAME)
@@ -940,6 +945,8 @@ def run_app(args: argparse.Namespace) -> int:
     instance.message_received.connect(app.on_instance_message)
     if args.command == "connect":
         app.pending_connect = args.session_id
+    if probe is not None:
+        probe.attach(app, loop)
 
     quit_event = asyncio.Event()
     qapp.aboutToQuit.connect(quit_event.set)
@@ -955,4 +962,4 @@ def run_app(args: argparse.Namespace) -> int:
             instance.close()
     state = app.poller.status.state
     log.info("stopped (last state %s)", state.value if isinstance(state, TrayState) else state)
-    return 0
+    return probe.exit_code if probe is not None else 0

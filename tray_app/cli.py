@@ -33,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--show", action="store_true", help="show the running instance's window and menu"
     )
+    parser.add_argument(
+        "--benchmark-startup",
+        action="store_true",
+        help="print the tray's startup milestones (seconds since process start) as JSON and quit",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p_list = sub.add_parser("list", help="print your live sessions (headless)")
