@@ -1,0 +1,189 @@
+"""Children of the startup and idle sections: the emulator they talk to, their peak RSS, trayer.
+
+The tray and the CLIs run as real child processes (console scripts of this environment) against
+the ClearML API emulator, which runs in the benchmark's own process (a uvicorn thread) so that
+its cost is never counted as theirs. Whether the icon is up is read from the X server, the way a
+user sees it: our window inside trayer's panel (`xwininfo -root -tree`).
+
+Peak RSS of a child: Linux carries the parent's high-water mark into a child through fork (or
+vfork) and exec, so `wait4` on a child of this process reports at least this process's own peak
+RSS (the emulator and its seeded data live here). `measure()` therefore forks the child from a
+small launcher (`python -S`, ~6 MB: the floor of the figure) and reads the child's rusage there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.common import ChildRun, Context, tool_env
+from tray_app.demo import DemoServer, EmulatorState
+
+APP_CLASS = "clearml-tray"  # the WM_CLASS of every window of ours
+POLL_S = 0.01  # between two xwininfo runs; one run takes ~4 ms on Xvfb
+
+# `     0x400007 "ClearML Session Tray": ("clearml-tray" "clearml-tray")  22x30+0+0  +1257+1`
+_TREE_LINE = re.compile(
+    r'^\s*0x[0-9a-f]+ (?:"(?P<name>.*)"|\(has no name\)): \((?P<cls>[^)]*)\)\s+'
+    r"(?P<w>\d+)x(?P<h>\d+)\S*\s+\+(?P<x>-?\d+)\+(?P<y>-?\d+)\s*$"
+)
+
+
+# Forks the command, waits for it, prints its wall time and rusage as JSON on stderr; the
+# command's own stderr goes to /dev/null.
+_LAUNCHER = """
+import json, os, sys, time
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, 2)
+        os.execvp(sys.argv[1], sys.argv[1:])
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+seconds = time.perf_counter() - start
+scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+print(json.dumps({"seconds": seconds, "code": os.waitstatus_to_exitcode(status),
+                  "maxrss": usage.ru_maxrss * scale}), file=sys.stderr)
+"""
+
+
+def measure(argv: list[str], env: dict[str, str], timeout: float = 300) -> ChildRun:
+    """Run a command to its end: wall time from fork to exit, its own peak RSS, its stdout."""
+    result = subprocess.run(
+        [sys.executable, "-S", "-E", "-c", _LAUNCHER, *argv],
+        env=env,
+        capture_output=True,
+        timeout=timeout,
+    )
+    lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
+    if result.returncode != 0 or not lines:
+        raise RuntimeError(f"launcher for {argv[0]} failed: {lines[-1:]}")
+    doc = json.loads(lines[-1])
+    return ChildRun(
+        doc["seconds"],
+        doc["maxrss"] / (1024 * 1024),
+        doc["code"],
+        result.stdout.decode("utf-8", "replace"),
+    )
+
+
+@dataclass(frozen=True)
+class Emulated:
+    """A running emulator, its clearml.conf, and the environment for a child pointed at it."""
+
+    server: DemoServer
+    config: Path
+    env: dict[str, str]
+
+
+@contextmanager
+def emulator(
+    ctx: Context,
+    name: str,
+    sessions: int,
+    prepare: Callable[[DemoServer], None] | None = None,
+) -> Iterator[Emulated]:
+    """Seed `sessions` sessions, serve them on loopback; a private HOME under ctx.workdir/name."""
+    server = DemoServer(EmulatorState.seeded(sessions=sessions), port=0, ssh_endpoints=False)
+    if prepare is not None:
+        prepare(server)
+    server.start()
+    try:
+        base = ctx.workdir / name
+        config = server.write_config(base / "clearml.conf")
+        env = tool_env(config, base / "home")
+        env.pop("QT_QPA_PLATFORM", None)  # the real display, never offscreen
+        yield Emulated(server, config, env)
+    finally:
+        server.stop()
+
+
+@dataclass(frozen=True)
+class XWindow:
+    name: str
+    wm_class: str
+    x: int
+    y: int
+    width: int
+    height: int
+
+    def inside(self, other: XWindow) -> bool:
+        return (
+            other.x <= self.x < other.x + other.width and other.y <= self.y < other.y + other.height
+        )
+
+
+def x_windows() -> list[XWindow]:
+    """Every window on the display with its absolute position (mapped or not)."""
+    out = subprocess.run(
+        ["xwininfo", "-root", "-tree"], capture_output=True, text=True, timeout=10
+    ).stdout
+    found = []
+    for line in out.splitlines():
+        m = _TREE_LINE.match(line)
+        if m:
+            found.append(
+                XWindow(
+                    m.group("name") or "",
+                    m.group("cls"),
+                    int(m.group("x")),
+                    int(m.group("y")),
+                    int(m.group("w")),
+                    int(m.group("h")),
+                )
+            )
+    return found
+
+
+def tray_panel() -> XWindow:
+    """trayer's panel (the widest of its windows); RuntimeError when no trayer runs."""
+    panels = [w for w in x_windows() if '"trayer"' in w.wm_class.lower()]
+    if not panels:
+        raise RuntimeError("no tray host on the display: start trayer (the runner does)")
+    return max(panels, key=lambda w: w.width)
+
+
+def docked_icon(panel: XWindow) -> XWindow | None:
+    """Our icon's window once trayer has reparented it into its panel."""
+    for window in x_windows():
+        if f'"{APP_CLASS}"' in window.wm_class and window.inside(panel) and window.width < 64:
+            return window
+    return None
+
+
+def wait_docked(
+    panel: XWindow, proc: subprocess.Popen[bytes], start: float, timeout: float = 60
+) -> float:
+    """Seconds from `start` (perf_counter) until our icon sits in the panel."""
+    deadline = time.perf_counter() + timeout
+    while proc.poll() is None and time.perf_counter() < deadline:
+        if docked_icon(panel) is not None:
+            return time.perf_counter() - start
+        time.sleep(POLL_S)
+    state = f"exited with {proc.returncode}" if proc.returncode is not None else "still running"
+    raise RuntimeError(f"the tray icon never docked in trayer within {timeout:g} s ({state})")
+
+
+def stop_tree(proc: subprocess.Popen[bytes], grace_s: float = 10.0) -> int:
+    """SIGTERM to the child's process group (started with start_new_session), SIGKILL to what
+    is left after `grace_s`; the child's exit status."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(grace_s)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # the child if it hung, and children it left
+    return proc.wait(grace_s)

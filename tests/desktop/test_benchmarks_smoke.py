@@ -1,0 +1,64 @@
+"""The startup and idle benchmark sections run end to end (quick sizes, a short idle window).
+
+Smoke only: every figure is there and sane (positive, milestones in order, targets judged);
+how fast anything is stays with `python -m benchmarks`, never with a test.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from support.desktop import REPO, require_desktop, trayer
+
+pytestmark = pytest.mark.desktop
+
+
+@pytest.fixture
+def bench(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
+    """A quick benchmark Context, with trayer on the display as the runner provides it."""
+    require_desktop()
+    monkeypatch.syspath_prepend(str(REPO))  # `benchmarks` is a top-level folder, not installed
+    from benchmarks.common import Context
+
+    with trayer():
+        yield Context(quick=True, say=lambda _text: None, workdir=tmp_path)
+
+
+def _section(name: str) -> ModuleType:
+    return importlib.import_module(f"benchmarks.{name}")
+
+
+def _by_name(figures: list[Any], start: str) -> Any:
+    matches = [f for f in figures if f.name.startswith(start)]
+    assert len(matches) == 1, [f.name for f in figures]
+    return matches[0]
+
+
+def test_startup_section_reports_ordered_milestones_and_the_list_comparison(bench: Any) -> None:
+    figures = _section("startup").run(bench)
+    assert figures and all(f.section == "startup" and f.value > 0 for f in figures)
+    chain = [
+        _by_name(figures, f"cold start to {m} ").value
+        for m in ("qt_imported", "event_loop", "tray_shown", "first_snapshot_in_menu")
+    ]
+    assert chain == sorted(chain)
+    _by_name(figures, "cold start to icon docked in trayer")
+    _by_name(figures, "cold start to exit after the first snapshot")
+    speed_up = _by_name(figures, "speed-up list --json vs clearml-session list (50 sessions)")
+    assert speed_up.target and isinstance(speed_up.met, bool)
+
+
+def test_idle_section_reports_cpu_rss_and_refreshes_over_a_short_window(bench: Any) -> None:
+    figures = _section("idle").run(bench, window_s=3)
+    cpu = _by_name(figures, "idle CPU of the tray")
+    peak = _by_name(figures, "idle peak RSS of the tray")
+    final = _by_name(figures, "idle final RSS of the tray")
+    refreshes = _by_name(figures, "refreshes seen by the server")
+    assert cpu.value >= 0 and isinstance(cpu.met, bool)
+    assert 10 < final.value <= peak.value  # MB: a running Qt app, sampled in the window
+    assert refreshes.value >= 0
