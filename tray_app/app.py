@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import sys
@@ -165,6 +166,10 @@ class TrayApplication:
         self.controller.spawn(self._remove_ssh_entries(None))
         if self.args.show:
             self.tray.popup()
+        # Everything built so far (Qt bindings, modules, the app's objects) lives as long as the
+        # process. Frozen, the collector stops walking it on every full collection: those walks
+        # were the longest event-loop stalls (30-50 ms) during a refresh of 1000 sessions.
+        gc.freeze()
 
     def _config_file(self) -> str | None:
         if self.config_override:

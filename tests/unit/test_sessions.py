@@ -371,3 +371,28 @@ async def test_forced_stop_goes_straight_to_stopped():
     assert await service.stop("t1", force=True) == "stopped"
     assert endpoints(calls) == ["tasks.stopped"]
     await service.client.aclose()
+
+
+def test_only_the_shown_metric_values_are_asked_for_and_read_back() -> None:
+    """`last_metrics.<metric>.<variant>.value` per shown variant, as the web UI's columns ask:
+    the server then sends `{"value": x}` without the variant's name, which comes from the hash."""
+    machine, gpu = md5(":monitor:machine"), md5(":monitor:gpu")
+    assert f"last_metrics.{machine}" not in TASK_FIELDS  # not the whole group
+    assert f"last_metrics.{machine}.{md5('cpu_usage')}.value" in TASK_FIELDS
+    assert f"last_metrics.{gpu}.{md5('gpu_7_utilization')}.value" in TASK_FIELDS
+    projected = {
+        "id": "t1",
+        "status": "in_progress",
+        "last_metrics": {
+            machine: {md5("cpu_usage"): {"value": 37.5}, md5("memory_used_gb"): {"value": 12.0}},
+            gpu: {
+                md5("gpu_0_utilization"): {"value": 80.0},
+                md5("gpu_1_utilization"): {"value": 40.0},
+                md5("gpu_0_mem_used_gb"): {"value": 10.0},
+                md5("gpu_1_mem_used_gb"): {"value": 6.0},
+            },
+        },
+    }
+    session = build(projected)
+    assert (session.cpu_percent, session.ram_used_gb) == (37.5, 12.0)
+    assert (session.gpu_percent, session.gpu_memory_used_gb) == (60.0, 16.0)

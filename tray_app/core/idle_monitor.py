@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from tray_app.core.idle import IdleState, IdleVerdict, evaluate, parse_worker_stats
 from tray_app.core.models import Session, Snapshot
@@ -22,6 +23,16 @@ from tray_app.core.settings import IdleMode, IdlePolicy
 log = logging.getLogger(__name__)
 
 STATS_INTERVAL_S = 60  # bucket size asked from workers.get_stats (the server clamps to >= 40)
+
+
+def _verdicts(
+    data: Mapping[str, Any], sessions: list[Session], now: float, policy: IdlePolicy
+) -> dict[str, IdleVerdict]:
+    series = parse_worker_stats(data)
+    return {
+        s.id: evaluate(series.get(s.worker_id, []), now, bool(s.gpu_count), policy)
+        for s in sessions
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,12 +111,12 @@ class IdleMonitor:
                 ],
             },
         )
-        series = parse_worker_stats(data)
+        # Pure number crunching over every sample of every worker: off the event loop, which
+        # then gets the GIL back every few milliseconds (see SessionService.snapshot).
+        verdicts = await asyncio.to_thread(_verdicts, data, sessions, now, policy)
         actions: list[IdleAction] = []
         for session in sessions:
-            verdict = evaluate(
-                series.get(session.worker_id, []), now, bool(session.gpu_count), policy
-            )
+            verdict = verdicts[session.id]
             self.verdicts[session.id] = verdict
             track = self._tracks.setdefault(session.id, _Track())
             if verdict.state != IdleState.IDLE:
