@@ -67,8 +67,11 @@ class TrayApplication:
         self._log_windows: dict[str, Any] = {}
         self._masters: dict[str, Path] = {}  # ssh alias → config file of its master connection
         self._ssh_hosts: set[str] = set()  # session ids with a Host block written by this run
+        self._ssh_blocks: dict[str, int] = {}  # session id → tunnel port its block was written for
+        self._master_logins: set[str] = set()  # aliases whose master login is under way
         self._ssh_lock = asyncio.Lock()
         self._remote_ssh_checked: set[tuple[str, ...]] = set()  # editors known to have it
+        self._remote_ssh_checks: dict[tuple[str, ...], asyncio.Future[bool]] = {}  # under way
         self.onboarding: Any = None
         self.hotkey: Any = None  # the HotkeyBackend, chosen at start
         self.quick_pick: Any = None
@@ -410,6 +413,7 @@ class TrayApplication:
 
     def launch(self, preset: Any) -> str:
         key: str = self.launcher.create(preset)
+        self._check_editor_soon()
         log.info("launching a session from preset %r (%s)", preset.name, key)
         self.notifier.notify("info", "Starting a session", f"Preset “{preset.name}”: see the menu.")
         return key
@@ -435,6 +439,7 @@ class TrayApplication:
             self.notifier.notify("info", "Connecting", f"The tunnel is {tunnel.state.value}.")
         else:
             self.launcher.attach(session_id)
+            self._check_editor_soon()
 
     def _on_tunnel_ready(self, info: TunnelInfo) -> None:
         self.controller.spawn(self._write_ssh_entry(info))
@@ -448,36 +453,73 @@ class TrayApplication:
             return await self._write_ssh_entry_locked(info)
 
     async def _write_ssh_entry_locked(self, info: TunnelInfo) -> str | None:
-        from tray_app.core.ssh_config import HostEntry, SshConfig
+        from tray_app.core.ssh_config import HostEntry, SshConfig, host_alias
+        from tray_app.core.ssh_master import (
+            master_supported,
+            pending_marker,
+            wait_command,
+            write_wait_script,
+        )
 
         assert info.session_id and info.local_ssh_port
+        if self._ssh_blocks.get(info.session_id) == info.local_ssh_port:
+            return host_alias(info.session_id)  # written by on_ready a moment ago
         config = SshConfig()
-        diff = await asyncio.to_thread(config.include_pending)
-        if diff and not self._confirm_include(diff, config.user_config):
-            self.notifier.notify(
-                "error",
-                "SSH config not changed",
-                f"Editors will not find the host until {config.user_config} includes "
-                f"{config.managed}.",
-                critical=True,
-            )
-            return None
-        from tray_app.core.ssh_master import master_supported
-
+        alias = host_alias(info.session_id)
+        password = self.launcher.password(info.key) if self.launcher else None
         control = str(config.control_dir / "%C") if master_supported() else ""
+        # The login runs in the background; until it is done, ssh for this alias waits for it
+        # (the Match exec in the block), so the editor can be started at once.
+        login = bool(control and password) and alias not in self._masters
+        wait = wait_command(config.control_dir, alias) if control else ""
+        entry = HostEntry(
+            info.session_id, info.local_ssh_port, info.user or "root", "127.0.0.1", control, wait
+        )
+
+        def write(include_agreed: bool) -> str:
+            """The Include line still to be agreed to, else "" once everything is written."""
+            if not include_agreed:
+                diff = config.include_pending()
+                if diff:
+                    return diff
+            config.ensure_include()
+            if wait:
+                write_wait_script(config.control_dir)
+            if login:
+                pending_marker(config.control_dir, alias).touch()
+            config.add(entry)
+            return ""
+
         try:
-            await asyncio.to_thread(config.ensure_include)
-            entry = HostEntry(
-                info.session_id, info.local_ssh_port, info.user or "root", "127.0.0.1", control
-            )
-            alias = await asyncio.to_thread(config.add, entry)
+            # One trip to a worker thread in the usual case (the Include line is there).
+            diff = await asyncio.to_thread(write, False)
+            if diff:
+                if not self._confirm_include(diff, config.user_config):
+                    self.notifier.notify(
+                        "error",
+                        "SSH config not changed",
+                        f"Editors will not find the host until {config.user_config} includes "
+                        f"{config.managed}.",
+                        critical=True,
+                    )
+                    return None
+                await asyncio.to_thread(write, True)
         except OSError as exc:
             self.notifier.notify("error", "Could not write the SSH config", str(exc), critical=True)
             return None
         log.info("ssh config: Host %s → localhost:%s", alias, info.local_ssh_port)
         self._ssh_hosts.add(info.session_id)
-        if alias not in self._masters:
-            await self._open_master(info, alias, config)
+        self._ssh_blocks[info.session_id] = info.local_ssh_port
+        if login and alias not in self._master_logins:
+            self._master_logins.add(alias)
+            self.controller.spawn(self._open_master(info, alias, config))
+        elif not control and password:
+            self._offer_password(
+                password,
+                "Session password copied",
+                "This system's ssh cannot share a connection: paste the password when asked.",
+                error=False,
+            )
         return alias
 
     def _prune_ssh_entries(self) -> None:
@@ -502,12 +544,14 @@ class TrayApplication:
         async with self._ssh_lock:
             try:
                 if session_ids is None:
+                    await asyncio.to_thread(_clear_pending_markers, config.control_dir)
                     removed = await asyncio.to_thread(config.remove_aliases, None)
                     if removed:
                         log.info("ssh config: removed %d stale Host blocks", removed)
                     return
                 for session_id in session_ids:
                     alias = host_alias(session_id)
+                    self._ssh_blocks.pop(session_id, None)
                     config_file = self._masters.pop(alias, None)
                     if config_file is not None:
                         await run_process(exit_argv(alias, config_file), dict(os.environ), 10)
@@ -522,26 +566,21 @@ class TrayApplication:
 
     async def _open_master(self, info: TunnelInfo, alias: str, config: Any) -> None:
         """Authenticate once (askpass reads the keyring) so that the editor's ssh never asks."""
-        from PySide6.QtGui import QGuiApplication
+        from tray_app.core.ssh_master import pending_marker
 
+        try:
+            await self._log_in_master(info, alias, config)
+        finally:
+            self._master_logins.discard(alias)
+            with contextlib.suppress(OSError):  # ssh waiting on it goes on now
+                await asyncio.to_thread(pending_marker(config.control_dir, alias).unlink, True)
+
+    async def _log_in_master(self, info: TunnelInfo, alias: str, config: Any) -> None:
         from tray_app.core.secrets import SecretStore, session_password_key
-        from tray_app.core.ssh_master import (
-            askpass_env,
-            askpass_launcher,
-            master_argv,
-            master_supported,
-        )
+        from tray_app.core.ssh_master import askpass_env, askpass_launcher, master_argv
 
         password = self.launcher.password(info.key) if self.launcher else None
         if not password or not info.session_id:
-            return
-        if not master_supported():
-            QGuiApplication.clipboard().setText(password)
-            self.notifier.notify(
-                "info",
-                "Session password copied",
-                "This system's ssh cannot share a connection: paste the password when asked.",
-            )
             return
         name = session_password_key(info.session_id)
         try:
@@ -559,12 +598,18 @@ class TrayApplication:
             log.info("ssh master connection for %s is up", alias)
         else:
             log.warning("ssh master for %s failed (%s): %s", alias, code, errors.strip()[-300:])
-            QGuiApplication.clipboard().setText(password)
-            self.notifier.notify(
-                "error",
+            self._offer_password(
+                password,
                 "Could not log in ahead of the editor",
                 "The session password is in the clipboard: paste it when the editor asks.",
+                error=True,
             )
+
+    def _offer_password(self, password: str, title: str, text: str, error: bool) -> None:
+        from PySide6.QtGui import QGuiApplication
+
+        QGuiApplication.clipboard().setText(password)
+        self.notifier.notify("error" if error else "info", title, text)
 
     def _confirm_include(self, diff: str, path: Path) -> bool:
         from PySide6.QtWidgets import QMessageBox
@@ -604,22 +649,46 @@ class TrayApplication:
         if not QProcess.startDetached(argv[0], argv[1:]):
             self.notifier.notify("error", f"Could not start {editor.name}", argv[0], critical=True)
 
+    def _check_editor_soon(self) -> None:
+        """While a tunnel comes up, check the editor's extensions, so that the editor opens
+        the moment the session is ready instead of after `--list-extensions` (a second or so)."""
+
+        async def check() -> None:
+            from tray_app.core.editors import find_editor
+
+            editor = await asyncio.to_thread(find_editor, self.settings.editor_command)
+            if editor is not None:
+                await self.ensure_remote_ssh(editor)
+
+        self.controller.spawn(check())
+
     async def ensure_remote_ssh(self, editor: Any) -> bool:
         """Check the editor's extensions once per run; offer to install Remote-SSH if missing.
 
         The editor is opened either way: without the extension it shows its own error, and the
-        user may have a Remote-SSH build we do not know by id.
+        user may have a Remote-SSH build we do not know by id. A check under way (started
+        while the tunnel came up) is joined, not repeated; one that failed or was declined is
+        done again next time.
         """
+        from tray_app.core.editors import needs_extension_check
+
+        if not needs_extension_check(editor) or editor.argv in self._remote_ssh_checked:
+            return True
+        running = self._remote_ssh_checks.get(editor.argv)
+        if running is None:
+            running = asyncio.ensure_future(self._check_remote_ssh(editor))
+            self._remote_ssh_checks[editor.argv] = running
+            running.add_done_callback(lambda _t: self._remote_ssh_checks.pop(editor.argv, None))
+        return await asyncio.shield(running)
+
+    async def _check_remote_ssh(self, editor: Any) -> bool:
         from tray_app.core.editors import (
             REMOTE_SSH,
             has_remote_ssh,
             install_extension_argv,
             list_extensions_argv,
-            needs_extension_check,
         )
 
-        if not needs_extension_check(editor) or editor.argv in self._remote_ssh_checked:
-            return True
         code, listed = await run_process(list_extensions_argv(editor), dict(os.environ))
         if code != 0:
             log.warning("%s --list-extensions failed (%s): %s", editor.name, code, listed[-300:])
@@ -855,7 +924,7 @@ class TrayApplication:
             self.launcher.stop_all(shutdown_remote=shutdown_remote)
         from tray_app.core.ssh_master import exit_argv
 
-        for alias, config_file in self._masters.items():
+        for alias, config_file in list(self._masters.items()):  # pruning may pop meanwhile
             await run_process(exit_argv(alias, config_file), dict(os.environ))
         self._masters.clear()
         await self._remove_ssh_entries(set(self._ssh_hosts))  # the tunnels are gone
@@ -903,6 +972,12 @@ async def run_process(
         process.kill()
         return -1, "timed out"
     return code, bytes(process.readAll().data()).decode("utf-8", "replace")
+
+
+def _clear_pending_markers(control_dir: Path) -> None:
+    """Markers of master logins that a crashed run never finished: ssh must not wait on them."""
+    for marker in control_dir.glob("*.pending") if control_dir.is_dir() else ():
+        marker.unlink(missing_ok=True)
 
 
 def _write_demo_config(server: Any, path: Path) -> None:

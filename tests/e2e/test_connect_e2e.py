@@ -76,6 +76,13 @@ async def test_new_session_to_vscode_and_passwordless_ssh(
     )
     app = TrayApplication(args)
     app._confirm_include = lambda diff, path: True  # type: ignore[method-assign]
+    log_in = app._log_in_master
+
+    async def slow_log_in(*a: Any) -> None:  # a far-away session: the editor's ssh comes first
+        await asyncio.sleep(1.5)
+        await log_in(*a)
+
+    app._log_in_master = slow_log_in  # type: ignore[method-assign]
     await app.start()
     app.launch(Preset(name="e2e", queue="sessions", project="DevOps"))
 
@@ -90,7 +97,6 @@ async def test_new_session_to_vscode_and_passwordless_ssh(
     ]
     managed = (isolated_home / ".ssh" / "clearml-tray" / "config").read_text()
     assert f"Host {alias}" in managed and f"Port {tunnel.local_ssh_port}" in managed
-    await _until(lambda: alias in app._masters, "the shared SSH login", 60)
 
     def ssh_echo() -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -102,9 +108,16 @@ async def test_new_session_to_vscode_and_passwordless_ssh(
             stdin=subprocess.DEVNULL,
         )  # fmt: skip
 
-    result = await asyncio.to_thread(ssh_echo)
+    # The editor is started without waiting for the tray's login; an ssh started right then
+    # (as VS Code's is) waits for that login through the block's Match exec, and never asks.
+    # (Qt events keep flowing meanwhile: the tray's login is a QProcess.)
+    assert alias not in app._masters  # the login is still under way
+    echo = asyncio.ensure_future(asyncio.to_thread(ssh_echo))
+    await _until(echo.done, "ssh through the shared login", 60)
+    result = echo.result()
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+    assert alias in app._masters
 
     # "Open terminal (ssh)" runs the user's $TERMINAL with `ssh <alias>` on the same Host.
     app.controller.handle("open_terminal", tunnel.session_id)

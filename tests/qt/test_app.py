@@ -361,3 +361,28 @@ async def test_stale_host_blocks_of_an_earlier_run_are_removed_at_start(
     await app.controller.wait_idle()
     assert config.aliases() == []  # no tunnel survives a run: every block pointed at nothing
     await app.quit()
+
+
+async def test_editor_check_runs_while_the_tunnel_comes_up_and_is_joined_not_repeated(
+    qapp: Any, tmp_path: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Launching starts the Remote-SSH check; a ready tunnel meanwhile joins it (one
+    `--list-extensions`), so the editor is not held up by it when the session is ready."""
+    from tray_app.core.editors import find_editor
+
+    record = _editor_stand_in(tmp_path, monkeypatch, install_ok=True)
+    (tmp_path / "extensions.txt").write_text("ms-vscode-remote.remote-ssh\n")
+    app = TrayApplication(_args(config_file=str(tmp_path / "none.conf")))
+    editor = find_editor()
+    assert editor is not None
+    app._check_editor_soon()  # what launch() and attach do
+    both = asyncio.ensure_future(
+        asyncio.gather(app.ensure_remote_ssh(editor), app.ensure_remote_ssh(editor))
+    )
+    await _until(both.done)  # (pumps Qt events: the check is a QProcess)
+    assert both.result() == [True, True]
+    await _until(lambda: not app._remote_ssh_checks)
+    assert _calls(record) == [["--list-extensions"]]
+    assert await app.ensure_remote_ssh(editor) is True  # known now: no new call
+    assert _calls(record) == [["--list-extensions"]]
+    await app.quit()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import shutil
 import stat
 import subprocess
@@ -138,3 +139,74 @@ def test_real_ssh_resolves_our_host(isolated_home: Path) -> None:
         env={"HOME": str(isolated_home), "PATH": "/usr/bin:/bin"},
     ).stdout.lower()
     assert "hostname 127.0.0.5" in work and "user me" in work
+
+
+def test_a_long_runtime_dir_falls_back_to_a_short_private_one(tmp_path: Path) -> None:
+    from tray_app.core.ssh_config import short_control_dir
+
+    usual = Path("/run/user/1000/clearml-tray/cm")
+    assert short_control_dir(usual, tmp=tmp_path) == usual
+    long = Path("/Users") / ("x" * 60) / "Library/Caches/TemporaryItems/clearml-tray/cm"
+    assert short_control_dir(long, tmp=tmp_path) == tmp_path / f"clearml-tray-{os.getuid()}" / "cm"
+    # What ssh binds (dir + %C + its temporary suffix) fits a Unix socket address (104 bytes).
+    chosen = short_control_dir(long)
+    assert len(str(chosen / ("0" * 40 + ".abcdefghijklmnop"))) < 104
+
+
+def test_block_with_wait_round_trips_and_removes_whole(isolated_home: Path) -> None:
+    config = SshConfig(isolated_home)
+    wait = "/run/cm/wait-master /run/cm/clearml-01234567.pending"
+    config.add(HostEntry("0123456789abcdef", 8022, control_path="/run/cm/%C", wait_command=wait))
+    config.add(HostEntry("fedcba9876543210", 8023))
+    blocks = parse_blocks(config.managed.read_text())
+    assert blocks["clearml-01234567"].splitlines()[-1] == (
+        f'Match originalhost clearml-01234567 exec "{wait}"'
+    )
+    assert "Match" not in blocks["clearml-fedcba98"]
+    config.remove("0123456789abcdef")
+    assert "Match" not in config.managed.read_text()
+
+
+@pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the OpenSSH client")
+def test_real_ssh_waits_while_the_tray_logs_in(isolated_home: Path, tmp_path: Path) -> None:
+    """ssh for our alias (only) holds while the login marker exists; our master never waits."""
+    from tray_app.core.ssh_master import (
+        MASTER_ENV,
+        pending_marker,
+        wait_command,
+        write_wait_script,
+    )
+
+    (isolated_home / ".ssh").mkdir(mode=0o700)
+    (isolated_home / ".ssh" / "config").write_text("Host work\n    HostName 127.0.0.5\n")
+    control_dir = tmp_path / "cm"
+    config = SshConfig(isolated_home, control_dir=control_dir)
+    config.ensure_include()
+    alias = "clearml-01234567"
+    config.add(
+        HostEntry(
+            "0123456789abcdef",
+            8022,
+            control_path=str(control_dir / "%C"),
+            wait_command=wait_command(control_dir, alias),
+        )
+    )
+    write_wait_script(control_dir)
+    marker = pending_marker(control_dir, alias)
+    marker.touch()
+    env = {"HOME": str(isolated_home), "PATH": "/usr/bin:/bin"}
+    user_config = str(isolated_home / ".ssh" / "config")
+
+    def resolve(host: str, **extra: str) -> subprocess.Popen[str]:
+        argv = ["ssh", "-G", "-F", user_config, host]
+        return subprocess.Popen(argv, env={**env, **extra}, stdout=subprocess.PIPE, text=True)
+
+    # Other hosts and our own master resolve at once, marker or not.
+    assert resolve("work").wait(20) == 0
+    assert resolve(alias, **{MASTER_ENV: "1"}).wait(20) == 0
+    waiting = resolve(alias)
+    with pytest.raises(subprocess.TimeoutExpired):
+        waiting.wait(1.5)  # still held by the marker
+    marker.unlink()
+    assert waiting.wait(20) == 0
+    assert waiting.stdout is not None and "port 8022" in waiting.stdout.read()

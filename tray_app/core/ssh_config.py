@@ -31,6 +31,7 @@ class HostEntry:
     user: str = "root"
     hostname: str = "127.0.0.1"
     control_path: str = ""  # share an authenticated master connection ("" = none)
+    wait_command: str = ""  # run before ssh looks for that connection (ssh_master.wait_command)
 
     @property
     def alias(self) -> str:
@@ -61,10 +62,14 @@ def render_block(entry: HostEntry, known_hosts: Path) -> str:
     ]
     if entry.control_path:
         lines += ["    ControlMaster auto", f"    ControlPath {entry.control_path}"]
+        if entry.wait_command:
+            # `originalhost`: by now `host` is the HostName above. The Match has no options;
+            # its exec is what counts (see ssh_master), and ssh runs it for this alias only.
+            lines.append(f'Match originalhost {entry.alias} exec "{entry.wait_command}"')
     return "\n".join(lines) + "\n"
 
 
-_BLOCK = re.compile(r"^Host (\S+)\n(?:[ \t].*\n|\n)*", re.M)
+_BLOCK = re.compile(r"^Host (\S+)\n(?:[ \t].*\n|Match originalhost \1 .*\n|\n)*", re.M)
 
 
 def parse_blocks(text: str) -> dict[str, str]:
@@ -77,14 +82,37 @@ def render_managed(blocks: dict[str, str]) -> str:
     return header + "\n".join(blocks[alias] for alias in sorted(blocks))
 
 
+# A Unix socket path holds at most 104 bytes (macOS; 108 on Linux). ssh names a master socket
+# <dir>/<%C: 40 hex> and first binds it with a 17-character temporary suffix.
+MAX_CONTROL_DIR = 104 - 1 - 40 - 17 - 1
+
+
 def default_control_dir() -> Path:
+    """The user-only runtime directory, or /tmp/clearml-tray-<uid>/cm when that is too long.
+
+    A long runtime directory (macOS's is under the home, and so is a test's or a benchmark's
+    private XDG_RUNTIME_DIR) would make ssh refuse to create the master socket.
+    """
     import warnings
 
     import platformdirs
 
     with warnings.catch_warnings():  # no XDG_RUNTIME_DIR: platformdirs falls back and warns
         warnings.simplefilter("ignore")
-        return Path(platformdirs.user_runtime_dir("clearml-tray", appauthor=False)) / "cm"
+        runtime = Path(platformdirs.user_runtime_dir("clearml-tray", appauthor=False)) / "cm"
+    return short_control_dir(runtime)
+
+
+def short_control_dir(preferred: Path, tmp: Path = Path("/tmp")) -> Path:
+    if len(str(preferred)) <= MAX_CONTROL_DIR or not hasattr(os, "getuid"):
+        return preferred
+    fallback = tmp / f"clearml-tray-{os.getuid()}"
+    try:
+        if fallback.exists() and fallback.lstat().st_uid != os.getuid():
+            return preferred  # someone else's: the master fails and the password is offered
+    except OSError:
+        return preferred
+    return fallback / "cm"
 
 
 def include_line(managed: Path, home: Path) -> str:
@@ -185,7 +213,8 @@ class SshConfig:
         with _locked(self.managed):
             blocks = parse_blocks(self.managed.read_text()) if self.managed.exists() else {}
             blocks[entry.alias] = render_block(entry, self.known_hosts)
-            atomic_write_bytes(self.managed, render_managed(blocks).encode())
+            # Not fsync'd: the file is ours, rebuilt from live tunnels, and the editor waits.
+            atomic_write_bytes(self.managed, render_managed(blocks).encode(), durable=False)
             self.managed.chmod(0o600)
         return entry.alias
 

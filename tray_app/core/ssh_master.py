@@ -17,6 +17,19 @@ from pathlib import Path
 from tray_app.core.atomic import atomic_write_text
 
 ASKPASS_KEY_ENV = "CLEARML_TRAY_ASKPASS_KEY"
+MASTER_ENV = "CLEARML_TRAY_MASTER"  # set for our own master, which must not wait for itself
+WAIT_SECONDS = 30
+
+# Run by ssh (`Match originalhost <alias> exec`) before it looks for a shared connection. While
+# the tray is still logging in for that host (the marker file exists), it waits, so an editor
+# started at once joins the login instead of asking for the password. It always answers "no
+# match": the Match block is empty, only the wait matters.
+_WAIT_SCRIPT = f"""#!/bin/sh
+[ "${MASTER_ENV}" = 1 ] && exit 1
+n=0
+while [ -e "$1" ] && [ $n -lt {WAIT_SECONDS * 10} ]; do sleep 0.1; n=$((n + 1)); done
+exit 1
+"""
 
 
 def master_supported() -> bool:
@@ -58,9 +71,37 @@ def askpass_env(base: Mapping[str, str], helper: Path, secret_name: str) -> dict
         SSH_ASKPASS=str(helper),
         SSH_ASKPASS_REQUIRE="force",
         DISPLAY=base.get("DISPLAY", ":0"),  # older OpenSSH only uses askpass with a DISPLAY
-        **{ASKPASS_KEY_ENV: secret_name},
+        **{ASKPASS_KEY_ENV: secret_name, MASTER_ENV: "1"},
     )
     return env
+
+
+def pending_marker(control_dir: Path, alias: str) -> Path:
+    """Exists while the tray's master login for `alias` is under way."""
+    return control_dir / f"{alias}.pending"
+
+
+def wait_command(control_dir: Path, alias: str) -> str:
+    """The `Match ... exec` command for the alias's Host block ("" if a path would not parse).
+
+    ssh splits the command on whitespace before handing it to the shell, so paths with spaces
+    (not expected in the short control directory) leave the block without the wait.
+    """
+    script, marker = control_dir / "wait-master", pending_marker(control_dir, alias)
+    if any(c in str(control_dir) for c in ' "\\%'):
+        return ""
+    return f"{script} {marker}"
+
+
+def write_wait_script(control_dir: Path) -> Path:
+    path = control_dir / "wait-master"
+    try:
+        if path.read_text() == _WAIT_SCRIPT and os.access(path, os.X_OK):
+            return path  # the usual case: written by an earlier connect
+    except OSError:
+        pass
+    atomic_write_text(path, _WAIT_SCRIPT, mode=0o700, durable=False)
+    return path
 
 
 def askpass_launcher(directory: Path) -> Path:
