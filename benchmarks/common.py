@@ -1,0 +1,143 @@
+"""What every benchmark shares: the figure record, the machine description, small helpers.
+
+A benchmark module exposes `run(ctx: Context) -> list[Figure]`. It prints progress with
+`ctx.say`, never asserts on time, and reports targets as figures with `target` set so that the
+runner can mark each one met or missed.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measured number, with the target it is judged against (if any)."""
+
+    section: str  # "traffic", "latency", ...
+    name: str  # what was measured, with its conditions
+    value: float
+    unit: str
+    target: str = ""  # human form, e.g. "<= 3"; empty when the figure is informative only
+    met: bool | None = None  # None when there is no target
+    note: str = ""  # what limits the figure
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Context:
+    quick: bool = False  # smaller sizes and shorter windows: for the smoke test, not for figures
+    say: Callable[[str], None] = field(default=lambda text: print(text, file=sys.stderr))
+    workdir: Path = field(default_factory=lambda: Path("/tmp"))
+
+
+def at_most(value: float, limit: float) -> bool:
+    return value <= limit
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def machine() -> dict[str, Any]:
+    """The machine the figures were taken on (stated next to them in the README)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory_gb = 0.0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    try:
+        from importlib.metadata import version
+
+        qt = version("PySide6-Essentials")
+    except Exception:
+        qt = "?"
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": memory_gb,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "pyside6": qt,
+    }
+
+
+def tool_env(config_file: Path, home: Path) -> dict[str, str]:
+    """Environment for a child (our CLI, clearml-session, the tray) pointed at `config_file`.
+
+    A private HOME (and runtime dir, where the tray's single-instance socket lives) keeps the
+    user's clearml.conf, ssh config, settings and running tray out of it.
+    """
+    runtime = home / ".run"
+    runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CLEARML_", "TRAINS_")) and k != "HOME"
+    }
+    env.update(
+        HOME=str(home),
+        CLEARML_CONFIG_FILE=str(config_file),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        XDG_DATA_HOME=str(home / ".local/share"),
+        XDG_STATE_HOME=str(home / ".local/state"),
+        XDG_CACHE_HOME=str(home / ".cache"),
+        XDG_RUNTIME_DIR=str(runtime),
+        PYTHONUNBUFFERED="1",
+        PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
+        NO_PROXY="*",
+    )
+    return env
+
+
+def venv_bin(name: str) -> str:
+    """A console script of this interpreter's environment (clearml-tray, clearml-session)."""
+    candidate = Path(PYTHON).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    seconds: float
+    peak_rss_mb: float
+    returncode: int
+    stdout: str
+
+
+def run_measured(argv: list[str], env: dict[str, str], timeout: float = 120) -> ChildRun:
+    """Run a command; wall time and the child's own peak RSS (wait4, not its siblings')."""
+    import time
+
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    # ru_maxrss is KiB on Linux, bytes on macOS.
+    rss = usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+    return ChildRun(elapsed, rss, proc.returncode, out.decode("utf-8", "replace"))

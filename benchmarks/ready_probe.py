@@ -1,0 +1,105 @@
+"""Runs the real tray in this process and times "ready line → editor command spawned".
+
+Started by benchmarks/logparse.py with a private HOME, a file keyring inside it, a stand-in
+`code` first on PATH and a clearml.conf for an emulator (with its agent and SSH endpoints) in
+another process. The tray launches a session through the real `clearml-session`; the moment
+the launcher hands the parsed ready line to the app is taken here, the moment the editor
+process starts is written by the stand-in itself (`date +%s.%N`, before anything else). Prints
+one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+async def measure(app: Any, record: Path) -> dict[str, Any]:
+    from tray_app.core.presets import Preset
+
+    ready_at: list[float] = []
+    hook = app.launcher.on_ready
+
+    def on_ready(info: Any) -> None:
+        ready_at.append(time.time())
+        hook(info)
+
+    app.launcher.on_ready = on_ready
+    app._confirm_include = lambda diff, path: True  # the Include line, as if the user agreed
+    await app.start()
+    launched = time.time()
+    app.launch(Preset(name="bench", queue="sessions", project="DevOps"))
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        spawns = _spawns(record)
+        if ready_at and spawns:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise TimeoutError("the session did not become ready / the editor was not started")
+    spawns = _spawns(record)
+    masters = dict(app._masters)
+    await app.quit(shutdown_remote=True)
+    return {
+        "launch_to_ready_s": ready_at[0] - launched,
+        "ready_to_editor_ms": (spawns[0][0] - ready_at[0]) * 1000,
+        "editor_argv": spawns[0][1],
+        "extension_checks": sum(1 for _t, argv in _all(record) if argv == ["--list-extensions"]),
+        "master_up": bool(masters),
+    }
+
+
+def _all(record: Path) -> list[tuple[float, list[str]]]:
+    if not record.exists():
+        return []
+    rows = []
+    for line in record.read_text().splitlines():
+        stamp, _, argv = line.partition(" ")
+        rows.append((float(stamp), argv.split()))
+    return rows
+
+
+def _spawns(record: Path) -> list[tuple[float, list[str]]]:
+    return [row for row in _all(record) if row[1][:1] == ["--new-window"]]
+
+
+def main() -> int:
+    import qasync
+    from PySide6.QtWidgets import QApplication
+
+    from tray_app.app import TrayApplication
+    from tray_app.cli import build_parser
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--record", required=True, type=Path)
+    args = parser.parse_args()
+
+    from tray_app.applog import setup_logging
+
+    # BENCH_DEBUG=1: the app's own log on stderr, to see where the milliseconds go.
+    setup_logging(debug=bool(os.environ.get("BENCH_DEBUG")))
+    qapp = QApplication(sys.argv[:1])
+    qapp.setQuitOnLastWindowClosed(False)
+    loop = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(loop)
+    app = TrayApplication(build_parser().parse_args(["--config-file", args.config]))
+    result: dict[str, Any] = {}
+
+    async def run() -> None:
+        result.update(await measure(app, args.record))
+
+    with loop:
+        loop.run_until_complete(run())
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
