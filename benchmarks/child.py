@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -109,6 +110,18 @@ def emulator(
         yield Emulated(server, config, env)
     finally:
         server.stop()
+
+
+def requests_by_endpoint(state: EmulatorState) -> Counter[str]:
+    """What the emulator has answered so far, by endpoint (subtract two of them for a window)."""
+    with state.lock:
+        return Counter(r.endpoint for r in state.requests)
+
+
+def describe(requests: Counter[str]) -> str:
+    """The counts in one line: `20 requests (18 tasks.get_all_ex, 2 auth.login)`."""
+    parts = ", ".join(f"{n} {endpoint}" for endpoint, n in requests.most_common())
+    return f"{sum(requests.values())} requests ({parts})"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,14 @@ import subprocess
 import time
 from pathlib import Path
 
-from benchmarks.child import emulator, stop_tree, tray_panel, wait_docked
+from benchmarks.child import (
+    describe,
+    emulator,
+    requests_by_endpoint,
+    stop_tree,
+    tray_panel,
+    wait_docked,
+)
 from benchmarks.common import Context, Figure, venv_bin
 from tray_app.core.refresh import RefreshSchedule
 from tray_app.core.settings import Settings
@@ -111,8 +118,7 @@ def run(ctx: Context, window_s: float | None = None) -> list[Figure]:
                 time.sleep(0.05)
             time.sleep(SETTLE_S)
             ctx.say(f"tray pid {proc.pid} polling; measuring {window:g} s")
-            refreshes0 = state.count_requests("tasks.get_all_ex")
-            requests0 = state.count_requests()
+            requests0 = requests_by_endpoint(state)
             cpu0, t0 = tree_cpu(proc.pid), time.monotonic()
             samples = [tree_rss(proc.pid)]
             while (elapsed := time.monotonic() - t0) < window:
@@ -122,8 +128,7 @@ def run(ctx: Context, window_s: float | None = None) -> list[Figure]:
                 samples.append(tree_rss(proc.pid))
             cpu1, t1 = tree_cpu(proc.pid), time.monotonic()
             hwm = rss_mb(proc.pid, "VmHWM")
-            refreshes = state.count_requests("tasks.get_all_ex") - refreshes0
-            requests = state.count_requests() - requests0
+            requests = requests_by_endpoint(state) - requests0
         finally:
             code = stop_tree(proc)
             ctx.say(f"tray stopped (exit status {code})")
@@ -165,9 +170,9 @@ def run(ctx: Context, window_s: float | None = None) -> list[Figure]:
         Figure(
             SECTION,
             f"refreshes seen by the server ({what})",
-            refreshes,
+            requests["tasks.get_all_ex"],
             "",
-            note=f"tasks.get_all_ex requests; {requests} requests in all; {polling},"
-            f" so about {wall / interval:.0f} expected",
+            note=f"tasks.get_all_ex requests, about {wall / interval:.0f} expected: {polling};"
+            f" {describe(requests)} in all",
         ),
     ]
