@@ -17,7 +17,7 @@ import pytest
 from tray_app.core.api import ClearMLClient, ClearMLRequestError
 from tray_app.core.config import ServerConfig
 from tray_app.core.models import SessionState, Snapshot, snapshot_to_json
-from tray_app.core.sessions import SessionService
+from tray_app.core.sessions import WORKERS_MAX_AGE_S, SessionService
 from tray_app.demo import SECRET_MARKER, EmulatorState
 from tray_app.demo.state import md5_hex
 
@@ -194,9 +194,43 @@ async def test_snapshot_request_count_is_the_same_for_0_1_50_and_1000_sessions(r
     assert found[0] == 0 and found[1000] > 300  # the sizes really differ
     assert len(set(first.values())) == 1, first
     assert len(set(later.values())) == 1, later
-    # tasks.get_all_ex + workers.get_all; the first snapshot also logs in.
-    assert later[0] == 2
-    assert first[0] == later[0] + 1
+    # The first snapshot logs in and asks tasks.get_all_ex + workers.get_all; later ones reuse
+    # the workers (see the next test) and ask for the tasks alone.
+    assert later[0] == 1
+    assert first[0] == later[0] + 2
+
+
+async def test_workers_are_reused_until_a_session_names_an_unknown_one_or_they_age(rig_factory):
+    now = [1000.0]
+    rig = rig_factory(sessions=13)
+    service = SessionService(rig.client, clock=lambda: now[0])
+    await service.snapshot()
+    assert rig.recorder.count("workers.get_all") == 1
+    await service.snapshot()
+    assert rig.recorder.count("workers.get_all") == 1  # reused
+    # A session moves to a machine the cached list does not have: asked again, same refresh.
+    task = next(
+        t
+        for t in rig.state.tasks.values()
+        if t["id"] in live_ids(rig.state, None)
+        and t["status"] == "in_progress"
+        and t["user"] == rig.state.current_user_id
+    )
+    with rig.state.lock:
+        old = rig.state.workers[task["last_worker"]]
+        old.task_id = None
+        worker = rig.state.register_worker("new-box:gpu0", task["user"], "127.0.9.9")
+        worker.task_id = task["id"]
+        task["last_worker"] = worker.id
+    snap = await service.snapshot()
+    assert rig.recorder.count("workers.get_all") == 2
+    moved = next(s for s in snap.sessions if s.id == task["id"])
+    assert (moved.worker_id, moved.private_ip) == ("new-box:gpu0", "127.0.9.9")
+    await service.snapshot()
+    assert rig.recorder.count("workers.get_all") == 2
+    now[0] += WORKERS_MAX_AGE_S  # too old: asked again, alongside the tasks
+    await service.snapshot()
+    assert rig.recorder.count("workers.get_all") == 3
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -274,7 +308,7 @@ async def test_known_pages_are_fetched_concurrently_and_match_the_sequential_res
     rig.recorder.inner = hold_until(rig.recorder.inner, "tasks.get_all_ex", 2)
     second = await rig.service.snapshot(all_users=True)
     assert rig.recorder.count("tasks.get_all_ex") == 2
-    assert rig.recorder.count() == 3  # both pages and workers.get_all, nothing else
+    assert rig.recorder.count() == 2  # both pages, nothing else (the workers are reused)
     assert second.sessions == first.sessions
     assert {s.id for s in second.sessions} == live_ids(rig.state, None)
 

@@ -1,7 +1,9 @@
 """SessionService: the tray's view of the server, one snapshot at a time, plus session actions.
 
 A snapshot is one round trip of concurrent requests: `tasks.get_all_ex` (only the fields we
-show, with user/project/queue names joined) and `workers.get_all` (private IPs). Past the
+show, with user/project/queue names joined) and `workers.get_all` (private IPs). The workers'
+answer is reused for up to two minutes unless a running session names a worker it lacks, so
+most refreshes are the tasks request alone. Past the
 server's 500-row cap the tasks come in pages: the service remembers how many pages the last
 snapshot of the same scope (own or all users) needed and asks for that many at once, next to
 `workers.get_all`; only if the last of them comes back full does it fetch more, one page at a
@@ -19,7 +21,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -41,6 +44,7 @@ PAGE_SIZE = 500  # the server's max_page_size: larger pages are silently capped
 LIVE_STATUSES = ("queued", "in_progress")
 INTERACTIVE_TAG = "interactive"
 WORKER_LAST_SEEN_S = 600
+WORKERS_MAX_AGE_S = 120.0
 STOP_REASON = "stopped from clearml-tray"
 
 
@@ -108,7 +112,8 @@ TASK_FIELDS: tuple[str, ...] = (
     # Joined forms: `user` comes back as {"id", "name"} (the web UI asks the same way).
     *JOINED_FIELDS,
     *(f"runtime.{k}" for k in RUNTIME_KEYS),
-    *(f"hyperparams.properties.{k}" for k in PROPERTY_KEYS),
+    # `.value` only: without it each property also repeats its section and name.
+    *(f"hyperparams.properties.{k}.value" for k in PROPERTY_KEYS),
     *METRIC_FIELDS,
 )
 
@@ -313,14 +318,36 @@ def _workers_index(
     return by_task, by_id
 
 
+def _unknown_worker(tasks: Iterable[Mapping[str, Any]], workers: list[dict[str, Any]]) -> bool:
+    """Whether a running task's `last_worker` is missing from this list."""
+    by_id = {str(w.get("id") or "") for w in workers}
+    return any(
+        task.get("status") == "in_progress" and str(task.get("last_worker") or "") not in by_id
+        for task in tasks
+        if task.get("last_worker")
+    )
+
+
 # -- the service -------------------------------------------------------------------------------
 
 
 class SessionService:
     """Snapshots and actions for the tray. All methods may raise `ClearMLError` subclasses."""
 
-    def __init__(self, client: ClearMLClient, *, web_server: str | None = None) -> None:
+    def __init__(
+        self,
+        client: ClearMLClient,
+        *,
+        web_server: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.client = client
+        self._clock = clock
+        # workers.get_all has no field selection and lists every worker, whatever the scope:
+        # most of a refresh's bytes. Its answer is reused while no live session names a worker
+        # it lacks, for at most WORKERS_MAX_AGE_S (an agent's address rarely changes).
+        self._workers_cache: list[dict[str, Any]] | None = None
+        self._workers_at = 0.0
         self.web_server = (web_server or client.config.web_server or "").rstrip("/")
         self._me: UserInfo | None = None
         self._user_names: dict[str, str] = {}
@@ -356,9 +383,17 @@ class SessionService:
 
     async def snapshot(self, all_users: bool = False) -> Snapshot:
         me = await self.current_user()
-        tasks, workers = await asyncio.gather(
-            self._live_tasks(None if all_users else me.id), self._workers()
-        )
+        cached = self._workers_cache
+        if cached is not None and self._clock() - self._workers_at < WORKERS_MAX_AGE_S:
+            tasks = await self._live_tasks(None if all_users else me.id)
+            if _unknown_worker(tasks, cached):  # a session started on a worker not yet seen
+                workers = await self._fresh_workers()
+            else:
+                workers = cached
+        else:
+            tasks, workers = await asyncio.gather(
+                self._live_tasks(None if all_users else me.id), self._fresh_workers()
+            )
         await self._fill_name_caches(tasks)
         # Building a thousand sessions is tens of milliseconds of pure Python. In a worker thread
         # the event loop (the tray's UI thread) gets the GIL back every switch interval (5 ms)
@@ -433,6 +468,11 @@ class SessionService:
                             runtime.pop(key, None)
                     tasks.append(task)
         return tasks
+
+    async def _fresh_workers(self) -> list[dict[str, Any]]:
+        workers = await self._workers()
+        self._workers_cache, self._workers_at = workers, self._clock()
+        return workers
 
     async def _workers(self) -> list[dict[str, Any]]:
         data = await self.client.call("workers.get_all", {"last_seen": WORKER_LAST_SEEN_S})
