@@ -64,7 +64,7 @@ fi
 
 def ready_to_editor(ctx: Context) -> list[Figure]:
     runs = 1 if ctx.quick else 3
-    delays, launch = [], []
+    delays, launch, logins = [], [], []
     details: dict[str, object] = {}
     for n in range(runs):
         home = ctx.workdir / f"ready-home-{n}"
@@ -89,6 +89,7 @@ def ready_to_editor(ctx: Context) -> list[Figure]:
             print(out.stderr, file=sys.stderr)
         delays.append(result["ready_to_editor_ms"])
         launch.append(result["launch_to_ready_s"])
+        logins.append(result["ready_to_login_ms"])
         details = result
         ctx.say(f"ready → editor: {result['ready_to_editor_ms']:.1f} ms ({result})")
     worst = max(delays)
@@ -100,9 +101,19 @@ def ready_to_editor(ctx: Context) -> list[Figure]:
             "ms",
             "< 50",
             worst < 50,
-            note=f"median {median(delays):.1f} ms; includes the Host block write and the "
-            f"shared SSH login over loopback (master up: {details.get('master_up')}); "
-            f"Remote-SSH checks: {details.get('extension_checks')}, done while launching",
+            note=f"median {median(delays):.1f} ms; Host block written, editor found and "
+            "started; the shared SSH login runs alongside (ssh for the host waits for it: "
+            f"master up: {details.get('master_up')}); Remote-SSH checks: "
+            f"{details.get('extension_checks')}, done while launching; the stand-in editor "
+            "is a sh script whose first command stamps the time",
+        ),
+        Figure(
+            SECTION,
+            "ready line → shared SSH login up (in the background)",
+            median(logins),
+            "ms",
+            note="median; the demo's SSH endpoint (asyncssh) over loopback: key exchange and "
+            "password login; to a real session it adds the network round trips",
         ),
         Figure(
             SECTION,

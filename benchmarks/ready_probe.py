@@ -44,6 +44,11 @@ async def measure(app: Any, record: Path) -> dict[str, Any]:
     else:
         raise TimeoutError("the session did not become ready / the editor was not started")
     spawns = _spawns(record)
+    for _ in range(3000):  # the login goes on meanwhile: wait for it (30 s at most)
+        if not app._master_logins:
+            break
+        await asyncio.sleep(0.01)
+    master_at = time.time()
     masters = dict(app._masters)
     await app.quit(shutdown_remote=True)
     return {
@@ -52,6 +57,7 @@ async def measure(app: Any, record: Path) -> dict[str, Any]:
         "editor_argv": spawns[0][1],
         "extension_checks": sum(1 for _t, argv in _all(record) if argv == ["--list-extensions"]),
         "master_up": bool(masters),
+        "ready_to_login_ms": (master_at - ready_at[0]) * 1000,
     }
 
 
