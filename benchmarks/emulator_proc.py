@@ -1,44 +1,83 @@
-"""The emulator in a process of its own, for benchmarks that measure the process they run in.
+"""The emulator in a process of its own, for benchmarks that time or measure their own process.
 
-`python -m benchmarks.emulator_proc --sessions N [--latency-ms L] --config PATH` serves on a free
-127.0.0.1 port, writes a clearml.conf for it, prints one JSON line ({"url": ...}) and serves
-until its stdin closes. `EmulatorProcess` wraps that for a benchmark.
+`with ChildEmulator(n) as emu:` starts it (multiprocessing, spawn) on a free 127.0.0.1 port;
+`emu.url`, `emu.set_latency(seconds)`; `config=` writes a clearml.conf for it; `agent=True` runs
+the simulated agent, which also serves each ready session's SSH; `like_clearml_session=True`
+gives the seeded sessions the task documents clearml-session writes (traffic.py).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import subprocess
-import sys
+import contextlib
+import multiprocessing
+from multiprocessing.connection import Connection
 from pathlib import Path
 from types import TracebackType
 
 
-class EmulatorProcess:
-    def __init__(
-        self, sessions: int, config: Path, latency_ms: float = 0.0, agent: bool = False
-    ) -> None:
-        self.agent = agent  # the simulated agent runs sessions and serves their SSH
-        self.sessions = sessions
-        self.config = config
-        self.latency_ms = latency_ms
-        self.url = ""
-        self._proc: subprocess.Popen[str] | None = None
+def _serve(
+    sessions: int, agent: bool, like_clearml_session: bool, config: str, conn: Connection
+) -> None:
+    """Child process: the emulator until told to stop."""
+    from tray_app.demo import DemoServer, EmulatorState
 
-    def __enter__(self) -> EmulatorProcess:
-        argv = [sys.executable, "-m", "benchmarks.emulator_proc", "--sessions", str(self.sessions)]
-        argv += ["--latency-ms", str(self.latency_ms), "--config", str(self.config)]
-        argv += ["--agent"] if self.agent else []
-        self._proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-        assert self._proc.stdout is not None
-        line = self._proc.stdout.readline()
-        if not line:
+    state = EmulatorState.seeded(sessions=sessions)
+    if like_clearml_session:
+        from benchmarks.traffic import prepare_like_clearml_session
+
+        prepare_like_clearml_session(state)
+    if agent:
+        server = DemoServer(state, port=0, agent_tick=0.3, ssh_endpoints=True)
+    else:
+        server = DemoServer(state, port=0, ssh_endpoints=False)
+    server.start()
+    try:
+        if config:
+            server.write_config(Path(config))
+        conn.send(server.url)
+        while True:
+            command, value = conn.recv()
+            if command != "latency":
+                break
+            server.state.faults.latency = float(value)
+            conn.send("ok")
+    except EOFError:  # the benchmark is gone
+        pass
+    finally:
+        server.stop()
+
+
+class ChildEmulator:
+    def __init__(
+        self,
+        sessions: int,
+        *,
+        latency: float = 0.0,
+        agent: bool = False,
+        like_clearml_session: bool = False,
+        config: Path | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.latency = latency
+        self.url = ""
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        args = (sessions, agent, like_clearml_session, str(config or ""), child)
+        self._proc = ctx.Process(target=_serve, args=args, daemon=True)
+
+    def __enter__(self) -> ChildEmulator:
+        self._proc.start()
+        if not self._conn.poll(120):
+            self._proc.kill()
             raise RuntimeError("the emulator process did not start")
-        self.url = json.loads(line)["url"]
+        self.url = self._conn.recv()
+        if self.latency:
+            self.set_latency(self.latency)
         return self
+
+    def set_latency(self, seconds: float) -> None:
+        self._conn.send(("latency", seconds))
+        self._conn.recv()
 
     def __exit__(
         self,
@@ -46,36 +85,9 @@ class EmulatorProcess:
         _exc: BaseException | None,
         _tb: TracebackType | None,
     ) -> None:
-        if self._proc is not None:
-            assert self._proc.stdin is not None
-            self._proc.stdin.close()
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-
-
-def main() -> int:
-    from tray_app.demo import DemoServer, EmulatorState
-
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--sessions", type=int, default=50)
-    parser.add_argument("--latency-ms", type=float, default=0.0)
-    parser.add_argument("--config", type=Path, required=True)
-    parser.add_argument("--agent", action="store_true")
-    args = parser.parse_args()
-    state = EmulatorState.seeded(sessions=args.sessions)
-    state.faults.latency = args.latency_ms / 1000
-    if args.agent:
-        server = DemoServer(state, port=0, agent_tick=0.3, ssh_endpoints=True).start()
-    else:
-        server = DemoServer(state, port=0, ssh_endpoints=False).start()
-    server.write_config(args.config)
-    print(json.dumps({"url": server.url}), flush=True)
-    sys.stdin.read()  # until the benchmark closes our stdin (or dies)
-    server.stop()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+        with contextlib.suppress(OSError):  # the child may be gone already
+            self._conn.send(("stop", None))
+        self._proc.join(15)
+        if self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join()

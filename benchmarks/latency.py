@@ -15,19 +15,16 @@ trips whatever the CPU time.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import multiprocessing
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 
 from benchmarks.common import Context, Figure, at_most, median, run_measured, tool_env, venv_bin
-from benchmarks.traffic import extension_refresh, server_config, serving
+from benchmarks.emulator_proc import ChildEmulator
+from benchmarks.traffic import extension_refresh, server_config
 from tray_app.core.api import HTTP_LIMITS, ClearMLClient
 from tray_app.core.sessions import SessionService
 from tray_app.demo import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, clearml_conf_text
@@ -58,57 +55,6 @@ NOTES = {
     "list": NOTE + "One run of the real clearml-session CLI: Python and SDK start-up, its login, "
     "then one request at a time (one projects.get_by_id per listed session).",
 }
-
-
-# -- the emulator in a child process ----------------------------------------------------------
-
-
-def _serve(sessions: int, conn: Connection) -> None:
-    """Child process: the emulator (seeded like traffic.py) until told to stop."""
-    with serving(sessions) as server:
-        conn.send(server.url)
-        while True:
-            command, value = conn.recv()
-            if command != "latency":
-                break
-            server.state.faults.latency = float(value)
-            conn.send("ok")
-
-
-class ChildEmulator:
-    """`with ChildEmulator(n) as emu:` an emulator in another process; `emu.set_latency(s)`."""
-
-    def __init__(self, sessions: int) -> None:
-        self.sessions = sessions
-        self.url = ""
-        ctx = multiprocessing.get_context("spawn")
-        self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(sessions, child), daemon=True)
-
-    def __enter__(self) -> ChildEmulator:
-        self._proc.start()
-        if not self._conn.poll(120):
-            self._proc.kill()
-            raise RuntimeError("the emulator process did not start")
-        self.url = self._conn.recv()
-        return self
-
-    def set_latency(self, seconds: float) -> None:
-        self._conn.send(("latency", seconds))
-        self._conn.recv()
-
-    def __exit__(
-        self,
-        _type: type[BaseException] | None,
-        _exc: BaseException | None,
-        _tb: TracebackType | None,
-    ) -> None:
-        with contextlib.suppress(OSError):  # the child may be gone already
-            self._conn.send(("stop", None))
-        self._proc.join(15)
-        if self._proc.is_alive():
-            self._proc.kill()
-            self._proc.join()
 
 
 # -- clients ------------------------------------------------------------------------------------
@@ -235,7 +181,7 @@ def time_list(emu: ChildEmulator, workdir: Path, all_users: bool) -> Timing:
 
 
 def measure_size(sessions: int, workdir: Path, repeats: int) -> list[Timing]:
-    with ChildEmulator(sessions) as emu:
+    with ChildEmulator(sessions, like_clearml_session=True) as emu:
         return [
             asyncio.run(time_ours(emu, all_users=False, repeats=repeats)),
             asyncio.run(time_ours(emu, all_users=True, repeats=repeats)),
@@ -338,4 +284,4 @@ def run(ctx: Context) -> list[Figure]:
     return figures
 
 
-__all__ = ["ChildEmulator", "Timing", "WaveCounter", "run"]
+__all__ = ["Timing", "WaveCounter", "run"]

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import REPO, Context, Figure, median, tool_env
-from benchmarks.emulator_proc import EmulatorProcess
+from benchmarks.emulator_proc import ChildEmulator
 
 SECTION = "logparse"
 TRANSCRIPTS = REPO / "tests" / "fixtures" / "transcripts"
@@ -74,7 +74,7 @@ def ready_to_editor(ctx: Context) -> list[Figure]:
         stand_in.write_text(STAND_IN.format(record=record))
         stand_in.chmod(0o755)
         config = home / "clearml.conf"
-        with EmulatorProcess(0, config, agent=True):
+        with ChildEmulator(0, agent=True, config=config):
             env = tool_env(config, home)
             env["PATH"] = f"{stand_in.parent}{os.pathsep}{env.get('PATH', '')}"
             env["PYTHONPATH"] = str(REPO)

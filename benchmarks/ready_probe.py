@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -76,35 +73,13 @@ def _spawns(record: Path) -> list[tuple[float, list[str]]]:
 
 
 def main() -> int:
-    import qasync
-    from PySide6.QtWidgets import QApplication
-
-    from tray_app.app import TrayApplication
-    from tray_app.cli import build_parser
+    from benchmarks.tray_child import run_tray
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--config", required=True)
     parser.add_argument("--record", required=True, type=Path)
     args = parser.parse_args()
-
-    from tray_app.applog import setup_logging
-
-    # BENCH_DEBUG=1: the app's own log on stderr, to see where the milliseconds go.
-    setup_logging(debug=bool(os.environ.get("BENCH_DEBUG")))
-    qapp = QApplication(sys.argv[:1])
-    qapp.setQuitOnLastWindowClosed(False)
-    loop = qasync.QEventLoop(qapp)
-    asyncio.set_event_loop(loop)
-    app = TrayApplication(build_parser().parse_args(["--config-file", args.config]))
-    result: dict[str, Any] = {}
-
-    async def run() -> None:
-        result.update(await measure(app, args.record))
-
-    with loop:
-        loop.run_until_complete(run())
-    print(json.dumps(result), flush=True)
-    return 0
+    return run_tray(args.config, lambda app: measure(app, args.record))
 
 
 if __name__ == "__main__":

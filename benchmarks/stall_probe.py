@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import sys
 import time
 from typing import Any
 
@@ -103,11 +101,7 @@ async def measure(app: Any, refreshes: int, menu: bool, all_users: bool) -> dict
 
 
 def main() -> int:
-    import qasync
-    from PySide6.QtWidgets import QApplication
-
-    from tray_app.app import TrayApplication
-    from tray_app.cli import build_parser
+    from benchmarks.tray_child import run_tray
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--config", required=True)
@@ -115,22 +109,9 @@ def main() -> int:
     parser.add_argument("--all-users", action="store_true")
     parser.add_argument("--menu", action="store_true")
     args = parser.parse_args()
-
-    qapp = QApplication(sys.argv[:1])
-    qapp.setQuitOnLastWindowClosed(False)
-    loop = qasync.QEventLoop(qapp)
-    asyncio.set_event_loop(loop)
-    app = TrayApplication(build_parser().parse_args(["--config-file", args.config]))
-    result: dict[str, Any] = {}
-
-    async def run() -> None:
-        result.update(await measure(app, args.refreshes, args.menu, args.all_users))
-        app.tray.icon.hide()
-
-    with loop:
-        loop.run_until_complete(run())
-    print(json.dumps(result), flush=True)
-    return 0
+    return run_tray(
+        args.config, lambda app: measure(app, args.refreshes, args.menu, args.all_users)
+    )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import Context, Figure, median, tool_env
-from benchmarks.emulator_proc import EmulatorProcess
+from benchmarks.emulator_proc import ChildEmulator
 
 SECTION = "ui"
 
@@ -85,7 +85,7 @@ def _probe(ctx: Context, sessions: int, latency_ms: float, refreshes: int, menu:
     home = ctx.workdir / f"ui-home-{sessions}-{int(latency_ms)}"
     home.mkdir(parents=True, exist_ok=True)
     config = home / "clearml.conf"
-    with EmulatorProcess(sessions, config, latency_ms):
+    with ChildEmulator(sessions, latency=latency_ms / 1000, config=config):
         env = tool_env(config, home)
         env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent)])
         argv = [sys.executable, "-m", "benchmarks.stall_probe", "--config", str(config)]
