@@ -143,8 +143,9 @@ def cold_start(ctx: Context, emu: Emulated, runs: int) -> list[Figure]:
             f"cold start to icon docked in trayer (outside, from Popen, median of {runs})",
             median(docked),
             "s",
-            note="fork/exec included; xwininfo -root -tree polled every 10 ms (~4 ms a run):"
-            f" up to ~15 ms late; the same runs' own tray_embedded: median {median(own):.3f} s",
+            note="fork/exec included; xwininfo -root -tree polled every 10 ms (~4 ms a run), up"
+            " to ~15 ms late, and the polling competes with the starting tray for the CPUs:"
+            f" the same runs' own tray_embedded was {median(own):.3f} s (median)",
         ),
         Figure(
             SECTION,
