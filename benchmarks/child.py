@@ -5,21 +5,16 @@ the ClearML API emulator, which runs in the benchmark's own process (a uvicorn t
 its cost is never counted as theirs. Whether the icon is up is read from the X server, the way a
 user sees it: our window inside trayer's panel (`xwininfo -root -tree`).
 
-Peak RSS of a child: Linux carries the parent's high-water mark into a child through fork (or
-vfork) and exec, so `wait4` on a child of this process reports at least this process's own peak
-RSS (the emulator and its seeded data live here). `measure()` therefore forks the child from a
-small launcher (`python -S`, ~6 MB: the floor of the figure) and reads the child's rusage there.
+A child's wall time and peak RSS: `common.run_measured` (through a small launcher).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -27,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.common import ChildRun, Context, tool_env
+from benchmarks.common import Context, tool_env
 from tray_app.demo import DemoServer, EmulatorState
 
 APP_CLASS = "clearml-tray"  # the WM_CLASS of every window of ours
@@ -38,47 +33,6 @@ _TREE_LINE = re.compile(
     r'^\s*0x[0-9a-f]+ (?:"(?P<name>.*)"|\(has no name\)): \((?P<cls>[^)]*)\)\s+'
     r"(?P<w>\d+)x(?P<h>\d+)\S*\s+\+(?P<x>-?\d+)\+(?P<y>-?\d+)\s*$"
 )
-
-
-# Forks the command, waits for it, prints its wall time and rusage as JSON on stderr; the
-# command's own stderr goes to /dev/null.
-_LAUNCHER = """
-import json, os, sys, time
-start = time.perf_counter()
-pid = os.fork()
-if pid == 0:
-    try:
-        fd = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(fd, 2)
-        os.execvp(sys.argv[1], sys.argv[1:])
-    finally:
-        os._exit(127)
-_, status, usage = os.wait4(pid, 0)
-seconds = time.perf_counter() - start
-scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
-print(json.dumps({"seconds": seconds, "code": os.waitstatus_to_exitcode(status),
-                  "maxrss": usage.ru_maxrss * scale}), file=sys.stderr)
-"""
-
-
-def measure(argv: list[str], env: dict[str, str], timeout: float = 300) -> ChildRun:
-    """Run a command to its end: wall time from fork to exit, its own peak RSS, its stdout."""
-    result = subprocess.run(
-        [sys.executable, "-S", "-E", "-c", _LAUNCHER, *argv],
-        env=env,
-        capture_output=True,
-        timeout=timeout,
-    )
-    lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
-    if result.returncode != 0 or not lines:
-        raise RuntimeError(f"launcher for {argv[0]} failed: {lines[-1:]}")
-    doc = json.loads(lines[-1])
-    return ChildRun(
-        doc["seconds"],
-        doc["maxrss"] / (1024 * 1024),
-        doc["code"],
-        result.stdout.decode("utf-8", "replace"),
-    )
 
 
 @dataclass(frozen=True)

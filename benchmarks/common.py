@@ -7,6 +7,7 @@ runner can mark each one met or missed.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
@@ -127,17 +128,48 @@ class ChildRun:
     stdout: str
 
 
-def run_measured(argv: list[str], env: dict[str, str], timeout: float = 120) -> ChildRun:
-    """Run a command; wall time and the child's own peak RSS (wait4, not its siblings')."""
-    import time
+# Forks the command, waits for it, prints its wall time and rusage as JSON on stderr; the
+# command's own stderr goes to /dev/null.
+_LAUNCHER = """
+import json, os, sys, time
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, 2)
+        os.execvp(sys.argv[1], sys.argv[1:])
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+seconds = time.perf_counter() - start
+scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+print(json.dumps({"seconds": seconds, "code": os.waitstatus_to_exitcode(status),
+                  "maxrss": usage.ru_maxrss * scale}), file=sys.stderr)
+"""
 
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    # ru_maxrss is KiB on Linux, bytes on macOS.
-    rss = usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
-    return ChildRun(elapsed, rss, proc.returncode, out.decode("utf-8", "replace"))
+
+def run_measured(argv: list[str], env: dict[str, str], timeout: float = 300) -> ChildRun:
+    """Run a command to its end: wall time from fork to exit, its own peak RSS, its stdout.
+
+    Linux carries the parent's high-water mark into a child through fork (or vfork) and exec,
+    so `wait4` on a child of this (big) process would report at least this process's own peak.
+    The child is forked from a small launcher (`python -S`, ~6 MB: the floor of the figure)
+    that reads its rusage.
+    """
+    result = subprocess.run(
+        [sys.executable, "-S", "-E", "-c", _LAUNCHER, *argv],
+        env=env,
+        capture_output=True,
+        timeout=timeout,
+    )
+    lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
+    if result.returncode != 0 or not lines:
+        raise RuntimeError(f"launcher for {argv[0]} failed: {lines[-1:]}")
+    doc = json.loads(lines[-1])
+    return ChildRun(
+        doc["seconds"],
+        doc["maxrss"] / (1024 * 1024),
+        doc["code"],
+        result.stdout.decode("utf-8", "replace"),
+    )

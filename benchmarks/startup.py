@@ -23,12 +23,11 @@ from benchmarks.child import (
     XWindow,
     describe,
     emulator,
-    measure,
     requests_by_endpoint,
     tray_panel,
     wait_docked,
 )
-from benchmarks.common import PYTHON, Context, Figure, median, venv_bin
+from benchmarks.common import PYTHON, Context, Figure, median, run_measured, venv_bin
 from tray_app.startup_probe import MILESTONES
 
 SECTION = "startup"
@@ -68,7 +67,7 @@ def probe_json(stdout: str, code: int) -> dict[str, Any]:
 
 def inside_run(emu: Emulated) -> tuple[dict[str, Any], float]:
     """One `--benchmark-startup` run: its milestones and its peak RSS (MB)."""
-    run = measure(tray_argv("--benchmark-startup"), emu.env, timeout=120)
+    run = run_measured(tray_argv("--benchmark-startup"), emu.env, timeout=120)
     return probe_json(run.stdout, run.returncode), run.peak_rss_mb
 
 
@@ -159,8 +158,8 @@ def cold_start(ctx: Context, emu: Emulated, runs: int) -> list[Figure]:
 
 def import_seconds(module: str, env: dict[str, str]) -> float:
     """Wall time of a bare interpreter importing `module` (the floor of a CLI built on it)."""
-    measure([PYTHON, "-c", f"import {module}"], env)  # warm-up
-    return measure([PYTHON, "-c", f"import {module}"], env).seconds
+    run_measured([PYTHON, "-c", f"import {module}"], env)  # warm-up
+    return run_measured([PYTHON, "-c", f"import {module}"], env).seconds
 
 
 def list_comparison(ctx: Context, sessions: int, runs: int) -> list[Figure]:
@@ -171,9 +170,9 @@ def list_comparison(ctx: Context, sessions: int, runs: int) -> list[Figure]:
         ours_runs, theirs_runs = [], []
         for i in range(runs + 1):
             before = requests_by_endpoint(state)
-            ours = measure(ours_argv, emu.env, timeout=300)
+            ours = run_measured(ours_argv, emu.env, timeout=300)
             between = requests_by_endpoint(state)
-            theirs = measure(theirs_argv, emu.env, timeout=300)
+            theirs = run_measured(theirs_argv, emu.env, timeout=300)
             for argv, run in ((ours_argv, ours), (theirs_argv, theirs)):
                 if run.returncode != 0:
                     raise RuntimeError(f"{' '.join(argv)} exited {run.returncode}")
