@@ -76,6 +76,7 @@ class TrayApplication:
         self.hotkey: Any = None  # the HotkeyBackend, chosen at start
         self.quick_pick: Any = None
         self._last_state = TrayState.CONNECTING
+        self._quit_task: asyncio.Future[None] | None = None
         self.hotkey_status = ""  # why the global hotkey is unavailable ("" = fine)
 
         self.poller = Poller(
@@ -891,6 +892,12 @@ class TrayApplication:
             self.controller.handle("connect", message["session_id"])
 
     # --- shutdown -------------------------------------------------------------------------
+    def quit_on_signal(self, signum: int) -> None:
+        """Logout, `kill` or Ctrl-C: quit without asking, remote sessions left running."""
+        log.info("signal %d: quitting", signum)
+        if self._quit_task is None:
+            self._quit_task = asyncio.ensure_future(self.quit(shutdown_remote=False))
+
     def _quit_soon(self) -> None:
         shutdown_remote = False
         live = [
@@ -1030,6 +1037,11 @@ def run_app(args: argparse.Namespace) -> int:
 
     quit_event = asyncio.Event()
     qapp.aboutToQuit.connect(quit_event.set)
+    signals = None
+    if os.name == "posix":
+        from tray_app.qt.quit_signals import QuitOnSignals
+
+        signals = QuitOnSignals(app.quit_on_signal)
 
     async def main() -> None:
         await app.start()
@@ -1040,6 +1052,8 @@ def run_app(args: argparse.Namespace) -> int:
             loop.run_until_complete(main())
         finally:
             instance.close()
+            if signals is not None:
+                signals.close()
     state = app.poller.status.state
     log.info("stopped (last state %s)", state.value if isinstance(state, TrayState) else state)
     return probe.exit_code if probe is not None else 0

@@ -9,6 +9,7 @@ artifacts (test-artifacts/ or $TEST_ARTIFACTS_DIR).
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -29,13 +30,6 @@ from support.desktop import (
 from support.emulator import EmulatorHandle
 
 pytestmark = pytest.mark.desktop
-
-
-@pytest.fixture
-def panel() -> Iterator[Window]:
-    require_desktop()
-    with trayer() as window:
-        yield window
 
 
 def _own_live_names(emu: EmulatorHandle) -> set[str]:
@@ -200,3 +194,19 @@ def test_without_a_tray_host_a_window_appears_until_one_comes(
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def test_sigterm_quits_cleanly_and_keeps_remote_sessions(
+    start_tray: Callable[[EmulatorHandle | Path], RunningTray],
+    emulator_factory: Callable[..., EmulatorHandle],
+    tmp_path: Path,
+) -> None:
+    """A logout or `kill` runs the same Quit as the menu (no question asked), exit code 0."""
+    emu = emulator_factory(sessions=3)
+    tray = start_tray(emu)
+    live_before = _own_live_names(emu)
+    tray.proc.send_signal(signal.SIGTERM)
+    assert tray.proc.wait(20) == 0
+    log = (tmp_path / "app-stderr.txt").read_text()
+    assert "signal 15: quitting" in log and "stopped (last state" in log
+    assert _own_live_names(emu) == live_before  # nothing was shut down remotely
