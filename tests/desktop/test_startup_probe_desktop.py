@@ -10,21 +10,14 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from support.desktop import Window, require_desktop, trayer
+from support.desktop import Window
 from support.emulator import EmulatorHandle
 
 pytestmark = pytest.mark.desktop
-
-
-@pytest.fixture
-def panel() -> Iterator[Window]:
-    require_desktop()
-    with trayer() as window:
-        yield window
 
 
 def _own_live(emu: EmulatorHandle) -> int:
