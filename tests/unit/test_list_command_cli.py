@@ -25,7 +25,9 @@ QT_CHECK = (
     "import sys\n"
     "from tray_app.cli import main\n"
     "rc = main(sys.argv[1:])\n"
-    "qt = sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6', 'qasync'))\n"
+    # Qt, and httpx's command-line client (click, rich, pygments; see core/httpx_import.py).
+    "heavy = ('PySide6', 'shiboken6', 'qasync', 'click', 'rich', 'pygments')\n"
+    "qt = sorted(m for m in sys.modules if m.split('.')[0] in heavy)\n"
     "print('QT-MODULES:' + ','.join(qt), file=sys.stderr)\n"
     "sys.exit(rc)\n"
 )

@@ -29,10 +29,9 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.request import getproxies
 
-import httpx
-
 from tray_app import APP_NAME, __version__
 from tray_app.core.config import ServerConfig
+from tray_app.core.httpx_import import httpx
 from tray_app.core.redact import register_secret
 
 log = logging.getLogger(__name__)
