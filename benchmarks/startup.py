@@ -33,7 +33,7 @@ from tray_app.startup_probe import MILESTONES
 SECTION = "startup"
 SESSIONS = 50
 SPEED_UP_TARGET = 3.0
-RSS_NOTE = "the child's own ru_maxrss, forked from a small launcher (see benchmarks/child.py)"
+RSS_NOTE = "the child's own ru_maxrss, forked from a small launcher (common.run_measured)"
 
 MILESTONE_NOTES = {
     "qt_imported": "interpreter start, then the imports of cli, tray_app.app (httpx, the core),"
