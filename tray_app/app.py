@@ -1035,21 +1035,29 @@ def run_app(args: argparse.Namespace) -> int:
     if probe is not None:
         probe.attach(app, loop)
 
-    quit_event = asyncio.Event()
-    qapp.aboutToQuit.connect(quit_event.set)
     signals = None
     if os.name == "posix":
         from tray_app.qt.quit_signals import QuitOnSignals
 
         signals = QuitOnSignals(app.quit_on_signal)
 
-    async def main() -> None:
-        await app.start()
-        await quit_event.wait()
+    def started(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            qapp.exit(1)  # a start that failed ends the run; the error is raised below
 
     with loop:
+        # The loop runs until Quit stops Qt, which may come (a logout, a quick Quit) while
+        # start() is still awaiting: that unfinished start is then cancelled, not an error.
+        starting = loop.create_task(app.start())
+        starting.add_done_callback(started)
         try:
-            loop.run_until_complete(main())
+            loop.run_forever()
+            if not starting.done():
+                starting.cancel()
+                with contextlib.suppress(BaseException):
+                    loop.run_until_complete(starting)  # let it unwind
+            elif not starting.cancelled() and (error := starting.exception()) is not None:
+                raise error
         finally:
             instance.close()
             if signals is not None:

@@ -196,15 +196,24 @@ def test_without_a_tray_host_a_window_appears_until_one_comes(
             proc.kill()
 
 
+@pytest.mark.parametrize("when", ["while starting", "once running"])
 def test_sigterm_quits_cleanly_and_keeps_remote_sessions(
     start_tray: Callable[[EmulatorHandle | Path], RunningTray],
     emulator_factory: Callable[..., EmulatorHandle],
     tmp_path: Path,
+    when: str,
 ) -> None:
-    """A logout or `kill` runs the same Quit as the menu (no question asked), exit code 0."""
+    """A logout or `kill` runs the same Quit as the menu (no question asked), exit code 0,
+    also when it comes before the tray has finished starting."""
     emu = emulator_factory(sessions=3)
     tray = start_tray(emu)
     live_before = _own_live_names(emu)
+    if when == "once running":
+        wait_for(
+            lambda: any(name in tray.open_menu() for name in live_before),
+            30,
+            "the sessions in the menu",
+        )
     tray.proc.send_signal(signal.SIGTERM)
     assert tray.proc.wait(20) == 0
     log = (tmp_path / "app-stderr.txt").read_text()
