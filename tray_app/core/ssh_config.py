@@ -20,7 +20,7 @@ from typing import Any
 
 from tray_app.core.atomic import atomic_write_bytes, backup_file
 
-MARK = "# managed by ClearML Session Tray"
+MARK = "managed by ClearML Session Tray"
 ALIAS_PREFIX = "clearml-"
 
 
@@ -47,15 +47,18 @@ def default_managed_path(home: Path | None = None) -> Path:
 
 
 def render_block(entry: HostEntry, known_hosts: Path) -> str:
-    # A new session often reuses a tunnel port with a new host key: pin keys per alias in a file
-    # of ours and accept a changed one instead of failing with "REMOTE HOST IDENTIFICATION".
+    # Tunnel ports are reused by other sessions (and by the same session after a restart), each
+    # with its own host key. A key file per alias, emptied whenever the block is written for a
+    # new tunnel, learns the key on first use and holds it for that tunnel: a changed key never
+    # meets an old one (ssh would then refuse password logins: "HOST IDENTIFICATION HAS
+    # CHANGED"), and a different process taking the port mid-tunnel is refused.
     lines = [
         f"Host {entry.alias}",
         f"    # {MARK}: session {entry.session_id}",
         f"    HostName {entry.hostname}",
         f"    Port {entry.port}",
         f"    User {entry.user}",
-        "    StrictHostKeyChecking no",
+        "    StrictHostKeyChecking accept-new",
         f"    UserKnownHostsFile {known_hosts}",
         "    ServerAliveInterval 30",
         "    ServerAliveCountMax 3",
@@ -155,9 +158,9 @@ def include_diff(user_config: bytes | None, line: str, path: Path) -> str:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    lock = path.with_name(path.name + ".lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
+def _locked(lock: Path) -> Iterator[None]:
+    """An exclusive lock on a file of ours (never a new file in the user's ~/.ssh)."""
+    lock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     with open(lock, "a+b") as handle:
         if os.name == "posix":
             import fcntl
@@ -179,13 +182,19 @@ class SshConfig:
         self.ssh_dir = self.home / ".ssh"
         self.managed = default_managed_path(self.home)
         self.user_config = self.ssh_dir / "config"
-        self.known_hosts = self.managed.parent / "known_hosts"
+        self.known_hosts_dir = self.managed.parent / "known_hosts.d"
+        self.lock = self.managed.parent / "config.lock"
         # Unix socket paths are limited to ~104 bytes: master sockets live in the short runtime
         # directory (user-only), not under a possibly long home.
         self.control_dir = control_dir or default_control_dir()
 
     def ensure_dirs(self) -> None:
-        for directory in (self.ssh_dir, self.managed.parent, self.control_dir):
+        for directory in (
+            self.ssh_dir,
+            self.managed.parent,
+            self.known_hosts_dir,
+            self.control_dir,
+        ):
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
             directory.chmod(0o700)
 
@@ -197,7 +206,7 @@ class SshConfig:
     def ensure_include(self) -> Path | None:
         """Add the Include line once (backup first); returns the backup path if one was made."""
         self.ensure_dirs()
-        with _locked(self.user_config):
+        with _locked(self.lock):
             current = self.user_config.read_bytes() if self.user_config.exists() else None
             new = plan_include(current, include_line(self.managed, self.home))
             if new is None:
@@ -207,12 +216,20 @@ class SshConfig:
             self.user_config.chmod(0o600)
             return backup
 
-    def add(self, entry: HostEntry) -> str:
-        """Write (or replace) the session's Host block; returns its alias."""
+    def known_hosts_for(self, alias: str) -> Path:
+        return self.known_hosts_dir / alias
+
+    def add(self, entry: HostEntry, *, fresh_host_key: bool = False) -> str:
+        """Write (or replace) the session's Host block; returns its alias.
+
+        `fresh_host_key`: a new tunnel, so forget the host key learnt through the previous one.
+        """
         self.ensure_dirs()
-        with _locked(self.managed):
+        with _locked(self.lock):
+            if fresh_host_key:
+                self.known_hosts_for(entry.alias).unlink(missing_ok=True)
             blocks = parse_blocks(self.managed.read_text()) if self.managed.exists() else {}
-            blocks[entry.alias] = render_block(entry, self.known_hosts)
+            blocks[entry.alias] = render_block(entry, self.known_hosts_for(entry.alias))
             # Not fsync'd: the file is ours, rebuilt from live tunnels, and the editor waits.
             atomic_write_bytes(self.managed, render_managed(blocks).encode(), durable=False)
             self.managed.chmod(0o600)
@@ -223,7 +240,7 @@ class SshConfig:
 
     def remove_aliases(self, aliases: list[str] | None = None) -> int:
         """Remove these Host blocks (None: all of ours) in one write; how many went."""
-        with _locked(self.managed):
+        with _locked(self.lock):
             if not self.managed.exists():
                 return 0
             blocks = parse_blocks(self.managed.read_text())
@@ -232,6 +249,7 @@ class SshConfig:
                 return 0
             for alias in gone:
                 del blocks[alias]
+                self.known_hosts_for(alias).unlink(missing_ok=True)
             atomic_write_bytes(self.managed, render_managed(blocks).encode())
             return len(gone)
 
