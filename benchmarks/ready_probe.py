@@ -19,6 +19,7 @@ from typing import Any
 
 async def measure(app: Any, record: Path) -> dict[str, Any]:
     from tray_app.core.presets import Preset
+    from tray_app.core.ssh_config import SshConfig
 
     ready_at: list[float] = []
     hook = app.launcher.on_ready
@@ -28,10 +29,11 @@ async def measure(app: Any, record: Path) -> dict[str, Any]:
         hook(info)
 
     app.launcher.on_ready = on_ready
-    app._confirm_include = lambda diff, path: True  # the Include line, as if the user agreed
+    # A user who agreed to the Include line on an earlier connect: no question on this one.
+    await asyncio.to_thread(SshConfig().ensure_include)
     await app.start()
     launched = time.time()
-    app.launch(Preset(name="bench", queue="sessions", project="DevOps"))
+    await app.launch(Preset(name="bench", queue="sessions", project="DevOps"))
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         spawns = _spawns(record)
@@ -42,11 +44,11 @@ async def measure(app: Any, record: Path) -> dict[str, Any]:
         raise TimeoutError("the session did not become ready / the editor was not started")
     spawns = _spawns(record)
     for _ in range(3000):  # the login goes on meanwhile: wait for it (30 s at most)
-        if not app._master_logins:
+        if not app.connect_flow.logins_pending:
             break
         await asyncio.sleep(0.01)
     master_at = time.time()
-    masters = dict(app._masters)
+    masters = dict(app.connect_flow.masters)
     await app.quit(shutdown_remote=True)
     return {
         "launch_to_ready_s": ready_at[0] - launched,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from support.live_env import LIVE_ENV  # captured now, before isolation removes CLEARML_*
 
-pytest_plugins = ["support.emulator"]
+pytest_plugins = ["support.emulator", "support.modal_guard"]
 
 # Environment variables that would let a test reach a real server or real user files.
 _LEAKY_ENV_PREFIXES = ("CLEARML_", "TRAINS_")

@@ -103,7 +103,8 @@ async def test_new_session_notification_button_and_clean_quit(
 
         # Another launch, still running at Quit: nothing of it may survive (the launcher starts
         # each child in its own session, so every descendant, even an orphan, carries its id).
-        second_key = app.launch(Preset(name="second", queue="sessions", project="DevOps"))
+        second_key = await app.launch(Preset(name="second", queue="sessions", project="DevOps"))
+        assert second_key is not None
         second = app.launcher.process(second_key)
         assert second is not None
         await _until(

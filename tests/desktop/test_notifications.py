@@ -81,8 +81,6 @@ async def test_session_ready_from_the_launcher_reaches_dunst_and_its_button_work
     """A child reporting "ready" → launcher → Notifier → dunst; the button runs our action."""
     import sys
 
-    from PySide6.QtCore import QCoreApplication
-
     from tray_app.core.presets import Preset
     from tray_app.core.settings import Settings
     from tray_app.qt.launcher import SessionLauncher
@@ -99,13 +97,12 @@ async def test_session_ready_from_the_launcher_reaches_dunst_and_its_button_work
             notifier,
             executable=str(script),
             data_dir=tmp_path / "data",
-            copy_text=copied.append,
         )
+        launcher.copy_ssh = lambda info: copied.append(f"ssh {info.ssh_host_alias}")
         try:
             launcher.create(Preset(name="desk", queue="sessions"))
 
-            def shown() -> bool:
-                QCoreApplication.processEvents()
+            def shown() -> bool:  # Qt delivers the child's output while we wait (qasync)
                 return bool(notifier.sent) and dunst.displayed() == 1
 
             await _until(shown)
@@ -113,7 +110,7 @@ async def test_session_ready_from_the_launcher_reaches_dunst_and_its_button_work
             assert notifier.sent[0][:2] == ("session_ready", "Session ready")
             menu = await asyncio.to_thread(dunst.press, "Copy SSH command")
             assert any("Open JupyterLab" in line for line in menu)
-            await _until(lambda: copied == ["ssh root@localhost -p 8024"])
+            await _until(lambda: copied == ["ssh clearml-01234567"])
             dunst.close_all()
             await _until(lambda: bool(dunst.history()))
             (entry,) = dunst.history()

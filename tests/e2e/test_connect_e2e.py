@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from support.emulator import EmulatorHandle
+from support.qt_dialogs import click_answer
 from support.qt_wait import until
 
 from tray_app.app import TrayApplication
@@ -75,16 +76,19 @@ async def test_new_session_to_vscode_and_passwordless_ssh(
         config_file=str(client_env.config), demo=False, show=False, debug=False, command=None
     )
     app = TrayApplication(args)
-    app._confirm_include = lambda diff, path: True  # type: ignore[method-assign]
-    log_in = app._log_in_master
+    flow = app.connect_flow
+    log_in = flow._log_in
 
     async def slow_log_in(*a: Any) -> None:  # a far-away session: the editor's ssh comes first
         await asyncio.sleep(1.5)
         await log_in(*a)
 
-    app._log_in_master = slow_log_in  # type: ignore[method-assign]
+    flow._log_in = slow_log_in  # type: ignore[method-assign]
     await app.start()
-    app.launch(Preset(name="e2e", queue="sessions", project="DevOps"))
+    await app.launch(Preset(name="e2e", queue="sessions", project="DevOps"))
+    # The first connect ever asks before it touches ~/.ssh/config: the user agrees.
+    asked = await click_answer(app.ask, "Add the line", limit_s=120)
+    assert "+Include ~/.ssh/clearml-tray/config" in asked
 
     await _until(lambda: len(invocations()) >= 2, "the editor to be started on the session")
     (tunnel,) = [t for t in app.launcher.tunnels().values() if t.session_id]
@@ -111,13 +115,13 @@ async def test_new_session_to_vscode_and_passwordless_ssh(
     # The editor is started without waiting for the tray's login; an ssh started right then
     # (as VS Code's is) waits for that login through the block's Match exec, and never asks.
     # (Qt events keep flowing meanwhile: the tray's login is a QProcess.)
-    assert alias not in app._masters  # the login is still under way
+    assert alias not in flow.masters  # the login is still under way
     echo = asyncio.ensure_future(asyncio.to_thread(ssh_echo))
     await _until(echo.done, "ssh through the shared login", 60)
     result = echo.result()
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
-    assert alias in app._masters
+    assert alias in flow.masters
 
     # "Open terminal (ssh)" runs the user's $TERMINAL with `ssh <alias>` on the same Host.
     app.controller.handle("open_terminal", tunnel.session_id)
@@ -131,7 +135,7 @@ async def test_new_session_to_vscode_and_passwordless_ssh(
     managed_file = isolated_home / ".ssh" / "clearml-tray" / "config"
     app.controller.handle("disconnect", tunnel.key)
     await _until(lambda: f"Host {alias}" not in managed_file.read_text(), "the block removed", 30)
-    assert alias not in app._masters
+    assert alias not in flow.masters
     assert "Include ~/.ssh/clearml-tray/config" in (isolated_home / ".ssh" / "config").read_text()
 
     await app.quit(shutdown_remote=False)

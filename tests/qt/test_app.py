@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtWidgets import QApplication
 from support.emulator import EmulatorHandle
+from support.qt_dialogs import click_answer
 from support.qt_wait import until
 
 from tray_app.app import TrayApplication
@@ -114,12 +114,13 @@ async def test_idle_session_warning_keep_alive_and_stop_now(
     assert title.startswith("Idle session: ")
     assert body.startswith("Idle for ")
     assert [label for label, _ in buttons] == ["Keep alive 2h", "Stop now"]
-    assert app.idle is not None
-    idle_id = next(sid for sid, v in app.idle.verdicts.items() if v.state == "idle")
+    monitor = app.idle.monitor
+    assert monitor is not None
+    idle_id = next(sid for sid, v in monitor.verdicts.items() if v.state == "idle")
     assert app.view().idle_notes[idle_id].startswith("Idle for ")
 
     dict(buttons)["Keep alive 2h"]()
-    assert app.idle.kept_alive_until(idle_id) is not None
+    assert monitor.kept_alive_until(idle_id) is not None
     assert app.view().idle_notes[idle_id].startswith("Kept alive until ")
 
     dict(buttons)["Stop now"]()
@@ -173,12 +174,6 @@ async def test_ready_tunnel_offers_remote_ssh_then_opens_the_editor_on_our_ssh_h
 
     record = _editor_stand_in(tmp_path, monkeypatch, install_ok=True)
     app = TrayApplication(_args(config_file=str(tmp_path / "none.conf")))
-    asked: list[str] = []
-    offered: list[tuple[str, str]] = []
-    app._confirm_include = lambda diff, path: asked.append(diff) or True  # type: ignore[method-assign]
-    app._confirm_extension_install = (  # type: ignore[method-assign]
-        lambda editor, extension: offered.append((editor, extension)) or True
-    )
     info = TunnelInfo(
         key="abc",
         session_id="0123456789abcdef0123456789abcdef",
@@ -187,22 +182,24 @@ async def test_ready_tunnel_offers_remote_ssh_then_opens_the_editor_on_our_ssh_h
         user="root",
         remote_folder="~/work",  # the preset's --user-folder
     )
-    app._open_editor(info)
+    app.connect_flow.open_editor(info)
+    asked = await click_answer(app.ask, "Add the line")
+    offered = await click_answer(app.ask, "Install")
+    assert "VS Code needs the Remote - SSH extension (ms-vscode-remote.remote-ssh)" in offered
     await _until(lambda: len(_calls(record)) >= 3)
-    assert offered == [("VS Code", "ms-vscode-remote.remote-ssh")]
     assert _calls(record) == [
         ["--list-extensions"],
         ["--install-extension", "ms-vscode-remote.remote-ssh"],
         ["--new-window", "--folder-uri=vscode-remote://ssh-remote+clearml-01234567/root/work"],
     ]
-    assert asked and "+Include ~/.ssh/clearml-tray/config" in asked[0]
+    assert "+Include ~/.ssh/clearml-tray/config" in asked
     managed = (isolated_home / ".ssh" / "clearml-tray" / "config").read_text()
     assert "Host clearml-01234567" in managed and "Port 8022" in managed
     assert "Include ~/.ssh/clearml-tray/config" in (isolated_home / ".ssh" / "config").read_text()
-    # Known to be installed now: the next Connect opens at once.
-    app._open_editor(info)
+    # Known to be installed now: the next Connect opens at once, with no question.
+    app.connect_flow.open_editor(info)
     await _until(lambda: len(_calls(record)) >= 4)
-    assert _calls(record)[3][0] == "--new-window" and len(offered) == 1
+    assert _calls(record)[3][0] == "--new-window" and not app.ask.open_dialogs
     await app.quit()
 
 
@@ -213,8 +210,6 @@ async def test_failed_remote_ssh_install_is_reported_and_the_editor_still_opens(
 
     record = _editor_stand_in(tmp_path, monkeypatch, install_ok=False)
     app = TrayApplication(_args(config_file=str(tmp_path / "none.conf")))
-    app._confirm_include = lambda diff, path: True  # type: ignore[method-assign]
-    app._confirm_extension_install = lambda editor, extension: True  # type: ignore[method-assign]
     sent: list[tuple[str, str, str]] = []
     monkeypatch.setattr(
         app.notifier, "notify", lambda kind, title, body, *a, **k: sent.append((kind, title, body))
@@ -226,7 +221,9 @@ async def test_failed_remote_ssh_install_is_reported_and_the_editor_still_opens(
         local_ssh_port=8023,
         user="alice",
     )
-    app._open_editor(info)
+    app.connect_flow.open_editor(info)
+    await click_answer(app.ask, "Add the line")
+    await click_answer(app.ask, "Install")
     await _until(lambda: len(_calls(record)) >= 3)
     assert _calls(record)[2] == [
         "--new-window",
@@ -248,16 +245,17 @@ async def test_presets_export_import_and_workspace_presets(
     monkeypatch.setattr(
         app.notifier, "notify", lambda kind, title, body, *a, **k: sent.append((kind, title, body))
     )
-    app.presets = [Preset(name="gpu", queue="gpu-a100", packages=["torch"])]
+    app.presets.presets = [Preset(name="gpu", queue="gpu-a100", packages=["torch"])]
     exported = tmp_path / "presets.json"
-    await app.export_presets(exported)
-    app.presets = [Preset(name="gpu", queue="old")]
-    assert await app.import_presets(exported) == ["gpu"]
-    assert [(p.name, p.queue, p.packages) for p in app.presets] == [("gpu", "gpu-a100", ["torch"])]
+    assert await app.presets.export_to(exported)
+    app.presets.presets = [Preset(name="gpu", queue="old")]
+    assert await app.presets.import_from(exported) == ["gpu"]
+    imported = [(p.name, p.queue, p.packages) for p in app.presets.presets]
+    assert imported == [("gpu", "gpu-a100", ["torch"])]
     assert [p.name for p in load_settings().presets] == ["gpu"]  # saved
 
     (tmp_path / "broken.json").write_text('{"presets": [{"queue": 1}]')
-    assert await app.import_presets(tmp_path / "broken.json") == []
+    assert await app.presets.import_from(tmp_path / "broken.json") == []
     assert sent[-1][0] == "error" and "broken.json" in sent[-1][2]
 
     workspace = tmp_path / "project"
@@ -296,17 +294,8 @@ async def test_ready_tunnel_gets_a_shared_login_so_ssh_never_asks(
     stand_in.chmod(0o755)
     monkeypatch.setenv("PATH", f"{stand_in.parent}{os.pathsep}{os.environ['PATH']}")
 
-    async def pump() -> None:  # QProcess signals need Qt's event processing on this loop
-        while True:
-            QApplication.processEvents()
-            await asyncio.sleep(0.02)
-
-    pumping = asyncio.ensure_future(pump())
     with running_ssh_server(password="tunnel pw]1") as server:
         app = TrayApplication(_args(config_file=str(tmp_path / "none.conf")))
-        app._confirm_include = lambda diff, path: True  # type: ignore[method-assign]
-        # The stand-in lists no extensions: decline the Remote-SSH offer (no modal dialog).
-        app._confirm_extension_install = lambda *a: False  # type: ignore[method-assign]
         monkeypatch.setattr(app.launcher, "password", lambda key: server.password)
         info = TunnelInfo(
             key="k1",
@@ -315,10 +304,13 @@ async def test_ready_tunnel_gets_a_shared_login_so_ssh_never_asks(
             local_ssh_port=server.port,
             user="root",
         )
-        app._open_editor(info)
+        app.connect_flow.open_editor(info)
+        await click_answer(app.ask, "Add the line")
+        # The stand-in lists no extensions: decline the Remote-SSH offer.
+        await click_answer(app.ask, "Not now")
         await app.controller.wait_idle()
         assert server.logins == ["root"]
-        assert "clearml-01234567" in app._masters
+        assert "clearml-01234567" in app.connect_flow.masters
 
         def ssh_echo() -> subprocess.CompletedProcess[str]:
             return subprocess.run(
@@ -344,7 +336,6 @@ async def test_ready_tunnel_gets_a_shared_login_so_ssh_never_asks(
         assert server.logins == ["root"]  # reused, no second password login
         await app.quit()
         assert (await asyncio.to_thread(ssh_echo)).returncode != 0  # master closed at Quit
-    pumping.cancel()
 
 
 async def test_stale_host_blocks_of_an_earlier_run_are_removed_at_start(
@@ -375,14 +366,15 @@ async def test_editor_check_runs_while_the_tunnel_comes_up_and_is_joined_not_rep
     app = TrayApplication(_args(config_file=str(tmp_path / "none.conf")))
     editor = find_editor()
     assert editor is not None
-    app._check_editor_soon()  # what launch() and attach do
+    flow = app.connect_flow
+    flow.check_editor_soon()  # what launch() and attach do
     both = asyncio.ensure_future(
-        asyncio.gather(app.ensure_remote_ssh(editor), app.ensure_remote_ssh(editor))
+        asyncio.gather(flow.ensure_remote_ssh(editor), flow.ensure_remote_ssh(editor))
     )
-    await _until(both.done)  # (pumps Qt events: the check is a QProcess)
+    await _until(both.done)
     assert both.result() == [True, True]
-    await _until(lambda: not app._remote_ssh_checks)
+    await app.controller.wait_idle()
     assert _calls(record) == [["--list-extensions"]]
-    assert await app.ensure_remote_ssh(editor) is True  # known now: no new call
+    assert await flow.ensure_remote_ssh(editor) is True  # known now: no new call
     assert _calls(record) == [["--list-extensions"]]
     await app.quit()

@@ -347,9 +347,9 @@ def fake_rig(qtbot: QtBot, tmp_path: Path) -> Iterator[FakeRig]:
         data_dir=tmp_path / "data",
         on_ready=ready.append,
         open_editor=editors.append,
-        copy_text=copied.append,
         open_url=opened.append,
     )
+    launcher.copy_ssh = lambda info: copied.append(f"ssh {info.ssh_host_alias}")
     rig = FakeRig(launcher, notifier, settings, ready, editors, copied, opened, [], [])
     rig.launcher.prompt_needed.connect(lambda key, q: rig.prompts.append((key, q)))
     rig.launcher.output.connect(lambda key, text: rig.output.append(text))
@@ -392,7 +392,8 @@ def test_ready_notifies_with_buttons_and_opens_the_editor(qtbot: QtBot, fake_rig
     ]
     dict(buttons)["Copy SSH command"]()
     dict(buttons)["Open JupyterLab"]()
-    assert fake_rig.copied == ["ssh root@localhost -p 8023"]
+    assert fake_rig.copied == ["ssh clearml-01234567"]  # the flow writes the Host block
+    assert body == "p: ssh clearml-01234567"
     assert fake_rig.opened == ["http://localhost:8879/?token=faketoken0123"]
     assert fake_rig.launcher.password(key) == "Fake-Pass-0123"
     proc = fake_rig.launcher.process(key)

@@ -11,7 +11,7 @@ from typing import Any
 
 from pytestqt.qtbot import QtBot
 
-from tray_app.qt.single_instance import SingleInstance, forward_to_running, socket_path
+from tray_app.qt.single_instance import Reply, SingleInstance, forward_to_running, socket_path
 
 
 def _second_start(*args: str) -> subprocess.Popen[str]:
@@ -30,14 +30,27 @@ def test_connect_is_forwarded_by_the_real_cli(qapp: Any, qtbot: QtBot) -> None:
     instance = SingleInstance()
     assert instance.listen()
     received: list[dict[str, Any]] = []
-    instance.message_received.connect(received.append)
+    instance.handler = lambda m: received.append(m) or Reply(True, "Connecting to “gpu box”.")
     proc = _second_start("connect", "0123456789abcdef")
     qtbot.waitUntil(lambda: bool(received), timeout=20000)
     qtbot.waitUntil(lambda: proc.poll() is not None, timeout=20000)
     out, err = proc.communicate()
     assert received == [{"cmd": "connect", "session_id": "0123456789abcdef"}]
     assert proc.returncode == 0, err
-    assert "already running" in out
+    assert "Connecting to “gpu box”." in out
+    instance.close()
+
+
+def test_a_refused_connect_is_reported_with_a_failing_exit_code(qapp: Any, qtbot: QtBot) -> None:
+    instance = SingleInstance()
+    assert instance.listen()
+    instance.handler = lambda m: Reply(False, "No live session has an id starting with “zz”.")
+    proc = _second_start("connect", "zz")
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=20000)
+    out, err = proc.communicate()
+    assert proc.returncode == 1
+    assert "No live session has an id starting with “zz”." in err
+    assert "forwarded" not in out
     instance.close()
 
 
@@ -45,7 +58,7 @@ def test_show_is_forwarded(qapp: Any, qtbot: QtBot) -> None:
     instance = SingleInstance()
     assert instance.listen()
     received: list[dict[str, Any]] = []
-    instance.message_received.connect(received.append)
+    instance.handler = lambda m: received.append(m) or Reply(True)
     proc = _second_start("--show")
     qtbot.waitUntil(lambda: bool(received), timeout=20000)
     qtbot.waitUntil(lambda: proc.poll() is not None, timeout=20000)
@@ -64,7 +77,7 @@ def test_socket_is_user_only(qapp: Any) -> None:
 
 
 def test_no_running_instance_means_no_forward(qapp: Any) -> None:
-    assert forward_to_running({"cmd": "show"}, timeout_ms=300) is False
+    assert forward_to_running({"cmd": "show"}, timeout_ms=300) is None
 
 
 def test_stale_socket_is_replaced(qapp: Any) -> None:
@@ -75,7 +88,7 @@ def test_stale_socket_is_replaced(qapp: Any) -> None:
     stale.bind(path)  # a socket file nobody listens on, like after a crash
     stale.close()
     assert Path(path).exists()
-    assert forward_to_running({"cmd": "show"}, timeout_ms=300) is False
+    assert forward_to_running({"cmd": "show"}, timeout_ms=300) is None
     instance = SingleInstance()
     assert instance.listen()
     instance.close()
@@ -87,7 +100,7 @@ def test_malformed_lines_are_ignored(qapp: Any, qtbot: QtBot) -> None:
     instance = SingleInstance()
     assert instance.listen()
     received: list[dict[str, Any]] = []
-    instance.message_received.connect(received.append)
+    instance.handler = lambda m: received.append(m) or Reply(True)
     sock = QLocalSocket()
     sock.connectToServer(socket_path())
     assert sock.waitForConnected(2000)

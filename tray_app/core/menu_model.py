@@ -151,8 +151,23 @@ def session_menu(
             rows.append(MenuItem("Open JupyterLab", "open_jupyter", session.id))
         if tunnel is not None and tunnel.state == TunnelState.READY:
             rows.append(MenuItem("Open terminal (ssh)", "open_terminal", session.id))
+            rows.append(
+                MenuItem(
+                    "Copy SSH command",
+                    "copy_ssh",
+                    session.id,
+                    tooltip=f"ssh {tunnel.ssh_host_alias}: over the tunnel, no password asked",
+                )
+            )
         if ssh_command(session):
-            rows.append(MenuItem("Copy SSH command", "copy_ssh", session.id))
+            rows.append(
+                MenuItem(
+                    "Copy direct SSH command (asks for the password)",
+                    "copy_direct_ssh",
+                    session.id,
+                    tooltip="Straight to the machine, without the tray's tunnel",
+                )
+            )
     if tunnel is not None:
         rows.append(SEPARATOR)
         rows.extend(_tunnel_rows(tunnel))

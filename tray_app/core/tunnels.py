@@ -42,6 +42,7 @@ class TunnelInfo:
     remote_folder: str = ""  # the preset's --user-folder: what the editor opens
     log_path: Path | None = None
     last_message: str = ""  # the latest meaningful line, for tooltips and error rows
+    generation: int = 0  # how many times the tunnel came up: a reconnect makes a new login
 
 
 class Launcher(Protocol):

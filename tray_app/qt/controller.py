@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, QUrl, Signal, SignalInstance
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 
 from tray_app.core.api import ClearMLError
+from tray_app.core.flows.connect import ConnectFlow
 from tray_app.core.menu_model import ssh_command
 from tray_app.core.models import LogLine, Snapshot
 from tray_app.core.sessions import SessionService
@@ -46,8 +47,7 @@ class Controller(QObject):
         self._snapshot = snapshot
         self.service: SessionService | None = None
         self.launcher: Launcher | None = None
-        self.editor_opener: Callable[[str], None] | None = None  # session id → open editor
-        self.terminal_opener: Callable[[str], None] | None = None  # session id → ssh terminal
+        self.connect_flow: ConnectFlow | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # --- dispatch ------------------------------------------------------------------------
@@ -75,6 +75,7 @@ class Controller(QObject):
             "open_jupyter": self.open_jupyter,
             "open_terminal": self.open_terminal,
             "copy_ssh": self.copy_ssh_command,
+            "copy_direct_ssh": self.copy_direct_ssh_command,
             "open_web": self.open_web,
             "show_log": self.show_log,
             "stop": self.stop,
@@ -94,17 +95,15 @@ class Controller(QObject):
 
     # --- actions -------------------------------------------------------------------------
     def connect_session(self, session_id: str) -> None:
-        if self.editor_opener is not None:
-            self.editor_opener(session_id)
-        elif self.launcher is not None:
-            self.launcher.attach(session_id)
+        if self.connect_flow is not None:
+            self.connect_flow.connect(session_id, self._name(session_id))
         else:
-            log.info("connect %s: no launcher available in this build", session_id)
+            log.info("connect %s: no connect flow in this build", session_id)
             self.message.emit("Connect", "Connecting is not available yet.", True)
 
     def open_terminal(self, session_id: str) -> None:
-        if self.terminal_opener is not None:
-            self.terminal_opener(session_id)
+        if self.connect_flow is not None:
+            self.connect_flow.open_terminal(session_id)
         else:
             self.message.emit("Terminal", "Opening a terminal is not available here.", True)
 
@@ -123,6 +122,15 @@ class Controller(QObject):
             self.message.emit("JupyterLab", "This session has no JupyterLab address yet.", True)
 
     def copy_ssh_command(self, session_id: str) -> None:
+        """`ssh clearml-<id8>` over a ready tunnel (no password asked), else the direct one."""
+        tunnel = self.connect_flow.tunnel_for(session_id) if self.connect_flow else None
+        if self.connect_flow is not None and tunnel is not None and tunnel.state == "ready":
+            self.connect_flow.copy_ssh(tunnel)
+            return
+        self.copy_direct_ssh_command(session_id)
+
+    def copy_direct_ssh_command(self, session_id: str) -> None:
+        """`ssh -p PORT user@address`: straight to the machine, asks for the session password."""
         session = self._session(session_id)
         command = ssh_command(session) if session else None
         if not command:

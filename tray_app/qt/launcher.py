@@ -13,7 +13,6 @@ import contextlib
 import itertools
 import logging
 import os
-import re
 import shutil
 import signal
 import sys
@@ -29,8 +28,23 @@ import platformdirs
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from tray_app.core import presets as presets_mod
+from tray_app.core.child_registry import ChildRegistry, guarded_argv
+from tray_app.core.launch_events import (
+    AskUser,
+    Effect,
+    LaunchPolicy,
+    Notice,
+    OpenEditor,
+    Terminate,
+    TunnelModel,
+    TunnelUp,
+    WriteStdin,
+    finished,
+    react,
+)
 from tray_app.core.presets import Preset
 from tray_app.core.redact import StreamRedactor, register_secret
+from tray_app.core.session_log import SessionEvent
 from tray_app.core.settings import Settings
 from tray_app.core.tunnels import TunnelInfo, TunnelState
 
@@ -57,7 +71,6 @@ class NotifierLike(Protocol):
 
 
 TunnelHook = Callable[[TunnelInfo], None]
-SessionEvent = Any  # tray_app.core.session_log.SessionEvent: dataclasses with a `kind`
 
 
 class ParserLike(Protocol):
@@ -160,6 +173,7 @@ class SessionProcess(QObject):
         self.log_path = log_path
         self.config_file = config_file
         self.exit_code: int | None = None
+        self.started_pid = 0
         # Parsed events go to a plain callback, not a Signal: PySide6 6.12 mis-counts references
         # when a list of Python objects crosses a Signal (a "bool_dealloc" abort at exit).
         self.on_events: Callable[[list[SessionEvent]], None] = lambda events: None
@@ -217,6 +231,7 @@ class SessionProcess(QObject):
         log.info("session %s: running %s", self.key, command)
         self._write_log(f"$ {command}\n")
         self.process.start()
+        self.started_pid = self.pid  # processId() reads 0 once the child has ended
         self._quiet_timer.start()
 
     def write(self, text: str) -> None:
@@ -340,15 +355,6 @@ class SessionProcess(QObject):
         self.on_finished(self.exit_code)
 
 
-# Answers to the CLI's known prompts when creating a new session (run without --yes, because
-# with --yes it attaches to the newest running session instead of creating one).
-NEW_SESSION_ANSWERS: Mapping[str, str] = {
-    "connect_active": "n",
-    "select_session": "N",
-    "launch": "y",
-}
-
-
 def _default_hook(name: str) -> TunnelHook:
     def hook(info: TunnelInfo) -> None:
         log.info("%s hook for %s (nothing wired in this build)", name, info.key)
@@ -357,23 +363,27 @@ def _default_hook(name: str) -> TunnelHook:
 
 
 class _Child:
-    """A SessionProcess plus what the launcher knows about it."""
+    """A SessionProcess plus its tunnel's state (`core.launch_events` decides the changes)."""
 
-    def __init__(self, proc: SessionProcess, info: TunnelInfo, preset: Preset | None) -> None:
+    def __init__(self, proc: SessionProcess, model: TunnelModel, policy: LaunchPolicy) -> None:
         self.proc = proc
-        self.info = info
-        self.preset = preset
-        self.retries = 0
-        self.stopping = False  # we ended it on purpose (disconnect / retry policy / quit)
-        self.failed_reported = False
+        self.model = model
+        self.policy = policy
         self.password: str | None = None
+
+    @property
+    def info(self) -> TunnelInfo:
+        return self.model.info
 
 
 class LauncherSignals(QObject):
     tunnels_changed = Signal()
-    session_event = Signal(str, object)  # key, SessionEvent (`event` is taken by QObject)
     output = Signal(str, str)  # key, redacted output text (log window)
     prompt_needed = Signal(str, str)  # key, question: an unknown prompt; reply with answer()
+
+
+class LaunchProblem(Exception):
+    """A launch that cannot start, said in words for the user."""
 
 
 class SessionLauncher:
@@ -391,10 +401,8 @@ class SessionLauncher:
         env: Callable[[], Mapping[str, str]] | None = None,
         executable: str | None = None,
         data_dir: Path | None = None,
-        password_for: Callable[[Preset], str | None] | None = None,
         on_ready: TunnelHook | None = None,
         open_editor: TunnelHook | None = None,
-        copy_text: Callable[[str], None] | None = None,
         open_url: Callable[[str], None] | None = None,
         show_log: Callable[[str], None] | None = None,
         parser_factory: Callable[[], ParserLike] = default_parser,
@@ -402,7 +410,6 @@ class SessionLauncher:
     ) -> None:
         self.signals = LauncherSignals(parent)
         self.tunnels_changed = self.signals.tunnels_changed
-        self.event = self.signals.session_event
         self.output = self.signals.output
         self.prompt_needed = self.signals.prompt_needed
         self._parser_factory = parser_factory
@@ -411,32 +418,54 @@ class SessionLauncher:
         self._env = env or (lambda: dict(os.environ))
         self._executable = executable
         self._data_dir = data_dir or Path(platformdirs.user_data_dir(APP_DIR_NAME))
-        self._password_for = password_for or (lambda preset: None)
         self.on_ready: TunnelHook = on_ready or _default_hook("on-ready")
         self.open_editor: TunnelHook = open_editor or _default_hook("open-editor")
-        self._copy_text = copy_text or _copy_to_clipboard
+        self.copy_ssh: TunnelHook = _default_hook("copy-ssh")
         self._open_url = open_url or _open_url
         self._show_log = show_log or (lambda key: log.info("show log %s", key))
         self._children: dict[str, _Child] = {}
         self._aliases: dict[str, str] = {}  # launch key → current key (session id once known)
         self._counter = itertools.count(1)
+        self.registry = ChildRegistry(self._data_dir / "children.json")
 
     # --- Launcher protocol ----------------------------------------------------------------
-    def create(self, preset: Preset) -> str:
-        """Start a new session; raises PresetError (invalid) or FileNotFoundError (no CLI)."""
+    def create(self, preset: Preset, password: str | None = None) -> str:
+        """Start a new session; `password` is the fixed one read from the keyring by the caller.
+
+        Raises LaunchProblem with a sentence for the user when it cannot start.
+        """
         key = f"launch-{next(self._counter)}"
-        password = self._password_for(preset) if preset.password_policy == "fixed" else None
+        if preset.password_policy == "fixed" and not password:
+            raise LaunchProblem(
+                f"The preset “{preset.name}” uses a fixed password, but none is stored in the "
+                "keyring for it. Set it in the preset's Advanced section and save the preset."
+            )
         if password:
             register_secret(password)
+        try:
+            exe = self._exe()
+        except FileNotFoundError as exc:
+            raise LaunchProblem(
+                "clearml-session is not installed next to the tray nor on PATH "
+                "(pip install clearml-session)."
+            ) from exc
         config = self._config_file(key)
-        argv = presets_mod.build_argv(
-            preset, executable=self._exe(), config_file=str(config), password=password
-        )
+        try:
+            argv = presets_mod.build_argv(
+                preset, executable=exe, config_file=str(config), password=password
+            )
+        except presets_mod.PresetError as exc:
+            raise LaunchProblem(f"The preset “{preset.name}” is not valid: {exc}") from exc
         label = preset.session_name or preset.name
-        self._start(key, argv, config, label=label, preset=preset, session_id=None)
+        policy = self._policy(
+            creating=True, restore_workspace=preset.restore_workspace, queue=preset.queue
+        )
+        self._start(
+            key, argv, config, label=label, folder=preset.user_folder, policy=policy, sid=None
+        )
         return key
 
-    def attach(self, session_id: str) -> str:
+    def attach(self, session_id: str, label: str = "") -> str:
         existing = self._find_session(session_id)
         if existing is not None and existing.proc.running():
             return existing.info.key
@@ -445,28 +474,36 @@ class SessionLauncher:
         argv = presets_mod.build_attach_argv(
             session_id, executable=self._exe(), config_file=str(config)
         )
-        self._start(key, argv, config, label=session_id, preset=None, session_id=session_id)
+        self._start(
+            key,
+            argv,
+            config,
+            label=label or session_id[:8],
+            folder="",
+            policy=self._policy(creating=False),
+            sid=session_id,
+        )
         return key
 
-    def reconnect(self, key: str) -> None:
+    def reconnect(self, key: str, reason: str = "Reconnecting") -> None:
         child = self._child(key)
-        if child is not None:
-            child.retries = 0
+        if child is not None and child.proc.running():
+            child.model = replace(child.model, retries=0)
             child.proc.write("r\n")
-            self._update(child, state=TunnelState.CONNECTING, last_message="Reconnecting")
+            self._set(child, _info(child.model, state=TunnelState.CONNECTING, last_message=reason))
 
     def disconnect(self, key: str) -> None:
         child = self._child(key)
         if child is None or not child.proc.running():
             return
-        child.stopping = True
+        child.model = replace(child.model, stopping=True)
         child.proc.terminate_later()
 
     def shutdown(self, key: str) -> None:
         child = self._child(key)
         if child is not None:
             child.proc.write("Shutdown\n")
-            self._update(child, last_message="Shutting down the remote session")
+            self._set(child, _info(child.model, last_message="Shutting down the remote session"))
 
     def tunnels(self) -> Mapping[str, TunnelInfo]:
         return {child.info.key: child.info for child in self._children.values()}
@@ -478,7 +515,7 @@ class SessionLauncher:
         # through the API).
         asked = [c for c in children if shutdown_remote and c.info.state is TunnelState.READY]
         for child in children:
-            child.stopping = True
+            child.model = replace(child.model, stopping=True)
             if child in asked:
                 child.proc.write("Shutdown\n")
             elif shutdown_remote:
@@ -539,6 +576,14 @@ class SessionLauncher:
             self.tunnels_changed.emit()
 
     # --- internals ------------------------------------------------------------------------
+    def _policy(self, **fields: Any) -> LaunchPolicy:
+        settings = self._settings()
+        return LaunchPolicy(
+            retry_limit=settings.tunnel_retry_limit,
+            open_editor_when_ready=settings.open_editor_when_ready,
+            **fields,
+        )
+
     def _exe(self) -> str:
         if self._executable is None:
             self._executable = find_executable()
@@ -559,13 +604,17 @@ class SessionLauncher:
         config: Path,
         *,
         label: str,
-        preset: Preset | None,
-        session_id: str | None,
+        folder: str,
+        policy: LaunchPolicy,
+        sid: str | None,
     ) -> None:
-        log_path = self._data_dir / "logs" / f"{key}.log"
+        # Keys restart at 1 with every run; the log names carry the start time so that an
+        # earlier run's logs are kept.
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        log_path = self._data_dir / "logs" / f"{stamp}-{key}.log"
         proc = SessionProcess(
             key,
-            argv,
+            guarded_argv(argv),
             env=self._env(),
             log_path=log_path,
             config_file=config,
@@ -575,20 +624,21 @@ class SessionLauncher:
         )
         info = TunnelInfo(
             key=key,
-            session_id=session_id,
-            state=TunnelState.LAUNCHING if preset is not None else TunnelState.CONNECTING,
+            session_id=sid,
+            state=TunnelState.LAUNCHING if policy.creating else TunnelState.CONNECTING,
             label=label,
-            remote_folder=preset.user_folder if preset is not None else "",
+            remote_folder=folder,
             log_path=log_path,
             last_message="Starting clearml-session",
         )
-        child = _Child(proc, info, preset)
+        child = _Child(proc, TunnelModel(info), policy)
         self._children[key] = child
         self._aliases[key] = key
         proc.on_output = partial(self._on_output, child)
         proc.on_events = partial(self._on_events, child)
         proc.on_finished = partial(self._on_finished, child)
         proc.start()
+        self.registry.add(proc.started_pid)
         self.tunnels_changed.emit()
 
     def _child(self, key: str) -> _Child | None:
@@ -598,8 +648,12 @@ class SessionLauncher:
     def _find_session(self, session_id: str) -> _Child | None:
         return next((c for c in self._children.values() if c.info.session_id == session_id), None)
 
-    def _update(self, child: _Child, **changes: Any) -> None:
-        child.info = replace(child.info, **changes)
+    def _set(self, child: _Child, model: TunnelModel) -> None:
+        old_sid = child.info.session_id
+        child.model = model
+        sid = model.info.session_id
+        if sid and sid != old_sid:
+            self._rekey(child, sid)
         self.tunnels_changed.emit()
 
     def _rekey(self, child: _Child, session_id: str) -> None:
@@ -612,129 +666,68 @@ class SessionLauncher:
             if target == old:
                 self._aliases[alias] = session_id
         self._aliases[session_id] = session_id
-        child.info = replace(child.info, key=session_id)
+        child.model = _info(child.model, key=session_id)
 
     def _on_output(self, child: _Child, text: str) -> None:
         self.output.emit(child.info.key, text)
 
     def _on_events(self, child: _Child, events: list[SessionEvent]) -> None:
         for ev in events:
-            self._handle(child, ev)
-            self.event.emit(child.info.key, ev)
+            model, effects = react(child.model, ev, child.policy)
+            if model != child.model:
+                self._set(child, model)
+            self._carry_out(child, effects)
 
-    def _handle(self, child: _Child, ev: SessionEvent) -> None:
-        kind = ev.kind
-        task_id = getattr(ev, "task_id", None)
-        if task_id and child.info.session_id is None:
-            self._rekey(child, task_id)
-            self._update(child, session_id=task_id)
-        if kind == "prompt":
-            self._answer_prompt(child, ev)
-        elif kind == "status":
-            self._update(child, last_message=f"Status: {getattr(ev, 'status', '')}".strip())
-        elif kind == "allocated":
-            self._update(child, last_message="Remote machine allocated")
-        elif kind == "setup_progress":
-            self._update(child, last_message=str(getattr(ev, "text", "") or ev.line))
-        elif kind == "machine_ready":
-            self._update(child, state=TunnelState.CONNECTING, last_message="Remote machine ready")
-        elif kind == "tunnel_starting":
-            self._update(child, state=TunnelState.CONNECTING, last_message="Starting SSH tunnel")
-        elif kind == "tunnel_retry":
-            child.retries += 1
-            self._update(
-                child,
-                state=TunnelState.RETRYING,
-                last_message=f"SSH tunnel failed ({child.retries}×), retrying",
+    def _carry_out(self, child: _Child, effects: list[Effect]) -> None:
+        key = child.info.key
+        for effect in effects:
+            if isinstance(effect, WriteStdin):
+                log.info("session %s: answering %r", key, effect.text.strip())
+                child.proc.write(effect.text)
+            elif isinstance(effect, AskUser):
+                log.info("session %s: asking the user: %s", key, effect.question)
+                self._set(child, _info(child.model, last_message=effect.question))
+                self.prompt_needed.emit(key, effect.question)
+            elif isinstance(effect, TunnelUp):
+                if effect.password:
+                    child.password = effect.password
+                    register_secret(effect.password)
+                try:
+                    self.on_ready(child.info)
+                except Exception:
+                    log.exception("session %s: on-ready step failed", key)
+            elif isinstance(effect, OpenEditor):
+                self._open_editor_for(key)
+            elif isinstance(effect, Notice):
+                self._notice(child, effect)
+            elif isinstance(effect, Terminate):
+                log.warning("session %s: giving up; stopping clearml-session", key)
+                child.proc.terminate_later()
+
+    def _notice(self, child: _Child, notice: Notice) -> None:
+        key = child.info.key
+        actions: dict[str, Callable[[], None]] = {
+            "open_editor": partial(self._open_editor_for, key),
+            "copy_ssh": partial(self._copy_ssh_for, key),
+            "show_log": partial(self._show_log, key),
+            "disconnect": partial(self.disconnect, key),
+        }
+        if child.info.jupyter_url:
+            actions["open_jupyter"] = partial(self._open_url, child.info.jupyter_url)
+        buttons = [(label, actions[a]) for label, a in notice.buttons if a in actions]
+        body = notice.body
+        if notice.last_lines and child.proc.last_lines:
+            body += "\n" + "\n".join(list(child.proc.last_lines)[-5:])
+        log.info("notify %s: %s", notice.kind, notice.title)
+        if self._notifier is not None:
+            self._notifier.notify(
+                notice.kind, notice.title, body, buttons, critical=notice.critical
             )
-            limit = max(1, self._settings().tunnel_retry_limit)
-            if child.retries >= limit and not child.stopping:
-                self._give_up_tunnel(child, limit)
-        elif kind == "ready":
-            self._ready(child, ev)
-        elif kind == "reconnect":
-            self._update(child, state=TunnelState.CONNECTING, last_message="Reconnecting")
-        elif kind == "shutdown":
-            self._update(child, last_message="Remote session shut down")
-        elif kind == "error" and getattr(ev, "error", "") == "ssh_client_failed":
-            # The CLI retries the tunnel by itself; the retry policy decides when to give up.
-            self._update(child, last_message=str(getattr(ev, "message", "")))
-        elif kind == "error":
-            self._error(child, ev)
 
-    def _answer_prompt(self, child: _Child, ev: SessionEvent) -> None:
-        prompt = str(getattr(ev, "prompt", "") or getattr(ev, "name", "") or "")
-        question = str(getattr(ev, "question", "") or getattr(ev, "text", ""))
-        reply: str | None = None
-        if child.preset is not None:
-            if prompt == "restore_workspace":
-                reply = "y" if child.preset.restore_workspace else "n"
-            elif "previous queue" in prompt.replace("_", " ") or "previous queue" in question:
-                # `--queue X` is stored as the "previous" queue before this question: confirm
-                # only that one; anything else is the user's call.
-                quoted = re.search(r"'(.*)'", question)
-                if quoted and quoted.group(1) == child.preset.queue:
-                    reply = "y"
-            else:
-                reply = NEW_SESSION_ANSWERS.get(prompt)
-        if reply is not None:
-            log.info("session %s: answering %r with %r", child.info.key, prompt, reply)
-            child.proc.write(reply + "\n")
-            return
-        log.info("session %s: asking the user: %s", child.info.key, question)
-        self._update(child, last_message=question)
-        self.prompt_needed.emit(child.info.key, question)
-
-    def _ready(self, child: _Child, ev: SessionEvent) -> None:
-        child.retries = 0
-        password = getattr(ev, "password", None)
-        if password:
-            child.password = str(password)
-            register_secret(child.password)
-        port = getattr(ev, "port", None) or getattr(ev, "local_ssh_port", None)
-        sid = child.info.session_id
-        self._update(
-            child,
-            state=TunnelState.READY,
-            user=getattr(ev, "user", None),
-            local_ssh_port=int(port) if port else None,
-            jupyter_url=getattr(ev, "jupyter_url", None),
-            vscode_url=getattr(ev, "vscode_url", None),
-            ssh_host_alias=f"clearml-{sid[:8]}" if sid else None,
-            last_message="Connected",
-        )
-        info = child.info
-        try:
-            self.on_ready(info)
-        except Exception:
-            log.exception("session %s: on-ready step failed", info.key)
-        buttons: list[tuple[str, Callable[[], None]]] = [
-            ("Open in VS Code", partial(self._open_editor_for, info.key)),
-            ("Copy SSH command", partial(self._copy_ssh, info.key)),
-        ]
-        if info.jupyter_url:
-            url = info.jupyter_url
-            buttons.append(("Open JupyterLab", partial(self._open_url, url)))
-        self._notify(
-            "session_ready",
-            "Session ready",
-            f"{info.label}: ssh {info.user or 'root'}@localhost -p {info.local_ssh_port}",
-            buttons,
-        )
-        if self._settings().open_editor_when_ready:
-            self._open_editor_for(info.key)
-
-    def ssh_command(self, key: str) -> str:
+    def _copy_ssh_for(self, key: str) -> None:
         child = self._child(key)
-        if child is None or child.info.local_ssh_port is None:
-            return ""
-        info = child.info
-        return f"ssh {info.user or 'root'}@localhost -p {info.local_ssh_port}"
-
-    def _copy_ssh(self, key: str) -> None:
-        command = self.ssh_command(key)
-        if command:
-            self._copy_text(command)
+        if child is not None:
+            self.copy_ssh(child.info)
 
     def _open_editor_for(self, key: str) -> None:
         child = self._child(key)
@@ -745,93 +738,18 @@ class SessionLauncher:
         except Exception:
             log.exception("session %s: opening the editor failed", key)
 
-    def _give_up_tunnel(self, child: _Child, limit: int) -> None:
-        key = child.info.key
-        log.warning("session %s: SSH tunnel failed %d times; stopping clearml-session", key, limit)
-        child.stopping = True
-        child.failed_reported = True
-        self._update(
-            child,
-            state=TunnelState.FAILED,
-            last_message=f"SSH tunnel failed {limit} times in a row; stopped",
-        )
-        self._notify(
-            "tunnel_problems",
-            "SSH tunnel keeps failing",
-            f"{child.info.label}: stopped after {limit} attempts (the remote session keeps "
-            "running).\n" + "\n".join(list(child.proc.last_lines)[-5:]),
-            [("Show log", partial(self._show_log, key))],
-            critical=True,
-        )
-        child.proc.terminate_later()
-
-    def _error(self, child: _Child, ev: SessionEvent) -> None:
-        message = str(getattr(ev, "message", "") or ev.line or "error")
-        error_kind = str(getattr(ev, "error", ""))
-        reason = str(getattr(ev, "reason", "") or "")
-        title = _ERROR_TITLES.get(error_kind, "Session failed")
-        child.failed_reported = True
-        self._update(child, state=TunnelState.FAILED, last_message=message)
-        key = child.info.key
-        self._notify(
-            "session_failed",
-            title,
-            f"{child.info.label}: {message}" + (f"\n{reason}" if reason else ""),
-            [("Show log", partial(self._show_log, key))],
-            critical=True,
-        )
-
     def _on_finished(self, child: _Child, code: int) -> None:
         # It holds the session password in plain text (the CLI's own state file).
         if child.proc.config_file is not None:
             child.proc.config_file.unlink(missing_ok=True)
-        if child.info.state is TunnelState.FAILED or child.failed_reported:
-            self._update(child, state=TunnelState.FAILED)
-        elif code == 0 or child.stopping:
-            self._update(child, state=TunnelState.CLOSED, last_message="Ended")
-        else:
-            last = "\n".join(list(child.proc.last_lines)[-5:])
-            self._update(
-                child, state=TunnelState.FAILED, last_message=f"clearml-session exited ({code})"
-            )
-            key = child.info.key
-            self._notify(
-                "session_failed",
-                "clearml-session stopped",
-                f"{child.info.label}: exited with code {code}.\n{last}",
-                [("Show log", partial(self._show_log, key))],
-                critical=True,
-            )
-
-    def _notify(
-        self,
-        kind: str,
-        title: str,
-        body: str,
-        buttons: list[tuple[str, Callable[[], None]]],
-        *,
-        critical: bool = False,
-    ) -> None:
-        log.info("notify %s: %s", kind, title)
-        if self._notifier is not None:
-            self._notifier.notify(kind, title, body, buttons, critical=critical)
+        self.registry.discard(child.proc.started_pid)
+        model, effects = finished(child.model, code)
+        self._set(child, model)
+        self._carry_out(child, effects)
 
 
-_ERROR_TITLES: Mapping[str, str] = {
-    "auth_failed": "ClearML rejected the credentials",
-    "attach_failed": "Cannot connect to the session",
-    "no_such_queue": "No such queue",
-    "setup_failed": "Remote setup failed",
-    "missing_config": "ClearML is not configured",
-    "incorrect_password": "Incorrect session password",
-    "traceback": "clearml-session crashed",
-}
-
-
-def _copy_to_clipboard(text: str) -> None:
-    from PySide6.QtGui import QGuiApplication
-
-    QGuiApplication.clipboard().setText(text)
+def _info(model: TunnelModel, **changes: Any) -> TunnelModel:
+    return replace(model, info=replace(model.info, **changes))
 
 
 def _open_url(url: str) -> None:

@@ -1,7 +1,8 @@
 """One tray per user: later starts forward their request to the running one and exit.
 
 A QLocalServer listens on a socket in the user's runtime directory, created user-only. The
-protocol is one JSON object per line: {"cmd": "show"} | {"cmd": "connect", "session_id": "…"}.
+protocol is one JSON object per line: {"cmd": "show"} | {"cmd": "connect", "session_id": "…"},
+answered by one line {"ok": true|false, "message": "…"} once the tray has handled it.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ import json
 import logging
 import os
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import platformdirs
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from tray_app import APP_NAME
@@ -38,24 +41,44 @@ def socket_path() -> str:
     return str(runtime / "instance.sock")
 
 
-def forward_to_running(message: dict[str, Any], timeout_ms: int = 1500) -> bool:
-    """Send `message` to a running instance; False when there is none."""
+def forward_to_running(message: dict[str, Any], timeout_ms: int = 1500) -> Reply | None:
+    """Send `message` to a running instance; its reply, or None when there is none."""
     sock = QLocalSocket()
     sock.connectToServer(socket_path())
     if not sock.waitForConnected(timeout_ms):
-        return False
+        return None
     sock.write((json.dumps(message) + "\n").encode())
-    ok = sock.waitForBytesWritten(timeout_ms)
-    sock.waitForReadyRead(timeout_ms)  # the server answers "ok" once it has read the line
+    if not sock.waitForBytesWritten(timeout_ms):
+        return None
+    # The running tray answers with one JSON line once it has handled the request.
+    raw = b""
+    while b"\n" not in raw and sock.waitForReadyRead(timeout_ms):
+        raw += bytes(sock.readAll().data())
     sock.disconnectFromServer()
-    return ok
+    try:
+        answer = json.loads(raw.decode("utf-8", "replace").split("\n", 1)[0] or "{}")
+    except json.JSONDecodeError:
+        answer = {}
+    if not isinstance(answer, dict):
+        answer = {}
+    return Reply(bool(answer.get("ok", True)), str(answer.get("message", "")))
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    ok: bool
+    message: str = ""
+
+
+Handler = Callable[[dict[str, Any]], Reply]
 
 
 class SingleInstance(QObject):
-    message_received = Signal(dict)
+    """The running tray's socket; `handler` answers each request (set by the app)."""
 
     def __init__(self) -> None:
         super().__init__()
+        self.handler: Handler = lambda message: Reply(True)
         self.server = QLocalServer(self)
         self.server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
         self.server.newConnection.connect(self._accept)
@@ -102,5 +125,10 @@ class SingleInstance(QObject):
                 log.warning("ignored a malformed instance message")
                 continue
             if isinstance(message, dict) and isinstance(message.get("cmd"), str):
-                conn.write(b"ok\n")
-                self.message_received.emit(message)
+                try:
+                    reply = self.handler(message)
+                except Exception:
+                    log.exception("instance request %s failed", message.get("cmd"))
+                    reply = Reply(False, "The running tray could not handle the request.")
+                answer = {"ok": reply.ok, "message": reply.message}
+                conn.write((json.dumps(answer) + "\n").encode())

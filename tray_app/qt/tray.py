@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QIcon
 from PySide6.QtWidgets import (
     QLabel,
@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from tray_app.core.menu_model import MenuItem, TrayView, build_menu, flatten_text, tooltip
+from tray_app.core.ports import Ask, Question, confirm
 from tray_app.core.refresh import ICON_FOR_STATE
 from tray_app.qt.icons import state_icon
 
@@ -80,8 +81,11 @@ class Tray(QObject):
         view: Callable[[], TrayView],
         on_action: Callable[[str, str | None], None],
         on_open: Callable[[], None] = lambda: None,
+        ask: Ask | None = None,
     ) -> None:
         super().__init__()
+        self.ask = ask  # confirmations (Stop, Delete) as non-modal questions
+        self._questions: set[asyncio.Future[None]] = set()
         self._view = view
         self._on_action = on_action
         self._on_open = on_open
@@ -167,17 +171,17 @@ class Tray(QObject):
     def _trigger(self, item: MenuItem) -> None:
         if item.action is None:
             return
-        if item.confirm:
-            answer = QMessageBox.question(
-                None,
-                "ClearML Session Tray",
-                item.confirm,
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-                QMessageBox.StandardButton.Cancel,
-            )
-            if answer != QMessageBox.StandardButton.Yes:
-                return
+        if item.confirm and self.ask is not None:
+            task = asyncio.ensure_future(self._confirm_then_run(item, self.ask))
+            self._questions.add(task)
+            task.add_done_callback(self._questions.discard)
+            return
         self._on_action(item.action, item.session_id)
+
+    async def _confirm_then_run(self, item: MenuItem, ask: Ask) -> None:
+        question = Question("ClearML Session Tray", item.confirm, ("Yes", "Cancel"))
+        if await confirm(ask, question) and item.action is not None:
+            self._on_action(item.action, item.session_id)
 
     def notify(self, title: str, text: str, error: bool = False) -> None:
         icon = (
@@ -188,7 +192,9 @@ class Tray(QObject):
         if self.icon.isVisible():
             self.icon.showMessage(title, text, icon, 8000)
         elif error:
-            QMessageBox.warning(None, title, text)
+            box = QMessageBox(QMessageBox.Icon.Warning, title, text)
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.open()  # never a nested event loop
 
 
 def _write_dump(path: Path, text: str) -> None:

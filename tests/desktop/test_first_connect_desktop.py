@@ -1,0 +1,263 @@
+"""The first "Connect in VS Code" on a fresh home, as a new user meets it, on a real desktop.
+
+The tray runs as its own process (Xvfb, trayer, dunst) against the emulator with its agent and
+SSH endpoints; the real `clearml-session --attach` builds the tunnel. The first connect asks
+before it adds the Include line to ~/.ssh/config: the test answers the real dialog with the
+keyboard (xdotool) while refreshes fall due, then checks that the tray kept refreshing, told
+the user the session is ready, opened the editor, and that SIGTERM — or SIGKILL — leaves
+nothing of it running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from support.desktop import Window, click, docked_icon, key, screenshot, wait_for, windows
+from support.dunst import running_dunst
+from support.emulator import ClientEnv, EmulatorHandle
+
+from tray_app.core.settings import Settings, save_settings
+from tray_app.core.ssh_config import SshConfig
+
+pytestmark = [pytest.mark.desktop, pytest.mark.timeout(300)]
+
+
+def _own_running_session(emu: EmulatorHandle) -> str:
+    def find() -> str | None:
+        with emu.state.lock:
+            for task in emu.state.tasks.values():
+                props = (task.get("hyperparams") or {}).get("properties") or {}
+                if (
+                    task.get("status") == "in_progress"
+                    and "interactive" in (task.get("system_tags") or [])
+                    and task.get("user") == emu.state.current_user_id
+                    and "external_address" in props
+                ):
+                    return str(task["id"])
+        return None
+
+    found = wait_for(find, 60, "a running session of ours with an SSH endpoint")
+    assert isinstance(found, str)
+    return found
+
+
+def _tree(pid: int) -> set[int]:
+    """`pid` and every live process below it."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if fields[0] != "Z":
+                children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = {pid}, [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pids: set[int]) -> set[int]:
+    alive = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z":
+            alive.add(pid)
+    return alive
+
+
+def _ours_by_command(home: Path) -> set[int]:
+    """ssh masters and clearml-session children that name this test's home or aliases."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        text = b" ".join(argv)
+        if (b"clearml-session" in text or b"ControlMaster=yes" in text) and str(
+            home
+        ).encode() in environ:
+            found.add(int(entry.name))
+    return found
+
+
+@dataclass
+class Tray:
+    proc: subprocess.Popen[str]
+    icon: Window
+    home: Path
+    editor_calls: Path
+    env: dict[str, str]
+
+    def editor_invocations(self) -> list[list[str]]:
+        if not self.editor_calls.exists():
+            return []
+        return [json.loads(line) for line in self.editor_calls.read_text().splitlines()]
+
+    def second_start(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tray_app", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+
+@pytest.fixture
+def tray_on_emulator(
+    panel: Window,
+    emulator_factory: Callable[..., EmulatorHandle],
+    clearml_client_env: Callable[[EmulatorHandle], ClientEnv],
+    tmp_path: Path,
+) -> Iterator[Callable[[EmulatorHandle], Tray]]:
+    started: list[subprocess.Popen[str]] = []
+
+    def start(emu: EmulatorHandle) -> Tray:
+        client_env = clearml_client_env(emu)
+        home = client_env.home
+        # A refresh falls due every 5 s (the shortest interval), also while a question is open.
+        save_settings(Settings(poll_interval_s=5, open_editor_when_ready=True), [])
+        calls = tmp_path / "code-calls.jsonl"
+        stand_in = tmp_path / "bin" / "code"
+        stand_in.parent.mkdir(exist_ok=True)
+        stand_in.write_text(
+            f"#!{sys.executable}\nimport json, sys\n"
+            f"open({str(calls)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+            "if sys.argv[1:] == ['--list-extensions']:\n"
+            "    print('ms-vscode-remote.remote-ssh')\n"
+        )
+        stand_in.chmod(0o755)
+        env = dict(client_env.env)
+        env["PATH"] = f"{stand_in.parent}{os.pathsep}{env['PATH']}"
+        env.pop("QT_QPA_PLATFORM", None)  # the real X server
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tray_app", "--debug", "--config-file", str(client_env.config)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(tmp_path / "tray-stderr.txt", "w"),  # noqa: SIM115
+            text=True,
+        )
+        started.append(proc)
+        icon = wait_for(lambda: docked_icon(panel), 30, "the tray icon to dock")
+        assert isinstance(icon, Window)
+        return Tray(proc, icon, home, calls, env)
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def _requests(emu: EmulatorHandle, endpoint: str) -> int:
+    return emu.state.count_requests(endpoint)
+
+
+def test_first_connect_asks_without_wedging_then_quit_leaves_nothing(
+    tray_on_emulator: Callable[[EmulatorHandle], Tray],
+    emulator_factory: Callable[..., EmulatorHandle],
+    tmp_path: Path,
+) -> None:
+    emu = emulator_factory(sessions=3, agent_tick=0.3)
+    with running_dunst(tmp_path / "dunst") as dunst:
+        tray = tray_on_emulator(emu)
+        session_id = _own_running_session(emu)
+        wait_for(lambda: _requests(emu, "tasks.get_all_ex") >= 1, 30, "the first refresh")
+
+        # `clearml-tray connect` with the short id that `list` prints.
+        forwarded = tray.second_start("connect", session_id[:8])
+        assert forwarded.returncode == 0, forwarded.stderr
+        assert "Connecting to" in forwarded.stdout
+
+        def question() -> Window | None:
+            return next((w for w in windows() if w.name.startswith("Connect in VS Code")), None)
+
+        dialog = wait_for(question, 120, "the Include question")
+        assert isinstance(dialog, Window)
+        before = _requests(emu, "tasks.get_all_ex")
+        wait_for(
+            lambda: _requests(emu, "tasks.get_all_ex") > before,
+            30,
+            "a refresh while the question is open",
+        )
+        screenshot(tmp_path / "first-connect-question.png")
+        assert not (tray.home / ".ssh" / "config").exists()  # nothing before the answer
+        click(dialog.x + 40, dialog.y + 20)  # the pointer on the dialog gives it the keyboard
+        key("Return")  # "Add the line", the default button
+        wait_for(lambda: question() is None, 20, "the question to close")
+
+        user_config = tray.home / ".ssh" / "config"
+        wait_for(user_config.exists, 30, "the Include line")
+        assert "Include ~/.ssh/clearml-tray/config" in user_config.read_text()
+        wait_for(
+            lambda: any(call[:1] == ["--new-window"] for call in tray.editor_invocations()),
+            60,
+            "the editor to open on the session",
+        )
+        alias = f"clearml-{session_id[:8]}"
+        assert [c for c in tray.editor_invocations() if c[:1] == ["--new-window"]] == [
+            ["--new-window", f"--folder-uri=vscode-remote://ssh-remote+{alias}/root"]
+        ]
+        wait_for(
+            lambda: (
+                any(e.get("summary") == "Session ready" for e in dunst.history())
+                or dunst.displayed() >= 1
+            ),
+            30,
+            "the ready notification",
+        )
+        after = _requests(emu, "tasks.get_all_ex")
+        wait_for(
+            lambda: _requests(emu, "tasks.get_all_ex") > after, 30, "refreshes after the answer"
+        )
+
+        tree = _tree(tray.proc.pid) | _ours_by_command(tray.home)
+        assert len(tree) > 1  # clearml-session and its ssh run
+        tray.proc.send_signal(signal.SIGTERM)
+        assert tray.proc.wait(20) == 0
+        wait_for(lambda: not _alive(tree), 10, "every child of the tray to end")
+        assert alias not in (tray.home / ".ssh" / "clearml-tray" / "config").read_text()
+
+
+def test_a_killed_tray_leaves_no_child_running(
+    tray_on_emulator: Callable[[EmulatorHandle], Tray],
+    emulator_factory: Callable[..., EmulatorHandle],
+    isolated_home: Path,
+) -> None:
+    emu = emulator_factory(sessions=3, agent_tick=0.3)
+    SshConfig().ensure_include()  # agreed on an earlier day: no question this time
+    tray = tray_on_emulator(emu)
+    session_id = _own_running_session(emu)
+    wait_for(lambda: _requests(emu, "tasks.get_all_ex") >= 1, 30, "the first refresh")
+    assert tray.second_start("connect", session_id).returncode == 0
+    alias = f"clearml-{session_id[:8]}"
+    managed = tray.home / ".ssh" / "clearml-tray" / "config"
+    wait_for(lambda: managed.exists() and alias in managed.read_text(), 120, "the tunnel up")
+    wait_for(lambda: _ours_by_command(tray.home), 30, "the children to be seen")
+    tree = _tree(tray.proc.pid) | _ours_by_command(tray.home)
+    tree.discard(tray.proc.pid)
+    assert tree
+
+    tray.proc.send_signal(signal.SIGKILL)
+    tray.proc.wait(10)
+    wait_for(lambda: not _alive(tree), 10, "the killed tray's children to end")
+    assert not _ours_by_command(tray.home)

@@ -1,0 +1,221 @@
+"""The connect workflow without Qt: scripted answers, a recording desktop and runner."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tray_app.core.flows.connect import ConnectFlow
+from tray_app.core.ports import Question
+from tray_app.core.settings import Settings
+from tray_app.core.ssh_config import SshConfig
+from tray_app.core.tunnels import TunnelInfo, TunnelState
+
+SID = "0123456789abcdef0123456789abcdef"
+OTHER = "fedcba9876543210fedcba9876543210"
+
+
+class ScriptedAsk:
+    """Answers questions in order; an answer may be a future the test resolves later."""
+
+    def __init__(self, *answers: int | asyncio.Future[int | None] | None) -> None:
+        self.answers = list(answers)
+        self.asked: list[Question] = []
+
+    async def ask(self, question: Question) -> int | None:
+        self.asked.append(question)
+        answer = self.answers.pop(0)
+        return await answer if isinstance(answer, asyncio.Future) else answer
+
+    async def ask_text(self, title: str, prompt: str) -> str | None:
+        return None
+
+    def cancel_all(self) -> None:
+        pass
+
+
+@dataclass
+class Recorder:
+    notices: list[tuple[str, str, str]] = field(default_factory=list)
+    copied: list[str] = field(default_factory=list)
+    started: list[list[str]] = field(default_factory=list)
+    ran: list[list[str]] = field(default_factory=list)
+
+    def notify(self, kind: str, title: str, body: str, buttons: Any = (), **kw: Any) -> bool:
+        self.notices.append((kind, title, body))
+        return True
+
+    def copy(self, text: str) -> None:
+        self.copied.append(text)
+
+    def open_url(self, url: str) -> bool:
+        self.started.append(["open", url])
+        return True
+
+    def start_detached(self, argv: Sequence[str]) -> bool:
+        self.started.append(list(argv))
+        return True
+
+    async def run(
+        self, argv: Sequence[str], env: Mapping[str, str], timeout_s: float = 60
+    ) -> tuple[int, str]:
+        self.ran.append(list(argv))
+        return 0, ""
+
+
+class Tunnels:
+    def __init__(self, *infos: TunnelInfo) -> None:
+        self.infos = {i.key: i for i in infos}
+        self.attached: list[str] = []
+
+    def tunnels(self) -> Mapping[str, TunnelInfo]:
+        return self.infos
+
+    def attach(self, session_id: str, label: str = "") -> str:
+        self.attached.append(session_id)
+        return "attach-1"
+
+    def password(self, key: str) -> str | None:
+        return "pw-" + key
+
+
+def ready(sid: str = SID, port: int = 8022, generation: int = 1) -> TunnelInfo:
+    return TunnelInfo(
+        sid, sid, TunnelState.READY, local_ssh_port=port, user="root", generation=generation
+    )
+
+
+@pytest.fixture
+def flow_parts(isolated_home: Path, tmp_path: Path) -> Any:
+    tasks: list[asyncio.Task[Any]] = []
+
+    def make(ask: ScriptedAsk, *infos: TunnelInfo) -> tuple[ConnectFlow, Recorder, Tunnels]:
+        rec = Recorder()
+        tunnels = Tunnels(*infos)
+
+        def spawn(coro: Coroutine[Any, Any, Any]) -> None:
+            tasks.append(asyncio.ensure_future(coro))
+
+        flow = ConnectFlow(
+            tunnels,
+            ask=ask,
+            notify=rec,
+            desktop=rec,
+            runner=rec,
+            spawn=spawn,
+            settings=lambda: Settings(editor_command="my-editor {folder_uri}"),
+            secrets=lambda: _MemorySecrets(),  # type: ignore[arg-type,return-value]
+            ssh_config=lambda: SshConfig(control_dir=tmp_path / "cm"),
+        )
+        return flow, rec, tunnels
+
+    async def settle() -> None:
+        while any(not t.done() for t in tasks):
+            await asyncio.gather(*tasks)
+
+    make.settle = settle  # type: ignore[attr-defined]
+    return make
+
+
+class _MemorySecrets:
+    def __init__(self) -> None:
+        self.store: dict[str, str] = {}
+
+    def set(self, name: str, value: str) -> str:
+        self.store[name] = value
+        return "memory"
+
+    def delete(self, name: str) -> None:
+        self.store.pop(name, None)
+
+
+async def test_the_include_question_is_asked_once_while_everything_else_goes_on(
+    flow_parts: Any, isolated_home: Path
+) -> None:
+    answer: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+    ask = ScriptedAsk(answer)
+    flow, rec, _ = flow_parts(ask, ready())
+    flow.tunnel_up(ready())  # the ready hook and a Connect click arrive together
+    flow.open_editor(ready())
+    ticks = 0
+    while not ask.asked or ticks < 5:  # other work (a refresh) keeps running meanwhile
+        ticks += 1
+        await asyncio.sleep(0.01)
+    assert len(ask.asked) == 1 and "+Include ~/.ssh/clearml-tray/config" in ask.asked[0].detail
+    assert not (isolated_home / ".ssh" / "config").exists()  # nothing before the answer
+    answer.set_result(0)  # "Add the line"
+    await flow_parts.settle()
+    assert "Include ~/.ssh/clearml-tray/config" in (isolated_home / ".ssh/config").read_text()
+    assert rec.started == [
+        ["my-editor", "vscode-remote://ssh-remote+clearml-01234567/root"],
+    ]
+    login = [argv for argv in rec.ran if "ControlMaster=yes" in argv]
+    assert len(login) == 1 and login[0][-1] == "clearml-01234567"
+    assert not (isolated_home / ".ssh" / "config.lock").exists()
+
+
+async def test_declining_the_include_changes_nothing_and_says_why(
+    flow_parts: Any, isolated_home: Path
+) -> None:
+    flow, rec, _ = flow_parts(ScriptedAsk(1), ready())
+    flow.open_editor(ready())
+    await flow_parts.settle()
+    assert not (isolated_home / ".ssh" / "config").exists()
+    assert not (isolated_home / ".ssh" / "clearml-tray" / "config").exists()
+    assert rec.started == [] and rec.notices[-1][1] == "SSH config not changed"
+
+
+async def test_a_reconnect_logs_in_again_with_a_fresh_host_key(
+    flow_parts: Any, isolated_home: Path
+) -> None:
+    flow, rec, _ = flow_parts(ScriptedAsk(0), ready())
+    assert await flow.prepare_host(ready()) == "clearml-01234567"
+    await flow_parts.settle()
+    flow.masters["clearml-01234567"] = isolated_home / ".ssh" / "config"  # the login succeeded
+    known = SshConfig().known_hosts_for("clearml-01234567")
+    known.write_text("[127.0.0.1]:8022 ssh-ed25519 AAAAold\n")
+    assert await flow.prepare_host(ready()) == "clearml-01234567"  # same tunnel: nothing new
+    assert known.exists()
+    assert await flow.prepare_host(ready(generation=2)) == "clearml-01234567"
+    await flow_parts.settle()
+    assert not known.exists()  # the key of the old tunnel is forgotten
+    assert rec.ran[-2][3:5] == ["-O", "exit"]  # the dead master closed...
+    assert "ControlMaster=yes" in rec.ran[-1]  # ...and a new login made
+
+
+async def test_two_sessions_on_one_local_port_keep_separate_host_keys(
+    flow_parts: Any, isolated_home: Path
+) -> None:
+    first, second = ready(SID, 8022), replace(ready(OTHER, 8022), key="other")
+    flow, _, _ = flow_parts(ScriptedAsk(0), first, second)
+    await flow.prepare_host(first)
+    await flow.prepare_host(second)
+    managed = (isolated_home / ".ssh" / "clearml-tray" / "config").read_text()
+    assert "UserKnownHostsFile" in managed and "StrictHostKeyChecking accept-new" in managed
+    files = [line.split()[1] for line in managed.splitlines() if "UserKnownHostsFile" in line]
+    assert len(set(files)) == 2 and all(Path(f).name.startswith("clearml-") for f in files)
+    assert managed.startswith("# managed by ClearML Session Tray.")  # no doubled "# #"
+
+
+async def test_connect_attaches_when_there_is_no_tunnel_and_opens_at_once_when_ready(
+    flow_parts: Any,
+) -> None:
+    flow, rec, tunnels = flow_parts(ScriptedAsk(0))
+    flow.connect(SID, "gpu box")
+    assert tunnels.attached == [SID]
+    tunnels.infos[SID] = ready()
+    flow.connect(SID)
+    await flow_parts.settle()
+    assert tunnels.attached == [SID] and rec.started[-1][0] == "my-editor"
+
+
+async def test_copy_ssh_gives_the_alias_that_needs_no_password(flow_parts: Any) -> None:
+    flow, rec, _ = flow_parts(ScriptedAsk(0), ready())
+    flow.copy_ssh(ready())
+    await flow_parts.settle()
+    assert rec.copied == ["ssh clearml-01234567"]

@@ -1,0 +1,98 @@
+"""Idle sessions: each snapshot → verdicts → warn (with Keep alive / Stop now) or stop."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from tray_app.core.api import ClearMLError
+from tray_app.core.idle import idle_note
+from tray_app.core.idle_monitor import IdleAction, IdleMonitor
+from tray_app.core.models import Snapshot
+from tray_app.core.ports import Notify, Spawn
+from tray_app.core.settings import IdleMode, IdlePolicy
+
+log = logging.getLogger(__name__)
+
+
+class IdleFlow:
+    def __init__(
+        self,
+        *,
+        notify: Notify,
+        spawn: Spawn,
+        policy: Callable[[], IdlePolicy],
+        stop_session: Callable[[str], None],
+        refresh: Callable[[], None],
+    ) -> None:
+        self._notify = notify
+        self._spawn = spawn
+        self._policy = policy
+        self._stop_session = stop_session  # the user's own Stop (asks, then stops)
+        self._refresh = refresh
+        self.monitor: IdleMonitor | None = None
+        self._running = False
+
+    def snapshot_changed(self, snapshot: Snapshot | None) -> None:
+        if snapshot is not None and self.monitor is not None and not self._running:
+            self._running = True
+            self._spawn(self._check(self.monitor, snapshot))
+
+    def notes(self) -> dict[str, str]:
+        """Menu rows: why a session counts as idle, or until when it is kept alive."""
+        if self.monitor is None:
+            return {}
+        notes = {sid: idle_note(v) for sid, v in self.monitor.verdicts.items() if idle_note(v)}
+        for sid in list(self.monitor.verdicts):
+            until = self.monitor.kept_alive_until(sid)
+            if until is not None:
+                notes[sid] = "Kept alive until " + time.strftime("%H:%M", time.localtime(until))
+        return notes
+
+    def keep_alive(self, session_id: str, hours: float = 2.0) -> None:
+        if self.monitor is not None:
+            self.monitor.keep_alive(session_id, time.time() + hours * 3600)
+
+    async def _check(self, monitor: IdleMonitor, snapshot: Snapshot) -> None:
+        try:
+            try:
+                actions = await monitor.check(snapshot)
+            except ClearMLError as exc:
+                log.info("idle check skipped: %s", exc)
+                return
+            for action in actions:
+                if action.kind == "warn":
+                    self._warn(action)
+                elif action.kind == "stop":
+                    await self._stop(monitor, action)
+        finally:
+            self._running = False
+
+    async def _stop(self, monitor: IdleMonitor, action: IdleAction) -> None:
+        log.info("stopping idle session %s: %s", action.session_id, action.reason)
+        self._notify.notify(
+            "idle_warning", f"Stopping idle session {action.session_name}", action.reason
+        )
+        try:
+            await monitor.stop(action.session_id, action.reason)
+        except ClearMLError as exc:
+            self._notify.notify(
+                "error", f"Could not stop {action.session_name}", str(exc), critical=True
+            )
+        self._refresh()
+
+    def _warn(self, action: IdleAction) -> None:
+        policy = self._policy()
+        body = idle_note(action.verdict) + "."
+        if policy.mode == IdleMode.NOTIFY_THEN_STOP:
+            body += f" It will be stopped in {policy.grace_minutes} min unless you keep it alive."
+        self._notify.notify(
+            "idle_warning",
+            f"Idle session: {action.session_name}",
+            body,
+            [
+                ("Keep alive 2h", lambda: self.keep_alive(action.session_id)),
+                ("Stop now", lambda: self._stop_session(action.session_id)),
+            ],
+        )

@@ -1,0 +1,83 @@
+"""The user's presets: the list, saving one, import and export (files atomically written)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from tray_app.core.atomic import atomic_write_text
+from tray_app.core.ports import Notify
+from tray_app.core.presets import (
+    Preset,
+    PresetError,
+    load_workspace_presets,
+    presets_from_json,
+    presets_to_json,
+)
+from tray_app.core.settings import Settings, SettingsError, save_settings
+
+log = logging.getLogger(__name__)
+
+
+class PresetsFlow:
+    def __init__(self, *, notify: Notify, settings: Callable[[], Settings]) -> None:
+        self._notify = notify
+        self._settings = settings
+        self.presets: list[Preset] = []
+
+    async def for_dialog(self) -> list[Preset]:
+        """Ours, then the workspace folder's (`.vscode/clearml.json`) under names not taken."""
+        presets = list(self.presets)
+        folder = self._settings().workspace_folder
+        if folder:
+            try:
+                workspace = await asyncio.to_thread(load_workspace_presets, folder)
+            except PresetError as exc:
+                self._notify.notify("error", "Workspace presets ignored", str(exc), critical=True)
+                workspace = []
+            names = {p.name for p in presets}
+            presets += [p for p in workspace if p.name not in names]
+        return presets
+
+    async def save(self, preset: Preset) -> bool:
+        self.presets = [p for p in self.presets if p.name != preset.name] + [preset]
+        if not await self._store("Preset not saved"):
+            return False
+        self._notify.notify("info", "Preset saved", f"“{preset.name}” is in the preset list.")
+        return True
+
+    async def import_from(self, path: Path) -> list[str]:
+        """Add (or replace by name) the presets of an exported JSON file; returns their names."""
+        try:
+            text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+            imported = presets_from_json(text, source=str(path))
+        except (OSError, UnicodeDecodeError, PresetError) as exc:
+            message = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self._notify.notify("error", "Presets not imported", message, critical=True)
+            return []
+        names = {p.name for p in imported}
+        self.presets = [p for p in self.presets if p.name not in names] + imported
+        if await self._store("Presets not saved"):
+            self._notify.notify("info", "Presets imported", ", ".join(sorted(names)))
+        return sorted(names)
+
+    async def export_to(self, path: Path) -> bool:
+        try:
+            await asyncio.to_thread(atomic_write_text, path, presets_to_json(self.presets))
+        except OSError as exc:
+            detail = f"{exc.strerror or 'the system refused'} ({path})"
+            self._notify.notify("error", "Presets not exported", detail, critical=True)
+            return False
+        self._notify.notify("info", "Presets exported", str(path))
+        return True
+
+    async def _store(self, failure_title: str) -> bool:
+        try:
+            await asyncio.to_thread(save_settings, self._settings(), self.presets)
+        except (SettingsError, OSError) as exc:
+            log.error("presets not saved: %s", exc)
+            self._notify.notify("error", failure_title, str(exc), critical=True)
+            return False
+        return True

@@ -1,0 +1,295 @@
+"""What a `clearml-session` child's parsed output means for its tunnel: a pure reducer.
+
+`react(tunnel, event, policy)` → `(new tunnel, effects)`. The launcher (Qt, QProcess) only
+carries the effects out: write to the child's stdin, notify, ask the user, prepare the SSH host,
+open the editor, terminate. Nothing here does I/O, so every transcript in
+`tests/fixtures/transcripts/` is table-tested through it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from tray_app.core.session_log import (
+    Error,
+    Prompt,
+    Ready,
+    SessionEvent,
+    SetupProgress,
+    StatusChanged,
+    TaskAttached,
+    TaskCreated,
+)
+from tray_app.core.tunnels import TunnelInfo, TunnelState
+
+# Answers to the CLI's known prompts when creating a new session (run without --yes, because
+# with --yes it attaches to the newest running session instead of creating one).
+NEW_SESSION_ANSWERS: Mapping[str, str] = {
+    "connect_active": "n",
+    "select_session": "N",
+    "launch": "y",
+}
+
+ERROR_TITLES: Mapping[str, str] = {
+    "auth_failed": "ClearML rejected the credentials",
+    "attach_failed": "Cannot connect to the session",
+    "no_such_queue": "No such queue",
+    "setup_failed": "Remote setup failed",
+    "missing_config": "ClearML is not configured",
+    "incorrect_password": "Incorrect session password",
+    "traceback": "clearml-session crashed",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchPolicy:
+    """What the user's settings and the preset decide about a child's questions and failures."""
+
+    retry_limit: int = 3
+    open_editor_when_ready: bool = True
+    creating: bool = False  # a new session from a preset (else an attach)
+    restore_workspace: bool = True
+    queue: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TunnelModel:
+    info: TunnelInfo
+    retries: int = 0  # consecutive tunnel failures since the last ready
+    stopping: bool = False  # we end it on purpose (disconnect, retry policy, quit)
+    failed_reported: bool = False
+    ready_count: int = 0  # how many times the tunnel came up (reconnects re-print the banner)
+    lost_reported: bool = False  # "keeps failing" was notified since the last ready
+
+
+# --- effects ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WriteStdin:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AskUser:
+    question: str
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    kind: str
+    title: str
+    body: str
+    buttons: tuple[tuple[str, str], ...] = ()  # (label, action): open_editor, copy_ssh, ...
+    critical: bool = False
+    last_lines: bool = False  # append the child's last output lines to the body
+
+
+@dataclass(frozen=True, slots=True)
+class TunnelUp:
+    """The tunnel (re)connected: prepare the SSH host and its login (every time)."""
+
+    password: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenEditor:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Terminate:
+    pass
+
+
+Effect = WriteStdin | AskUser | Notice | TunnelUp | OpenEditor | Terminate
+
+
+def _with(tunnel: TunnelModel, **info: object) -> TunnelModel:
+    return replace(tunnel, info=replace(tunnel.info, **info))  # type: ignore[arg-type]
+
+
+def react(
+    tunnel: TunnelModel, event: SessionEvent, policy: LaunchPolicy
+) -> tuple[TunnelModel, list[Effect]]:
+    """The tunnel after `event`, and what to do about it."""
+    effects: list[Effect] = []
+    if isinstance(event, TaskCreated | TaskAttached) and event.task_id:
+        if tunnel.info.session_id is None:
+            tunnel = _with(tunnel, session_id=event.task_id)
+        return tunnel, effects
+    if isinstance(event, Prompt):
+        return tunnel, _answer(tunnel, event, policy)
+    if isinstance(event, StatusChanged):
+        return _with(tunnel, last_message=f"Status: {event.status}".strip()), effects
+    if isinstance(event, SetupProgress):
+        return _with(tunnel, last_message=event.text or event.line), effects
+    if isinstance(event, Ready):
+        return _ready(tunnel, event, policy)
+    if isinstance(event, Error):
+        return _error(tunnel, event)
+    kind = event.kind
+    if kind == "allocated":
+        return _with(tunnel, last_message="Remote machine allocated"), effects
+    if kind == "machine_ready":
+        return _with(tunnel, state=TunnelState.CONNECTING, last_message="Remote machine ready"), []
+    if kind == "tunnel_starting":
+        message = "Reconnecting the SSH tunnel" if tunnel.ready_count else "Starting SSH tunnel"
+        return _with(tunnel, state=TunnelState.CONNECTING, last_message=message), effects
+    if kind == "tunnel_retry":
+        return _retry(tunnel, policy)
+    if kind == "reconnect":
+        return _with(tunnel, state=TunnelState.CONNECTING, last_message="Reconnecting"), effects
+    if kind == "shutdown":
+        return _with(tunnel, last_message="Remote session shut down"), effects
+    return tunnel, effects
+
+
+def _answer(tunnel: TunnelModel, event: Prompt, policy: LaunchPolicy) -> list[Effect]:
+    reply: str | None = None
+    if policy.creating:
+        if event.prompt == "restore_workspace":
+            reply = "y" if policy.restore_workspace else "n"
+        elif event.prompt == "use_previous_queue":
+            # `--queue X` is stored as the "previous" queue before this question: confirm only
+            # that one; anything else is the user's call.
+            quoted = re.search(r"'(.*)'", event.question)
+            if quoted and quoted.group(1) == policy.queue:
+                reply = "y"
+        else:
+            reply = NEW_SESSION_ANSWERS.get(event.prompt)
+    if reply is not None:
+        return [WriteStdin(reply + "\n")]
+    return [AskUser(event.question)]
+
+
+def _ready(
+    tunnel: TunnelModel, event: Ready, policy: LaunchPolicy
+) -> tuple[TunnelModel, list[Effect]]:
+    sid = tunnel.info.session_id
+    first = tunnel.ready_count == 0
+    tunnel = replace(tunnel, retries=0, ready_count=tunnel.ready_count + 1, lost_reported=False)
+    tunnel = _with(
+        tunnel,
+        state=TunnelState.READY,
+        user=event.user or None,
+        local_ssh_port=event.port or None,
+        jupyter_url=event.jupyter_url or None,
+        vscode_url=event.vscode_url or None,
+        ssh_host_alias=f"clearml-{sid[:8]}" if sid else None,
+        generation=tunnel.ready_count,
+        last_message="Connected" if first else "Reconnected",
+    )
+    effects: list[Effect] = [TunnelUp(event.password)]
+    if not first:
+        # A reconnect re-prints the banner: the login is redone, no second window, no notice.
+        return tunnel, effects
+    buttons: list[tuple[str, str]] = [
+        ("Open in VS Code", "open_editor"),
+        ("Copy SSH command", "copy_ssh"),
+    ]
+    if tunnel.info.jupyter_url:
+        buttons.append(("Open JupyterLab", "open_jupyter"))
+    alias = tunnel.info.ssh_host_alias
+    body = f"{tunnel.info.label}: " + (
+        f"ssh {alias}" if alias else f"localhost port {tunnel.info.local_ssh_port}"
+    )
+    effects.append(Notice("session_ready", "Session ready", body, tuple(buttons)))
+    if policy.open_editor_when_ready:
+        effects.append(OpenEditor())
+    return tunnel, effects
+
+
+def _retry(tunnel: TunnelModel, policy: LaunchPolicy) -> tuple[TunnelModel, list[Effect]]:
+    tunnel = replace(tunnel, retries=tunnel.retries + 1)
+    limit = max(1, policy.retry_limit)
+    tunnel = _with(
+        tunnel,
+        state=TunnelState.RETRYING,
+        last_message=f"SSH tunnel failed ({tunnel.retries}×), retrying",
+    )
+    if tunnel.retries < limit or tunnel.stopping:
+        return tunnel, []
+    if tunnel.ready_count:
+        # It worked before (a server restart, a suspend, a network change): the CLI keeps
+        # retrying on its own, so keep it and say so once.
+        if tunnel.lost_reported:
+            return tunnel, []
+        tunnel = replace(tunnel, lost_reported=True)
+        return tunnel, [
+            Notice(
+                "tunnel_problems",
+                "Connection to the session lost",
+                f"{tunnel.info.label}: the SSH tunnel failed {tunnel.retries} times since it "
+                "dropped; still retrying.",
+                (("Show log", "show_log"), ("Disconnect", "disconnect")),
+                critical=True,
+                last_lines=True,
+            )
+        ]
+    tunnel = replace(tunnel, stopping=True, failed_reported=True)
+    tunnel = _with(
+        tunnel,
+        state=TunnelState.FAILED,
+        last_message=f"SSH tunnel failed {limit} times in a row; stopped",
+    )
+    return tunnel, [
+        Notice(
+            "tunnel_problems",
+            "SSH tunnel keeps failing",
+            f"{tunnel.info.label}: stopped after {limit} attempts (the remote session keeps "
+            "running).",
+            (("Show log", "show_log"),),
+            critical=True,
+            last_lines=True,
+        ),
+        Terminate(),
+    ]
+
+
+def _error(tunnel: TunnelModel, event: Error) -> tuple[TunnelModel, list[Effect]]:
+    message = event.message or event.line or "error"
+    if event.error == "ssh_client_failed":
+        # The CLI retries the tunnel by itself; the retry policy decides when to give up.
+        return _with(tunnel, last_message=message), []
+    tunnel = replace(tunnel, failed_reported=True)
+    tunnel = _with(tunnel, state=TunnelState.FAILED, last_message=message)
+    title = ERROR_TITLES.get(event.error, "Session failed")
+    body = f"{tunnel.info.label}: {message}" + (f"\n{event.reason}" if event.reason else "")
+    return tunnel, [
+        Notice("session_failed", title, body, (("Show log", "show_log"),), critical=True)
+    ]
+
+
+def finished(tunnel: TunnelModel, code: int) -> tuple[TunnelModel, list[Effect]]:
+    """The child exited with `code` (-1: crashed or killed)."""
+    if tunnel.info.state is TunnelState.FAILED or tunnel.failed_reported:
+        return _with(tunnel, state=TunnelState.FAILED), []
+    if code == 0 or tunnel.stopping:
+        return _with(tunnel, state=TunnelState.CLOSED, last_message="Ended"), []
+    tunnel = _with(
+        tunnel, state=TunnelState.FAILED, last_message=f"clearml-session exited ({code})"
+    )
+    return tunnel, [
+        Notice(
+            "session_failed",
+            "clearml-session stopped",
+            f"{tunnel.info.label}: exited with code {code}.",
+            (("Show log", "show_log"),),
+            critical=True,
+            last_lines=True,
+        )
+    ]
+
+
+def replay(
+    tunnel: TunnelModel, events: Sequence[SessionEvent], policy: LaunchPolicy
+) -> tuple[TunnelModel, list[Effect]]:
+    """Fold `react` over events (tests, and a benchmark of the whole path)."""
+    effects: list[Effect] = []
+    for event in events:
+        tunnel, more = react(tunnel, event, policy)
+        effects += more
+    return tunnel, effects

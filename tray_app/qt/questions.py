@@ -1,0 +1,90 @@
+"""`core.ports.Ask` with non-modal dialogs: a question is a future resolved by `finished`.
+
+A modal `exec()` inside a coroutine runs a nested event loop in the middle of an asyncio task,
+and qasync then refuses to step any other task ("Cannot enter into task … while another task
+is being executed"): refreshes stop, Quit stops working. Here a dialog is shown with `open()`
+and the awaiting flow resumes when the user answers, while everything else keeps running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from PySide6.QtWidgets import QInputDialog, QLineEdit, QMessageBox, QWidget
+
+from tray_app.core.ports import Question
+
+log = logging.getLogger(__name__)
+
+
+class QtAsk:
+    def __init__(self, parent: QWidget | None = None) -> None:
+        self._parent = parent
+        self._open: dict[QWidget, asyncio.Future[object]] = {}
+
+    @property
+    def open_dialogs(self) -> list[QWidget]:
+        """Shown and unanswered (tests click them; Quit closes them)."""
+        return list(self._open)
+
+    async def ask(self, question: Question) -> int | None:
+        box = QMessageBox(self._parent)
+        box.setWindowTitle(question.title)
+        box.setText(question.text)
+        box.setIcon(QMessageBox.Icon.Question)
+        if question.detail:
+            box.setDetailedText(question.detail)
+        buttons = []
+        for index, label in enumerate(question.choices):
+            if index == question.destructive:
+                role = QMessageBox.ButtonRole.DestructiveRole
+            elif label.lower() in ("cancel", "not now"):
+                role = QMessageBox.ButtonRole.RejectRole
+            else:
+                role = QMessageBox.ButtonRole.AcceptRole
+            buttons.append(box.addButton(label, role))
+        if buttons:
+            box.setDefaultButton(buttons[0])
+        if "Cancel" in question.choices:
+            box.setEscapeButton(buttons[question.choices.index("Cancel")])
+
+        def answer() -> int | None:
+            clicked = box.clickedButton()
+            return buttons.index(clicked) if clicked in buttons else None
+
+        result = await self._show(box, answer)
+        return result if isinstance(result, int) else None
+
+    async def ask_text(self, title: str, prompt: str) -> str | None:
+        dialog = QInputDialog(self._parent)
+        dialog.setWindowTitle(title)
+        dialog.setLabelText(prompt)
+        dialog.setTextEchoMode(QLineEdit.EchoMode.Normal)
+        result = await self._show(dialog, lambda: dialog.textValue() if dialog.result() else None)
+        return result if isinstance(result, str) else None
+
+    def cancel_all(self) -> None:
+        for dialog, future in list(self._open.items()):
+            if not future.done():
+                future.set_result(None)
+            dialog.close()
+        self._open.clear()
+
+    async def _show(self, dialog: QWidget, answer: object) -> object:
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self._open[dialog] = future
+
+        def finished(_code: int) -> None:
+            if not future.done():
+                future.set_result(answer() if callable(answer) else None)
+
+        dialog.finished.connect(finished)  # type: ignore[attr-defined]
+        dialog.open()  # type: ignore[attr-defined]  # window-modal to nothing: never blocks
+        dialog.raise_()
+        dialog.activateWindow()
+        try:
+            return await future
+        finally:
+            self._open.pop(dialog, None)
+            dialog.deleteLater()
