@@ -26,6 +26,7 @@ from tray_app.core.config import ConfigError, ConfigNotFound, load_server_config
 from tray_app.core.flows.connect import ConnectFlow
 from tray_app.core.flows.idle import IdleFlow
 from tray_app.core.flows.presets import PresetsFlow
+from tray_app.core.flows.tunnel_watch import TunnelWatch
 from tray_app.core.idle_monitor import IdleMonitor
 from tray_app.core.menu_model import TrayView
 from tray_app.core.models import LogLine, Snapshot
@@ -111,6 +112,7 @@ class TrayApplication:
             refresh=self.poller.refresh_now,
         )
         self.presets = PresetsFlow(notify=self.notifier, settings=lambda: self.settings)
+        self.tunnel_watch = TunnelWatch(self.launcher, self.notifier)
         self.tray = Tray(self.view, self.controller.handle, self._menu_opening, ask=self.ask)
 
         self.launcher.on_ready = self.connect_flow.tunnel_up
@@ -181,6 +183,7 @@ class TrayApplication:
         else:
             await self.apply_config()
         self.poller.start()
+        self.tunnel_watch.start()
         self.apply_hotkey()
         if self.args.show:
             self.tray.popup()
@@ -505,6 +508,7 @@ class TrayApplication:
         log.info("quitting (%s remote sessions)", "shutting down" if shutdown_remote else "keeping")
         self.ask.cancel_all()
         await self.poller.stop()
+        await self.tunnel_watch.stop()
         self.launcher.stop_all(shutdown_remote=shutdown_remote)
         await self.connect_flow.close()
         await self.controller.wait_idle()

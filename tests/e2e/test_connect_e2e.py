@@ -140,3 +140,78 @@ async def test_new_session_to_vscode_and_passwordless_ssh(
 
     await app.quit(shutdown_remote=False)
     assert client_env.network_attempts() == []
+
+
+async def test_a_tunnel_heals_after_a_server_restart_without_a_second_editor_window(
+    qapp: Any,
+    emulator_factory: Any,
+    clearml_client_env: Any,
+    isolated_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server (API, agent and the sessions' sshd, with a new host key) restarts under a
+    connected session: the tunnel comes back by itself, ssh works again without a password, and
+    the editor is not opened a second time."""
+    from tray_app.core.settings import Settings, save_settings
+    from tray_app.core.ssh_config import SshConfig
+    from tray_app.core.tunnels import TunnelState
+
+    if shutil.which("ssh") is None:
+        pytest.skip("needs the OpenSSH client")
+    emu: EmulatorHandle = emulator_factory(sessions=0, agent_tick=0.3)
+    client_env = clearml_client_env(emu)
+    for name in ("PYTHONPATH", "EMULATOR_NET_REPORT", "CLEARML_NO_DEFAULT_SERVER"):
+        monkeypatch.setenv(name, client_env.env[name])
+    record = tmp_path / "code-argv.jsonl"
+    stand_in = tmp_path / "bin" / "code"
+    stand_in.parent.mkdir()
+    stand_in.write_text(
+        f"#!{sys.executable}\nimport json, sys\n"
+        f"open({str(record)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+        "if sys.argv[1:] == ['--list-extensions']:\n"
+        "    print('ms-vscode-remote.remote-ssh')\n"
+    )
+    stand_in.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{stand_in.parent}{os.pathsep}{os.environ['PATH']}")
+    save_settings(Settings(tunnel_retry_limit=20), [])
+    SshConfig().ensure_include()  # agreed on an earlier connect
+
+    def windows_opened() -> int:
+        if not record.exists():
+            return 0
+        return sum(1 for line in record.read_text().splitlines() if "--new-window" in line)
+
+    args = argparse.Namespace(
+        config_file=str(client_env.config), demo=False, show=False, debug=False, command=None
+    )
+    app = TrayApplication(args)
+    await app.start()
+    await app.launch(Preset(name="heal", queue="sessions", project="DevOps"))
+    await _until(lambda: windows_opened() == 1, "the editor on the session")
+    (tunnel,) = [t for t in app.launcher.tunnels().values() if t.session_id]
+    assert tunnel.session_id is not None
+    alias = host_alias(tunnel.session_id)
+    await _until(lambda: alias in app.connect_flow.masters, "the first login")
+
+    def ssh_echo() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["ssh", "-F", str(isolated_home / ".ssh" / "config"), "-o", "BatchMode=yes",
+             alias, "echo", "ok"],
+            capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    await asyncio.to_thread(emu.stop)
+    await asyncio.to_thread(emu.start)
+
+    def healed() -> bool:
+        info = app.connect_flow.tunnel_for(tunnel.session_id or "")
+        return info is not None and info.state == TunnelState.READY and info.generation > 1
+
+    await _until(healed, "the tunnel to come back by itself", 150)
+    await _until(lambda: alias in app.connect_flow.masters, "the login made again", 60)
+    result = await asyncio.to_thread(ssh_echo)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+    assert windows_opened() == 1  # no second window for the same session
+    await app.quit(shutdown_remote=False)
+    assert client_env.network_attempts() == []

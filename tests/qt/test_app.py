@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtWidgets import QApplication
 from support.emulator import EmulatorHandle
 from support.qt_dialogs import click_answer
 from support.qt_wait import until
@@ -377,4 +378,38 @@ async def test_editor_check_runs_while_the_tunnel_comes_up_and_is_joined_not_rep
     assert _calls(record) == [["--list-extensions"]]
     assert await flow.ensure_remote_ssh(editor) is True  # known now: no new call
     assert _calls(record) == [["--list-extensions"]]
+    await app.quit()
+
+
+async def test_a_reused_tunnel_port_with_another_host_key_still_logs_in_without_a_password(
+    qapp: Any, tmp_path: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two sessions, one after the other, behind the same local port with different host keys
+    (what a restarted or a new session often gets): both logins go through, nothing is asked."""
+    import shutil
+
+    from support.ssh_server import running_ssh_server
+
+    from tray_app.core.ssh_config import SshConfig
+    from tray_app.core.tunnels import TunnelInfo, TunnelState
+
+    if shutil.which("ssh") is None:
+        pytest.skip("needs the OpenSSH client")
+    SshConfig().ensure_include()
+    app = TrayApplication(_args(config_file=str(tmp_path / "none.conf")))
+    logins: list[str] = []
+    port = 0
+    for session_id in ("0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"):
+        with running_ssh_server(password=f"pw-{session_id[:4]}", port=port or None) as server:
+            port = server.port
+            monkeypatch.setattr(app.launcher, "password", lambda key, pw=server.password: pw)
+            info = TunnelInfo(
+                session_id, session_id, TunnelState.READY, local_ssh_port=port, user="root"
+            )
+            assert await app.connect_flow.prepare_host(info) == f"clearml-{session_id[:8]}"
+            await app.controller.wait_idle()
+            assert f"clearml-{session_id[:8]}" in app.connect_flow.masters
+            logins += server.logins
+    assert logins == ["root", "root"]
+    assert not app.ask.open_dialogs and not QApplication.clipboard().text().startswith("pw-")
     await app.quit()

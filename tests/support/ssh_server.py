@@ -31,8 +31,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running_ssh_server(user: str = "root", password: str = "s3cret pw]") -> Iterator[SshServer]:
-    info = SshServer(_free_port(), user, password)
+def running_ssh_server(
+    user: str = "root", password: str = "s3cret pw]", port: int | None = None
+) -> Iterator[SshServer]:
+    """An sshd with a new host key each time, on a free port (or `port`, to reuse one)."""
+    info = SshServer(port or _free_port(), user, password)
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     holder: dict[str, asyncssh.SSHAcceptor] = {}
