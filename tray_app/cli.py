@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tray_app.selftest import run_selftest
 
         return run_selftest()
-    from tray_app.app import run_app  # imports Qt
+    from tray_app.run import run_app  # imports Qt
 
     return run_app(args)
 

@@ -186,32 +186,43 @@ async def test_a_tunnel_heals_after_a_server_restart_without_a_second_editor_win
         config_file=str(client_env.config), demo=False, show=False, debug=False, command=None
     )
     app = TrayApplication(args)
-    await app.start()
-    await app.launch(Preset(name="heal", queue="sessions", project="DevOps"))
-    await _until(lambda: windows_opened() == 1, "the editor on the session")
-    (tunnel,) = [t for t in app.launcher.tunnels().values() if t.session_id]
-    assert tunnel.session_id is not None
-    alias = host_alias(tunnel.session_id)
-    await _until(lambda: alias in app.connect_flow.masters, "the first login")
+    try:
+        await app.start()
+        await app.launch(Preset(name="heal", queue="sessions", project="DevOps"))
+        await _until(lambda: windows_opened() == 1, "the editor on the session")
+        (tunnel,) = [t for t in app.launcher.tunnels().values() if t.session_id]
+        assert tunnel.session_id is not None
+        alias = host_alias(tunnel.session_id)
+        await _until(lambda: alias in app.connect_flow.masters, "the first login")
 
-    def ssh_echo() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["ssh", "-F", str(isolated_home / ".ssh" / "config"), "-o", "BatchMode=yes",
-             alias, "echo", "ok"],
-            capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+        def ssh_echo() -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                ["ssh", "-F", str(isolated_home / ".ssh" / "config"), "-o", "BatchMode=yes",
+                 alias, "echo", "ok"],
+                capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
 
-    await asyncio.to_thread(emu.stop)
-    await asyncio.to_thread(emu.start)
+        await asyncio.to_thread(emu.stop)
+        await asyncio.to_thread(emu.start)
 
-    def healed() -> bool:
-        info = app.connect_flow.tunnel_for(tunnel.session_id or "")
-        return info is not None and info.state == TunnelState.READY and info.generation > 1
+        def healed() -> bool:
+            info = app.connect_flow.tunnel_for(tunnel.session_id or "")
+            return info is not None and info.state == TunnelState.READY and info.generation > 1
 
-    await _until(healed, "the tunnel to come back by itself", 150)
-    await _until(lambda: alias in app.connect_flow.masters, "the login made again", 60)
-    result = await asyncio.to_thread(ssh_echo)
-    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
-    assert windows_opened() == 1  # no second window for the same session
-    await app.quit(shutdown_remote=False)
+        flow = app.connect_flow
+        await _until(healed, "the tunnel to come back by itself", 150)
+        await _until(
+            lambda: (
+                flow.host_generation(tunnel.session_id or "") > 1
+                and not flow.logins_pending
+                and alias in flow.masters
+            ),
+            "the login made again",
+            60,
+        )
+        result = await asyncio.to_thread(ssh_echo)
+        assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+        assert windows_opened() == 1  # no second window for the same session
+    finally:
+        await app.quit(shutdown_remote=False)
     assert client_env.network_attempts() == []

@@ -43,6 +43,10 @@ ERROR_TITLES: Mapping[str, str] = {
 }
 
 
+class LaunchProblem(Exception):
+    """A launch that cannot start, said in words for the user."""
+
+
 @dataclass(frozen=True, slots=True)
 class LaunchPolicy:
     """What the user's settings and the preset decide about a child's questions and failures."""

@@ -33,6 +33,7 @@ from tray_app.core.launch_events import (
     AskUser,
     Effect,
     LaunchPolicy,
+    LaunchProblem,
     Notice,
     OpenEditor,
     Terminate,
@@ -380,10 +381,6 @@ class LauncherSignals(QObject):
     tunnels_changed = Signal()
     output = Signal(str, str)  # key, redacted output text (log window)
     prompt_needed = Signal(str, str)  # key, question: an unknown prompt; reply with answer()
-
-
-class LaunchProblem(Exception):
-    """A launch that cannot start, said in words for the user."""
 
 
 class SessionLauncher:

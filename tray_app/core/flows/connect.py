@@ -31,8 +31,10 @@ from tray_app.core.editors import (
     remote_folder,
     terminal_argv,
 )
+from tray_app.core.models import Snapshot
 from tray_app.core.ports import Ask, Desktop, Notify, Question, Runner, Spawn, confirm
 from tray_app.core.secrets import SecretStore, session_password_key
+from tray_app.core.session_ref import resolve
 from tray_app.core.settings import Settings
 from tray_app.core.ssh_config import HostEntry, SshConfig, host_alias
 from tray_app.core.ssh_master import (
@@ -101,6 +103,11 @@ class ConnectFlow:
         self._remote_ssh_ok: set[tuple[str, ...]] = set()
         self._remote_ssh_checks: dict[tuple[str, ...], asyncio.Future[bool]] = {}
 
+    def host_generation(self, session_id: str) -> int:
+        """Which coming-up of its tunnel the session's Host block was written for (0: none)."""
+        block = self._blocks.get(session_id)
+        return block.generation if block else 0
+
     @property
     def logins_pending(self) -> bool:
         """A master login is under way (ssh for its alias waits for it)."""
@@ -123,6 +130,15 @@ class ConnectFlow:
         else:
             self._tunnels.attach(session_id, label)
             self.check_editor_soon()
+
+    def connect_ref(self, snapshot: Snapshot, ref: str) -> tuple[bool, str]:
+        """Connect to a session named by its id or a unique start of it (`list`'s short id);
+        (accepted, what to tell whoever asked)."""
+        found = resolve(snapshot, ref)
+        if found.session_id is None:
+            return False, found.error
+        self.connect(found.session_id, found.label)
+        return True, f"Connecting to {found.label or found.session_id[:8]}."
 
     def tunnel_up(self, info: TunnelInfo) -> None:
         """The launcher's ready hook: the Host block and the login, before anyone asks."""

@@ -1,0 +1,130 @@
+"""The tray's windows: all non-modal, kept alive while shown, one of each kind where it matters.
+
+Nothing here decides anything: the composition root says what to show and what a window's
+answer leads to (callbacks); the windows only show and report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+from tray_app.core.config import ConfigError
+from tray_app.core.models import LogLine
+from tray_app.core.presets import Preset
+from tray_app.core.settings import Settings
+
+
+class Windows:
+    def __init__(self) -> None:
+        self._open: list[QWidget] = []
+        self.log_windows: dict[str, Any] = {}  # launcher key → its live clearml-session log
+        self.onboarding: Any = None
+        self.new_session_dialog: Any = None
+
+    def keep(self, window: Any) -> None:
+        """Show `window` and hold it until it is closed."""
+        self._open.append(window)
+        window.finished.connect(lambda *_: self._open.remove(window))
+        window.show()
+        window.raise_()
+        window.activateWindow()
+
+    def console_log(self, title: str, lines: list[LogLine]) -> None:
+        from tray_app.qt.console_log import format_lines
+        from tray_app.qt.dialogs.log_window import LogWindow
+
+        self.keep(LogWindow(title, format_lines(lines)))
+
+    def message(self, title: str, html: str) -> None:
+        self.keep(QMessageBox(QMessageBox.Icon.Information, title, html))
+
+    def settings(
+        self,
+        current: Settings,
+        hotkey_status: str,
+        accepted: Callable[[Settings], None],
+    ) -> None:
+        from tray_app.platform.autostart import choose_autostart
+        from tray_app.qt.dialogs.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(current)
+        autostart = choose_autostart()
+        if not autostart.available:
+            dialog.set_autostart_status(autostart.reason)
+        dialog.set_hotkey_status(hotkey_status)
+        dialog.settings_accepted.connect(accepted)
+        self.keep(dialog)
+
+    def show_onboarding(
+        self,
+        error: ConfigError | None,
+        *,
+        config_file: Callable[[str], None],
+        demo: Callable[[], None],
+        retry: Callable[[], None],
+    ) -> None:
+        from tray_app.qt.dialogs.onboarding import OnboardingDialog
+
+        if self.onboarding is None:
+            dialog = OnboardingDialog(error)
+            dialog.config_file_chosen.connect(config_file)
+            dialog.demo_requested.connect(demo)
+            dialog.retry_requested.connect(retry)
+            dialog.finished.connect(lambda *_: setattr(self, "onboarding", None))
+            self.onboarding = dialog
+        self.onboarding.set_error(error)
+        self.onboarding.show()
+        self.onboarding.raise_()
+
+    def close_onboarding(self) -> None:
+        if self.onboarding is not None:
+            self.onboarding.close()
+
+    def new_session(
+        self,
+        presets: Sequence[Preset],
+        load_queues: Any,
+        *,
+        launch: Callable[[Preset], None],
+        save: Callable[[Preset], None],
+    ) -> None:
+        from tray_app.qt.dialogs.new_session import NewSessionDialog
+
+        dialog = NewSessionDialog(list(presets), load_queues=load_queues)
+        dialog.launch_requested.connect(launch)
+        dialog.save_requested.connect(save)
+        self.keep(dialog)
+        self.new_session_dialog = dialog
+
+    def pick_presets_file(self, save: bool, chosen: Callable[[Path], None]) -> None:
+        title = "Export presets" if save else "Import presets"
+        start = Path.home() / "clearml-presets.json" if save else Path.home()
+        dialog = QFileDialog(None, title, str(start), "Presets (*.json)")
+        if save:
+            dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+            dialog.setDefaultSuffix("json")
+        else:
+            dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.fileSelected.connect(lambda path: chosen(Path(path)))
+        self.keep(dialog)
+
+    def follow_log(self, key: str, text: str) -> None:
+        """The live log of one clearml-session child (appended to by `child_output`)."""
+        from tray_app.qt.dialogs.log_window import LogWindow
+
+        window = self.log_windows.get(key)
+        if window is None:
+            window = LogWindow(f"clearml-session — {key}", text)
+            window.finished.connect(lambda *_: self.log_windows.pop(key, None))
+            self.log_windows[key] = window
+        window.show()
+        window.raise_()
+
+    def child_output(self, key: str, text: str) -> None:
+        window = self.log_windows.get(key)
+        if window is not None:
+            window.append(text)
