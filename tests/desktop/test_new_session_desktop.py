@@ -67,8 +67,8 @@ async def test_new_session_notification_button_and_clean_quit(
         await _until(lambda: app.poller.snapshot is not None, "the first snapshot")
 
         app.controller.handle("new_session")  # the menu's "New session…"
-        await _until(lambda: getattr(app, "new_session_dialog", None) is not None, "the dialog")
-        dialog = app.new_session_dialog
+        await _until(lambda: app.windows.new_session_dialog is not None, "the dialog")
+        dialog = app.windows.new_session_dialog
         dialog.set_preset(Preset(name="cpu box", queue="sessions", project="DevOps"))
         dialog.launch_button.click()
 
@@ -92,8 +92,8 @@ async def test_new_session_notification_button_and_clean_quit(
         await _until(lambda: dunst.displayed() >= 1, "the notification in dunst", 20)
         menu = await asyncio.to_thread(dunst.press, "Show log")
         assert any("Show log" in line for line in menu)
-        await _until(lambda: bool(app._log_windows), "the log window opened by the button", 20)
-        window = next(iter(app._log_windows.values()))
+        await _until(lambda: bool(app.windows.log_windows), "the log window opened by the button", 20)
+        window = next(iter(app.windows.log_windows.values()))
         assert "Starting SSH tunnel" in window.plain_text()
         assert "SSH tunneling failed" in window.plain_text()
 

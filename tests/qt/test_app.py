@@ -69,13 +69,13 @@ async def test_missing_config_shows_onboarding_then_demo_works(qapp: Any, tmp_pa
     app = TrayApplication(_args(config_file=str(tmp_path / "missing.conf")))
     await app.start()
     assert app.poller.status.state == TrayState.UNCONFIGURED
-    assert app.onboarding is not None and app.onboarding.isVisible()
-    app.onboarding.demo.click()  # "Try the demo server"
+    assert app.windows.onboarding is not None and app.windows.onboarding.isVisible()
+    app.windows.onboarding.demo.click()  # "Try the demo server"
     await _until(lambda: app.poller.snapshot is not None, limit_s=30)
     assert app.demo is not None and app.demo.running
     assert app.poller.status.server == app.demo.url
     assert app.demo.url.startswith("http://127.0.0.1:")
-    assert app.onboarding is None or not app.onboarding.isVisible()
+    assert app.windows.onboarding is None or not app.windows.onboarding.isVisible()
     demo = app.demo
     await app.quit()
     assert not demo.running
@@ -267,11 +267,11 @@ async def test_presets_export_import_and_workspace_presets(
     app.settings.workspace_folder = str(workspace)
     await app._new_session()
     names = [
-        app.new_session_dialog.preset_picker.itemText(i)
-        for i in range(app.new_session_dialog.preset_picker.count())
+        app.windows.new_session_dialog.preset_picker.itemText(i)
+        for i in range(app.windows.new_session_dialog.preset_picker.count())
     ]
     assert "gpu" in names and "project-cpu" in names
-    app.new_session_dialog.close()
+    app.windows.new_session_dialog.close()
     await app.quit()
 
 

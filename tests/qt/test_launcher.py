@@ -398,6 +398,8 @@ def test_ready_notifies_with_buttons_and_opens_the_editor(qtbot: QtBot, fake_rig
     assert fake_rig.launcher.password(key) == "Fake-Pass-0123"
     proc = fake_rig.launcher.process(key)
     assert proc is not None
+    # Named by start time: the next run's launch-1 does not overwrite this run's log.
+    assert re.fullmatch(r"\d{8}-\d{6}-launch-1\.log", proc.log_path.name)
     assert "Fake-Pass-0123" not in proc.log_path.read_text()
     assert "Fake-Pass-0123" not in "".join(fake_rig.output) + body
 
