@@ -104,7 +104,7 @@ def test_running_session_actions_and_confirmations() -> None:
     assert actions == [
         "connect",
         "open_jupyter",
-        "copy_ssh",
+        "copy_direct_ssh",  # no tunnel: only the direct command, labelled as asking a password
         "show_log",
         "open_web",
         "stop",
@@ -117,11 +117,29 @@ def test_running_session_actions_and_confirmations() -> None:
     assert all(not c.enabled for c in entry.children[:10])  # metric rows are information only
 
 
+def test_a_ready_tunnel_offers_the_ssh_command_that_needs_no_password() -> None:
+    session = _session(1)
+    tunnel = TunnelInfo(
+        session.id,
+        session.id,
+        TunnelState.READY,
+        local_ssh_port=8022,
+        ssh_host_alias=f"clearml-{session.id[:8]}",
+    )
+    view = replace(_view([session]), tunnels={session.id: tunnel})
+    entry = _find(build_menu(view), "● session-1")
+    copy = _find(entry.children, "Copy SSH command")
+    assert copy.action == "copy_ssh" and f"ssh clearml-{session.id[:8]}" in copy.tooltip
+    direct = _find(entry.children, "Copy direct SSH command (asks for the password)")
+    assert direct.action == "copy_direct_ssh"
+
+
 def test_queued_session_cannot_connect_but_can_stop() -> None:
     queued = _session(2, status="queued", state=SessionState.QUEUED, ssh_port=None)
     entry = _find(build_menu(_view([queued])), "◌ session-2")
     actions = {c.action for c in entry.children if c.action}
     assert "connect" not in actions and "copy_ssh" not in actions
+    assert "copy_direct_ssh" not in actions
     assert {"stop", "delete", "show_log"} <= actions
 
 

@@ -128,7 +128,8 @@ def test_real_ssh_resolves_our_host(isolated_home: Path) -> None:
         env={"HOME": str(isolated_home), "PATH": "/usr/bin:/bin"},
     ).stdout.lower()
     assert "hostname 127.0.0.1" in out and "port 8022" in out and "user root" in out
-    assert "stricthostkeychecking false" in out or "stricthostkeychecking no" in out
+    assert "stricthostkeychecking accept-new" in out
+    assert "known_hosts.d/clearml-01234567" in out  # a key file per host, ours
     assert "controlpath " in out
     # the user's own hosts still resolve as before
     work = subprocess.run(
