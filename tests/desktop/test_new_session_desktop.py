@@ -92,7 +92,9 @@ async def test_new_session_notification_button_and_clean_quit(
         await _until(lambda: dunst.displayed() >= 1, "the notification in dunst", 20)
         menu = await asyncio.to_thread(dunst.press, "Show log")
         assert any("Show log" in line for line in menu)
-        await _until(lambda: bool(app.windows.log_windows), "the log window opened by the button", 20)
+        await _until(
+            lambda: bool(app.windows.log_windows), "the log window opened by the button", 20
+        )
         window = next(iter(app.windows.log_windows.values()))
         assert "Starting SSH tunnel" in window.plain_text()
         assert "SSH tunneling failed" in window.plain_text()

@@ -33,6 +33,22 @@ async def _until(predicate: Any, what: str, limit_s: float = 120.0) -> None:
     await until(predicate, what, limit_s)
 
 
+def _editor_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extensions: str) -> Path:
+    """A `code` first on PATH that records each call (JSON lines) and lists `extensions`."""
+    record = tmp_path / "code-argv.jsonl"  # one line per invocation of the stand-in
+    stand_in = tmp_path / "bin" / "code"
+    stand_in.parent.mkdir(exist_ok=True)
+    stand_in.write_text(
+        f"#!{sys.executable}\nimport json, sys\n"
+        f"open({str(record)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+        "if sys.argv[1:] == ['--list-extensions']:\n"
+        f"    print({extensions!r})\n"
+    )
+    stand_in.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{stand_in.parent}{os.pathsep}{os.environ['PATH']}")
+    return record
+
+
 async def test_new_session_to_vscode_and_passwordless_ssh(
     qapp: Any,
     emulator_factory: Any,
@@ -47,16 +63,7 @@ async def test_new_session_to_vscode_and_passwordless_ssh(
     client_env = clearml_client_env(emu)
     for name in ("PYTHONPATH", "EMULATOR_NET_REPORT", "CLEARML_NO_DEFAULT_SERVER"):
         monkeypatch.setenv(name, client_env.env[name])  # the loopback guard for the child
-    record = tmp_path / "code-argv.jsonl"  # one line per invocation of the stand-in
-    stand_in = tmp_path / "bin" / "code"
-    stand_in.parent.mkdir()
-    stand_in.write_text(
-        f"#!{sys.executable}\nimport json, sys\n"
-        f"open({str(record)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
-        "if sys.argv[1:] == ['--list-extensions']:\n"
-        "    print('ms-python.python\\nms-vscode-remote.remote-ssh')\n"
-    )
-    stand_in.chmod(0o755)
+    record = _editor_on_path(tmp_path, monkeypatch, "ms-python.python\nms-vscode-remote.remote-ssh")
     terminal_record = tmp_path / "terminal-argv.json"
     terminal = tmp_path / "bin" / "my-terminal"
     terminal.write_text(
@@ -65,7 +72,6 @@ async def test_new_session_to_vscode_and_passwordless_ssh(
     )
     terminal.chmod(0o755)
     monkeypatch.setenv("TERMINAL", "my-terminal")
-    monkeypatch.setenv("PATH", f"{stand_in.parent}{os.pathsep}{os.environ['PATH']}")
 
     def invocations() -> list[list[str]]:
         if not record.exists():
@@ -163,17 +169,7 @@ async def test_a_tunnel_heals_after_a_server_restart_without_a_second_editor_win
     client_env = clearml_client_env(emu)
     for name in ("PYTHONPATH", "EMULATOR_NET_REPORT", "CLEARML_NO_DEFAULT_SERVER"):
         monkeypatch.setenv(name, client_env.env[name])
-    record = tmp_path / "code-argv.jsonl"
-    stand_in = tmp_path / "bin" / "code"
-    stand_in.parent.mkdir()
-    stand_in.write_text(
-        f"#!{sys.executable}\nimport json, sys\n"
-        f"open({str(record)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
-        "if sys.argv[1:] == ['--list-extensions']:\n"
-        "    print('ms-vscode-remote.remote-ssh')\n"
-    )
-    stand_in.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{stand_in.parent}{os.pathsep}{os.environ['PATH']}")
+    record = _editor_on_path(tmp_path, monkeypatch, "ms-vscode-remote.remote-ssh")
     save_settings(Settings(tunnel_retry_limit=20), [])
     SshConfig().ensure_include()  # agreed on an earlier connect
 

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from support.recorders import Notices
 
 from tray_app.core.flows.launch import LaunchFlow
 from tray_app.core.launch_events import LaunchProblem
 from tray_app.core.presets import PasswordPolicy, Preset
 from tray_app.core.secrets import SecretStore
-
-
-class Notices:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str, str]] = []
-
-    def notify(self, kind: str, title: str, body: str, buttons: Any = (), **kw: Any) -> bool:
-        self.sent.append((kind, title, body))
-        return True
-
 
 FIXED = Preset(name="gpu", queue="q", password_policy=PasswordPolicy.FIXED)
 

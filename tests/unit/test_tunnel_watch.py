@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from support.recorders import Notices
+
 from tray_app.core.flows.tunnel_watch import TunnelWatch, retry_pause, ssh_banner
 from tray_app.core.tunnels import TunnelInfo, TunnelState
 
@@ -23,15 +25,6 @@ class Launcher:
 
     def reconnect(self, key: str, reason: str = "Reconnecting") -> None:
         self.reconnects.append((key, reason))
-
-
-class Notices:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str, str]] = []
-
-    def notify(self, kind: str, title: str, body: str, buttons: Any = (), **kw: Any) -> bool:
-        self.sent.append((kind, title, body))
-        return True
 
 
 def tunnel(port: int = 8022) -> TunnelInfo:

@@ -20,7 +20,7 @@ from tray_app.core.flows.connect import ConnectFlow
 from tray_app.core.menu_model import ssh_command
 from tray_app.core.models import LogLine, Snapshot
 from tray_app.core.sessions import SessionService
-from tray_app.core.tunnels import Launcher
+from tray_app.core.tunnels import Launcher, TunnelState
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,11 @@ class Controller(QObject):
     def copy_ssh_command(self, session_id: str) -> None:
         """`ssh clearml-<id8>` over a ready tunnel (no password asked), else the direct one."""
         tunnel = self.connect_flow.tunnel_for(session_id) if self.connect_flow else None
-        if self.connect_flow is not None and tunnel is not None and tunnel.state == "ready":
+        if (
+            self.connect_flow is not None
+            and tunnel is not None
+            and tunnel.state == TunnelState.READY
+        ):
             self.connect_flow.copy_ssh(tunnel)
             return
         self.copy_direct_ssh_command(session_id)

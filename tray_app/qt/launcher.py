@@ -43,6 +43,7 @@ from tray_app.core.launch_events import (
     finished,
     react,
 )
+from tray_app.core.ports import Notify
 from tray_app.core.presets import Preset
 from tray_app.core.redact import StreamRedactor, register_secret
 from tray_app.core.session_log import SessionEvent
@@ -56,19 +57,6 @@ TERMINATE_GRACE_MS = 3000
 SHUTDOWN_GRACE_MS = 20000
 LAST_LINES = 12
 QUIET_MS = 1500
-
-
-class NotifierLike(Protocol):
-    def notify(
-        self,
-        kind: str,
-        title: str,
-        body: str,
-        buttons: Any = (),
-        *,
-        critical: bool = False,
-        on_clicked: Callable[[], None] | None = None,
-    ) -> bool: ...
 
 
 TunnelHook = Callable[[TunnelInfo], None]
@@ -393,7 +381,7 @@ class SessionLauncher:
     def __init__(
         self,
         settings: Callable[[], Settings],
-        notifier: NotifierLike | None = None,
+        notifier: Notify | None = None,
         *,
         env: Callable[[], Mapping[str, str]] | None = None,
         executable: str | None = None,
