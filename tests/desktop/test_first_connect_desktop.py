@@ -106,6 +106,33 @@ class Tray:
     home: Path
     editor_calls: Path
     env: dict[str, str]
+    dumps: Path  # where the tray writes the open question's buttons and the menu's rows
+
+    def click_button(self, label: str) -> None:
+        """A real click on the open question's button `label`, where it is on the screen."""
+        dump = self.dumps / "dialog.json"
+
+        def button() -> dict[str, int] | None:
+            try:
+                rows = json.loads(dump.read_text())["buttons"]
+            except (OSError, ValueError):
+                return None
+            return next((b for b in rows if b["label"] == label), None)
+
+        found = wait_for(button, 30, f"the button “{label}” on screen")
+        assert isinstance(found, dict)
+        dump.unlink()
+        click(found["x"] + found["width"] // 2, found["y"] + found["height"] // 2)
+
+    def quit_from_menu(self) -> None:
+        """Open the menu with a click on the icon; Up selects its last row, Quit."""
+        menu = self.dumps / "menu.txt"
+        menu.unlink(missing_ok=True)
+        click(*self.icon.center)
+        wait_for(menu.exists, 15, "the menu to open")
+        assert menu.read_text().rstrip().splitlines()[-1] == "Quit"
+        key("Up")
+        key("Return")
 
     def editor_invocations(self) -> list[list[str]]:
         if not self.editor_calls.exists():
@@ -149,6 +176,8 @@ def tray_on_emulator(
         env = dict(client_env.env)
         env["PATH"] = f"{stand_in.parent}{os.pathsep}{env['PATH']}"
         env.pop("QT_QPA_PLATFORM", None)  # the real X server
+        env["CLEARML_TRAY_TEST_DIALOG_DUMP"] = str(tmp_path / "dialog.json")
+        env["CLEARML_TRAY_TEST_MENU_DUMP"] = str(tmp_path / "menu.txt")
         proc = subprocess.Popen(
             [sys.executable, "-m", "tray_app", "--debug", "--config-file", str(client_env.config)],
             env=env,
@@ -159,7 +188,7 @@ def tray_on_emulator(
         started.append(proc)
         icon = wait_for(lambda: docked_icon(panel), 30, "the tray icon to dock")
         assert isinstance(icon, Window)
-        return Tray(proc, icon, home, calls, env)
+        return Tray(proc, icon, home, calls, env, tmp_path)
 
     yield start
     for proc in started:
@@ -189,7 +218,7 @@ def test_first_connect_asks_without_wedging_then_quit_leaves_nothing(
         assert "Connecting to" in forwarded.stdout
 
         def question() -> Window | None:
-            return next((w for w in windows() if w.name.startswith("Connect in VS Code")), None)
+            return _question_titled("Connect in VS Code")
 
         dialog = wait_for(question, 120, "the Include question")
         assert isinstance(dialog, Window)
@@ -201,8 +230,7 @@ def test_first_connect_asks_without_wedging_then_quit_leaves_nothing(
         )
         screenshot(tmp_path / "first-connect-question.png")
         assert not (tray.home / ".ssh" / "config").exists()  # nothing before the answer
-        click(dialog.x + 40, dialog.y + 20)  # the pointer on the dialog gives it the keyboard
-        key("Return")  # "Add the line", the default button
+        tray.click_button("Add the line")
         wait_for(lambda: question() is None, 20, "the question to close")
 
         user_config = tray.home / ".ssh" / "config"
@@ -232,10 +260,39 @@ def test_first_connect_asks_without_wedging_then_quit_leaves_nothing(
 
         tree = _tree(tray.proc.pid) | _ours_by_command(tray.home)
         assert len(tree) > 1  # clearml-session and its ssh run
-        tray.proc.send_signal(signal.SIGTERM)
+        # Quit from the menu: a tunnel is open, so it asks; the remote session keeps running.
+        tray.quit_from_menu()
+        wait_for(lambda: _question_titled("Quit ClearML Session Tray"), 20, "the Quit question")
+        screenshot(tmp_path / "first-connect-quit-question.png")
+        tray.click_button("Keep sessions running")
         assert tray.proc.wait(20) == 0
         wait_for(lambda: not _alive(tree), 10, "every child of the tray to end")
         assert alias not in (tray.home / ".ssh" / "clearml-tray" / "config").read_text()
+        with emu.state.lock:
+            assert emu.state.tasks[session_id]["status"] == "in_progress"
+
+
+def _question_titled(title: str) -> Window | None:
+    return next((w for w in windows() if w.name.startswith(title)), None)
+
+
+def test_sigterm_during_the_first_connect_question_quits_at_once(
+    tray_on_emulator: Callable[[EmulatorHandle], Tray],
+    emulator_factory: Callable[..., EmulatorHandle],
+) -> None:
+    """A logout while the Include question is open: the tray ends within seconds, its child too,
+    and ~/.ssh/config is untouched."""
+    emu = emulator_factory(sessions=3, agent_tick=0.3)
+    tray = tray_on_emulator(emu)
+    session_id = _own_running_session(emu)
+    wait_for(lambda: _requests(emu, "tasks.get_all_ex") >= 1, 30, "the first refresh")
+    assert tray.second_start("connect", session_id[:8]).returncode == 0
+    wait_for(lambda: _question_titled("Connect in VS Code"), 120, "the Include question")
+    tree = _tree(tray.proc.pid) | _ours_by_command(tray.home)
+    tray.proc.send_signal(signal.SIGTERM)
+    assert tray.proc.wait(20) == 0
+    wait_for(lambda: not _alive(tree), 10, "every child of the tray to end")
+    assert not (tray.home / ".ssh" / "config").exists()
 
 
 def test_a_killed_tray_leaves_no_child_running(

@@ -9,13 +9,21 @@ and the awaiting flow resumes when the user answers, while everything else keeps
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
+from pathlib import Path
 
+from PySide6.QtCore import QPoint, QTimer
 from PySide6.QtWidgets import QInputDialog, QLineEdit, QMessageBox, QWidget
 
 from tray_app.core.ports import Question
 
 log = logging.getLogger(__name__)
+
+# Desktop tests click a question's buttons where they are: the buttons' screen rectangles are
+# written to this file once the dialog is shown (like the tray's menu dump).
+DIALOG_DUMP_ENV = "CLEARML_TRAY_TEST_DIALOG_DUMP"
 
 
 class QtAsk:
@@ -53,6 +61,8 @@ class QtAsk:
             clicked = box.clickedButton()
             return buttons.index(clicked) if clicked in buttons else None
 
+        if os.environ.get(DIALOG_DUMP_ENV):
+            QTimer.singleShot(300, lambda: _dump_buttons(box, Path(os.environ[DIALOG_DUMP_ENV])))
         result = await self._show(box, answer)
         return result if isinstance(result, int) else None
 
@@ -88,3 +98,23 @@ class QtAsk:
         finally:
             self._open.pop(dialog, None)
             dialog.deleteLater()
+
+
+def _dump_buttons(box: QMessageBox, path: Path) -> None:
+    if not box.isVisible():
+        return
+    rows = []
+    for button in box.buttons():
+        corner = button.mapToGlobal(QPoint(0, 0))
+        rows.append(
+            {
+                "label": button.text().replace("&", ""),
+                "x": corner.x(),
+                "y": corner.y(),
+                "width": button.width(),
+                "height": button.height(),
+            }
+        )
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"title": box.windowTitle(), "buttons": rows}), encoding="utf-8")
+    tmp.replace(path)
