@@ -237,3 +237,39 @@ def test_tooltip_counts() -> None:
     assert tooltip(_view([_session(1), starting])) == "ClearML: 1 running, 1 starting"
     down = TrayView(status=PollStatus(TrayState.OFFLINE, "server down"))
     assert tooltip(down) == "ClearML: server down"
+
+
+def test_server_text_in_labels_is_one_plain_line_with_literal_ampersands() -> None:
+    evil = _session(
+        1,
+        name="R&D\nfake entry\u202eexe.txt\x1b[2J",
+        status_message="line1\nline2",
+        queue_name="q&a",
+    )
+    items = build_menu(_view([evil]))
+    texts = flatten_text(items)
+    assert not any(c in t for t in texts for c in "\n\r\x1b\u202e")
+    label = next(i for i in items if i.session_id == evil.id)
+    assert "R&&D fake entryexe.txt" in label.text
+    assert "Queue: q&&a" in flatten_text(label.children)
+    stop = next(c for c in label.children if c.action == "stop")
+    assert "\n" not in stop.confirm and "R&D fake entry" in stop.confirm
+
+
+def test_long_names_are_cut() -> None:
+    items = build_menu(_view([_session(1, name="n" * 100_000)]))
+    label = next(i for i in items if i.session_id)
+    assert len(label.text) <= 120
+
+
+def test_stale_data_is_marked_stale() -> None:
+    view = _view([_session(1)])
+    stamp = NOW.astimezone().strftime("%H:%M:%S")
+    offline = replace(
+        view, status=PollStatus(TrayState.OFFLINE, "down", "http://x", NOW, failures=2)
+    )
+    assert f"⚠ Stale: last refreshed {stamp}" in flatten_text(build_menu(offline))
+    hanging = replace(view, now=NOW + timedelta(minutes=10))
+    assert f"⚠ Stale: last refreshed {stamp}" in flatten_text(build_menu(hanging))
+    assert tooltip(hanging).endswith("(stale)")
+    assert f"Last refreshed {stamp}" in flatten_text(build_menu(view))

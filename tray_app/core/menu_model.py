@@ -8,7 +8,7 @@ them testable without a display and guarantees that opening the menu never waits
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from tray_app.core.models import (
@@ -21,6 +21,10 @@ from tray_app.core.models import (
 )
 from tray_app.core.refresh import PollStatus, TrayState
 from tray_app.core.tunnels import TunnelInfo, TunnelState
+from tray_app.core.untrusted import display_text, menu_label
+
+MAX_LABEL = 120  # characters of one menu row (a session name can be megabytes)
+MAX_TOOLTIP = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,13 +277,30 @@ def build_menu(view: TrayView) -> tuple[MenuItem, ...]:
     items.append(MenuItem("Refresh", "refresh"))
     if view.status.last_success is not None:
         stamp = view.status.last_success.astimezone().strftime("%H:%M:%S")
-        items.append(MenuItem(f"Last refreshed {stamp}"))
+        if view.status.is_stale(now):
+            items.append(MenuItem(f"⚠ Stale: last refreshed {stamp}"))
+        else:
+            items.append(MenuItem(f"Last refreshed {stamp}"))
     items.append(SEPARATOR)
     items.append(MenuItem("Settings…", "settings"))
     items.append(MenuItem("Open log folder", "open_log_folder"))
     items.append(MenuItem("About ClearML Session Tray", "about"))
     items.append(MenuItem("Quit", "quit"))
-    return tuple(items)
+    return tuple(_safe(item) for item in items)
+
+
+def _safe(item: MenuItem) -> MenuItem:
+    """Server text is in many rows (names, messages, addresses): every label becomes one line
+    without controls or bidi overrides, `&` shown as itself (not a Qt mnemonic)."""
+    if item.separator:
+        return item
+    return replace(
+        item,
+        text=menu_label(item.text, MAX_LABEL),
+        tooltip=display_text(item.tooltip, MAX_TOOLTIP),
+        confirm=display_text(item.confirm, MAX_TOOLTIP),
+        children=tuple(_safe(child) for child in item.children),
+    )
 
 
 def tooltip(view: TrayView) -> str:
@@ -291,10 +312,12 @@ def tooltip(view: TrayView) -> str:
         text = f"ClearML: {running} running"
         if starting:
             text += f", {starting} starting"
+        if status.is_stale(view.now or datetime.now(UTC)):
+            text += " (stale)"
         return text
     if status.state == TrayState.CONNECTING:
         return "ClearML: connecting…"
-    return "ClearML: " + (status.message or status.state.value)
+    return display_text("ClearML: " + (status.message or status.state.value), MAX_TOOLTIP)
 
 
 def flatten_text(items: tuple[MenuItem, ...], depth: int = 0) -> list[str]:

@@ -33,6 +33,7 @@ _ESCAPES = re.compile(
     r"|\x9b[0-?]*[ -/]*[@-~]?"
 )
 # C0 and C1 controls and DEL; whitespace controls become a space, the rest disappear.
+_LINE_BREAKS = re.compile(r"\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
 _WHITESPACE_CONTROLS = re.compile(r"[\t\n\v\f\r\x1c-\x1f\x85\u2028\u2029]+")
 _OTHER_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
 # Bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069), the marks
@@ -43,25 +44,36 @@ _SSH_USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 
-def display_text(s: str, max_len: int | None = None) -> str:
-    """`s` as one line of plain text: no escapes, controls or bidi overrides, at most `max_len`."""
+def display_text(s: str, max_len: int | None = None, *, multiline: bool = False) -> str:
+    """`s` as one line of plain text: no escapes, controls or bidi overrides, at most `max_len`.
+
+    `multiline` keeps line breaks (as `\n`, at most two in a row) for text shown in a box of
+    its own, such as a notification body; every other control still goes.
+    """
     text = s if isinstance(s, str) else str(s)
     if len(text) > SCAN_LIMIT:
         text = text[:SCAN_LIMIT]
     text = _ESCAPES.sub("", text)
-    text = _WHITESPACE_CONTROLS.sub(" ", text)
-    text = _OTHER_CONTROLS.sub("", text)
-    text = _BIDI.sub("", text)
-    text = " ".join(text.split(" ")) if "  " not in text else re.sub(r" {2,}", " ", text)
-    text = text.strip()
+    if multiline:
+        lines = (_clean_line(line) for line in _LINE_BREAKS.split(text))
+        text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    else:
+        text = _clean_line(text)
     if max_len is not None and len(text) > max_len:
         text = text[: max(0, max_len - 1)].rstrip() + ELLIPSIS if max_len > 0 else ""
     return text
 
 
-def markup_escape(s: str, max_len: int | None = None) -> str:
+def _clean_line(text: str) -> str:
+    text = _WHITESPACE_CONTROLS.sub(" ", text)
+    text = _OTHER_CONTROLS.sub("", text)
+    text = _BIDI.sub("", text)
+    return re.sub(r" {2,}", " ", text).strip()
+
+
+def markup_escape(s: str, max_len: int | None = None, *, multiline: bool = False) -> str:
     """`display_text`, then `&`, `<` and `>` escaped for a markup-rendering notification daemon."""
-    return html.escape(display_text(s, max_len), quote=False)
+    return html.escape(display_text(s, max_len, multiline=multiline), quote=False)
 
 
 def menu_label(s: str, max_len: int | None = None) -> str:
