@@ -23,6 +23,7 @@ from tray_app.core.models import (
     format_percent,
     snapshot_to_json,
 )
+from tray_app.core.redact import redact
 from tray_app.core.sessions import SessionService
 from tray_app.core.untrusted import display_text
 
@@ -49,7 +50,8 @@ def _one_line(text: str) -> str:
 
 
 def _fail(code: int, reason: str) -> int:
-    print(f"{APP_NAME}: {display_text(_one_line(reason), 2000)}", file=sys.stderr)
+    # A password inside a server URL (http://user:pw@host) never reaches the terminal.
+    print(f"{APP_NAME}: {display_text(redact(_one_line(reason)), 2000)}", file=sys.stderr)
     return code
 
 

@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from tray_app.core.api import ClearMLAuthError, ClearMLError, ClearMLUnavailable
 from tray_app.core.config import ConfigError, ConfigNotFound
+from tray_app.core.redact import redact
 
 
 class TrayState(StrEnum):
@@ -66,7 +67,13 @@ class PollStatus:
 
 
 def classify_error(exc: BaseException) -> tuple[TrayState, str]:
-    """Map an exception from a poll to the tray state and the sentence the menu shows."""
+    """Map an exception from a poll to the tray state and the sentence the menu shows
+    (secrets such as a password inside the server URL masked)."""
+    state, message = _classify(exc)
+    return state, redact(message)
+
+
+def _classify(exc: BaseException) -> tuple[TrayState, str]:
     if isinstance(exc, ConfigNotFound):
         return TrayState.UNCONFIGURED, "ClearML is not configured on this computer."
     if isinstance(exc, ConfigError):
