@@ -273,3 +273,20 @@ def test_stale_data_is_marked_stale() -> None:
     assert f"⚠ Stale: last refreshed {stamp}" in flatten_text(build_menu(hanging))
     assert tooltip(hanging).endswith("(stale)")
     assert f"Last refreshed {stamp}" in flatten_text(build_menu(view))
+
+
+def test_twenty_thousand_sessions_give_a_menu_of_bounded_size() -> None:
+    from tray_app.core.menu_model import MAX_OTHERS_IN_MENU, MAX_OWN_IN_MENU
+
+    sessions = [_session(i, is_own=i % 4 == 0) for i in range(20_000)]
+    items = build_menu(_view(sessions, show_all_users=True))
+    own_rows = [i for i in items if i.session_id]
+    assert len(own_rows) == MAX_OWN_IN_MENU
+    more = next(i for i in items if i.action == "quick_pick")
+    assert more.text == f"{5000 - MAX_OWN_IN_MENU} more… (search)"
+    group = _find(items, "All users")
+    assert group.text == "All users (15000)"
+    assert len(group.children) == MAX_OTHERS_IN_MENU + 1
+    assert group.children[-1].action == "quick_pick"
+    # Every row of the whole tree, submenus included: a few thousand at most, not 20,000 × 20.
+    assert len(flatten_text(items)) < 3000

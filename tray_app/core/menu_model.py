@@ -23,6 +23,10 @@ from tray_app.core.refresh import PollStatus, TrayState
 from tray_app.core.tunnels import TunnelInfo, TunnelState
 from tray_app.core.untrusted import display_text, menu_label
 
+# Sessions listed in the menu (own, and in "All users"): a server with 20,000 live sessions must
+# not make the menu take seconds to open. The rest are one "N more…" row away (the quick pick).
+MAX_OWN_IN_MENU = 30
+MAX_OTHERS_IN_MENU = 50
 MAX_LABEL = 120  # characters of one menu row (a session name can be megabytes)
 MAX_TOOLTIP = 500
 
@@ -235,7 +239,7 @@ def build_menu(view: TrayView) -> tuple[MenuItem, ...]:
         own = snapshot.own
         if not own:
             items.append(MenuItem("No live sessions"))
-        for session in own:
+        for session in own[:MAX_OWN_IN_MENU]:
             items.append(
                 session_menu(
                     session,
@@ -244,16 +248,17 @@ def build_menu(view: TrayView) -> tuple[MenuItem, ...]:
                     view.idle_notes.get(session.id, ""),
                 )
             )
+        if len(own) > MAX_OWN_IN_MENU:
+            items.append(_more_row(len(own) - MAX_OWN_IN_MENU))
         others = snapshot.others
         if view.show_all_users and others:
-            items.append(
-                MenuItem(
-                    f"All users ({len(others)})",
-                    children=tuple(
-                        session_menu(s, now, tunnels_by_session.get(s.id)) for s in others
-                    ),
-                )
-            )
+            shown = [
+                session_menu(s, now, tunnels_by_session.get(s.id))
+                for s in others[:MAX_OTHERS_IN_MENU]
+            ]
+            if len(others) > MAX_OTHERS_IN_MENU:
+                shown.append(_more_row(len(others) - MAX_OTHERS_IN_MENU))
+            items.append(MenuItem(f"All users ({len(others)})", children=tuple(shown)))
     launching = [t for t in view.tunnels.values() if not t.session_id]
     for tunnel in launching:
         items.append(
@@ -287,6 +292,15 @@ def build_menu(view: TrayView) -> tuple[MenuItem, ...]:
     items.append(MenuItem("About ClearML Session Tray", "about"))
     items.append(MenuItem("Quit", "quit"))
     return tuple(_safe(item) for item in items)
+
+
+def _more_row(hidden: int) -> MenuItem:
+    """The row standing for sessions left out of the menu: opens the searchable quick pick."""
+    return MenuItem(
+        f"{hidden} more… (search)",
+        "quick_pick",
+        tooltip="Too many sessions for a menu: search them all by name, id or user",
+    )
 
 
 def _safe(item: MenuItem) -> MenuItem:
