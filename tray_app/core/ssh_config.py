@@ -145,13 +145,19 @@ def default_control_dir() -> Path:
     A long runtime directory (macOS's is under the home, and so is a test's or a benchmark's
     private XDG_RUNTIME_DIR) would make ssh refuse to create the master socket.
     """
-    import warnings
+    from tray_app.core.runtime_dir import private_runtime_dir
 
-    import platformdirs
+    try:
+        # Checked to be ours: without XDG_RUNTIME_DIR, /tmp/runtime-<uid> may be another user's.
+        runtime = private_runtime_dir("clearml-tray") / "cm"
+    except OSError:
+        import warnings
 
-    with warnings.catch_warnings():  # no XDG_RUNTIME_DIR: platformdirs falls back and warns
-        warnings.simplefilter("ignore")
-        runtime = Path(platformdirs.user_runtime_dir("clearml-tray", appauthor=False)) / "cm"
+        import platformdirs
+
+        with warnings.catch_warnings():  # no XDG_RUNTIME_DIR: platformdirs falls back and warns
+            warnings.simplefilter("ignore")
+            runtime = Path(platformdirs.user_runtime_dir("clearml-tray", appauthor=False)) / "cm"
     return short_control_dir(runtime)
 
 
