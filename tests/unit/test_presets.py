@@ -757,3 +757,36 @@ def test_a_huge_workspace_presets_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / ".vscode" / "clearml.json").write_text(" " * (5 * 1024 * 1024) + "[]")
     with pytest.raises(PresetFormatError, match="larger than 4 MB"):
         load_workspace_presets(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"upload_files": "~/.ssh"}, "holds ~/.ssh"),
+        ({"upload_files": "~"}, "holds ~/.ssh"),  # the whole home contains it
+        ({"upload_files": "~/.aws/credentials"}, "holds ~/.aws"),
+        ({"upload_files": "~/clearml.conf"}, "holds ~/clearml.conf"),
+        ({"init_script": "~/.ssh/id_ed25519"}, "init script"),
+        ({"git_credentials": True}, "git credentials"),
+        ({"extra_args": ["--remote-gateway", "gw.evil.example"]}, "gateway gw.evil.example"),
+        ({"extra_args": ["--remote-gateway=gw.evil.example"]}, "gateway gw.evil.example"),
+        ({"extra_args": ["--skip-docker-network"]}, "extra arguments"),
+    ],
+)
+def test_workspace_preset_disclosures_name_what_leaves_the_machine(
+    isolated_home: Path, changes: dict[str, Any], expected: str
+) -> None:
+    from dataclasses import replace
+
+    from tray_app.core.presets import preset_disclosures
+
+    preset = replace(Preset(name="p", queue="q"), **changes)
+    notes = preset_disclosures(preset, isolated_home)
+    assert any(expected in n for n in notes), notes
+
+
+def test_an_ordinary_preset_discloses_nothing(isolated_home: Path) -> None:
+    from tray_app.core.presets import preset_disclosures
+
+    preset = Preset(name="p", queue="q", upload_files="~/project/data", init_script="setup.sh")
+    assert preset_disclosures(preset, isolated_home) == []

@@ -551,6 +551,58 @@ def presets_from_json(
     return presets
 
 
+# Local files and folders that hold credentials: a preset uploading them (or anything that
+# contains them) sends them to the remote machine and, through the task, to the server.
+_SENSITIVE_HOME_PATHS = (
+    ".ssh", ".aws", ".gnupg", ".kube", ".docker", ".netrc", ".git-credentials", ".clearml.conf",
+    "clearml.conf", "trains.conf", ".config", ".azure", ".local/share/keyrings",
+)  # fmt: skip
+
+
+def _sensitive_upload(path: str, home: Path) -> str | None:
+    """The credential location `path` is or contains (None when it is neither)."""
+    target = Path(os.path.normpath(Path(path).expanduser()))
+    if not target.is_absolute():
+        return None
+    for name in _SENSITIVE_HOME_PATHS:
+        secret = home / name
+        if target == secret or secret.is_relative_to(target) or target.is_relative_to(secret):
+            return f"~/{name}"
+    return None
+
+
+def preset_disclosures(preset: Preset, home: Path | None = None) -> list[str]:
+    """What launching `preset` sends or trusts that a user must see before a first launch of a
+    preset they did not write (a repository's workspace presets): empty when nothing.
+
+    Uploads of credential locations (~/.ssh, ~/.aws, clearml.conf…), git credentials, a remote
+    gateway host and extra arguments, each as one sentence.
+    """
+    home = home or Path.home()
+    notes: list[str] = []
+    for name, label in (
+        ("upload_files", "uploads"),
+        ("requirements_file", "sends the requirements file"),
+        ("init_script", "sends the init script"),
+    ):
+        value: str = getattr(preset, name)
+        if value and (secret := _sensitive_upload(value, home)):
+            notes.append(f"{label} {display_text(value, 200)}, which holds {secret} (credentials)")
+    if preset.git_credentials:
+        notes.append("sends your git credentials (~/.git-credentials and ~/.gitconfig)")
+    args = preset.extra_args
+    for index, arg in enumerate(args):
+        flag, _, inline = arg.partition("=")
+        if flag == "--remote-gateway":
+            host = inline or (args[index + 1] if index + 1 < len(args) else "")
+            notes.append(
+                f"connects through the gateway {display_text(host, 200) or '(none given)'}"
+            )
+    if args and not any(n.startswith("connects through") for n in notes):
+        notes.append(f"passes extra arguments: {display_text(' '.join(args), 300)}")
+    return notes
+
+
 def read_presets_text(path: Path) -> str:
     """The text of a presets file: a regular file of at most MAX_PRESETS_CHARS bytes, UTF-8.
 
