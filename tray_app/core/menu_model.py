@@ -27,7 +27,8 @@ from tray_app.core.untrusted import display_text, menu_label
 # not make the menu take seconds to open. The rest are one "N more…" row away (the quick pick).
 MAX_OWN_IN_MENU = 30
 MAX_OTHERS_IN_MENU = 50
-MAX_LABEL = 120  # characters of one menu row (a session name can be megabytes)
+MAX_NAME = 80  # characters of a session name in its row (a name can be megabytes)
+MAX_LABEL = 400  # any row (error messages name files, so they may run longer)
 MAX_TOOLTIP = 500
 
 
@@ -62,7 +63,7 @@ class TrayView:
 def session_label(session: Session, now: datetime | None = None, tunnel: bool = False) -> str:
     uptime = session.uptime(now)
     state = session.state.value if session.state != SessionState.RUNNING else ""
-    parts = [f"{STATE_GLYPHS[session.state]} {session.name}"]
+    parts = [f"{STATE_GLYPHS[session.state]} {display_text(session.name, MAX_NAME)}"]
     detail = " · ".join(p for p in (state, uptime) if p)
     if detail:
         parts.append(f"({detail})")
