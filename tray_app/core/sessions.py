@@ -96,6 +96,7 @@ RUNTIME_KEYS = (
     "hostname",
     "external_address",
     "internal_ssh_port",
+    "internal_tcp_port",
     "external_tcp_port",
     "_ssh_user",
 )
@@ -307,16 +308,20 @@ def build_session(
     queue_id, queue_name = _ref(_mapping(task.get("execution")).get("queue"))
     runtime = _mapping(task.get("runtime"))
 
+    # clearml-session's own order (__main__.py, where it builds the tunnel): what the remote
+    # wrote at run time first (the router's address and port), then the k8s gateway, then the
+    # --remote-gateway, then the sshd port itself.
     address = (
-        _property(task, "k8s-gateway-address")
+        _text(runtime.get("external_address"))
+        or _property(task, "k8s-gateway-address")
         or _property(task, "external_address")
-        or _text(runtime.get("external_address"))
     )
     ssh_port = (
-        _port(_property(task, "external_ssh_port"))
+        _port(runtime.get("external_tcp_port"))
         or _port(_property(task, "k8s-pod-port"))
+        or _port(_property(task, "external_ssh_port"))
+        or _port(runtime.get("internal_tcp_port"))
         or _port(_property(task, "internal_ssh_port"))
-        or _port(runtime.get("external_tcp_port"))
         or _port(runtime.get("internal_ssh_port"))
     )
     last_worker = str(task.get("last_worker") or "")
