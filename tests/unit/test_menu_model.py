@@ -230,6 +230,12 @@ def test_idle_note_and_keep_alive() -> None:
 def test_ssh_command() -> None:
     assert ssh_command(_session(1)) == "ssh -p 10022 root@127.0.103.17"
     assert ssh_command(_session(1, ssh_port=None)) is None
+    # Server-written parts that would run a command when pasted: no command at all.
+    assert ssh_command(_session(1, ssh_user="root\nrm -rf ~")) is None
+    assert ssh_command(_session(1, public_address="h;reboot")) is None
+    evil = _session(1, ssh_user="root\nrm -rf ~")
+    label = next(i for i in build_menu(_view([evil])) if i.session_id == evil.id)
+    assert all(c.action != "copy_ssh" for c in label.children)
 
 
 def test_tooltip_counts() -> None:

@@ -21,7 +21,7 @@ from tray_app.core.models import (
 )
 from tray_app.core.refresh import PollStatus, TrayState
 from tray_app.core.tunnels import TunnelInfo, TunnelState
-from tray_app.core.untrusted import display_text, menu_label
+from tray_app.core.untrusted import display_text, menu_label, safe_ssh_command
 
 # Sessions listed in the menu (own, and in "All users"): a server with 20,000 live sessions must
 # not make the menu take seconds to open. The rest are one "N more…" row away (the quick pick).
@@ -112,11 +112,12 @@ def metric_rows(session: Session, now: datetime | None = None) -> list[str]:
 
 
 def ssh_command(session: Session) -> str | None:
-    """`ssh -p PORT user@host` to the session's public address, when it is published."""
+    """`ssh -p PORT user@host` to the session's public address, when it is published and every
+    part of it validates (the user and address are written by the server: `root\nrm -rf ~`
+    must never reach a clipboard); None otherwise."""
     if not (session.public_address and session.ssh_port):
         return None
-    user = session.ssh_user or "root"
-    return f"ssh -p {session.ssh_port} {user}@{session.public_address}"
+    return safe_ssh_command(session.ssh_user or "root", session.public_address, session.ssh_port)
 
 
 def _tunnel_rows(tunnel: TunnelInfo) -> list[MenuItem]:
