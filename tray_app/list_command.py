@@ -23,13 +23,16 @@ from tray_app.core.models import (
     format_percent,
     snapshot_to_json,
 )
+from tray_app.core.redact import redact
 from tray_app.core.sessions import SessionService
+from tray_app.core.untrusted import display_text
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CONFIG = 2
 EXIT_AUTH = 3
 EXIT_UNAVAILABLE = 4
+MAX_CELL = 60  # characters of one table cell
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,8 @@ def _one_line(text: str) -> str:
 
 
 def _fail(code: int, reason: str) -> int:
-    print(f"{APP_NAME}: {_one_line(reason)}", file=sys.stderr)
+    # A password inside a server URL (http://user:pw@host) never reaches the terminal.
+    print(f"{APP_NAME}: {display_text(redact(_one_line(reason)), 2000)}", file=sys.stderr)
     return code
 
 
@@ -135,16 +139,23 @@ def format_table(snapshot: Snapshot, now: datetime | None = None) -> str:
     """A plain-text table, one session per line (own sessions first)."""
     now = now or datetime.now(UTC)
     who = "all users" if snapshot.all_users else (snapshot.user_name or snapshot.user_id)
+    who = display_text(who, MAX_CELL)
+    server = display_text(snapshot.server, 200)
     if not snapshot.sessions:
-        return f"No live sessions for {who} on {snapshot.server}."
+        return f"No live sessions for {who} on {server}."
     header = ["", "NAME", "ID", "STATE", "UPTIME", "QUEUE", "CPU", "RAM", "GPU", "SSH ADDRESS"]
     if snapshot.all_users:
         header.insert(2, "USER")
-    rows = [header] + [session_row(s, now, with_user=snapshot.all_users) for s in snapshot.sessions]
+    # Every cell may hold server text: one line, no escapes (a name must not clear the screen,
+    # retitle the terminal or fake rows), bounded so one long name cannot stretch every row.
+    rows = [header] + [
+        [display_text(cell, MAX_CELL) for cell in session_row(s, now, with_user=snapshot.all_users)]
+        for s in snapshot.sessions
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in rows
     ]
-    lines.append(f"{len(snapshot.sessions)} live session(s) for {who} on {snapshot.server}")
+    lines.append(f"{len(snapshot.sessions)} live session(s) for {who} on {server}")
     return "\n".join(lines)

@@ -141,3 +141,28 @@ async def test_backoff_grows_while_offline(qapp: Any, failures: int) -> None:
         await poller.poll_once()
     assert poller.status.failures == failures
     assert poller.schedule.next_delay(poller.status) == min(120, 3 * 2 ** (failures - 1))
+
+
+async def test_a_poll_that_never_finishes_ends_offline_and_keeps_the_old_data_as_stale(
+    qapp: Any,
+) -> None:
+    never = asyncio.Event()
+    snapshot = Snapshot(sessions=(), fetched_at=datetime.now(UTC))
+    answers: list[Snapshot | None] = [snapshot]
+
+    async def fetch(all_users: bool) -> Snapshot:
+        answer = answers.pop(0) if answers else None
+        if answer is None:
+            await never.wait()  # a server trickling its answer forever
+        assert answer is not None
+        return answer
+
+    poller = Poller(RefreshSchedule(), fetch_deadline=0.05)
+    poller.set_source(fetch, "http://127.0.0.1:9")
+    await poller.poll_once()
+    assert poller.status.state == TrayState.OK
+    await poller.poll_once()
+    assert poller.status.state == TrayState.OFFLINE
+    assert "did not send the session list within 0.05 s" in poller.status.message
+    assert poller.snapshot is snapshot
+    assert poller.status.is_stale(datetime.now(UTC))

@@ -9,7 +9,7 @@ from support.emulator import EmulatorHandle
 
 from tray_app.core.api import ClearMLClient
 from tray_app.core.config import ServerConfig
-from tray_app.core.menu_model import TrayView
+from tray_app.core.menu_model import MAX_OTHERS_IN_MENU, MAX_OWN_IN_MENU, TrayView
 from tray_app.core.refresh import RefreshSchedule
 from tray_app.core.sessions import SessionService
 from tray_app.qt.poller import Poller
@@ -44,12 +44,17 @@ async def test_menu_with_200_sessions_makes_no_request(qapp: Any, emulator_facto
     own = poller.snapshot.own
     assert sum(1 for t in texts if t.split(" ", 1)[-1].startswith(own[0].name)) >= 1
     submenus = [a for a in tray.menu.actions() if a.menu() is not None]
-    assert len(submenus) == len(own) + 2  # sessions, "All users", "Presets"
+    # Sessions (at most MAX_OWN_IN_MENU, then a "N more…" row), "All users", "Presets".
+    assert len(submenus) == min(len(own), MAX_OWN_IN_MENU) + 2
+    if len(own) > MAX_OWN_IN_MENU:
+        assert f"{len(own) - MAX_OWN_IN_MENU} more… (search)" in texts
     all_users = next(a for a in tray.menu.actions() if a.text().startswith("All users"))
     assert all_users.menu() is not None
     assert all_users.menu().isEmpty()  # filled only when it opens
     all_users.menu().aboutToShow.emit()
-    assert len(all_users.menu().actions()) == len(poller.snapshot.others)
+    others = len(poller.snapshot.others)
+    shown = others if others <= MAX_OTHERS_IN_MENU else MAX_OTHERS_IN_MENU + 1  # + "N more…"
+    assert len(all_users.menu().actions()) == shown
 
     # A session's submenu: metric rows disabled, actions enabled and wired to the controller.
     first = next(a for a in tray.menu.actions() if a.menu() is not None)

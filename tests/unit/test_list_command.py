@@ -205,3 +205,21 @@ def test_list_command_imports_no_qt():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == ""
+
+
+def test_table_shows_hostile_names_as_one_plain_line():
+    from dataclasses import replace
+
+    snap = make_snapshot(all_users=True)
+    evil = replace(
+        snap.sessions[0],
+        name="\x1b]0;owned\x07\x1b[2Jname\nfake-row  RUNNING\u202eexe.txt",
+        queue_name="q\r\x1b[1A",
+    )
+    other = replace(snap.sessions[1], creator_name="x" * 5000)
+    table = format_table(replace(snap, sessions=(evil, other)), now=NOW)
+    lines = table.splitlines()
+    assert len(lines) == 4  # header, two sessions, footer: no fake row
+    assert "\x1b" not in table and "\r" not in table and "\u202e" not in table
+    assert "name fake-row RUNNINGexe.txt" in lines[1]
+    assert max(len(line) for line in lines) < 400  # a 5000-character name is cut

@@ -81,7 +81,7 @@ def test_metric_rows_show_every_figure() -> None:
         "RAM: 64 GB · 12 GB used",
         "GPU: 2 × NVIDIA A100 · 40 %",
         "Public address: 127.0.103.17:10022",
-        "Private IP: 127.0.3.17",
+        "Agent IP (as the server sees it): 127.0.3.17",
         "Queue: sessions",
         "Creator: Demo User",
         "Uptime: 1d 2h 5m",
@@ -248,6 +248,12 @@ def test_idle_note_and_keep_alive() -> None:
 def test_ssh_command() -> None:
     assert ssh_command(_session(1)) == "ssh -p 10022 root@127.0.103.17"
     assert ssh_command(_session(1, ssh_port=None)) is None
+    # Server-written parts that would run a command when pasted: no command at all.
+    assert ssh_command(_session(1, ssh_user="root\nrm -rf ~")) is None
+    assert ssh_command(_session(1, public_address="h;reboot")) is None
+    evil = _session(1, ssh_user="root\nrm -rf ~")
+    label = next(i for i in build_menu(_view([evil])) if i.session_id == evil.id)
+    assert all(c.action != "copy_ssh" for c in label.children)
 
 
 def test_tooltip_counts() -> None:
@@ -255,3 +261,56 @@ def test_tooltip_counts() -> None:
     assert tooltip(_view([_session(1), starting])) == "ClearML: 1 running, 1 starting"
     down = TrayView(status=PollStatus(TrayState.OFFLINE, "server down"))
     assert tooltip(down) == "ClearML: server down"
+
+
+def test_server_text_in_labels_is_one_plain_line_with_literal_ampersands() -> None:
+    evil = _session(
+        1,
+        name="R&D\nfake entry\u202eexe.txt\x1b[2J",
+        status_message="line1\nline2",
+        queue_name="q&a",
+    )
+    items = build_menu(_view([evil]))
+    texts = flatten_text(items)
+    assert not any(c in t for t in texts for c in "\n\r\x1b\u202e")
+    label = next(i for i in items if i.session_id == evil.id)
+    assert "R&&D fake entryexe.txt" in label.text
+    assert "Queue: q&&a" in flatten_text(label.children)
+    stop = next(c for c in label.children if c.action == "stop")
+    assert "\n" not in stop.confirm and "R&D fake entry" in stop.confirm
+
+
+def test_long_names_are_cut() -> None:
+    items = build_menu(_view([_session(1, name="n" * 100_000)]))
+    label = next(i for i in items if i.session_id)
+    assert len(label.text) <= 120
+
+
+def test_stale_data_is_marked_stale() -> None:
+    view = _view([_session(1)])
+    stamp = NOW.astimezone().strftime("%H:%M:%S")
+    offline = replace(
+        view, status=PollStatus(TrayState.OFFLINE, "down", "http://x", NOW, failures=2)
+    )
+    assert f"⚠ Stale: last refreshed {stamp}" in flatten_text(build_menu(offline))
+    hanging = replace(view, now=NOW + timedelta(minutes=10))
+    assert f"⚠ Stale: last refreshed {stamp}" in flatten_text(build_menu(hanging))
+    assert tooltip(hanging).endswith("(stale)")
+    assert f"Last refreshed {stamp}" in flatten_text(build_menu(view))
+
+
+def test_twenty_thousand_sessions_give_a_menu_of_bounded_size() -> None:
+    from tray_app.core.menu_model import MAX_OTHERS_IN_MENU, MAX_OWN_IN_MENU
+
+    sessions = [_session(i, is_own=i % 4 == 0) for i in range(20_000)]
+    items = build_menu(_view(sessions, show_all_users=True))
+    own_rows = [i for i in items if i.session_id]
+    assert len(own_rows) == MAX_OWN_IN_MENU
+    more = next(i for i in items if i.action == "quick_pick")
+    assert more.text == f"{5000 - MAX_OWN_IN_MENU} more… (search)"
+    group = _find(items, "All users")
+    assert group.text == "All users (15000)"
+    assert len(group.children) == MAX_OTHERS_IN_MENU + 1
+    assert group.children[-1].action == "quick_pick"
+    # Every row of the whole tree, submenus included: a few thousand at most, not 20,000 × 20.
+    assert len(flatten_text(items)) < 3000

@@ -21,3 +21,29 @@ async def test_no_session_bus_uses_the_fallback(monkeypatch: pytest.MonkeyPatch)
     notifier.notify("session_failed", "Again", "still no daemon")
     await notifier.wait_sent()
     assert shown[-1] == ("Again", "still no daemon", False)
+
+
+class FakeBackend:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    async def send(self, **kwargs: Any) -> None:
+        self.sent.append(kwargs)
+        kwargs["on_dispatched"]()
+
+
+async def test_server_text_is_escaped_for_markup_and_stripped_of_controls() -> None:
+    notifier = Notifier(NotificationPrefs, lambda *a: None)
+    backend = FakeBackend()
+    notifier._backend = backend
+    notifier.notify(
+        "session_ready",
+        "Session ready: <b>boss</b>\u202e\n& co",
+        "<a href='file:///etc/passwd'>open</a>\x1b[2J\nsecond line",
+    )
+    await notifier.wait_sent()
+    (sent,) = backend.sent
+    assert sent["title"] == "Session ready: &lt;b&gt;boss&lt;/b&gt; &amp; co"
+    assert sent["message"] == ("&lt;a href='file:///etc/passwd'&gt;open&lt;/a&gt;\nsecond line")
+    # What the log window lists is the plain text.
+    assert notifier.sent[-1][1] == "Session ready: <b>boss</b> & co"

@@ -554,7 +554,8 @@ def presets_lists(draw: st.DrawFn) -> list[Preset]:
 @settings(max_examples=100, deadline=None)
 @given(presets=presets_lists())
 def test_presets_round_trip_through_json(presets: list[Preset]) -> None:
-    assert presets_from_json(presets_to_json(presets)) == presets
+    # The format alone (what validation would refuse is covered by the import tests).
+    assert presets_from_json(presets_to_json(presets), validate=False) == presets
 
 
 def test_export_document_shape() -> None:
@@ -711,3 +712,81 @@ def test_fixed_password_from_the_keyring_never_reaches_display_or_logs(
     finally:
         uninstall_redaction()
         unregister_all_secrets()
+
+
+# -- presets from files someone else wrote (issue 18) ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("preset", "words"),
+    [
+        ({"name": "gpu\x1b]0;x\x07", "queue": "q"}, "control character"),
+        ({"name": "n" * (1024 * 1024), "queue": "q"}, "longer than 100"),
+        ({"name": "n" * (10 * 1024 * 1024), "queue": "q"}, "larger than 4 MB"),
+        ({"name": "ok", "queue": "q", "docker_image": "img\nrm -rf ~"}, "line break"),
+        ({"name": "ok", "queue": "q", "packages": ["--index-url=http://evil"]}, "starts with '-'"),
+        ({"name": "ok", "queue": "-q"}, "starts with '-'"),
+    ],
+)
+def test_imported_presets_are_validated(preset: dict[str, object], words: str) -> None:
+    text = json.dumps({"version": 1, "presets": [preset]})
+    with pytest.raises(PresetFormatError, match=words) as info:
+        presets_from_json(text, source="import.json")
+    assert len(str(info.value)) < 1000  # a 10 MB name is not repeated in the message
+    assert "\x1b" not in str(info.value)
+
+
+def test_deeply_nested_presets_are_a_clear_error(tmp_path: Path) -> None:
+    text = '{"presets": [{"name": "x", "queue": "q", "extra": ' + "[" * 50_000 + "]" * 50_000
+    with pytest.raises(PresetFormatError, match="nested too deeply"):
+        presets_from_json(text + "}]}", source="deep.json", strict=False)
+    shallow = "[" * 900 + "]" * 900  # parses, but repr of it in a message would recurse
+    with pytest.raises(PresetFormatError, match="must be a string"):
+        presets_from_json('[{"name": "x", "queue": ' + shallow + "}]", source="deep.json")
+
+
+def test_a_workspace_presets_fifo_neither_blocks_nor_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".vscode").mkdir()
+    os.mkfifo(tmp_path / ".vscode" / "clearml.json")
+    with pytest.raises(PresetFormatError, match="not a regular file"):
+        load_workspace_presets(tmp_path)
+
+
+def test_a_huge_workspace_presets_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / ".vscode").mkdir()
+    (tmp_path / ".vscode" / "clearml.json").write_text(" " * (5 * 1024 * 1024) + "[]")
+    with pytest.raises(PresetFormatError, match="larger than 4 MB"):
+        load_workspace_presets(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"upload_files": "~/.ssh"}, "holds ~/.ssh"),
+        ({"upload_files": "~"}, "holds ~/.ssh"),  # the whole home contains it
+        ({"upload_files": "~/.aws/credentials"}, "holds ~/.aws"),
+        ({"upload_files": "~/clearml.conf"}, "holds ~/clearml.conf"),
+        ({"init_script": "~/.ssh/id_ed25519"}, "init script"),
+        ({"git_credentials": True}, "git credentials"),
+        ({"extra_args": ["--remote-gateway", "gw.evil.example"]}, "gateway gw.evil.example"),
+        ({"extra_args": ["--remote-gateway=gw.evil.example"]}, "gateway gw.evil.example"),
+        ({"extra_args": ["--skip-docker-network"]}, "extra arguments"),
+    ],
+)
+def test_workspace_preset_disclosures_name_what_leaves_the_machine(
+    isolated_home: Path, changes: dict[str, Any], expected: str
+) -> None:
+    from dataclasses import replace
+
+    from tray_app.core.presets import preset_disclosures
+
+    preset = replace(Preset(name="p", queue="q"), **changes)
+    notes = preset_disclosures(preset, isolated_home)
+    assert any(expected in n for n in notes), notes
+
+
+def test_an_ordinary_preset_discloses_nothing(isolated_home: Path) -> None:
+    from tray_app.core.presets import preset_disclosures
+
+    preset = Preset(name="p", queue="q", upload_files="~/project/data", init_script="setup.sh")
+    assert preset_disclosures(preset, isolated_home) == []

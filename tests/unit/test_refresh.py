@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from tray_app.core.api import ClearMLAuthError, ClearMLRequestError, ClearMLUnavailable
@@ -58,3 +60,19 @@ def test_classify_error() -> None:
     invalid = ConfigInvalid("syntax error", None, 3)
     assert classify_error(invalid) == (TrayState.UNCONFIGURED, "syntax error")
     assert classify_error(RuntimeError("boom"))[1] == "Unexpected error: RuntimeError: boom"
+
+
+@pytest.mark.parametrize("failures", [1024, 1025, 1026, 10**6])
+def test_backoff_after_days_offline_stays_capped_and_never_overflows(failures):
+    s = RefreshSchedule(rng=lambda: 0.5)
+    assert s.next_delay(PollStatus(TrayState.OFFLINE, failures=failures)) == s.max_backoff
+
+
+def test_stale_when_the_last_poll_failed_or_no_success_for_long():
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    recent = now - timedelta(seconds=10)
+    assert not PollStatus(TrayState.OK, last_success=recent).is_stale(now)
+    assert PollStatus(TrayState.OFFLINE, last_success=recent, failures=1).is_stale(now)
+    # A poll hanging on a slow server: no error yet, but the data is old.
+    assert PollStatus(TrayState.OK, last_success=now - timedelta(minutes=5)).is_stale(now)
+    assert not PollStatus(TrayState.CONNECTING).is_stale(now)

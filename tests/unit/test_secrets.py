@@ -98,7 +98,10 @@ def test_default_store_uses_the_configured_system_backend(
     store = SecretStore(data_dir=data_dir)
     assert store.backend_name == "keyrings.alt.file.PlaintextKeyring"
     assert store.is_fallback is False
-    assert store.warning is None
+    # The plaintext backend is used as configured, but never called secure (issue 18).
+    assert store.is_secure is False
+    assert store.warning is not None and "unencrypted" in store.warning
+    assert str(plaintext.file_path) in store.warning
     assert store.set("api-secret/default", "s3cr3t-value") == KEYRING
     assert store.get("api-secret/default") == "s3cr3t-value"
     assert plaintext.get_password(SERVICE, "api-secret/default") == "s3cr3t-value"
@@ -262,3 +265,53 @@ def test_index_never_contains_secret_values(
 class RefusingKeyringThatStores(RefusingKeyring):
     def set_password(self, service: str, username: str, password: str) -> None:
         self.store[(service, username)] = password
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """A backend that keeps secrets in memory: stands for an encrypting system keyring."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.values.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.values[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        if self.values.pop((service, username), None) is None:
+            raise keyring.errors.PasswordDeleteError(username)
+
+
+def test_a_system_keyring_that_is_not_plaintext_is_secure(data_dir: Path) -> None:
+    store = SecretStore(MemoryKeyring(), data_dir=data_dir)
+    assert store.is_secure and store.warning is None
+
+
+def test_a_plaintext_backend_inside_a_chainer_is_reported(data_dir: Path) -> None:
+    chainer = keyring.backends.chainer.ChainerBackend()
+    chainer.__dict__["backends"] = [PlaintextKeyring()]
+    store = SecretStore(chainer, data_dir=data_dir)
+    assert not store.is_secure and "PlaintextKeyring" in (store.warning or "")
+
+
+def test_stale_session_passwords_of_a_crashed_run_are_removed(data_dir: Path) -> None:
+    backend = MemoryKeyring()
+    crashed = SecretStore(backend, data_dir=data_dir)
+    crashed.set(session_password_key("aaaa"), "pw-one-1234")
+    crashed.set(session_password_key("bbbb"), "pw-two-5678")
+    crashed.set(api_secret_key("default"), "api-secret-value")
+    # The run dies without cleaning up; the next start:
+    store = SecretStore(backend, data_dir=data_dir)
+    removed = store.remove_stale_session_passwords(keep=["bbbb"])
+    assert removed == [session_password_key("aaaa")]
+    assert store.get(session_password_key("aaaa")) is None
+    assert backend.get_password(SERVICE, session_password_key("aaaa")) is None
+    assert store.get(session_password_key("bbbb")) == "pw-two-5678"
+    assert store.get(api_secret_key("default")) == "api-secret-value"
+    assert store.remove_stale_session_passwords() == [session_password_key("bbbb")]
+    assert store.remove_stale_session_passwords() == []

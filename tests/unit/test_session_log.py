@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -211,3 +212,51 @@ def test_real_reconnect_then_shutdown() -> None:
     events = parse_transcript(load("real_reconnect_shutdown.txt"), exit_code=0)
     relevant = [k for k in kinds(events) if k in ("ready", "reconnect", "shutdown", "exit")]
     assert relevant == ["ready", "reconnect", "ready", "shutdown", "exit"]
+
+
+def test_a_multi_megabyte_line_is_truncated_and_scanned_once(monkeypatch) -> None:
+    from tray_app.core import session_log
+
+    scanned = [0]
+    real = session_log._prompt_for
+
+    def counting(text: str) -> Any:
+        scanned[0] += len(text)
+        return real(text)
+
+    monkeypatch.setattr(session_log, "_prompt_for", counting)
+    parser = SessionLogParser()
+    seen: list[Any] = []
+    chunk = "x" * 4095 + " "  # ends with a space, like a question would
+    held = []
+    for _ in range(1024):  # 4 MB on one line
+        seen += parser.feed(chunk)
+        held.append(parser.buffered)
+    assert max(held) == session_log.MAX_LINE  # never more than one bounded line held
+    # Prompts are looked for only while the line is short: a few KB in all, not 1024 × 4 MB / 2.
+    assert scanned[0] <= 2 * session_log.MAX_PROMPT
+    seen += parser.feed("\nStatus [in_progress] - queued\n")
+    assert parser.buffered == 0
+    assert any(e.kind == "status" for e in seen)
+
+
+def test_chunks_of_one_character_hold_a_bounded_line() -> None:
+    from tray_app.core import session_log
+
+    parser = SessionLogParser()
+    for _ in range(session_log.MAX_LINE + 5000):
+        parser.feed("y")
+    assert parser.buffered == session_log.MAX_LINE
+    parser.feed("\r\n")
+    assert parser.buffered == 0
+
+
+def test_stream_redactor_releases_an_endless_line_in_bounded_pieces() -> None:
+    from tray_app.core.redact import StreamRedactor
+
+    redactor = StreamRedactor()
+    out = []
+    for _ in range(512):  # 2 MB without a line end
+        out.append(redactor.feed("z" * 4096))
+        assert len(redactor._tail) <= 64 * 1024 + 4096
+    assert sum(len(o) for o in out) + len(redactor.flush()) == 512 * 4096

@@ -201,6 +201,30 @@ def test_external_ssh_port_and_gateway_address_win_as_clearml_session_does():
     assert (s.public_address, s.ssh_port) == ("127.0.200.1", 31022)
 
 
+def test_the_routers_runtime_address_and_port_come_first_as_in_clearml_session():
+    # clearml_session/__main__.py: runtime external_address / external_tcp_port (the router),
+    # then properties k8s-gateway-address / k8s-pod-port, external_ssh_port, the sshd port.
+    task = running_task(
+        hyperparams={
+            "properties": props(
+                external_address="127.0.103.5",
+                internal_ssh_port="10022",
+                external_ssh_port="31022",
+                k8s_dash_pod_dash_port="32022",
+            )
+        }
+    )
+    task["runtime"].update(external_address="127.0.250.1", external_tcp_port="40022")
+    assert (build(task).public_address, build(task).ssh_port) == ("127.0.250.1", 40022)
+    del task["runtime"]["external_tcp_port"]
+    assert build(task).ssh_port == 32022  # k8s-pod-port before external_ssh_port
+    task["hyperparams"]["properties"].pop("k8s-pod-port")
+    assert build(task).ssh_port == 31022
+    task["hyperparams"]["properties"].pop("external_ssh_port")
+    task["runtime"]["internal_tcp_port"] = "10055"  # k8s glue's port beats the property
+    assert build(task).ssh_port == 10055
+
+
 def test_runtime_address_and_port_are_the_fallback():
     task = running_task(hyperparams={})
     task["runtime"].update(external_address="127.0.103.8", internal_ssh_port="10022")

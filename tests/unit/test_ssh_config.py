@@ -14,10 +14,12 @@ import pytest
 from tray_app.core.ssh_config import (
     HostEntry,
     SshConfig,
+    UnsafeSshValue,
     host_alias,
     include_diff,
     parse_blocks,
     plan_include,
+    render_block,
 )
 
 LINE = "Include ~/.ssh/clearml-tray/config"
@@ -59,13 +61,15 @@ def test_apply_backs_up_and_keeps_everything(isolated_home: Path) -> None:
     ssh.mkdir(mode=0o700)
     original = USER_CONFIGS["includes, match blocks, comments"]
     (ssh / "config").write_bytes(original)
+    (ssh / "config").chmod(0o644)
     config = SshConfig(isolated_home)
     assert config.include_pending()
     backup = config.ensure_include()
     assert backup is not None and backup.read_bytes() == original
     assert (ssh / "config").read_bytes().endswith(original)
     assert config.ensure_include() is None and config.include_pending() == ""
-    assert stat.S_IMODE((ssh / "config").stat().st_mode) == 0o600
+    # The user's mode is kept (ssh accepts 0644; only group/world-writable is refused).
+    assert stat.S_IMODE((ssh / "config").stat().st_mode) == 0o644
 
 
 def test_missing_user_config_is_created_private(isolated_home: Path) -> None:
@@ -211,3 +215,98 @@ def test_real_ssh_waits_while_the_tray_logs_in(isolated_home: Path, tmp_path: Pa
     marker.unlink()
     assert waiting.wait(20) == 0
     assert waiting.stdout is not None and "port 8022" in waiting.stdout.read()
+
+
+# -- the user's files keep what they are (issue 18) ---------------------------------------------
+
+
+def test_a_symlinked_user_config_stays_a_symlink_with_its_mode(isolated_home: Path) -> None:
+    ssh = isolated_home / ".ssh"
+    ssh.mkdir(mode=0o755)
+    ssh.chmod(0o755)
+    dotfiles = isolated_home / "dotfiles"
+    dotfiles.mkdir()
+    real = dotfiles / "ssh_config"
+    real.write_text("Host *\n    ServerAliveInterval 60\n")
+    real.chmod(0o444)
+    (ssh / "config").symlink_to(real)
+    SshConfig(isolated_home).ensure_include()
+    assert (ssh / "config").is_symlink() and (ssh / "config").resolve() == real
+    assert real.read_text().splitlines()[1] == LINE
+    assert stat.S_IMODE(real.stat().st_mode) == 0o444
+    assert stat.S_IMODE(ssh.stat().st_mode) == 0o755
+
+
+@pytest.mark.parametrize("mode", [0o500, 0o755])
+def test_the_mode_of_dot_ssh_is_kept(isolated_home: Path, mode: int) -> None:
+    ssh = isolated_home / ".ssh"
+    ssh.mkdir()
+    ssh.chmod(mode)
+    config = SshConfig(isolated_home)
+    config.ensure_dirs()
+    config.add(HostEntry("0123456789abcdef", 8022))
+    assert stat.S_IMODE(ssh.stat().st_mode) == mode
+
+
+@pytest.mark.parametrize(
+    "existing",
+    [
+        "Include ~/.ssh/clearml-tray/config",
+        "include ~/.ssh/clearml-tray/config",
+        "INCLUDE=~/.ssh/clearml-tray/config",
+        'Include "~/.ssh/clearml-tray/config"',
+        "Include {home}/.ssh/clearml-tray/config",
+        "Include clearml-tray/config",
+        "  Include ~/.ssh/other.conf ~/.ssh/clearml-tray/*",
+        "Include {home}/.ssh/./clearml-tray/config # ours",
+    ],
+)
+def test_an_equivalent_include_is_not_duplicated(isolated_home: Path, existing: str) -> None:
+    ssh = isolated_home / ".ssh"
+    ssh.mkdir(mode=0o700)
+    text = existing.format(home=isolated_home) + "\nHost x\n    User y\n"
+    (ssh / "config").write_text(text)
+    config = SshConfig(isolated_home)
+    assert config.include_pending() == ""
+    assert config.ensure_include() is None
+    assert (ssh / "config").read_text() == text
+
+
+def test_an_include_of_another_file_still_gets_ours(isolated_home: Path) -> None:
+    ssh = isolated_home / ".ssh"
+    ssh.mkdir(mode=0o700)
+    (ssh / "config").write_text("Include ~/.ssh/clearml-tray/config.old\n")
+    assert SshConfig(isolated_home).include_pending() != ""
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        HostEntry("0123456789abcdef", 8022, user='ro"ot'),
+        HostEntry("0123456789abcdef", 8022, user="root\nHost *"),
+        HostEntry("0123456789abcdef", 8022, user="a b"),
+        HostEntry("0123456789abcdef", 8022, user="-oProxyCommand=x"),
+        HostEntry("0123\nHost *", 8022),
+        HostEntry("0123456789abcdef", 8022, hostname="h\n  ProxyCommand x"),
+        HostEntry("0123456789abcdef", 0),
+        HostEntry("0123456789abcdef", 8022, control_path='/tmp/a"b'),
+        HostEntry("0123456789abcdef", 8022, control_path="/tmp/a", wait_command='x" y'),
+    ],
+)
+def test_values_that_would_break_the_ssh_config_are_refused(
+    isolated_home: Path, entry: HostEntry
+) -> None:
+    config = SshConfig(isolated_home)
+    config.add(HostEntry("fedcba9876543210", 8023))
+    before = config.managed.read_bytes()
+    with pytest.raises(UnsafeSshValue, match=r"ssh config|TCP port"):
+        config.add(entry)
+    assert config.managed.read_bytes() == before
+
+
+def test_a_path_with_spaces_is_quoted(isolated_home: Path) -> None:
+    block = render_block(
+        HostEntry("0123456789abcdef", 8022, control_path="/tmp/my dir/%C"), Path("/a b/known")
+    )
+    assert '    ControlPath "/tmp/my dir/%C"' in block
+    assert '    UserKnownHostsFile "/a b/known"' in block

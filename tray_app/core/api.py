@@ -4,10 +4,18 @@ One `ClearMLClient` per server. `call("tasks.get_all_ex", {...})` returns the en
 
 - Auth: `auth.login` with Basic auth once, then `Bearer <jwt>`; a configured `auth_token`
   (CLEARML_AUTH_TOKEN) is used as is. The token is refreshed shortly before its `exp` (read from
-  the JWT payload without verifying it, as the SDK does) and once after an HTTP 401.
+  the JWT payload without verifying it, as the SDK does) and once after an HTTP 401. Without
+  keys, a configured token is renewed an hour before it expires by `auth.login` with the token
+  itself as the bearer, as the SDK's `Session._do_refresh_token` does.
+- Identification: every request carries `X-ClearML-Client` and `X-ClearML-Worker` (and their
+  legacy `X-Trains-*` names), as the SDK's `Session.send_request` does.
+- A hostile or broken server cannot hang or exhaust us: a reply is read up to
+  `MAX_BODY_BYTES` (decoded), every attempt has a total deadline (a server trickling one byte
+  at a time never trips httpx's per-read timeout), JSON too deep to parse is a malformed reply,
+  and 429 is retried after its `Retry-After` only while that is short.
 - Errors: `ClearMLAuthError` (wrong keys, rejected token), `ClearMLUnavailable` (no connection,
-  timeouts, 502/503/504 after bounded jittered retries, replies that are not ClearML JSON),
-  `ClearMLRequestError` (the server answered with an error envelope).
+  timeouts, 429/502/503/504 after bounded jittered retries, replies that are not ClearML JSON or
+  too large), `ClearMLRequestError` (the server answered with an error envelope).
 - Nothing secret is logged: requests are logged at DEBUG with the endpoint and status only.
 """
 
@@ -20,11 +28,13 @@ import json
 import logging
 import os
 import random
+import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Self
 from urllib.request import getproxies
@@ -37,9 +47,21 @@ from tray_app.core.redact import register_secret
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"{APP_NAME}/{__version__}"
+# The SDK's `_client` list joined as "name-version"; the server logs it with every request.
+CLIENT_ID = f"{APP_NAME}-{__version__}"
 RETRY_STATUSES = frozenset({502, 503, 504})
+TOO_MANY_REQUESTS = 429
+# A Retry-After longer than this is not waited for inside one call: the poller's own backoff
+# takes over (a call must not sit for an hour because a server said so).
+RETRY_AFTER_MAX_S = 30.0
+# The largest reply read (after content decoding, so a gzip bomb stops here too). A full page
+# of 500 sessions with every field we ask for is well under 2 MB.
+MAX_BODY_BYTES = 32 * 1024 * 1024
 # The SDK refreshes 360 s before expiry; short-lived tokens refresh at a quarter of their life.
 REFRESH_MARGIN_S = 360.0
+# A CLEARML_AUTH_TOKEN without keys is renewed this long before it expires (the SDK uses
+# max(api.auth.token_expiration_threshold_sec, 3600) for such a token).
+TOKEN_RENEW_MARGIN_S = 3600.0
 # Idle connections stay open between refreshes (every 15 s): httpx's default of 5 s would cost
 # every refresh a new TCP (and TLS) handshake, one or two round trips before the first byte.
 # 45 s stays below the usual idle timeouts in front of a server (load balancers 60 s, nginx
@@ -98,6 +120,10 @@ class ClearMLRequestError(ClearMLError):
         self.result_subcode = result_subcode
         self.result_msg = result_msg
         self.http_status = http_status
+
+
+class _TooLarge(Exception):
+    """Internal: the reply went past `max_body_bytes`."""
 
 
 class _Unauthorized(Exception):
@@ -222,6 +248,8 @@ class ClearMLClient:
         backoff_max: float = 8.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        deadline: float | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self.config = config
         self.server = config.api_server.rstrip("/")
@@ -229,6 +257,9 @@ class ClearMLClient:
         register_secret(config.secret_key)
         register_secret(config.auth_token)
         self.timeout = timeout
+        # Each attempt as a whole (connect, send, every byte of the reply) ends by this.
+        self.deadline = deadline if deadline is not None else max(3 * timeout, 30.0)
+        self.max_body_bytes = max_body_bytes
         self.max_retries = max(0, max_retries)
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
@@ -241,7 +272,7 @@ class ClearMLClient:
             transport=transport,
             timeout=httpx.Timeout(timeout),
             verify=client_verify(self.server, config.verify) if transport is None else True,
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json", **client_headers()},
             follow_redirects=False,
             trust_env=True,
             limits=HTTP_LIMITS,
@@ -324,10 +355,9 @@ class ClearMLClient:
     def _needs_refresh(self) -> bool:
         if self._token_exp is None:
             return False
-        lifetime = (
-            self._token_exp - self._token_iat if self._token_iat is not None else REFRESH_MARGIN_S
-        )
-        margin = min(REFRESH_MARGIN_S, max(lifetime, 0.0) / 4)
+        wanted = REFRESH_MARGIN_S if self._has_keys() else TOKEN_RENEW_MARGIN_S
+        lifetime = self._token_exp - self._token_iat if self._token_iat is not None else wanted
+        margin = min(wanted, max(lifetime, 0.0) / 4)
         return self._clock() >= self._token_exp - margin
 
     def _adopt_token(self, token: str) -> None:
@@ -349,12 +379,14 @@ class ClearMLClient:
             if self._token is None and self.config.auth_token and not self._config_token_tried:
                 self._config_token_tried = True
                 self._adopt_token(self.config.auth_token)
-                if not (self._needs_refresh() and self._has_keys()):
+                if not self._needs_refresh():
                     assert self._token is not None
                     return self._token
             if self._has_keys():
                 await self._login()
-            elif self._token is None:
+            elif self._token is not None:
+                await self._renew_token(self._token)
+            else:
                 raise ClearMLAuthError(
                     f"No ClearML credentials for {self.server}: set api.credentials in "
                     "clearml.conf or CLEARML_API_ACCESS_KEY / CLEARML_API_SECRET_KEY",
@@ -377,6 +409,29 @@ class ClearMLClient:
             await self._login()
             assert self._token is not None
             return self._token
+
+    async def _renew_token(self, current: str) -> None:
+        """No keys: trade the token for a fresh one (`auth.login` with the token as bearer)."""
+        try:
+            data = await self._request("auth.login", {}, version=None, bearer=current)
+        except _Unauthorized as exc:
+            self._token = None
+            raise ClearMLAuthError(
+                f"The ClearML server {self.server} refused to renew the configured auth token "
+                f"({exc.msg or 'HTTP 401'}); set a new CLEARML_AUTH_TOKEN or configure keys",
+                server=self.server,
+                result_subcode=exc.subcode,
+                result_msg=exc.msg,
+            ) from None
+        token = data.get("token")
+        if not isinstance(token, str) or not token:
+            raise ClearMLUnavailable(
+                f"{self.server} answered auth.login without a token: not a ClearML API server?",
+                server=self.server,
+            )
+        register_secret(token)
+        self._adopt_token(token)
+        log.debug("renewed the auth token for %s", self.server)
 
     async def _login(self) -> None:
         key = self.config.access_key
@@ -409,8 +464,25 @@ class ClearMLClient:
     # -- one HTTP exchange with retries ----------------------------------------------------
 
     def _backoff(self, attempt: int) -> float:
-        delay = min(self.backoff_max, self.backoff_base * (2**attempt))
+        delay = min(self.backoff_max, self.backoff_base * (2 ** min(attempt, 32)))
         return delay * (0.5 + self._rng.random() / 2)
+
+    async def _exchange(
+        self, url: str, payload: dict[str, Any] | None, headers: dict[str, str]
+    ) -> tuple[int, httpx.Headers, bytes]:
+        """One POST, its reply read up to `max_body_bytes`; raises `_TooLarge` past that."""
+        async with self._http.stream("POST", url, json=payload or {}, headers=headers) as reply:
+            declared = _as_int(reply.headers.get("content-length"), 0)
+            if declared > self.max_body_bytes:
+                raise _TooLarge
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in reply.aiter_bytes():
+                size += len(chunk)
+                if size > self.max_body_bytes:
+                    raise _TooLarge
+                chunks.append(chunk)
+            return reply.status_code, reply.headers, b"".join(chunks)
 
     async def _request(
         self,
@@ -433,13 +505,26 @@ class ClearMLClient:
         for attempt in range(attempts):
             started = time.monotonic()
             self.requests_sent += 1
+            delay: float | None = None
             try:
-                response = await self._http.post(url, json=payload or {}, headers=headers)
+                async with asyncio.timeout(self.deadline):
+                    status, reply_headers, body = await self._exchange(url, payload, headers)
+            except TimeoutError:
+                failure = (
+                    f"The ClearML server {self.server} did not finish answering {endpoint} "
+                    f"within {self.deadline:g} s"
+                )
             except httpx.TimeoutException:
                 failure = (
                     f"The ClearML server {self.server} did not answer {endpoint} "
                     f"within {self.timeout:g} s"
                 )
+            except _TooLarge:
+                raise ClearMLUnavailable(
+                    f"The ClearML server {self.server} sent a reply to {endpoint} larger than "
+                    f"{self.max_body_bytes // (1024 * 1024)} MB; it was not read",
+                    server=self.server,
+                ) from None
             except httpx.UnsupportedProtocol as exc:
                 raise ClearMLUnavailable(
                     f"The ClearML api_server {self.server!r} is not an http(s) URL ({exc})",
@@ -456,15 +541,28 @@ class ClearMLClient:
                 failure = f"Cannot reach the ClearML server {self.server}: {reason}"
             else:
                 elapsed = (time.monotonic() - started) * 1000
-                log.debug("POST %s -> HTTP %d (%.0f ms)", path, response.status_code, elapsed)
-                if response.status_code not in RETRY_STATUSES:
-                    return self._parse(endpoint, response)
-                failure = (
-                    f"The ClearML server {self.server} answered HTTP {response.status_code} "
-                    f"to {endpoint}"
-                )
+                log.debug("POST %s -> HTTP %d (%.0f ms)", path, status, elapsed)
+                if status == TOO_MANY_REQUESTS:
+                    wait = retry_after_seconds(reply_headers.get("retry-after"), self._clock())
+                    if wait is not None and wait > RETRY_AFTER_MAX_S:
+                        raise ClearMLUnavailable(
+                            f"The ClearML server {self.server} is rate limiting {endpoint} "
+                            f"(HTTP 429) and asks to wait {wait:.0f} s",
+                            server=self.server,
+                        )
+                    delay = wait
+                    failure = (
+                        f"The ClearML server {self.server} is rate limiting {endpoint} (HTTP 429)"
+                    )
+                elif status not in RETRY_STATUSES:
+                    return self._parse(endpoint, status, body)
+                else:
+                    failure = (
+                        f"The ClearML server {self.server} answered HTTP {status} to {endpoint}"
+                    )
             if attempt + 1 < attempts:
-                delay = self._backoff(attempt)
+                if delay is None:
+                    delay = self._backoff(attempt)
                 log.debug(
                     "%s: %s; retry %d/%d in %.2f s",
                     endpoint,
@@ -477,11 +575,11 @@ class ClearMLClient:
         suffix = f" ({attempts} attempts)" if attempts > 1 else ""
         raise ClearMLUnavailable(failure + suffix, server=self.server)
 
-    def _parse(self, endpoint: str, response: httpx.Response) -> dict[str, Any]:
-        status = response.status_code
+    def _parse(self, endpoint: str, status: int, content: bytes) -> dict[str, Any]:
         try:
-            body = response.json()
-        except (ValueError, UnicodeDecodeError):
+            body = json.loads(content)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            # RecursionError: `[[[[…` nested deeper than Python's stack; not a ClearML reply.
             body = None
         meta = body.get("meta") if isinstance(body, dict) else None
         if not isinstance(body, dict) or not isinstance(meta, dict):
@@ -509,6 +607,34 @@ class ClearMLClient:
             )
         data = body.get("data")
         return data if isinstance(data, dict) else {}
+
+
+def client_headers() -> dict[str, str]:
+    """The identification headers the SDK sends with every request (both names, as it does)."""
+    # Header values are ASCII: a host name in another script must not break every request.
+    name = socket.gethostname().encode("ascii", "ignore").decode("ascii")
+    worker = "".join(c for c in name if c.isprintable()) or "localhost"
+    headers: dict[str, str] = {}
+    for prefix in ("X-ClearML", "X-Trains"):
+        headers[f"{prefix}-Client"] = CLIENT_ID
+        headers[f"{prefix}-Worker"] = worker
+    return headers
+
+
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """`Retry-After` (delta seconds or an HTTP date) → seconds from `now`; None if unusable."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(min(int(text), 10**9))
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - now)
 
 
 def _as_int(value: Any, default: int) -> int:

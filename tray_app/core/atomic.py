@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
+import stat
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,14 +22,21 @@ def atomic_write_bytes(
     `durable=False` skips the two fsyncs (tens of ms on some disks): still atomic for readers
     and against a crash of the app, only a power cut may lose the write. For files the app
     regenerates anyway, on a path the user waits on.
+
+    A symlink stays a symlink: the file it points to is replaced (dotfiles managed by stow or a
+    dotfiles repository keep working). A target that is not a regular file (a FIFO, a device)
+    is refused with OSError instead of being replaced.
     """
-    path = Path(path)
+    path = resolve_link(Path(path))
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        info = None
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
     if mode is None:
-        try:
-            mode = path.stat().st_mode & 0o777
-        except FileNotFoundError:
-            mode = 0o600
+        mode = stat.S_IMODE(info.st_mode) if info is not None else 0o600
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -43,6 +52,13 @@ def atomic_write_bytes(
         raise
     if durable:
         _fsync_dir(path.parent)
+
+
+def resolve_link(path: Path) -> Path:
+    """Where writing `path` should go: the final target of a symlink (even a dangling one)."""
+    if not path.is_symlink():
+        return path
+    return Path(os.path.realpath(path))
 
 
 def atomic_write_text(
@@ -61,6 +77,19 @@ def backup_file(path: Path, suffix: str = "bak") -> Path | None:
     target = path.with_name(f"{path.name}.{suffix}-{stamp}")
     shutil.copy2(path, target)
     return target
+
+
+def read_at_most(fd: int, limit: int) -> bytes:
+    """Up to `limit` bytes from `fd` (a regular file: reads end at its end)."""
+    chunks: list[bytes] = []
+    left = limit
+    while left > 0:
+        chunk = os.read(fd, min(left, 1024 * 1024))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -21,15 +21,19 @@ An explicit `config_file` (the app's "ClearML config file" setting) plays the ro
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse, urlsplit, urlunparse
+
+from tray_app.core.atomic import read_at_most
 
 DEFAULT_API_HOST = "https://api.clear.ml"
 DEFAULT_WEB_HOST = "https://app.clear.ml"
@@ -151,6 +155,68 @@ class _UrlIncludeRefused(Exception):
     pass
 
 
+class _IncludeRefused(Exception):
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+# A clearml.conf is a few kilobytes; pyhocon needs about ten seconds per megabyte. Bigger files
+# (and FIFOs, devices such as /dev/zero) are refused instead of read: they would hang or exhaust
+# the tray at every start.
+MAX_CONFIG_BYTES = 256 * 1024
+
+
+def read_config_text(path: Path) -> str:
+    """The text of one config file: a regular file of at most MAX_CONFIG_BYTES, UTF-8.
+
+    Raises `_IncludeRefused` (not a regular file, too large), OSError, UnicodeDecodeError.
+    The file is opened non-blocking so that a FIFO swapped in after a check cannot hang us.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
+        if not stat.S_ISREG(info.st_mode):
+            raise _IncludeRefused(str(path), "not a regular file")
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise _IncludeRefused(
+                str(path), f"larger than {MAX_CONFIG_BYTES // 1024} KB ({info.st_size} bytes)"
+            )
+        data = read_at_most(fd, MAX_CONFIG_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise _IncludeRefused(str(path), f"larger than {MAX_CONFIG_BYTES // 1024} KB")
+    return data.decode("utf-8")
+
+
+def _bounded_parse_file(original: Any) -> Any:
+    """pyhocon's `parse_file` (what includes use), reading through `read_config_text`."""
+    from pyhocon.config_parser import DEFAULT_SUBSTITUTION
+
+    def parse_file(
+        cls: Any, filename: str, encoding: str = "utf-8", required: bool = True, **kw: Any
+    ) -> Any:
+        try:
+            text = read_config_text(Path(filename))
+        except (FileNotFoundError, IsADirectoryError):
+            # What pyhocon (and so the SDK) does: skipped unless `required`.
+            return original.__func__(cls, filename, encoding, required, **kw)
+        except UnicodeDecodeError as exc:
+            raise _IncludeRefused(filename, "not UTF-8 text") from exc
+        return cls.parse_string(
+            text,
+            os.path.dirname(filename),
+            kw.get("resolve", True),
+            kw.get("unresolved_value", DEFAULT_SUBSTITUTION),
+        )
+
+    return classmethod(parse_file)
+
+
 @contextmanager
 def _pyhocon_sandbox(env: Mapping[str, str]) -> Iterator[Any]:
     import pyhocon.config_parser as parser_module
@@ -159,13 +225,16 @@ def _pyhocon_sandbox(env: Mapping[str, str]) -> Iterator[Any]:
     with _PARSE_LOCK:
         saved_os = parser_module.os
         saved_url = ConfigFactory.__dict__["parse_URL"]
+        saved_file = ConfigFactory.__dict__["parse_file"]
         parser_module.os = _OsWithEnv(env)
         ConfigFactory.parse_URL = staticmethod(_refuse_url)
+        ConfigFactory.parse_file = _bounded_parse_file(saved_file)
         try:
             yield ConfigFactory
         finally:
             parser_module.os = saved_os
             ConfigFactory.parse_URL = saved_url
+            ConfigFactory.parse_file = saved_file
 
 
 _LINE_IN_MESSAGE = re.compile(r"line:?\s*(\d+)")
@@ -183,10 +252,12 @@ def _parse_file(path: Path, env: Mapping[str, str]) -> Any:
     from pyparsing import ParseBaseException
 
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_config_text(path)
     except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        line = exc.object[: exc.start].count(b"\n") + 1
         raise ConfigInvalid("the file is not valid UTF-8 text", path, line) from exc
+    except _IncludeRefused as exc:
+        raise ConfigInvalid(f"cannot be used: {exc.reason}", path) from exc
     except OSError as exc:
         raise ConfigInvalid(f"cannot be read ({exc.strerror or exc})", path) from exc
     unreadable = _SDK_UNREADABLE_INCLUDE.search(text)
@@ -204,6 +275,10 @@ def _parse_file(path: Path, env: Mapping[str, str]) -> Any:
         raise ConfigInvalid(
             f"includes a URL ({exc}); only file includes are supported", path
         ) from exc
+    except _IncludeRefused as exc:
+        raise ConfigInvalid(
+            f"the included file {exc.path} cannot be used: {exc.reason}", path
+        ) from exc
     except ParseBaseException as exc:
         raise ConfigInvalid(
             f"syntax error near column {exc.col}: {exc.msg}", path, exc.lineno
@@ -216,7 +291,9 @@ def _parse_file(path: Path, env: Mapping[str, str]) -> Any:
         missing = getattr(exc, "filename", None) or str(exc)
         raise ConfigInvalid(f"included file cannot be read: {missing}", path) from exc
     except RecursionError as exc:
-        raise ConfigInvalid("includes or substitutions are circular", path) from exc
+        raise ConfigInvalid(
+            "includes or substitutions are circular, or objects are nested too deeply", path
+        ) from exc
     from pyhocon import ConfigTree
 
     if not isinstance(tree, ConfigTree):
@@ -234,6 +311,16 @@ def _get(tree: Any, key: str, path: tuple[Path, ...]) -> Any:
         raise ConfigInvalid(f"'{key}' cannot be read: {exc}", where) from exc
 
 
+def _scalar(tree: Any, key: str, path: tuple[Path, ...]) -> str:
+    """A text setting, "" when absent; an object or a list there is an error, never ignored
+    (ignoring `api { api_server { … } }` would send the keys to the hosted server)."""
+    value = _get(tree, key, path)
+    if isinstance(value, dict | list):
+        kind = "an object" if isinstance(value, dict) else "a list"
+        raise ConfigInvalid(f"'{key}' must be a text value, not {kind}", path[-1] if path else None)
+    return _text(value)
+
+
 def _text(value: Any) -> str:
     if value is None or isinstance(value, dict | list):
         return ""
@@ -243,6 +330,31 @@ def _text(value: Any) -> str:
 
 
 # --- resolution (the SDK's Session.get_*_host) -----------------------------------------------
+
+
+def redact_url(url: str) -> str:
+    """`url` with a password in it replaced by *** (for messages)."""
+    return re.sub(r"(://[^/@\s:]*:)[^/@\s]*@", r"\1***@", url)
+
+
+def url_problem(url: str) -> str:
+    """Why `url` cannot be a server address ("" when it can), as a sentence fragment."""
+    if any(not ch.isprintable() or ch.isspace() for ch in url):
+        return "contains spaces or control characters (a line break?)"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        if "port" in str(exc).lower():
+            return "has a port outside 1-65535"
+        return f"is not a valid URL ({exc})"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "is not an http(s) URL"
+    if not parts.hostname:
+        return "has no host name"
+    if port == 0:
+        return "has a port outside 1-65535"
+    return ""
 
 
 def derive_web_server(api_server: str) -> str:
@@ -313,7 +425,14 @@ def load_server_config(
     read: list[Path] = []
     tree: Any = ConfigTree()
     for path in candidates:
-        if not path.is_file():
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            # A directory on the way the user cannot enter (EACCES), a loop of links, …
+            raise ConfigInvalid(f"cannot be read ({exc.strerror or exc})", path) from exc
+        if stat.S_ISDIR(info.st_mode):
             continue
         tree = ConfigTree.merge_configs(tree, _parse_file(path, env), copy_trees=True)
         read.append(path)
@@ -330,11 +449,11 @@ def load_server_config(
     if token:
         access_key = secret_key = ""
     else:
-        access_key = _env_value(env, "CLEARML_API_ACCESS_KEY", "TRAINS_API_ACCESS_KEY") or _text(
-            _get(tree, "api.credentials.access_key", source)
+        access_key = _env_value(env, "CLEARML_API_ACCESS_KEY", "TRAINS_API_ACCESS_KEY") or _scalar(
+            tree, "api.credentials.access_key", source
         )
-        secret_key = _env_value(env, "CLEARML_API_SECRET_KEY", "TRAINS_API_SECRET_KEY") or _text(
-            _get(tree, "api.credentials.secret_key", source)
+        secret_key = _env_value(env, "CLEARML_API_SECRET_KEY", "TRAINS_API_SECRET_KEY") or _scalar(
+            tree, "api.credentials.secret_key", source
         )
 
     if not source and not (token or access_key or secret_key):
@@ -343,18 +462,29 @@ def load_server_config(
 
     api_server = (
         _env_value(env, "CLEARML_API_HOST", "TRAINS_API_HOST")
-        or _text(_get(tree, "api.api_server", source))
-        or _text(_get(tree, "api.host", source))
+        or _scalar(tree, "api.api_server", source)
+        or _scalar(tree, "api.host", source)
         or DEFAULT_API_HOST
     ).rstrip("/")
+    problem = url_problem(api_server)
+    if problem:
+        raise ConfigInvalid(
+            f"the API server {redact_url(api_server)!r} {problem}", source[-1] if source else None
+        )
     web_server = (
         _env_value(env, "CLEARML_WEB_HOST", "TRAINS_WEB_HOST")
-        or _text(_get(tree, "api.web_server", source))
+        or _scalar(tree, "api.web_server", source)
     ).rstrip("/") or derive_web_server(api_server)
     files_server = (
         _env_value(env, "CLEARML_FILES_HOST", "TRAINS_FILES_HOST")
-        or _text(_get(tree, "api.files_server", source))
+        or _scalar(tree, "api.files_server", source)
     ).rstrip("/") or derive_files_server(api_server, web_server)
+
+    where = source[-1] if source else None
+    for name, url in (("web", web_server), ("files", files_server)):
+        problem = url_problem(url)
+        if problem:
+            raise ConfigInvalid(f"the {name} server {redact_url(url)!r} {problem}", where)
 
     verify_env = _env_value(env, "CLEARML_API_HOST_VERIFY_CERT", "TRAINS_API_HOST_VERIFY_CERT")
     verify_conf = _get(tree, "api.verify_certificate", source)
@@ -367,10 +497,6 @@ def load_server_config(
         raise CredentialsMissing(
             f"{files} has no ClearML credentials: add api.credentials.access_key and secret_key "
             "(run `clearml-init`), or set CLEARML_API_ACCESS_KEY and CLEARML_API_SECRET_KEY."
-        )
-    if not (api_server.startswith("http://") or api_server.startswith("https://")):
-        raise ConfigInvalid(
-            f"the API server {api_server!r} is not an http(s) URL", source[-1] if source else None
         )
     return ServerConfig(
         api_server=api_server,

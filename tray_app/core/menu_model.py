@@ -8,7 +8,7 @@ them testable without a display and guarantees that opening the menu never waits
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from tray_app.core.models import (
@@ -21,6 +21,15 @@ from tray_app.core.models import (
 )
 from tray_app.core.refresh import PollStatus, TrayState
 from tray_app.core.tunnels import TunnelInfo, TunnelState
+from tray_app.core.untrusted import display_text, menu_label, safe_ssh_command
+
+# Sessions listed in the menu (own, and in "All users"): a server with 20,000 live sessions must
+# not make the menu take seconds to open. The rest are one "N more…" row away (the quick pick).
+MAX_OWN_IN_MENU = 30
+MAX_OTHERS_IN_MENU = 50
+MAX_NAME = 80  # characters of a session name in its row (a name can be megabytes)
+MAX_LABEL = 400  # any row (error messages name files, so they may run longer)
+MAX_TOOLTIP = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +63,7 @@ class TrayView:
 def session_label(session: Session, now: datetime | None = None, tunnel: bool = False) -> str:
     uptime = session.uptime(now)
     state = session.state.value if session.state != SessionState.RUNNING else ""
-    parts = [f"{STATE_GLYPHS[session.state]} {session.name}"]
+    parts = [f"{STATE_GLYPHS[session.state]} {display_text(session.name, MAX_NAME)}"]
     detail = " · ".join(p for p in (state, uptime) if p)
     if detail:
         parts.append(f"({detail})")
@@ -91,7 +100,9 @@ def metric_rows(session: Session, now: datetime | None = None) -> list[str]:
         ram,
         _gpu_row(session),
         f"Public address: {public}",
-        f"Private IP: {session.private_ip or '?'}",
+        # workers.get_all's `ip` is the address the API server saw the agent at (its NAT,
+        # proxy or docker bridge address), not necessarily the machine's own.
+        f"Agent IP (as the server sees it): {session.private_ip or '?'}",
         f"Queue: {session.queue_name or '?'}",
         f"Creator: {session.creator_name or '?'}",
         f"Uptime: {session.uptime(now) or '?'}",
@@ -101,11 +112,12 @@ def metric_rows(session: Session, now: datetime | None = None) -> list[str]:
 
 
 def ssh_command(session: Session) -> str | None:
-    """`ssh -p PORT user@host` to the session's public address, when it is published."""
+    """`ssh -p PORT user@host` to the session's public address, when it is published and every
+    part of it validates (the user and address are written by the server: `root\nrm -rf ~`
+    must never reach a clipboard); None otherwise."""
     if not (session.public_address and session.ssh_port):
         return None
-    user = session.ssh_user or "root"
-    return f"ssh -p {session.ssh_port} {user}@{session.public_address}"
+    return safe_ssh_command(session.ssh_user or "root", session.public_address, session.ssh_port)
 
 
 def _tunnel_rows(tunnel: TunnelInfo) -> list[MenuItem]:
@@ -246,7 +258,7 @@ def build_menu(view: TrayView) -> tuple[MenuItem, ...]:
         own = snapshot.own
         if not own:
             items.append(MenuItem("No live sessions"))
-        for session in own:
+        for session in own[:MAX_OWN_IN_MENU]:
             items.append(
                 session_menu(
                     session,
@@ -255,16 +267,17 @@ def build_menu(view: TrayView) -> tuple[MenuItem, ...]:
                     view.idle_notes.get(session.id, ""),
                 )
             )
+        if len(own) > MAX_OWN_IN_MENU:
+            items.append(_more_row(len(own) - MAX_OWN_IN_MENU))
         others = snapshot.others
         if view.show_all_users and others:
-            items.append(
-                MenuItem(
-                    f"All users ({len(others)})",
-                    children=tuple(
-                        session_menu(s, now, tunnels_by_session.get(s.id)) for s in others
-                    ),
-                )
-            )
+            shown = [
+                session_menu(s, now, tunnels_by_session.get(s.id))
+                for s in others[:MAX_OTHERS_IN_MENU]
+            ]
+            if len(others) > MAX_OTHERS_IN_MENU:
+                shown.append(_more_row(len(others) - MAX_OTHERS_IN_MENU))
+            items.append(MenuItem(f"All users ({len(others)})", children=tuple(shown)))
     launching = [t for t in view.tunnels.values() if not t.session_id]
     for tunnel in launching:
         items.append(
@@ -288,13 +301,39 @@ def build_menu(view: TrayView) -> tuple[MenuItem, ...]:
     items.append(MenuItem("Refresh", "refresh"))
     if view.status.last_success is not None:
         stamp = view.status.last_success.astimezone().strftime("%H:%M:%S")
-        items.append(MenuItem(f"Last refreshed {stamp}"))
+        if view.status.is_stale(now):
+            items.append(MenuItem(f"⚠ Stale: last refreshed {stamp}"))
+        else:
+            items.append(MenuItem(f"Last refreshed {stamp}"))
     items.append(SEPARATOR)
     items.append(MenuItem("Settings…", "settings"))
     items.append(MenuItem("Open log folder", "open_log_folder"))
     items.append(MenuItem("About ClearML Session Tray", "about"))
     items.append(MenuItem("Quit", "quit"))
-    return tuple(items)
+    return tuple(_safe(item) for item in items)
+
+
+def _more_row(hidden: int) -> MenuItem:
+    """The row standing for sessions left out of the menu: opens the searchable quick pick."""
+    return MenuItem(
+        f"{hidden} more… (search)",
+        "quick_pick",
+        tooltip="Too many sessions for a menu: search them all by name, id or user",
+    )
+
+
+def _safe(item: MenuItem) -> MenuItem:
+    """Server text is in many rows (names, messages, addresses): every label becomes one line
+    without controls or bidi overrides, `&` shown as itself (not a Qt mnemonic)."""
+    if item.separator:
+        return item
+    return replace(
+        item,
+        text=menu_label(item.text, MAX_LABEL),
+        tooltip=display_text(item.tooltip, MAX_TOOLTIP),
+        confirm=display_text(item.confirm, MAX_TOOLTIP),
+        children=tuple(_safe(child) for child in item.children),
+    )
 
 
 def tooltip(view: TrayView) -> str:
@@ -306,10 +345,12 @@ def tooltip(view: TrayView) -> str:
         text = f"ClearML: {running} running"
         if starting:
             text += f", {starting} starting"
+        if status.is_stale(view.now or datetime.now(UTC)):
+            text += " (stale)"
         return text
     if status.state == TrayState.CONNECTING:
         return "ClearML: connecting…"
-    return "ClearML: " + (status.message or status.state.value)
+    return display_text("ClearML: " + (status.message or status.state.value), MAX_TOOLTIP)
 
 
 def flatten_text(items: tuple[MenuItem, ...], depth: int = 0) -> list[str]:

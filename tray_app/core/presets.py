@@ -24,13 +24,19 @@ from __future__ import annotations
 import json
 import os
 import re
+import reprlib
 import shlex
+import stat
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from tray_app.core.atomic import read_at_most
+from tray_app.core.untrusted import display_text
+
 PRESETS_FILE_VERSION = 1
+MAX_PRESETS_CHARS = 4 * 1024 * 1024  # a presets file is kilobytes; bigger ones are refused
 WORKSPACE_PRESETS_PATH = Path(".vscode") / "clearml.json"
 MASK = "***"
 
@@ -412,12 +418,14 @@ def preset_from_dict(data: object, *, strict: bool = True, where: str = "") -> P
     raw_name = data.get("name")
     if not isinstance(raw_name, str) or not raw_name.strip():
         raise PresetFormatError(f"{prefix}a preset has no 'name' (a non-empty string is required)")
-    label = f"{prefix}preset '{raw_name}'"
+    # Names and values come from a file someone else may have written: shown bounded and clean.
+    label = f"{prefix}preset '{display_text(raw_name, 60)}'"
 
     def bad(field_name: str, expected: str) -> PresetFormatError:
         got = data[field_name]
         return PresetFormatError(
-            f"{label}: field '{field_name}' must be {expected}, got {_type_name(got)} {got!r}"
+            f"{label}: field '{display_text(field_name, 60)}' must be {expected}, got "
+            f"{_type_name(got)} {display_text(_short_repr(got), 80)}"
         )
 
     values: dict[str, Any] = {}
@@ -452,7 +460,7 @@ def preset_from_dict(data: object, *, strict: bool = True, where: str = "") -> P
             )
         else:
             if strict:
-                raise PresetFormatError(f"{label}: unknown field '{key}'")
+                raise PresetFormatError(f"{label}: unknown field '{display_text(key, 60)}'")
             unknown[key] = value
             continue
         values[key] = value
@@ -468,20 +476,45 @@ def presets_to_json(presets: list[Preset]) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
+# Reasons a preset is incomplete rather than unsafe: fine in a file, asked for at launch.
+_INCOMPLETE = ("no queue is set", "continue session needs")
+
+
+def import_problems(preset: Preset) -> list[str]:
+    """What makes a preset from a file unacceptable: `validate_preset` without the local file
+    checks and without what is merely incomplete (an empty queue is chosen at launch)."""
+    return [p for p in validate_preset(preset, check_files=False) if not p.startswith(_INCOMPLETE)]
+
+
+def _short_repr(value: object) -> str:
+    try:
+        return reprlib.repr(value)
+    except RecursionError:
+        return "…"
+
+
 def presets_from_json(
-    text: str, *, source: str = "presets JSON", strict: bool = True
+    text: str, *, source: str = "presets JSON", strict: bool = True, validate: bool = True
 ) -> list[Preset]:
     """Parse an exported (or workspace) presets document; also accepts a bare list of presets.
 
     Raises PresetFormatError with the source, line/column for JSON syntax errors, and the preset
-    and field for content errors; duplicate names are an error too.
+    and field for content errors; duplicate names are an error too. With `validate` (the
+    default) every preset must also pass `validate_preset` (local files are not checked): an
+    imported preset gets no less scrutiny than one made in the dialog.
     """
+    if len(text) > MAX_PRESETS_CHARS:
+        raise PresetFormatError(
+            f"{source}: larger than {MAX_PRESETS_CHARS // (1024 * 1024)} MB; not a presets file?"
+        )
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise PresetFormatError(
             f"{source}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from None
+    except RecursionError:
+        raise PresetFormatError(f"{source}: the JSON is nested too deeply") from None
     if isinstance(document, dict):
         if "presets" not in document:
             raise PresetFormatError(f'{source}: the top-level object has no "presets" list')
@@ -497,12 +530,105 @@ def presets_from_json(
     presets: list[Preset] = []
     seen: set[str] = set()
     for index, item in enumerate(items, start=1):
-        preset = preset_from_dict(item, strict=strict, where=f"{source}, preset #{index}")
+        where = f"{source}, preset #{index}"
+        try:
+            preset = preset_from_dict(item, strict=strict, where=where)
+        except RecursionError:
+            raise PresetFormatError(f"{where}: nested too deeply") from None
+        if validate:
+            problems = import_problems(preset)
+            if problems:
+                shown = "; ".join(display_text(p, 200) for p in problems[:5])
+                raise PresetFormatError(
+                    f"{where} ('{display_text(preset.name, 60)}') is not valid: {shown}"
+                )
         if preset.name in seen:
-            raise PresetFormatError(f"{source}: two presets are named '{preset.name}'")
+            raise PresetFormatError(
+                f"{source}: two presets are named '{display_text(preset.name, 60)}'"
+            )
         seen.add(preset.name)
         presets.append(preset)
     return presets
+
+
+# Local files and folders that hold credentials: a preset uploading them (or anything that
+# contains them) sends them to the remote machine and, through the task, to the server.
+_SENSITIVE_HOME_PATHS = (
+    ".ssh", ".aws", ".gnupg", ".kube", ".docker", ".netrc", ".git-credentials", ".clearml.conf",
+    "clearml.conf", "trains.conf", ".config", ".azure", ".local/share/keyrings",
+)  # fmt: skip
+
+
+def _sensitive_upload(path: str, home: Path) -> str | None:
+    """The credential location `path` is or contains (None when it is neither)."""
+    target = Path(os.path.normpath(Path(path).expanduser()))
+    if not target.is_absolute():
+        return None
+    for name in _SENSITIVE_HOME_PATHS:
+        secret = home / name
+        if target == secret or secret.is_relative_to(target) or target.is_relative_to(secret):
+            return f"~/{name}"
+    return None
+
+
+def preset_disclosures(preset: Preset, home: Path | None = None) -> list[str]:
+    """What launching `preset` sends or trusts that a user must see before a first launch of a
+    preset they did not write (a repository's workspace presets): empty when nothing.
+
+    Uploads of credential locations (~/.ssh, ~/.aws, clearml.conf…), git credentials, a remote
+    gateway host and extra arguments, each as one sentence.
+    """
+    home = home or Path.home()
+    notes: list[str] = []
+    for name, label in (
+        ("upload_files", "uploads"),
+        ("requirements_file", "sends the requirements file"),
+        ("init_script", "sends the init script"),
+    ):
+        value: str = getattr(preset, name)
+        if value and (secret := _sensitive_upload(value, home)):
+            notes.append(f"{label} {display_text(value, 200)}, which holds {secret} (credentials)")
+    if preset.git_credentials:
+        notes.append("sends your git credentials (~/.git-credentials and ~/.gitconfig)")
+    args = preset.extra_args
+    for index, arg in enumerate(args):
+        flag, _, inline = arg.partition("=")
+        if flag == "--remote-gateway":
+            host = inline or (args[index + 1] if index + 1 < len(args) else "")
+            notes.append(
+                f"connects through the gateway {display_text(host, 200) or '(none given)'}"
+            )
+    if args and not any(n.startswith("connects through") for n in notes):
+        notes.append(f"passes extra arguments: {display_text(' '.join(args), 300)}")
+    return notes
+
+
+def read_presets_text(path: Path) -> str:
+    """The text of a presets file: a regular file of at most MAX_PRESETS_CHARS bytes, UTF-8.
+
+    Opened non-blocking, so a FIFO in a repository's .vscode/ cannot hang the tray. Raises
+    FileNotFoundError when absent and PresetFormatError (naming the file) for anything else.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise PresetFormatError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise PresetFormatError(f"{path}: cannot be read: not a regular file")
+        data = read_at_most(fd, MAX_PRESETS_CHARS + 1)
+    except OSError as exc:
+        raise PresetFormatError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_PRESETS_CHARS:
+        raise PresetFormatError(f"{path}: larger than {MAX_PRESETS_CHARS // (1024 * 1024)} MB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PresetFormatError(f"{path}: cannot be read: not UTF-8 text") from None
 
 
 def load_workspace_presets(folder: str | os.PathLike[str]) -> list[Preset]:
@@ -514,11 +640,9 @@ def load_workspace_presets(folder: str | os.PathLike[str]) -> list[Preset]:
     base = Path(folder).expanduser()
     path = base / WORKSPACE_PRESETS_PATH
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_presets_text(path)
     except FileNotFoundError:
         return []
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PresetFormatError(f"{path}: cannot be read: {exc}") from None
     presets = presets_from_json(text, source=str(path), strict=True)
     resolved: list[Preset] = []
     for preset in presets:

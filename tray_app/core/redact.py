@@ -246,6 +246,8 @@ class StreamRedactor:
 
     # A line this long without an end (progress dots) stops being kept as context.
     _MAX_CONTEXT = 8192
+    # An unterminated line is held back at most this long.
+    _MAX_TAIL = 64 * 1024
 
     def __init__(self) -> None:
         self._tail = ""
@@ -257,7 +259,12 @@ class StreamRedactor:
         text = self._tail + chunk
         cut = max(text.rfind("\n"), text.rfind("\r")) + 1
         self._tail = text[cut:]
-        return self._release(text[:cut], partial=False)
+        out = self._release(text[:cut], partial=False)
+        if len(self._tail) > self._MAX_TAIL:
+            # A line without end (a 16 MB one): released in pieces, or every chunk would copy
+            # all of it again.
+            out += self.flush()
+        return out
 
     def flush(self) -> str:
         """Redacted partial line held back so far ("" if none)."""

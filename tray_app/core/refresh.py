@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from tray_app.core.api import ClearMLAuthError, ClearMLError, ClearMLUnavailable
 from tray_app.core.config import ConfigError, ConfigNotFound
+from tray_app.core.redact import redact
 
 
 class TrayState(StrEnum):
@@ -39,6 +40,14 @@ ICON_FOR_STATE: dict[TrayState, str] = {
 }
 
 
+# Data older than this is shown as stale even while the poller still reports no error (a poll
+# can take up to a request deadline per page before it fails).
+STALE_AFTER_S = 90.0
+# The backoff doubles per failure up to `max_backoff`; past this exponent (far beyond any cap)
+# it stops growing, so a week offline never reaches float overflow (2.0 ** 1024).
+MAX_BACKOFF_EXPONENT = 32
+
+
 @dataclass(frozen=True, slots=True)
 class PollStatus:
     state: TrayState
@@ -47,9 +56,24 @@ class PollStatus:
     last_success: datetime | None = None
     failures: int = 0  # consecutive failed polls
 
+    def is_stale(self, now: datetime, max_age_s: float = STALE_AFTER_S) -> bool:
+        """Whether sessions shown now are older than they should be: the last poll failed, or
+        no poll has succeeded for `max_age_s` (one still hanging on a slow server)."""
+        if self.last_success is None:
+            return False
+        if self.state in (TrayState.OFFLINE, TrayState.AUTH, TrayState.ERROR):
+            return True
+        return (now - self.last_success).total_seconds() > max_age_s
+
 
 def classify_error(exc: BaseException) -> tuple[TrayState, str]:
-    """Map an exception from a poll to the tray state and the sentence the menu shows."""
+    """Map an exception from a poll to the tray state and the sentence the menu shows
+    (secrets such as a password inside the server URL masked)."""
+    state, message = _classify(exc)
+    return state, redact(message)
+
+
+def _classify(exc: BaseException) -> tuple[TrayState, str]:
     if isinstance(exc, ConfigNotFound):
         return TrayState.UNCONFIGURED, "ClearML is not configured on this computer."
     if isinstance(exc, ConfigError):
@@ -83,7 +107,8 @@ class RefreshSchedule:
 
     def next_delay(self, status: PollStatus, busy: bool = False) -> float:
         if status.state in (TrayState.OFFLINE, TrayState.ERROR):
-            backoff = self.busy_interval * (2 ** max(0, status.failures - 1))
+            exponent = min(max(0, status.failures - 1), MAX_BACKOFF_EXPONENT)
+            backoff = self.busy_interval * (2**exponent)
             return min(self.max_backoff, self._jittered(min(backoff, self.max_backoff)))
         if status.state in (TrayState.AUTH, TrayState.UNCONFIGURED):
             return self.max_backoff

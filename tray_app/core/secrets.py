@@ -8,6 +8,12 @@ secret goes to a JSON file readable only by the user (mode 600) and the store sa
 A small index (`secrets-index.json`, names → backend, never values) remembers where each secret
 went, so a read goes to the right place even after the system keyring comes back.
 Every value that passes through the store is registered with `redact` so it never reaches a log.
+
+A system backend that stores secrets unencrypted (keyrings.alt's `PlaintextKeyring`, chosen by
+PYTHON_KEYRING_BACKEND or a keyringrc) is used, but reported: `is_secure` is False and
+`warning` says where the secrets lie in plain text. Session passwords are kept only while the
+session's tunnel lives; `remove_stale_session_passwords()` (called at start) deletes those a
+crashed run left behind.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import logging
 import os
 import stat
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,6 +92,28 @@ def unusable_reason(backend: Any) -> str | None:
     return None
 
 
+# Backends that write secrets to disk without encryption (module, class name).
+_PLAINTEXT_BACKENDS = frozenset({("keyrings.alt.file", "PlaintextKeyring")})
+
+
+def insecure_reason(backend: Any) -> str | None:
+    """Why `backend` holds secrets in plain text (None = it encrypts them, as far as we know)."""
+    backends = (
+        list(backend.backends)
+        if isinstance(backend, keyring.backends.chainer.ChainerBackend)
+        else [backend]
+    )
+    for item in backends:
+        cls = type(item)
+        if (cls.__module__, cls.__qualname__) in _PLAINTEXT_BACKENDS:
+            where = getattr(item, "file_path", "") or "a file"
+            return (
+                f"the keyring backend in use ({_backend_name(item)}) stores them unencrypted "
+                f"in {where}"
+            )
+    return None
+
+
 class SecretStore:
     """get / set / delete secrets by name; see the module docstring for the fallback rules."""
 
@@ -131,10 +160,31 @@ class SecretStore:
         return self._reason is not None
 
     @property
-    def warning(self) -> str | None:
-        """A sentence for the UI when `is_fallback`, else None."""
-        if self._reason is None:
+    def is_secure(self) -> bool:
+        """False when secrets are (or would be) kept anywhere unencrypted."""
+        return self._reason is None and self._insecure_backend() is None
+
+    def _insecure_backend(self) -> str | None:
+        if self._backend is None:
             return None
+        try:
+            return insecure_reason(self._backend)
+        except Exception:  # a broken backend object: judged by its use, not here
+            return None
+
+    @property
+    def warning(self) -> str | None:
+        """A sentence for the UI when secrets are not safely kept (fallback file or a
+        plaintext backend), else None."""
+        if self._reason is None:
+            insecure = self._insecure_backend()
+            if insecure is None:
+                return None
+            return (
+                f"Secrets are not stored securely: {insecure}. Anyone who can read that file "
+                "can read them. Install or unlock a system keyring (e.g. GNOME Keyring or "
+                "KWallet) and remove PYTHON_KEYRING_BACKEND / the keyringrc that selects it."
+            )
         return (
             f"Secrets are not in your system keyring ({self._reason}). They are stored in "
             f"{self.fallback_path}, a file only your user account can read, but not encrypted. "
@@ -208,6 +258,30 @@ class SecretStore:
             index = self._read_index()
             if index.pop(name, None) is not None:
                 self._write_index(index)
+
+    def remove_stale_session_passwords(self, keep: Collection[str] = ()) -> list[str]:
+        """Delete the session passwords (`session-password/<task id>`) a crashed run left.
+
+        Call at start, before any tunnel runs: a clean exit deletes its own, so whatever is
+        still indexed belongs to a run that died. Task ids in `keep` are left alone. Returns
+        the names removed; one that cannot be deleted now (a locked keyring) is logged and
+        tried again next time.
+        """
+        prefix = session_password_key("")
+        kept = {session_password_key(task_id) for task_id in keep}
+        removed: list[str] = []
+        with self._lock:
+            stale = [n for n in self._read_index() if n.startswith(prefix) and n not in kept]
+            for name in stale:
+                try:
+                    self.delete(name)
+                except SecretStoreError as exc:
+                    log.warning("stale session password not removed: %s", exc)
+                    continue
+                removed.append(name)
+        if removed:
+            log.info("removed %d session password(s) left by an earlier run", len(removed))
+        return removed
 
     # --- keyring ---------------------------------------------------------------------------------
 

@@ -6,6 +6,11 @@ stderr. `SessionLogParser.feed(chunk)` takes raw output in any chunking and retu
 completed by it; `close(exit_code)` flushes at the end. `parse_transcript(text)` does both at
 once. Feeding a transcript in any chunks gives the same events as parsing it whole.
 
+Linear in the output whatever its shape: each chunk is scanned once, a line keeps at most
+`MAX_LINE` characters (the rest of a longer one is dropped; a remote command printing a 16 MB
+line costs its bytes, not their square), prompts are only looked for in short unterminated
+lines, and a traceback keeps its first line and last `MAX_TRACEBACK_LINES`.
+
 Every message matched here is the CLI's own text (clearml_session/__main__.py). The `ready`
 event carries the session password: it is excluded from repr and must never be logged.
 """
@@ -165,12 +170,21 @@ def _prompt_prefix(line: str) -> tuple[str, str | None, str] | None:
 
 # --- parser -----------------------------------------------------------------------------------
 
+MAX_LINE = 64 * 1024  # characters kept of one line; longer lines are truncated
+MAX_PROMPT = 4096  # a question of the CLI is one short line
+MAX_TRACEBACK_LINES = 200
+_LINE_END = re.compile(r"\r\n|[\r\n]")
+
 
 class SessionLogParser:
     """Incremental: `feed()` raw output as it arrives, `close()` at the end."""
 
     def __init__(self) -> None:
-        self._tail = ""  # the current, unterminated line
+        # The current, unterminated line, as parts (appending to one string would copy it on
+        # every chunk); at most MAX_LINE characters are kept.
+        self._parts: list[str] = []
+        self._tail_len = 0
+        self._cr_pending = False  # the last chunk ended in "\r": a "\n" next is the same end
         self._answered = ""  # a prompt already reported from the unterminated line
         self._ready: dict[str, str] | None = None  # collecting the "is running" block
         self._remote_lines: list[str] = []  # recent "> " lines (reason of a setup failure)
@@ -179,29 +193,54 @@ class SessionLogParser:
         self._last_error = ""
 
     # -- public ----------------------------------------------------------------------------
+    @property
+    def _tail(self) -> str:
+        if len(self._parts) > 1:
+            self._parts = ["".join(self._parts)]
+        return self._parts[0] if self._parts else ""
+
+    @property
+    def buffered(self) -> int:
+        """Characters held for the unterminated line (at most MAX_LINE)."""
+        return self._tail_len
+
+    def _append(self, text: str) -> None:
+        room = MAX_LINE - self._tail_len
+        if text and room > 0:
+            kept = text[:room]
+            self._parts.append(kept)
+            self._tail_len += len(kept)
+
+    def _take_line(self) -> str:
+        line = self._tail
+        self._parts, self._tail_len = [], 0
+        return line
+
+    # -- public ----------------------------------------------------------------------------
     def feed(self, chunk: str) -> list[SessionEvent]:
         events: list[SessionEvent] = []
-        text = self._tail + chunk
-        # "\r\n" is one line end; a lone "\r" ends a redrawn progress line.
-        text = text.replace("\r\n", "\n")
         start = 0
-        for match in re.finditer(r"[\r\n]", text):
-            end = match.start()
-            if match.group() == "\r" and end == len(text) - 1:
-                break  # maybe the first half of "\r\n": wait for the next chunk
-            self._line(text[start:end], events)
+        if self._cr_pending and chunk:
+            self._cr_pending = False
+            if chunk.startswith("\n"):
+                start = 1  # the second half of a "\r\n" already taken as a line end
+        # "\r\n" is one line end; a lone "\r" ends a redrawn progress line.
+        for match in _LINE_END.finditer(chunk, start):
+            self._append(chunk[start : match.start()])
+            self._line(self._take_line(), events)
             start = match.end()
-        self._tail = text[start:]
-        self._check_prompt(events)
+            if match.group() == "\r" and start == len(chunk):
+                self._cr_pending = True  # maybe the first half of "\r\n"
+        self._append(chunk[start:])
+        if chunk and self._tail_len <= MAX_PROMPT and chunk.endswith(" "):
+            self._check_prompt(events)  # every question of the CLI ends with a space
         return events
 
     def close(self, exit_code: int | None = None) -> list[SessionEvent]:
         events: list[SessionEvent] = []
-        if self._tail.endswith("\r"):
-            self._tail = self._tail[:-1]
-        if self._tail:
-            self._line(self._tail, events)
-            self._tail = ""
+        self._cr_pending = False
+        if self._tail_len:
+            self._line(self._take_line(), events)
         self._finish_ready(events)
         self._finish_traceback(events)
         events.append(Exited("exit", code=exit_code))
@@ -262,6 +301,8 @@ class SessionLogParser:
         if self._traceback is not None:
             if line.startswith((" ", "\t")) or not stripped:
                 self._traceback.append(line)
+                if len(self._traceback) > MAX_TRACEBACK_LINES:
+                    del self._traceback[1:-MAX_TRACEBACK_LINES]
                 return
             self._traceback.append(line)
             self._finish_traceback(events)

@@ -4,11 +4,21 @@ A snapshot is one round trip of concurrent requests: `tasks.get_all_ex` (only th
 show, with user/project/queue names joined) and `workers.get_all` (private IPs). The workers'
 answer is reused for up to two minutes unless a running session names a worker it lacks, so
 most refreshes are the tasks request alone. Past the
-server's 500-row cap the tasks come in pages: the service remembers how many pages the last
+server's page cap the tasks come in pages: the service remembers how many pages the last
 snapshot of the same scope (own or all users) needed and asks for that many at once, next to
 `workers.get_all`; only if the last of them comes back full does it fetch more, one page at a
 time (a result that grew). Rows are deduplicated by id and kept in page order. So the steady
-state costs 1 + pages requests and one round trip at any size. Names the server did not join are
+state costs 1 + pages requests and one round trip at any size.
+
+The cap is a server setting (`services._mongo.max_page_size`, 500 by default) that the server
+applies silently, so a short page is only the end once the cap is known: the first snapshot
+also asks for the second page (in the same round trip), and later a short first page that is
+longer than any list seen complete so far is checked the same way. A second page with new
+rows means the cap is the first page's length. A server that ignores `page` (a page with no
+new row) or never stops sending full pages is cut off at `MAX_PAGES`, logged.
+
+A malformed row (a `tags` that is a number, a `runtime` that is a list, …) is skipped and
+logged; the other sessions are shown. Names the server did not join are
 filled from caches (`users.get_all_ex`, `projects.get_all`, `queues.get_all`), fetched once and
 again only when an unknown id shows up.
 
@@ -21,13 +31,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from tray_app.core.api import ClearMLClient, ClearMLRequestError
+from tray_app.core.api import ClearMLClient, ClearMLRequestError, ClearMLUnavailable
 from tray_app.core.models import (
     LogLine,
     QueueInfo,
@@ -37,10 +48,12 @@ from tray_app.core.models import (
     UserInfo,
 )
 from tray_app.core.redact import redact
+from tray_app.core.untrusted import display_text
 
 log = logging.getLogger(__name__)
 
-PAGE_SIZE = 500  # the server's max_page_size: larger pages are silently capped
+PAGE_SIZE = 500  # the default max_page_size: what we ask for (the server caps it silently)
+MAX_PAGES = 100  # 50,000 sessions at the default cap: past that the server is misbehaving
 LIVE_STATUSES = ("queued", "in_progress")
 INTERACTIVE_TAG = "interactive"
 WORKER_LAST_SEEN_S = 600
@@ -83,6 +96,7 @@ RUNTIME_KEYS = (
     "hostname",
     "external_address",
     "internal_ssh_port",
+    "internal_tcp_port",
     "external_tcp_port",
     "_ssh_user",
 )
@@ -127,11 +141,18 @@ def parse_time(value: Any) -> datetime | None:
     """ISO-8601 (the server's format) or epoch seconds/milliseconds → aware UTC datetime."""
     if value is None or value == "":
         return None
+    if isinstance(value, bool):
+        return None
     if isinstance(value, int | float):
         seconds = value / 1000 if value > 1e11 else value
-        return datetime.fromtimestamp(seconds, UTC)
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):  # year 300,000, NaN, …
+            return None
+    if not isinstance(value, str):
+        return None
     try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
@@ -140,12 +161,14 @@ def parse_time(value: Any) -> datetime | None:
 def _int(value: Any) -> int | None:
     if value is None or isinstance(value, bool):
         return None
+    if not isinstance(value, str | int | float):
+        return None
     try:
         return int(str(value).strip())
     except ValueError:
         try:
             return int(float(str(value)))
-        except ValueError:
+        except (ValueError, OverflowError):  # "inf", "nan", "1e999"
             return None
 
 
@@ -153,9 +176,59 @@ def _float(value: Any) -> float | None:
     if value is None or isinstance(value, bool):
         return None
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if math.isfinite(number) else None
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else "" if value is None else str(value)
+
+
+def _port(value: Any) -> int | None:
+    port = _int(value)
+    return port if port is not None and 0 < port < 65536 else None
+
+
+def task_problem(task: Any) -> str | None:
+    """Why a task row cannot be shown (its structure is not the server's), or None.
+
+    Odd *values* (an unparseable date, a port that is not a number) only blank that field;
+    a wrong *structure* would make the rest of the row meaningless.
+    """
+    if not isinstance(task, Mapping):
+        return f"a {type(task).__name__} instead of an object"
+    task_id = task.get("id")
+    if not isinstance(task_id, str) or not task_id:
+        return "no text id"
+    for key in ("name", "status", "status_message", "last_worker"):
+        if task.get(key) is not None and not isinstance(task.get(key), str):
+            return f"{key} is a {type(task.get(key)).__name__}"
+    for key in ("tags", "system_tags"):
+        value = task.get(key)
+        if value is not None and not (
+            isinstance(value, list) and all(isinstance(t, str) for t in value)
+        ):
+            return f"{key} is not a list of text"
+    for key in ("runtime", "hyperparams", "last_metrics", "execution"):
+        if task.get(key) is not None and not isinstance(task.get(key), Mapping):
+            return f"{key} is a {type(task.get(key)).__name__}"
+    properties = _mapping(task.get("hyperparams")).get("properties")
+    if properties is not None and not isinstance(properties, Mapping):
+        return "hyperparams.properties is not an object"
+    for key in ("user", "project"):
+        if task.get(key) is not None and not isinstance(task.get(key), str | Mapping):
+            return f"{key} is a {type(task.get(key)).__name__}"
+    return None
 
 
 def _ref(value: Any) -> tuple[str, str]:
@@ -168,17 +241,17 @@ def _ref(value: Any) -> tuple[str, str]:
 
 
 def _property(task: Mapping[str, Any], name: str) -> str:
-    section = (task.get("hyperparams") or {}).get("properties") or {}
+    section = _mapping(_mapping(task.get("hyperparams")).get("properties"))
     item = section.get(name)
     if isinstance(item, Mapping):
-        return str(item.get("value") or "")
-    return "" if item is None else str(item)
+        item = item.get("value")
+    return item if isinstance(item, str) else "" if item is None else str(_int(item) or "")
 
 
 def _metric_values(task: Mapping[str, Any], key: str) -> dict[str, float]:
-    group = (task.get("last_metrics") or {}).get(key) or {}
+    group = _mapping(_mapping(task.get("last_metrics")).get(key))
     values: dict[str, float] = {}
-    for variant_key, entry in group.items() if isinstance(group, Mapping) else ():
+    for variant_key, entry in group.items():
         if not isinstance(entry, Mapping):
             continue
         # A projected entry holds only `value`: its variant is known from the key's hash.
@@ -232,25 +305,30 @@ def build_session(
     status_message = str(task.get("status_message") or "")
     user_id, user_name = _ref(task.get("user"))
     project_id, project_name = _ref(task.get("project"))
-    queue_id, queue_name = _ref((task.get("execution") or {}).get("queue"))
-    runtime = task.get("runtime") or {}
+    queue_id, queue_name = _ref(_mapping(task.get("execution")).get("queue"))
+    runtime = _mapping(task.get("runtime"))
 
+    # clearml-session's own order (__main__.py, where it builds the tunnel): what the remote
+    # wrote at run time first (the router's address and port), then the k8s gateway, then the
+    # --remote-gateway, then the sshd port itself.
     address = (
-        _property(task, "k8s-gateway-address")
+        _text(runtime.get("external_address"))
+        or _property(task, "k8s-gateway-address")
         or _property(task, "external_address")
-        or str(runtime.get("external_address") or "")
     )
     ssh_port = (
-        _int(_property(task, "external_ssh_port"))
-        or _int(_property(task, "k8s-pod-port"))
-        or _int(_property(task, "internal_ssh_port"))
-        or _int(runtime.get("external_tcp_port"))
-        or _int(runtime.get("internal_ssh_port"))
+        _port(runtime.get("external_tcp_port"))
+        or _port(_property(task, "k8s-pod-port"))
+        or _port(_property(task, "external_ssh_port"))
+        or _port(runtime.get("internal_tcp_port"))
+        or _port(_property(task, "internal_ssh_port"))
+        or _port(runtime.get("internal_ssh_port"))
     )
     last_worker = str(task.get("last_worker") or "")
     worker: Mapping[str, Any] | None = None
     if status == "in_progress":
         worker = workers_by_task.get(task_id) or workers_by_id.get(last_worker)
+        worker = _mapping(worker) or None
     machine = _metric_values(task, MACHINE_METRICS_KEY)
     gpu = _metric_values(task, GPU_METRICS_KEY)
     running = status == "in_progress"
@@ -267,28 +345,28 @@ def build_session(
         creator_id=user_id,
         creator_name=user_name or user_names.get(user_id, ""),
         is_own=bool(me) and user_id == me,
-        tags=tuple(str(t) for t in task.get("tags") or ()),
+        tags=tuple(str(t) for t in _list(task.get("tags"))),
         created=parse_time(task.get("created")),
         started=parse_time(task.get("started")) if running else None,
         last_update=parse_time(task.get("last_update")),
         status_changed=parse_time(task.get("status_changed")),
-        worker_id=str(worker.get("id") or "") if worker else (last_worker if running else ""),
-        private_ip=str(worker.get("ip") or "") if worker else "",
+        worker_id=_text(worker.get("id")) if worker else (last_worker if running else ""),
+        private_ip=_text(worker.get("ip")) if worker else "",
         public_address=address,
         ssh_port=ssh_port,
-        ssh_user=str(runtime.get("_ssh_user") or ""),
-        hostname=str(runtime.get("hostname") or ""),
+        ssh_user=_text(runtime.get("_ssh_user")),
+        hostname=_text(runtime.get("hostname")),
         cpu_cores=_int(runtime.get("cpu_cores")),
         ram_total_gb=_float(runtime.get("memory_gb")),
         gpu_count=_int(runtime.get("gpu_count")),
-        gpu_type=str(runtime.get("gpu_type") or ""),
-        gpu_memory=str(runtime.get("gpu_memory") or ""),
+        gpu_type=_text(runtime.get("gpu_type")),
+        gpu_memory=_text(runtime.get("gpu_memory")),
         cpu_percent=machine.get("cpu_usage") if running else None,
         ram_used_gb=machine.get("memory_used_gb") if running else None,
         gpu_percent=_gpu_average(gpu, "_utilization") if running else None,
         gpu_memory_used_gb=_gpu_sum(gpu, "_mem_used_gb") if running else None,
-        jupyter_port=_int(_property(task, "jupyter_port")),
-        vscode_port=_int(_property(task, "vscode_port")),
+        jupyter_port=_port(_property(task, "jupyter_port")),
+        vscode_port=_port(_property(task, "vscode_port")),
         jupyter_url=_property(task, "jupyter_url"),
         web_url=web_url(web_server, project_id, task_id) if task_id else "",
     )
@@ -308,7 +386,7 @@ def _workers_index(
     by_task: dict[str, Mapping[str, Any]] = {}
     by_id: dict[str, Mapping[str, Any]] = {}
     for worker in workers:
-        worker_id = str(worker.get("id") or "")
+        worker_id = _text(worker.get("id"))
         if worker_id:
             by_id[worker_id] = worker
         task = worker.get("task")
@@ -320,12 +398,17 @@ def _workers_index(
 
 def _unknown_worker(tasks: Iterable[Mapping[str, Any]], workers: list[dict[str, Any]]) -> bool:
     """Whether a running task's `last_worker` is missing from this list."""
-    by_id = {str(w.get("id") or "") for w in workers}
+    by_id = {_text(w.get("id")) for w in workers}
     return any(
-        task.get("status") == "in_progress" and str(task.get("last_worker") or "") not in by_id
+        task.get("status") == "in_progress" and _text(task.get("last_worker")) not in by_id
         for task in tasks
         if task.get("last_worker")
     )
+
+
+def _same_ids(a: list[Any], b: list[Any]) -> bool:
+    ids_a = {_text(_mapping(t).get("id")) for t in a}
+    return all(_text(_mapping(t).get("id")) in ids_a for t in b)
 
 
 # -- the service -------------------------------------------------------------------------------
@@ -355,6 +438,12 @@ class SessionService:
         self._queue_names: dict[str, str] = {}
         # Pages of `tasks.get_all_ex` the last snapshot of each scope (user id, "" = all) needed.
         self._pages: dict[str, int] = {}
+        # The server's page cap: PAGE_SIZE until a page shorter than asked proves less. Known
+        # once a page came back full, or a short first page was followed by more rows.
+        self.page_size = PAGE_SIZE
+        self._cap_known = False
+        # The longest first page seen to be the whole list (the cap is at least that).
+        self._complete_max = 0
 
     # -- identity --------------------------------------------------------------------------
 
@@ -367,8 +456,8 @@ class SessionService:
             self._me = UserInfo(info.user_id, info.user_name, info.company_id, info.company_name)
         else:
             data = await self.client.call("users.get_current_user", {})
-            user = data.get("user") or {}
-            company = user.get("company") or {}
+            user = _mapping(data.get("user"))
+            company = _mapping(user.get("company"))
             self._me = UserInfo(
                 str(user.get("id") or ""),
                 str(user.get("name") or ""),
@@ -413,22 +502,31 @@ class SessionService:
         self, tasks: list[dict[str, Any]], workers: list[dict[str, Any]], me: str
     ) -> tuple[Session, ...]:
         by_task, by_id = _workers_index(workers)
-        return order_sessions(
-            build_session(
-                task,
-                me=me,
-                web_server=self.web_server,
-                workers_by_task=by_task,
-                workers_by_id=by_id,
-                user_names=self._user_names,
-                project_names=self._project_names,
-                queue_names=self._queue_names,
-            )
-            for task in tasks
-        )
+        sessions: list[Session] = []
+        for task in tasks:
+            try:
+                sessions.append(
+                    build_session(
+                        task,
+                        me=me,
+                        web_server=self.web_server,
+                        workers_by_task=by_task,
+                        workers_by_id=by_id,
+                        user_names=self._user_names,
+                        project_names=self._project_names,
+                        queue_names=self._queue_names,
+                    )
+                )
+            except Exception as exc:  # one bad row must not hide the others
+                log.warning(
+                    "skipped session %s: the server sent a malformed task (%s)",
+                    display_text(_text(task.get("id")), 40),
+                    type(exc).__name__,
+                )
+        return order_sessions(sessions)
 
     async def _live_tasks(self, user_id: str | None) -> list[dict[str, Any]]:
-        """Every live interactive task, in page order, each id once.
+        """Every live interactive task, in page order, each id once, malformed rows dropped.
 
         The pages the previous snapshot of this scope needed are requested together; only when
         the last of them comes back full do further pages follow, one at a time.
@@ -443,31 +541,100 @@ class SessionService:
         if user_id:
             request["user"] = [user_id]
         scope = user_id or ""
-        known = max(1, self._pages.get(scope, 1))
+        # Before the cap is known, the first snapshot asks for a second page in the same
+        # round trip: that is how a cap below PAGE_SIZE shows.
+        first_time = not self._cap_known and scope not in self._pages
+        known = min(MAX_PAGES, max(2 if first_time else 1, self._pages.get(scope, 1)))
 
         async def page(number: int) -> list[Any]:
             data = await self.client.call("tasks.get_all_ex", {**request, "page": number})
-            return list(data.get("tasks") or [])
+            rows = data.get("tasks")
+            if rows is None:
+                return []
+            if not isinstance(rows, list):
+                raise ClearMLUnavailable(
+                    f"The ClearML server {self.client.server} sent a malformed reply to "
+                    "tasks.get_all_ex (its tasks are not a list)",
+                    server=self.client.server,
+                )
+            return rows
 
         batches = list(await asyncio.gather(*(page(n) for n in range(known))))
-        while len(batches[-1]) >= PAGE_SIZE:
-            batches.append(await page(len(batches)))
-        # Pages past the first short one were not needed (the result shrank since last time).
-        needed = next((n + 1 for n, b in enumerate(batches) if len(b) < PAGE_SIZE), len(batches))
-        self._pages[scope] = needed
+        self._learn_cap(batches)
+        if (
+            not self._cap_known
+            and len(batches) == 1
+            and self._complete_max < len(batches[0]) < self.page_size
+        ):
+            # A first page longer than any list seen complete: the end, or a lower cap?
+            batches.append(await page(1))
+            self._learn_cap(batches)
         tasks: list[dict[str, Any]] = []
         seen: set[str] = set()
-        for batch in batches:
+        skipped = 0
+        for number in range(MAX_PAGES):
+            if number == len(batches):
+                if len(batches[-1]) < self.page_size:
+                    break
+                batches.append(await page(number))
+            batch = batches[number]
+            new_rows = 0
             for task in batch:
-                if isinstance(task, dict) and task.get("id") not in seen:
-                    seen.add(str(task.get("id")))
-                    # Belt and braces: whatever the server sent, secrets never enter a Session.
-                    runtime = task.get("runtime")
-                    if isinstance(runtime, dict):
-                        for key in FORBIDDEN_RUNTIME_KEYS:
-                            runtime.pop(key, None)
-                    tasks.append(task)
+                problem = task_problem(task)
+                if problem is not None:
+                    skipped += 1
+                    if skipped <= 3:
+                        log.warning(
+                            "skipped a malformed task from the server (%s)",
+                            display_text(problem, 80),
+                        )
+                    continue
+                if task["id"] in seen:
+                    continue
+                seen.add(task["id"])
+                new_rows += 1
+                # Belt and braces: whatever the server sent, secrets never enter a Session.
+                runtime = task.get("runtime")
+                if isinstance(runtime, dict):
+                    for key in FORBIDDEN_RUNTIME_KEYS:
+                        runtime.pop(key, None)
+                tasks.append(task)
+            if number > 0 and batch and new_rows == 0:
+                log.warning(
+                    "tasks.get_all_ex page %d repeats earlier rows: the server ignores paging; "
+                    "showing the first %d sessions",
+                    number,
+                    len(tasks),
+                )
+                break
+        else:
+            log.warning(
+                "tasks.get_all_ex still sent full pages after %d pages; showing the first %d "
+                "sessions",
+                MAX_PAGES,
+                len(tasks),
+            )
+        if skipped > 3:
+            log.warning("skipped %d malformed tasks from the server in all", skipped)
+        # Pages past the first short one were not needed (the result shrank since last time).
+        needed = next(
+            (n + 1 for n, b in enumerate(batches) if len(b) < self.page_size), len(batches)
+        )
+        self._pages[scope] = min(needed, MAX_PAGES)
+        if needed == 1 and batches and len(batches[0]) < self.page_size:
+            self._complete_max = max(self._complete_max, len(batches[0]))
         return tasks
+
+    def _learn_cap(self, batches: list[list[Any]]) -> None:
+        """What the pages say about the server's page cap (see the module docstring)."""
+        if self._cap_known or not batches:
+            return
+        first = len(batches[0])
+        if first >= self.page_size:
+            self._cap_known = True  # a full page: the cap is at least what we ask for
+        elif len(batches) > 1 and first and batches[1] and not _same_ids(batches[0], batches[1]):
+            self.page_size, self._cap_known = first, True
+            log.info("the server's page cap is %d rows (not %d)", first, PAGE_SIZE)
 
     async def _fresh_workers(self) -> list[dict[str, Any]]:
         workers = await self._workers()
@@ -476,7 +643,7 @@ class SessionService:
 
     async def _workers(self) -> list[dict[str, Any]]:
         data = await self.client.call("workers.get_all", {"last_seen": WORKER_LAST_SEEN_S})
-        return [w for w in data.get("workers") or [] if isinstance(w, dict)]
+        return [w for w in _list(data.get("workers")) if isinstance(w, dict)]
 
     async def _fill_name_caches(self, tasks: list[dict[str, Any]]) -> None:
         """Fetch (concurrently, one request per kind) the names the server did not join."""
@@ -486,7 +653,7 @@ class SessionService:
         for task in tasks:
             uid, uname = _ref(task.get("user"))
             pid, pname = _ref(task.get("project"))
-            qid, qname = _ref((task.get("execution") or {}).get("queue"))
+            qid, qname = _ref(_mapping(task.get("execution")).get("queue"))
             if uid and uname:
                 self._user_names[uid] = uname
             elif uid and uid not in self._user_names:
@@ -521,7 +688,7 @@ class SessionService:
             # A name is a nicety; the snapshot stands without it.
             log.debug("%s failed: %s", endpoint, exc)
             return
-        for item in data.get(key) or []:
+        for item in _list(data.get(key)):
             if isinstance(item, dict) and item.get("id"):
                 cache[str(item["id"])] = str(item.get("name") or "")
         for missing in ids - cache.keys():
@@ -549,7 +716,7 @@ class SessionService:
         data = await self.client.call(
             "tasks.stop", {"task": session_id, "force": False, "status_reason": STOP_REASON}
         )
-        fields = data.get("fields") or {}
+        fields = _mapping(data.get("fields"))
         if _int(data.get("updated")) == 0:
             return await self._force_stopped(session_id)
         if fields.get("status") == "stopped":
@@ -564,7 +731,7 @@ class SessionService:
         data = await self.client.call(
             "tasks.stopped", {"task": session_id, "force": True, "status_reason": STOP_REASON}
         )
-        status = str((data.get("fields") or {}).get("status") or "")
+        status = _text(_mapping(data.get("fields")).get("status"))
         return status or "stopped"
 
     async def _status(self, session_id: str) -> tuple[str, str]:
@@ -573,7 +740,7 @@ class SessionService:
             "tasks.get_all_ex",
             {"id": [session_id], "only_fields": ["id", "status", "status_message"]},
         )
-        tasks = data.get("tasks") or []
+        tasks = [t for t in _list(data.get("tasks")) if isinstance(t, dict)]
         if not tasks:
             raise ClearMLRequestError(
                 f"Session {session_id} does not exist (any more)",
@@ -608,7 +775,7 @@ class SessionService:
             {"task": session_id, "batch_size": limit, "navigate_earlier": True, "order": "desc"},
         )
         lines = []
-        for event in data.get("events") or []:
+        for event in _list(data.get("events")):
             if not isinstance(event, dict):
                 continue
             msg = str(event.get("msg") or "")
@@ -641,19 +808,19 @@ class SessionService:
         free: dict[str, int] = {}
         for worker in workers:
             busy = bool(_ref(worker.get("task"))[0])
-            for queue in worker.get("queues") or []:
+            for queue in _list(worker.get("queues")):
                 qid = _ref(queue)[0]
                 total[qid] = total.get(qid, 0) + 1
                 if not busy:
                     free[qid] = free.get(qid, 0) + 1
         result = []
-        for queue in queue_data.get("queues") or []:
+        for queue in _list(queue_data.get("queues")):
             if not isinstance(queue, dict):
                 continue
             qid = str(queue.get("id") or "")
             name = str(queue.get("name") or "")
             self._queue_names[qid] = name
-            system_tags = [str(t) for t in queue.get("system_tags") or ()]
+            system_tags = [str(t) for t in _list(queue.get("system_tags"))]
             result.append(
                 QueueInfo(
                     id=qid,
@@ -661,9 +828,9 @@ class SessionService:
                     display_name=str(queue.get("display_name") or ""),
                     free_workers=free.get(qid, 0),
                     total_workers=total.get(qid, 0),
-                    pending=len(queue.get("entries") or ()),
+                    pending=len(_list(queue.get("entries"))),
                     interactive=INTERACTIVE_TAG in system_tags,
-                    tags=tuple(str(t) for t in queue.get("tags") or ()),
+                    tags=tuple(str(t) for t in _list(queue.get("tags"))),
                 )
             )
         result.sort(key=lambda q: (not q.interactive, q.name.lower()))

@@ -5,8 +5,11 @@ File: `platformdirs.user_config_path("clearml-tray") / "settings.json"`::
     {"schema_version": 1, "settings": {...Settings fields...}, "presets": [...Preset dicts...]}
 
 Loading never raises for bad content and never loses data silently:
-- unreadable / not JSON / wrong shape → the file is moved aside to `settings.json.bak-<timestamp>`,
-  defaults are used, and `LoadedSettings.warnings` says so (with the backup path);
+- unreadable / not JSON / nested too deeply / wrong shape → the file is moved aside to
+  `settings.json.bak-<timestamp>`, defaults are used, and `LoadedSettings.warnings` says so (with
+  the backup path);
+- not a regular file (a FIFO, /dev/zero) or larger than 8 MB → defaults and a warning; the file
+  is neither read further nor moved;
 - a single bad field (wrong type, out of range) → that field's default, a warning, and a copy of
   the file is kept as a backup;
 - unknown keys (a newer version wrote the file) → kept in `Settings.extra` / `Preset.unknown_fields`
@@ -23,6 +26,7 @@ import logging
 import os
 import re
 import shlex
+import stat
 import typing
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -31,7 +35,7 @@ from typing import Any
 
 import platformdirs
 
-from tray_app.core.atomic import atomic_write_text, backup_file
+from tray_app.core.atomic import atomic_write_text, backup_file, read_at_most
 from tray_app.core.presets import Preset, PresetFormatError, preset_from_dict, preset_to_dict
 
 SCHEMA_VERSION = 1
@@ -402,6 +406,31 @@ def _presets_from_list(items: list[Any], warnings: list[str]) -> list[Preset]:
 # --- load / save --------------------------------------------------------------------------------
 
 
+# settings.json holds options and presets: kilobytes. A bigger "settings file" is not ours.
+MAX_SETTINGS_BYTES = 8 * 1024 * 1024
+
+
+class _NotRegular(Exception):
+    pass
+
+
+def _read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of `path` if it is a regular file of at most `limit` bytes.
+
+    Opened non-blocking: a FIFO in its place neither blocks the start nor is read forever.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _NotRegular("is not a regular file (a pipe or a device?)")
+        data = read_at_most(fd, limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise _NotRegular(f"is larger than {limit // (1024 * 1024)} MB")
+    return data
+
+
 def _move_aside(path: Path) -> Path | None:
     try:
         backup = backup_file(path)
@@ -416,9 +445,14 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> LoadedSettings:
     """Read settings and presets; never raises for bad content (see the module docstring)."""
     file = Path(path) if path is not None else default_settings_path()
     try:
-        raw = file.read_bytes()
+        raw = _read_regular(file, MAX_SETTINGS_BYTES)
     except FileNotFoundError:
         return LoadedSettings(Settings(), [])
+    except _NotRegular as exc:
+        # Not moved aside: copying a FIFO or /dev/zero would hang or fill the disk.
+        warning = f"The settings file {file} {exc}; using defaults."
+        log.warning("%s", warning)
+        return LoadedSettings(Settings(), [], [warning])
     except OSError as exc:
         # Unreadable (permissions, I/O error): don't move it, it may well be fine.
         warning = f"The settings file {file} cannot be read ({exc.strerror}); using defaults."
@@ -433,6 +467,8 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> LoadedSettings:
         reason = "it is not UTF-8 text"
     except json.JSONDecodeError as exc:
         reason = f"it is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+    except RecursionError:
+        reason = "its JSON is nested too deeply"
     if not reason:
         if not isinstance(document, dict):
             reason = "it does not hold a JSON object"
@@ -480,8 +516,8 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> LoadedSettings:
 
 
 def _existing_top_level_extras(file: Path) -> dict[str, Any]:
-    with contextlib.suppress(OSError, ValueError):
-        document = json.loads(file.read_text(encoding="utf-8"))
+    with contextlib.suppress(OSError, ValueError, RecursionError, _NotRegular):
+        document = json.loads(_read_regular(file, MAX_SETTINGS_BYTES).decode("utf-8"))
         if isinstance(document, dict):
             return {
                 k: v

@@ -14,10 +14,13 @@ from typing import Any
 
 from tray_app import APP_DISPLAY_NAME
 from tray_app.core.settings import NotificationPrefs
+from tray_app.core.untrusted import display_text, markup_escape
 
 log = logging.getLogger(__name__)
 
 Buttons = Sequence[tuple[str, Callable[[], None]]]
+MAX_TITLE = 120
+MAX_BODY = 1000
 # Kinds the user can switch off in Settings → Notifications; any other kind always shows.
 OPTIONAL_KINDS = frozenset(
     {"session_ready", "session_failed", "tunnel_problems", "idle_warning", "server_unreachable"}
@@ -58,6 +61,10 @@ class Notifier:
         if not self.wanted(kind):
             log.debug("notification %s suppressed by the user's settings", kind)
             return False
+        # Titles and bodies carry server text (session names, error messages): one plain line
+        # each, no controls or bidi overrides; escaped when sent, as dunst renders markup.
+        title = display_text(title, MAX_TITLE)
+        body = display_text(body, MAX_BODY, multiline=True)
         self.sent.append((kind, title, body))
         task = asyncio.ensure_future(self._send(title, body, buttons, critical, on_clicked))
         self._tasks.add(task)
@@ -90,8 +97,8 @@ class Notifier:
             # desktop-notifier swallows delivery errors (it only logs them); `on_dispatched`
             # runs only when the notification server accepted it.
             await self._backend.send(
-                title=title,
-                message=body,
+                title=markup_escape(title),
+                message=markup_escape(body, multiline=True),
                 urgency=Urgency.Critical if critical else Urgency.Normal,
                 buttons=[Button(title=label, on_pressed=callback) for label, callback in buttons],
                 on_clicked=on_clicked,

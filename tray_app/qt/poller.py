@@ -10,12 +10,14 @@ from datetime import UTC, datetime
 
 from PySide6.QtCore import QObject, Signal
 
+from tray_app.core.api import ClearMLUnavailable
 from tray_app.core.models import Snapshot
 from tray_app.core.refresh import PollStatus, RefreshSchedule, TrayState, classify_error
 
 log = logging.getLogger(__name__)
 
 Fetch = Callable[[bool], Awaitable[Snapshot]]
+FETCH_DEADLINE_S = 120.0
 
 
 class Poller(QObject):
@@ -35,8 +37,10 @@ class Poller(QObject):
         all_users: Callable[[], bool] = lambda: False,
         busy: Callable[[], bool] = lambda: False,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        fetch_deadline: float = FETCH_DEADLINE_S,
     ) -> None:
         super().__init__()
+        self.fetch_deadline = fetch_deadline
         self.schedule = schedule or RefreshSchedule()
         self._all_users = all_users
         self._busy = busy
@@ -94,10 +98,19 @@ class Poller(QObject):
         generation = self._generation
         server = self.status.server
         try:
-            snapshot = await fetch(self._all_users())
+            # Each request has its own deadline, but a snapshot is several: the whole poll has
+            # one too, so a server that answers slowly enough never keeps "ok" on old data.
+            async with asyncio.timeout(self.fetch_deadline):
+                snapshot = await fetch(self._all_users())
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if isinstance(exc, TimeoutError):
+                exc = ClearMLUnavailable(
+                    f"The ClearML server {server} did not send the session list within "
+                    f"{self.fetch_deadline:g} s",
+                    server=server,
+                )
             if generation != self._generation:
                 return
             state, message = classify_error(exc)

@@ -11,7 +11,6 @@ import getpass
 import json
 import logging
 import os
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from tray_app import APP_NAME
+from tray_app.core.runtime_dir import private_runtime_dir
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +29,10 @@ log = logging.getLogger(__name__)
 def socket_path() -> str:
     if os.name == "nt":
         return f"{APP_NAME}-{getpass.getuser()}"  # a named pipe, per user by name
-    with warnings.catch_warnings():  # no XDG_RUNTIME_DIR: platformdirs falls back and warns
-        warnings.simplefilter("ignore")
-        runtime = Path(platformdirs.user_runtime_dir(APP_NAME, appauthor=False))
     try:
-        runtime.mkdir(parents=True, exist_ok=True)
-        runtime.chmod(0o700)
+        # Checked to be ours: without XDG_RUNTIME_DIR, /tmp/runtime-<uid> may be another user's
+        # (who could then take the socket, or stop every start).
+        runtime = private_runtime_dir(APP_NAME)
     except OSError:
         runtime = Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
         runtime.mkdir(parents=True, exist_ok=True)
