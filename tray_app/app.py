@@ -109,7 +109,11 @@ class TrayApplication:
         self.presets = PresetsFlow(notify=self.notifier, settings=lambda: self.settings)
         self.tunnel_watch = TunnelWatch(self.launcher, self.notifier)
         self.launch_flow = LaunchFlow(
-            self.launcher.create, notify=self.notifier, started=self.connect_flow.check_editor_soon
+            self.launcher.create,
+            notify=self.notifier,
+            started=self.connect_flow.check_editor_soon,
+            ask=self.ask,
+            foreign=self.presets.from_workspace,
         )
         self.hotkey = GlobalHotkey(
             lambda: self.poller.snapshot, lambda sid: self.controller.handle("connect", sid)
@@ -147,6 +151,7 @@ class TrayApplication:
             lambda: self.desktop.open_url(_file_url(log_dir()))
         )
         self.controller.new_session_requested.connect(lambda: spawn(self._new_session()))
+        self.controller.quick_pick_requested.connect(self.hotkey.open_pick)
         self.controller.import_presets_requested.connect(lambda: self._pick_presets_file(False))
         self.controller.export_presets_requested.connect(lambda: self._pick_presets_file(True))
 

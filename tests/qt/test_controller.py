@@ -124,3 +124,42 @@ def test_copy_session_password_uses_the_launcher(qapp: Any) -> None:
     assert "s3cret-pw" not in str(messages)
     controller.handle("copy_password", "unknown")
     assert messages[-1][2] is True
+
+
+def test_open_jupyter_opens_only_http_to_the_sessions_own_machine(
+    qapp: Any, monkeypatch: Any
+) -> None:
+    """A task's jupyter_url is written by its owner: a file:// URL or another host is refused."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from PySide6.QtGui import QDesktopServices
+
+    from tray_app.core.models import Session, SessionState
+
+    base = Session(
+        id="a" * 32,
+        name="box",
+        status="in_progress",
+        state=SessionState.RUNNING,
+        public_address="10.1.2.3",
+    )
+    opened: list[str] = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toString()))
+    messages: list[tuple[str, str, bool]] = []
+    for url in ("file:///etc/passwd", "http://evil.example/lab", "http://10.1.2.3:8888/lab"):
+        session = replace(base, jupyter_url=url)
+        snapshot = Snapshot(sessions=(session,), fetched_at=datetime.now(UTC))
+        controller = Controller(lambda s=snapshot: s)
+        controller.message.connect(lambda *m: messages.append(m))
+        controller.handle("open_jupyter", session.id)
+    assert opened == ["http://10.1.2.3:8888/lab"]
+    assert [m[0] for m in messages] == ["JupyterLab not opened", "JupyterLab not opened"]
+
+
+def test_the_menus_more_row_opens_the_quick_pick(qapp: Any) -> None:
+    controller = Controller(lambda: None)
+    asked: list[bool] = []
+    controller.quick_pick_requested.connect(lambda: asked.append(True))
+    controller.handle("quick_pick")
+    assert asked == [True]

@@ -45,3 +45,38 @@ async def test_a_launch_that_cannot_start_says_why_and_nothing_starts() -> None:
             "The preset “gpu” uses a fixed password, but none is stored.",
         )
     ]
+
+
+async def test_a_workspace_preset_shows_what_it_sends_before_its_first_launch() -> None:
+    from tray_app.core.ports import Question
+
+    class Ask:
+        def __init__(self, *answers: int | None) -> None:
+            self.answers, self.asked = list(answers), list[Question]()
+
+        async def ask(self, question: Question) -> int | None:
+            self.asked.append(question)
+            return self.answers.pop(0)
+
+        async def ask_text(self, title: str, prompt: str) -> str | None:
+            return None
+
+        def cancel_all(self) -> None:
+            pass
+
+    preset = Preset(name="repo", queue="q", upload_files="~/.ssh")
+    created: list[str] = []
+    ask = Ask(1, 0)  # "Cancel", then "Launch"
+
+    def create(p: Preset, password: str | None) -> str:
+        created.append(p.name)
+        return f"launch-{len(created)}"
+
+    flow = LaunchFlow(
+        create, notify=Notices(), started=lambda: None, ask=ask, foreign=lambda p: True
+    )
+    assert await flow.launch(preset) is None and created == []
+    assert "~/.ssh" in ask.asked[0].text and ask.asked[0].choices == ("Launch", "Cancel")
+    assert await flow.launch(preset) == "launch-1"
+    assert await flow.launch(preset) == "launch-2"  # shown once per run: not asked again
+    assert len(ask.asked) == 2

@@ -21,6 +21,7 @@ from tray_app.core.menu_model import ssh_command
 from tray_app.core.models import LogLine, Snapshot
 from tray_app.core.sessions import SessionService
 from tray_app.core.tunnels import Launcher, TunnelState
+from tray_app.core.untrusted import safe_http_url
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class Controller(QObject):
     keep_alive_requested = Signal(str)  # session id
     import_presets_requested = Signal()
     export_presets_requested = Signal()
+    quick_pick_requested = Signal()  # the menu's "N more… (search)" row
 
     def __init__(self, snapshot: Callable[[], Snapshot | None]) -> None:
         super().__init__()
@@ -63,6 +65,7 @@ class Controller(QObject):
             "refresh": self.refresh_requested,
             "import_presets": self.import_presets_requested,
             "export_presets": self.export_presets_requested,
+            "quick_pick": self.quick_pick_requested,
         }
         if action in simple:
             simple[action].emit()
@@ -108,16 +111,29 @@ class Controller(QObject):
             self.message.emit("Terminal", "Opening a terminal is not available here.", True)
 
     def open_jupyter(self, session_id: str) -> None:
-        url = ""
-        if self.launcher is not None:
-            tunnel = next(
-                (t for t in self.launcher.tunnels().values() if t.session_id == session_id), None
-            )
-            url = tunnel.jupyter_url or "" if tunnel else ""
+        """The tunnel's local JupyterLab, else the session's own address; never another place:
+        the server's `jupyter_url` is written by whoever owns the task."""
+        tunnel = self.connect_flow.tunnel_for(session_id) if self.connect_flow else None
         session = self._session(session_id)
-        url = url or (session.jupyter_url if session else "")
+        offered = (tunnel.jupyter_url if tunnel else None) or (
+            session.jupyter_url if session else ""
+        )
+        url = (
+            safe_http_url(tunnel.jupyter_url, "localhost")
+            if tunnel and tunnel.jupyter_url
+            else None
+        )
+        if url is None and session is not None and session.jupyter_url:
+            url = safe_http_url(session.jupyter_url, session.public_address or "")
         if url:
             QDesktopServices.openUrl(QUrl(url))
+        elif offered:
+            log.warning("JupyterLab address of %s refused: %r", session_id, offered[:200])
+            self.message.emit(
+                "JupyterLab not opened",
+                "The session's JupyterLab address does not point at its own machine over http(s).",
+                True,
+            )
         else:
             self.message.emit("JupyterLab", "This session has no JupyterLab address yet.", True)
 

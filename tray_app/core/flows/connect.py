@@ -328,11 +328,13 @@ class ConnectFlow:
         config = self._ssh_config()
         async with self._lock:
             try:
-                if session_ids is None:
+                if session_ids is None:  # at start: what a run that did not quit cleanly left
                     await asyncio.to_thread(_clear_pending_markers, config.control_dir)
                     removed = await asyncio.to_thread(config.remove_aliases, None)
                     if removed:
                         log.info("ssh config: removed %d stale Host blocks", removed)
+                    with contextlib.suppress(Exception):  # a locked keyring: next start
+                        await asyncio.to_thread(self._secrets().remove_stale_session_passwords)
                     return
                 for session_id in session_ids:
                     alias = host_alias(session_id)

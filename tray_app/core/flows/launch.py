@@ -7,8 +7,8 @@ import logging
 from collections.abc import Callable
 
 from tray_app.core.launch_events import LaunchProblem
-from tray_app.core.ports import Notify
-from tray_app.core.presets import PasswordPolicy, Preset
+from tray_app.core.ports import Ask, Notify, Question, confirm
+from tray_app.core.presets import PasswordPolicy, Preset, preset_disclosures
 from tray_app.core.secrets import SecretStore
 
 log = logging.getLogger(__name__)
@@ -23,8 +23,13 @@ class LaunchFlow:
         *,
         notify: Notify,
         started: Callable[[], None],
+        ask: Ask | None = None,
+        foreign: Callable[[Preset], bool] = lambda preset: False,
         secrets: Callable[[], SecretStore] = SecretStore,
     ) -> None:
+        self._ask = ask
+        self._foreign = foreign  # a preset this user did not write (a repository's)
+        self._approved: set[str] = set()  # foreign presets launched once this run, as shown
         self._create = create  # the launcher: starts clearml-session, or raises LaunchProblem
         self._notify = notify
         self._started = started  # e.g. check the editor while the session comes up
@@ -32,6 +37,8 @@ class LaunchFlow:
 
     async def launch(self, preset: Preset) -> str | None:
         """The launch key, or None when it could not start (the user was told why)."""
+        if not await self._disclosed(preset):
+            return None
         password = None
         if preset.password_policy is PasswordPolicy.FIXED:
             try:  # the keyring may be a D-Bus service: never on the event loop's thread
@@ -49,3 +56,24 @@ class LaunchFlow:
         log.info("launching a session from preset %r (%s)", preset.name, key)
         self._notify.notify("info", "Starting a session", f"Preset “{preset.name}”: see the menu.")
         return key
+
+    async def _disclosed(self, preset: Preset) -> bool:
+        """A repository's preset shows what it would send or trust before its first launch."""
+        if not self._foreign(preset):
+            return True
+        notes = preset_disclosures(preset)
+        if not notes or repr(preset) in self._approved:
+            return True
+        if self._ask is None:
+            return False
+        question = Question(
+            "Launch a workspace preset?",
+            f"The preset “{preset.name}” comes from the workspace folder, not from you. "
+            "Launching it:\n• " + "\n• ".join(notes),
+            ("Launch", "Cancel"),
+        )
+        if not await confirm(self._ask, question):
+            log.info("workspace preset %r not launched: declined", preset.name)
+            return False
+        self._approved.add(repr(preset))
+        return True

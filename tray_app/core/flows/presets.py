@@ -15,6 +15,7 @@ from tray_app.core.presets import (
     load_workspace_presets,
     presets_from_json,
     presets_to_json,
+    read_presets_text,
 )
 from tray_app.core.settings import Settings, SettingsError, save_settings
 
@@ -26,6 +27,7 @@ class PresetsFlow:
         self._notify = notify
         self._settings = settings
         self.presets: list[Preset] = []
+        self.workspace_names: set[str] = set()  # shown from a repository's .vscode/clearml.json
 
     async def for_dialog(self) -> list[Preset]:
         """Ours, then the workspace folder's (`.vscode/clearml.json`) under names not taken."""
@@ -39,7 +41,13 @@ class PresetsFlow:
                 workspace = []
             names = {p.name for p in presets}
             presets += [p for p in workspace if p.name not in names]
+            self.workspace_names = {p.name for p in workspace if p.name not in names}
         return presets
+
+    def from_workspace(self, preset: Preset) -> bool:
+        """Written by someone else (a repository), not saved by this user."""
+        own = {p.name: p for p in self.presets}
+        return preset.name in self.workspace_names and own.get(preset.name) != preset
 
     async def save(self, preset: Preset) -> bool:
         self.presets = [p for p in self.presets if p.name != preset.name] + [preset]
@@ -51,7 +59,7 @@ class PresetsFlow:
     async def import_from(self, path: Path) -> list[str]:
         """Add (or replace by name) the presets of an exported JSON file; returns their names."""
         try:
-            text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+            text = await asyncio.to_thread(read_presets_text, path)
             imported = presets_from_json(text, source=str(path))
         except (OSError, UnicodeDecodeError, PresetError) as exc:
             message = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)

@@ -41,6 +41,10 @@ class GlobalHotkey:
         if not result.ok and self._combo:
             log.warning("global hotkey %s: %s", self._combo, result.reason)
 
+    def open_pick(self) -> None:
+        """The quick-pick of live sessions (the hotkey, or the menu's "N more…" row)."""
+        self._pressed()
+
     def _pressed(self) -> None:
         from tray_app.qt.quick_pick import QuickPick
 
