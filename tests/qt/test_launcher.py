@@ -173,6 +173,36 @@ def test_new_session_goes_queued_allocated_ready_machine_then_retry_limit_stops_
     assert rig.emu.state.tasks[task_id]["status"] == "in_progress"
 
 
+def test_a_fixed_password_reaches_the_session_but_never_the_command_line(
+    qtbot: QtBot, rig_factory: Callable[..., Rig]
+) -> None:
+    """Any local user can read /proc/<pid>/cmdline: the fixed password goes through the CLI's
+    own state file, and the real clearml-session uses it for the new session."""
+    from tray_app.core.presets import PasswordPolicy
+
+    rig = rig_factory(sessions=0)
+    before = set(rig.emu.state.tasks)
+    preset = Preset(name="fixed", queue="sessions", password_policy=PasswordPolicy.FIXED)
+    key = rig.launcher.create(preset, "Fixed pw 0123")
+    proc = rig.launcher.process(key)
+    assert proc is not None
+    cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+    assert b"Fixed pw 0123" not in cmdline and b"--password" not in cmdline
+    qtbot.waitUntil(lambda: rig.only().session_id is not None, timeout=60_000)
+    task_id = rig.only().session_id
+    assert task_id in set(rig.emu.state.tasks) - before
+
+    def password() -> str:
+        with rig.emu.state.lock:
+            return str((rig.emu.state.tasks[task_id].get("runtime") or {}).get("_ssh_password", ""))
+
+    qtbot.waitUntil(lambda: bool(password()), timeout=30_000)
+    assert password() == "Fixed pw 0123"
+    rig.launcher.disconnect(key)
+    qtbot.waitUntil(lambda: not proc.running(), timeout=15_000)
+    assert proc.config_file is not None and not proc.config_file.exists()  # it held the password
+
+
 def test_unknown_queue_notifies_with_the_cli_error(
     qtbot: QtBot, rig_factory: Callable[..., Rig]
 ) -> None:

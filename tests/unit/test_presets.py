@@ -31,6 +31,7 @@ from tray_app.core.presets import (
     preset_to_dict,
     presets_from_json,
     presets_to_json,
+    state_file_text,
     validate_preset,
 )
 from tray_app.core.secrets import preset_password_key
@@ -179,12 +180,15 @@ def test_random_password_policy_uses_randomize() -> None:
     assert argv[argv.index("--randomize") + 1].startswith("--")
 
 
-def test_fixed_password_policy_passes_the_given_password() -> None:
+def test_a_fixed_password_goes_into_the_state_file_never_argv() -> None:
+    """/proc/<pid>/cmdline is world-readable; the CLI takes the state file's password."""
+    import json
+
     preset = Preset(name="p", queue="q", password_policy=PasswordPolicy.FIXED)
     argv = build_argv(preset, password="pa ss")
-    assert argv[argv.index("--password") + 1] == "pa ss"
-    assert "--randomize" not in argv
-    assert build_argv(preset, password="-dash")[-3] == "--password=-dash"
+    assert "--password" not in argv and "pa ss" not in " ".join(argv)
+    assert "--randomize" not in argv  # with it, the CLI would make a new random password
+    assert json.loads(state_file_text("pa ss")) == {"password": "pa ss", "randomize": False}
 
 
 def test_fixed_password_policy_without_password_is_refused() -> None:
@@ -701,11 +705,13 @@ def test_fixed_password_from_the_keyring_never_reaches_display_or_logs(
     store.set(preset.password_keyring_key(), "Fixed-Pa55 word")
     install_redaction()
     try:
-        argv = build_argv(preset, password=store.get(preset.password_keyring_key()))
-        assert "Fixed-Pa55 word" in argv  # the child needs it
-        assert "Fixed-Pa55 word" not in display_command(argv)
+        password = store.get(preset.password_keyring_key())
+        assert password == "Fixed-Pa55 word"
+        argv = build_argv(preset, password=password)
+        assert "Fixed-Pa55 word" not in argv  # the state file carries it to the child
         caplog.set_level(logging.INFO)
-        logging.getLogger("tray_app.launcher").info("running %s / %r", display_command(argv), argv)
+        state = state_file_text(password)
+        logging.getLogger("tray_app.launcher").info("running %s / %s", display_command(argv), state)
         assert "running clearml-session --queue q" in caplog.text
         assert "Fixed-Pa55" not in caplog.text
         assert "Fixed-Pa55 word" not in presets_to_json([preset])

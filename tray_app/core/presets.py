@@ -251,6 +251,15 @@ def _bool(value: bool) -> str:
     return "true" if value else "false"
 
 
+def state_file_text(password: str) -> str:
+    """The CLI's state file (`--config-file`) holding a fixed session password.
+
+    clearml-session takes `password` from its state file when `--password` is not given, and
+    keeps it while `randomize` is false (`get_user_inputs`, `load_state` in its __main__.py).
+    """
+    return json.dumps({"password": password, "randomize": False})
+
+
 def build_argv(
     preset: Preset,
     *,
@@ -261,7 +270,9 @@ def build_argv(
     """The argv that starts a new session from `preset` (no `--yes`: the launcher answers prompts).
 
     `config_file` is the per-child state file (`--config-file`); `password` is the fixed password
-    read from the keyring by the caller (required iff the policy is FIXED).
+    read from the keyring by the caller (required iff the policy is FIXED). It never goes into
+    argv, which any local user can read in /proc/<pid>/cmdline: the caller writes it into the
+    state file (`state_file_text`), where the CLI takes it as "the previous password".
     Raises PresetInvalid when the preset has problems (files are not checked: this is pure).
     """
     reasons = validate_preset(preset, check_files=False)
@@ -309,8 +320,7 @@ def build_argv(
     if preset.username:
         argv += _value("--username", preset.username)
     if preset.password_policy is PasswordPolicy.FIXED:
-        assert password is not None
-        argv += _value("--password", password)
+        pass  # in the state file; without --randomize the CLI keeps it
     else:
         # `--randomize` takes optional values (nargs='*'): an option must follow it, which the
         # always-present `--disable-session-cleanup` below guarantees.

@@ -28,6 +28,7 @@ import platformdirs
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from tray_app.core import presets as presets_mod
+from tray_app.core.atomic import atomic_write_text
 from tray_app.core.child_registry import ChildRegistry, guarded_argv
 from tray_app.core.launch_events import (
     AskUser,
@@ -441,6 +442,13 @@ class SessionLauncher:
             )
         except presets_mod.PresetError as exc:
             raise LaunchProblem(f"The preset “{preset.name}” is not valid: {exc}") from exc
+        if password:
+            try:  # the CLI reads it from here: never argv (world-readable in /proc)
+                atomic_write_text(config, presets_mod.state_file_text(password), mode=0o600)
+            except OSError as exc:
+                raise LaunchProblem(
+                    f"Could not prepare the session's state file: {exc.strerror or exc}"
+                ) from exc
         label = preset.session_name or preset.name
         policy = self._policy(
             creating=True, restore_workspace=preset.restore_workspace, queue=preset.queue
