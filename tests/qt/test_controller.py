@@ -163,3 +163,34 @@ def test_the_menus_more_row_opens_the_quick_pick(qapp: Any) -> None:
     controller.quick_pick_requested.connect(lambda: asked.append(True))
     controller.handle("quick_pick")
     assert asked == [True]
+
+
+def test_an_ssh_command_that_is_not_safe_to_paste_is_refused(qapp: Any) -> None:
+    from datetime import UTC, datetime
+
+    from tray_app.core.models import Session, SessionState
+
+    session = Session(
+        id="b" * 32,
+        name="box",
+        status="in_progress",
+        state=SessionState.RUNNING,
+        public_address="10.1.2.3",
+        ssh_port=22,
+        ssh_user="root\nrm -rf ~",
+    )
+    snapshot = Snapshot(sessions=(session,), fetched_at=datetime.now(UTC))
+    controller = Controller(lambda: snapshot)
+    QGuiApplication.clipboard().setText("before")
+    messages: list[tuple[str, str, bool]] = []
+    controller.message.connect(lambda *m: messages.append(m))
+    controller.handle("copy_direct_ssh", session.id)
+    assert QGuiApplication.clipboard().text() == "before"
+    assert messages == [
+        (
+            "SSH command not copied",
+            "The session's SSH user, address or port holds characters that are not safe in a "
+            "command.",
+            True,
+        )
+    ]

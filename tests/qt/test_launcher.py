@@ -480,3 +480,28 @@ def test_quit_with_shutdown_sends_shutdown_to_connected_children(
     assert proc.exit_code == 0  # it ended by itself after "Shutdown", not by a signal
     log_text = proc.log_path.read_text()
     assert "<got Shutdown>" in log_text and "Remote session shutdown" in log_text
+
+
+def test_a_flooding_child_cannot_fill_the_disk_with_its_log(
+    qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from tray_app.qt import launcher as launcher_mod
+    from tray_app.qt.launcher import SessionProcess
+
+    monkeypatch.setattr(launcher_mod, "LOG_LIMIT_CHARS", 50_000)
+    flood = "import sys\nfor i in range(3000): print('x' * 99)\nprint('the end')\n"
+    proc = SessionProcess(
+        "flood",
+        [sys.executable, "-c", flood],
+        env=dict(os.environ),
+        log_path=tmp_path / "flood.log",
+    )
+    proc.start()
+    qtbot.waitUntil(lambda: not proc.running(), timeout=20_000)
+    proc.close_log()
+    text = (tmp_path / "flood.log").read_text()
+    assert len(text) < 50_000 + 200  # ~300 kB of output, the log capped
+    assert "[the log stops here: over 0 MB of output]" in text
+    assert proc.last_lines[-1] == "the end"  # still read and remembered after the cap

@@ -153,6 +153,15 @@ class Controller(QObject):
         """`ssh -p PORT user@address`: straight to the machine, asks for the session password."""
         session = self._session(session_id)
         command = ssh_command(session) if session else None
+        if not command and session is not None and session.public_address and session.ssh_port:
+            log.warning("ssh command of %s refused: unsafe user, address or port", session_id)
+            self.message.emit(
+                "SSH command not copied",
+                "The session's SSH user, address or port holds characters that are not safe in "
+                "a command.",
+                True,
+            )
+            return
         if not command:
             self.message.emit("SSH", "This session has not published an SSH address yet.", True)
             return

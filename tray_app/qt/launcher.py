@@ -58,6 +58,7 @@ TERMINATE_GRACE_MS = 3000
 SHUTDOWN_GRACE_MS = 20000
 LAST_LINES = 12
 QUIET_MS = 1500
+LOG_LIMIT_CHARS = 8_000_000  # per clearml-session log file
 
 
 TunnelHook = Callable[[TunnelInfo], None]
@@ -164,6 +165,8 @@ class SessionProcess(QObject):
         self.config_file = config_file
         self.exit_code: int | None = None
         self.started_pid = 0
+        self._log_bytes = 0
+        self._log_full = False
         # Parsed events go to a plain callback, not a Signal: PySide6 6.12 mis-counts references
         # when a list of Python objects crosses a Signal (a "bool_dealloc" abort at exit).
         self.on_events: Callable[[list[SessionEvent]], None] = lambda events: None
@@ -268,9 +271,22 @@ class SessionProcess(QObject):
             self._log.close()
 
     def _write_log(self, text: str) -> None:
-        if text and not self._log.closed:
-            self._log.write(text)
-            self._log.flush()
+        if not text or self._log.closed:
+            return
+        if self._log_bytes + len(text) > LOG_LIMIT_CHARS:
+            # A child that floods its output must not fill the disk; the last lines stay in
+            # memory (notifications) and the child keeps being read and parsed.
+            if not self._log_full:
+                self._log_full = True
+                self._log.write(
+                    f"\n[the log stops here: over {LOG_LIMIT_CHARS // 1_000_000} MB of output]\n"
+                )
+                self._log.flush()
+                log.warning("session %s: log limit reached; further output not written", self.key)
+            return
+        self._log_bytes += len(text)
+        self._log.write(text)
+        self._log.flush()
 
     def _read(self) -> None:
         raw = self._decoder.decode(bytes(self.process.readAllStandardOutput().data()))
