@@ -225,7 +225,8 @@ class TrayApplication:
         service = SessionService(self.client, web_server=config.web_server)
         self.controller.service = service
         self.idle.monitor = IdleMonitor(service, lambda: self.settings.idle)
-        log.info("using ClearML server %s (config: %s)", config.api_server, config.source)
+        files = ", ".join(str(path) for path in config.source) or "environment"
+        log.info("using ClearML server %s (config: %s)", config.api_server, files)
         self.poller.set_source(service.snapshot, config.api_server)
 
     async def use_demo(self) -> None:
@@ -396,8 +397,14 @@ class TrayApplication:
             answer = await self.ask.ask(
                 Question(
                     "Quit ClearML Session Tray",
-                    f"{len(live)} session tunnel(s) are open. Their remote sessions can keep "
-                    "running (reconnect later from the menu) or be shut down now.",
+                    (
+                        f"{len(live)} session tunnels are open"
+                        if len(live) > 1
+                        else "A session tunnel is open"
+                    )
+                    + ": editors connected through them lose the connection. "
+                    "The remote sessions can keep running (reconnect later from the menu) or be "
+                    "shut down now.",
                     ("Keep sessions running", "Shut them down", "Cancel"),
                     destructive=1,
                 )

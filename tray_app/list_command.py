@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 
@@ -78,10 +79,14 @@ def run_list(args: argparse.Namespace) -> int:
         return _fail(EXIT_UNAVAILABLE, str(exc))
     except ClearMLError as exc:
         return _fail(EXIT_ERROR, str(exc))
-    if args.json:
-        print(json.dumps(snapshot_to_json(snapshot), indent=2))
-    else:
-        print(format_table(snapshot))
+    text = json.dumps(snapshot_to_json(snapshot), indent=2) if args.json else format_table(snapshot)
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        # `clearml-tray list | head`: the reader has what it wanted. Point stdout at nothing so
+        # that the interpreter's final flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
     return EXIT_OK
 
 

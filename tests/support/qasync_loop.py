@@ -17,6 +17,7 @@ def qasync_loop() -> asyncio.AbstractEventLoop:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication([])
+    app.setQuitOnLastWindowClosed(False)  # as the tray does: closing a dialog ends nothing
     loop: asyncio.AbstractEventLoop = qasync.QEventLoop(app)
     return loop
 

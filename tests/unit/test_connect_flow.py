@@ -219,3 +219,29 @@ async def test_copy_ssh_gives_the_alias_that_needs_no_password(flow_parts: Any) 
     flow.copy_ssh(ready())
     await flow_parts.settle()
     assert rec.copied == ["ssh clearml-01234567"]
+
+
+async def test_not_now_to_remote_ssh_opens_no_editor_and_is_not_asked_twice_at_once(
+    flow_parts: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from tray_app.core.editors import find_editor
+
+    code = tmp_path / "bin" / "code"
+    code.parent.mkdir()
+    code.write_text("#!/bin/sh\n")
+    code.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{code.parent}{os.pathsep}{os.environ['PATH']}")
+    ask = ScriptedAsk(1, 0)  # "Not now" to Remote-SSH, then "Add the line"
+    flow, rec, _ = flow_parts(ask, ready())
+    flow._settings = lambda: Settings()  # the editor found on PATH: our stand-in `code`
+    editor = find_editor()
+    assert editor is not None and editor.kind == "code"
+    flow.check_editor_soon()  # at attach: the offer comes early...
+    await flow_parts.settle()
+    flow.open_editor(ready())  # ...and the ready tunnel does not ask again right away
+    await flow_parts.settle()
+    assert [q.choices for q in ask.asked] == [("Install", "Not now"), ("Add the line", "Cancel")]
+    assert not any(argv[:1] == [str(code)] and "--new-window" in argv for argv in rec.started)
+    assert rec.notices[-1][1] == "VS Code was not opened"

@@ -196,10 +196,9 @@ def _ready(
     ]
     if tunnel.info.jupyter_url:
         buttons.append(("Open JupyterLab", "open_jupyter"))
-    alias = tunnel.info.ssh_host_alias
-    body = f"{tunnel.info.label}: " + (
-        f"ssh {alias}" if alias else f"localhost port {tunnel.info.local_ssh_port}"
-    )
+    # No command in the text: the Host block it would need may still wait for the user's
+    # answer to the Include question; "Copy SSH command" prepares it first.
+    body = f"{tunnel.info.label} is connected."
     effects.append(Notice("session_ready", "Session ready", body, tuple(buttons)))
     if policy.open_editor_when_ready:
         effects.append(OpenEditor())

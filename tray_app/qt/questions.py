@@ -30,6 +30,10 @@ class QtAsk:
     def __init__(self, parent: QWidget | None = None) -> None:
         self._parent = parent
         self._open: dict[QWidget, asyncio.Future[object]] = {}
+        # One question on screen at a time: two flows asking at once (the Include line and
+        # Remote-SSH) would stack identical windows on top of each other.
+        self._turn: asyncio.Lock | None = None
+        self._cancelled = 0  # bumped by cancel_all: questions still waiting their turn drop
 
     @property
     def open_dialogs(self) -> list[QWidget]:
@@ -61,8 +65,6 @@ class QtAsk:
             clicked = box.clickedButton()
             return buttons.index(clicked) if clicked in buttons else None
 
-        if os.environ.get(DIALOG_DUMP_ENV):
-            QTimer.singleShot(300, lambda: _dump_buttons(box, Path(os.environ[DIALOG_DUMP_ENV])))
         result = await self._show(box, answer)
         return result if isinstance(result, int) else None
 
@@ -75,6 +77,7 @@ class QtAsk:
         return result if isinstance(result, str) else None
 
     def cancel_all(self) -> None:
+        self._cancelled += 1
         for dialog, future in list(self._open.items()):
             if not future.done():
                 future.set_result(None)
@@ -82,6 +85,16 @@ class QtAsk:
         self._open.clear()
 
     async def _show(self, dialog: QWidget, answer: object) -> object:
+        if self._turn is None:
+            self._turn = asyncio.Lock()
+        generation = self._cancelled
+        async with self._turn:
+            if generation != self._cancelled:  # Quit came while this one waited
+                dialog.deleteLater()
+                return None
+            return await self._show_now(dialog, answer)
+
+    async def _show_now(self, dialog: QWidget, answer: object) -> object:
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         self._open[dialog] = future
 
@@ -91,6 +104,9 @@ class QtAsk:
 
         dialog.finished.connect(finished)  # type: ignore[attr-defined]
         dialog.open()  # type: ignore[attr-defined]  # window-modal to nothing: never blocks
+        dump = os.environ.get(DIALOG_DUMP_ENV)
+        if dump and isinstance(dialog, QMessageBox):
+            QTimer.singleShot(300, lambda: _dump_buttons(dialog, Path(dump)))
         dialog.raise_()
         dialog.activateWindow()
         try:

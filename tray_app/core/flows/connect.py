@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,7 @@ from tray_app.core.tunnels import TunnelInfo, TunnelState
 log = logging.getLogger(__name__)
 
 ENDED = (TunnelState.CLOSED, TunnelState.FAILED)
+ASK_AGAIN_AFTER_S = 60.0  # a declined Remote-SSH install is offered again on a later Connect
 
 
 class TunnelSource(Protocol):
@@ -101,6 +103,7 @@ class ConnectFlow:
         self._lock = asyncio.Lock()  # ssh config writes: ready and Connect arrive together
         self._include_question: asyncio.Future[bool] | None = None
         self._remote_ssh_ok: set[tuple[str, ...]] = set()
+        self._remote_ssh_declined: dict[tuple[str, ...], float] = {}  # editor → when "Not now"
         self._remote_ssh_checks: dict[tuple[str, ...], asyncio.Future[bool]] = {}
 
     def host_generation(self, session_id: str) -> int:
@@ -206,10 +209,15 @@ class ConnectFlow:
         return await asyncio.shield(self._include_question)
 
     async def _ask_include(self, diff: str, config: SshConfig) -> bool:
+        exists = await asyncio.to_thread(config.user_config.exists)
+        where = (
+            f"at the top of {config.user_config} (a backup is kept; nothing else changes)"
+            if exists
+            else f"to a new {config.user_config}"
+        )
         question = Question(
             "Connect in VS Code",
-            "To let VS Code Remote-SSH reach your sessions, one Include line is added at the "
-            f"top of {config.user_config} (a backup is kept; nothing else changes).",
+            f"To let VS Code Remote-SSH reach your sessions, one Include line is added {where}.",
             ("Add the line", "Cancel"),
             detail=diff,
         )
@@ -369,7 +377,15 @@ class ConnectFlow:
         if editor is None:
             self._desktop.open_url(fallback_url(alias, folder))
             return
-        await self.ensure_remote_ssh(editor)
+        if not await self.ensure_remote_ssh(editor) and editor.argv in self._remote_ssh_declined:
+            # A window that can only show "cannot open ssh-remote" helps nobody.
+            self._notify.notify(
+                "info",
+                f"{editor.name} was not opened",
+                "It needs the Remote - SSH extension to open the session; Connect again to "
+                "install it, or use Copy SSH command.",
+            )
+            return
         argv = open_argv(editor, alias, folder)
         log.info("opening %s: %s", editor.name, " ".join(argv))
         if not self._desktop.start_detached(argv):
@@ -400,6 +416,9 @@ class ConnectFlow:
         """
         if not needs_extension_check(editor) or editor.argv in self._remote_ssh_ok:
             return True
+        declined = self._remote_ssh_declined.get(editor.argv)
+        if declined is not None and time.monotonic() - declined < ASK_AGAIN_AFTER_S:
+            return False  # just answered "Not now" (the early check): do not ask twice
         running = self._remote_ssh_checks.get(editor.argv)
         if running is None:
             running = asyncio.ensure_future(self._check_remote_ssh(editor))
@@ -424,12 +443,17 @@ class ConnectFlow:
         )
         if not await confirm(self._ask, question):
             log.info("Remote-SSH install declined for %s", editor.name)
+            self._remote_ssh_declined[editor.argv] = time.monotonic()
             return False
-        self._notify.notify("info", "Installing Remote - SSH", f"{extension} into {editor.name}")
+        self._remote_ssh_declined.pop(editor.argv, None)
+        self._notify.notify(
+            "info", "Installing Remote - SSH", f"Into {editor.name}; the session opens after it."
+        )
         code, output = await self._runner.run(install_extension_argv(editor), self._env(), 300)
         if code == 0:
             log.info("installed %s into %s", extension, editor.name)
             self._remote_ssh_ok.add(editor.argv)
+            self._notify.notify("info", "Remote - SSH installed", f"In {editor.name}.")
             return True
         log.warning("installing %s failed (%s): %s", extension, code, output[-500:])
         last = output.strip().splitlines()[-1] if output.strip() else f"exit code {code}"
