@@ -169,3 +169,25 @@ def test_unreachable_server_exits_4(tmp_path):
     assert len(lines) == 1
     assert url in lines[0]
     assert qt_modules(result) == ""
+
+
+def test_a_reader_that_stops_early_ends_list_quietly(emulator_factory, tmp_path):
+    """`clearml-tray list --json | head -c 20`: no BrokenPipeError traceback."""
+    emu = emulator_factory(sessions=400)  # more JSON than a pipe holds
+    conf = emu.write_config(tmp_path / "clearml.conf")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLEARML_", "TRAINS_"))}
+    env["PYTHONPATH"] = str(REPO)
+    lister = subprocess.Popen(
+        [sys.executable, "-m", "tray_app", "--config-file", str(conf), "list", "--json",
+         "--all-users"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=REPO,
+    )  # fmt: skip
+    assert lister.stdout is not None and lister.stderr is not None
+    assert lister.stdout.read(20)  # the first bytes, then the reader goes away
+    lister.stdout.close()
+    errors = lister.stderr.read().decode()
+    assert lister.wait(60) == 0, errors
+    assert "Traceback" not in errors and "BrokenPipe" not in errors
