@@ -118,7 +118,7 @@ class DemoServer:
                 # ports free on this machine.
                 from tray_app.demo.ssh_endpoint import SessionEndpoints, pick_ports
 
-                agent.port_picker = pick_ports
+                agent.use_port_picker(pick_ports)
                 agent.start_in_loop(tick)
                 if self.ssh_endpoints:
                     endpoints = SessionEndpoints(self.state)
