@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from support.live_env import LIVE_ENV  # captured now, before isolation removes CLEARML_*
 
-pytest_plugins = ["support.emulator"]
+# support.leaks: fails the run when a process a test started outlives it.
+pytest_plugins = ["pytester", "support.emulator", "support.leaks"]
 
 # Environment variables that would let a test reach a real server or real user files.
 _LEAKY_ENV_PREFIXES = ("CLEARML_", "TRAINS_")
