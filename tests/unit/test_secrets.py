@@ -27,6 +27,7 @@ from tray_app.core.secrets import (
     SecretStore,
     SecretStoreError,
     api_secret_key,
+    keyring_problem,
     preset_password_key,
     session_password_key,
     unusable_reason,
@@ -184,10 +185,12 @@ def test_backend_that_raises_on_set_falls_back_loudly(
     assert store.is_fallback is False  # it looked fine until it refused
     assert store.set("preset-password/gpu", "fixed-pw-1") == FILE
     assert store.is_fallback is True
-    assert store.warning is not None and "locked" in store.warning
+    assert store.warning is not None and "could not store a secret: the keyring is locked" in (
+        store.warning
+    )
     assert store.get("preset-password/gpu") == "fixed-pw-1"
     assert stat.S_IMODE(store.fallback_path.stat().st_mode) == 0o600
-    assert any("refused" in r.getMessage() for r in caplog.records)
+    assert any("could not store a secret" in r.getMessage() for r in caplog.records)
 
 
 def test_reads_go_to_the_backend_recorded_in_the_index(
@@ -208,8 +211,44 @@ def test_reads_go_to_the_backend_recorded_in_the_index(
 def test_locked_keyring_on_read_raises_a_clear_error(data_dir: Path) -> None:
     store = SecretStore(LockedOnReadKeyring(), data_dir=data_dir)
     store.set("api-secret/default", "kept-in-keyring")
-    with pytest.raises(SecretStoreError, match="could not be read from the system keyring"):
+    with pytest.raises(SecretStoreError, match="could not be read from the system keyring") as err:
         store.get("api-secret/default")
+    assert "the keyring is locked. Unlock it" in str(err.value)
+
+
+class SecretServiceNotAvailableException(Exception):  # secretstorage's, by name
+    pass
+
+
+def _wrapped(cause: Exception) -> Exception:
+    """As keyring raises it: an InitError from the secretstorage error."""
+    try:
+        raise keyring.errors.InitError(f"Failed to create the collection: {cause}.") from cause
+    except keyring.errors.InitError as exc:
+        return exc
+
+
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        (keyring.errors.KeyringLocked("Failed to unlock the collection!"), "the keyring is locked"),
+        (
+            keyring.errors.InitError("Failed to create the collection: Prompt dismissed.."),
+            "no default keyring, or its unlock prompt could not be shown",
+        ),
+        (
+            RuntimeError("The Secret Service daemon is neither running nor activatable"),
+            "no keyring service (such as GNOME Keyring or KWallet) runs on the D-Bus session bus",
+        ),
+        (SecretServiceNotAvailableException("no bus"), "no keyring service"),
+        (_wrapped(SecretServiceNotAvailableException("no bus")), "no keyring service"),
+        (OSError("disk full"), "the keyring reported: disk full"),
+    ],
+)
+def test_keyring_failures_are_put_in_words(error: Exception, words: str) -> None:
+    assert words in keyring_problem(error)
+    if not isinstance(error, OSError):
+        assert str(error) not in keyring_problem(error)  # not the raw error text
 
 
 def test_loose_fallback_file_permissions_are_tightened(data_dir: Path) -> None:

@@ -3,7 +3,8 @@
 The system backend (`keyring.get_keyring()`) is preferred. When there is none (the `fail` / `null`
 backends, a chainer with nothing to chain) or it refuses a secret (locked, D-Bus error…), the
 secret goes to a JSON file readable only by the user (mode 600) and the store says so loudly:
-`is_fallback`, `warning` (a sentence for the UI) and a WARNING log record.
+`is_fallback`, `warning` (a sentence for the UI) and a WARNING log record. Keyring failures are
+put in words (`keyring_problem`: locked, no keyring service on the bus, …), not raw errors.
 
 A small index (`secrets-index.json`, names → backend, never values) remembers where each secret
 went, so a read goes to the right place even after the system keyring comes back.
@@ -85,6 +86,35 @@ def unusable_reason(backend: Any) -> str | None:
     return None
 
 
+def keyring_problem(exc: BaseException) -> str:
+    """What went wrong with the system keyring, in words for the user (not the raw error)."""
+    chain: list[BaseException] = [exc]
+    while chain[-1].__cause__ is not None and len(chain) < 5:
+        chain.append(chain[-1].__cause__)
+    # secretstorage's SecretServiceNotAvailableException (keyring wraps it in an InitError), or
+    # keyring's own check for the daemon.
+    if any(
+        type(e).__name__ == "SecretServiceNotAvailableException"
+        or "neither running nor activatable" in str(e)
+        for e in chain
+    ):
+        return "no keyring service (such as GNOME Keyring or KWallet) runs on the D-Bus session bus"
+    if isinstance(exc, keyring.errors.KeyringLocked):
+        return "the keyring is locked"
+    if isinstance(exc, keyring.errors.InitError):
+        return (
+            "the keyring could not be opened: there is no default keyring, or its unlock "
+            "prompt could not be shown"
+        )
+    return f"the keyring reported: {exc or type(exc).__name__}"
+
+
+UNLOCK_HINT = (
+    "Unlock it (log in to your desktop session again, or open your keyring manager such as "
+    "Passwords and Keys) and try again."
+)
+
+
 class SecretStore:
     """get / set / delete secrets by name; see the module docstring for the fallback rules."""
 
@@ -109,7 +139,7 @@ class SecretStore:
             try:
                 backend = keyring.get_keyring()
             except Exception as exc:  # a broken keyring config must not stop the app
-                self._reason = f"the system keyring could not be loaded ({exc})"
+                self._reason = keyring_problem(exc)
         self._backend = backend
         if self._reason is None:
             self._reason = unusable_reason(backend)
@@ -202,7 +232,7 @@ class SecretStore:
                     if self.where(name) == KEYRING:
                         raise SecretStoreError(
                             f"The secret {name!r} could not be deleted from the system keyring: "
-                            f"{exc}"
+                            f"{keyring_problem(exc)}."
                         ) from exc
             self._file_remove(name)
             index = self._read_index()
@@ -224,18 +254,21 @@ class SecretStore:
         try:
             return self._backend.get_password(self.service, name)  # type: ignore[union-attr]
         except Exception as exc:  # KeyringLocked, D-Bus errors…: the secret is unreachable
+            problem = keyring_problem(exc)
             if strict:
+                hint = f" {UNLOCK_HINT}" if isinstance(exc, keyring.errors.KeyringLocked) else ""
                 raise SecretStoreError(
-                    f"The secret {name!r} could not be read from the system keyring: {exc}"
+                    f"The secret {name!r} could not be read from the system keyring: "
+                    f"{problem}.{hint}"
                 ) from exc
-            log.warning("system keyring lookup of %r failed: %s", name, exc)
+            log.warning("system keyring lookup of %r failed: %s", name, problem)
             return None
 
     def _keyring_set(self, name: str, value: str) -> bool:
         try:
             self._backend.set_password(self.service, name, value)  # type: ignore[union-attr]
         except Exception as exc:  # KeyringLocked, PasswordSetError, D-Bus errors…
-            self._ensure_reason(f"the system keyring refused to store a secret: {exc}")
+            self._ensure_reason(f"it could not store a secret: {keyring_problem(exc)}")
             return False
         return True
 
