@@ -19,7 +19,7 @@ def main() -> int:
         print(f"clearml-tray askpass: {ASKPASS_KEY_ENV} is not set", file=sys.stderr)
         return 1
     try:
-        password = SecretStore().get(name)
+        password = SecretStore.for_reading(name).get(name)
     except SecretStoreError as exc:  # e.g. the keyring is locked: ssh shows this line
         print(f"clearml-tray askpass: {exc}", file=sys.stderr)
         return 1

@@ -301,3 +301,44 @@ def test_index_never_contains_secret_values(
 class RefusingKeyringThatStores(RefusingKeyring):
     def set_password(self, service: str, username: str, password: str) -> None:
         self.store[(service, username)] = password
+
+
+def test_for_reading_loads_the_backend_the_index_recorded(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The askpass helper's store: the recorded backend alone, without keyring's discovery."""
+    assert SecretStore().set("session-password/abc", "pw-in-keyring") == KEYRING
+    monkeypatch.delenv("PYTHON_KEYRING_BACKEND")  # as on a user's machine: nothing configured
+
+    def no_discovery(*args: object) -> object:
+        raise AssertionError("keyring's backend discovery ran")
+
+    monkeypatch.setattr(keyring.core, "_detect_backend", no_discovery)
+    store = SecretStore.for_reading("session-password/abc")
+    assert store.backend_name == "keyrings.alt.file.PlaintextKeyring"
+    assert store.get("session-password/abc") == "pw-in-keyring"
+
+
+@pytest.mark.parametrize("case", ["unknown name", "configured in the environment", "in the file"])
+def test_for_reading_takes_the_usual_way_otherwise(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    if case == "in the file":
+        SecretStore(keyring.backends.fail.Keyring()).set("n", "in-the-file")
+    if case != "configured in the environment":
+        monkeypatch.delenv("PYTHON_KEYRING_BACKEND")
+    # keyring's discovery would start the session bus's keyring daemon (D-Bus activation) in
+    # the real HOME: this test has no bus.
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+    detected: list[object] = []
+    real = keyring.core._detect_backend
+    monkeypatch.setattr(keyring.core, "_keyring_backend", None)  # not loaded yet, as in a child
+
+    def detect(*args: object) -> object:
+        detected.append(args)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(keyring.core, "_detect_backend", detect)
+    store = SecretStore.for_reading("n")
+    assert detected, "keyring chose the backend itself"
+    assert store.get("n") == ("in-the-file" if case == "in the file" else None)

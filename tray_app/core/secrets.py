@@ -28,6 +28,7 @@ import keyring.backend
 import keyring.backends.chainer
 import keyring.backends.fail
 import keyring.backends.null
+import keyring.core
 import keyring.errors
 import platformdirs
 
@@ -115,6 +116,23 @@ UNLOCK_HINT = (
 )
 
 
+def _recorded_backend(name: str) -> keyring.backend.KeyringBackend | None:
+    """The system backend the default index recorded for `name`, loaded by itself."""
+    if os.environ.get("PYTHON_KEYRING_BACKEND"):
+        return None  # keyring loads that one directly anyway
+    try:
+        if keyring.core.load_config() is not None:
+            return None  # the user's keyringrc.cfg chooses
+        index_path = platformdirs.user_data_path(APP_NAME) / INDEX_FILE_NAME
+        entry = json.loads(index_path.read_text(encoding="utf-8"))["secrets"][name]
+        path = entry["keyring_backend"] if entry.get("backend") == KEYRING else ""
+        if not isinstance(path, str) or not path or "chainer" in path.lower():
+            return None
+        return keyring.core.load_keyring(path)
+    except Exception:  # no index, an old entry, a backend that cannot load here: the usual way
+        return None
+
+
 class SecretStore:
     """get / set / delete secrets by name; see the module docstring for the fallback rules."""
 
@@ -147,6 +165,19 @@ class SecretStore:
             self._announce()
         if self._file_entries():
             self._ensure_reason("some secrets were stored in the fallback file earlier")
+
+    @classmethod
+    def for_reading(cls, name: str) -> SecretStore:
+        """A store to read `name` with, made as fast as it can be (for the askpass helper,
+        which ssh waits for).
+
+        Unless the environment or keyring's config file choose the backend, keyring finds it
+        by importing every backend module (macOS' one even searches for its library with
+        ldconfig: ~60 ms on Linux). The index records which backend took `name`, so that one
+        alone is loaded; anything unusual (no entry, a chainer, a backend that cannot load)
+        takes the usual way.
+        """
+        return cls(backend=_recorded_backend(name))
 
     # --- public state ---------------------------------------------------------------------------
 
