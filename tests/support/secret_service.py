@@ -13,9 +13,11 @@ keyring daemon.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import keyring
 import keyring.backend
+import keyring.core
 import pytest
 from keyring.backends.SecretService import Keyring as SecretServiceKeyring
 
@@ -145,13 +148,11 @@ def running_secret_service(
 
 @contextmanager
 def use_backend(backend: keyring.backend.KeyringBackend) -> Iterator[None]:
-    """`keyring`'s backend in this process (it keeps the first one it loaded)."""
-    previous = keyring.get_keyring()
-    keyring.set_keyring(backend)
-    try:
+    """`keyring`'s backend in this process (it keeps the first one it loaded). Afterwards it is
+    as before, even "not loaded yet": later tests then load theirs from their environment."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(keyring.core, "_keyring_backend", backend)
         yield
-    finally:
-        keyring.set_keyring(previous)
 
 
 @pytest.fixture
@@ -161,6 +162,53 @@ def real_keyring(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
         monkeypatch.setenv("PYTHON_KEYRING_BACKEND", BACKEND)
         with use_backend(SecretServiceKeyring()):
             yield service
+
+
+# Whoever served the Secret Service on the run's bus when the run started (None: nobody).
+_owner_at_start: list[int | None] = []
+
+
+def _bus_checkable() -> bool:
+    return (
+        bool(os.environ.get("DBUS_SESSION_BUS_ADDRESS")) and shutil.which("dbus-send") is not None
+    )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if _bus_checkable():
+        _owner_at_start.append(name_owner_pid(SECRETS_NAME))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A keyring daemon that D-Bus started for a test (some code used the Secret Service
+    outside `real_keyring`) runs with the real HOME and outlives the run: stop it, fail."""
+    if not _owner_at_start or _owner_at_start[0] is not None or not _bus_checkable():
+        return
+    owner = name_owner_pid(SECRETS_NAME)
+    if owner is None:
+        return
+    cmdline = Path(f"/proc/{owner}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    with contextlib.suppress(OSError):
+        os.kill(owner, signal.SIGTERM)
+    _stray.append(f"pid {owner}: {cmdline}")
+    if session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_stray: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _stray:
+        return
+    terminalreporter.section("Secret Service started outside real_keyring", sep="=", red=True)
+    terminalreporter.line(
+        "D-Bus started a keyring daemon for a test (with the real HOME); it was stopped and the "
+        "run fails. Use the `real_keyring` fixture, or the plaintext backend of unit tests:",
+        red=True,
+    )
+    for line in _stray:
+        terminalreporter.line(f"  {line}")
 
 
 @contextmanager

@@ -149,3 +149,60 @@ def test_hangs_with_a_child():
     assert inner.returncode == pytest.ExitCode.INTERRUPTED, output
     assert f"pid {leaked} ssh:" in output
     assert not _alive(leaked)
+
+
+@pytest.mark.skipif(
+    not (shutil.which("gnome-keyring-daemon") and shutil.which("dbus-daemon")),
+    reason="needs gnome-keyring and dbus",
+)
+def test_a_keyring_daemon_that_dbus_started_for_a_test_fails_the_run(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    """Code that reaches the Secret Service outside `real_keyring` makes D-Bus start the
+    desktop's keyring daemon, with the real HOME, for good: the run stops it and fails."""
+    pytester.makepyfile(
+        test_inner="""
+import keyring.errors
+from keyring.backends.SecretService import Keyring
+
+def test_uses_the_session_keyring():
+    try:
+        Keyring().get_password("clearml-tray", "x")
+    except keyring.errors.KeyringError:
+        pass  # no keyring to create it in without a prompt: D-Bus started the daemon anyway
+"""
+    )
+    home = tmp_path / "bus-home"  # the activated daemon's, instead of the real one
+    home.mkdir()
+    bus_env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    bus_env.update(HOME=str(home), XDG_RUNTIME_DIR=str(tmp_path))  # no prompt window either
+    bus = subprocess.Popen(
+        ["dbus-daemon", "--session", "--nofork", "--print-address=1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=bus_env,
+    )
+    try:
+        assert bus.stdout is not None
+        address = bus.stdout.readline().strip()
+        env = {**bus_env, "DBUS_SESSION_BUS_ADDRESS": address, "PYTHONPATH": str(TESTS)}
+        inner = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "support.secret_service",
+             "-p", "no:cacheprovider"],
+            cwd=pytester.path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )  # fmt: skip
+        from support.secret_service import SECRETS_NAME, name_owner_pid
+
+        owner_after = name_owner_pid(SECRETS_NAME, address)
+    finally:
+        bus.terminate()
+        bus.wait(10)
+    assert inner.returncode == pytest.ExitCode.TESTS_FAILED, inner.stdout
+    assert "Secret Service started outside real_keyring" in inner.stdout
+    assert "gnome-keyring-daemon" in inner.stdout
+    assert owner_after is None or not _alive(owner_after)
