@@ -137,6 +137,7 @@ WITH_SIGINT = (
 )
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and dispositions")
 @pytest.mark.parametrize(
     ("inherited", "stop_with"),
     [
