@@ -1,8 +1,9 @@
 """`python -m benchmarks`: run every benchmark, print one table, write the figures as JSON.
 
-Sections: traffic, latency, startup, idle, ui, logparse (`--only` picks some). The startup, idle
-and ui sections need an X display with a tray host; without DISPLAY the runner starts itself
-again under `xvfb-run -a dbus-run-session` and starts trayer (and dunst) there.
+Sections: traffic, latency, startup, idle, ui, logparse, askpass (`--only` picks some). The
+startup, idle and ui sections need an X display with a tray host; without DISPLAY the runner
+starts itself again under `xvfb-run -a dbus-run-session` and starts trayer (and dunst) there.
+askpass runs its own D-Bus bus and gnome-keyring-daemon.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from benchmarks.common import REPO, Context, Figure, machine
 
-SECTIONS = ("traffic", "latency", "startup", "idle", "ui", "logparse")
+SECTIONS = ("traffic", "latency", "startup", "idle", "ui", "logparse", "askpass")
 NEEDS_DISPLAY = {"startup", "idle", "ui", "logparse"}
 DEFAULT_JSON = REPO / "benchmarks" / "results.json"
 

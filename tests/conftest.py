@@ -15,7 +15,16 @@ from pathlib import Path
 import pytest
 from support.live_env import LIVE_ENV  # captured now, before isolation removes CLEARML_*
 
-pytest_plugins = ["support.emulator", "support.modal_guard"]
+# support.leaks: fails the run when a process a test started outlives it.
+# support.secret_service: `real_keyring`, a real GNOME Keyring for desktop and e2e tests.
+# support.modal_guard: fails a test in which a modal dialog runs inside an asyncio task.
+pytest_plugins = [
+    "pytester",
+    "support.emulator",
+    "support.leaks",
+    "support.secret_service",
+    "support.modal_guard",
+]
 
 # Environment variables that would let a test reach a real server or real user files.
 _LEAKY_ENV_PREFIXES = ("CLEARML_", "TRAINS_")
@@ -35,7 +44,8 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
     monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
-    # The keyring backend used by tests: a real file-backed keyring inside the temp HOME.
+    # The keyring backend of unit tests: a real file-backed keyring inside the temp HOME.
+    # Desktop and e2e tests use a real GNOME Keyring instead (`real_keyring`).
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
     # The single-instance socket lives here; a short path keeps it under the AF_UNIX limit.
     runtime = tempfile.mkdtemp(prefix="ctray-rt-")

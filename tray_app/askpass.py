@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from tray_app.core.secrets import SecretStore
+from tray_app.core.secrets import SecretStore, SecretStoreError
 from tray_app.core.ssh_master import ASKPASS_KEY_ENV
 
 
@@ -18,7 +18,11 @@ def main() -> int:
     if not name:
         print(f"clearml-tray askpass: {ASKPASS_KEY_ENV} is not set", file=sys.stderr)
         return 1
-    password = SecretStore().get(name)
+    try:
+        password = SecretStore.for_reading(name).get(name)
+    except SecretStoreError as exc:  # e.g. the keyring is locked: ssh shows this line
+        print(f"clearml-tray askpass: {exc}", file=sys.stderr)
+        return 1
     if not password:
         print(f"clearml-tray askpass: no stored password for {name}", file=sys.stderr)
         return 1

@@ -1,4 +1,8 @@
-"""Shared fixtures of the desktop tests (a real X server, run under xvfb-run)."""
+"""Shared fixtures of the desktop tests (a real X server, run under xvfb-run).
+
+Every desktop test keeps its secrets where a user's desktop does: in a real GNOME Keyring on the
+session bus (`real_keyring`), not in the plaintext file the unit tests use.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,12 @@ from typing import Any
 import pytest
 from support.desktop import Window, require_desktop, trayer
 from support.qasync_loop import loop_factories
+from support.secret_service import SecretService
+
+
+@pytest.fixture(autouse=True)
+def _desktop_keyring(real_keyring: SecretService) -> SecretService:
+    return real_keyring
 
 
 @pytest.fixture

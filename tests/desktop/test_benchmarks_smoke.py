@@ -84,3 +84,11 @@ def test_logparse_section_parses_transcripts_and_opens_the_editor_on_ready(bench
     assert ready.value > 0 and isinstance(ready.met, bool)
     assert "master up: True" in ready.note  # the shared SSH login came up against the demo
     assert _by_name(figures, "launch → ready").value > 0
+
+
+def test_askpass_section_times_the_helper_against_a_real_gnome_keyring(bench: Any) -> None:
+    figures = _section("askpass").run(bench)  # the helper's answer is checked on every run
+    recorded = _by_name(figures, "askpass answer, GNOME Keyring, recorded backend")
+    assert recorded.value > 0 and isinstance(recorded.met, bool)
+    assert _by_name(figures, "askpass answer, recorded backend (worst").value >= recorded.value
+    assert _by_name(figures, "askpass answer, keyring's backend discovery").value > 0

@@ -2,7 +2,8 @@
 
 Emulator + its simulated agent (which now serves each ready session's SSH on loopback) + the
 real `clearml-session` started by the app's launcher + a recording stand-in for `code` on PATH +
-the real OpenSSH client reusing the app's authenticated master connection (no password prompt).
+the real OpenSSH client reusing the app's authenticated master connection (no password prompt),
+logged in by the app's SSH_ASKPASS helper reading the session password from a real GNOME Keyring.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ import pytest
 from support.emulator import EmulatorHandle
 from support.qt_dialogs import click_answer
 from support.qt_wait import until
+from support.secret_service import SecretService
 
 from tray_app.app import TrayApplication
 from tray_app.core.presets import Preset
+from tray_app.core.secrets import SecretStore, session_password_key
 from tray_app.core.ssh_config import host_alias
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -56,6 +59,7 @@ async def test_new_session_to_vscode_and_passwordless_ssh(
     isolated_home: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    real_keyring: SecretService,
 ) -> None:
     if shutil.which("ssh") is None:
         pytest.skip("needs the OpenSSH client")
@@ -128,6 +132,11 @@ async def test_new_session_to_vscode_and_passwordless_ssh(
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
     assert alias in flow.masters
+    # The password the login used is in the keyring daemon, and in no file.
+    password = app.launcher.password(tunnel.key)
+    assert password
+    assert real_keyring.stored() == {session_password_key(tunnel.session_id): password}
+    assert not SecretStore().fallback_path.exists()
 
     # "Open terminal (ssh)" runs the user's $TERMINAL with `ssh <alias>` on the same Host.
     app.controller.handle("open_terminal", tunnel.session_id)
@@ -143,6 +152,7 @@ async def test_new_session_to_vscode_and_passwordless_ssh(
     await _until(lambda: f"Host {alias}" not in managed_file.read_text(), "the block removed", 30)
     assert alias not in flow.masters
     assert "Include ~/.ssh/clearml-tray/config" in (isolated_home / ".ssh" / "config").read_text()
+    await _until(lambda: real_keyring.stored() == {}, "the password removed from the keyring", 30)
 
     await app.quit(shutdown_remote=False)
     assert client_env.network_attempts() == []

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
+from dataclasses import astuple
+from typing import Any
 
 import asyncssh
 import pytest
-from support.emulator import AsgiEmulator
+from support.emulator import AsgiEmulator, EmulatorHandle
 from test_emulator_agent import create_session, props
 
+from tray_app.demo import EmulatorState
 from tray_app.demo.seed import SessionPorts
 from tray_app.demo.ssh_endpoint import SessionEndpoints, pick_ports
+
+
+def props_of(task: dict[str, Any]) -> dict[str, str]:
+    return {k: v["value"] for k, v in task["hyperparams"]["properties"].items()}
 
 
 def _hold(address: str, port: int) -> socket.socket | None:
@@ -25,18 +33,52 @@ def _hold(address: str, port: int) -> socket.socket | None:
     return sock
 
 
-def test_pick_ports_keeps_free_defaults_and_moves_held_ones() -> None:
+def test_pick_ports_gives_free_distinct_ports_never_the_fixed_ones() -> None:
     address = "127.0.199.41"
-    holder = _hold(address, SessionPorts().ssh)
+    holder = _hold(address, SessionPorts().ssh)  # e.g. the user's own demo
     try:
-        ports = pick_ports(address)
+        first = pick_ports(address)
+        held = [_hold(address, port) for port in astuple(first)]
+        try:
+            second = pick_ports(address)  # another emulator on the same machine
+        finally:
+            for sock in held:
+                if sock:
+                    sock.close()
     finally:
         if holder:
             holder.close()
-    assert ports.ssh != SessionPorts().ssh
-    assert len({ports.ssh, ports.stable_ssh, ports.jupyter, ports.vscode}) == 4
-    free = pick_ports("127.0.199.42")  # nothing listens on this address
-    assert free == SessionPorts()
+    assert all(held), "every picked port was free"
+    usual = set(astuple(SessionPorts()))
+    assert len(set(astuple(first))) == 4 and not set(astuple(first)) & usual
+    assert not set(astuple(first)) & set(astuple(second))
+
+
+def test_a_live_emulator_moves_its_seeded_sessions_off_the_fixed_ports(
+    emulator_factory: Callable[..., EmulatorHandle],
+) -> None:
+    seeded = EmulatorState.seeded(sessions=5)
+    ready = [
+        t for t in seeded.tasks.values()
+        if t["status"] == "in_progress"
+        and (t["hyperparams"].get("properties") or {}).get("internal_ssh_port")
+    ]  # fmt: skip
+    assert ready and all(props_of(t)["internal_ssh_port"] == "10022" for t in ready)
+    # Hold one seeded session's usual port, as the user's own `clearml-tray --demo` does.
+    address = props_of(ready[0])["external_address"]
+    holder = _hold(address, SessionPorts().ssh)
+    try:
+        emu = emulator_factory(state=seeded, agent_tick=0.1, ssh_endpoints=False)
+        for task in ready:
+            published = props_of(emu.state.tasks[task["id"]])
+            ports = {published[k] for k in ("internal_ssh_port", "internal_stable_ssh_port")}
+            assert not ports & {str(p) for p in astuple(SessionPorts())}
+            sock = _hold(published["external_address"], int(published["internal_ssh_port"]))
+            assert sock is not None, "the published port is free for the session's server"
+            sock.close()
+    finally:
+        if holder:
+            holder.close()
 
 
 async def test_session_endpoint_logs_in_runs_echo_forwards_and_moves_off_held_port(

@@ -129,11 +129,34 @@ def test_factory_agent_tick_runs_the_agent_in_background(
     assert emu.state.tasks[tid]["hyperparams"]["properties"]["internal_ssh_port"]["value"]
 
 
-def test_demo_server_command_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+# Starts the command with SIGINT's disposition set as given, whatever this test run inherited.
+WITH_SIGINT = (
+    "import os, signal, sys\n"
+    "signal.signal(signal.SIGINT, getattr(signal, sys.argv[1]))\n"
+    "os.execv(sys.executable, [sys.executable, *sys.argv[2:]])\n"
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and dispositions")
+@pytest.mark.parametrize(
+    ("inherited", "stop_with"),
+    [
+        ("SIG_DFL", signal.SIGINT),
+        # As a shell starts a background command (`... &`, CI jobs): SIGINT ignored.
+        ("SIG_IGN", signal.SIGINT),
+        ("SIG_IGN", signal.SIGTERM),
+    ],
+)
+def test_demo_server_command_serves_and_stops_on_ctrl_c(
+    tmp_path: Path, inherited: str, stop_with: signal.Signals
+) -> None:
     conf = tmp_path / "demo.conf"
     proc = subprocess.Popen(
         [
             sys.executable,
+            "-c",
+            WITH_SIGINT,
+            inherited,
             "-m",
             "tray_app",
             "demo-server",
@@ -173,8 +196,9 @@ def test_demo_server_command_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             auth=(DEMO_ACCESS_KEY, _secret_from(output)),
         )
         assert len(reply.json()["data"]["tasks"]) == 3
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop_with)
         assert proc.wait(timeout=15) == 0
+        assert proc.stdout.read().strip().endswith("Stopped.")
         assert "PySide6" not in (proc.stderr.read() if proc.stderr else "")
     finally:
         if proc.poll() is None:

@@ -27,6 +27,7 @@ from tray_app.core.secrets import (
     SecretStore,
     SecretStoreError,
     api_secret_key,
+    keyring_problem,
     preset_password_key,
     session_password_key,
     unusable_reason,
@@ -187,10 +188,12 @@ def test_backend_that_raises_on_set_falls_back_loudly(
     assert store.is_fallback is False  # it looked fine until it refused
     assert store.set("preset-password/gpu", "fixed-pw-1") == FILE
     assert store.is_fallback is True
-    assert store.warning is not None and "locked" in store.warning
+    assert store.warning is not None and "could not store a secret: the keyring is locked" in (
+        store.warning
+    )
     assert store.get("preset-password/gpu") == "fixed-pw-1"
     assert stat.S_IMODE(store.fallback_path.stat().st_mode) == 0o600
-    assert any("refused" in r.getMessage() for r in caplog.records)
+    assert any("could not store a secret" in r.getMessage() for r in caplog.records)
 
 
 def test_reads_go_to_the_backend_recorded_in_the_index(
@@ -211,8 +214,44 @@ def test_reads_go_to_the_backend_recorded_in_the_index(
 def test_locked_keyring_on_read_raises_a_clear_error(data_dir: Path) -> None:
     store = SecretStore(LockedOnReadKeyring(), data_dir=data_dir)
     store.set("api-secret/default", "kept-in-keyring")
-    with pytest.raises(SecretStoreError, match="could not be read from the system keyring"):
+    with pytest.raises(SecretStoreError, match="could not be read from the system keyring") as err:
         store.get("api-secret/default")
+    assert "the keyring is locked. Unlock it" in str(err.value)
+
+
+class SecretServiceNotAvailableException(Exception):  # secretstorage's, by name
+    pass
+
+
+def _wrapped(cause: Exception) -> Exception:
+    """As keyring raises it: an InitError from the secretstorage error."""
+    try:
+        raise keyring.errors.InitError(f"Failed to create the collection: {cause}.") from cause
+    except keyring.errors.InitError as exc:
+        return exc
+
+
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        (keyring.errors.KeyringLocked("Failed to unlock the collection!"), "the keyring is locked"),
+        (
+            keyring.errors.InitError("Failed to create the collection: Prompt dismissed.."),
+            "no default keyring, or its unlock prompt could not be shown",
+        ),
+        (
+            RuntimeError("The Secret Service daemon is neither running nor activatable"),
+            "no keyring service (such as GNOME Keyring or KWallet) runs on the D-Bus session bus",
+        ),
+        (SecretServiceNotAvailableException("no bus"), "no keyring service"),
+        (_wrapped(SecretServiceNotAvailableException("no bus")), "no keyring service"),
+        (OSError("disk full"), "the keyring reported: disk full"),
+    ],
+)
+def test_keyring_failures_are_put_in_words(error: Exception, words: str) -> None:
+    assert words in keyring_problem(error)
+    if not isinstance(error, OSError):
+        assert str(error) not in keyring_problem(error)  # not the raw error text
 
 
 def test_loose_fallback_file_permissions_are_tightened(data_dir: Path) -> None:
@@ -315,3 +354,44 @@ def test_stale_session_passwords_of_a_crashed_run_are_removed(data_dir: Path) ->
     assert store.get(api_secret_key("default")) == "api-secret-value"
     assert store.remove_stale_session_passwords() == [session_password_key("bbbb")]
     assert store.remove_stale_session_passwords() == []
+
+
+def test_for_reading_loads_the_backend_the_index_recorded(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The askpass helper's store: the recorded backend alone, without keyring's discovery."""
+    assert SecretStore().set("session-password/abc", "pw-in-keyring") == KEYRING
+    monkeypatch.delenv("PYTHON_KEYRING_BACKEND")  # as on a user's machine: nothing configured
+
+    def no_discovery(*args: object) -> object:
+        raise AssertionError("keyring's backend discovery ran")
+
+    monkeypatch.setattr(keyring.core, "_detect_backend", no_discovery)
+    store = SecretStore.for_reading("session-password/abc")
+    assert store.backend_name == "keyrings.alt.file.PlaintextKeyring"
+    assert store.get("session-password/abc") == "pw-in-keyring"
+
+
+@pytest.mark.parametrize("case", ["unknown name", "configured in the environment", "in the file"])
+def test_for_reading_takes_the_usual_way_otherwise(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    if case == "in the file":
+        SecretStore(keyring.backends.fail.Keyring()).set("n", "in-the-file")
+    if case != "configured in the environment":
+        monkeypatch.delenv("PYTHON_KEYRING_BACKEND")
+    # keyring's discovery would start the session bus's keyring daemon (D-Bus activation) in
+    # the real HOME: this test has no bus.
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+    detected: list[object] = []
+    real = keyring.core._detect_backend
+    monkeypatch.setattr(keyring.core, "_keyring_backend", None)  # not loaded yet, as in a child
+
+    def detect(*args: object) -> object:
+        detected.append(args)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(keyring.core, "_detect_backend", detect)
+    store = SecretStore.for_reading("n")
+    assert detected, "keyring chose the backend itself"
+    assert store.get("n") == ("in-the-file" if case == "in the file" else None)

@@ -3,7 +3,8 @@
 The system backend (`keyring.get_keyring()`) is preferred. When there is none (the `fail` / `null`
 backends, a chainer with nothing to chain) or it refuses a secret (locked, D-Bus error…), the
 secret goes to a JSON file readable only by the user (mode 600) and the store says so loudly:
-`is_fallback`, `warning` (a sentence for the UI) and a WARNING log record.
+`is_fallback`, `warning` (a sentence for the UI) and a WARNING log record. Keyring failures are
+put in words (`keyring_problem`: locked, no keyring service on the bus, …), not raw errors.
 
 A small index (`secrets-index.json`, names → backend, never values) remembers where each secret
 went, so a read goes to the right place even after the system keyring comes back.
@@ -34,6 +35,7 @@ import keyring.backend
 import keyring.backends.chainer
 import keyring.backends.fail
 import keyring.backends.null
+import keyring.core
 import keyring.errors
 import platformdirs
 
@@ -114,6 +116,52 @@ def insecure_reason(backend: Any) -> str | None:
     return None
 
 
+def keyring_problem(exc: BaseException) -> str:
+    """What went wrong with the system keyring, in words for the user (not the raw error)."""
+    chain: list[BaseException] = [exc]
+    while chain[-1].__cause__ is not None and len(chain) < 5:
+        chain.append(chain[-1].__cause__)
+    # secretstorage's SecretServiceNotAvailableException (keyring wraps it in an InitError), or
+    # keyring's own check for the daemon.
+    if any(
+        type(e).__name__ == "SecretServiceNotAvailableException"
+        or "neither running nor activatable" in str(e)
+        for e in chain
+    ):
+        return "no keyring service (such as GNOME Keyring or KWallet) runs on the D-Bus session bus"
+    if isinstance(exc, keyring.errors.KeyringLocked):
+        return "the keyring is locked"
+    if isinstance(exc, keyring.errors.InitError):
+        return (
+            "the keyring could not be opened: there is no default keyring, or its unlock "
+            "prompt could not be shown"
+        )
+    return f"the keyring reported: {exc or type(exc).__name__}"
+
+
+UNLOCK_HINT = (
+    "Unlock it (log in to your desktop session again, or open your keyring manager such as "
+    "Passwords and Keys) and try again."
+)
+
+
+def _recorded_backend(name: str) -> keyring.backend.KeyringBackend | None:
+    """The system backend the default index recorded for `name`, loaded by itself."""
+    if os.environ.get("PYTHON_KEYRING_BACKEND"):
+        return None  # keyring loads that one directly anyway
+    try:
+        if keyring.core.load_config() is not None:
+            return None  # the user's keyringrc.cfg chooses
+        index_path = platformdirs.user_data_path(APP_NAME) / INDEX_FILE_NAME
+        entry = json.loads(index_path.read_text(encoding="utf-8"))["secrets"][name]
+        path = entry["keyring_backend"] if entry.get("backend") == KEYRING else ""
+        if not isinstance(path, str) or not path or "chainer" in path.lower():
+            return None
+        return keyring.core.load_keyring(path)
+    except Exception:  # no index, an old entry, a backend that cannot load here: the usual way
+        return None
+
+
 class SecretStore:
     """get / set / delete secrets by name; see the module docstring for the fallback rules."""
 
@@ -138,7 +186,7 @@ class SecretStore:
             try:
                 backend = keyring.get_keyring()
             except Exception as exc:  # a broken keyring config must not stop the app
-                self._reason = f"the system keyring could not be loaded ({exc})"
+                self._reason = keyring_problem(exc)
         self._backend = backend
         if self._reason is None:
             self._reason = unusable_reason(backend)
@@ -146,6 +194,19 @@ class SecretStore:
             self._announce()
         if self._file_entries():
             self._ensure_reason("some secrets were stored in the fallback file earlier")
+
+    @classmethod
+    def for_reading(cls, name: str) -> SecretStore:
+        """A store to read `name` with, made as fast as it can be (for the askpass helper,
+        which ssh waits for).
+
+        Unless the environment or keyring's config file choose the backend, keyring finds it
+        by importing every backend module (macOS' one even searches for its library with
+        ldconfig: ~60 ms on Linux). The index records which backend took `name`, so that one
+        alone is loaded; anything unusual (no entry, a chainer, a backend that cannot load)
+        takes the usual way.
+        """
+        return cls(backend=_recorded_backend(name))
 
     # --- public state ---------------------------------------------------------------------------
 
@@ -252,7 +313,7 @@ class SecretStore:
                     if self.where(name) == KEYRING:
                         raise SecretStoreError(
                             f"The secret {name!r} could not be deleted from the system keyring: "
-                            f"{exc}"
+                            f"{keyring_problem(exc)}."
                         ) from exc
             self._file_remove(name)
             index = self._read_index()
@@ -298,18 +359,21 @@ class SecretStore:
         try:
             return self._backend.get_password(self.service, name)  # type: ignore[union-attr]
         except Exception as exc:  # KeyringLocked, D-Bus errors…: the secret is unreachable
+            problem = keyring_problem(exc)
             if strict:
+                hint = f" {UNLOCK_HINT}" if isinstance(exc, keyring.errors.KeyringLocked) else ""
                 raise SecretStoreError(
-                    f"The secret {name!r} could not be read from the system keyring: {exc}"
+                    f"The secret {name!r} could not be read from the system keyring: "
+                    f"{problem}.{hint}"
                 ) from exc
-            log.warning("system keyring lookup of %r failed: %s", name, exc)
+            log.warning("system keyring lookup of %r failed: %s", name, problem)
             return None
 
     def _keyring_set(self, name: str, value: str) -> bool:
         try:
             self._backend.set_password(self.service, name, value)  # type: ignore[union-attr]
         except Exception as exc:  # KeyringLocked, PasswordSetError, D-Bus errors…
-            self._ensure_reason(f"the system keyring refused to store a secret: {exc}")
+            self._ensure_reason(f"it could not store a secret: {keyring_problem(exc)}")
             return False
         return True
 

@@ -24,6 +24,7 @@ from tray_app.demo.seed import (
     hardware_for,
     machine_metrics,
     machine_runtime,
+    move_ports,
     publish_ports,
     worker_ip,
 )
@@ -75,9 +76,27 @@ class SimulatedAgent:
         self.steps = 0
         self._machines = 0
         self._task: asyncio.Task[None] | None = None
-        # Set when sessions get real SSH endpoints: free ports on the session's address, so
-        # that two emulators on one machine (a demo and a test run) never fight over a port.
+        # Set (use_port_picker) when sessions get real SSH endpoints: free ports on the
+        # session's address, so that two emulators on one machine never fight over a port.
         self.port_picker: Callable[[str], SessionPorts] | None = None
+
+    def use_port_picker(self, picker: Callable[[str], SessionPorts]) -> None:
+        """Publish ports from `picker` from now on, and move the running sessions that already
+        published the usual fixed ones (the seeded ones) to ports `picker` gives."""
+        with self.state.lock:
+            self.port_picker = picker
+            for task in self.state.tasks.values():
+                if task.get("status") != "in_progress":
+                    continue
+                props = (task.get("hyperparams") or {}).get("properties") or {}
+                address = str((props.get("external_address") or {}).get("value") or "")
+                if not address or not (props.get("internal_ssh_port") or {}).get("value"):
+                    continue
+                try:
+                    ports = picker(address)
+                except OSError:  # the address is not on this machine: the endpoint will say so
+                    continue
+                move_ports(self.state, task, address, ports)
 
     def set_mode(self, mode: AgentMode | str, task_id: str | None = None) -> None:
         with self.state.lock:

@@ -219,6 +219,28 @@ def publish_ports(
         state.add_log(task["id"], " ".join(servers), worker=task.get("last_worker") or "")
 
 
+def move_ports(
+    state: EmulatorState, task: dict[str, Any], address: str, ports: SessionPorts
+) -> None:
+    """Publish other ports for a session that already published some (as a restarted remote
+    side would): only the servers the session runs get a port."""
+    runtime = task.setdefault("runtime", {})
+    runtime["internal_ssh_port"] = str(ports.ssh)
+    props = (task.get("hyperparams") or {}).get("properties") or {}
+    values: dict[str, str] = {
+        "internal_ssh_port": str(ports.ssh),
+        "internal_stable_ssh_port": str(ports.stable_ssh),
+    }
+    if (props.get("jupyter_port") or {}).get("value"):
+        runtime["_jupyter_url"] = f"http://{address}:{ports.jupyter}/"
+        values["jupyter_port"] = str(ports.jupyter)
+        values["jupyter_url"] = f"http://{address}:{ports.jupyter}/"
+    if (props.get("vscode_port") or {}).get("value"):
+        values["vscode_port"] = str(ports.vscode)
+    for name, value in values.items():
+        state.set_hyperparam(task, "properties", name, value)
+
+
 def machine_metrics(
     rng: random.Random, hw: Hardware, idle: bool
 ) -> tuple[dict[str, float], dict[str, float], dict[str, Any]]:
@@ -537,6 +559,7 @@ __all__ = [
     "external_address",
     "hardware_for",
     "machine_metrics",
+    "move_ports",
     "publish_ports",
     "seed_state",
     "worker_ip",

@@ -118,7 +118,7 @@ class DemoServer:
                 # ports free on this machine.
                 from tray_app.demo.ssh_endpoint import SessionEndpoints, pick_ports
 
-                agent.port_picker = pick_ports
+                agent.use_port_picker(pick_ports)
                 agent.start_in_loop(tick)
                 if self.ssh_endpoints:
                     endpoints = SessionEndpoints(self.state)
@@ -172,11 +172,12 @@ class DemoServer:
             thread.join(timeout)
         self._server = self._thread = None
 
-    def serve_forever(self) -> None:
-        """Block until the server thread ends (Ctrl-C stops it)."""
+    def serve_forever(self, stop: threading.Event | None = None) -> None:
+        """Block until the server thread ends, `stop` is set or Ctrl-C comes; then stop."""
+        stop = stop or threading.Event()
         try:
-            while self.running:
-                time.sleep(0.2)
+            while self.running and not stop.wait(0.2):
+                pass
         except KeyboardInterrupt:
             pass
         finally:

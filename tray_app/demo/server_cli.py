@@ -4,14 +4,35 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import signal
 import sys
+import threading
 from pathlib import Path
+from types import FrameType
 
 from tray_app.demo.seed import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, DEMO_USER_NAME
 from tray_app.demo.server import DemoServer, ServerStartError, clearml_conf_text
 from tray_app.demo.state import EmulatorState
 
 DEFAULT_AGENT_TICK = 1.0
+# Windows has no SIGHUP.
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """Ctrl-C, SIGTERM and SIGHUP set `stop`, whatever dispositions this process inherited.
+
+    A shell starts background commands (`... &`, CI jobs) with SIGINT ignored, and Python then
+    leaves it ignored instead of raising KeyboardInterrupt: the server would never stop on Ctrl-C.
+    """
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, handler)
 
 
 def run_demo_server(args: argparse.Namespace) -> int:
@@ -25,6 +46,8 @@ def run_demo_server(args: argparse.Namespace) -> int:
         return 2
     state = EmulatorState.seeded(sessions=max(0, int(args.sessions)), seed=int(args.seed))
     server = DemoServer(state, host=host, port=int(args.port), agent_tick=DEFAULT_AGENT_TICK)
+    stop = threading.Event()  # a signal during the start stops the server right after it
+    stop_on_signals(stop)
     try:
         server.start()
     except ServerStartError as exc:
@@ -38,6 +61,6 @@ def run_demo_server(args: argparse.Namespace) -> int:
         path = server.write_config(Path(args.write_config).expanduser())
         print(f"Wrote {path}  (use: CLEARML_CONFIG_FILE={path})")
     print("Press Ctrl-C to stop.", flush=True)
-    server.serve_forever()
+    server.serve_forever(stop)
     print("Stopped.")
     return 0

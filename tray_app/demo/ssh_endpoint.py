@@ -1,7 +1,8 @@
 """The demo sessions' SSH servers: what a real remote session runs, on loopback.
 
 For every running session whose remote side has published its ports, an asyncssh server listens
-on the session's advertised address (127.0.103.x) and SSH port, takes the session password
+on the session's advertised address (127.0.103.x) and SSH port (free ports the kernel picks, never
+fixed ones, so that several demos and test runs share the machine), takes the session password
 (`runtime._ssh_password`, which clearml-session writes), gives a shell that runs only `echo`
 (nothing is ever executed on this machine), and forwards ports the way a remote sshd does:
 "localhost" means the session's own address, where tiny HTTP responders stand in for JupyterLab
@@ -21,7 +22,7 @@ from typing import Any
 
 import asyncssh
 
-from tray_app.demo.seed import SessionPorts
+from tray_app.demo.seed import SessionPorts, move_ports
 from tray_app.demo.state import EmulatorState
 
 log = logging.getLogger(__name__)
@@ -49,29 +50,24 @@ def _loopback(address: str) -> bool:
         return False
 
 
-def _free_port(address: str, preferred: int, taken: set[int]) -> int:
-    """`preferred` if nothing listens on it at `address`, else a port the kernel picks."""
-    for port in (preferred, 0):
-        if port in taken:
-            continue
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            try:
-                probe.bind((address, port))
-            except OSError:
-                continue
-            return int(probe.getsockname()[1])
-    raise OSError(f"no free port on {address}")
-
-
 def pick_ports(address: str) -> SessionPorts:
-    """The usual session ports on `address` where free; others where another server holds them."""
-    preferred = SessionPorts()
-    taken: set[int] = set()
-    chosen = []
-    for port in (preferred.ssh, preferred.stable_ssh, preferred.jupyter, preferred.vscode):
-        chosen.append(_free_port(address, port, taken))
-        taken.add(chosen[-1])
-    return SessionPorts(*chosen)
+    """Four distinct ports the kernel finds free on `address`.
+
+    Never the usual fixed ones (10022, 8888, ...): another demo, a test run or a real Jupyter
+    on this machine may hold those, and two emulators must be able to run side by side. All
+    four probes stay bound until the last is chosen, so the kernel cannot hand one out twice.
+    """
+    probes: list[socket.socket] = []
+    try:
+        for _ in range(4):
+            probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            probes.append(probe)
+            probe.bind((address, 0))
+        ssh, stable_ssh, jupyter, vscode = (int(p.getsockname()[1]) for p in probes)
+    finally:
+        for probe in probes:
+            probe.close()
+    return SessionPorts(ssh, stable_ssh, jupyter, vscode)
 
 
 def _http_responder(title: str) -> Any:
@@ -177,22 +173,8 @@ class SessionEndpoints:
     def _republish(self, task_id: str, address: str, ports: SessionPorts) -> None:
         with self.state.lock:
             task = self.state.tasks.get(task_id)
-            if task is None:
-                return
-            runtime = task.setdefault("runtime", {})
-            runtime["internal_ssh_port"] = str(ports.ssh)
-            values: dict[str, object] = {
-                "internal_ssh_port": ports.ssh,
-                "internal_stable_ssh_port": ports.stable_ssh,
-            }
-            if _prop(task, "jupyter_port"):  # only the servers the session runs
-                runtime["_jupyter_url"] = f"http://{address}:{ports.jupyter}/"
-                values["jupyter_port"] = ports.jupyter
-                values["jupyter_url"] = f"http://{address}:{ports.jupyter}/"
-            if _prop(task, "vscode_port"):
-                values["vscode_port"] = ports.vscode
-            for name, value in values.items():
-                self.state.set_hyperparam(task, "properties", name, str(value))
+            if task is not None:
+                move_ports(self.state, task, address, ports)
 
     async def _open(self, task_id: str, address: str, ports: SessionPorts) -> _Endpoint:
         if self._host_key is None:
