@@ -40,6 +40,13 @@ from tray_app.demo.state import (
     EmulatorState,
     iso,
 )
+from tray_app.demo.worker_stats import (
+    AGGREGATIONS,
+    STAT_KEYS,
+    StatItem,
+    get_stats,
+    stat_documents,
+)
 
 Doc = dict[str, Any]
 
@@ -1318,44 +1325,6 @@ def workers_get_all(call: Call, body: Doc) -> Doc:
     return {"workers": workers}
 
 
-_STAT_KEYS = (
-    "cpu_usage",
-    "cpu_temperature",
-    "memory_used",
-    "memory_free",
-    "gpu_usage",
-    "gpu_temperature",
-    "gpu_fraction",
-    "gpu_memory_free",
-    "gpu_memory_used",
-    "network_tx",
-    "network_rx",
-    "disk_free_home",
-    "disk_free_temp",
-    "disk_read",
-    "disk_write",
-)
-
-
-def _stat_values(stats: Doc, key: str) -> list[float]:
-    value = stats.get(key)
-    if value is None:
-        return []
-    if isinstance(value, list):
-        return [float(v) for v in value if isinstance(v, int | float)]
-    if isinstance(value, int | float):
-        return [float(value)]
-    return []
-
-
-def _aggregate(values: list[float], how: str) -> float:
-    if how == "min":
-        return min(values)
-    if how == "max":
-        return max(values)
-    return sum(values) / len(values)
-
-
 @endpoint("workers.get_stats", min_version="2.4")
 def workers_get_stats(call: Call, body: Doc) -> Doc:
     state = call.state
@@ -1363,66 +1332,42 @@ def workers_get_stats(call: Call, body: Doc) -> Doc:
     if missing:
         raise missing_fields(missing)
     try:
-        from_ms = float(body["from_date"]) * 1000
-        to_ms = float(body["to_date"]) * 1000
-        interval_ms = max(int(body["interval"]), 40) * 1000
+        from_date = float(body["from_date"])
+        to_date = float(body["to_date"])
+        interval = int(body["interval"])
     except (TypeError, ValueError) as exc:
         raise validation_error("invalid date range") from exc
-    items = ensure_list(body.get("items"), "items")
-    for item in items:
+    items = []
+    for item in ensure_list(body.get("items"), "items"):
         key = item.get("key") if isinstance(item, dict) else None
-        if key not in _STAT_KEYS:
+        if key not in STAT_KEYS:
             raise validation_error("invalid metric key", key=key)
-    ids = body.get("worker_ids") or list(state.workers)
+        how = item.get("aggregation") or item.get("category") or "avg"
+        if how not in AGGREGATIONS:
+            raise validation_error("invalid aggregation", aggregation=how)
+        items.append(StatItem(str(key), str(how)))
     shape = str(body.get("_shape") or state.stats_shape)
-    result = []
-    for wid in ids:
-        worker = state.workers.get(wid)
-        if worker is None:
-            continue
-        metrics = []
-        for item in items:
-            key = item["key"]
-            how = item.get("aggregation") or item.get("category") or "avg"
-            buckets: dict[int, list[float]] = {}
-            for ts, stats in worker.stats:
-                if ts < from_ms or ts > to_ms:
-                    continue
-                vals = _stat_values(stats, key)
-                if vals:
-                    start = int(ts // interval_ms * interval_ms)
-                    # Per-device lists are aggregated over devices first (the server's way).
-                    buckets.setdefault(start, []).append(sum(vals) / len(vals))
-            # The last, incomplete bucket is dropped, as the server does.
-            dates = sorted(b for b in buckets if b + interval_ms <= to_ms)
-            if not dates:
-                continue
-            values = [round(_aggregate(buckets[d], how), 3) for d in dates]
-            if shape == "2.0":
-                metrics.append(
-                    {
-                        "metric": key,
-                        "dates": dates,
-                        "stats": [{"aggregation": how, "values": values}],
-                    }
-                )
-            else:
-                metrics.append(
-                    {
-                        "metric": key,
-                        "stats": [
-                            {
-                                "aggregation": how,
-                                "dates": dates,
-                                "values": values,
-                                "resource_series": [],
-                            }
-                        ],
-                    }
-                )
-        if metrics:
-            result.append({"worker": wid, "metrics": metrics})
-    return {"workers": result}
+    docs = [
+        doc
+        for worker in state.workers.values()
+        for ts, stats in worker.stats
+        for doc in stat_documents(worker.id, ts, stats)
+    ]
+    try:
+        workers = get_stats(
+            docs,
+            worker_ids=[str(w) for w in body.get("worker_ids") or []],
+            from_date=from_date,
+            to_date=to_date,
+            interval=interval,
+            items=items,
+            shape="2.0" if shape == "2.0" else "2.3",
+            split_by_variant=bool(body.get("split_by_variant")),
+            split_by_resource=bool(body.get("split_by_resource")),
+        )
+    except ValueError as exc:
+        raise bad_request(16, "Invalid value for fields", str(exc)) from exc
+    return {"workers": workers}
 
 
 @endpoint("workers.get_metric_keys", min_version="2.4")
@@ -1434,7 +1379,7 @@ def workers_get_metric_keys(call: Call, body: Doc) -> Doc:
         worker = state.workers.get(wid)
         if worker is not None:
             for _, stats in worker.stats:
-                keys.update(k for k in stats if k in _STAT_KEYS)
+                keys.update(k for k in stats if k in STAT_KEYS)
     if not keys:
         raise bad_request(1005, "No worker statistics found", None, worker_ids=ids)
     categories: dict[str, list[str]] = {}
