@@ -21,7 +21,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.types import Receive, Scope, Send
 
 from tray_app.demo.errors import ApiError, unauthorized
-from tray_app.demo.handlers import Call, find_endpoint, verify_token
+from tray_app.demo.services import Call, find_endpoint, verify_token
 from tray_app.demo.state import EmulatorState, FaultKind, RequestRecord
 from tray_app.demo.webui import is_web_path, render
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tray_app.demo.state import EmulatorState, Worker, iso
+from tray_app.demo.values import iso
+
+if TYPE_CHECKING:  # seed data is applied to a state; state.py imports this module
+    from tray_app.demo.state import EmulatorState, Worker
 
 # Credentials of the seeded users (demo only; never real secrets).
 DEMO_USER_NAME = "Demo User"

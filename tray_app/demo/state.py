@@ -8,7 +8,6 @@ server loop or synchronously by a test) share one set of rules.
 from __future__ import annotations
 
 import copy
-import hashlib
 import random
 import secrets
 import threading
@@ -26,6 +25,8 @@ from tray_app.demo.errors import (
     invalid_task_id,
     invalid_task_status,
 )
+from tray_app.demo.seed import seed_state
+from tray_app.demo.values import iso, md5_hex, parse_iso
 
 Doc = dict[str, Any]
 StatsShape = Literal["2.0", "2.3"]
@@ -86,21 +87,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 
 # A worker whose last report is older than this is not "live" (tasks.stop then stops at once).
 WORKER_LIVENESS_S = 600
-
-
-def md5_hex(text: str) -> str:
-    return hashlib.md5(text.encode("utf-8")).hexdigest()
-
-
-def iso(dt: datetime) -> str:
-    """The server's datetime format: ISO-8601 UTC with microseconds and offset."""
-    return dt.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def parse_iso(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    return datetime.fromisoformat(text)
 
 
 class FaultKind(StrEnum):
@@ -294,8 +280,6 @@ class EmulatorState:
         other_users: int = 3,
     ) -> EmulatorState:
         """A state with users, projects, queues, workers and `sessions` interactive sessions."""
-        from tray_app.demo.seed import seed_state
-
         state = cls(
             server_version=server_version,
             token_lifetime=token_lifetime,
