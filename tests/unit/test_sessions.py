@@ -366,10 +366,20 @@ async def test_stop_of_a_finished_session_changes_nothing():
     await service.client.aclose()
 
 
-async def test_forced_stop_goes_straight_to_stopped():
-    service, calls = scripted_service({"tasks.stopped": STOPPED})
+async def test_forced_stop_of_a_running_session_does_not_wait_for_its_worker():
+    service, calls = scripted_service({"tasks.get_all_ex": RUNNING, "tasks.stopped": STOPPED})
     assert await service.stop("t1", force=True) == "stopped"
-    assert endpoints(calls) == ["tasks.stopped"]
+    assert endpoints(calls) == ["tasks.get_all_ex", "tasks.stopped"]
+    await service.client.aclose()
+
+
+async def test_forced_stop_of_a_queued_session_uses_tasks_stop():
+    # On a real server tasks.stopped leaves a queued task in its queue (an agent then runs it):
+    # only tasks.stop dequeues (clearml-server bll/task/task_operations.py stop_task).
+    queued = {"tasks": [{"id": "t1", "status": "queued", "status_message": ""}]}
+    service, calls = scripted_service({"tasks.get_all_ex": queued, "tasks.stop": STOPPED})
+    assert await service.stop("t1", force=True) == "stopped"
+    assert endpoints(calls) == ["tasks.get_all_ex", "tasks.stop"]
     await service.client.aclose()
 
 

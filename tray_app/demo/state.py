@@ -500,8 +500,13 @@ class EmulatorState:
         status_reason: str | None = None,
         status_message: str | None = None,
         user_id: str | None = None,
+        dequeue: bool = True,
     ) -> dict[str, Any]:
-        """Change a task's status by the server's rules; return the updated fields."""
+        """Change a task's status by the server's rules; return the updated fields.
+
+        `dequeue=False` is the status endpoints' way (clearml-server's ChangeStatusRequest,
+        bll/task/utils.py, never touches a queue): a queued task set to stopped stays queued.
+        """
         current = task.get("status", "created")
         if new_status not in TASK_STATUSES:
             raise bad_request(12, "Validation error", "invalid status", status=new_status)
@@ -524,7 +529,7 @@ class EmulatorState:
             started = parse_iso(task.get("started"))
             if started is not None and current == "in_progress":
                 fields["active_duration"] = int((now_dt - started).total_seconds())
-        if new_status != "queued" and current == "queued":
+        if dequeue and new_status != "queued" and current == "queued":
             self.remove_from_queues(task["id"])
         task.update(fields)
         fields.update(self._touch(task, user_id))
@@ -571,6 +576,15 @@ class EmulatorState:
         queue["last_update"] = self.now_iso()
         fields["execution.queue"] = queue["id"]
         return fields
+
+    def run_by_worker(self, task: Doc) -> bool:
+        """clearml-server's `is_run_by_worker` (bll/task/task_operations.py stop_task): the
+        task names a worker and was updated within apiserver.workers.task_update_timeout."""
+        last_update = parse_iso(task.get("last_update"))
+        return bool(task.get("last_worker")) and (
+            last_update is not None
+            and (self.now() - last_update).total_seconds() < WORKER_LIVENESS_S
+        )
 
     def live_worker_for(self, task: Doc) -> Worker | None:
         """The worker running this task if it reported recently."""

@@ -45,7 +45,7 @@ def projects_get_by_id(call: Call, body: Doc) -> Doc:
 
 @endpoint("projects.create")
 def projects_create(call: Call, body: Doc) -> Doc:
-    require(body, "name")
+    require(body, "name", declared=True)
     state = call.state
     name = str(body["name"]).strip()
     if len(name) < 3:

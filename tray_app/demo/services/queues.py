@@ -153,6 +153,11 @@ def queues_get_next_task(call: Call, body: Doc) -> Doc:
     if not queue["entries"]:
         return {}
     entry = queue["entries"].pop(0)
+    task = call.state.tasks.get(entry["task"])
+    if task is not None and task["status"] == "stopped":
+        # services/queues.py: "fix racing condition that can result in the task being aborted
+        # by an agent after it was already placed in a queue" -- it runs after all.
+        task["status"] = "queued"
     return {"entry": entry}
 
 

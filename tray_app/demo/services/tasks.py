@@ -17,49 +17,77 @@ from tray_app.demo.query import QuerySpec, ensure_list, lookup, project, require
 from tray_app.demo.services.base import Call, Doc, Handler, as_bool, endpoint, updated
 from tray_app.demo.state import TASK_TYPES, EmulatorState
 
+# database/model/task/task.py `get_all_query_options`: only these keys filter; any other key
+# of a get_all request is ignored. (`created`/`started` are range fields there: [min, max].)
 TASK_SPEC = QuerySpec(
     list_fields=(
         "id",
         "user",
-        "project",
-        "type",
-        "status",
         "tags",
         "system_tags",
+        "type",
+        "status",
+        "project",
         "parent",
+        "hyperparams.*",
         "execution.queue",
-        "last_worker",
+        "models.input.model",
     ),
-    regex_fields=("name",),
-    date_fields=(
+    regex_fields=("name", "comment", "report"),
+    date_fields=("status_changed", "last_update", "last_change", "created", "started"),
+    text_fields=("id", "name", "comment"),
+    field_names=(),
+    exact_fields=("runtime.*",),
+)
+# The Task document's fields (get_fields()): a projection naming another is 400/14.
+TASK_DOC_FIELDS = frozenset(
+    [
+        "id",
+        "name",
+        "type",
+        "status",
+        "status_reason",
+        "status_message",
         "status_changed",
-        "last_update",
-        "last_change",
+        "comment",
+        "report",
+        "report_assets",
         "created",
         "started",
         "completed",
-        "last_worker_report",
-    ),
-    text_fields=("id", "name", "comment"),
-    field_names=(
-        "status_reason",
-        "status_message",
-        "comment",
-        "company",
-        "last_changed_by",
+        "published",
+        "active_duration",
+        "parent",
+        "project",
+        "output",
         "execution",
+        "tags",
+        "system_tags",
         "script",
-        "container",
+        "last_worker",
+        "last_worker_report",
+        "last_update",
+        "last_change",
+        "last_iteration",
+        "last_metrics",
+        "unique_metrics",
+        "metric_stats",
+        "company_origin",
+        "duration",
         "hyperparams",
         "configuration",
         "runtime",
-        "last_metrics",
-        "last_iteration",
         "models",
-        "output",
-        "active_duration",
-    ),
+        "container",
+        "enqueue_status",
+        "last_changed_by",
+        "company",
+        "user",
+    ]
 )
+# `exclude_by_default=True` fields: left out of an answer that names no projection.
+TASK_EXCLUDED_BY_DEFAULT = ("unique_metrics", "company_origin", "enqueue_status")
+
 
 # Joins the web-UI endpoints resolve: requested field -> (reference field, collection).
 _JOINS: dict[str, tuple[str, str]] = {
@@ -100,7 +128,9 @@ def _expand_filters(body: Doc) -> Doc:
             if mode == "all":
                 values.append("__$all")
             values.extend(part.get("include") or [])
-            values.extend("-" + str(v) for v in part.get("exclude") or [])
+            # "-x" is no exclusion after an operator: __$not is (base.py list filters).
+            for v in part.get("exclude") or []:
+                values.extend(("__$not", v))
         if values:
             body[fld] = values
     return body
@@ -113,6 +143,19 @@ def query_tasks(call: Call, body: Doc, *, joins: bool) -> Doc:
     if not as_bool(body.get("search_hidden")) and not body.get("id"):
         docs = [d for d in docs if "hidden" not in (d.get("system_tags") or [])]
     only_fields = body.get("only_fields") or None
+    if only_fields is not None and not isinstance(only_fields, list):
+        raise validation_error("only_fields must be a list")
+    if only_fields:
+        # database/projection.py: an unknown top-level field is 400/14 invalid_fields.
+        invalid = [
+            f
+            for f in only_fields
+            if not isinstance(f, str) or f.lstrip("-").split(".", 1)[0] not in TASK_DOC_FIELDS
+        ]
+        if invalid:
+            raise bad_request(
+                14, "Fields not defined for object", None, fields=invalid, object="Task"
+            )
     join_fields = [f for f in (only_fields or []) if f in _JOINS] if joins else []
     result, scroll = run_query(docs, body, TASK_SPEC, state.scrolls, state.new_id)
     plain_fields = [f for f in only_fields if f not in join_fields] if only_fields else None
@@ -127,13 +170,19 @@ def query_tasks(call: Call, body: Doc, *, joins: bool) -> Doc:
     }
     for doc in result:
         out = project(doc, plain_fields)
+        if not only_fields:
+            for key in TASK_EXCLUDED_BY_DEFAULT:
+                out.pop(key, None)
         for jf in join_fields:
             ref_path, coll = _JOINS[jf]
             ref = lookup(doc, ref_path)
             if not ref:
                 continue
             target = collections[coll].get(ref)
-            _set_nested(out, ref_path, {"id": ref, "name": target["name"] if target else None})
+            # A reference whose target is gone joins to {id} alone (projection.py proxy).
+            _set_nested(
+                out, ref_path, {"id": ref, "name": target["name"]} if target else {"id": ref}
+            )
         tasks.append(out)
     out_doc: Doc = {"tasks": tasks}
     if scroll:
@@ -160,6 +209,7 @@ def tasks_get_by_id(call: Call, body: Doc) -> Doc:
 
 @endpoint("tasks.get_by_id_ex", min_version="2.11")
 def tasks_get_by_id_ex(call: Call, body: Doc) -> Doc:
+    require(body, "id", declared=True)
     ids = ensure_list(body.get("id"), "id")
     for tid in ids:
         call.state.get_task(tid, plural=True)
@@ -495,30 +545,37 @@ def tasks_dequeue(call: Call, body: Doc) -> Doc:
 
 @endpoint("tasks.stop")
 def tasks_stop(call: Call, body: Doc) -> Doc:
+    """bll/task/task_operations.py `stop_task`: a queued task is dequeued and stopped, a
+    development task or one no worker updated within 600 s is stopped, any other keeps its
+    status with the message "stopping" for its worker to act on. `force` only skips the
+    status-transition check; it never forces "stopped"."""
     require(body, "task")
     state = call.state
     task = state.get_task(body["task"])
     force = as_bool(body.get("force"))
     status = task["status"]
+    is_queued = status == "queued"
     development = "development" in (task.get("system_tags") or [])
-    if status == "queued" or development or state.live_worker_for(task) is None or force:
+    if is_queued or development or not state.run_by_worker(task):
+        if is_queued:
+            state.remove_from_queues(task["id"])
         fields = state.set_status(
             task,
             "stopped",
             force=force,
             status_reason=body.get("status_reason"),
-            status_message=body.get("status_message") or f"Stopped by {call.user['name']}",
+            status_message=f"Stopped by {call.user['name']}",
             user_id=call.user_id,
         )
         return updated(fields)
-    if status != "in_progress":
-        raise invalid_task_status(
-            "Invalid status change", current_status=status, new_status="stopped"
-        )
-    task["status_message"] = "stopping"
-    task["status_reason"] = body.get("status_reason") or ""
-    fields = {"status_message": "stopping", "status_reason": task["status_reason"]}
-    fields.update(state._touch(task, call.user_id))
+    fields = state.set_status(
+        task,
+        status,
+        force=force,
+        status_reason=body.get("status_reason"),
+        status_message="stopping",
+        user_id=call.user_id,
+    )
     return updated(fields)
 
 
@@ -534,6 +591,7 @@ def _status_endpoint(new_status: str, extra: str | None = None) -> Handler:
             status_reason=body.get("status_reason"),
             status_message=body.get("status_message"),
             user_id=call.user_id,
+            dequeue=False,
         )
         out = updated(fields)
         if extra:
