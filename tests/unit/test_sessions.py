@@ -201,6 +201,25 @@ def test_external_ssh_port_and_gateway_address_win_as_clearml_session_does():
     assert (s.public_address, s.ssh_port) == ("127.0.200.1", 31022)
 
 
+def test_the_routers_port_comes_first_as_clearml_session_reads_it():
+    # clearml_session/__main__.py: runtime external_address / external_tcp_port (set by the
+    # remote side when the router is enabled) before any property; the session's own sshd
+    # port is only the last resort.
+    task = running_task(
+        hyperparams={
+            "properties": props(
+                external_address="127.0.103.5", internal_ssh_port="10022", k8s_dash_pod_dash_port=""
+            )
+        }
+    )
+    task["runtime"].update(external_address="127.0.200.9", external_tcp_port="42022")
+    s = build(task)
+    assert (s.public_address, s.ssh_port) == ("127.0.200.9", 42022)
+    del task["runtime"]["external_tcp_port"]
+    task["runtime"]["internal_tcp_port"] = "10044"
+    assert build(task).ssh_port == 10044  # runtime internal_tcp_port before the property
+
+
 def test_runtime_address_and_port_are_the_fallback():
     task = running_task(hyperparams={})
     task["runtime"].update(external_address="127.0.103.8", internal_ssh_port="10022")

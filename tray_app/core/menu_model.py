@@ -91,7 +91,9 @@ def metric_rows(session: Session, now: datetime | None = None) -> list[str]:
         ram,
         _gpu_row(session),
         f"Public address: {public}",
-        f"Private IP: {session.private_ip or '?'}",
+        # workers.get_all's `ip`: the address the API server saw the agent come from
+        # (X-Forwarded-For, a NAT or a Docker bridge), not necessarily the machine's own.
+        f"Worker IP (as the server sees it): {session.private_ip or '?'}",
         f"Queue: {session.queue_name or '?'}",
         f"Creator: {session.creator_name or '?'}",
         f"Uptime: {session.uptime(now) or '?'}",

@@ -83,6 +83,7 @@ RUNTIME_KEYS = (
     "hostname",
     "external_address",
     "internal_ssh_port",
+    "internal_tcp_port",
     "external_tcp_port",
     "_ssh_user",
 )
@@ -235,16 +236,21 @@ def build_session(
     queue_id, queue_name = _ref((task.get("execution") or {}).get("queue"))
     runtime = task.get("runtime") or {}
 
+    # clearml-session's own order (`clearml_session/__main__.py`, the attach loop): the router's
+    # runtime address and TCP port first, then the k8s gateway, the published address/port,
+    # and the session's SSH port itself last. The remote side's runtime `internal_ssh_port`
+    # (the stable proxy port) is the final fallback.
     address = (
-        _property(task, "k8s-gateway-address")
+        str(runtime.get("external_address") or "")
+        or _property(task, "k8s-gateway-address")
         or _property(task, "external_address")
-        or str(runtime.get("external_address") or "")
     )
     ssh_port = (
-        _int(_property(task, "external_ssh_port"))
+        _int(runtime.get("external_tcp_port"))
         or _int(_property(task, "k8s-pod-port"))
+        or _int(_property(task, "external_ssh_port"))
+        or _int(runtime.get("internal_tcp_port"))
         or _int(_property(task, "internal_ssh_port"))
-        or _int(runtime.get("external_tcp_port"))
         or _int(runtime.get("internal_ssh_port"))
     )
     last_worker = str(task.get("last_worker") or "")
