@@ -350,3 +350,17 @@ async def test_get_current_user_takes_any_body() -> None:
     emu = make_asgi_emulator(sessions=1)
     reply = await ok(emu, "users.get_current_user", {"unexpected": True})
     assert reply["user"]["id"] == emu.state.current_user_id
+
+
+async def test_worker_ip_is_what_the_server_saw() -> None:
+    """apiserver/service_repo/apicall.py real_ip (used by apiserver/bll/workers/__init__.py):
+    the whole X-Forwarded-For header, else X-Real-IP, else the peer address."""
+    emu = make_asgi_emulator(sessions=0)
+    headers = {**emu.basic_header, "X-Forwarded-For": "127.0.50.1, 127.0.60.1"}
+    async with emu.client(headers=headers) as client:
+        reply = await client.post("/workers.register", json={"worker": "behind-proxy:0"})
+        assert reply.status_code == 200
+    listed = (await ok(emu, "workers.get_all", {}))["workers"]
+    assert next(w for w in listed if w["id"] == "behind-proxy:0")["ip"] == (
+        "127.0.50.1, 127.0.60.1"
+    )
