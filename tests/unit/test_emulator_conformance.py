@@ -364,3 +364,21 @@ async def test_worker_ip_is_what_the_server_saw() -> None:
     assert next(w for w in listed if w["id"] == "behind-proxy:0")["ip"] == (
         "127.0.50.1, 127.0.60.1"
     )
+
+
+async def test_queue_project_and_user_filters_are_the_declared_ones() -> None:
+    """apiserver/database/model/queue.py, project.py and user.py get_all_query_options: queues
+    filter by name/tags/system_tags/id/metadata.*, projects by name/basename/description/tags/
+    system_tags/id/parent/path/last_update, users by id; other keys are ignored."""
+    emu = make_asgi_emulator(sessions=5)
+    queues = (await ok(emu, "queues.get_all", {"only_fields": ["id"]}))["queues"]
+    ignored = await ok(emu, "queues.get_all", {"only_fields": ["id"], "user": ["nobody"]})
+    assert len(ignored["queues"]) == len(queues)
+    named = await ok(emu, "queues.get_all", {"name": "^sessions$", "only_fields": ["name"]})
+    assert [q["name"] for q in named["queues"]] == ["sessions"]
+    projects = (await ok(emu, "projects.get_all", {"only_fields": ["id"]}))["projects"]
+    body = {"only_fields": ["id"], "user": ["nobody"], "created": [">2999-01-01"]}
+    assert len((await ok(emu, "projects.get_all", body))["projects"]) == len(projects)
+    users = (await ok(emu, "users.get_all", {"only_fields": ["id"]}))["users"]
+    body = {"only_fields": ["id"], "role": ["admin-only"]}
+    assert len((await ok(emu, "users.get_all", body))["users"]) == len(users)

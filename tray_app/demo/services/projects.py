@@ -8,11 +8,12 @@ from tray_app.demo.errors import bad_request, invalid_project_id, validation_err
 from tray_app.demo.query import QuerySpec, ensure_list, project, require, run_query
 from tray_app.demo.services.base import Call, Doc, as_bool, endpoint
 
+# database/model/project.py `get_all_query_options`: only these keys filter.
 PROJECT_SPEC = QuerySpec(
-    list_fields=("id", "tags", "system_tags", "user"),
-    regex_fields=("name", "basename"),
-    date_fields=("last_update", "created"),
-    field_names=("description", "company", "default_output_destination", "parent"),
+    list_fields=("tags", "system_tags", "id", "parent", "path"),
+    regex_fields=("name", "basename", "description"),
+    date_fields=("last_update",),
+    field_names=(),
 )
 
 

@@ -8,11 +8,11 @@ from tray_app.demo.errors import bad_request, validation_error
 from tray_app.demo.query import QuerySpec, ensure_list, project, require, run_query
 from tray_app.demo.services.base import Call, Doc, as_bool, endpoint
 
+# database/model/queue.py `get_all_query_options`: only these keys filter.
 QUEUE_SPEC = QuerySpec(
-    list_fields=("id", "tags", "system_tags", "user"),
-    regex_fields=("name", "display_name"),
-    date_fields=("created", "last_update"),
-    field_names=("company", "entries", "metadata"),
+    list_fields=("tags", "system_tags", "id", "metadata.*"),
+    regex_fields=("name",),
+    field_names=(),
 )
 HIDDEN_QUEUE_TAGS = ("k8s-glue",)
 

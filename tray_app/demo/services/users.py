@@ -7,10 +7,9 @@ from tray_app.demo.query import QuerySpec, project, require, run_query
 from tray_app.demo.services.base import Call, Doc, endpoint
 from tray_app.demo.state import EmulatorState
 
+# database/model/user.py `get_all_query_options`: only `id` filters.
 USER_SPEC = QuerySpec(
-    list_fields=("id", "role", "company"),
-    text_fields=("id", "name"),
-    field_names=("given_name", "family_name", "email", "created"),
+    list_fields=("id",), regex_fields=(), text_fields=("id", "name"), field_names=()
 )
 
 
