@@ -277,6 +277,29 @@ async def test_list_filter_legacy_exclusion_and_operators() -> None:
     assert await _ids(emu, status=["__$and", "queued", "__$not", "in_progress"]) == queued
 
 
+async def test_filters_parameter() -> None:
+    """apiserver/database/model/base.py ListQueryFilter / get_list_filter_query: "any" is
+    include `in` OR exclude `not all`, "all" is include `all` AND exclude `nin`, `op` joins
+    them; the plain parameter of a field named in `filters` is ignored; a field's filter
+    must be a dictionary (400/12) and `filters` itself one (400/16)."""
+    emu = make_asgi_emulator(sessions=13)
+    tasks = list(emu.state.tasks.values())
+    live = {t["id"] for t in tasks if t["status"] in ("queued", "in_progress")}
+    every = {t["id"] for t in tasks}
+    interactive = {t["id"] for t in tasks if "interactive" in (t.get("system_tags") or [])}
+    status_any = {"any": {"include": ["queued", "in_progress"]}}
+    assert await _ids(emu, filters={"status": status_any}, status=["created"]) == live
+    no_interactive = {"all": {"exclude": ["interactive"]}}
+    assert await _ids(emu, filters={"system_tags": no_interactive}) == every - interactive
+    either = {"any": {"include": ["queued"]}, "all": {"include": ["in_progress"]}, "op": "or"}
+    assert await _ids(emu, filters={"status": either}) == live
+    assert (await error(emu, "tasks.get_all", {"filters": {"status": ["queued"]}}))[:2] == (
+        400,
+        12,
+    )
+    assert (await error(emu, "tasks.get_all", {"filters": ["status"]}))[:2] == (400, 16)
+
+
 async def test_list_filter_values_must_be_strings() -> None:
     """apiserver/database/model/base.py _get_next_term: FieldsValueError "invalid value type,
     string expected" (400/16); an unknown operator or a dangling __$not too."""

@@ -156,6 +156,68 @@ def compile_list_filter(values: Any, field: str = "") -> Callable[[Any], bool]:
     return match
 
 
+def compile_filters_entry(field: str, data: Any) -> Callable[[Any], bool]:
+    """One field of the `filters` request parameter (API 2.27+), as database/model/base.py
+    `ListQueryFilter` builds it: "any" = include `in` OR exclude `not all`; "all" = include
+    `all` AND exclude `nin`; a null value means "is empty" (include) / "is not" (exclude); the
+    two parts are joined by `op` ("and" by default, or "or")."""
+    if not isinstance(data, Mapping):
+        raise validation_error(
+            "invalid filter for field, dictionary expected", field=field, value=str(data)
+        )
+    unknown = set(data) - {"any", "all", "op"}
+    op = data.get("op", "and")
+    if unknown or op not in ("and", "or"):
+        raise validation_error("invalid filter", field=field, value=str(dict(data)))
+
+    def have_of(value: Any) -> set[Any]:
+        if isinstance(value, list):
+            return {v for v in value if isinstance(v, str | int | float | bool)}
+        return {value} if isinstance(value, str | int | float | bool) else set()
+
+    def modifier(mode: str, include: bool, wanted: frozenset[Any], value: Any) -> bool:
+        have = have_of(value)
+        if mode == "any":
+            return bool(have & wanted) if include else not wanted <= have
+        return wanted <= have if include else not have & wanted
+
+    def is_empty_list(value: Any) -> bool:
+        return isinstance(value, list) and not value
+
+    parts: list[tuple[str, list[Callable[[Any], bool]]]] = []
+    for mode in ("any", "all"):
+        condition = data.get(mode)
+        if not condition:
+            continue
+        if not isinstance(condition, Mapping) or set(condition) - {"include", "exclude"}:
+            raise validation_error("invalid filter", field=field, value=str(dict(data)))
+        checks: list[Callable[[Any], bool]] = []
+        for key, include in (("include", True), ("exclude", False)):
+            values = condition.get(key) or []
+            try:
+                unique = set(values)
+            except TypeError as exc:
+                raise validation_error("invalid filter", field=field, value=str(exc)) from exc
+            if None in unique:
+                unique.discard(None)
+                checks.append(is_empty_list if include else lambda v: not is_empty_list(v))
+            if unique:
+                checks.append(functools.partial(modifier, mode, include, frozenset(unique)))
+        if checks:
+            parts.append((mode, checks))
+    if not parts:
+        return lambda _value: True
+
+    def match(value: Any) -> bool:
+        results = [
+            (any if mode == "any" else all)(check(value) for check in checks)
+            for mode, checks in parts
+        ]
+        return all(results) if op == "and" else any(results)
+
+    return match
+
+
 def compile_equality(value: Any) -> Callable[[Any], bool]:
     """An exact-match field (mongo equality: an array field matches when it holds the value)."""
     return lambda v: v == value or (isinstance(v, list) and value in v)
@@ -310,8 +372,18 @@ _CONTROL_KEYS = frozenset(
 def build_predicate(request: Mapping[str, Any], spec: QuerySpec) -> Callable[[Doc], bool]:
     """One predicate for every filter in a get_all request (unknown keys are dotted equality)."""
     checks: list[tuple[str, Callable[[Any], bool]]] = []
+    filters = request.get("filters")
+    if filters is not None and not isinstance(filters, Mapping):
+        raise fields_value_error(
+            "invalid value type, string expected", field=str(filters), value=str(filters)
+        )
+    filtered: set[str] = set()
+    for key, data in (filters or {}).items():
+        if _matches(key, spec.list_fields) and data:
+            checks.append((key, compile_filters_entry(key, data)))
+            filtered.add(key)  # the plain parameter of the same field is then ignored
     for key, value in request.items():
-        if key in spec.control_keys or value is None:
+        if key in spec.control_keys or key in filtered or value is None:
             continue
         if key in spec.regex_fields:
             if value == "":

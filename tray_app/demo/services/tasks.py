@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
 from typing import Any
 
 from tray_app.demo.errors import (
@@ -111,34 +110,8 @@ def _set_nested(out: Doc, path: str, value: Any) -> None:
     cur[parts[-1]] = value
 
 
-def _expand_filters(body: Doc) -> Doc:
-    """`filters` (API 2.27) -> the classic list filters."""
-    filters = body.get("filters")
-    if not isinstance(filters, Mapping):
-        return body
-    body = {k: v for k, v in body.items() if k != "filters"}
-    for fld, spec in filters.items():
-        if not isinstance(spec, Mapping):
-            continue
-        values: list[Any] = []
-        for mode in ("any", "all"):
-            part = spec.get(mode)
-            if not isinstance(part, Mapping):
-                continue
-            if mode == "all":
-                values.append("__$all")
-            values.extend(part.get("include") or [])
-            # "-x" is no exclusion after an operator: __$not is (base.py list filters).
-            for v in part.get("exclude") or []:
-                values.extend(("__$not", v))
-        if values:
-            body[fld] = values
-    return body
-
-
 def query_tasks(call: Call, body: Doc, *, joins: bool) -> Doc:
     state = call.state
-    body = _expand_filters(body)
     docs: list[Doc] = list(state.tasks.values())
     if not as_bool(body.get("search_hidden")) and not body.get("id"):
         docs = [d for d in docs if "hidden" not in (d.get("system_tags") or [])]
