@@ -25,8 +25,10 @@ LONG_AGO = NOW - 24 * 3600  # a session started long before any of these windows
 
 
 def series(minutes: int, cpu: float, gpu: float | None = None, step_s: int = 30) -> list[Sample]:
+    temp = None if gpu is None else 35.0  # GPUs that were read report their temperature
     return [
-        Sample(NOW - minutes * 60 + i * step_s, cpu, gpu) for i in range(minutes * 60 // step_s + 1)
+        Sample(NOW - minutes * 60 + i * step_s, cpu, gpu, gpu_temp=temp)
+        for i in range(minutes * 60 // step_s + 1)
     ]
 
 
@@ -216,7 +218,7 @@ def test_parse_tolerates_garbage() -> None:
 # --- against the dense series the real server returns ------------------------------------------
 
 DENSE_NOW = 1_800_000_017.0  # not on a bucket boundary
-ITEMS = [StatItem(k, "avg") for k in ("cpu_usage", "gpu_usage", "memory_used")]
+ITEMS = [StatItem(k, "avg") for k in ("cpu_usage", "gpu_usage", "memory_used", "gpu_temperature")]
 Report = tuple[float, dict[str, Any]]
 
 
@@ -230,6 +232,7 @@ def agent_reports(
         stats: dict[str, Any] = {"cpu_usage": [cpu], "memory_used": 2048.0, "memory_free": 6000.0}
         if gpu is not None:
             stats["gpu_usage"] = [gpu, gpu]
+            stats["gpu_temperature"] = [34.0, 36.0]
         reports.append((t, stats))
         t += 30
     return reports
@@ -323,3 +326,17 @@ def test_unknown_start_is_never_idle() -> None:
 def test_busy_bucket_after_zero_filled_ones_is_busy() -> None:
     samples = dense(agent_reports(5, 0, cpu=80.0))
     assert judge(samples, started_min=6).state == IdleState.BUSY
+
+
+def test_gpu_readings_that_stopped_are_not_idle() -> None:
+    # clearml-agent stops reading the GPUs after three failures but keeps reporting CPU and
+    # memory: the GPU buckets then read 0 %, with no temperature beside them.
+    reports = agent_reports(120, 0, cpu=1.0, gpu=90.0)
+    for _t, stats in reports[-100:]:
+        del stats["gpu_usage"], stats["gpu_temperature"]
+    samples = dense(reports)
+    assert samples[-1].gpu == 0.0 and samples[-1].mem and samples[-1].gpu_temp == 0.0
+    verdict = judge(samples, started_min=130, has_gpu=True)
+    assert verdict.state == IdleState.UNKNOWN
+    assert verdict.reason == "no GPU readings in the latest metrics"
+    assert judge(samples, started_min=130, has_gpu=False).state == IdleState.IDLE

@@ -11,7 +11,8 @@ bucket of the requested range comes back, and a bucket in which the worker sent 
 `memory_used`: the agent sends it in every report (psutil's used memory, in MB), the server
 stores a report's value only when it is non-zero, and a running machine never uses 0 MB. A
 bucket whose memory_used (or any other value) is above 0 therefore held at least one report; a
-bucket where everything is 0.0 held none and is treated as missing data. Buckets older than the
+bucket where everything is 0.0 held none and is treated as missing data. For a GPU's 0 % the
+evidence is its temperature in the same bucket (see `_quiet`). Buckets older than the
 session's start belong to whatever the worker ran before and are ignored. The response changed
 shape in server 2.1 (API 2.32); both shapes are parsed, dates are epoch milliseconds.
 """
@@ -47,6 +48,7 @@ class Sample:
     cpu: float | None = None  # % (average over cores)
     gpu: float | None = None  # % (average over GPUs)
     mem: float | None = None  # memory used (MB); > 0 only where the machine reported
+    gpu_temp: float | None = None  # °C (average over GPUs); > 0 only where GPUs were read
 
 
 def reported(sample: Sample) -> bool:
@@ -74,11 +76,22 @@ def _busy(sample: Sample, has_gpu: bool, policy: IdlePolicy) -> bool:
 
 
 def _quiet(sample: Sample, has_gpu: bool, policy: IdlePolicy) -> bool:
-    """Known to be under every threshold that applies (a missing GPU value is not quiet)."""
+    """Known to be under every threshold that applies (a missing GPU value is not quiet).
+
+    A GPU's 0 % counts only with its temperature in the same bucket: the agent reads both from
+    every GPU in every report, and a GPU is never at 0 °C. Without it the bucket may just be
+    zero-filled because the agent stopped reading the GPUs (it gives up after three failures)
+    while it still reports CPU and memory.
+    """
     if sample.cpu is None or sample.cpu >= policy.cpu_threshold_percent:
         return False
     if has_gpu:
-        return sample.gpu is not None and sample.gpu < policy.gpu_threshold_percent
+        return (
+            sample.gpu is not None
+            and sample.gpu < policy.gpu_threshold_percent
+            and sample.gpu_temp is not None
+            and sample.gpu_temp > 0
+        )
     return True
 
 
@@ -127,6 +140,8 @@ def evaluate(
         return replace(base, reason=f"no machine metrics for {format_duration(now - last.t)}")
     if _busy(last, has_gpu, policy):
         return replace(base, state=IdleState.BUSY, reason="in use now")
+    if has_gpu and not (last.gpu_temp is not None and last.gpu_temp > 0):
+        return replace(base, reason="no GPU readings in the latest metrics")
     if started is None:
         return replace(base, reason="the session's start time is unknown")
     if now - started < window:
@@ -202,7 +217,12 @@ def idle_note(verdict: IdleVerdict) -> str:
 
 # --- workers.get_stats --------------------------------------------------------------------------
 
-_KEYS = {"cpu_usage": "cpu", "gpu_usage": "gpu", "memory_used": "mem"}
+_KEYS = {
+    "cpu_usage": "cpu",
+    "gpu_usage": "gpu",
+    "memory_used": "mem",
+    "gpu_temperature": "gpu_temp",
+}
 
 
 def _stat_series(metric: Mapping[str, Any]) -> tuple[list[Any], list[Any]]:
@@ -239,12 +259,14 @@ def parse_worker_stats(data: Mapping[str, Any]) -> dict[str, list[Sample]]:
             cpu = fields.get("cpu")
             gpu = fields.get("gpu")
             mem = fields.get("mem")
+            temp = fields.get("gpu_temp")
             samples.append(
                 Sample(
                     t=ms / 1000.0,
                     cpu=sum(cpu) / len(cpu) if cpu else None,
                     gpu=sum(gpu) / len(gpu) if gpu else None,
                     mem=sum(mem) / len(mem) if mem else None,
+                    gpu_temp=sum(temp) / len(temp) if temp else None,
                 )
             )
         out[worker] = samples

@@ -32,6 +32,8 @@ STATS_ITEMS = (
     # The evidence that a bucket holds a report at all (see core/idle.py): zero-filled buckets
     # read 0.0 for every metric, a reporting machine never uses 0 MB.
     {"key": "memory_used", "aggregation": "avg"},
+    # ... and that a GPU's 0 % was read: a GPU is never at 0 °C.
+    {"key": "gpu_temperature", "aggregation": "avg"},
 )
 
 
