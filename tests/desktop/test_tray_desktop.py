@@ -123,7 +123,7 @@ def test_menu_shows_sessions_metrics_outage_and_recovery(
         lambda t: all(f" {n} (" in t for n in names), "session rows", "tray-menu-sessions.png"
     )
     assert "  CPU: " in text and "  RAM: " in text and "  GPU: " in text
-    assert "  Public address: 127." in text and "  Agent IP (as the server sees it): 127." in text
+    assert "  Public address: 127." in text and "  Worker IP (as the server sees it): 127." in text
     assert "  Connect in VS Code" in text and "  Stop…" in text
     assert "Last refreshed " in text and text.rstrip().endswith("Quit")
 

@@ -59,6 +59,10 @@ async def test_agent_pulls_then_publishes_ports(asgi_emulator: AsgiEmulator) -> 
     assert f"# SSH Server running on {worker.hostname} [{p['external_address']}] port 10022" in (
         messages
     )
+    # The SDK's resource monitor first reports after 180 s (clearml resource_monitor.py).
+    assert md5_hex(":monitor:machine") not in (task.get("last_metrics") or {})
+    emu.state.advance_time(181)
+    emu.agent.step()
     machine = task["last_metrics"][md5_hex(":monitor:machine")]
     assert machine[md5_hex("cpu_usage")]["value"] > 0
 

@@ -69,7 +69,7 @@ async def test_create_makes_a_created_task_without_runtime(emu: AsgiEmulator) ->
 @pytest.mark.parametrize(
     ("body", "subcode"),
     [
-        ({"type": "application"}, 11),
+        ({"type": "application"}, 12),  # a data model's required field: 400/12
         ({"name": "ab", "type": "application"}, 12),
         ({"name": "abc", "type": "bogus"}, 12),
     ],

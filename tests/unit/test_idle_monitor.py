@@ -153,3 +153,73 @@ async def test_activity_resets_the_warning(world: World) -> None:
     world.advance(7)
     actions = await world.monitor.check(await world.service.snapshot())
     assert [(a.kind, a.session_id) for a in actions] == [("warn", world.busy_id)]
+
+
+def _worker_of(world: World, task_id: str) -> str:
+    with world.emu.state.lock:
+        return str(world.emu.state.tasks[task_id]["last_worker"])
+
+
+async def test_worker_that_went_silent_is_never_stopped(world: World) -> None:
+    # The emulator answers workers.get_stats densely, like the real server: after the agent
+    # dies its buckets read 0.0. That is missing data, not idleness.
+    actions = await world.monitor.check(await world.service.snapshot())
+    assert [(a.kind, a.session_id) for a in actions] == [("warn", world.idle_id)]
+    worker = world.emu.state.workers[_worker_of(world, world.idle_id)]
+    worker.simulated = False  # its agent is gone: no more reports
+    world.advance(20)  # well past the grace period
+    assert await world.monitor.check(await world.service.snapshot()) == []
+    verdict = world.monitor.verdicts[world.idle_id]
+    assert verdict.state == IdleState.UNKNOWN
+    assert verdict.reason == "no recent machine metrics"  # nothing in the requested range
+    assert world.status(world.idle_id) == "in_progress"
+
+
+async def test_restarted_agent_needs_a_whole_window_again(world: World) -> None:
+    worker = world.emu.state.workers[_worker_of(world, world.idle_id)]
+    worker.simulated = False
+    world.advance(4)  # the agent restarts
+    worker.simulated = True
+    world.advance(3)
+    assert await world.monitor.check(await world.service.snapshot()) == []
+    verdict = world.monitor.verdicts[world.idle_id]
+    assert verdict.state == IdleState.UNKNOWN and "m of metrics, the window is 5m" in verdict.reason
+    world.advance(3)
+    actions = await world.monitor.check(await world.service.snapshot())
+    assert [(a.kind, a.session_id) for a in actions] == [("warn", world.idle_id)]
+
+
+async def test_new_session_is_not_idle_before_a_whole_window(world: World) -> None:
+    client = world.service.client
+    created = await client.call(
+        "tasks.create",
+        {"name": "fresh", "type": "application", "system_tags": ["interactive"]},
+    )
+    tid = str(created["id"])
+    world.emu.agent.set_mode(AgentMode.IDLE, task_id=tid)
+    await client.call("tasks.enqueue", {"task": tid, "queue_name": "sessions"})
+    world.advance(3)  # pulled and reporting ~0 % on a machine that may have been quiet before
+    snapshot = await world.service.snapshot()
+    assert snapshot.by_id(tid) is not None
+    actions = await world.monitor.check(snapshot)
+    assert tid not in {a.session_id for a in actions}
+    verdict = world.monitor.verdicts[tid]
+    assert verdict.state == IdleState.UNKNOWN
+    assert verdict.reason.startswith("running for 2m only")  # the first tick pulled it
+    world.advance(4)
+    actions = await world.monitor.check(await world.service.snapshot())
+    assert ("warn", tid) in [(a.kind, a.session_id) for a in actions]
+
+
+async def test_the_stop_reason_says_why(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="tray_app.core.idle_monitor")
+    await world.monitor.check(await world.service.snapshot())
+    world.advance(11)
+    (action,) = await world.monitor.check(await world.service.snapshot())
+    assert action.kind == "stop"
+    assert "reporting intervals, CPU at most" in action.reason
+    await world.monitor.stop(world.idle_id, action.reason)
+    assert any(
+        "stopping session" in r.getMessage() and "reporting intervals" in r.getMessage()
+        for r in caplog.records
+    )

@@ -81,7 +81,7 @@ def test_metric_rows_show_every_figure() -> None:
         "RAM: 64 GB · 12 GB used",
         "GPU: 2 × NVIDIA A100 · 40 %",
         "Public address: 127.0.103.17:10022",
-        "Agent IP (as the server sees it): 127.0.3.17",
+        "Worker IP (as the server sees it): 127.0.3.17",
         "Queue: sessions",
         "Creator: Demo User",
         "Uptime: 1d 2h 5m",

@@ -225,6 +225,25 @@ def test_the_routers_runtime_address_and_port_come_first_as_in_clearml_session()
     assert build(task).ssh_port == 10055
 
 
+def test_the_routers_port_comes_first_as_clearml_session_reads_it():
+    # clearml_session/__main__.py: runtime external_address / external_tcp_port (set by the
+    # remote side when the router is enabled) before any property; the session's own sshd
+    # port is only the last resort.
+    task = running_task(
+        hyperparams={
+            "properties": props(
+                external_address="127.0.103.5", internal_ssh_port="10022", k8s_dash_pod_dash_port=""
+            )
+        }
+    )
+    task["runtime"].update(external_address="127.0.200.9", external_tcp_port="42022")
+    s = build(task)
+    assert (s.public_address, s.ssh_port) == ("127.0.200.9", 42022)
+    del task["runtime"]["external_tcp_port"]
+    task["runtime"]["internal_tcp_port"] = "10044"
+    assert build(task).ssh_port == 10044  # runtime internal_tcp_port before the property
+
+
 def test_runtime_address_and_port_are_the_fallback():
     task = running_task(hyperparams={})
     task["runtime"].update(external_address="127.0.103.8", internal_ssh_port="10022")
@@ -390,10 +409,20 @@ async def test_stop_of_a_finished_session_changes_nothing():
     await service.client.aclose()
 
 
-async def test_forced_stop_goes_straight_to_stopped():
-    service, calls = scripted_service({"tasks.stopped": STOPPED})
+async def test_forced_stop_of_a_running_session_does_not_wait_for_its_worker():
+    service, calls = scripted_service({"tasks.get_all_ex": RUNNING, "tasks.stopped": STOPPED})
     assert await service.stop("t1", force=True) == "stopped"
-    assert endpoints(calls) == ["tasks.stopped"]
+    assert endpoints(calls) == ["tasks.get_all_ex", "tasks.stopped"]
+    await service.client.aclose()
+
+
+async def test_forced_stop_of_a_queued_session_uses_tasks_stop():
+    # On a real server tasks.stopped leaves a queued task in its queue (an agent then runs it):
+    # only tasks.stop dequeues (clearml-server bll/task/task_operations.py stop_task).
+    queued = {"tasks": [{"id": "t1", "status": "queued", "status_message": ""}]}
+    service, calls = scripted_service({"tasks.get_all_ex": queued, "tasks.stop": STOPPED})
+    assert await service.stop("t1", force=True) == "stopped"
+    assert endpoints(calls) == ["tasks.get_all_ex", "tasks.stop"]
     await service.client.aclose()
 
 

@@ -433,6 +433,15 @@ async def test_stop_of_a_queued_session_stops_it_at_once(rig_factory):
     assert not any(e["task"] == queued.id for q in rig.state.queues.values() for e in q["entries"])
 
 
+async def test_forced_stop_of_a_queued_session_never_runs_it(rig_factory):
+    rig = rig_factory(sessions=13)
+    queued = first_session(await rig.service.snapshot(), SessionState.QUEUED)
+    assert await rig.service.stop(queued.id, force=True) == "stopped"
+    assert not any(e["task"] == queued.id for q in rig.state.queues.values() for e in q["entries"])
+    rig.agent.step()  # an agent polling the queues does not pick it up
+    assert rig.state.tasks[queued.id]["status"] == "stopped"
+
+
 async def test_stop_of_a_running_session_asks_its_live_worker(rig_factory):
     rig = rig_factory(sessions=13)
     snap = await rig.service.snapshot()

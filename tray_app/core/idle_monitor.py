@@ -1,7 +1,7 @@
 """Acts on the idle policy: warns once per idle period, stops after the grace period.
 
 Qt-free and async. The app calls `check(snapshot)` after each refresh (one `workers.get_stats`
-request for all of the user's running sessions) and turns the returned actions into
+request per ten workers of the user's running sessions) and turns the returned actions into
 notifications or stops. Only the current user's own sessions are ever acted on. Time is
 injected so that tests can move it without sleeping.
 """
@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tray_app.core.idle import IdleState, IdleVerdict, evaluate, parse_worker_stats
+from tray_app.core.idle import IdleState, IdleVerdict, evaluate, evidence, parse_worker_stats
 from tray_app.core.models import Session, Snapshot
 from tray_app.core.sessions import SessionService
 from tray_app.core.settings import IdleMode, IdlePolicy
@@ -23,14 +23,34 @@ from tray_app.core.settings import IdleMode, IdlePolicy
 log = logging.getLogger(__name__)
 
 STATS_INTERVAL_S = 60  # bucket size asked from workers.get_stats (the server clamps to >= 40)
+# The server groups the answer with an Elasticsearch terms aggregation of default size: at most
+# 10 workers come back per request, so larger sets are asked for in chunks.
+STATS_WORKERS_PER_REQUEST = 10
+STATS_ITEMS = (
+    {"key": "cpu_usage", "aggregation": "avg"},
+    {"key": "gpu_usage", "aggregation": "avg"},
+    # The evidence that a bucket holds a report at all (see core/idle.py): zero-filled buckets
+    # read 0.0 for every metric, a reporting machine never uses 0 MB.
+    {"key": "memory_used", "aggregation": "avg"},
+    # ... and that a GPU's 0 % was read: a GPU is never at 0 °C.
+    {"key": "gpu_temperature", "aggregation": "avg"},
+)
 
 
 def _verdicts(
-    data: Mapping[str, Any], sessions: list[Session], now: float, policy: IdlePolicy
+    data: Sequence[Mapping[str, Any]], sessions: list[Session], now: float, policy: IdlePolicy
 ) -> dict[str, IdleVerdict]:
-    series = parse_worker_stats(data)
+    series: dict[str, Any] = {}
+    for answer in data:
+        series.update(parse_worker_stats(answer))
     return {
-        s.id: evaluate(series.get(s.worker_id, []), now, bool(s.gpu_count), policy)
+        s.id: evaluate(
+            series.get(s.worker_id, []),
+            now,
+            bool(s.gpu_count),
+            policy,
+            started=s.started.timestamp() if s.started else None,
+        )
         for s in sessions
     }
 
@@ -98,18 +118,25 @@ class IdleMonitor:
             return []
         now = self._clock()
         window = policy.window_minutes * 60.0
-        data = await self._service.client.call(
-            "workers.get_stats",
-            {
-                "worker_ids": sorted({s.worker_id for s in sessions}),
-                "from_date": now - window - 10 * STATS_INTERVAL_S,
-                "to_date": now,
-                "interval": STATS_INTERVAL_S,
-                "items": [
-                    {"key": "cpu_usage", "aggregation": "avg"},
-                    {"key": "gpu_usage", "aggregation": "avg"},
-                ],
-            },
+        workers = sorted({s.worker_id for s in sessions})
+        chunks = [
+            workers[i : i + STATS_WORKERS_PER_REQUEST]
+            for i in range(0, len(workers), STATS_WORKERS_PER_REQUEST)
+        ]
+        data = await asyncio.gather(
+            *(
+                self._service.client.call(
+                    "workers.get_stats",
+                    {
+                        "worker_ids": chunk,
+                        "from_date": now - window - 10 * STATS_INTERVAL_S,
+                        "to_date": now,
+                        "interval": STATS_INTERVAL_S,
+                        "items": [dict(item) for item in STATS_ITEMS],
+                    },
+                )
+                for chunk in chunks
+            )
         )
         # Pure number crunching over every sample of every worker: off the event loop, which
         # then gets the GIL back every few milliseconds (see SessionService.snapshot).
@@ -127,6 +154,12 @@ class IdleMonitor:
                 continue
             if track.warned_at is None:
                 track.warned_at = now
+                log.info(
+                    "idle policy: %s is idle: %s (%s)",
+                    session.id,
+                    verdict.reason,
+                    evidence(verdict),
+                )
                 actions.append(
                     IdleAction("warn", session.id, session.name, verdict, verdict.reason)
                 )
@@ -137,8 +170,8 @@ class IdleMonitor:
             ):
                 track.stop_requested = True
                 reason = (
-                    f"idle ({verdict.reason}) and not kept alive within the "
-                    f"{policy.grace_minutes} min grace period"
+                    f"idle ({verdict.reason}; {evidence(verdict)}) and not kept alive within "
+                    f"the {policy.grace_minutes} min grace period"
                 )
                 actions.append(IdleAction("stop", session.id, session.name, verdict, reason))
         return actions

@@ -100,9 +100,9 @@ def metric_rows(session: Session, now: datetime | None = None) -> list[str]:
         ram,
         _gpu_row(session),
         f"Public address: {public}",
-        # workers.get_all's `ip` is the address the API server saw the agent at (its NAT,
-        # proxy or docker bridge address), not necessarily the machine's own.
-        f"Agent IP (as the server sees it): {session.private_ip or '?'}",
+        # workers.get_all's `ip`: the address the API server saw the agent come from
+        # (X-Forwarded-For, a NAT or a Docker bridge), not necessarily the machine's own.
+        f"Worker IP (as the server sees it): {session.private_ip or '?'}",
         f"Queue: {session.queue_name or '?'}",
         f"Creator: {session.creator_name or '?'}",
         f"Uptime: {session.uptime(now) or '?'}",

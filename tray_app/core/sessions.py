@@ -702,17 +702,18 @@ class SessionService:
         `tasks.stop` (force false) lets the agent shut the session down cleanly. It is followed
         by `tasks.stopped` (force true) when the server changed nothing, when no live worker is
         running the task, or when the task was already "stopping" before this call (a second
-        Stop means "really stop"). `force=True` goes straight to `tasks.stopped`.
+        Stop means "really stop"). `force=True` does not wait for the worker of a running
+        session. A queued session is always stopped with `tasks.stop`: on a real server only
+        that call takes it out of its queue; `tasks.stopped` leaves the entry there, and the
+        agent's `queues.get_next_task` turns the task back into "queued" and runs it.
         Returns the task status afterwards: "stopped", or "in_progress" while a live worker
         is stopping it (the next snapshot shows it as STOPPING).
         """
-        if force:
-            return await self._force_stopped(session_id)
         status, message = await self._status(session_id)
-        if status == "in_progress" and message.strip().lower() == "stopping":
-            return await self._force_stopped(session_id)
         if status not in LIVE_STATUSES:
             return status  # already stopped / failed / completed: nothing to do
+        if status == "in_progress" and (force or message.strip().lower() == "stopping"):
+            return await self._force_stopped(session_id)
         data = await self.client.call(
             "tasks.stop", {"task": session_id, "force": False, "status_reason": STOP_REASON}
         )

@@ -24,6 +24,7 @@ from tray_app.demo.seed import (
     hardware_for,
     machine_metrics,
     machine_runtime,
+    monitor_has_reported,
     move_ports,
     publish_ports,
     worker_ip,
@@ -243,7 +244,8 @@ class SimulatedAgent:
                 hw = hardware_for(task)
                 idle = self.mode_for(task["id"]) is AgentMode.IDLE or _seeded_idle(task)
                 machine, gpu, stats = machine_metrics(rng, hw, idle=idle)
-                apply_metrics(state, task, machine, gpu)
+                if monitor_has_reported(task, state.now()):
+                    apply_metrics(state, task, machine, gpu)
                 state.worker_report(worker, task_id=task["id"], machine_stats=stats)
             else:
                 hw = HARDWARE[0] if worker.id.endswith("gpu0") else HARDWARE[3]

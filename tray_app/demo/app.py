@@ -21,7 +21,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.types import Receive, Scope, Send
 
 from tray_app.demo.errors import ApiError, unauthorized
-from tray_app.demo.handlers import Call, find_endpoint, verify_token
+from tray_app.demo.services import Call, find_endpoint, verify_token
 from tray_app.demo.state import EmulatorState, FaultKind, RequestRecord
 from tray_app.demo.webui import is_web_path, render
 
@@ -297,9 +297,11 @@ def _header(request: Request, suffix: str) -> str | None:
 
 
 def _client_ip(request: Request) -> str:
+    """apiserver/service_repo/apicall.py `real_ip`: the whole X-Forwarded-For header (every
+    hop, as sent), else X-Real-IP, else the peer: what workers.get_all reports as `ip`."""
     forwarded = request.headers.get("x-forwarded-for") or request.headers.get("x-real-ip")
     if forwarded:
-        return forwarded.split(",")[0].strip()
+        return forwarded
     return request.client.host if request.client else "127.0.0.1"
 
 

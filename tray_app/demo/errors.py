@@ -43,7 +43,15 @@ def validation_error(extra: str, **info: Any) -> ApiError:
 
 
 def missing_fields(fields: Iterable[str]) -> ApiError:
-    return bad_request(11, "Validation error", "missing required fields", fields=list(fields))
+    """A required field of a request data model is missing: jsonmodels' ValidationError, which
+    the server reports as 400/12 (service_repo/validators.py). Almost every endpoint is so."""
+    return bad_request(12, "Validation error", "field is required!", fields=list(fields))
+
+
+def missing_required_fields(fields: Iterable[str]) -> ApiError:
+    """An endpoint declared with `required_fields` (projects.create, tasks.get_by_id_ex):
+    400/11 `missing_required_fields` (apierrors/errors.conf)."""
+    return bad_request(11, "Missing required fields", None, missing=list(fields))
 
 
 def invalid_task_id(**info: Any) -> ApiError:
@@ -63,7 +71,7 @@ def invalid_project_id(**info: Any) -> ApiError:
 
 
 def invalid_user_id(**info: Any) -> ApiError:
-    return bad_request(201, "Invalid user id", None, **info)
+    return bad_request(301, "Invalid user id", None, **info)  # errors.conf 400/301
 
 
 def endpoint_not_found(name: str, version: str) -> ApiError:

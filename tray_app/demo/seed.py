@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from tray_app.demo.state import EmulatorState, Worker, iso
+from tray_app.demo.values import iso
+
+if TYPE_CHECKING:  # seed data is applied to a state; state.py imports this module
+    from tray_app.demo.state import EmulatorState, Worker
 
 # Credentials of the seeded users (demo only; never real secrets).
 DEMO_USER_NAME = "Demo User"
@@ -299,6 +302,22 @@ def machine_metrics(
             gpu_temperature=temps,
         )
     return machine, gpu, stats
+
+
+# The SDK's resource monitor in the session (clearml/utilities/resource_monitor.py) sends its
+# first :monitor:machine / :monitor:gpu scalars only once it has given up waiting for iteration
+# reports (wait_for_first_iteration_to_start_sec, 180 s): a new session has no CPU/RAM figures
+# for its first three minutes.
+SDK_MONITOR_FIRST_REPORT_S = 180.0
+
+
+def monitor_has_reported(task: dict[str, Any], now: datetime) -> bool:
+    started = task.get("started")
+    if not started:
+        return False
+    return (
+        now - datetime.fromisoformat(str(started))
+    ).total_seconds() >= SDK_MONITOR_FIRST_REPORT_S
 
 
 def apply_metrics(

@@ -8,7 +8,6 @@ server loop or synchronously by a test) share one set of rules.
 from __future__ import annotations
 
 import copy
-import hashlib
 import random
 import secrets
 import threading
@@ -26,6 +25,8 @@ from tray_app.demo.errors import (
     invalid_task_id,
     invalid_task_status,
 )
+from tray_app.demo.seed import seed_state
+from tray_app.demo.values import iso, md5_hex, parse_iso
 
 Doc = dict[str, Any]
 StatsShape = Literal["2.0", "2.3"]
@@ -86,21 +87,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 
 # A worker whose last report is older than this is not "live" (tasks.stop then stops at once).
 WORKER_LIVENESS_S = 600
-
-
-def md5_hex(text: str) -> str:
-    return hashlib.md5(text.encode("utf-8")).hexdigest()
-
-
-def iso(dt: datetime) -> str:
-    """The server's datetime format: ISO-8601 UTC with microseconds and offset."""
-    return dt.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def parse_iso(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    return datetime.fromisoformat(text)
 
 
 class FaultKind(StrEnum):
@@ -294,8 +280,6 @@ class EmulatorState:
         other_users: int = 3,
     ) -> EmulatorState:
         """A state with users, projects, queues, workers and `sessions` interactive sessions."""
-        from tray_app.demo.seed import seed_state
-
         state = cls(
             server_version=server_version,
             token_lifetime=token_lifetime,
@@ -516,8 +500,13 @@ class EmulatorState:
         status_reason: str | None = None,
         status_message: str | None = None,
         user_id: str | None = None,
+        dequeue: bool = True,
     ) -> dict[str, Any]:
-        """Change a task's status by the server's rules; return the updated fields."""
+        """Change a task's status by the server's rules; return the updated fields.
+
+        `dequeue=False` is the status endpoints' way (clearml-server's ChangeStatusRequest,
+        bll/task/utils.py, never touches a queue): a queued task set to stopped stays queued.
+        """
         current = task.get("status", "created")
         if new_status not in TASK_STATUSES:
             raise bad_request(12, "Validation error", "invalid status", status=new_status)
@@ -540,7 +529,7 @@ class EmulatorState:
             started = parse_iso(task.get("started"))
             if started is not None and current == "in_progress":
                 fields["active_duration"] = int((now_dt - started).total_seconds())
-        if new_status != "queued" and current == "queued":
+        if dequeue and new_status != "queued" and current == "queued":
             self.remove_from_queues(task["id"])
         task.update(fields)
         fields.update(self._touch(task, user_id))
@@ -587,6 +576,15 @@ class EmulatorState:
         queue["last_update"] = self.now_iso()
         fields["execution.queue"] = queue["id"]
         return fields
+
+    def run_by_worker(self, task: Doc) -> bool:
+        """clearml-server's `is_run_by_worker` (bll/task/task_operations.py stop_task): the
+        task names a worker and was updated within apiserver.workers.task_update_timeout."""
+        last_update = parse_iso(task.get("last_update"))
+        return bool(task.get("last_worker")) and (
+            last_update is not None
+            and (self.now() - last_update).total_seconds() < WORKER_LIVENESS_S
+        )
 
     def live_worker_for(self, task: Doc) -> Worker | None:
         """The worker running this task if it reported recently."""
