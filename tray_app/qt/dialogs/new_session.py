@@ -294,8 +294,11 @@ class NewSessionDialog(QDialog):
     def command_text(self) -> str:
         try:
             preset = self.preset()
-            password = MASK if preset.password_policy is PasswordPolicy.FIXED else None
-            return display_command(build_argv(preset, password=password))
+            fixed = preset.password_policy is PasswordPolicy.FIXED
+            argv = build_argv(preset, password=MASK if fixed else None)
+            # The launch hands the password over in the CLI's state file; a command copied
+            # from here to run by hand needs it on the command line, so it is shown (masked).
+            return display_command(argv + (["--password", MASK] if fixed else []))
         except (PresetError, ValueError):
             return ""
 
