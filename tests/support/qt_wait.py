@@ -13,7 +13,7 @@ async def until(predicate: Callable[[], object], what: str = "", limit_s: float 
     loop = asyncio.get_running_loop()
     # On qasync (the app's loop) Qt delivers events while we sleep; processing them by hand
     # from inside this task would run other tasks re-entrantly.
-    on_qt_loop = type(loop).__module__.startswith("qasync")
+    on_qt_loop = any(cls.__module__.startswith("qasync") for cls in type(loop).__mro__)
     deadline = loop.time() + limit_s
     while not predicate():
         assert loop.time() < deadline, f"timed out waiting for {what or 'the condition'}"
