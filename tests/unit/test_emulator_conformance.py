@@ -405,3 +405,19 @@ async def test_queue_project_and_user_filters_are_the_declared_ones() -> None:
     users = (await ok(emu, "users.get_all", {"only_fields": ["id"]}))["users"]
     body = {"only_fields": ["id"], "role": ["admin-only"]}
     assert len((await ok(emu, "users.get_all", body))["users"]) == len(users)
+
+
+def test_memory_used_is_the_sessions_process_tree_not_the_machine() -> None:
+    """clearml/utilities/resource_monitor.py: with report_mem_used_per_process (the default)
+    `memory_used_gb` is the task's process tree, while `memory_free_gb` is the machine's; so
+    used + free stays below the machine's memory, even on an idle session."""
+    import random
+
+    from tray_app.demo.seed import Hardware, machine_metrics
+
+    hw = Hardware(cpu_cores=8, memory_gb=64.0, gpu_type="", gpu_mem_gb=0, gpu_count=0, queue="q")
+    rng = random.Random(7)
+    for idle in (True, False) * 50:
+        machine, _gpu, _stats = machine_metrics(rng, hw, idle=idle)
+        assert machine["memory_used_gb"] + machine["memory_free_gb"] < hw.memory_gb
+        assert machine["memory_used_gb"] <= hw.memory_gb * 0.5

@@ -78,7 +78,7 @@ def test_metric_rows_show_every_figure() -> None:
     assert rows == [
         "Status: running",
         "CPU: 8 cores · 35 %",
-        "RAM: 64 GB · 12 GB used",
+        "RAM: 64 GB · 12 GB used by the session",
         "GPU: 2 × NVIDIA A100 · 40 %",
         "Public address: 127.0.103.17:10022",
         "Worker IP (as the server sees it): 127.0.3.17",

@@ -89,7 +89,8 @@ def metric_rows(session: Session, now: datetime | None = None) -> list[str]:
         cpu += f" · {format_percent(session.cpu_percent)}"
     ram = f"RAM: {format_gb(session.ram_total_gb)}"
     if session.ram_used_gb is not None:
-        ram += f" · {format_gb(session.ram_used_gb)} used"
+        # The SDK reports the memory of the session's own processes, not the machine's.
+        ram += f" · {format_gb(session.ram_used_gb)} used by the session"
     public = session.public_address or "?"
     if session.public_address and session.ssh_port:
         public = f"{session.public_address}:{session.ssh_port}"

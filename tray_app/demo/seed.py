@@ -249,8 +249,11 @@ def machine_metrics(
 ) -> tuple[dict[str, float], dict[str, float], dict[str, Any]]:
     """(:monitor:machine scalars, :monitor:gpu scalars, workers.status_report machine_stats)."""
     cpu = round(rng.uniform(0.1, 1.5), 2) if idle else round(rng.uniform(8.0, 95.0), 2)
-    mem_used = round(rng.uniform(1.0, 3.0) if idle else rng.uniform(4.0, hw.memory_gb * 0.8), 2)
-    mem_free = round(max(hw.memory_gb - mem_used, 0.5), 2)
+    # The SDK's resource monitor reports `memory_used_gb` for the task's process tree by default
+    # (report_mem_used_per_process), while `memory_free_gb` is the whole machine's.
+    mem_used = round(rng.uniform(0.2, 1.0) if idle else rng.uniform(1.0, hw.memory_gb * 0.5), 2)
+    machine_used = mem_used + rng.uniform(0.5, hw.memory_gb * 0.3)
+    mem_free = round(max(hw.memory_gb - machine_used, 0.5), 2)
     machine = {
         "cpu_usage": cpu,
         "memory_used_gb": mem_used,
