@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,3 +59,10 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
 # Live-server tests (tests/live) read these before isolation removes them.
 _KEEP_ENV: frozenset[str] = frozenset()
 __all__ = ["LIVE_ENV"]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Close the Qt tests' event loop (only if they ran: headless runs never import Qt)."""
+    loop_module = sys.modules.get("support.qasync_loop")
+    if loop_module is not None:
+        loop_module.close_process_loop()

@@ -29,6 +29,11 @@ def qasync_loop() -> asyncio.AbstractEventLoop:
             def close(self) -> None:
                 """Kept open: the process's one loop, as in the app."""
 
+            def close_at_exit(self) -> None:
+                # Joins the executor's QThreads: Qt aborts the process if one is still running
+                # when the application object goes away.
+                super().close()
+
         app = QApplication.instance() or QApplication([])
         app.setQuitOnLastWindowClosed(False)  # as the tray does: closing a dialog ends nothing
         _loop = ProcessLoop(app)
@@ -37,3 +42,11 @@ def qasync_loop() -> asyncio.AbstractEventLoop:
 
 def loop_factories(config: Any, item: Any) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
     return {"qasync": qasync_loop}
+
+
+def close_process_loop() -> None:
+    """At the end of the test run (root conftest's pytest_unconfigure)."""
+    global _loop
+    loop, _loop = _loop, None
+    if loop is not None and not loop.is_running():
+        loop.close_at_exit()  # type: ignore[attr-defined]
