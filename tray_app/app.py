@@ -428,7 +428,8 @@ class TrayApplication:
         if self.demo is not None:
             await asyncio.to_thread(self.demo.stop)
         self.hotkey.unregister()
-        self.tray.icon.hide()
+        self.tray.close()
+        self.windows.close_all()
         self.on_quit()
 
 

@@ -413,3 +413,19 @@ async def test_a_reused_tunnel_port_with_another_host_key_still_logs_in_without_
     assert logins == ["root", "root"]
     assert not app.ask.open_dialogs and not QApplication.clipboard().text().startswith("pw-")
     await app.quit()
+
+
+async def test_quit_leaves_no_window_or_tray_retry_behind(qapp: Any, tmp_path: Path) -> None:
+    """Without a tray host the tray shows its window and keeps looking for a host; after Quit
+    neither goes on (a later tray host must not get a ghost icon)."""
+    from PySide6.QtWidgets import QSystemTrayIcon
+
+    app = TrayApplication(_args(config_file=str(tmp_path / "none.conf")))
+    await app.start()
+    if QSystemTrayIcon.isSystemTrayAvailable():
+        pytest.skip("a tray host is running on this display")
+    assert app.tray.window is not None and app.tray.window.isVisible()
+    app.controller.handle("about")
+    await app.quit()
+    assert not app.tray.window.isVisible() and not app.tray._retry.isActive()
+    assert not app.tray.icon.isVisible() and not app.windows._open

@@ -113,6 +113,13 @@ class Tray(QObject):
         self.window.show()
         self._retry.start()
 
+    def close(self) -> None:
+        """Quit: no icon, no fallback window, no retry left behind."""
+        self._retry.stop()
+        self.icon.hide()
+        if self.window is not None:
+            self.window.close()
+
     def _try_tray(self) -> None:
         if QSystemTrayIcon.isSystemTrayAvailable():
             self._retry.stop()

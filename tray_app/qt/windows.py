@@ -33,6 +33,13 @@ class Windows:
         window.raise_()
         window.activateWindow()
 
+    def close_all(self) -> None:
+        """Quit: every window of ours goes (a log window, settings, the onboarding…)."""
+        for window in [*self._open, *self.log_windows.values()]:
+            window.close()
+        self.log_windows.clear()
+        self.close_onboarding()
+
     def console_log(self, title: str, lines: list[LogLine]) -> None:
         from tray_app.qt.console_log import format_lines
         from tray_app.qt.dialogs.log_window import LogWindow
