@@ -126,6 +126,7 @@ class ChildRun:
     peak_rss_mb: float
     returncode: int
     stdout: str
+    cpu_seconds: float = float("nan")  # the child's user + system time (rusage, 1 ms or better)
 
 
 # Forks the command, waits for it, prints its wall time and rusage as JSON on stderr; the
@@ -145,7 +146,8 @@ _, status, usage = os.wait4(pid, 0)
 seconds = time.perf_counter() - start
 scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
 print(json.dumps({"seconds": seconds, "code": os.waitstatus_to_exitcode(status),
-                  "maxrss": usage.ru_maxrss * scale}), file=sys.stderr)
+                  "maxrss": usage.ru_maxrss * scale,
+                  "cpu": usage.ru_utime + usage.ru_stime}), file=sys.stderr)
 """
 
 
@@ -172,4 +174,5 @@ def run_measured(argv: list[str], env: dict[str, str], timeout: float = 300) -> 
         doc["maxrss"] / (1024 * 1024),
         doc["code"],
         result.stdout.decode("utf-8", "replace"),
+        doc["cpu"],
     )

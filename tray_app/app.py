@@ -367,9 +367,15 @@ class TrayApplication:
         from tray_app.qt.single_instance import Reply
 
         cmd = message.get("cmd")
-        log.info("request from another instance: %s", cmd)
+        # A status bar asks for the snapshot every few seconds: not worth a log line each time.
+        (log.debug if cmd == "snapshot" else log.info)("request from another instance: %s", cmd)
         if cmd == "connect" and isinstance(message.get("session_id"), str):
             return self.connect_request(message["session_id"])
+        if cmd == "snapshot":  # `clearml-tray list` asking for the latest snapshot
+            from tray_app.core.shared_snapshot import snapshot_reply
+
+            ok, why, output = snapshot_reply(self.poller.snapshot, self.poller.status, message)
+            return Reply(ok, why, {"output": output} if output is not None else {})
         self.tray.popup()
         return Reply(True)
 

@@ -13,6 +13,16 @@ from collections.abc import Sequence
 from tray_app import APP_DISPLAY_NAME, APP_NAME, __version__
 
 
+def _watch_interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 1 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{value:g} s is not in 1..3600 s")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=APP_NAME,
@@ -43,6 +53,24 @@ def build_parser() -> argparse.ArgumentParser:
     p_list = sub.add_parser("list", help="print your live sessions (headless)")
     p_list.add_argument("--all-users", action="store_true", help="include other users' sessions")
     p_list.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p_list.add_argument(
+        "--status",
+        action="store_true",
+        help="one status-bar line: text, or with --json waybar's {text, tooltip, class}",
+    )
+    p_list.add_argument(
+        "--watch",
+        nargs="?",
+        const=5.0,
+        type=_watch_interval,
+        metavar="SECONDS",
+        help="with --status: look every SECONDS (default 5, 1..3600), print when it changes",
+    )
+    p_list.add_argument(
+        "--no-tray",
+        action="store_true",
+        help="ask the server even when a running tray could answer from its latest refresh",
+    )
 
     p_demo = sub.add_parser("demo-server", help="run the ClearML API emulator in the foreground")
     p_demo.add_argument("--host", default="127.0.0.1", help="loopback address to bind")

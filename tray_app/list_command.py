@@ -1,166 +1,306 @@
-"""`clearml-tray list [--all-users] [--json]`: the live sessions, headless (never imports Qt).
+"""`clearml-tray list [--all-users] [--json] [--status [--watch [SECONDS]]] [--no-tray]`.
+
+Your live sessions, headless (never imports Qt). When a tray is running, it renders the answer
+from its latest snapshot and sends it over the instance socket (no network, milliseconds);
+otherwise, when the tray's data is not current, or with `--config-file` / `--no-tray`, the
+server is asked and the same functions (tray_app/core/list_output.py) render it here. So the path
+that asks the tray imports only the socket and JSON code: this module keeps its imports lazy.
 
 Exit codes: 0 ok, 1 other server error, 2 configuration, 3 authentication, 4 server unavailable.
-Errors are one line on stderr: `clearml-tray: <reason>`.
+Errors are one line on stderr: `clearml-tray: <reason>`. `--status` prints a status-bar line
+(tray_app/core/status_line.py) and exits 0 even on errors, which it shows in the line (so the bar
+keeps the module); `--watch` prints it again whenever it changes, until SIGINT (exit 130),
+SIGTERM or the reader closing the pipe (exit 0).
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
-import logging
 import os
 import sys
-from datetime import UTC, datetime
+import time
 
 from tray_app import APP_NAME
-from tray_app.core.api import ClearMLAuthError, ClearMLClient, ClearMLError, ClearMLUnavailable
-from tray_app.core.config import ConfigError, ServerConfig, load_server_config
-from tray_app.core.models import (
-    STATE_GLYPHS,
-    Session,
-    Snapshot,
-    format_percent,
-    snapshot_to_json,
-)
-from tray_app.core.redact import redact
-from tray_app.core.sessions import SessionService
-from tray_app.core.untrusted import display_text
+
+TYPE_CHECKING = False  # typing itself is an import this module's fast path does without
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
+
+    from tray_app.core.config import ServerConfig
+    from tray_app.core.models import Snapshot
+    from tray_app.core.sessions import SessionService
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CONFIG = 2
 EXIT_AUTH = 3
 EXIT_UNAVAILABLE = 4
-MAX_CELL = 60  # characters of one table cell
+EXIT_INTERRUPTED = 130
+STATUS_FORMATS = ("status", "waybar")
+# The tray answers from memory within milliseconds; one that accepts and then hangs (stopped in
+# a debugger, swapping) must not hold a status bar for long.
+TRAY_TIMEOUT_S = 1.5
 
-log = logging.getLogger(__name__)
+
+class Failure:
+    """Why there is no snapshot: an exit code and a reason. (Not a dataclass: `dataclasses`
+    imports `inspect`, milliseconds that an answer from the tray does without.)"""
+
+    __slots__ = ("code", "reason")
+
+    def __init__(self, code: int, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Failure) and (self.code, self.reason) == (other.code, other.reason)
+
+    def __hash__(self) -> int:
+        return hash((self.code, self.reason))
+
+    def __repr__(self) -> str:
+        return f"Failure({self.code!r}, {self.reason!r})"
+
+
+def output_format(args: argparse.Namespace) -> str:
+    """One of list_output.FORMATS."""
+    status = bool(getattr(args, "status", False)) or getattr(args, "watch", None) is not None
+    as_json = bool(getattr(args, "json", False))
+    if status:
+        return "waybar" if as_json else "status"
+    return "json" if as_json else "table"
+
+
+def tray_allowed(args: argparse.Namespace) -> bool:
+    # Another clearml.conf may name another server than the tray's: ask that server.
+    return not getattr(args, "no_tray", False) and getattr(args, "config_file", None) is None
+
+
+def output_from_tray(all_users: bool, fmt: str, timeout_s: float = TRAY_TIMEOUT_S) -> str | None:
+    """The running tray's answer, rendered by it from its latest snapshot; None when there is no
+    tray or it declines (no snapshot yet, last refresh failed or too old, scope not polled)."""
+    from tray_app.core.instance_socket import ask_running
+
+    answer = ask_running({"cmd": "snapshot", "all_users": all_users, "format": fmt}, timeout_s)
+    if answer is None or answer.get("ok") is not True:
+        if answer is not None:
+            _debug(f"the running tray did not answer list: {answer.get('message')}")
+        return None
+    output = answer.get("output")
+    return output if isinstance(output, str) else None
+
+
+def load_server_config(path: str | None = None) -> ServerConfig:
+    from tray_app.core.config import load_server_config as load
+
+    return load(path)
 
 
 async def fetch_snapshot(
     config: ServerConfig, all_users: bool, *, request_timeout: float = 10.0
 ) -> Snapshot:
+    from tray_app.core.api import ClearMLClient
+    from tray_app.core.sessions import SessionService
+
     # Scripts and status bars want an answer soon: fewer retries than the tray's poller.
     async with ClearMLClient(config, timeout=request_timeout, max_retries=2) as client:
         return await SessionService(client).snapshot(all_users=all_users)
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+def failure_of(exc: Exception) -> Failure | None:
+    """The exit code and reason for an error of the config or the server; None for others."""
+    from tray_app.core.api import ClearMLAuthError, ClearMLError, ClearMLUnavailable
+    from tray_app.core.config import ConfigError
+
+    if isinstance(exc, ConfigError):
+        return Failure(EXIT_CONFIG, f"configuration error: {exc}")
+    if isinstance(exc, ClearMLAuthError):
+        return Failure(EXIT_AUTH, str(exc))
+    if isinstance(exc, ClearMLUnavailable):
+        return Failure(EXIT_UNAVAILABLE, str(exc))
+    if isinstance(exc, ClearMLError):
+        return Failure(EXIT_ERROR, str(exc))
+    return None
+
+
+def snapshot_from_server(config_file: str | None, all_users: bool) -> Snapshot | Failure:
+    import asyncio  # tens of milliseconds of imports that an answer from the tray does without
+
+    try:
+        config = load_server_config(config_file)
+        return asyncio.run(fetch_snapshot(config, all_users))
+    except Exception as exc:
+        if (failure := failure_of(exc)) is None:
+            raise
+        return failure
+
+
+def list_output(args: argparse.Namespace, fmt: str) -> str | Failure:
+    all_users = bool(args.all_users)
+    if tray_allowed(args) and (output := output_from_tray(all_users, fmt)) is not None:
+        return output
+    result = snapshot_from_server(getattr(args, "config_file", None), all_users)
+    if isinstance(result, Failure):
+        return result
+    from tray_app.core.list_output import render
+
+    return render(result, fmt)
+
+
+def safe_reason(reason: str) -> str:
+    from tray_app.core.redact import redact
+    from tray_app.core.untrusted import display_text
+
+    # A password inside a server URL (http://user:pw@host) never reaches the terminal.
+    return display_text(redact(" ".join(str(reason).split())), 2000)
+
+
+def failure_line(failure: Failure, fmt: str) -> str:
+    from tray_app.core.status_line import render_line, status_of_failure
+
+    return render_line(status_of_failure(safe_reason(failure.reason)), fmt == "waybar")
 
 
 def _fail(code: int, reason: str) -> int:
-    # A password inside a server URL (http://user:pw@host) never reaches the terminal.
-    print(f"{APP_NAME}: {display_text(redact(_one_line(reason)), 2000)}", file=sys.stderr)
+    print(f"{APP_NAME}: {safe_reason(reason)}", file=sys.stderr)
     return code
 
 
+_debugging = False
+
+
 def _setup_logging(debug: bool) -> None:
+    global _debugging
     if not debug:
         return
+    import logging
+
     from tray_app.core.redact import install_redaction
 
     logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(name)s: %(message)s")
     install_redaction()
+    _debugging = True
+
+
+def _debug(message: str) -> None:
+    if _debugging:  # logging is imported only with --debug
+        import logging
+
+        logging.getLogger(__name__).debug("%s", message)
+
+
+def quiet_broken_pipe() -> None:
+    """`clearml-tray list | head`: the reader has what it wanted. Point stdout at nothing so
+    that the interpreter's final flush does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def _emit(text: str) -> None:
+    print(text, flush=True)
 
 
 def run_list(args: argparse.Namespace) -> int:
     _setup_logging(bool(getattr(args, "debug", False)))
+    fmt = output_format(args)
+    interval = getattr(args, "watch", None)
+    if interval is not None:
+        return run_watch(args, fmt, float(interval))
+    result = list_output(args, fmt)
+    code = EXIT_OK
+    if isinstance(result, Failure):
+        if fmt not in STATUS_FORMATS:
+            return _fail(result.code, result.reason)
+        _fail(result.code, result.reason)  # the line shows it; the reason goes to stderr too
+        result = failure_line(result, fmt)
     try:
-        config = load_server_config(getattr(args, "config_file", None))
-    except ConfigError as exc:
-        return _fail(EXIT_CONFIG, f"configuration error: {exc}")
-    try:
-        snapshot = asyncio.run(fetch_snapshot(config, bool(args.all_users)))
-    except ClearMLAuthError as exc:
-        return _fail(EXIT_AUTH, str(exc))
-    except ClearMLUnavailable as exc:
-        return _fail(EXIT_UNAVAILABLE, str(exc))
-    except ClearMLError as exc:
-        return _fail(EXIT_ERROR, str(exc))
-    text = json.dumps(snapshot_to_json(snapshot), indent=2) if args.json else format_table(snapshot)
-    try:
-        print(text, flush=True)
+        _emit(result)
     except BrokenPipeError:
-        # `clearml-tray list | head`: the reader has what it wanted. Point stdout at nothing so
-        # that the interpreter's final flush does not fail again.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        quiet_broken_pipe()
+    return code
+
+
+# -- --watch ------------------------------------------------------------------------------------
+
+
+def run_watch(
+    args: argparse.Namespace, fmt: str, interval: float, emit: Callable[[str], None] = _emit
+) -> int:
+    import asyncio
+
+    try:
+        asyncio.run(watch(args, fmt, interval, emit))
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        quiet_broken_pipe()  # the bar went away
     return EXIT_OK
 
 
-# -- table -------------------------------------------------------------------------------------
+async def watch(
+    args: argparse.Namespace,
+    fmt: str,
+    interval: float,
+    show: Callable[[str], None],
+    *,
+    ticks: int | None = None,
+) -> None:
+    """Show the output now and whenever it changes; `ticks` bounds the loop (tests)."""
+    import asyncio
+
+    from tray_app.core.list_output import render
+
+    server = _ServerSource(getattr(args, "config_file", None), bool(args.all_users))
+    last: str | None = None
+    count = 0
+    try:
+        while ticks is None or count < ticks:
+            count += 1
+            started = time.monotonic()
+            output = output_from_tray(bool(args.all_users), fmt) if tray_allowed(args) else None
+            if output is None:
+                result = await server.snapshot()
+                if isinstance(result, Failure):
+                    output = failure_line(result, fmt)
+                    if output != last:
+                        _fail(result.code, result.reason)
+                else:
+                    output = render(result, fmt)
+            if output != last:
+                show(output)
+                last = output
+            if ticks is None or count < ticks:
+                await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
+    finally:
+        await server.aclose()
 
 
-def _num(value: float | None) -> str:
-    if value is None:
-        return "?"
-    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+class _ServerSource:
+    """The server, asked with one client kept across ticks (one login, the workers cache)."""
 
+    def __init__(self, config_file: str | None, all_users: bool) -> None:
+        import contextlib
 
-def _cpu(s: Session) -> str:
-    cores = f"/{s.cpu_cores}c" if s.cpu_cores else ""
-    return "-" if s.cpu_percent is None and not cores else f"{format_percent(s.cpu_percent)}{cores}"
+        self.config_file = config_file
+        self.all_users = all_users
+        self._stack = contextlib.AsyncExitStack()
+        self._service: SessionService | None = None
 
+    async def snapshot(self) -> Snapshot | Failure:
+        try:
+            if self._service is None:
+                from tray_app.core.api import ClearMLClient
+                from tray_app.core.sessions import SessionService
 
-def _ram(s: Session) -> str:
-    if s.ram_used_gb is None and s.ram_total_gb is None:
-        return "-"
-    return f"{_num(s.ram_used_gb)}/{_num(s.ram_total_gb)} GB"
+                config = load_server_config(self.config_file)
+                client = ClearMLClient(config, timeout=10.0, max_retries=2)
+                await self._stack.enter_async_context(client)
+                self._service = SessionService(client)
+            return await self._service.snapshot(all_users=self.all_users)
+        except Exception as exc:
+            if (failure := failure_of(exc)) is None:
+                raise
+            return failure
 
-
-def _gpu(s: Session) -> str:
-    if not s.gpu_count:
-        return "-"
-    return f"{format_percent(s.gpu_percent)} ×{s.gpu_count}"
-
-
-def _address(s: Session) -> str:
-    if not s.public_address:
-        return "-"
-    return f"{s.public_address}:{s.ssh_port}" if s.ssh_port else s.public_address
-
-
-def session_row(s: Session, now: datetime, *, with_user: bool) -> list[str]:
-    row = [
-        STATE_GLYPHS.get(s.state, "?"),
-        s.name,
-        s.short_id,
-        str(s.state),
-        s.uptime(now) or "-",
-        s.queue_name or "-",
-        _cpu(s),
-        _ram(s),
-        _gpu(s),
-        _address(s),
-    ]
-    if with_user:
-        row.insert(2, s.creator_name or s.creator_id or "?")
-    return row
-
-
-def format_table(snapshot: Snapshot, now: datetime | None = None) -> str:
-    """A plain-text table, one session per line (own sessions first)."""
-    now = now or datetime.now(UTC)
-    who = "all users" if snapshot.all_users else (snapshot.user_name or snapshot.user_id)
-    who = display_text(who, MAX_CELL)
-    server = display_text(snapshot.server, 200)
-    if not snapshot.sessions:
-        return f"No live sessions for {who} on {server}."
-    header = ["", "NAME", "ID", "STATE", "UPTIME", "QUEUE", "CPU", "RAM", "GPU", "SSH ADDRESS"]
-    if snapshot.all_users:
-        header.insert(2, "USER")
-    # Every cell may hold server text: one line, no escapes (a name must not clear the screen,
-    # retitle the terminal or fake rows), bounded so one long name cannot stretch every row.
-    rows = [header] + [
-        [display_text(cell, MAX_CELL) for cell in session_row(s, now, with_user=snapshot.all_users)]
-        for s in snapshot.sessions
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
-    lines.append(f"{len(snapshot.sessions)} live session(s) for {who} on {server}")
-    return "\n".join(lines)
+    async def aclose(self) -> None:
+        await self._stack.aclose()

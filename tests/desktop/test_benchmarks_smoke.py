@@ -53,6 +53,12 @@ def test_startup_section_reports_ordered_milestones_and_the_list_comparison(benc
     _by_name(figures, "cold start to exit after the first snapshot")
     speed_up = _by_name(figures, "speed-up list --json vs clearml-session list (50 sessions)")
     assert speed_up.target and isinstance(speed_up.met, bool)
+    assert _by_name(figures, "clearml-tray list --json CPU, no tray (50").value > 0
+    # With the real tray running: list answered from its snapshot (no server request of its own).
+    with_tray = _by_name(figures, "clearml-tray list --json, tray running, 50 ")
+    assert with_tray.value > 0 and isinstance(with_tray.met, bool)
+    assert _by_name(figures, "clearml-tray list --json CPU, tray running, 50 ").value > 0
+    assert _by_name(figures, "clearml-tray list --status --json, tray running, 50 ").value > 0
 
 
 def test_idle_section_reports_cpu_rss_and_refreshes_over_a_short_window(bench: Any) -> None:
@@ -84,6 +90,12 @@ def test_logparse_section_parses_transcripts_and_opens_the_editor_on_ready(bench
     assert ready.value > 0 and isinstance(ready.met, bool)
     assert "master up: True" in ready.note  # the shared SSH login came up against the demo
     assert _by_name(figures, "launch → ready").value > 0
+    # Connect on a running session with no tunnel: the tray's figure, the CLI alone, the gap.
+    connect = _by_name(figures, "Connect on a running session without a tunnel")
+    assert connect.value > 0 and isinstance(connect.met, bool)
+    floor = _by_name(figures, "clearml-session --attach alone")
+    assert floor.value > 0
+    assert isinstance(_by_name(figures, "Connect → ready: what the tray adds").met, bool)
 
 
 def test_askpass_section_times_the_helper_against_a_real_gnome_keyring(bench: Any) -> None:

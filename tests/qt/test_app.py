@@ -429,3 +429,24 @@ async def test_quit_leaves_no_window_or_tray_retry_behind(qapp: Any, tmp_path: P
     await app.quit()
     assert not app.tray.window.isVisible() and not app.tray._retry.isActive()
     assert not app.tray.icon.isVisible() and not app.windows._open
+
+
+async def test_the_tray_answers_list_from_its_latest_snapshot(
+    qapp: Any, emulator_factory: Any, tmp_path: Path
+) -> None:
+    """`clearml-tray list` asks the running tray: its answer is what list prints on its own."""
+    from tray_app.core.list_output import render
+
+    emu: EmulatorHandle = emulator_factory(sessions=8)
+    app = TrayApplication(_args(config_file=str(emu.write_config(tmp_path / "c.conf"))))
+    assert app.on_instance_message({"cmd": "snapshot", "format": "json"}).ok is False
+    await app.start()
+    await _until(lambda: app.poller.snapshot is not None)
+    snapshot = app.poller.snapshot
+    assert snapshot is not None and not snapshot.all_users
+    reply = app.on_instance_message({"cmd": "snapshot", "all_users": False, "format": "json"})
+    assert reply.ok
+    assert reply.extra["output"] == render(snapshot, "json")
+    refused = app.on_instance_message({"cmd": "snapshot", "all_users": True, "format": "json"})
+    assert (refused.ok, dict(refused.extra)) == (False, {})
+    await app.quit()

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pytestqt.qtbot import QtBot
+from support.snapshots import full_snapshot
 
+from tray_app.core.list_output import format_table
+from tray_app.core.models import Snapshot, snapshot_to_json
+from tray_app.core.refresh import PollStatus, TrayState
+from tray_app.core.shared_snapshot import snapshot_reply
 from tray_app.qt.single_instance import Reply, SingleInstance, forward_to_running, socket_path
 
 
@@ -111,3 +118,71 @@ def test_malformed_lines_are_ignored(qapp: Any, qtbot: QtBot) -> None:
     sock.abort()
     qtbot.waitUntil(lambda: not instance._connections, timeout=5000)
     instance.close()
+
+
+# The CLI in a subprocess that reports whether it imported Qt.
+_QT_CHECK = (
+    "import sys\n"
+    "from tray_app.cli import main\n"
+    "rc = main(sys.argv[1:])\n"
+    "qt = sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6', 'qasync'))\n"
+    "print('QT-MODULES:' + ','.join(qt), file=sys.stderr)\n"
+    "sys.exit(rc)\n"
+)
+
+
+def _headless(*args: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLEARML_", "TRAINS_"))}
+    return subprocess.Popen(
+        [sys.executable, "-c", _QT_CHECK, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _lend(snapshot: Snapshot) -> Any:
+    """The handler as app.on_instance_message answers a snapshot request."""
+    status = PollStatus(TrayState.OK, last_success=datetime.now(UTC))
+
+    def handler(message: dict[str, Any]) -> Reply:
+        ok, why, output = snapshot_reply(snapshot, status, message)
+        return Reply(ok, why, {"output": output} if output is not None else {})
+
+    return handler
+
+
+def test_list_is_answered_by_the_running_tray_without_qt_or_server(qapp: Any, qtbot: QtBot) -> None:
+    """No clearml.conf and no server: only the tray's snapshot can give this output."""
+    snapshot = full_snapshot(datetime.now(UTC), all_users=True)
+    instance = SingleInstance()
+    assert instance.listen()
+    instance.handler = _lend(snapshot)
+    try:
+        proc = _headless("list", "--json", "--all-users")
+        qtbot.waitUntil(lambda: proc.poll() is not None, timeout=20000)
+        out, err = proc.communicate()
+        assert proc.returncode == 0, err
+        assert out == json.dumps(snapshot_to_json(snapshot), indent=2) + "\n"
+        assert "QT-MODULES:\n" in err
+
+        before = datetime.now(UTC)
+        proc = _headless("list", "--all-users")
+        qtbot.waitUntil(lambda: proc.poll() is not None, timeout=20000)
+        out, err = proc.communicate()
+        after = datetime.now(UTC)
+        assert proc.returncode == 0, err
+        assert out in {format_table(snapshot, t) + "\n" for t in (before, after)}
+        assert "QT-MODULES:\n" in err
+    finally:
+        instance.close()
+
+
+def test_list_without_a_tray_goes_to_the_server(qapp: Any) -> None:
+    """No tray, no clearml.conf: list tries the server's config and says what is missing."""
+    proc = _headless("list")
+    out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, out) == (2, "")
+    assert "configuration error" in err
+    assert "QT-MODULES:\n" in err

@@ -13,6 +13,7 @@ import pytest
 from tray_app import list_command
 from tray_app.core.api import ClearMLAuthError, ClearMLRequestError, ClearMLUnavailable
 from tray_app.core.config import ConfigInvalid, ConfigNotFound, CredentialsMissing, ServerConfig
+from tray_app.core.list_output import format_table
 from tray_app.core.models import Session, SessionState, Snapshot
 from tray_app.list_command import (
     EXIT_AUTH,
@@ -20,7 +21,6 @@ from tray_app.list_command import (
     EXIT_ERROR,
     EXIT_OK,
     EXIT_UNAVAILABLE,
-    format_table,
 )
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -10,7 +10,6 @@ tried, ending with one under the user's cache directory, which nobody else can p
 
 from __future__ import annotations
 
-import logging
 import os
 import stat
 import tempfile
@@ -18,7 +17,14 @@ import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+
+def _not_ours(path: Path) -> None:
+    # Imported here: `clearml-tray list` asking the tray finds its socket without loading logging.
+    import logging
+
+    logging.getLogger(__name__).warning(
+        "runtime directory %s is not safely ours; not using it", path
+    )
 
 
 def _owned_private(path: Path, *, strict: bool) -> bool:
@@ -81,15 +87,19 @@ def private_runtime_dir(
     else:
         base = tmp if tmp is not None else Path(tempfile.gettempdir())
         candidates.append((base / f"runtime-{uid}" / app, True))
+    for path, private_parent in candidates:
+        if make_private_dir(path, private_parent=private_parent):
+            return path
+        _not_ours(path)
     if cache is None:
+        # Only now: platformdirs is an import that `clearml-tray list` asking the tray avoids.
         import platformdirs
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             cache = Path(platformdirs.user_cache_dir(app, appauthor=False))
-    candidates.append((cache / "run", False))
-    for path, private_parent in candidates:
-        if make_private_dir(path, private_parent=private_parent):
-            return path
-        log.warning("runtime directory %s is not safely ours; not using it", path)
-    raise OSError(f"no private runtime directory could be made (tried {candidates[-1][0]})")
+    fallback = cache / "run"
+    if make_private_dir(fallback, private_parent=False):
+        return fallback
+    _not_ours(fallback)
+    raise OSError(f"no private runtime directory could be made (tried {fallback})")

@@ -1,42 +1,27 @@
 """One tray per user: later starts forward their request to the running one and exit.
 
 A QLocalServer listens on a socket in the user's runtime directory, created user-only. The
-protocol is one JSON object per line: {"cmd": "show"} | {"cmd": "connect", "session_id": "…"},
-answered by one line {"ok": true|false, "message": "…"} once the tray has handled it.
+protocol is one JSON object per line: {"cmd": "show"} | {"cmd": "connect", "session_id": "…"} |
+{"cmd": "snapshot", "all_users": bool, "format": "table|json|status|waybar"}, answered by one
+line {"ok": true|false, "message": "…"} once the tray has handled it; a snapshot reply adds
+"output", what `clearml-tray list` prints (tray_app/core/shared_snapshot.py).
+Headless commands reach it without Qt through tray_app/core/instance_socket.py.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
 import logging
-import os
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-import platformdirs
 from PySide6.QtCore import QObject
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
-from tray_app import APP_NAME
-from tray_app.core.runtime_dir import private_runtime_dir
+from tray_app.core.instance_socket import socket_path
 
 log = logging.getLogger(__name__)
-
-
-def socket_path() -> str:
-    if os.name == "nt":
-        return f"{APP_NAME}-{getpass.getuser()}"  # a named pipe, per user by name
-    try:
-        # Checked to be ours: without XDG_RUNTIME_DIR, /tmp/runtime-<uid> may be another user's
-        # (who could then take the socket, or stop every start).
-        runtime = private_runtime_dir(APP_NAME)
-    except OSError:
-        runtime = Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
-        runtime.mkdir(parents=True, exist_ok=True)
-    return str(runtime / "instance.sock")
 
 
 def forward_to_running(message: dict[str, Any], timeout_ms: int = 1500) -> Reply | None:
@@ -66,6 +51,8 @@ def forward_to_running(message: dict[str, Any], timeout_ms: int = 1500) -> Reply
 class Reply:
     ok: bool
     message: str = ""
+    # More keys of the reply line (a snapshot request's "output"); "ok"/"message" win.
+    extra: Mapping[str, object] = field(default_factory=dict)
 
 
 Handler = Callable[[dict[str, Any]], Reply]
@@ -128,5 +115,5 @@ class SingleInstance(QObject):
                 except Exception:
                     log.exception("instance request %s failed", message.get("cmd"))
                     reply = Reply(False, "The running tray could not handle the request.")
-                answer = {"ok": reply.ok, "message": reply.message}
+                answer = {**reply.extra, "ok": reply.ok, "message": reply.message}
                 conn.write((json.dumps(answer) + "\n").encode())

@@ -1,0 +1,233 @@
+"""`clearml-tray list` answered by the running tray: the Qt-free client side over a plain
+AF_UNIX socket, and the tray's rules for answering from its latest snapshot."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.snapshots import full_snapshot
+
+from tray_app import list_command
+from tray_app.core.instance_socket import ask_running, socket_path
+from tray_app.core.list_output import render
+from tray_app.core.models import Snapshot, snapshot_to_json
+from tray_app.core.refresh import PollStatus, TrayState
+from tray_app.core.shared_snapshot import snapshot_reply
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+FRESH = PollStatus(TrayState.OK, last_success=NOW)
+
+
+class LineServer:
+    """A plain AF_UNIX server answering each request line with `answer(request)` (or nothing)."""
+
+    def __init__(self, path: str, answer: Callable[[dict[str, Any]], bytes | None]) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(4)
+        self.answer = answer
+        self.requests: list[dict[str, Any]] = []
+        self._held: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            data = b""
+            while b"\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            request = json.loads(data.split(b"\n", 1)[0])
+            self.requests.append(request)
+            reply = self.answer(request)
+            if reply is None:
+                self._held.append(conn)  # accepted, never answered
+                continue
+            conn.sendall(reply)
+            conn.close()
+
+    def close(self) -> None:
+        # shutdown() wakes the accept() of the serving thread (close() alone does not, on Linux).
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        for conn in self._held:
+            conn.close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Callable[[dict[str, Any]], bytes | None]], LineServer]]:
+    servers: list[LineServer] = []
+
+    def start(answer: Callable[[dict[str, Any]], bytes | None]) -> LineServer:
+        server = LineServer(socket_path(), answer)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def lend(snapshot: Snapshot) -> Callable[[dict[str, Any]], bytes]:
+    """What the tray does with a snapshot request (app.on_instance_message)."""
+    status = PollStatus(TrayState.OK, last_success=datetime.now(UTC))
+
+    def answer(request: dict[str, Any]) -> bytes:
+        ok, why, output = snapshot_reply(snapshot, status, request)
+        reply: dict[str, object] = {"ok": ok, "message": why}
+        if output is not None:
+            reply["output"] = output
+        return (json.dumps(reply) + "\n").encode()
+
+    return answer
+
+
+def args(**kw: Any) -> argparse.Namespace:
+    values = {"all_users": False, "json": False, "config_file": None, "debug": False}
+    values.update(kw)
+    return argparse.Namespace(**values)
+
+
+def no_server(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Record (and fail) every trip `list` makes to the server."""
+    calls: list[bool] = []
+
+    def server(config_file: str | None, all_users: bool) -> list_command.Failure:
+        calls.append(all_users)
+        return list_command.Failure(list_command.EXIT_UNAVAILABLE, "no server in this test")
+
+    monkeypatch.setattr(list_command, "snapshot_from_server", server)
+    return calls
+
+
+# -- the tray's rules ---------------------------------------------------------------------------
+
+
+def test_the_tray_answers_only_with_current_data() -> None:
+    snap = full_snapshot(NOW)
+    request: dict[str, object] = {"cmd": "snapshot", "format": "json"}
+    assert snapshot_reply(None, FRESH, request, NOW)[0] is False
+    offline = PollStatus(TrayState.OFFLINE, "down", last_success=NOW, failures=1)
+    assert snapshot_reply(snap, offline, request, NOW)[0] is False
+    old = PollStatus(TrayState.OK, last_success=NOW - timedelta(minutes=10))
+    assert snapshot_reply(snap, old, request, NOW)[0] is False
+    ok, _, output = snapshot_reply(snap, FRESH, {**request, "all_users": True}, NOW)
+    assert ok
+    assert output == json.dumps(snapshot_to_json(snap), indent=2)
+
+
+def test_an_all_users_tray_answers_for_your_own_sessions_alone() -> None:
+    ok, _, output = snapshot_reply(full_snapshot(NOW), FRESH, {"format": "table"}, NOW)
+    assert ok
+    assert output == render(full_snapshot(NOW, all_users=False), "table", NOW)
+    assert output is not None and "Bob" not in output
+
+
+def test_an_own_sessions_tray_cannot_answer_all_users() -> None:
+    snap = full_snapshot(NOW, all_users=False)
+    ok, why, output = snapshot_reply(snap, FRESH, {"all_users": True, "format": "table"}, NOW)
+    assert (ok, output) == (False, None)
+    assert "only your own" in why
+
+
+@pytest.mark.parametrize("fmt", ["csv", 3, None])
+def test_an_unknown_format_is_refused(fmt: object) -> None:
+    ok, why, output = snapshot_reply(full_snapshot(NOW), FRESH, {"format": fmt}, NOW)
+    assert (ok, output) == (False, None)
+    assert "format" in why
+
+
+# -- the client ---------------------------------------------------------------------------------
+
+
+def test_ask_running_without_a_tray_is_none() -> None:
+    assert not Path(socket_path()).exists()
+    assert ask_running({"cmd": "snapshot"}) is None
+
+
+def test_a_stale_socket_file_is_refused_at_once() -> None:
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(socket_path())  # bound, never listening: what a killed tray leaves
+    try:
+        assert ask_running({"cmd": "snapshot"}, timeout_s=30) is None
+    finally:
+        stale.close()
+
+
+def test_a_tray_that_never_answers_costs_the_timeout_only(serve: Any) -> None:
+    server = serve(lambda request: None)
+    assert ask_running({"cmd": "snapshot"}, timeout_s=0.3) is None
+    assert server.requests == [{"cmd": "snapshot"}]
+
+
+def test_garbage_from_the_socket_is_no_answer(serve: Any) -> None:
+    serve(lambda request: b"\xff not json\n")
+    assert ask_running({"cmd": "snapshot"}) is None
+
+
+@pytest.mark.parametrize(
+    ("flags", "fmt"),
+    [
+        ({"json": True, "all_users": True}, "json"),
+        ({"status": True}, "status"),
+        ({"status": True, "json": True}, "waybar"),
+    ],
+)
+def test_list_prints_the_trays_answer_without_the_server(
+    serve: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    flags: dict[str, Any],
+    fmt: str,
+) -> None:
+    snap = full_snapshot(datetime.now(UTC) - timedelta(days=3))
+    server = serve(lend(snap))
+    to_server = no_server(monkeypatch)
+    before = datetime.now(UTC)
+    assert list_command.run_list(args(**flags)) == list_command.EXIT_OK
+    after = datetime.now(UTC)
+    assert to_server == []
+    all_users = bool(flags.get("all_users"))
+    assert server.requests == [{"cmd": "snapshot", "all_users": all_users, "format": fmt}]
+    shown = snap if all_users else full_snapshot(snap.fetched_at, all_users=False)
+    out = capsys.readouterr().out
+    # Uptimes are as of the moment the tray answers: a minute may turn meanwhile.
+    assert out in {render(shown, fmt, t) + "\n" for t in (before, after)}
+
+
+@pytest.mark.parametrize("flag", [{"no_tray": True}, {"config_file": "/some/clearml.conf"}])
+def test_no_tray_and_another_config_ask_the_server(
+    serve: Any, monkeypatch: pytest.MonkeyPatch, flag: dict[str, Any]
+) -> None:
+    server = serve(lend(full_snapshot(datetime.now(UTC))))
+    to_server = no_server(monkeypatch)
+    assert list_command.run_list(args(**flag)) == list_command.EXIT_UNAVAILABLE
+    assert to_server == [False]
+    assert server.requests == []
+
+
+def test_a_refusing_tray_sends_list_to_the_server(
+    serve: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = serve(lambda r: b'{"ok": false, "message": "The tray has no session list yet."}\n')
+    to_server = no_server(monkeypatch)
+    assert list_command.run_list(args()) == list_command.EXIT_UNAVAILABLE
+    assert server.requests == [{"cmd": "snapshot", "all_users": False, "format": "table"}]
+    assert to_server == [False]
