@@ -412,7 +412,22 @@ async def test_a_reused_tunnel_port_with_another_host_key_still_logs_in_without_
             logins += server.logins
     assert logins == ["root", "root"]
     assert not app.ask.open_dialogs and not QApplication.clipboard().text().startswith("pw-")
+    # Each session has its own master (the control socket is per alias, not per host:port).
+    assert set(app.connect_flow.masters) == {"clearml-01234567", "clearml-fedcba98"}
     await app.quit()
+
+    def masters_left() -> list[str]:
+        found = []
+        for entry in Path("/proc").iterdir():
+            try:
+                argv = (entry / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if "ControlMaster=yes" in argv and str(isolated_home) in argv:
+                found.append(argv)
+        return found
+
+    await until(lambda: not masters_left(), "both masters closed at Quit", 10)
 
 
 async def test_quit_leaves_no_window_or_tray_retry_behind(qapp: Any, tmp_path: Path) -> None:

@@ -138,7 +138,8 @@ def render_managed(blocks: dict[str, str]) -> str:
 
 
 # A Unix socket path holds at most 104 bytes (macOS; 108 on Linux). ssh names a master socket
-# <dir>/<%C: 40 hex> and first binds it with a 17-character temporary suffix.
+# <dir>/<%n: the alias, 16 characters; budgeted as %C's 40> and first binds it with a
+# 17-character temporary suffix.
 MAX_CONTROL_DIR = 104 - 1 - 40 - 17 - 1
 
 

@@ -249,7 +249,10 @@ class ConnectFlow:
             # Its connection went through the previous tunnel: gone, or about to be.
             await self._runner.run(exit_argv(alias, stale_master), self._env(), 10)
         password = self._tunnels.password(info.key)
-        control = str(config.control_dir / "%C") if master_supported() else ""
+        # One socket per session alias (%n: the host as typed, clearml-<id8>). %C hashes the
+        # resolved host, port and user, which two sessions behind the same reused local port
+        # share: the second login would then find the first one's socket and run unshared.
+        control = str(config.control_dir / "%n") if master_supported() else ""
         # The login runs in the background; until it is done, ssh for this alias waits for it
         # (the Match exec in the block), so the editor can be started at once.
         login = bool(control and password)
