@@ -71,6 +71,7 @@ class TrayApplication:
         self.pending_connect: str | None = None
         self.windows = Windows()
         self._last_state = TrayState.CONNECTING
+        self._told_unconfigured = False
         self._quit_task: asyncio.Future[None] | None = None
         self.on_quit: Callable[[], None] = lambda: None  # run_app: end Qt's event loop
 
@@ -85,6 +86,7 @@ class TrayApplication:
             lambda: self.settings.notifications,
             lambda title, text, error: self.tray.notify(title, text, error),
             icon=notification_icon(),
+            icon_for=notification_icon,
         )
         self.launcher = SessionLauncher(
             lambda: self.settings, self.notifier, env=self._child_env, show_log=self._follow_log
@@ -212,7 +214,15 @@ class TrayApplication:
             log.warning("configuration: %s", exc)
             self.poller.set_unconfigured(str(exc))
             if isinstance(exc, ConfigNotFound):
-                self.tray.notify("ClearML is not configured", "Open the tray menu to set it up.")
+                # Once per run, through the desktop's notification service: the setup window
+                # opens next to it and says the rest.
+                if not self._told_unconfigured:
+                    self._told_unconfigured = True
+                    self.notifier.notify(
+                        "info",
+                        "ClearML is not configured",
+                        "Connect the tray to a ClearML server to see and start sessions.",
+                    )
                 self._onboarding()
             else:
                 self.tray.notify("ClearML configuration problem", str(exc), True)
@@ -253,7 +263,12 @@ class TrayApplication:
             await asyncio.to_thread(save_settings, new, self.presets.presets)
         except (SettingsError, OSError) as exc:
             log.error("settings not saved: %s", exc)
-            self.tray.notify("Settings not saved", str(exc), True)
+            reason = (
+                str(exc)
+                if isinstance(exc, SettingsError)
+                else f"The settings file could not be written ({exc.strerror or 'error'})."
+            )
+            self.tray.notify("Settings not saved", reason, True)
         if new.start_on_login != old.start_on_login:
             autostart = choose_autostart()
             try:

@@ -123,7 +123,8 @@ async def test_queues_load_when_the_dialog_opens(qtbot: QtBot) -> None:
     names = [model.item(i).data(QUEUE_NAME_ROLE) for i in range(model.rowCount())]
     labels = [model.item(i).text() for i in range(model.rowCount())]
     assert names == ["sessions", "gpu-a100"]
-    assert labels[0] == "sessions — 2 free / 3 workers"
+    assert labels == ["sessions — 2 free / 3 workers", "gpu-a100 — 0 free / 1 worker"]
+    assert dialog.queue_status.text() == "2 queues, 2 free workers"
     completer = dialog.queue.completer()
     completer.setCompletionPrefix("gpu")
     assert completer.currentCompletion() == "gpu-a100"
@@ -135,7 +136,9 @@ async def test_queue_loading_failure_is_shown(qtbot: QtBot) -> None:
 
     dialog = make(qtbot, load_queues=broken)
     await dialog.load_queues()
-    assert "server unreachable" in dialog.queue_status.text()
+    # A sentence for the user; the exception text goes to the log only.
+    assert "could not be loaded" in dialog.queue_status.text()
+    assert "server unreachable" not in dialog.queue_status.text()
 
 
 def test_log_window_follows_and_handles_carriage_returns(qtbot: QtBot) -> None:

@@ -43,6 +43,7 @@ from tray_app.core.presets import (
     display_command,
     validate_preset,
 )
+from tray_app.core.wording import plural
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ _TRISTATE = (("CLI default", None), ("Yes", True), ("No", False))
 
 
 def queue_label(queue: QueueInfo) -> str:
-    free = f"{queue.free_workers} free / {queue.total_workers} workers"
+    free = f"{queue.free_workers} free / {plural(queue.total_workers, 'worker')}"
     pending = f", {queue.pending} waiting" if queue.pending else ""
     return f"{queue.name} — {free}{pending}"
 
@@ -345,7 +346,9 @@ class NewSessionDialog(QDialog):
             queues = await self._load_queues()
         except Exception as exc:
             log.warning("could not load queues: %s", exc)
-            self.queue_status.setText(f"Queues unavailable: {exc}")
+            self.queue_status.setText(
+                "The queue list could not be loaded (details in the log); type the queue name."
+            )
             return
         self.set_queues(queues)
 
@@ -359,5 +362,7 @@ class NewSessionDialog(QDialog):
             self.queue_model.appendRow(item)
         free = sum(q.free_workers for q in queues)
         self.queue_status.setText(
-            f"{len(queues)} queues, {free} free workers" if queues else "No queues found"
+            f"{plural(len(queues), 'queue')}, {plural(free, 'free worker')}"
+            if queues
+            else "No queues found"
         )
