@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QTimer
-from PySide6.QtGui import QAction, QIcon
+from PySide6.QtGui import QAction, QGuiApplication, QIcon
 from PySide6.QtWidgets import (
     QLabel,
     QMenu,
@@ -50,10 +50,11 @@ def populate(
             )
             continue
         action = QAction(item.text, menu)
-        action.setEnabled(item.action is not None)
+        # Information rows that copy a value are enabled: readable, not grey-on-grey.
+        action.setEnabled(item.action is not None or bool(item.copy))
         if item.tooltip:
             action.setToolTip(item.tooltip)
-        if item.action is not None:
+        if item.action is not None or item.copy:
             action.triggered.connect(lambda _checked=False, it=item: on_action(it))
         menu.addAction(action)
     menu.setToolTipsVisible(True)
@@ -169,6 +170,10 @@ class Tray(QObject):
             )
 
     def _trigger(self, item: MenuItem) -> None:
+        if item.copy and item.action is None:
+            QGuiApplication.clipboard().setText(item.copy)
+            log.info("copied a menu row's value (%d characters)", len(item.copy))
+            return
         if item.action is None:
             return
         if item.confirm and self.ask is not None:
@@ -179,7 +184,14 @@ class Tray(QObject):
         self._on_action(item.action, item.session_id)
 
     async def _confirm_then_run(self, item: MenuItem, ask: Ask) -> None:
-        question = Question("ClearML Session Tray", item.confirm, ("Yes", "Cancel"))
+        # The button says what it does ("Stop session"), never a bare "Yes".
+        button = item.confirm_button or "Continue"
+        question = Question(
+            button if item.confirm_button else "ClearML Session Tray",
+            item.confirm,
+            (button, "Cancel"),
+            destructive=0 if item.confirm_button else None,
+        )
         if await confirm(ask, question) and item.action is not None:
             self._on_action(item.action, item.session_id)
 
