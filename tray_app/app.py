@@ -11,7 +11,7 @@ import asyncio
 import gc
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,7 @@ from tray_app.core.flows.presets import PresetsFlow
 from tray_app.core.flows.tunnel_watch import TunnelWatch
 from tray_app.core.idle_monitor import IdleMonitor
 from tray_app.core.menu_model import TrayView
-from tray_app.core.models import Snapshot
+from tray_app.core.models import LogLine, Snapshot
 from tray_app.core.ports import Question
 from tray_app.core.presets import Preset
 from tray_app.core.refresh import PollStatus, RefreshSchedule, TrayState
@@ -142,7 +142,7 @@ class TrayApplication:
         self.controller.follow_log_requested.connect(self._follow_log)
         self.controller.refresh_requested.connect(self.poller.refresh_now)
         self.controller.log_loaded.connect(
-            lambda _sid, t, lines: self.windows.console_log(t, lines)
+            lambda sid, t, lines: self.windows.console_log(t, lines, self._log_loader(sid))
         )
         self.controller.quit_requested.connect(lambda: spawn(self._ask_quit()))
         self.controller.about_requested.connect(self._about)
@@ -199,6 +199,17 @@ class TrayApplication:
         # Everything built so far lives as long as the process. Frozen, the collector stops
         # walking it on every full collection (the longest stalls of a 1000-session refresh).
         gc.freeze()
+
+    def _log_loader(self, session_id: str) -> Callable[[], Awaitable[list[LogLine]]]:
+        """Reloads a session's server log for its window (the service of the moment)."""
+
+        async def load() -> list[LogLine]:
+            service = self.controller.service
+            if service is None:
+                raise RuntimeError("no ClearML server configured")
+            return await service.console_log(session_id)
+
+        return load
 
     def _config_file(self) -> str | None:
         if self.config_override:
