@@ -356,3 +356,16 @@ def test_twenty_thousand_sessions_give_a_menu_of_bounded_size() -> None:
     assert group.children[-1].action == "quick_pick"
     # Every row of the whole tree, submenus included: a few thousand at most, not 20,000 × 20.
     assert len(flatten_text(items)) < 3000
+
+
+def test_the_icon_shows_progress_as_soon_as_a_launch_starts() -> None:
+    from tray_app.core.menu_model import icon_state
+
+    view = _view([_session(1)])
+    assert icon_state(view) == "ok"
+    launching = TunnelInfo(key="launch-1", session_id=None, state=TunnelState.LAUNCHING)
+    assert icon_state(replace(view, tunnels={"launch-1": launching})) == "busy"
+    ready = replace(launching, state=TunnelState.READY)
+    assert icon_state(replace(view, tunnels={"launch-1": ready})) == "ok"
+    offline = replace(view, status=PollStatus(TrayState.OFFLINE, "down", "x"))
+    assert icon_state(replace(offline, tunnels={"launch-1": launching})) == "offline"

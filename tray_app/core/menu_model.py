@@ -19,7 +19,7 @@ from tray_app.core.models import (
     format_gb,
     format_percent,
 )
-from tray_app.core.refresh import PollStatus, TrayState
+from tray_app.core.refresh import ICON_FOR_STATE, PollStatus, TrayState
 from tray_app.core.tunnels import TunnelInfo, TunnelState
 from tray_app.core.untrusted import display_text, menu_label, safe_ssh_command
 
@@ -400,6 +400,18 @@ def _safe(item: MenuItem) -> MenuItem:
         copy=display_text(item.copy, MAX_LABEL),
         children=tuple(_safe(child) for child in item.children),
     )
+
+
+PROGRESS_STATES = (TunnelState.LAUNCHING, TunnelState.CONNECTING, TunnelState.RETRYING)
+
+
+def icon_state(view: TrayView) -> str:
+    """The tray icon: the poll's state, and "busy" the moment a launch or attach starts (the
+    next poll would say so only seconds later)."""
+    name = ICON_FOR_STATE[view.status.state]
+    if name == "ok" and any(t.state in PROGRESS_STATES for t in view.tunnels.values()):
+        return "busy"
+    return name
 
 
 def tooltip(view: TrayView) -> str:

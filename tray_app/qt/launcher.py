@@ -649,6 +649,14 @@ class SessionLauncher:
         proc.start()
         self.registry.add(proc.started_pid)
         self.tunnels_changed.emit()
+        # Word at once (the CLI is silent for 7–10 s), with its log to follow and a way out;
+        # the ready or failed notice replaces it.
+        title = "Starting a session" if policy.creating else "Connecting to the session"
+        body = f"{label}: " + (
+            "asking ClearML for a machine." if policy.creating else "opening the SSH tunnel."
+        )
+        buttons = (("Follow log", "show_log"), ("Cancel", "disconnect"))
+        self._notice(child, Notice("progress", title, body, buttons))
 
     def _child(self, key: str) -> _Child | None:
         current = self._aliases.get(key, key)
@@ -728,9 +736,10 @@ class SessionLauncher:
         if notice.last_lines and child.proc.last_lines:
             body += "\n" + "\n".join(list(child.proc.last_lines)[-5:])
         log.info("notify %s: %s", notice.kind, notice.title)
+        tag = f"tunnel-{id(child)}"  # one notification per child: each replaces the last
         if self._notifier is not None:
             self._notifier.notify(
-                notice.kind, notice.title, body, buttons, critical=notice.critical
+                notice.kind, notice.title, body, buttons, critical=notice.critical, tag=tag
             )
 
     def _copy_ssh_for(self, key: str) -> None:

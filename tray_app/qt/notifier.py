@@ -59,6 +59,10 @@ class Notifier:
         self._tasks: set[asyncio.Task[None]] = set()
         self.sent: list[tuple[str, str, str]] = []  # (kind, title, body) — for the log window
         self.icons: list[str] = []  # the severity each sent notification showed (tests)
+        # tag → the shown notification's id: a later one with the tag replaces it ("Starting a
+        # session" gives way to "Session ready" instead of piling up).
+        self._shown: dict[str, str] = {}
+        self._order: asyncio.Lock | None = None
 
     def wanted(self, kind: str) -> bool:
         if kind not in OPTIONAL_KINDS:
@@ -74,8 +78,10 @@ class Notifier:
         *,
         critical: bool = False,
         on_clicked: Callable[[], None] | None = None,
+        tag: str = "",
     ) -> bool:
-        """Show a notification unless the user switched this kind off; never blocks."""
+        """Show a notification unless the user switched this kind off; never blocks. One with
+        the `tag` of a shown one replaces it."""
         if not self.wanted(kind):
             log.debug("notification %s suppressed by the user's settings", kind)
             return False
@@ -87,7 +93,9 @@ class Notifier:
         level = severity(kind, critical)
         self.icons.append(level)
         icon = self._icon_for(level) if self._icon_for else None
-        task = asyncio.ensure_future(self._send(title, body, buttons, critical, on_clicked, icon))
+        task = asyncio.ensure_future(
+            self._send(title, body, buttons, critical, on_clicked, icon, tag)
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return True
@@ -104,6 +112,22 @@ class Notifier:
         critical: bool,
         on_clicked: Callable[[], None] | None,
         icon_path: Path | None = None,
+        tag: str = "",
+    ) -> None:
+        if self._order is None:
+            self._order = asyncio.Lock()
+        async with self._order:  # a replacement never overtakes the one it replaces
+            await self._send_now(title, body, buttons, critical, on_clicked, icon_path, tag)
+
+    async def _send_now(
+        self,
+        title: str,
+        body: str,
+        buttons: Buttons,
+        critical: bool,
+        on_clicked: Callable[[], None] | None,
+        icon_path: Path | None,
+        tag: str,
     ) -> None:
         delivered: list[bool] = []
         try:
@@ -119,7 +143,13 @@ class Notifier:
             # desktop-notifier swallows delivery errors (it only logs them); `on_dispatched`
             # runs only when the notification server accepted it.
             extra: dict[str, Any] = {"icon": Icon(path=icon_path)} if icon_path else {}
-            await self._backend.send(
+            previous = self._shown.pop(tag, None) if tag else None
+            if previous is not None:
+                try:
+                    await self._backend.clear(previous)
+                except Exception as exc:
+                    log.debug("notification %s not withdrawn: %s", previous, exc)
+            identifier = await self._backend.send(
                 title=markup_escape(title),
                 message=markup_escape(body, multiline=True),
                 urgency=Urgency.Critical if critical else Urgency.Normal,
@@ -128,6 +158,8 @@ class Notifier:
                 on_dispatched=lambda: delivered.append(True),
                 **extra,
             )
+            if tag and delivered and isinstance(identifier, str):
+                self._shown[tag] = identifier
         except Exception as exc:
             log.warning("desktop notification failed: %s", exc)
         if not delivered:

@@ -20,9 +20,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tray_app.core.menu_model import MenuItem, TrayView, build_menu, flatten_text, tooltip
+from tray_app.core.menu_model import (
+    MenuItem,
+    TrayView,
+    build_menu,
+    flatten_text,
+    icon_state,
+    tooltip,
+)
 from tray_app.core.ports import Ask, Question, confirm
-from tray_app.core.refresh import ICON_FOR_STATE
 from tray_app.qt.icons import state_icon
 
 log = logging.getLogger(__name__)
@@ -145,7 +151,7 @@ class Tray(QObject):
 
     def update_state(self) -> None:
         view = self._view()
-        name = ICON_FOR_STATE[view.status.state]
+        name = icon_state(view)
         if name != self._icon_name:
             icon: QIcon = state_icon(name)
             self.icon.setIcon(icon)
