@@ -359,6 +359,21 @@ class TrayApplication:
     async def _new_session(self) -> None:
         service = self.controller.service
         spawn = self.controller.spawn
+        if service is None:
+            # Sessions run on a server's machines: without one the dialog could launch nothing.
+            answer = await self.ask.ask(
+                Question(
+                    "A ClearML server is needed first",
+                    "New sessions run on the machines of a ClearML server. Connect the tray to "
+                    "your server first, or try the built-in demo server.",
+                    ("Set up ClearML…", "Try the demo server", "Cancel"),
+                )
+            )
+            if answer == 0:
+                self._onboarding()
+            elif answer == 1:
+                await self.use_demo()
+            return
         self.windows.new_session(
             await self.presets.for_dialog(),
             service.queues if service is not None else None,

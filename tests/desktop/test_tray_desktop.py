@@ -192,6 +192,12 @@ def test_without_a_tray_host_a_window_appears_until_one_comes(
         with trayer() as panel:
             wait_for(lambda: docked_icon(panel), 30, "the icon to dock once a tray exists")
             wait_for(lambda: not _visible_main_window(), 10, "the fallback window to hide")
+        # The panel goes away (a restart): the window is back within seconds ...
+        wait_for(_visible_main_window, 10, "the fallback window once the tray host is gone")
+        # ... and hides again when a tray host returns.
+        with trayer() as panel:
+            wait_for(lambda: docked_icon(panel), 30, "the icon to dock in the new tray")
+            wait_for(lambda: not _visible_main_window(), 10, "the fallback window to hide again")
         assert proc.poll() is None
     finally:
         proc.terminate()

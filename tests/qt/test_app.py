@@ -70,6 +70,14 @@ async def test_missing_config_shows_onboarding_then_demo_works(qapp: Any, tmp_pa
     await app.start()
     assert app.poller.status.state == TrayState.UNCONFIGURED
     assert app.windows.onboarding is not None and app.windows.onboarding.isVisible()
+    # One message, through the notification service (not a balloon next to the window).
+    assert [n[:2] for n in app.notifier.sent] == [("info", "ClearML is not configured")]
+    await app.apply_config()  # again (Retry): the window, but no second notification
+    assert len(app.notifier.sent) == 1
+    # "New session…" says what is missing instead of a dialog that could launch nothing.
+    app.controller.handle("new_session")
+    asked = await click_answer(app.ask, "Cancel")
+    assert "ClearML server" in asked and app.windows.new_session_dialog is None
     app.windows.onboarding.demo.click()  # "Try the demo server"
     await _until(lambda: app.poller.snapshot is not None, limit_s=30)
     assert app.demo is not None and app.demo.running

@@ -33,6 +33,7 @@ from tray_app.qt.icons import state_icon
 
 log = logging.getLogger(__name__)
 
+TRAY_WATCH_MS = 2000  # how often the tray host's presence is checked
 # Desktop tests read what the menu showed from this file (written when the menu opens).
 MENU_DUMP_ENV = "CLEARML_TRAY_TEST_MENU_DUMP"
 
@@ -102,31 +103,41 @@ class Tray(QObject):
         self.icon.setContextMenu(self.menu)
         self.icon.activated.connect(self._activated)
         self.window: FallbackWindow | None = None
+        # The tray host can come and go (a panel restart): watch it for as long as we run.
         self._retry = QTimer(self)
-        self._retry.setInterval(5000)
+        self._retry.setInterval(TRAY_WATCH_MS)
         self._retry.timeout.connect(self._try_tray)
         self.last_items: tuple[MenuItem, ...] = ()
         self._icon_name = ""
         self.update_state()
 
     def show(self) -> None:
+        self._retry.start()
         if QSystemTrayIcon.isSystemTrayAvailable():
             self.icon.show()
             log.info("tray icon shown")
             return
         log.warning("no system tray available: showing a window instead and retrying the tray")
+        self._show_window()
+
+    def _show_window(self) -> None:
         if self.window is None:
             self.window = FallbackWindow(self.menu)
+            self.window.setWindowIcon(state_icon(self._icon_name or "ok"))
+            self.window.status.setText(tooltip(self._view()))
         self.window.show()
-        self._retry.start()
 
     def _try_tray(self) -> None:
-        if QSystemTrayIcon.isSystemTrayAvailable():
-            self._retry.stop()
+        available = QSystemTrayIcon.isSystemTrayAvailable()
+        shown = self.window is not None and self.window.isVisible()
+        if available and (shown or not self.icon.isVisible()):
             self.icon.show()
             if self.window is not None:
                 self.window.hide()
             log.info("a system tray appeared: tray icon shown")
+        elif not available and not shown:
+            log.warning("the system tray went away: showing a window instead")
+            self._show_window()
 
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         # Left click opens the same menu as right click: the menu is the whole UI. A quick second
