@@ -154,6 +154,9 @@ class TrayApplication:
         )
         self.controller.new_session_requested.connect(lambda: spawn(self._new_session()))
         self.controller.quick_pick_requested.connect(self.hotkey.open_pick)
+        self.controller.launch_preset_requested.connect(
+            lambda name: spawn(self._launch_preset(name))
+        )
         self.controller.import_presets_requested.connect(lambda: self._pick_presets_file(False))
         self.controller.export_presets_requested.connect(lambda: self._pick_presets_file(True))
 
@@ -165,6 +168,7 @@ class TrayApplication:
             tunnels=self.launcher.tunnels(),
             show_all_users=self.settings.show_all_users,
             idle_notes=self.idle.notes(),
+            presets=tuple(p.name for p in self.presets.presets),
         )
 
     def _menu_opening(self) -> None:
@@ -318,6 +322,14 @@ class TrayApplication:
     # --- launching ------------------------------------------------------------------------
     async def launch(self, preset: Preset) -> str | None:
         return await self.launch_flow.launch(preset)
+
+    async def _launch_preset(self, name: str) -> str | None:
+        """The Presets submenu: one click, one launch."""
+        preset = next((p for p in self.presets.presets if p.name == name), None)
+        if preset is None:
+            self.notifier.notify("error", "Preset not found", f"No preset is named “{name}”.")
+            return None
+        return await self.launch(preset)
 
     def _follow_log(self, key: str) -> None:
         self.windows.follow_log(key, self.launcher.log_text(key))

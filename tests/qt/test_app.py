@@ -421,3 +421,27 @@ async def test_a_reused_tunnel_port_with_another_host_key_still_logs_in_without_
     assert logins == ["root", "root"]
     assert not app.ask.open_dialogs and not QApplication.clipboard().text().startswith("pw-")
     await app.quit()
+
+
+async def test_a_saved_preset_launches_from_the_presets_submenu_in_one_click(
+    qapp: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tray_app.core.presets import Preset
+
+    app = TrayApplication(_args(config_file=str(tmp_path / "missing.conf")))
+    await app.start()
+    app.presets.presets = [Preset(name="gpu", queue="gpu-a100")]
+    launched: list[str] = []
+
+    async def launch(preset: Preset) -> str:
+        launched.append(preset.name)
+        return "launch-1"
+
+    monkeypatch.setattr(app.launch_flow, "launch", launch)
+    app.tray.menu.aboutToShow.emit()  # what Qt does when the menu opens
+    presets = next(a for a in app.tray.menu.actions() if a.text() == "Presets")
+    presets.menu().aboutToShow.emit()
+    row = next(a for a in presets.menu().actions() if a.text() == "Launch “gpu”")
+    row.trigger()
+    await _until(lambda: launched == ["gpu"])
+    await app.quit()

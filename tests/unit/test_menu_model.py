@@ -369,3 +369,15 @@ def test_the_icon_shows_progress_as_soon_as_a_launch_starts() -> None:
     assert icon_state(replace(view, tunnels={"launch-1": ready})) == "ok"
     offline = replace(view, status=PollStatus(TrayState.OFFLINE, "down", "x"))
     assert icon_state(replace(offline, tunnels={"launch-1": launching})) == "offline"
+
+
+def test_saved_presets_launch_from_the_presets_submenu() -> None:
+    items = build_menu(replace(_view([]), presets=("gpu box", "cpu")))
+    submenu = _find(items, "Presets")
+    rows = [(c.text, c.action, c.session_id) for c in submenu.children if not c.separator]
+    assert rows == [
+        ("Launch “gpu box”", "launch_preset", "gpu box"),
+        ("Launch “cpu”", "launch_preset", "cpu"),
+        ("Import presets…", "import_presets", None),
+        ("Export presets…", "export_presets", None),
+    ]

@@ -62,6 +62,7 @@ class TrayView:
     show_all_users: bool = False
     idle_notes: Mapping[str, str] = field(default_factory=dict)  # session id → "idle for 1h 2m"
     now: datetime | None = None
+    presets: tuple[str, ...] = ()  # saved preset names: each launches from the Presets submenu
 
 
 def elide(text: str, limit: int = MAX_ROW) -> str:
@@ -346,15 +347,7 @@ def build_menu(view: TrayView) -> tuple[MenuItem, ...]:
 
     items.append(SEPARATOR)
     items.append(MenuItem("New session…", "new_session"))
-    items.append(
-        MenuItem(
-            "Presets",
-            children=(
-                MenuItem("Import presets…", "import_presets"),
-                MenuItem("Export presets…", "export_presets"),
-            ),
-        )
-    )
+    items.append(MenuItem("Presets", children=_preset_rows(view.presets)))
     items.append(MenuItem("Refresh", "refresh"))
     if view.status.last_success is not None:
         stamp = view.status.last_success.astimezone().strftime("%H:%M:%S")
@@ -368,6 +361,31 @@ def build_menu(view: TrayView) -> tuple[MenuItem, ...]:
     items.append(MenuItem("About ClearML Session Tray", "about"))
     items.append(MenuItem("Quit", "quit"))
     return tuple(_safe(item) for item in items)
+
+
+MAX_PRESETS_IN_MENU = 30
+
+
+def _preset_rows(names: Sequence[str]) -> tuple[MenuItem, ...]:
+    """Saved presets launch in one click (the preset name rides in `session_id`)."""
+    rows = [
+        MenuItem(
+            f"Launch “{display_text(name, MAX_NAME)}”",
+            "launch_preset",
+            name,
+            tooltip="Start a new session with this preset",
+        )
+        for name in names[:MAX_PRESETS_IN_MENU]
+    ]
+    if len(names) > MAX_PRESETS_IN_MENU:
+        rows.append(MenuItem("More presets in New session…", "new_session"))
+    if rows:
+        rows.append(SEPARATOR)
+    rows += [
+        MenuItem("Import presets…", "import_presets"),
+        MenuItem("Export presets…", "export_presets"),
+    ]
+    return tuple(rows)
 
 
 def _repeated_names(sessions: Sequence[Session]) -> set[str]:

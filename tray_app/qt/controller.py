@@ -44,6 +44,7 @@ class Controller(QObject):
     import_presets_requested = Signal()
     export_presets_requested = Signal()
     quick_pick_requested = Signal()  # the menu's "N more… (search)" row
+    launch_preset_requested = Signal(str)  # a preset's name (the Presets submenu)
 
     def __init__(self, snapshot: Callable[[], Snapshot | None]) -> None:
         super().__init__()
@@ -90,6 +91,7 @@ class Controller(QObject):
             "follow_log": self.follow_log_requested.emit,
             "copy_password": self.copy_password,
             "keep_alive": self.keep_alive_requested.emit,
+            "launch_preset": self.launch_preset_requested.emit,
         }
         handler = handlers.get(action)
         if handler is None:
