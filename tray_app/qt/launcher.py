@@ -50,6 +50,7 @@ from tray_app.core.redact import StreamRedactor, register_secret
 from tray_app.core.session_log import SessionEvent
 from tray_app.core.settings import Settings
 from tray_app.core.tunnels import TunnelInfo, TunnelState
+from tray_app.core.wording import session_title, short_id
 
 log = logging.getLogger(__name__)
 
@@ -487,7 +488,8 @@ class SessionLauncher:
             key,
             argv,
             config,
-            label=label or session_id[:8],
+            # Names repeat ("Interactive Session"): notices name it with its short id.
+            label=label if short_id(session_id) in label else session_title(label, session_id),
             folder="",
             policy=self._policy(creating=False),
             sid=session_id,
