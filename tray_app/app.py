@@ -187,7 +187,7 @@ class TrayApplication:
         self.tray.show()
         for warning in loaded.warnings:
             log.warning("settings: %s", warning)
-            self.tray.notify("Settings", warning, True)
+            self.notifier.notify("error", "Settings", warning, critical=True)
         # What a run that did not quit cleanly left: children, Host blocks, login markers.
         await asyncio.to_thread(self.launcher.registry.reap_stale)
         self.controller.spawn(self.connect_flow.remove_hosts(None))
@@ -240,7 +240,9 @@ class TrayApplication:
                     )
                 self._onboarding()
             else:
-                self.tray.notify("ClearML configuration problem", str(exc), True)
+                self.notifier.notify(
+                    "error", "ClearML configuration problem", str(exc), critical=True
+                )
             return
         self.config_error = None
         self.windows.close_onboarding()
@@ -264,7 +266,9 @@ class TrayApplication:
             await asyncio.to_thread(_write_demo_config, server, path)
             self.demo = server
             log.info("demo server running at %s (config %s)", server.url, path)
-            self.tray.notify("Demo server", f"Running at {server.url} with sample sessions.")
+            self.notifier.notify(
+                "info", "Demo server", f"Running at {server.url} with sample sessions."
+            )
         self.config_override = str(data_dir() / "demo-clearml.conf")
         await self.apply_config()
 
@@ -283,7 +287,7 @@ class TrayApplication:
                 if isinstance(exc, SettingsError)
                 else f"The settings file could not be written ({exc.strerror or 'error'})."
             )
-            self.tray.notify("Settings not saved", reason, True)
+            self.notifier.notify("error", "Settings not saved", reason, critical=True)
         if new.start_on_login != old.start_on_login:
             autostart = choose_autostart()
             try:
@@ -291,7 +295,9 @@ class TrayApplication:
                     autostart.enable if new.start_on_login else autostart.disable
                 )
             except OSError as exc:
-                self.tray.notify("Start on login", f"Could not change it: {exc.strerror}", True)
+                self.notifier.notify(
+                    "error", "Start on login", f"Could not change it: {exc.strerror}", critical=True
+                )
         self.poller.schedule.interval = float(new.poll_interval_s)
         if new.hotkey != old.hotkey:
             self.hotkey.apply(self.settings.hotkey)

@@ -116,17 +116,14 @@ def test_running_session_actions_and_confirmations() -> None:
     assert f"“session-1” ({sid8})" in stop.confirm and "owned by" not in stop.confirm
     assert "stopped first" in delete.confirm
     assert (stop.confirm_button, delete.confirm_button) == ("Stop session", "Delete session")
-    # Metric rows run no action; the ID, addresses and queue copy their value when clicked.
+    # Metric rows run no action; each is readable and copies its value when clicked.
     metrics = entry.children[:10]
-    assert all(c.action is None for c in metrics)
-    copies = {c.text.split(":", 1)[0]: c.copy for c in metrics if c.copy}
-    assert copies == {
-        "Public address": "127.0.103.17:10022",
-        "Agent IP (as the server sees it)": "127.0.3.17",
-        "Queue": "sessions",
-        "ID": _session(1).id,
-    }
-    assert all(c.enabled == bool(c.copy) for c in metrics)
+    assert all(c.action is None and c.enabled for c in metrics)
+    copies = {c.text.split(":", 1)[0]: c.copy for c in metrics}
+    assert copies["Public address"] == "127.0.103.17:10022"
+    assert copies["Agent IP (as the server sees it)"] == "127.0.3.17"
+    assert copies["Queue"] == "sessions" and copies["ID"] == _session(1).id
+    assert copies["CPU"] == "8 cores · 35 %" and copies["Creator"] == "Demo User"
     assert "Click to copy" in _find(entry.children, "ID:").tooltip
 
 
@@ -154,7 +151,7 @@ def test_long_error_rows_are_elided_with_the_whole_text_in_the_tooltip() -> None
     row = build_menu(view)[0]
     assert len(row.text) <= 80 and row.text.endswith("…")
     assert row.tooltip.startswith("⚠ Cannot read /home/user/very/")
-    assert row.copy == ""
+    assert row.copy == message  # a click copies the whole message
 
 
 def test_a_ready_tunnel_offers_the_ssh_command_that_needs_no_password() -> None:

@@ -31,6 +31,7 @@ MAX_NAME = 80  # characters of a session name in its row (a name can be megabyte
 MAX_LABEL = 400  # any row (error messages name files, so they may run longer)
 MAX_TOOLTIP = 500
 MAX_ROW = 80  # characters of an information or error row; the whole text is in its tooltip
+MAX_COPY = 4000  # characters a row copies (a whole error message)
 COPY_HINT = "Click to copy"
 
 
@@ -144,7 +145,8 @@ def metric_rows(session: Session, now: datetime | None = None) -> list[str]:
 
 
 def metric_items(session: Session, now: datetime | None = None) -> list[MenuItem]:
-    """The metric rows as menu items: the ID, the addresses and the queue copy their value."""
+    """The metric rows as menu items, readable (enabled) and copying their value on a click:
+    the raw ID, `address:port`, the queue name, or the text after the label."""
     copyable = {
         "ID": session.id,
         "Public address": (
@@ -157,8 +159,8 @@ def metric_items(session: Session, now: datetime | None = None) -> list[MenuItem
     }
     items = []
     for text in metric_rows(session, now):
-        head = text.split(":", 1)[0]
-        items.append(info_row(text, copyable.get(head) or ""))
+        head, _, value = text.partition(": ")
+        items.append(info_row(text, copyable.get(head) or value.strip()))
     return items
 
 
@@ -282,17 +284,21 @@ def _status_rows(status: PollStatus) -> list[MenuItem]:
     if status.state == TrayState.OFFLINE:
         return [
             MenuItem(f"⚠ Server unreachable: {elide(status.server)}", tooltip=status.message),
-            info_row(status.message) if status.message else SEPARATOR,
+            info_row(status.message, status.message) if status.message else SEPARATOR,
             MenuItem("Open settings…", "settings"),
         ]
     if status.state == TrayState.AUTH:
         return [
             MenuItem("⚠ Wrong ClearML credentials", tooltip=status.message),
-            info_row(status.message) if status.message else SEPARATOR,
+            info_row(status.message, status.message) if status.message else SEPARATOR,
             MenuItem("Open settings…", "settings"),
         ]
     if status.state == TrayState.ERROR:
-        return [info_row(f"⚠ {status.message}"), MenuItem("Open settings…", "settings")]
+        # The whole message is copied: it goes into a bug report or a message to the admin.
+        return [
+            info_row(f"⚠ {status.message}", status.message),
+            MenuItem("Open settings…", "settings"),
+        ]
     return []
 
 
@@ -415,7 +421,7 @@ def _safe(item: MenuItem) -> MenuItem:
         text=menu_label(item.text, MAX_LABEL),
         confirm=display_text(item.confirm, MAX_TOOLTIP),
         tooltip=display_text(item.tooltip, MAX_TOOLTIP, multiline=True),
-        copy=display_text(item.copy, MAX_LABEL),
+        copy=display_text(item.copy, MAX_COPY),
         children=tuple(_safe(child) for child in item.children),
     )
 

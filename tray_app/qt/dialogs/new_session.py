@@ -304,7 +304,7 @@ class NewSessionDialog(QDialog):
         layout.addLayout(command_row)
         layout.addWidget(self.errors)
         layout.addWidget(self.buttons)
-        self.resize(640, 560)
+        self.resize(600, 480)
 
         # Problems show once the user changed something or pressed Launch, not before.
         self.touched = False
@@ -413,7 +413,7 @@ class NewSessionDialog(QDialog):
 
     def command_text(self) -> str:
         try:
-            preset = self.preset()
+            preset = self._launchable()
             password = MASK if preset.password_policy is PasswordPolicy.FIXED else None
             return display_command(build_argv(preset, password=password))
         except (PresetError, ValueError):
@@ -426,8 +426,9 @@ class NewSessionDialog(QDialog):
         if self._loading:
             return
         reasons = self.problems(saving)
-        self.command.setPlainText(self.command_text() or "(fix the problems below)")
         shown = bool(reasons) and self.touched
+        waiting = "(fix the problems below)" if shown else "(shown once the form is complete)"
+        self.command.setPlainText(self.command_text() or waiting)
         self.errors.setText("\n".join(f"• {r}" for r in reasons) if shown else "")
         self.errors.setVisible(shown)
         self.launch_button.setEnabled(not shown)
@@ -437,6 +438,13 @@ class NewSessionDialog(QDialog):
         if shown and focused is not None and form is not None and form.isAncestorOf(focused):
             # The error list takes room from the form: keep the field being edited in view.
             self.form_scroll.ensureWidgetVisible(focused)
+
+    def _launchable(self) -> Preset:
+        """The form's preset; a one-off launch (no preset name) goes by the session name."""
+        preset = self.preset()
+        if not preset.name:
+            preset.name = preset.session_name or ONE_OFF_NAME
+        return preset
 
     def _touch(self, *_args: object) -> None:
         if not self.touched:
@@ -465,10 +473,7 @@ class NewSessionDialog(QDialog):
         if self.problems():
             self.refresh()
             return
-        preset = self.preset()
-        if not preset.name:
-            preset.name = preset.session_name or ONE_OFF_NAME  # a one-off launch: no preset
-        self.launch_requested.emit(preset)
+        self.launch_requested.emit(self._launchable())
         self.accept()
 
     def save_preset(self) -> None:
