@@ -149,7 +149,10 @@ def test_long_error_rows_are_elided_with_the_whole_text_in_the_tooltip() -> None
     message = "Cannot read /home/user/" + "very/" * 150 + "clearml.conf: permission denied"
     view = replace(_view([]), status=PollStatus(TrayState.ERROR, message, "x"))
     row = build_menu(view)[0]
-    assert len(row.text) <= 80 and row.text.endswith("…")
+    # Cut in the middle: the start says what failed, the end names the file.
+    assert len(row.text) <= 80 and "…" in row.text
+    assert row.text.startswith("⚠ Cannot read /home/user/very/")
+    assert row.text.endswith("clearml.conf: permission denied")
     assert row.tooltip.startswith("⚠ Cannot read /home/user/very/")
     assert row.copy == message  # a click copies the whole message
 

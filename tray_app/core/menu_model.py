@@ -66,16 +66,22 @@ class TrayView:
     presets: tuple[str, ...] = ()  # saved preset names: each launches from the Presets submenu
 
 
-def elide(text: str, limit: int = MAX_ROW) -> str:
-    """One line of at most `limit` characters, "…" where it was cut."""
+def elide(text: str, limit: int = MAX_ROW, middle: bool = False) -> str:
+    """One line of at most `limit` characters, "…" where it was cut: at the end, or (`middle`)
+    in the middle, which keeps both the start and the end (a file name) of a message."""
     line = display_text(text)
-    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+    if len(line) <= limit:
+        return line
+    if not middle:
+        return line[: limit - 1].rstrip() + "…"
+    head = (limit - 1) // 2
+    return line[:head].rstrip() + "…" + line[-(limit - 1 - head) :].lstrip()
 
 
-def info_row(text: str, copy: str = "") -> MenuItem:
+def info_row(text: str, copy: str = "", middle: bool = False) -> MenuItem:
     """A row that only informs: elided with the whole text in its tooltip; with `copy`, a
     click copies that value (rows are readable, not greyed out, when they can be clicked)."""
-    short = elide(text)
+    short = elide(text, middle=middle)
     hint = f"{COPY_HINT}: {copy}" if copy else ""
     full = text if short != display_text(text) else ""
     return MenuItem(short, tooltip="\n".join(t for t in (full, hint) if t), copy=copy)
@@ -276,7 +282,7 @@ def session_menu(
 def _status_rows(status: PollStatus) -> list[MenuItem]:
     if status.state == TrayState.UNCONFIGURED:
         return [
-            info_row("⚠ " + (status.message or "ClearML is not configured")),
+            info_row("⚠ " + (status.message or "ClearML is not configured"), middle=True),
             MenuItem("Set up ClearML…", "onboarding"),
             MenuItem("Try the demo server", "start_demo"),
             MenuItem("Open settings…", "settings"),
@@ -284,19 +290,19 @@ def _status_rows(status: PollStatus) -> list[MenuItem]:
     if status.state == TrayState.OFFLINE:
         return [
             MenuItem(f"⚠ Server unreachable: {elide(status.server)}", tooltip=status.message),
-            info_row(status.message, status.message) if status.message else SEPARATOR,
+            info_row(status.message, status.message, middle=True) if status.message else SEPARATOR,
             MenuItem("Open settings…", "settings"),
         ]
     if status.state == TrayState.AUTH:
         return [
             MenuItem("⚠ Wrong ClearML credentials", tooltip=status.message),
-            info_row(status.message, status.message) if status.message else SEPARATOR,
+            info_row(status.message, status.message, middle=True) if status.message else SEPARATOR,
             MenuItem("Open settings…", "settings"),
         ]
     if status.state == TrayState.ERROR:
         # The whole message is copied: it goes into a bug report or a message to the admin.
         return [
-            info_row(f"⚠ {status.message}", status.message),
+            info_row(f"⚠ {status.message}", status.message, middle=True),
             MenuItem("Open settings…", "settings"),
         ]
     return []
