@@ -11,7 +11,7 @@ import asyncio
 import gc
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,7 @@ from tray_app.core.flows.presets import PresetsFlow
 from tray_app.core.flows.tunnel_watch import TunnelWatch
 from tray_app.core.idle_monitor import IdleMonitor
 from tray_app.core.menu_model import TrayView
-from tray_app.core.models import Snapshot
+from tray_app.core.models import LogLine, Snapshot
 from tray_app.core.ports import Question
 from tray_app.core.presets import Preset
 from tray_app.core.refresh import PollStatus, RefreshSchedule, TrayState
@@ -71,6 +71,7 @@ class TrayApplication:
         self.pending_connect: str | None = None
         self.windows = Windows()
         self._last_state = TrayState.CONNECTING
+        self._told_unconfigured = False
         self._quit_task: asyncio.Future[None] | None = None
         self.on_quit: Callable[[], None] = lambda: None  # run_app: end Qt's event loop
 
@@ -85,6 +86,7 @@ class TrayApplication:
             lambda: self.settings.notifications,
             lambda title, text, error: self.tray.notify(title, text, error),
             icon=notification_icon(),
+            icon_for=notification_icon,
         )
         self.launcher = SessionLauncher(
             lambda: self.settings, self.notifier, env=self._child_env, show_log=self._follow_log
@@ -140,7 +142,7 @@ class TrayApplication:
         self.controller.follow_log_requested.connect(self._follow_log)
         self.controller.refresh_requested.connect(self.poller.refresh_now)
         self.controller.log_loaded.connect(
-            lambda _sid, t, lines: self.windows.console_log(t, lines)
+            lambda sid, t, lines: self.windows.console_log(t, lines, self._log_loader(sid))
         )
         self.controller.quit_requested.connect(lambda: spawn(self._ask_quit()))
         self.controller.about_requested.connect(self._about)
@@ -152,6 +154,9 @@ class TrayApplication:
         )
         self.controller.new_session_requested.connect(lambda: spawn(self._new_session()))
         self.controller.quick_pick_requested.connect(self.hotkey.open_pick)
+        self.controller.launch_preset_requested.connect(
+            lambda name: spawn(self._launch_preset(name))
+        )
         self.controller.import_presets_requested.connect(lambda: self._pick_presets_file(False))
         self.controller.export_presets_requested.connect(lambda: self._pick_presets_file(True))
 
@@ -163,6 +168,7 @@ class TrayApplication:
             tunnels=self.launcher.tunnels(),
             show_all_users=self.settings.show_all_users,
             idle_notes=self.idle.notes(),
+            presets=tuple(p.name for p in self.presets.presets),
         )
 
     def _menu_opening(self) -> None:
@@ -181,7 +187,7 @@ class TrayApplication:
         self.tray.show()
         for warning in loaded.warnings:
             log.warning("settings: %s", warning)
-            self.tray.notify("Settings", warning, True)
+            self.notifier.notify("error", "Settings", warning, critical=True)
         # What a run that did not quit cleanly left: children, Host blocks, login markers.
         await asyncio.to_thread(self.launcher.registry.reap_stale)
         self.controller.spawn(self.connect_flow.remove_hosts(None))
@@ -198,6 +204,17 @@ class TrayApplication:
         # walking it on every full collection (the longest stalls of a 1000-session refresh).
         gc.freeze()
 
+    def _log_loader(self, session_id: str) -> Callable[[], Awaitable[list[LogLine]]]:
+        """Reloads a session's server log for its window (the service of the moment)."""
+
+        async def load() -> list[LogLine]:
+            service = self.controller.service
+            if service is None:
+                raise RuntimeError("no ClearML server configured")
+            return await service.console_log(session_id)
+
+        return load
+
     def _config_file(self) -> str | None:
         if self.config_override:
             return self.config_override
@@ -212,10 +229,20 @@ class TrayApplication:
             log.warning("configuration: %s", exc)
             self.poller.set_unconfigured(str(exc))
             if isinstance(exc, ConfigNotFound):
-                self.tray.notify("ClearML is not configured", "Open the tray menu to set it up.")
+                # Once per run, through the desktop's notification service: the setup window
+                # opens next to it and says the rest.
+                if not self._told_unconfigured:
+                    self._told_unconfigured = True
+                    self.notifier.notify(
+                        "info",
+                        "ClearML is not configured",
+                        "Connect the tray to a ClearML server to see and start sessions.",
+                    )
                 self._onboarding()
             else:
-                self.tray.notify("ClearML configuration problem", str(exc), True)
+                self.notifier.notify(
+                    "error", "ClearML configuration problem", str(exc), critical=True
+                )
             return
         self.config_error = None
         self.windows.close_onboarding()
@@ -239,7 +266,9 @@ class TrayApplication:
             await asyncio.to_thread(_write_demo_config, server, path)
             self.demo = server
             log.info("demo server running at %s (config %s)", server.url, path)
-            self.tray.notify("Demo server", f"Running at {server.url} with sample sessions.")
+            self.notifier.notify(
+                "info", "Demo server", f"Running at {server.url} with sample sessions."
+            )
         self.config_override = str(data_dir() / "demo-clearml.conf")
         await self.apply_config()
 
@@ -253,7 +282,12 @@ class TrayApplication:
             await asyncio.to_thread(save_settings, new, self.presets.presets)
         except (SettingsError, OSError) as exc:
             log.error("settings not saved: %s", exc)
-            self.tray.notify("Settings not saved", str(exc), True)
+            reason = (
+                str(exc)
+                if isinstance(exc, SettingsError)
+                else f"The settings file could not be written ({exc.strerror or 'error'})."
+            )
+            self.notifier.notify("error", "Settings not saved", reason, critical=True)
         if new.start_on_login != old.start_on_login:
             autostart = choose_autostart()
             try:
@@ -261,7 +295,9 @@ class TrayApplication:
                     autostart.enable if new.start_on_login else autostart.disable
                 )
             except OSError as exc:
-                self.tray.notify("Start on login", f"Could not change it: {exc.strerror}", True)
+                self.notifier.notify(
+                    "error", "Start on login", f"Could not change it: {exc.strerror}", critical=True
+                )
         self.poller.schedule.interval = float(new.poll_interval_s)
         if new.hotkey != old.hotkey:
             self.hotkey.apply(self.settings.hotkey)
@@ -292,6 +328,14 @@ class TrayApplication:
     # --- launching ------------------------------------------------------------------------
     async def launch(self, preset: Preset) -> str | None:
         return await self.launch_flow.launch(preset)
+
+    async def _launch_preset(self, name: str) -> str | None:
+        """The Presets submenu: one click, one launch."""
+        preset = next((p for p in self.presets.presets if p.name == name), None)
+        if preset is None:
+            self.notifier.notify("error", "Preset not found", f"No preset is named “{name}”.")
+            return None
+        return await self.launch(preset)
 
     def _follow_log(self, key: str) -> None:
         self.windows.follow_log(key, self.launcher.log_text(key))
@@ -333,6 +377,21 @@ class TrayApplication:
     async def _new_session(self) -> None:
         service = self.controller.service
         spawn = self.controller.spawn
+        if service is None:
+            # Sessions run on a server's machines: without one the dialog could launch nothing.
+            answer = await self.ask.ask(
+                Question(
+                    "A ClearML server is needed first",
+                    "New sessions run on the machines of a ClearML server. Connect the tray to "
+                    "your server first, or try the built-in demo server.",
+                    ("Set up ClearML…", "Try the demo server", "Cancel"),
+                )
+            )
+            if answer == 0:
+                self._onboarding()
+            elif answer == 1:
+                await self.use_demo()
+            return
         self.windows.new_session(
             await self.presets.for_dialog(),
             service.queues if service is not None else None,

@@ -7,6 +7,7 @@ start fast and work on machines without a display; only the tray path imports Qt
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -100,6 +101,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tray_app.selftest import run_selftest
 
         return run_selftest()
+    from tray_app.display_check import display_problem
+
+    problem = display_problem(os.environ)
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return 2
     from tray_app.run import run_app  # imports Qt
 
     return run_app(args)

@@ -89,7 +89,11 @@ async def test_new_session_notification_button_and_clean_quit(
             lambda: any(t.state == TunnelState.FAILED for t in app.launcher.tunnels().values()),
             "the retry limit to stop the child",
         )
-        await _until(lambda: dunst.displayed() >= 1, "the notification in dunst", 20)
+        # "Starting a session" (Follow log, Cancel) gives way to the failure's notice.
+        assert app.notifier.sent[0][:2] == ("progress", "Starting a session")
+        await _until(lambda: not app.notifier._tasks, "the failure notice sent", 20)
+        assert app.notifier.sent[-1][0] != "progress"
+        await _until(lambda: dunst.displayed() == 1, "the notification in dunst", 20)
         menu = await asyncio.to_thread(dunst.press, "Show log")
         assert any("Show log" in line for line in menu)
         await _until(

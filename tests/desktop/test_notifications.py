@@ -103,18 +103,40 @@ async def test_session_ready_from_the_launcher_reaches_dunst_and_its_button_work
             launcher.create(Preset(name="desk", queue="sessions"))
 
             def shown() -> bool:  # Qt delivers the child's output while we wait (qasync)
-                return bool(notifier.sent) and dunst.displayed() == 1
+                ready = any(kind == "session_ready" for kind, _t, _b in notifier.sent)
+                return ready and not notifier._tasks and dunst.displayed() == 1
 
             await _until(shown)
             await notifier.wait_sent()
-            assert notifier.sent[0][:2] == ("session_ready", "Session ready")
+            # "Starting a session" came first, at once, and "Session ready" replaced it: one
+            # notification on screen, not a pile.
+            assert [s[:2] for s in notifier.sent] == [
+                ("progress", "Starting a session"),
+                ("session_ready", "Session ready"),
+            ]
+            assert notifier.icons == ["busy", "ok"]
             menu = await asyncio.to_thread(dunst.press, "Copy SSH command")
             assert any("Open JupyterLab" in line for line in menu)
             await _until(lambda: copied == ["ssh clearml-01234567"])
             dunst.close_all()
             await _until(lambda: bool(dunst.history()))
-            (entry,) = dunst.history()
-            assert entry["summary"] == "Session ready"
+            (entry,) = [e for e in dunst.history() if e["summary"] == "Session ready"]
             assert "Desk-Pass-0123" not in str(entry)
         finally:
             launcher.close()
+
+
+async def test_a_failure_shows_the_error_icon_in_dunst(tmp_path: Path) -> None:
+    from tray_app.qt.icons import notification_icon
+
+    with running_dunst(tmp_path / "dunst") as dunst:
+        notifier = Notifier(NotificationPrefs, lambda *a: None, icon_for=notification_icon)
+        notifier.notify("session_failed", "Session failed", "no such queue", critical=True)
+        notifier.notify("session_ready", "Session ready", "connected")
+        await notifier.wait_sent()
+        await _until(lambda: dunst.displayed() == 2)
+        dunst.close_all()
+        await _until(lambda: len(dunst.history()) == 2)
+        icons = {e["summary"]: str(e.get("icon_path", "")) for e in dunst.history()}
+        assert icons["Session failed"].endswith("clearml-tray-error.png"), icons
+        assert icons["Session ready"].endswith("clearml-tray-ok.png"), icons

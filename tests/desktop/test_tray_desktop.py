@@ -43,6 +43,11 @@ def _own_live_names(emu: EmulatorHandle) -> set[str]:
         }
 
 
+def _listed(name: str, menu: str) -> bool:
+    """A session row: `● name (uptime)`, or `● name · queue · id8 (uptime)` when names repeat."""
+    return f" {name} (" in menu or f" {name} · " in menu
+
+
 class RunningTray:
     def __init__(self, proc: subprocess.Popen[str], dump: Path, icon: Window) -> None:
         self.proc = proc
@@ -120,7 +125,7 @@ def test_menu_shows_sessions_metrics_outage_and_recovery(
         return texts[-1]
 
     text = menu_with(
-        lambda t: all(f" {n} (" in t for n in names), "session rows", "tray-menu-sessions.png"
+        lambda t: all(_listed(n, t) for n in names), "session rows", "tray-menu-sessions.png"
     )
     assert "  CPU: " in text and "  RAM: " in text and "  GPU: " in text
     assert "  Public address: 127." in text and "  Worker IP (as the server sees it): 127." in text
@@ -136,7 +141,7 @@ def test_menu_shows_sessions_metrics_outage_and_recovery(
 
     emu.start()
     back = menu_with(lambda t: "⚠" not in t, "recovery", "tray-menu-recovered.png")
-    assert all(f" {n} (" in back for n in names)
+    assert all(_listed(n, back) for n in names)
     assert tray.proc.poll() is None, "the app kept running through the outage"
 
 
@@ -187,6 +192,12 @@ def test_without_a_tray_host_a_window_appears_until_one_comes(
         with trayer() as panel:
             wait_for(lambda: docked_icon(panel), 30, "the icon to dock once a tray exists")
             wait_for(lambda: not _visible_main_window(), 10, "the fallback window to hide")
+        # The panel goes away (a restart): the window is back within seconds ...
+        wait_for(_visible_main_window, 10, "the fallback window once the tray host is gone")
+        # ... and hides again when a tray host returns.
+        with trayer() as panel:
+            wait_for(lambda: docked_icon(panel), 30, "the icon to dock in the new tray")
+            wait_for(lambda: not _visible_main_window(), 10, "the fallback window to hide again")
         assert proc.poll() is None
     finally:
         proc.terminate()

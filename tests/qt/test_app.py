@@ -70,6 +70,14 @@ async def test_missing_config_shows_onboarding_then_demo_works(qapp: Any, tmp_pa
     await app.start()
     assert app.poller.status.state == TrayState.UNCONFIGURED
     assert app.windows.onboarding is not None and app.windows.onboarding.isVisible()
+    # One message, through the notification service (not a balloon next to the window).
+    assert [n[:2] for n in app.notifier.sent] == [("info", "ClearML is not configured")]
+    await app.apply_config()  # again (Retry): the window, but no second notification
+    assert len(app.notifier.sent) == 1
+    # "New session…" says what is missing instead of a dialog that could launch nothing.
+    app.controller.handle("new_session")
+    asked = await click_answer(app.ask, "Cancel")
+    assert "ClearML server" in asked and app.windows.new_session_dialog is None
     app.windows.onboarding.demo.click()  # "Try the demo server"
     await _until(lambda: app.poller.snapshot is not None, limit_s=30)
     assert app.demo is not None and app.demo.running
@@ -86,10 +94,10 @@ async def test_settings_warning_is_shown_and_defaults_used(qapp: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("{ this is not json")
     app = TrayApplication(_args(config_file="/nonexistent/clearml.conf"))
-    shown: list[tuple[str, str, bool]] = []
-    app.tray.notify = lambda title, text, error=False: shown.append((title, text, error))  # type: ignore[method-assign]
     await app.start()
-    assert any(title == "Settings" and "bak" in text for title, text, _ in shown)
+    # Through the desktop's notification service (the tray balloon is only its fallback).
+    assert any(t == "Settings" and "bak" in b for _k, t, b in app.notifier.sent)
+    assert app.notifier.icons[0] == "error"
     assert app.settings.poll_interval_s == 15
     await app.quit()
 
@@ -265,6 +273,12 @@ async def test_presets_export_import_and_workspace_presets(
         '{"presets": [{"name": "project-cpu", "queue": "sessions"}]}'
     )
     app.settings.workspace_folder = str(workspace)
+
+    class Service:  # a server to launch on (without one, New session… explains that first)
+        async def queues(self) -> list[Any]:
+            return []
+
+    app.controller.service = Service()  # type: ignore[assignment]
     await app._new_session()
     names = [
         app.windows.new_session_dialog.preset_picker.itemText(i)
@@ -464,4 +478,28 @@ async def test_the_tray_answers_list_from_its_latest_snapshot(
     assert reply.extra["output"] == render(snapshot, "json")
     refused = app.on_instance_message({"cmd": "snapshot", "all_users": True, "format": "json"})
     assert (refused.ok, dict(refused.extra)) == (False, {})
+    await app.quit()
+
+
+async def test_a_saved_preset_launches_from_the_presets_submenu_in_one_click(
+    qapp: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tray_app.core.presets import Preset
+
+    app = TrayApplication(_args(config_file=str(tmp_path / "missing.conf")))
+    await app.start()
+    app.presets.presets = [Preset(name="gpu", queue="gpu-a100")]
+    launched: list[str] = []
+
+    async def launch(preset: Preset) -> str:
+        launched.append(preset.name)
+        return "launch-1"
+
+    monkeypatch.setattr(app.launch_flow, "launch", launch)
+    app.tray.menu.aboutToShow.emit()  # what Qt does when the menu opens
+    presets = next(a for a in app.tray.menu.actions() if a.text() == "Presets")
+    presets.menu().aboutToShow.emit()
+    row = next(a for a in presets.menu().actions() if a.text() == "Launch “gpu”")
+    row.trigger()
+    await _until(lambda: launched == ["gpu"])
     await app.quit()

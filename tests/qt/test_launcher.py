@@ -38,6 +38,10 @@ class RecordingNotifier:
     sent: list[tuple[str, str, str, list[tuple[str, Callable[[], None]]], bool]] = field(
         default_factory=list
     )
+    progress: list[tuple[str, str, list[tuple[str, Callable[[], None]]], str]] = field(
+        default_factory=list
+    )
+    tags: list[str] = field(default_factory=list)
 
     def notify(
         self,
@@ -48,8 +52,13 @@ class RecordingNotifier:
         *,
         critical: bool = False,
         on_clicked: Callable[[], None] | None = None,
+        tag: str = "",
     ) -> bool:
+        if kind == "progress":  # "Starting a session": kept apart, the tests below are on outcomes
+            self.progress.append((title, body, list(buttons), tag))
+            return True
         self.sent.append((kind, title, body, list(buttons), critical))
+        self.tags.append(tag)
         return True
 
     def kinds(self) -> list[str]:
@@ -463,6 +472,36 @@ def test_disconnect_ends_the_child(qtbot: QtBot, fake_rig: FakeRig) -> None:
     qtbot.waitUntil(lambda: not proc.running(), timeout=10_000)
     assert fake_rig.launcher.tunnels()[key].state is TunnelState.CLOSED
     assert fake_rig.notifier.sent == []
+
+
+def test_a_launch_says_so_at_once_with_follow_log_and_cancel(
+    qtbot: QtBot, fake_rig: FakeRig
+) -> None:
+    followed: list[str] = []
+    fake_rig.launcher._show_log = followed.append
+    key = fake_rig.launcher.create(Preset(name="p", queue="q", session_name="My session"))
+    # Posted before the CLI said anything.
+    ((title, body, buttons, tag),) = fake_rig.notifier.progress
+    assert title == "Starting a session" and body.startswith("My session: ")
+    assert [label for label, _ in buttons] == ["Follow log", "Cancel"]
+    dict(buttons)["Follow log"]()
+    assert followed == [key]
+    proc = fake_rig.launcher.process(key)
+    assert proc is not None and proc.running()
+    dict(buttons)["Cancel"]()
+    qtbot.waitUntil(lambda: not proc.running(), timeout=10_000)
+    assert fake_rig.launcher.tunnels()[key].state is TunnelState.CLOSED
+    assert tag
+
+
+def test_ready_replaces_the_starting_notice(qtbot: QtBot, fake_rig: FakeRig) -> None:
+    fake_rig.settings.open_editor_when_ready = False
+    key = fake_rig.launcher.create(Preset(name="p", queue="q"))
+    qtbot.waitUntil(lambda: bool(fake_rig.prompts), timeout=15_000)
+    fake_rig.launcher.answer(key, "y")
+    qtbot.waitUntil(lambda: bool(fake_rig.notifier.sent), timeout=15_000)
+    # The same tag: the notifier withdraws "Starting a session" when "Session ready" shows.
+    assert fake_rig.notifier.tags == [fake_rig.notifier.progress[0][3]]
 
 
 def test_quit_with_shutdown_sends_shutdown_to_connected_children(

@@ -70,6 +70,8 @@ def test_validation_errors_are_shown_and_block_launch(qtbot: QtBot, tmp_path: Pa
     dialog.launch_requested.connect(launched.append)
     dialog.queue.setText("")
     dialog.requirements_file.setText(str(tmp_path / "missing.txt"))
+    assert dialog.errors.isHidden()  # nothing touched by the user yet
+    qtbot.keyClicks(dialog.docker_image, "-slim")  # the user edits a field
     assert not dialog.errors.isHidden()
     assert "no queue is set" in dialog.errors.text()
     assert "does not exist" in dialog.errors.text()
@@ -99,7 +101,7 @@ def test_save_as_preset_emits_the_form(qtbot: QtBot) -> None:
 
 def test_extra_args_with_a_reserved_flag_are_refused(qtbot: QtBot) -> None:
     dialog = make(qtbot, GPU)
-    dialog.extra_args.setText("--yes")
+    qtbot.keyClicks(dialog.extra_args, "--yes")
     assert "managed by the app" in dialog.errors.text()
     assert not dialog.launch_button.isEnabled()
 
@@ -123,7 +125,8 @@ async def test_queues_load_when_the_dialog_opens(qtbot: QtBot) -> None:
     names = [model.item(i).data(QUEUE_NAME_ROLE) for i in range(model.rowCount())]
     labels = [model.item(i).text() for i in range(model.rowCount())]
     assert names == ["sessions", "gpu-a100"]
-    assert labels[0] == "sessions — 2 free / 3 workers"
+    assert labels == ["sessions — 2 free / 3 workers", "gpu-a100 — 0 free / 1 worker"]
+    assert dialog.queue_status.text() == "2 queues, 2 free workers"
     completer = dialog.queue.completer()
     completer.setCompletionPrefix("gpu")
     assert completer.currentCompletion() == "gpu-a100"
@@ -135,7 +138,9 @@ async def test_queue_loading_failure_is_shown(qtbot: QtBot) -> None:
 
     dialog = make(qtbot, load_queues=broken)
     await dialog.load_queues()
-    assert "server unreachable" in dialog.queue_status.text()
+    # A sentence for the user; the exception text goes to the log only.
+    assert "could not be loaded" in dialog.queue_status.text()
+    assert "server unreachable" not in dialog.queue_status.text()
 
 
 def test_log_window_follows_and_handles_carriage_returns(qtbot: QtBot) -> None:
@@ -160,3 +165,105 @@ def test_log_window_keeps_position_when_scrolled_up(qtbot: QtBot) -> None:
     bar.setValue(bar.maximum())
     window.append("".join(f"tail {i}\n" for i in range(50)))
     assert bar.value() == bar.maximum()
+
+
+def test_errors_wait_for_a_touch_or_launch_and_a_one_off_needs_no_preset_name(
+    qtbot: QtBot,
+) -> None:
+    dialog = make(qtbot)
+    launched: list[Preset] = []
+    dialog.launch_requested.connect(launched.append)
+    assert dialog.errors.isHidden() and dialog.launch_button.isEnabled()  # no red on opening
+    dialog.launch_button.click()
+    assert launched == [] and "no queue is set" in dialog.errors.text()
+    assert "name" not in dialog.errors.text()  # a one-off launch needs no preset name
+    qtbot.keyClicks(dialog.queue, "sessions")
+    assert dialog.errors.isHidden()
+    dialog.launch_button.click()
+    (preset,) = launched
+    assert preset.queue == "sessions" and preset.name == "New session"
+
+
+def test_saving_asks_for_the_preset_name(qtbot: QtBot) -> None:
+    dialog = make(qtbot)
+    saved: list[Preset] = []
+    dialog.save_requested.connect(saved.append)
+    qtbot.keyClicks(dialog.queue, "sessions")
+    dialog.save_button.click()
+    assert saved == [] and "give the preset a name" in dialog.errors.text()
+
+
+def test_essentials_first_the_rest_under_advanced_with_tooltips(qtbot: QtBot) -> None:
+    from tray_app.qt.dialogs.new_session import TOOLTIPS
+
+    dialog = make(qtbot, GPU)
+    dialog.show()
+    for widget in (dialog.preset_picker, dialog.queue_box, dialog.docker_image, dialog.packages):
+        assert widget.isVisible()
+    assert not dialog.session_name.isVisible() and not dialog.public_ip.isVisible()
+    dialog.advanced_toggle.click()
+    assert dialog.session_name.isVisible() and dialog.public_ip.isVisible()
+    for name in TOOLTIPS:
+        assert getattr(dialog, name).toolTip(), name
+
+
+def _queues() -> list[QueueInfo]:
+    return [
+        QueueInfo(id="1", name="default", free_workers=0, total_workers=2),
+        QueueInfo(id="2", name="gpu-a100", free_workers=1, total_workers=1),
+        QueueInfo(id="3", name="sessions", free_workers=2, total_workers=3, interactive=True),
+    ]
+
+
+def test_the_queue_list_is_browsable_preselected_and_unknown_queues_are_flagged(
+    qtbot: QtBot,
+) -> None:
+    dialog = make(qtbot)
+    dialog.set_queues(_queues())
+    assert dialog.queue.text() == "sessions"  # an interactive queue with a free worker
+    assert dialog.queue_box.count() == 3
+    assert dialog.queue_box.itemText(1) == "gpu-a100 — 1 free / 1 worker"
+    dialog.queue_box.activated.emit(1)  # picked from the drop-down list
+    assert dialog.queue.text() == "gpu-a100"
+    dialog.queue.clear()
+    qtbot.keyClicks(dialog.queue, "gpu-h100")
+    assert "no queue named “gpu-h100”" in dialog.errors.text()
+    assert not dialog.launch_button.isEnabled()
+    # A preset's queue is kept when the list arrives.
+    with_preset = make(qtbot, GPU)
+    with_preset.set_queues(_queues())
+    assert with_preset.queue.text() == "gpu-a100"
+
+
+def test_a_second_queue_in_the_extra_arguments_is_refused(qtbot: QtBot) -> None:
+    dialog = make(qtbot, GPU)
+    qtbot.keyClicks(dialog.extra_args, "--queue other")
+    assert "--queue repeats the Queue field" in dialog.errors.text()
+
+
+def test_the_wheel_over_an_unfocused_combo_or_spin_box_changes_nothing(qtbot: QtBot) -> None:
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    dialog = make(qtbot, GPU)
+    dialog.show()
+    dialog.advanced_toggle.click()
+    qtbot.waitExposed(dialog)
+    dialog.docker_image.setFocus()
+    for widget in (dialog.public_ip, dialog.remote_ssh_port, dialog.keepalive):
+        before = dialog.command.toPlainText()
+        for delta in (-120, 120, -120):
+            event = QWheelEvent(
+                QPointF(5, 5),
+                QPointF(widget.mapToGlobal(QPoint(5, 5))),
+                QPoint(0, 0),
+                QPoint(0, delta),
+                Qt.MouseButton.NoButton,
+                Qt.KeyboardModifier.NoModifier,
+                Qt.ScrollPhase.NoScrollPhase,
+                False,
+            )
+            QApplication.sendEvent(widget, event)
+        assert dialog.command.toPlainText() == before, widget
+    assert dialog.preset() == GPU  # no silent --public-ip false

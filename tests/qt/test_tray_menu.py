@@ -56,13 +56,65 @@ async def test_menu_with_200_sessions_makes_no_request(qapp: Any, emulator_facto
     shown = others if others <= MAX_OTHERS_IN_MENU else MAX_OTHERS_IN_MENU + 1  # + "N more…"
     assert len(all_users.menu().actions()) == shown
 
-    # A session's submenu: metric rows disabled, actions enabled and wired to the controller.
+    # A session's submenu: metric rows readable (they copy), actions wired to the controller.
     first = next(a for a in tray.menu.actions() if a.menu() is not None)
     first.menu().aboutToShow.emit()
     rows = first.menu().actions()
-    assert rows[0].text().startswith("Status: ") and not rows[0].isEnabled()
+    assert rows[0].text().startswith("Status: ") and rows[0].isEnabled()
+    rows[0].trigger()
+    assert triggered == []  # copying runs no action
     show_log = next(a for a in rows if a.text() == "Show log")
     assert show_log.isEnabled()
     show_log.trigger()
     assert triggered == [("show_log", own[0].id)]
     await client.aclose()
+
+
+def _own_view(sessions: list[Any]) -> TrayView:
+    from datetime import UTC, datetime
+
+    from tray_app.core.models import Snapshot
+    from tray_app.core.refresh import PollStatus, TrayState
+
+    now = datetime.now(UTC)
+    snapshot = Snapshot(sessions=tuple(sessions), fetched_at=now)
+    return TrayView(PollStatus(TrayState.OK, server="x", last_success=now), snapshot, now=now)
+
+
+async def test_info_rows_copy_and_stop_asks_with_a_button_that_says_what_it_does(
+    qapp: Any,
+) -> None:
+    from PySide6.QtGui import QGuiApplication
+    from support.qt_dialogs import click_answer
+
+    from tray_app.core.models import Session, SessionState
+    from tray_app.qt.questions import QtAsk
+
+    session = Session(
+        id="ab12cd34" + "0" * 24,
+        name="Interactive Session",
+        status="in_progress",
+        state=SessionState.RUNNING,
+        queue_name="sessions",
+        public_address="127.0.103.17",
+        ssh_port=10022,
+    )
+    triggered: list[tuple[str, str | None]] = []
+    ask = QtAsk()
+    tray = Tray(lambda: _own_view([session]), lambda a, sid: triggered.append((a, sid)), ask=ask)
+    tray.menu.aboutToShow.emit()
+    entry = next(a for a in tray.menu.actions() if a.menu() is not None)
+    entry.menu().aboutToShow.emit()
+    rows = {a.text().split(":", 1)[0]: a for a in entry.menu().actions() if a.text()}
+    # Readable (enabled) and copyable: a click puts the value on the clipboard, runs nothing.
+    assert rows["ID"].isEnabled() and rows["Public address"].isEnabled()
+    rows["ID"].trigger()
+    assert QGuiApplication.clipboard().text() == session.id
+    rows["Public address"].trigger()
+    assert QGuiApplication.clipboard().text() == "127.0.103.17:10022"
+    assert triggered == []
+
+    rows["Stop…"].trigger()
+    shown = await click_answer(ask, "Stop session")
+    assert "“Interactive Session” (ab12cd34)" in shown
+    assert triggered == [("stop", session.id)]

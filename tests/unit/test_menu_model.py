@@ -112,9 +112,49 @@ def test_running_session_actions_and_confirmations() -> None:
     ]
     stop = _find(entry.children, "Stop")
     delete = _find(entry.children, "Delete")
-    assert "session-1" in stop.confirm
+    sid8 = _session(1).id[:8]
+    assert f"“session-1” ({sid8})" in stop.confirm and "owned by" not in stop.confirm
     assert "stopped first" in delete.confirm
-    assert all(not c.enabled for c in entry.children[:10])  # metric rows are information only
+    assert (stop.confirm_button, delete.confirm_button) == ("Stop session", "Delete session")
+    # Metric rows run no action; each is readable and copies its value when clicked.
+    metrics = entry.children[:10]
+    assert all(c.action is None and c.enabled for c in metrics)
+    copies = {c.text.split(":", 1)[0]: c.copy for c in metrics}
+    assert copies["Public address"] == "127.0.103.17:10022"
+    assert copies["Agent IP (as the server sees it)"] == "127.0.3.17"
+    assert copies["Queue"] == "sessions" and copies["ID"] == _session(1).id
+    assert copies["CPU"] == "8 cores · 35 %" and copies["Creator"] == "Demo User"
+    assert "Click to copy" in _find(entry.children, "ID:").tooltip
+
+
+def test_confirmations_name_the_owner_of_someone_elses_session() -> None:
+    theirs = _session(2, is_own=False, creator_name="Alice Martin")
+    group = _find(build_menu(_view([theirs], show_all_users=True)), "All users")
+    stop = _find(group.children, "Stop")
+    assert "owned by Alice Martin" in stop.confirm and "“session-2”" in stop.confirm
+
+
+def test_sessions_with_the_same_name_are_told_apart() -> None:
+    a = _session(1, name="Interactive Session")
+    b = _session(2, name="Interactive Session", queue_name="gpu-a100")
+    c = _session(3, name="unique")
+    items = build_menu(_view([a, b, c]))
+    labels = [i.text for i in items if i.session_id]
+    assert labels[0] == f"● Interactive Session · sessions · {a.id[:8]} (1d 2h 5m)"
+    assert labels[1] == f"● Interactive Session · gpu-a100 · {b.id[:8]} (1d 2h 5m)"
+    assert labels[2] == "● unique (1d 2h 5m)"  # a name that does not repeat stays short
+
+
+def test_long_error_rows_are_elided_with_the_whole_text_in_the_tooltip() -> None:
+    message = "Cannot read /home/user/" + "very/" * 150 + "clearml.conf: permission denied"
+    view = replace(_view([]), status=PollStatus(TrayState.ERROR, message, "x"))
+    row = build_menu(view)[0]
+    # Cut in the middle: the start says what failed, the end names the file.
+    assert len(row.text) <= 80 and "…" in row.text
+    assert row.text.startswith("⚠ Cannot read /home/user/very/")
+    assert row.text.endswith("clearml.conf: permission denied")
+    assert row.tooltip.startswith("⚠ Cannot read /home/user/very/")
+    assert row.copy == message  # a click copies the whole message
 
 
 def test_a_ready_tunnel_offers_the_ssh_command_that_needs_no_password() -> None:
@@ -223,7 +263,9 @@ def test_live_tunnel_rows_and_marker(tmp_path: Path) -> None:
     texts = [c.text for c in entry.children]
     assert "Tunnel: ready on localhost:8022" in texts
     actions = {c.action for c in entry.children}
-    assert {"reconnect", "disconnect", "shutdown_tunnel", "follow_log", "copy_password"} <= actions
+    assert {"reconnect", "disconnect", "follow_log", "copy_password"} <= actions
+    # One clear way to end a session: Stop…, not also "Shut down via clearml-session".
+    assert "shutdown_tunnel" not in actions
     assert "open_terminal" in actions  # only a ready tunnel has a Host to ssh to
     connecting = replace(tunnel, state=TunnelState.CONNECTING)
     entry = _find(build_menu(_view([session], tunnels={session.id: connecting})), "● session-1")
@@ -314,3 +356,28 @@ def test_twenty_thousand_sessions_give_a_menu_of_bounded_size() -> None:
     assert group.children[-1].action == "quick_pick"
     # Every row of the whole tree, submenus included: a few thousand at most, not 20,000 × 20.
     assert len(flatten_text(items)) < 3000
+
+
+def test_the_icon_shows_progress_as_soon_as_a_launch_starts() -> None:
+    from tray_app.core.menu_model import icon_state
+
+    view = _view([_session(1)])
+    assert icon_state(view) == "ok"
+    launching = TunnelInfo(key="launch-1", session_id=None, state=TunnelState.LAUNCHING)
+    assert icon_state(replace(view, tunnels={"launch-1": launching})) == "busy"
+    ready = replace(launching, state=TunnelState.READY)
+    assert icon_state(replace(view, tunnels={"launch-1": ready})) == "ok"
+    offline = replace(view, status=PollStatus(TrayState.OFFLINE, "down", "x"))
+    assert icon_state(replace(offline, tunnels={"launch-1": launching})) == "offline"
+
+
+def test_saved_presets_launch_from_the_presets_submenu() -> None:
+    items = build_menu(replace(_view([]), presets=("gpu box", "cpu")))
+    submenu = _find(items, "Presets")
+    rows = [(c.text, c.action, c.session_id) for c in submenu.children if not c.separator]
+    assert rows == [
+        ("Launch “gpu box”", "launch_preset", "gpu box"),
+        ("Launch “cpu”", "launch_preset", "cpu"),
+        ("Import presets…", "import_presets", None),
+        ("Export presets…", "export_presets", None),
+    ]

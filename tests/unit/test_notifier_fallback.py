@@ -47,3 +47,18 @@ async def test_server_text_is_escaped_for_markup_and_stripped_of_controls() -> N
     assert sent["message"] == ("&lt;a href='file:///etc/passwd'&gt;open&lt;/a&gt;\nsecond line")
     # What the log window lists is the plain text.
     assert notifier.sent[-1][1] == "Session ready: <b>boss</b> & co"
+
+
+async def test_the_icon_matches_the_severity(tmp_path: Any) -> None:
+    icons = {level: tmp_path / f"{level}.png" for level in ("ok", "error", "busy", "offline")}
+    notifier = Notifier(NotificationPrefs, lambda *a: None, icon_for=icons.get)
+    backend = FakeBackend()
+    notifier._backend = backend
+    notifier.notify("session_ready", "Session ready", "connected")
+    notifier.notify("session_failed", "Session failed", "no such queue", critical=True)
+    notifier.notify("info", "Starting a session", "Follow the log")
+    notifier.notify("idle_warning", "Idle", "for 2 hours")
+    await notifier.wait_sent()
+    shown = [sent["icon"].path for sent in backend.sent]
+    assert shown == [icons["ok"], icons["error"], icons["busy"], icons["offline"]]
+    assert notifier.icons == ["ok", "error", "busy", "offline"]

@@ -798,3 +798,17 @@ def test_an_ordinary_preset_discloses_nothing(isolated_home: Path) -> None:
 
     preset = Preset(name="p", queue="q", upload_files="~/project/data", init_script="setup.sh")
     assert preset_disclosures(preset, isolated_home) == []
+
+
+def test_a_second_queue_in_the_extra_arguments_is_refused() -> None:
+    from tray_app.core.presets import Preset, validate_preset
+
+    reasons = validate_preset(Preset(name="p", queue="q", extra_args=["--queue", "other"]))
+    assert any("--queue repeats the Queue field" in r for r in reasons)
+    reasons = validate_preset(Preset(name="p", queue="q", extra_args=["--queue=other"]))
+    assert any("--queue repeats" in r for r in reasons)
+    docker = Preset(name="p", queue="q", docker_image="python:3.11", extra_args=["--docker", "x"])
+    assert any("--docker repeats the Docker image field" in r for r in validate_preset(docker))
+    # Without a Docker image field, --docker in the extra arguments is the only one: allowed.
+    alone = Preset(name="p", queue="q", extra_args=["--docker", "x"])
+    assert not any("repeats" in r for r in validate_preset(alone))

@@ -7,7 +7,7 @@ them testable without a display and guarantees that opening the menu never waits
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -19,7 +19,7 @@ from tray_app.core.models import (
     format_gb,
     format_percent,
 )
-from tray_app.core.refresh import PollStatus, TrayState
+from tray_app.core.refresh import ICON_FOR_STATE, PollStatus, TrayState
 from tray_app.core.tunnels import TunnelInfo, TunnelState
 from tray_app.core.untrusted import display_text, menu_label, safe_ssh_command
 
@@ -30,6 +30,9 @@ MAX_OTHERS_IN_MENU = 50
 MAX_NAME = 80  # characters of a session name in its row (a name can be megabytes)
 MAX_LABEL = 400  # any row (error messages name files, so they may run longer)
 MAX_TOOLTIP = 500
+MAX_ROW = 80  # characters of an information or error row; the whole text is in its tooltip
+MAX_COPY = 4000  # characters a row copies (a whole error message)
+COPY_HINT = "Click to copy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +44,12 @@ class MenuItem:
     separator: bool = False
     confirm: str = ""  # a question to ask before running the action
     tooltip: str = ""
+    confirm_button: str = ""  # the confirming button's label ("Stop session")
+    copy: str = ""  # an information row whose value a click copies (ID, address)
 
     @property
     def enabled(self) -> bool:
-        return self.action is not None or bool(self.children)
+        return self.action is not None or bool(self.children) or bool(self.copy)
 
 
 SEPARATOR = MenuItem(separator=True)
@@ -58,12 +63,42 @@ class TrayView:
     show_all_users: bool = False
     idle_notes: Mapping[str, str] = field(default_factory=dict)  # session id → "idle for 1h 2m"
     now: datetime | None = None
+    presets: tuple[str, ...] = ()  # saved preset names: each launches from the Presets submenu
 
 
-def session_label(session: Session, now: datetime | None = None, tunnel: bool = False) -> str:
+def elide(text: str, limit: int = MAX_ROW, middle: bool = False) -> str:
+    """One line of at most `limit` characters, "…" where it was cut: at the end, or (`middle`)
+    in the middle, which keeps both the start and the end (a file name) of a message."""
+    line = display_text(text)
+    if len(line) <= limit:
+        return line
+    if not middle:
+        return line[: limit - 1].rstrip() + "…"
+    head = (limit - 1) // 2
+    return line[:head].rstrip() + "…" + line[-(limit - 1 - head) :].lstrip()
+
+
+def info_row(text: str, copy: str = "", middle: bool = False) -> MenuItem:
+    """A row that only informs: elided with the whole text in its tooltip; with `copy`, a
+    click copies that value (rows are readable, not greyed out, when they can be clicked)."""
+    short = elide(text, middle=middle)
+    hint = f"{COPY_HINT}: {copy}" if copy else ""
+    full = text if short != display_text(text) else ""
+    return MenuItem(short, tooltip="\n".join(t for t in (full, hint) if t), copy=copy)
+
+
+def session_label(
+    session: Session, now: datetime | None = None, tunnel: bool = False, twin: bool = False
+) -> str:
+    """`● name (uptime)`; a `twin` (another listed session has the same name) also shows its
+    queue or GPU type and short id, so "Interactive Session" ×3 are told apart."""
     uptime = session.uptime(now)
     state = session.state.value if session.state != SessionState.RUNNING else ""
-    parts = [f"{STATE_GLYPHS[session.state]} {display_text(session.name, MAX_NAME)}"]
+    name = display_text(session.name, MAX_NAME)
+    if twin:
+        where = session.queue_name or _gpu_kind(session)
+        name = " · ".join(p for p in (name, display_text(where, 30), session.id[:8]) if p)
+    parts = [f"{STATE_GLYPHS[session.state]} {name}"]
     detail = " · ".join(p for p in (state, uptime) if p)
     if detail:
         parts.append(f"({detail})")
@@ -72,10 +107,14 @@ def session_label(session: Session, now: datetime | None = None, tunnel: bool = 
     return " ".join(parts)
 
 
+def _gpu_kind(session: Session) -> str:
+    return session.gpu_type.split(",")[0].strip() if session.gpu_type else ""
+
+
 def _gpu_row(session: Session) -> str:
     if not session.gpu_count:
         return "GPU: none"
-    kind = session.gpu_type.split(",")[0].strip() if session.gpu_type else "GPU"
+    kind = _gpu_kind(session) or "GPU"
     row = f"GPU: {session.gpu_count} × {kind}"
     if session.gpu_percent is not None:
         row += f" · {format_percent(session.gpu_percent)}"
@@ -112,6 +151,26 @@ def metric_rows(session: Session, now: datetime | None = None) -> list[str]:
     return rows
 
 
+def metric_items(session: Session, now: datetime | None = None) -> list[MenuItem]:
+    """The metric rows as menu items, readable (enabled) and copying their value on a click:
+    the raw ID, `address:port`, the queue name, or the text after the label."""
+    copyable = {
+        "ID": session.id,
+        "Public address": (
+            f"{session.public_address}:{session.ssh_port}"
+            if session.public_address and session.ssh_port
+            else session.public_address
+        ),
+        "Agent IP (as the server sees it)": session.private_ip,
+        "Queue": session.queue_name,
+    }
+    items = []
+    for text in metric_rows(session, now):
+        head, _, value = text.partition(": ")
+        items.append(info_row(text, copyable.get(head) or value.strip()))
+    return items
+
+
 def ssh_command(session: Session) -> str | None:
     """`ssh -p PORT user@host` to the session's public address, when it is published and every
     part of it validates (the user and address are written by the server: `root\nrm -rf ~`
@@ -127,21 +186,16 @@ def _tunnel_rows(tunnel: TunnelInfo) -> list[MenuItem]:
     else:
         text = f"Tunnel: {tunnel.state.value}"
     rows = [MenuItem(text, tooltip=tunnel.last_message)]
+    if tunnel.last_message and tunnel.state != TunnelState.READY:
+        rows.append(info_row(tunnel.last_message))
     key = tunnel.key
     if tunnel.state == TunnelState.READY:
         rows.append(MenuItem("Copy session password", "copy_password", key))
     if tunnel.state in (TunnelState.READY, TunnelState.RETRYING, TunnelState.CONNECTING):
         rows.append(MenuItem("Reconnect tunnel", "reconnect", key))
     if tunnel.state not in (TunnelState.CLOSED, TunnelState.FAILED):
+        # Ending the session itself is "Stop…" (one clear way): this only closes the tunnel.
         rows.append(MenuItem("Disconnect (keep the session running)", "disconnect", key))
-        rows.append(
-            MenuItem(
-                "Shut down via clearml-session",
-                "shutdown_tunnel",
-                key,
-                confirm="Shut the remote session down?",
-            )
-        )
     if tunnel.log_path is not None:
         rows.append(MenuItem("Follow launcher log", "follow_log", key))
     return rows
@@ -152,8 +206,9 @@ def session_menu(
     now: datetime | None,
     tunnel: TunnelInfo | None,
     idle_note: str = "",
+    twin: bool = False,
 ) -> MenuItem:
-    rows: list[MenuItem] = [MenuItem(text) for text in metric_rows(session, now)]
+    rows: list[MenuItem] = metric_items(session, now)
     if idle_note:
         rows.append(MenuItem(idle_note))
     rows.append(SEPARATOR)
@@ -172,7 +227,8 @@ def session_menu(
                     tooltip=f"ssh {tunnel.ssh_host_alias}: over the tunnel, no password asked",
                 )
             )
-        if ssh_command(session):
+        direct = ssh_command(session)
+        if direct:
             rows.append(
                 MenuItem(
                     "Copy direct SSH command (asks for the password)",
@@ -191,13 +247,19 @@ def session_menu(
     if session.is_own and idle_note:
         rows.append(MenuItem("Keep alive for 2 hours", "keep_alive", session.id))
     rows.append(SEPARATOR)
-    if session.status in ("queued", "in_progress"):
+    # Confirmations name the session (name and short id: names repeat) and, when it is not
+    # the user's own, whose it is.
+    named = f"“{display_text(session.name, MAX_NAME)}” ({session.id[:8]})"
+    owner = "" if session.is_own else f", owned by {session.creator_name or 'another user'},"
+    live = session.status in ("queued", "in_progress")
+    if live:
         rows.append(
             MenuItem(
                 "Stop…",
                 "stop",
                 session.id,
-                confirm=f"Stop the session “{session.name}”? Unsaved work on it is lost.",
+                confirm=f"Stop the session {named}{owner}? Unsaved work on it is lost.",
+                confirm_button="Stop session",
             )
         )
     rows.append(
@@ -205,13 +267,14 @@ def session_menu(
             "Delete…",
             "delete",
             session.id,
-            confirm=f"Delete the session “{session.name}”"
-            + (" (it is stopped first)" if session.status in ("queued", "in_progress") else "")
+            confirm=f"Delete the session {named}{owner}"
+            + (" (it is stopped first)" if live else "")
             + "? This cannot be undone.",
+            confirm_button="Delete session",
         )
     )
     return MenuItem(
-        session_label(session, now, tunnel is not None and tunnel.state == TunnelState.READY),
+        session_label(session, now, tunnel is not None and tunnel.state == TunnelState.READY, twin),
         session_id=session.id,
         children=tuple(rows),
     )
@@ -220,25 +283,29 @@ def session_menu(
 def _status_rows(status: PollStatus) -> list[MenuItem]:
     if status.state == TrayState.UNCONFIGURED:
         return [
-            MenuItem("⚠ " + (status.message or "ClearML is not configured")),
+            info_row("⚠ " + (status.message or "ClearML is not configured"), middle=True),
             MenuItem("Set up ClearML…", "onboarding"),
             MenuItem("Try the demo server", "start_demo"),
             MenuItem("Open settings…", "settings"),
         ]
     if status.state == TrayState.OFFLINE:
         return [
-            MenuItem(f"⚠ Server unreachable: {status.server}", tooltip=status.message),
-            MenuItem(status.message[:120]) if status.message else SEPARATOR,
+            MenuItem(f"⚠ Server unreachable: {elide(status.server)}", tooltip=status.message),
+            info_row(status.message, status.message, middle=True) if status.message else SEPARATOR,
             MenuItem("Open settings…", "settings"),
         ]
     if status.state == TrayState.AUTH:
         return [
             MenuItem("⚠ Wrong ClearML credentials", tooltip=status.message),
-            MenuItem(status.message[:120]) if status.message else SEPARATOR,
+            info_row(status.message, status.message, middle=True) if status.message else SEPARATOR,
             MenuItem("Open settings…", "settings"),
         ]
     if status.state == TrayState.ERROR:
-        return [MenuItem(f"⚠ {status.message[:120]}"), MenuItem("Open settings…", "settings")]
+        # The whole message is copied: it goes into a bug report or a message to the admin.
+        return [
+            info_row(f"⚠ {status.message}", status.message, middle=True),
+            MenuItem("Open settings…", "settings"),
+        ]
     return []
 
 
@@ -259,6 +326,7 @@ def build_menu(view: TrayView) -> tuple[MenuItem, ...]:
         own = snapshot.own
         if not own:
             items.append(MenuItem("No live sessions"))
+        twins = _repeated_names(own[:MAX_OWN_IN_MENU])
         for session in own[:MAX_OWN_IN_MENU]:
             items.append(
                 session_menu(
@@ -266,14 +334,16 @@ def build_menu(view: TrayView) -> tuple[MenuItem, ...]:
                     now,
                     tunnels_by_session.get(session.id),
                     view.idle_notes.get(session.id, ""),
+                    twin=session.name in twins,
                 )
             )
         if len(own) > MAX_OWN_IN_MENU:
             items.append(_more_row(len(own) - MAX_OWN_IN_MENU))
         others = snapshot.others
         if view.show_all_users and others:
+            other_twins = _repeated_names(others[:MAX_OTHERS_IN_MENU])
             shown = [
-                session_menu(s, now, tunnels_by_session.get(s.id))
+                session_menu(s, now, tunnels_by_session.get(s.id), twin=s.name in other_twins)
                 for s in others[:MAX_OTHERS_IN_MENU]
             ]
             if len(others) > MAX_OTHERS_IN_MENU:
@@ -290,15 +360,7 @@ def build_menu(view: TrayView) -> tuple[MenuItem, ...]:
 
     items.append(SEPARATOR)
     items.append(MenuItem("New session…", "new_session"))
-    items.append(
-        MenuItem(
-            "Presets",
-            children=(
-                MenuItem("Import presets…", "import_presets"),
-                MenuItem("Export presets…", "export_presets"),
-            ),
-        )
-    )
+    items.append(MenuItem("Presets", children=_preset_rows(view.presets)))
     items.append(MenuItem("Refresh", "refresh"))
     if view.status.last_success is not None:
         stamp = view.status.last_success.astimezone().strftime("%H:%M:%S")
@@ -312,6 +374,39 @@ def build_menu(view: TrayView) -> tuple[MenuItem, ...]:
     items.append(MenuItem("About ClearML Session Tray", "about"))
     items.append(MenuItem("Quit", "quit"))
     return tuple(_safe(item) for item in items)
+
+
+MAX_PRESETS_IN_MENU = 30
+
+
+def _preset_rows(names: Sequence[str]) -> tuple[MenuItem, ...]:
+    """Saved presets launch in one click (the preset name rides in `session_id`)."""
+    rows = [
+        MenuItem(
+            f"Launch “{display_text(name, MAX_NAME)}”",
+            "launch_preset",
+            name,
+            tooltip="Start a new session with this preset",
+        )
+        for name in names[:MAX_PRESETS_IN_MENU]
+    ]
+    if len(names) > MAX_PRESETS_IN_MENU:
+        rows.append(MenuItem("More presets in New session…", "new_session"))
+    if rows:
+        rows.append(SEPARATOR)
+    rows += [
+        MenuItem("Import presets…", "import_presets"),
+        MenuItem("Export presets…", "export_presets"),
+    ]
+    return tuple(rows)
+
+
+def _repeated_names(sessions: Sequence[Session]) -> set[str]:
+    seen: set[str] = set()
+    twins: set[str] = set()
+    for session in sessions:
+        (twins if session.name in seen else seen).add(session.name)
+    return twins
 
 
 def _more_row(hidden: int) -> MenuItem:
@@ -331,10 +426,23 @@ def _safe(item: MenuItem) -> MenuItem:
     return replace(
         item,
         text=menu_label(item.text, MAX_LABEL),
-        tooltip=display_text(item.tooltip, MAX_TOOLTIP),
         confirm=display_text(item.confirm, MAX_TOOLTIP),
+        tooltip=display_text(item.tooltip, MAX_TOOLTIP, multiline=True),
+        copy=display_text(item.copy, MAX_COPY),
         children=tuple(_safe(child) for child in item.children),
     )
+
+
+PROGRESS_STATES = (TunnelState.LAUNCHING, TunnelState.CONNECTING, TunnelState.RETRYING)
+
+
+def icon_state(view: TrayView) -> str:
+    """The tray icon: the poll's state, and "busy" the moment a launch or attach starts (the
+    next poll would say so only seconds later)."""
+    name = ICON_FOR_STATE[view.status.state]
+    if name == "ok" and any(t.state in PROGRESS_STATES for t in view.tunnels.values()):
+        return "busy"
+    return name
 
 
 def tooltip(view: TrayView) -> str:

@@ -50,6 +50,7 @@ class Notify(Protocol):
         buttons: Buttons = (),
         *,
         critical: bool = False,
+        tag: str = "",  # a later notification with the same tag replaces this one
     ) -> bool: ...
 
 

@@ -218,6 +218,30 @@ def validate_preset(preset: Preset, *, check_files: bool = True) -> list[str]:
         if preset.upload_files and not Path(preset.upload_files).expanduser().exists():
             reasons.append(f"the upload path {preset.upload_files!r} does not exist")
     reasons.extend(_extra_args_problems(preset.extra_args))
+    reasons.extend(_repeated_field_problems(preset))
+    return reasons
+
+
+# Options a field of the preset already sets: a second one in the extra arguments would win
+# silently over the field the user sees (argparse keeps the last).
+FIELD_FLAGS: dict[str, tuple[str, str]] = {
+    "--queue": ("queue", "Queue"),
+    "--docker": ("docker_image", "Docker image"),
+}
+
+
+def _repeated_field_problems(preset: Preset) -> list[str]:
+    reasons: list[str] = []
+    for arg in preset.extra_args:
+        if not arg.startswith("--"):
+            continue
+        flag = _flag_name(arg)
+        field_label = FIELD_FLAGS.get(flag)
+        if field_label is None:
+            continue
+        name, label = field_label
+        if flag == "--queue" or getattr(preset, name):
+            reasons.append(f"extra argument {flag} repeats the {label} field: set it there only")
     return reasons
 
 

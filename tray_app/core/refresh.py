@@ -84,7 +84,12 @@ def _classify(exc: BaseException) -> tuple[TrayState, str]:
         return TrayState.OFFLINE, str(exc)
     if isinstance(exc, ClearMLError):
         return TrayState.ERROR, str(exc)
-    return TrayState.ERROR, f"Unexpected error: {type(exc).__name__}: {exc}"
+    # A bug of ours or a server answer we did not expect: the user gets a sentence, the
+    # exception goes to the log (the poller logs it with its traceback).
+    return (
+        TrayState.ERROR,
+        "The session list could not be read (an unexpected problem); see the log.",
+    )
 
 
 @dataclass(slots=True)

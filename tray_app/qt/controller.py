@@ -22,6 +22,7 @@ from tray_app.core.models import LogLine, Snapshot
 from tray_app.core.sessions import SessionService
 from tray_app.core.tunnels import Launcher, TunnelState
 from tray_app.core.untrusted import safe_http_url
+from tray_app.core.wording import session_title
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class Controller(QObject):
     import_presets_requested = Signal()
     export_presets_requested = Signal()
     quick_pick_requested = Signal()  # the menu's "N more… (search)" row
+    launch_preset_requested = Signal(str)  # a preset's name (the Presets submenu)
 
     def __init__(self, snapshot: Callable[[], Snapshot | None]) -> None:
         super().__init__()
@@ -89,6 +91,7 @@ class Controller(QObject):
             "follow_log": self.follow_log_requested.emit,
             "copy_password": self.copy_password,
             "keep_alive": self.keep_alive_requested.emit,
+            "launch_preset": self.launch_preset_requested.emit,
         }
         handler = handlers.get(action)
         if handler is None:
@@ -209,6 +212,7 @@ class Controller(QObject):
         try:
             lines: list[LogLine] = await service.console_log(session_id)
         except ClearMLError as exc:
+            log.warning("log of %s not loaded: %s", session_id, exc)
             self.message.emit(f"Log of {name}", str(exc), True)
             return
         self.log_loaded.emit(session_id, f"Console log — {name}", lines)
@@ -269,5 +273,7 @@ class Controller(QObject):
         return snapshot.by_id(session_id) if snapshot else None
 
     def _name(self, session_id: str) -> str:
+        """The session as messages name it: its name and short id (names repeat: the CLI's
+        default is "Interactive Session")."""
         session = self._session(session_id)
-        return session.name if session else session_id[:8]
+        return session_title(session.name if session else "", session_id)

@@ -38,8 +38,11 @@ def state_icon(state: str) -> QIcon:
     return icon
 
 
-def notification_icon() -> Path | None:
-    """A PNG for desktop notifications (they take a file, not a QIcon)."""
+def notification_icon(state: str = "ok") -> Path | None:
+    """A PNG for desktop notifications (they take a file, not a QIcon): "ok" for a ready
+    session, "error" for failures, "busy" for progress and plain information."""
     root = icons_dir()
-    png = root / "png" / "64" / "clearml-tray-ok.png" if root else None
+    if state not in STATES:
+        state = "ok"
+    png = root / "png" / "64" / f"clearml-tray-{state}.png" if root else None
     return png if png and png.is_file() else None

@@ -50,6 +50,7 @@ from tray_app.core.redact import StreamRedactor, register_secret
 from tray_app.core.session_log import SessionEvent
 from tray_app.core.settings import Settings
 from tray_app.core.tunnels import TunnelInfo, TunnelState
+from tray_app.core.wording import session_title, short_id
 
 log = logging.getLogger(__name__)
 
@@ -487,7 +488,8 @@ class SessionLauncher:
             key,
             argv,
             config,
-            label=label or session_id[:8],
+            # Names repeat ("Interactive Session"): notices name it with its short id.
+            label=label if short_id(session_id) in label else session_title(label, session_id),
             folder="",
             policy=self._policy(creating=False),
             sid=session_id,
@@ -649,6 +651,14 @@ class SessionLauncher:
         proc.start()
         self.registry.add(proc.started_pid)
         self.tunnels_changed.emit()
+        # Word at once (the CLI is silent for 7–10 s), with its log to follow and a way out;
+        # the ready or failed notice replaces it.
+        title = "Starting a session" if policy.creating else "Connecting to the session"
+        body = f"{label}: " + (
+            "asking ClearML for a machine." if policy.creating else "opening the SSH tunnel."
+        )
+        buttons = (("Follow log", "show_log"), ("Cancel", "disconnect"))
+        self._notice(child, Notice("progress", title, body, buttons))
 
     def _child(self, key: str) -> _Child | None:
         current = self._aliases.get(key, key)
@@ -728,9 +738,10 @@ class SessionLauncher:
         if notice.last_lines and child.proc.last_lines:
             body += "\n" + "\n".join(list(child.proc.last_lines)[-5:])
         log.info("notify %s: %s", notice.kind, notice.title)
+        tag = f"tunnel-{id(child)}"  # one notification per child: each replaces the last
         if self._notifier is not None:
             self._notifier.notify(
-                notice.kind, notice.title, body, buttons, critical=notice.critical
+                notice.kind, notice.title, body, buttons, critical=notice.critical, tag=tag
             )
 
     def _copy_ssh_for(self, key: str) -> None:

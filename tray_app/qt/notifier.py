@@ -25,6 +25,21 @@ MAX_BODY = 1000
 OPTIONAL_KINDS = frozenset(
     {"session_ready", "session_failed", "tunnel_problems", "idle_warning", "server_unreachable"}
 )
+# Kinds that are good news get the green check; a failure (critical) gets the error icon;
+# everything else (progress, information, warnings that are not failures) the neutral one.
+GOOD_KINDS = frozenset({"session_ready"})
+WARNING_KINDS = frozenset({"idle_warning", "server_unreachable", "tunnel_problems"})
+
+
+def severity(kind: str, critical: bool) -> str:
+    """The icon state ("ok", "error", "offline", "busy") a notification of `kind` shows."""
+    if critical:
+        return "error"
+    if kind in GOOD_KINDS:
+        return "ok"
+    if kind in WARNING_KINDS:
+        return "offline"
+    return "busy"
 
 
 class Notifier:
@@ -33,14 +48,21 @@ class Notifier:
         prefs: Callable[[], NotificationPrefs],
         fallback: Callable[[str, str, bool], None],
         icon: Path | None = None,
+        icon_for: Callable[[str], Path | None] | None = None,
     ) -> None:
         self._prefs = prefs
         self._fallback = fallback
-        self._icon = icon
+        self._icon = icon  # the application's icon
+        self._icon_for = icon_for  # severity → the icon of one notification
         self._backend: Any = None
         self._broken = False
         self._tasks: set[asyncio.Task[None]] = set()
         self.sent: list[tuple[str, str, str]] = []  # (kind, title, body) — for the log window
+        self.icons: list[str] = []  # the severity each sent notification showed (tests)
+        # tag → the shown notification's id: a later one with the tag replaces it ("Starting a
+        # session" gives way to "Session ready" instead of piling up).
+        self._shown: dict[str, str] = {}
+        self._order: asyncio.Lock | None = None
 
     def wanted(self, kind: str) -> bool:
         if kind not in OPTIONAL_KINDS:
@@ -56,8 +78,10 @@ class Notifier:
         *,
         critical: bool = False,
         on_clicked: Callable[[], None] | None = None,
+        tag: str = "",
     ) -> bool:
-        """Show a notification unless the user switched this kind off; never blocks."""
+        """Show a notification unless the user switched this kind off; never blocks. One with
+        the `tag` of a shown one replaces it."""
         if not self.wanted(kind):
             log.debug("notification %s suppressed by the user's settings", kind)
             return False
@@ -66,7 +90,12 @@ class Notifier:
         title = display_text(title, MAX_TITLE)
         body = display_text(body, MAX_BODY, multiline=True)
         self.sent.append((kind, title, body))
-        task = asyncio.ensure_future(self._send(title, body, buttons, critical, on_clicked))
+        level = severity(kind, critical)
+        self.icons.append(level)
+        icon = self._icon_for(level) if self._icon_for else None
+        task = asyncio.ensure_future(
+            self._send(title, body, buttons, critical, on_clicked, icon, tag)
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return True
@@ -82,6 +111,23 @@ class Notifier:
         buttons: Buttons,
         critical: bool,
         on_clicked: Callable[[], None] | None,
+        icon_path: Path | None = None,
+        tag: str = "",
+    ) -> None:
+        if self._order is None:
+            self._order = asyncio.Lock()
+        async with self._order:  # a replacement never overtakes the one it replaces
+            await self._send_now(title, body, buttons, critical, on_clicked, icon_path, tag)
+
+    async def _send_now(
+        self,
+        title: str,
+        body: str,
+        buttons: Buttons,
+        critical: bool,
+        on_clicked: Callable[[], None] | None,
+        icon_path: Path | None,
+        tag: str,
     ) -> None:
         delivered: list[bool] = []
         try:
@@ -96,14 +142,24 @@ class Notifier:
                 )
             # desktop-notifier swallows delivery errors (it only logs them); `on_dispatched`
             # runs only when the notification server accepted it.
-            await self._backend.send(
+            extra: dict[str, Any] = {"icon": Icon(path=icon_path)} if icon_path else {}
+            previous = self._shown.pop(tag, None) if tag else None
+            if previous is not None:
+                try:
+                    await self._backend.clear(previous)
+                except Exception as exc:
+                    log.debug("notification %s not withdrawn: %s", previous, exc)
+            identifier = await self._backend.send(
                 title=markup_escape(title),
                 message=markup_escape(body, multiline=True),
                 urgency=Urgency.Critical if critical else Urgency.Normal,
                 buttons=[Button(title=label, on_pressed=callback) for label, callback in buttons],
                 on_clicked=on_clicked,
                 on_dispatched=lambda: delivered.append(True),
+                **extra,
             )
+            if tag and delivered and isinstance(identifier, str):
+                self._shown[tag] = identifier
         except Exception as exc:
             log.warning("desktop notification failed: %s", exc)
         if not delivered:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from PySide6.QtCore import QObject, Signal
 
-from tray_app.core.api import ClearMLUnavailable
+from tray_app.core.api import ClearMLError, ClearMLUnavailable
 from tray_app.core.models import Snapshot
 from tray_app.core.refresh import PollStatus, RefreshSchedule, TrayState, classify_error
 
@@ -116,7 +116,12 @@ class Poller(QObject):
             state, message = classify_error(exc)
             failures = self.status.failures + 1
             if failures == 1 or state != self.status.state:
-                log.warning("refresh failed (%s): %s", state.value, message)
+                log.warning(
+                    "refresh failed (%s): %s",
+                    state.value,
+                    message,
+                    exc_info=not isinstance(exc, ClearMLError),
+                )
             self._set_status(PollStatus(state, message, server, self.status.last_success, failures))
             return
         if generation != self._generation:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QTimer
-from PySide6.QtGui import QAction, QIcon
+from PySide6.QtGui import QAction, QGuiApplication, QIcon
 from PySide6.QtWidgets import (
     QLabel,
     QMenu,
@@ -20,13 +20,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tray_app.core.menu_model import MenuItem, TrayView, build_menu, flatten_text, tooltip
+from tray_app.core.menu_model import (
+    MenuItem,
+    TrayView,
+    build_menu,
+    flatten_text,
+    icon_state,
+    tooltip,
+)
 from tray_app.core.ports import Ask, Question, confirm
-from tray_app.core.refresh import ICON_FOR_STATE
 from tray_app.qt.icons import state_icon
 
 log = logging.getLogger(__name__)
 
+TRAY_WATCH_MS = 2000  # how often the tray host's presence is checked
 # Desktop tests read what the menu showed from this file (written when the menu opens).
 MENU_DUMP_ENV = "CLEARML_TRAY_TEST_MENU_DUMP"
 
@@ -50,10 +57,11 @@ def populate(
             )
             continue
         action = QAction(item.text, menu)
-        action.setEnabled(item.action is not None)
+        # Information rows that copy a value are enabled: readable, not grey-on-grey.
+        action.setEnabled(item.action is not None or bool(item.copy))
         if item.tooltip:
             action.setToolTip(item.tooltip)
-        if item.action is not None:
+        if item.action is not None or item.copy:
             action.triggered.connect(lambda _checked=False, it=item: on_action(it))
         menu.addAction(action)
     menu.setToolTipsVisible(True)
@@ -95,23 +103,29 @@ class Tray(QObject):
         self.icon.setContextMenu(self.menu)
         self.icon.activated.connect(self._activated)
         self.window: FallbackWindow | None = None
+        # The tray host can come and go (a panel restart): watch it for as long as we run.
         self._retry = QTimer(self)
-        self._retry.setInterval(5000)
+        self._retry.setInterval(TRAY_WATCH_MS)
         self._retry.timeout.connect(self._try_tray)
         self.last_items: tuple[MenuItem, ...] = ()
         self._icon_name = ""
         self.update_state()
 
     def show(self) -> None:
+        self._retry.start()
         if QSystemTrayIcon.isSystemTrayAvailable():
             self.icon.show()
             log.info("tray icon shown")
             return
         log.warning("no system tray available: showing a window instead and retrying the tray")
+        self._show_window()
+
+    def _show_window(self) -> None:
         if self.window is None:
             self.window = FallbackWindow(self.menu)
+            self.window.setWindowIcon(state_icon(self._icon_name or "ok"))
+            self.window.status.setText(tooltip(self._view()))
         self.window.show()
-        self._retry.start()
 
     def close(self) -> None:
         """Quit: no icon, no fallback window, no retry left behind."""
@@ -121,12 +135,16 @@ class Tray(QObject):
             self.window.close()
 
     def _try_tray(self) -> None:
-        if QSystemTrayIcon.isSystemTrayAvailable():
-            self._retry.stop()
+        available = QSystemTrayIcon.isSystemTrayAvailable()
+        shown = self.window is not None and self.window.isVisible()
+        if available and (shown or not self.icon.isVisible()):
             self.icon.show()
             if self.window is not None:
                 self.window.hide()
             log.info("a system tray appeared: tray icon shown")
+        elif not available and not shown:
+            log.warning("the system tray went away: showing a window instead")
+            self._show_window()
 
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         # Left click opens the same menu as right click: the menu is the whole UI. A quick second
@@ -151,7 +169,7 @@ class Tray(QObject):
 
     def update_state(self) -> None:
         view = self._view()
-        name = ICON_FOR_STATE[view.status.state]
+        name = icon_state(view)
         if name != self._icon_name:
             icon: QIcon = state_icon(name)
             self.icon.setIcon(icon)
@@ -176,6 +194,10 @@ class Tray(QObject):
             )
 
     def _trigger(self, item: MenuItem) -> None:
+        if item.copy and item.action is None:
+            QGuiApplication.clipboard().setText(item.copy)
+            log.info("copied a menu row's value (%d characters)", len(item.copy))
+            return
         if item.action is None:
             return
         if item.confirm and self.ask is not None:
@@ -186,7 +208,14 @@ class Tray(QObject):
         self._on_action(item.action, item.session_id)
 
     async def _confirm_then_run(self, item: MenuItem, ask: Ask) -> None:
-        question = Question("ClearML Session Tray", item.confirm, ("Yes", "Cancel"))
+        # The button says what it does ("Stop session"), never a bare "Yes".
+        button = item.confirm_button or "Continue"
+        question = Question(
+            button if item.confirm_button else "ClearML Session Tray",
+            item.confirm,
+            (button, "Cancel"),
+            destructive=0 if item.confirm_button else None,
+        )
         if await confirm(ask, question) and item.action is not None:
             self._on_action(item.action, item.session_id)
 

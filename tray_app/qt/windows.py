@@ -6,7 +6,7 @@ answer leads to (callbacks); the windows only show and report.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +40,21 @@ class Windows:
         self.log_windows.clear()
         self.close_onboarding()
 
-    def console_log(self, title: str, lines: list[LogLine]) -> None:
+    def console_log(
+        self,
+        title: str,
+        lines: list[LogLine],
+        reload: Callable[[], Awaitable[list[LogLine]]] | None = None,
+    ) -> None:
+        """A session's server log, oldest first, following new lines while it is open."""
         from tray_app.qt.console_log import format_lines
         from tray_app.qt.dialogs.log_window import LogWindow
 
-        self.keep(LogWindow(title, format_lines(lines)))
+        async def text() -> str:
+            assert reload is not None
+            return format_lines(await reload())
+
+        self.keep(LogWindow(title, format_lines(lines), reload=text if reload else None))
 
     def message(self, title: str, html: str) -> None:
         self.keep(QMessageBox(QMessageBox.Icon.Information, title, html))

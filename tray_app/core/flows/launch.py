@@ -53,8 +53,9 @@ class LaunchFlow:
             self._notify.notify("error", "Session not started", str(exc), critical=True)
             return None
         self._started()
+        # The launcher posts "Starting a session" (with Follow log and Cancel) itself: every
+        # launch and attach says so, whichever way it was started.
         log.info("launching a session from preset %r (%s)", preset.name, key)
-        self._notify.notify("info", "Starting a session", f"Preset “{preset.name}”: see the menu.")
         return key
 
     async def _disclosed(self, preset: Preset) -> bool:

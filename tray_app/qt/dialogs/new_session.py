@@ -1,7 +1,9 @@
 """New session dialog: pick a preset or fill the form, see the exact command, launch.
 
-The queue field completes from `SessionService.queues()` (names with free workers), loaded
-asynchronously when the dialog opens. The dialog never saves anything: "Save as preset" and
+The essentials come first (preset, queue, Docker image, packages), everything else is under
+"Advanced". The queue is a list of the server's queues with free/total workers (loaded
+asynchronously when the dialog opens), still editable. Problems show only once the user has
+touched a field or pressed Launch. The dialog never saves anything: "Save as preset" and
 "Launch" emit the Preset and the caller acts on it.
 """
 
@@ -13,9 +15,10 @@ import logging
 import shlex
 from collections.abc import Awaitable, Callable, Sequence
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QShowEvent, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QCheckBox,
     QComboBox,
     QCompleter,
@@ -29,6 +32,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -43,6 +47,7 @@ from tray_app.core.presets import (
     display_command,
     validate_preset,
 )
+from tray_app.core.wording import plural
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +55,74 @@ QueueLoader = Callable[[], Awaitable[list[QueueInfo]]]
 NEW_PRESET = "(new preset)"
 QUEUE_NAME_ROLE = Qt.ItemDataRole.UserRole + 1
 _TRISTATE = (("CLI default", None), ("Yes", True), ("No", False))
+# The name a launch without a preset goes by (the label in the menu and notifications, when no
+# session name is given either).
+ONE_OFF_NAME = "New session"
+NAME_EMPTY = "the name is empty"
+
+# What each field does, in plain words (the clearml-session option it sets).
+TOOLTIPS: dict[str, str] = {
+    "preset_picker": "Start from a saved preset, or fill the form for a one-off session.",
+    "queue": "The ClearML queue whose workers (agents) run the session (--queue). The list "
+    "shows free and total workers.",
+    "docker_image": "The container image the session runs in, e.g. nvidia/cuda:12.4.1-runtime "
+    "(--docker). Empty: the agent's default image.",
+    "packages": "Python packages installed in the session before it starts, separated by "
+    "spaces or commas (--packages).",
+    "name": "Only needed to save these settings as a preset; a one-off launch needs no name.",
+    "session_name": "The session's task name in ClearML (--session-name). Empty: "
+    "“Interactive Session”.",
+    "docker_args": "Extra arguments for docker run, e.g. --shm-size 8g (--docker-args).",
+    "requirements_file": "A local requirements.txt to install in the session (--requirements).",
+    "init_script": "A local bash script run in the session before it is ready (--init-script).",
+    "user_folder": "The folder on the session machine VS Code opens (--user-folder).",
+    "project": "The ClearML project the session task is created in (--project).",
+    "tags": "Tags added to the session task, separated by spaces or commas (--tags).",
+    "public_ip": "Whether the session publishes the machine's public IP for direct SSH "
+    "(--public-ip).",
+    "remote_ssh_port": "The SSH port on the session machine (--remote-ssh-port).",
+    "jupyter_lab": "Whether JupyterLab starts in the session (--jupyter-lab).",
+    "vscode_server": "Whether the browser VS Code server starts in the session (--vscode-server).",
+    "vscode_version": "The code-server version to install (--vscode-version).",
+    "vscode_extensions": "VS Code extensions to install, separated by commas "
+    "(--vscode-extensions).",
+    "username": "The SSH user on the session machine (--username).",
+    "password_policy": "A new random SSH password per session, or a fixed one kept in your "
+    "system keyring (--password).",
+    "keepalive": "Whether the session keeps running while nobody is connected (--keepalive).",
+    "store_workspace": "A folder on the session machine stored when it ends, to continue later "
+    "(--store-workspace).",
+    "continue_session": "The id of an earlier session whose stored workspace is restored "
+    "(--continue-session).",
+    "restore_workspace": "Answer yes when clearml-session offers to restore a stored workspace.",
+    "disable_session_cleanup": "clearml-session deletes your older stopped sessions unless "
+    "this is on (--disable-session-cleanup).",
+    "verbose": "More output from clearml-session in its log (--verbose).",
+    "extra_args": "Any other clearml-session options, parsed like a shell command line.",
+}
+
+
+class _WheelGuard(QObject):
+    """Over an unfocused combo or spin box the wheel scrolls the form; it never changes a value
+    (today's silent `--public-ip false`)."""
+
+    def __init__(self, scroll: QScrollArea) -> None:
+        super().__init__(scroll)
+        self._scroll = scroll
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            event.type() == QEvent.Type.Wheel
+            and isinstance(watched, QWidget)
+            and not watched.hasFocus()
+        ):
+            QCoreApplication.sendEvent(self._scroll.verticalScrollBar(), event)
+            return True
+        return False
 
 
 def queue_label(queue: QueueInfo) -> str:
-    free = f"{queue.free_workers} free / {queue.total_workers} workers"
+    free = f"{queue.free_workers} free / {plural(queue.total_workers, 'worker')}"
     pending = f", {queue.pending} waiting" if queue.pending else ""
     return f"{queue.name} — {free}{pending}"
 
@@ -88,14 +157,24 @@ class NewSessionDialog(QDialog):
         self.preset_picker.currentIndexChanged.connect(self._pick)
 
         self.name = QLineEdit()
-        self.queue = QLineEdit()
+        self.name.setPlaceholderText("only to save it as a preset")
+        # The queue: a list to browse (name — free / total workers) that can still be typed in.
+        self.queue_box = QComboBox()
+        self.queue_box.setEditable(True)
+        self.queue_box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.queue_model = QStandardItemModel(self)
+        self.queue_box.setModel(self.queue_model)
+        line = self.queue_box.lineEdit()
+        assert line is not None
+        self.queue: QLineEdit = line
+        self.queue.setPlaceholderText("pick from the list or type a queue name")
         completer = QCompleter(self.queue_model, self)
         # The popup shows "name — N free / M workers"; picking one inserts the bare name.
         completer.setCompletionRole(QUEUE_NAME_ROLE)
         completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         completer.setFilterMode(Qt.MatchFlag.MatchContains)
-        self.queue.setCompleter(completer)
+        self.queue_box.setCompleter(completer)
+        self.queue_box.activated.connect(self._queue_picked)
         self.queue_status = QLabel("")
         self.docker_image = QLineEdit()
         self.docker_args = QLineEdit()
@@ -106,6 +185,7 @@ class NewSessionDialog(QDialog):
         self.user_folder = QLineEdit()
         self.project = QLineEdit()
         self.session_name = QLineEdit()
+        self.session_name.setPlaceholderText("Interactive Session")
         self.tags = QLineEdit()
         self.public_ip = self._tristate()
         self.remote_ssh_port = QSpinBox()
@@ -128,21 +208,31 @@ class NewSessionDialog(QDialog):
         self.extra_args = QLineEdit()
         self.extra_args.setPlaceholderText("--option value (parsed like a shell)")
 
-        form = QFormLayout()
-        form.addRow("Name", self.name)
+        essentials = QFormLayout()
+        essentials.addRow("Preset", self.preset_picker)
         queue_row = QVBoxLayout()
-        queue_row.addWidget(self.queue)
+        queue_row.addWidget(self.queue_box)
         queue_row.addWidget(self.queue_status)
-        form.addRow("Queue", queue_row)
+        essentials.addRow("Queue", queue_row)
+        essentials.addRow("Docker image", self.docker_image)
+        essentials.addRow("Packages", self.packages)
+        essentials.addRow("Preset name", self.name)
+
+        self.advanced_toggle = QToolButton()
+        self.advanced_toggle.setText("Advanced")
+        self.advanced_toggle.setCheckable(True)
+        self.advanced_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advanced_toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.advanced_toggle.setAutoRaise(True)
+        self.advanced_toggle.toggled.connect(self._show_advanced)
+        form = QFormLayout()
         for label, widget in (
-            ("Docker image", self.docker_image),
+            ("Session name", self.session_name),
             ("Docker arguments", self.docker_args),
-            ("Packages", self.packages),
             ("Requirements file", self.requirements_file),
             ("Init script", self.init_script),
             ("User folder", self.user_folder),
             ("Project", self.project),
-            ("Session name", self.session_name),
             ("Tags", self.tags),
             ("Public IP", self.public_ip),
             ("Remote SSH port", self.remote_ssh_port),
@@ -161,11 +251,27 @@ class NewSessionDialog(QDialog):
         form.addRow("", self.disable_session_cleanup)
         form.addRow("", self.verbose)
         form.addRow("Extra arguments", self.extra_args)
+        self.advanced = QWidget()
+        self.advanced.setLayout(form)
+        self.advanced.hide()
         inner = QWidget()
-        inner.setLayout(form)
+        inner_layout = QVBoxLayout(inner)
+        inner_layout.addLayout(essentials)
+        inner_layout.addWidget(self.advanced_toggle)
+        inner_layout.addWidget(self.advanced)
+        inner_layout.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(inner)
+        self.form_scroll = scroll
+        self._wheel_guard = _WheelGuard(scroll)
+        for child in inner.findChildren(QWidget):
+            if isinstance(child, QComboBox | QAbstractSpinBox):
+                # The wheel gives no focus: a scrolling form never lands in a field.
+                child.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+                child.installEventFilter(self._wheel_guard)
+        for name, text in TOOLTIPS.items():
+            getattr(self, name).setToolTip(text)
 
         self.command = QPlainTextEdit()
         self.command.setReadOnly(True)
@@ -192,25 +298,28 @@ class NewSessionDialog(QDialog):
         self.launch_button.clicked.connect(self.launch)
         self.buttons.rejected.connect(self.reject)
 
-        picker_row = QFormLayout()
-        picker_row.addRow("Preset", self.preset_picker)
         layout = QVBoxLayout(self)
-        layout.addLayout(picker_row)
         layout.addWidget(scroll, 1)
         layout.addWidget(QLabel("Command"))
         layout.addLayout(command_row)
         layout.addWidget(self.errors)
         layout.addWidget(self.buttons)
-        self.resize(640, 720)
+        self.resize(600, 480)
 
+        # Problems show once the user changed something or pressed Launch, not before.
+        self.touched = False
         for edit in self.findChildren(QLineEdit):
             edit.textChanged.connect(self.refresh)
+            edit.textEdited.connect(self._touch)
         for combo in self.findChildren(QComboBox):
-            if combo is not self.preset_picker:
+            if combo is not self.preset_picker and combo is not self.queue_box:
                 combo.currentIndexChanged.connect(self.refresh)
+                combo.activated.connect(self._touch)
         for box in self.findChildren(QCheckBox):
             box.toggled.connect(self.refresh)
+            box.clicked.connect(self._touch)
         self.remote_ssh_port.valueChanged.connect(self.refresh)
+        self.remote_ssh_port.editingFinished.connect(self._touch)
         self.set_preset(self._presets[0] if self._presets else Preset(name=""))
         if self._presets:
             self.preset_picker.setCurrentIndex(1)
@@ -284,16 +393,27 @@ class NewSessionDialog(QDialog):
         return p
 
     # --- live command + validation --------------------------------------------------------
-    def problems(self) -> list[str]:
+    def problems(self, saving: bool = False) -> list[str]:
+        """What stops a launch (or, `saving`, a save: then the preset needs its name)."""
         try:
             preset = self.preset()
         except ValueError as exc:  # shlex: unbalanced quotes in the extra arguments
             return [f"extra arguments: {exc}"]
-        return validate_preset(preset, check_files=True)
+        reasons = validate_preset(preset, check_files=True)
+        if NAME_EMPTY in reasons:
+            reasons.remove(NAME_EMPTY)
+            if saving:
+                reasons.insert(0, "give the preset a name to save it")
+        queue = preset.queue.strip()
+        names = {q.name for q in self.queues}
+        if self.queues and queue and queue not in names:
+            # Caught here, before the CLI creates a task that waits on a queue nobody serves.
+            reasons.append(f"the server has no queue named “{queue}”: pick one from the list")
+        return reasons
 
     def command_text(self) -> str:
         try:
-            preset = self.preset()
+            preset = self._launchable()
             fixed = preset.password_policy is PasswordPolicy.FIXED
             argv = build_argv(preset, password=MASK if fixed else None)
             # The launch hands the password over in the CLI's state file; a command copied
@@ -302,15 +422,49 @@ class NewSessionDialog(QDialog):
         except (PresetError, ValueError):
             return ""
 
-    def refresh(self) -> None:
+    def refresh(self, *_signal_args: object) -> None:
+        self._refresh()
+
+    def _refresh(self, saving: bool = False) -> None:
         if self._loading:
             return
-        reasons = self.problems()
-        self.command.setPlainText(self.command_text() or "(fix the problems below)")
-        self.errors.setText("\n".join(f"• {r}" for r in reasons))
-        self.errors.setVisible(bool(reasons))
-        self.launch_button.setEnabled(not reasons)
+        reasons = self.problems(saving)
+        shown = bool(reasons) and self.touched
+        waiting = "(fix the problems below)" if shown else "(shown once the form is complete)"
+        self.command.setPlainText(self.command_text() or waiting)
+        self.errors.setText("\n".join(f"• {r}" for r in reasons) if shown else "")
+        self.errors.setVisible(shown)
+        self.launch_button.setEnabled(not shown)
         self.copy_button.setEnabled(not reasons)
+        focused = self.focusWidget()
+        form = self.form_scroll.widget()
+        if shown and focused is not None and form is not None and form.isAncestorOf(focused):
+            # The error list takes room from the form: keep the field being edited in view.
+            self.form_scroll.ensureWidgetVisible(focused)
+
+    def _launchable(self) -> Preset:
+        """The form's preset; a one-off launch (no preset name) goes by the session name."""
+        preset = self.preset()
+        if not preset.name:
+            preset.name = preset.session_name or ONE_OFF_NAME
+        return preset
+
+    def _touch(self, *_args: object) -> None:
+        if not self.touched:
+            self.touched = True
+            self.refresh()
+
+    def _show_advanced(self, shown: bool) -> None:
+        self.advanced.setVisible(shown)
+        self.advanced_toggle.setArrowType(
+            Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow
+        )
+
+    def _queue_picked(self, index: int) -> None:
+        name = self.queue_box.itemData(index, QUEUE_NAME_ROLE)
+        if isinstance(name, str):
+            self.queue.setText(name)  # the bare name, not the "— 2 free / 3 workers" label
+        self._touch()
 
     def copy_command(self) -> None:
         text = self.command_text()
@@ -318,16 +472,20 @@ class NewSessionDialog(QDialog):
             QGuiApplication.clipboard().setText(text)
 
     def launch(self) -> None:
+        self.touched = True
         if self.problems():
             self.refresh()
             return
-        self.launch_requested.emit(self.preset())
+        self.launch_requested.emit(self._launchable())
         self.accept()
 
     def save_preset(self) -> None:
-        reasons = [r for r in self.problems() if "does not exist" not in r]
+        self.touched = True
+        reasons = [r for r in self.problems(saving=True) if "does not exist" not in r]
         if reasons:
-            self.refresh()
+            self._refresh(saving=True)
+            if not self.name.text().strip():
+                self.name.setFocus()
             return
         self.save_requested.emit(self.preset())
 
@@ -348,19 +506,42 @@ class NewSessionDialog(QDialog):
             queues = await self._load_queues()
         except Exception as exc:
             log.warning("could not load queues: %s", exc)
-            self.queue_status.setText(f"Queues unavailable: {exc}")
+            self.queue_status.setText(
+                "The queue list could not be loaded (details in the log); type the queue name."
+            )
             return
         self.set_queues(queues)
 
     def set_queues(self, queues: list[QueueInfo]) -> None:
         self.queues = list(queues)
-        self.queue_model.clear()
-        for queue in queues:
-            item = QStandardItem(queue_label(queue))
-            item.setData(queue.name, QUEUE_NAME_ROLE)
-            item.setEditable(False)
-            self.queue_model.appendRow(item)
+        typed = self.queue.text()
+        self.queue_box.blockSignals(True)
+        try:
+            self.queue_model.clear()
+            for queue in queues:
+                item = QStandardItem(queue_label(queue))
+                item.setData(queue.name, QUEUE_NAME_ROLE)
+                item.setToolTip(queue_label(queue))
+                item.setEditable(False)
+                self.queue_model.appendRow(item)
+            self.queue_box.setCurrentIndex(-1)
+        finally:
+            self.queue_box.blockSignals(False)
+        # Filling the list must not replace what the preset or the user put there; an empty
+        # field gets a queue that can start a session now.
+        self.queue.setText(typed or preselected_queue(queues))
+        self.refresh()
         free = sum(q.free_workers for q in queues)
         self.queue_status.setText(
-            f"{len(queues)} queues, {free} free workers" if queues else "No queues found"
+            f"{plural(len(queues), 'queue')}, {plural(free, 'free worker')}"
+            if queues
+            else "No queues found"
         )
+
+
+def preselected_queue(queues: Sequence[QueueInfo]) -> str:
+    """An interactive queue with a free worker, else any with a free worker, else ""."""
+    free = [q for q in queues if q.free_workers > 0]
+    interactive = [q for q in free if q.interactive]
+    best = (interactive or free)[:1]
+    return best[0].name if best else ""
