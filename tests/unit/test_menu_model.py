@@ -121,7 +121,7 @@ def test_running_session_actions_and_confirmations() -> None:
     assert all(c.action is None and c.enabled for c in metrics)
     copies = {c.text.split(":", 1)[0]: c.copy for c in metrics}
     assert copies["Public address"] == "127.0.103.17:10022"
-    assert copies["Agent IP (as the server sees it)"] == "127.0.3.17"
+    assert copies["Worker IP (as the server sees it)"] == "127.0.3.17"
     assert copies["Queue"] == "sessions" and copies["ID"] == _session(1).id
     assert copies["CPU"] == "8 cores · 35 %" and copies["Creator"] == "Demo User"
     assert "Click to copy" in _find(entry.children, "ID:").tooltip

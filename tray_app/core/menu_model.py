@@ -161,7 +161,7 @@ def metric_items(session: Session, now: datetime | None = None) -> list[MenuItem
             if session.public_address and session.ssh_port
             else session.public_address
         ),
-        "Agent IP (as the server sees it)": session.private_ip,
+        "Worker IP (as the server sees it)": session.private_ip,
         "Queue": session.queue_name,
     }
     items = []
