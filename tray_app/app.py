@@ -459,18 +459,24 @@ class TrayApplication:
         live = [t for t in self.launcher.tunnels().values() if t.state not in _ENDED]
         shutdown_remote = False
         if live:
+            one = len(live) == 1
             answer = await self.ask.ask(
                 Question(
                     "Quit ClearML Session Tray",
                     (
-                        f"{len(live)} session tunnels are open"
-                        if len(live) > 1
-                        else "A session tunnel is open"
-                    )
-                    + ": editors connected through them lose the connection. "
-                    "The remote sessions can keep running (reconnect later from the menu) or be "
-                    "shut down now.",
-                    ("Keep sessions running", "Shut them down", "Cancel"),
+                        "A session tunnel is open: an editor connected through it loses the "
+                        "connection. The remote session can keep running (reconnect later from "
+                        "the menu) or be shut down now."
+                        if one
+                        else f"{len(live)} session tunnels are open: editors connected through "
+                        "them lose the connection. The remote sessions can keep running "
+                        "(reconnect later from the menu) or be shut down now."
+                    ),
+                    (
+                        "Keep the session running" if one else "Keep sessions running",
+                        "Shut it down" if one else "Shut them down",
+                        "Cancel",
+                    ),
                     destructive=1,
                 )
             )

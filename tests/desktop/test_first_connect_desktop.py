@@ -264,7 +264,7 @@ def test_first_connect_asks_without_wedging_then_quit_leaves_nothing(
         tray.quit_from_menu()
         wait_for(lambda: _question_titled("Quit ClearML Session Tray"), 20, "the Quit question")
         screenshot(tmp_path / "first-connect-quit-question.png")
-        tray.click_button("Keep sessions running")
+        tray.click_button("Keep the session running")
         assert tray.proc.wait(20) == 0
         wait_for(lambda: not _alive(tree), 10, "every child of the tray to end")
         assert alias not in (tray.home / ".ssh" / "clearml-tray" / "config").read_text()
