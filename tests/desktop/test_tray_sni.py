@@ -84,7 +84,9 @@ def test_sessions_lazy_submenus_and_quit_through_a_status_notifier_host(
                 menu.about_to_show(0)  # the app builds its menu when a host is about to show it
                 top = menu.layout(0, 1)
                 labels = [c.label for c in top.children]
-                return top if all(any(f" {n} (" in x for x in labels) for n in names) else None
+                # "● name (uptime)", or "● name · queue · id8 (uptime)" when names repeat
+                shown = all(any(f" {n} (" in x or f" {n} · " in x for x in labels) for n in names)
+                return top if shown else None
 
             top = wait_for(top_with_sessions, 60, "the session rows over dbusmenu")
             assert isinstance(top, MenuNode)
