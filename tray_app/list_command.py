@@ -227,7 +227,11 @@ def run_watch(
     args: argparse.Namespace, fmt: str, interval: float, emit: Callable[[str], None] = _emit
 ) -> int:
     import asyncio
+    import signal
 
+    # Ctrl-C ends the watch whatever this process inherited: started in the background (a
+    # status bar's child, `cmd &`), SIGINT arrives ignored and would never interrupt it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         asyncio.run(watch(args, fmt, interval, emit))
     except KeyboardInterrupt:

@@ -116,7 +116,7 @@ def test_status_exits_0_and_shows_an_error_in_the_line(
 # -- the real command against the emulator ---------------------------------------------------
 
 
-def _start_watch(emulator: Any, home: Path) -> subprocess.Popen[str]:
+def _start_watch(emulator: Any, home: Path, sigint: str = "default") -> subprocess.Popen[str]:
     conf = home / "clearml.conf"
     conf.write_text(
         clearml_conf_text(emulator.url, emulator.access_key, emulator.secret_key), encoding="utf-8"
@@ -124,17 +124,21 @@ def _start_watch(emulator: Any, home: Path) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLEARML_", "TRAINS_"))}
     env["PYTHONPATH"] = str(REPO)
     argv = ["--config-file", str(conf), "list", "--status", "--json", "--watch", "1"]
+    # "ignored": as a command started in the background (`cmd &`, a bar's child) inherits it.
+    disposition = signal.SIG_IGN if sigint == "ignored" else signal.SIG_DFL
     return subprocess.Popen(
         [sys.executable, "-m", "tray_app", *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, disposition),
     )
 
 
-def test_watch_ends_cleanly_on_sigint(emulator: Any, tmp_path: Path) -> None:
-    proc = _start_watch(emulator, tmp_path)
+@pytest.mark.parametrize("sigint", ["default", "ignored"])
+def test_watch_ends_cleanly_on_sigint(emulator: Any, tmp_path: Path, sigint: str) -> None:
+    proc = _start_watch(emulator, tmp_path, sigint)
     assert proc.stdout is not None
     first = json.loads(proc.stdout.readline())  # waits for the first line: the loop is running
     assert first["class"] in {"idle", "running", "starting", "stopping"}
