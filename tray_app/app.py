@@ -25,6 +25,7 @@ from tray_app.core.flows.connect import ConnectFlow
 from tray_app.core.flows.idle import IdleFlow
 from tray_app.core.flows.launch import LaunchFlow
 from tray_app.core.flows.presets import PresetsFlow
+from tray_app.core.flows.prewarm import PrewarmFlow
 from tray_app.core.flows.tunnel_watch import TunnelWatch
 from tray_app.core.idle_monitor import IdleMonitor
 from tray_app.core.menu_model import TrayView
@@ -33,9 +34,10 @@ from tray_app.core.ports import Question
 from tray_app.core.presets import Preset
 from tray_app.core.refresh import PollStatus, RefreshSchedule, TrayState
 from tray_app.core.secrets import SecretStore
+from tray_app.core.session_ref import connectable
 from tray_app.core.sessions import SessionService
 from tray_app.core.settings import Settings, load_settings
-from tray_app.core.tunnels import TunnelState
+from tray_app.core.tunnels import TunnelInfo, TunnelState
 
 if TYPE_CHECKING:
     from tray_app.qt.single_instance import Reply
@@ -110,6 +112,12 @@ class TrayApplication:
         )
         self.presets = PresetsFlow(notify=self.notifier, settings=lambda: self.settings)
         self.tunnel_watch = TunnelWatch(self.launcher, self.notifier)
+        self.prewarm = PrewarmFlow(
+            self.launcher,
+            sessions=lambda: [(s.id, s.name) for s in connectable(self.poller.snapshot)],
+            on_intent=lambda: self.settings.tunnel_on_intent,
+            warm_all=lambda: self.settings.warm_tunnels,
+        )
         self.launch_flow = LaunchFlow(
             self.launcher.create,
             notify=self.notifier,
@@ -118,7 +126,9 @@ class TrayApplication:
             foreign=self.presets.from_workspace,
         )
         self.hotkey = GlobalHotkey(
-            lambda: self.poller.snapshot, lambda sid: self.controller.handle("connect", sid)
+            lambda: self.poller.snapshot,
+            lambda sid: self.controller.handle("connect", sid),
+            self.prewarm.intent,
         )
         self.tray = Tray(self.view, self.controller.handle, self._menu_opening, ask=self.ask)
 
@@ -139,6 +149,7 @@ class TrayApplication:
             )
         )
         self.controller.keep_alive_requested.connect(self.idle.keep_alive)
+        self.controller.intent.connect(self.prewarm.intent)
         self.controller.follow_log_requested.connect(self._follow_log)
         self.controller.refresh_requested.connect(self.poller.refresh_now)
         self.controller.log_loaded.connect(
@@ -165,7 +176,7 @@ class TrayApplication:
         return TrayView(
             status=self.poller.status,
             snapshot=self.poller.snapshot,
-            tunnels=self.launcher.tunnels(),
+            tunnels=self._tunnels(),
             show_all_users=self.settings.show_all_users,
             idle_notes=self.idle.notes(),
             presets=tuple(p.name for p in self.presets.presets),
@@ -174,10 +185,15 @@ class TrayApplication:
     def _menu_opening(self) -> None:
         self.poller.refresh_if_stale(5.0)
 
-    def _busy(self) -> bool:
+    def _tunnels(self) -> dict[str, TunnelInfo]:
+        """The tunnels the user asked for (prewarmed ones stay out of sight until used)."""
         launcher = getattr(self, "launcher", None)
+        tunnels = launcher.tunnels() if launcher is not None else {}
+        return {k: t for k, t in tunnels.items() if not t.prewarmed}
+
+    def _busy(self) -> bool:
         busy = (TunnelState.LAUNCHING, TunnelState.CONNECTING, TunnelState.RETRYING)
-        return launcher is not None and any(t.state in busy for t in launcher.tunnels().values())
+        return any(t.state in busy for t in self._tunnels().values())
 
     # --- startup and configuration --------------------------------------------------------
     async def start(self) -> None:
@@ -197,6 +213,7 @@ class TrayApplication:
             await self.apply_config()
         self.poller.start()
         self.tunnel_watch.start()
+        self.prewarm.start()
         self.hotkey.apply(self.settings.hotkey)
         if self.args.show:
             self.tray.popup()
@@ -299,6 +316,7 @@ class TrayApplication:
                     "error", "Start on login", f"Could not change it: {exc.strerror}", critical=True
                 )
         self.poller.schedule.interval = float(new.poll_interval_s)
+        self.prewarm.apply()  # warm tunnels switched on or off
         if new.hotkey != old.hotkey:
             self.hotkey.apply(self.settings.hotkey)
         old_source = (old.active().config_file, old.active_profile)
@@ -415,6 +433,7 @@ class TrayApplication:
     def _snapshot_changed(self, snapshot: Snapshot | None) -> None:
         self.tray.update_state()
         self.idle.snapshot_changed(snapshot)
+        self.prewarm.apply()
         if snapshot is not None and self.pending_connect:
             ref, self.pending_connect = self.pending_connect, None
             reply = self.connect_request(ref)
@@ -456,7 +475,7 @@ class TrayApplication:
             self._quit_task = asyncio.ensure_future(self.quit(shutdown_remote=False))
 
     async def _ask_quit(self) -> None:
-        live = [t for t in self.launcher.tunnels().values() if t.state not in _ENDED]
+        live = [t for t in self._tunnels().values() if t.state not in _ENDED]
         shutdown_remote = False
         if live:
             one = len(live) == 1
@@ -491,6 +510,7 @@ class TrayApplication:
         self.ask.cancel_all()
         await self.poller.stop()
         await self.tunnel_watch.stop()
+        await self.prewarm.stop()
         self.launcher.stop_all(shutdown_remote=shutdown_remote)
         await self.connect_flow.close()
         await self.controller.wait_idle()

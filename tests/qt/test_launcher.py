@@ -544,3 +544,99 @@ def test_a_flooding_child_cannot_fill_the_disk_with_its_log(
     assert len(text) < 50_000 + 200  # ~300 kB of output, the log capped
     assert "[the log stops here: over 0 MB of output]" in text
     assert proc.last_lines[-1] == "the end"  # still read and remembered after the cap
+
+
+# `clearml-session --attach <id> --yes` as the real CLI prints it; the ready block waits for a
+# gate file, so a test can take the tunnel over while it is still coming up.
+FAKE_ATTACH_CLI = """#!{python}
+import os, sys, time
+SID = "0123456789abcdef0123456789abcdef"
+print("clearml-session - CLI for launching JupyterLab / VSCode / SSH on a remote machine")
+print("Checking session #" + SID)
+print("Connecting to active session id=" + SID)
+print("Waiting for remote machine allocation [id=" + SID + "]")
+print("Remote machine allocated")
+print("Remote machine is ready")
+print("Setting up connection to remote session")
+print("Starting SSH tunnel to root@127.0.3.17, port 10022", flush=True)
+while not os.path.exists("{gate}"):
+    time.sleep(0.05)
+print("Interactive session is running:")
+print("SSH: ssh root@localhost -p 8023 [password: Fake-Pass-0123]")
+print()
+print("Connection is up and running", flush=True)
+for line in sys.stdin:
+    print("<got %s>" % line.strip(), flush=True)
+"""
+SID = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture
+def attach_rig(fake_rig: FakeRig, tmp_path: Path) -> tuple[FakeRig, Path]:
+    gate = tmp_path / "ready-gate"
+    script = tmp_path / "clearml-session-attach"
+    text = FAKE_ATTACH_CLI.replace("{python}", os.sys.executable)  # type: ignore[attr-defined]
+    script.write_text(text.replace("{gate}", str(gate)))
+    script.chmod(0o755)
+    fake_rig.launcher._executable = str(script)
+    return fake_rig, gate
+
+
+def test_a_prewarmed_attach_is_silent_until_connect_takes_it_over(
+    qtbot: QtBot, attach_rig: tuple[FakeRig, Path]
+) -> None:
+    rig, gate = attach_rig
+    gate.touch()
+    key = rig.launcher.attach(SID, "Interactive Session", prewarm=True)
+    qtbot.waitUntil(lambda: rig.launcher.tunnels()[key].state is TunnelState.READY, timeout=15_000)
+    info = rig.launcher.tunnels()[key]
+    assert info.prewarmed and rig.launcher.password(key) == "Fake-Pass-0123"
+    # Nobody asked yet: no notice, no Host block or login (the ready hook), no editor.
+    assert rig.notifier.progress == [] and rig.notifier.sent == []
+    assert rig.ready == [] and rig.editors == []
+    taken = rig.launcher.promote(key)
+    assert taken is not None and not taken.prewarmed and taken.state is TunnelState.READY
+    assert [i.key for i in rig.ready] == [key]  # the Host block and login now
+    assert [(n[0], n[1]) for n in rig.notifier.sent] == [("session_ready", "Session ready")]
+    # The caller (ConnectFlow.connect) opens the editor on a ready tunnel: not twice.
+    assert rig.editors == []
+    assert rig.launcher.attach(SID) == key  # a later attach reuses it
+
+
+def test_connect_on_a_prewarmed_tunnel_still_coming_up_says_so_and_opens_when_ready(
+    qtbot: QtBot, attach_rig: tuple[FakeRig, Path]
+) -> None:
+    rig, gate = attach_rig
+    key = rig.launcher.attach(SID, "Interactive Session", prewarm=True)
+    qtbot.waitUntil(lambda: "Starting SSH tunnel" in "".join(rig.output), timeout=15_000)
+    assert rig.notifier.progress == []
+    assert rig.launcher.attach(SID, "Interactive Session") == key  # Connect: taken over
+    ((title, body, buttons, _tag),) = rig.notifier.progress
+    assert title == "Connecting to the session" and body.startswith("Interactive Session")
+    assert [label for label, _ in buttons] == ["Follow log", "Cancel"]
+    gate.touch()
+    qtbot.waitUntil(lambda: bool(rig.editors), timeout=15_000)
+    assert [i.key for i in rig.ready] == [key]
+    assert [(n[0], n[1]) for n in rig.notifier.sent] == [("session_ready", "Session ready")]
+    rig.launcher.show_progress(key)  # Connect again: the same notice, with its buttons
+    assert len(rig.notifier.progress) == 2 and rig.notifier.progress[1][0] == title
+
+
+def test_an_unused_prewarmed_attach_ends_quietly_and_leaves_nothing(
+    qtbot: QtBot, attach_rig: tuple[FakeRig, Path]
+) -> None:
+    rig, gate = attach_rig
+    gate.touch()
+    key = rig.launcher.attach(SID, "Interactive Session", prewarm=True)
+    qtbot.waitUntil(lambda: rig.launcher.tunnels()[key].state is TunnelState.READY, timeout=15_000)
+    proc = rig.launcher.process(key)
+    assert proc is not None and proc.config_file is not None
+    pid, log_path, state_file = proc.started_pid, proc.log_path, proc.config_file
+    tree = [pid, *descendants(pid)]
+    rig.launcher.retire(key)
+    qtbot.waitUntil(lambda: key not in rig.launcher.tunnels(), timeout=15_000)
+    assert [p for p in tree if _alive(p)] == []
+    assert not log_path.exists() and not state_file.exists()
+    assert rig.notifier.sent == [] and rig.notifier.progress == []
+    registry = rig.launcher.registry.path
+    assert not registry.exists() or str(pid) not in registry.read_text()

@@ -59,6 +59,9 @@ async def test_menu_with_200_sessions_makes_no_request(qapp: Any, emulator_facto
     # A session's submenu: metric rows readable (they copy), actions wired to the controller.
     first = next(a for a in tray.menu.actions() if a.menu() is not None)
     first.menu().aboutToShow.emit()
+    # Opening it says the user points at the session (its tunnel may start ahead of Connect).
+    assert triggered == [("intent", own[0].id)]
+    triggered.clear()
     rows = first.menu().actions()
     assert rows[0].text().startswith("Status: ") and rows[0].isEnabled()
     rows[0].trigger()
@@ -105,6 +108,8 @@ async def test_info_rows_copy_and_stop_asks_with_a_button_that_says_what_it_does
     tray.menu.aboutToShow.emit()
     entry = next(a for a in tray.menu.actions() if a.menu() is not None)
     entry.menu().aboutToShow.emit()
+    assert triggered == [("intent", session.id)]
+    triggered.clear()
     rows = {a.text().split(":", 1)[0]: a for a in entry.menu().actions() if a.text()}
     # Readable (enabled) and copyable: a click puts the value on the clipboard, runs nothing.
     assert rows["ID"].isEnabled() and rows["Public address"].isEnabled()

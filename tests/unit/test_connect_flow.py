@@ -72,6 +72,8 @@ class Tunnels:
     def __init__(self, *infos: TunnelInfo) -> None:
         self.infos = {i.key: i for i in infos}
         self.attached: list[str] = []
+        self.promoted: list[str] = []
+        self.progress: list[str] = []
 
     def tunnels(self) -> Mapping[str, TunnelInfo]:
         return self.infos
@@ -79,6 +81,14 @@ class Tunnels:
     def attach(self, session_id: str, label: str = "") -> str:
         self.attached.append(session_id)
         return "attach-1"
+
+    def promote(self, key: str) -> TunnelInfo | None:
+        self.promoted.append(key)
+        self.infos[key] = replace(self.infos[key], prewarmed=False)
+        return self.infos[key]
+
+    def show_progress(self, key: str) -> None:
+        self.progress.append(key)
 
     def password(self, key: str) -> str | None:
         return "pw-" + key
@@ -245,3 +255,29 @@ async def test_not_now_to_remote_ssh_opens_no_editor_and_is_not_asked_twice_at_o
     assert [q.choices for q in ask.asked] == [("Install", "Not now"), ("Add the line", "Cancel")]
     assert not any(argv[:1] == [str(code)] and "--new-window" in argv for argv in rec.started)
     assert rec.notices[-1][1] == "VS Code was not opened"
+
+
+async def test_connect_takes_over_a_prewarmed_ready_tunnel_and_opens_the_editor_at_once(
+    flow_parts: Any,
+) -> None:
+    flow, rec, tunnels = flow_parts(ScriptedAsk(0), replace(ready(), prewarmed=True))
+    flow.connect(SID, "Interactive Session")
+    await flow_parts.settle()
+    assert tunnels.promoted == [SID] and tunnels.attached == []  # no second clearml-session
+    assert rec.started == [["my-editor", "vscode-remote://ssh-remote+clearml-01234567/root"]]
+
+
+async def test_connect_on_a_prewarmed_tunnel_still_coming_up_waits_for_it(flow_parts: Any) -> None:
+    coming = TunnelInfo(SID, SID, TunnelState.CONNECTING, prewarmed=True)
+    flow, rec, tunnels = flow_parts(ScriptedAsk(), coming)
+    flow.connect(SID)
+    await flow_parts.settle()
+    # Taken over (the launcher posts its progress notice and opens the editor when ready).
+    assert tunnels.promoted == [SID] and tunnels.attached == [] and rec.started == []
+
+
+async def test_connect_again_while_connecting_shows_the_progress_notice(flow_parts: Any) -> None:
+    flow, _, tunnels = flow_parts(ScriptedAsk(), TunnelInfo(SID, SID, TunnelState.CONNECTING))
+    flow.connect(SID)
+    await flow_parts.settle()
+    assert tunnels.progress == [SID] and tunnels.promoted == [] and tunnels.attached == []

@@ -137,3 +137,22 @@ def test_an_exit_nobody_asked_for_is_a_failure_with_the_last_lines() -> None:
     (notice,) = effects
     assert isinstance(notice, Notice) and notice.last_lines and notice.critical
     assert finished(start(False), 0)[0].info.state is TunnelState.CLOSED
+
+
+@pytest.mark.parametrize("name", ["composed_success_full.txt", "real_auth_error.txt"])
+def test_a_prewarmed_attach_learns_the_password_but_never_speaks(name: str) -> None:
+    events = parse_transcript((HERE / name).read_text(encoding="utf-8"))
+    loud, loud_effects = replay(start(False), events, LaunchPolicy())
+    quiet, effects = replay(start(False), events, LaunchPolicy(quiet=True))
+    assert quiet == loud  # the same tunnel state...
+    # ...with only the silent effects: the password for a later login, no notice, no editor.
+    assert [short(e) for e in effects] == [
+        short(e) for e in loud_effects if not isinstance(e, Notice | OpenEditor)
+    ]
+    assert finished(quiet, 1, LaunchPolicy(quiet=True))[1] == []
+
+
+def test_a_prewarmed_attach_meeting_a_question_ends_instead_of_asking() -> None:
+    question = "Overwrite the local workspace folder [y/N]? "
+    prompt = Prompt("prompt", question, prompt="unknown", question=question)
+    assert react(start(False), prompt, LaunchPolicy(quiet=True))[1] == [Terminate()]

@@ -56,6 +56,7 @@ class LaunchPolicy:
     creating: bool = False  # a new session from a preset (else an attach)
     restore_workspace: bool = True
     queue: str = ""
+    quiet: bool = False  # a prewarmed attach: nobody asked for it yet, so it never speaks
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +120,13 @@ def react(
     tunnel: TunnelModel, event: SessionEvent, policy: LaunchPolicy
 ) -> tuple[TunnelModel, list[Effect]]:
     """The tunnel after `event`, and what to do about it."""
+    tunnel, effects = _react(tunnel, event, policy)
+    return tunnel, quieten(effects) if policy.quiet else effects
+
+
+def _react(
+    tunnel: TunnelModel, event: SessionEvent, policy: LaunchPolicy
+) -> tuple[TunnelModel, list[Effect]]:
     effects: list[Effect] = []
     if isinstance(event, TaskCreated | TaskAttached) and event.task_id:
         if tunnel.info.session_id is None:
@@ -190,16 +198,7 @@ def _ready(
     if not first:
         # A reconnect re-prints the banner: the login is redone, no second window, no notice.
         return tunnel, effects
-    buttons: list[tuple[str, str]] = [
-        ("Open in VS Code", "open_editor"),
-        ("Copy SSH command", "copy_ssh"),
-    ]
-    if tunnel.info.jupyter_url:
-        buttons.append(("Open JupyterLab", "open_jupyter"))
-    # No command in the text: the Host block it would need may still wait for the user's
-    # answer to the Include question; "Copy SSH command" prepares it first.
-    body = f"{tunnel.info.label} is connected."
-    effects.append(Notice("session_ready", "Session ready", body, tuple(buttons)))
+    effects.append(ready_notice(tunnel))
     if policy.open_editor_when_ready:
         effects.append(OpenEditor())
     return tunnel, effects
@@ -266,8 +265,15 @@ def _error(tunnel: TunnelModel, event: Error) -> tuple[TunnelModel, list[Effect]
     ]
 
 
-def finished(tunnel: TunnelModel, code: int) -> tuple[TunnelModel, list[Effect]]:
+def finished(
+    tunnel: TunnelModel, code: int, policy: LaunchPolicy | None = None
+) -> tuple[TunnelModel, list[Effect]]:
     """The child exited with `code` (-1: crashed or killed)."""
+    tunnel, effects = _finished(tunnel, code)
+    return tunnel, quieten(effects) if policy is not None and policy.quiet else effects
+
+
+def _finished(tunnel: TunnelModel, code: int) -> tuple[TunnelModel, list[Effect]]:
     if tunnel.info.state is TunnelState.FAILED or tunnel.failed_reported:
         return _with(tunnel, state=TunnelState.FAILED), []
     if code == 0 or tunnel.stopping:
@@ -285,6 +291,44 @@ def finished(tunnel: TunnelModel, code: int) -> tuple[TunnelModel, list[Effect]]
             last_lines=True,
         )
     ]
+
+
+def quieten(effects: Sequence[Effect]) -> list[Effect]:
+    """The effects of a prewarmed attach: nobody is waiting for it, so it posts no notice and
+    opens no editor; a question it cannot answer alone ends it instead of asking the user (a
+    Connect later starts an attach that can ask). The password is still learnt (TunnelUp)."""
+    quiet: list[Effect] = []
+    for effect in effects:
+        if isinstance(effect, Notice | OpenEditor):
+            continue
+        quiet.append(Terminate() if isinstance(effect, AskUser) else effect)
+    return quiet
+
+
+def ready_notice(tunnel: TunnelModel) -> Notice:
+    """ "Session ready", with what can be done with the tunnel now."""
+    buttons: list[tuple[str, str]] = [
+        ("Open in VS Code", "open_editor"),
+        ("Copy SSH command", "copy_ssh"),
+    ]
+    if tunnel.info.jupyter_url:
+        buttons.append(("Open JupyterLab", "open_jupyter"))
+    # No command in the text: the Host block it would need may still wait for the user's
+    # answer to the Include question; "Copy SSH command" prepares it first.
+    return Notice(
+        "session_ready", "Session ready", f"{tunnel.info.label} is connected.", tuple(buttons)
+    )
+
+
+def progress_notice(tunnel: TunnelModel, creating: bool) -> Notice:
+    """Word at once (the CLI is silent for 7–10 s), with its log to follow and a way out; the
+    ready or failed notice replaces it."""
+    label = tunnel.info.label
+    if creating:
+        title, body = "Starting a session", f"{label}: asking ClearML for a machine."
+    else:
+        title, body = "Connecting to the session", f"{label}: opening the SSH tunnel."
+    return Notice("progress", title, body, (("Follow log", "show_log"), ("Cancel", "disconnect")))
 
 
 def replay(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tray_app.core.models import Snapshot
+from tray_app.core.models import Session, SessionState, Snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,3 +31,12 @@ def resolve(snapshot: Snapshot, text: str) -> Resolved:
     if len(ref) == 32:  # a full id we do not list (another user's): attach will tell
         return Resolved(ref)
     return Resolved(None, error=f"No live session has an id starting with “{text}”.")
+
+
+def connectable(snapshot: Snapshot | None) -> list[Session]:
+    """The user's own sessions that a Connect can reach: running and not being stopped."""
+    if snapshot is None:
+        return []
+    return [
+        s for s in snapshot.own if s.status == "in_progress" and s.state != SessionState.STOPPING
+    ]

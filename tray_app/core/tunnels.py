@@ -43,6 +43,9 @@ class TunnelInfo:
     log_path: Path | None = None
     last_message: str = ""  # the latest meaningful line, for tooltips and error rows
     generation: int = 0  # how many times the tunnel came up: a reconnect makes a new login
+    # Opened ahead of a Connect nobody has clicked yet (the user pointed at the session, or
+    # warm tunnels are on): silent, not in the menu, ended quietly when unused.
+    prewarmed: bool = False
 
 
 class Launcher(Protocol):

@@ -45,6 +45,7 @@ class Controller(QObject):
     export_presets_requested = Signal()
     quick_pick_requested = Signal()  # the menu's "N more… (search)" row
     launch_preset_requested = Signal(str)  # a preset's name (the Presets submenu)
+    intent = Signal(str)  # session id the user pointed at (its submenu opened): Connect may follow
 
     def __init__(self, snapshot: Callable[[], Snapshot | None]) -> None:
         super().__init__()
@@ -92,6 +93,7 @@ class Controller(QObject):
             "copy_password": self.copy_password,
             "keep_alive": self.keep_alive_requested.emit,
             "launch_preset": self.launch_preset_requested.emit,
+            "intent": self.intent.emit,
         }
         handler = handlers.get(action)
         if handler is None:

@@ -42,7 +42,9 @@ from tray_app.core.launch_events import (
     TunnelUp,
     WriteStdin,
     finished,
+    progress_notice,
     react,
+    ready_notice,
 )
 from tray_app.core.ports import Notify
 from tray_app.core.presets import Preset
@@ -475,9 +477,13 @@ class SessionLauncher:
         )
         return key
 
-    def attach(self, session_id: str, label: str = "") -> str:
+    def attach(self, session_id: str, label: str = "", *, prewarm: bool = False) -> str:
+        """`clearml-session --attach <id>`; `prewarm`: ahead of a Connect nobody clicked yet,
+        silent until `promote` (or ended quietly with `retire`)."""
         existing = self._find_session(session_id)
         if existing is not None and existing.proc.running():
+            if not prewarm:
+                self.promote(existing.info.key)
             return existing.info.key
         key = f"attach-{next(self._counter)}"
         config = self._config_file(key)
@@ -491,10 +497,39 @@ class SessionLauncher:
             # Names repeat ("Interactive Session"): notices name it with its short id.
             label=label if short_id(session_id) in label else session_title(label, session_id),
             folder="",
-            policy=self._policy(creating=False),
+            policy=self._policy(creating=False, quiet=prewarm),
             sid=session_id,
         )
         return key
+
+    def promote(self, key: str) -> TunnelInfo | None:
+        """The user asked for this prewarmed tunnel: from now on it is like any other. Ready
+        already: its host is prepared and "Session ready" posted (the caller opens the editor);
+        still coming up: the progress notice, and the editor opens when it is ready."""
+        child = self._child(key)
+        if child is None or not child.policy.quiet:
+            return child.info if child else None
+        child.policy = replace(child.policy, quiet=False)
+        self._set(child, _info(child.model, prewarmed=False))
+        log.info("session %s: prewarmed tunnel taken into use (%s)", key, child.info.state.value)
+        if child.info.state is TunnelState.READY:
+            self._carry_out(child, [TunnelUp(child.password or ""), ready_notice(child.model)])
+        elif child.info.state not in (TunnelState.CLOSED, TunnelState.FAILED):
+            self._notice(child, progress_notice(child.model, creating=False))
+        return child.info
+
+    def retire(self, key: str) -> None:
+        """End a prewarmed tunnel nobody used, without a word; it leaves nothing behind."""
+        child = self._child(key)
+        if child is not None and child.policy.quiet:
+            log.info("session %s: prewarmed tunnel not used; ending it", key)
+            self.disconnect(key)
+
+    def show_progress(self, key: str) -> None:
+        """Connect on a tunnel that is still coming up: say so, with its log to follow."""
+        child = self._child(key)
+        if child is not None:
+            self._notice(child, progress_notice(child.model, creating=child.policy.creating))
 
     def reconnect(self, key: str, reason: str = "Reconnecting") -> None:
         child = self._child(key)
@@ -641,6 +676,7 @@ class SessionLauncher:
             remote_folder=folder,
             log_path=log_path,
             last_message="Starting clearml-session",
+            prewarmed=policy.quiet,
         )
         child = _Child(proc, TunnelModel(info), policy)
         self._children[key] = child
@@ -651,14 +687,8 @@ class SessionLauncher:
         proc.start()
         self.registry.add(proc.started_pid)
         self.tunnels_changed.emit()
-        # Word at once (the CLI is silent for 7–10 s), with its log to follow and a way out;
-        # the ready or failed notice replaces it.
-        title = "Starting a session" if policy.creating else "Connecting to the session"
-        body = f"{label}: " + (
-            "asking ClearML for a machine." if policy.creating else "opening the SSH tunnel."
-        )
-        buttons = (("Follow log", "show_log"), ("Cancel", "disconnect"))
-        self._notice(child, Notice("progress", title, body, buttons))
+        if not policy.quiet:
+            self._notice(child, progress_notice(child.model, creating=policy.creating))
 
     def _child(self, key: str) -> _Child | None:
         current = self._aliases.get(key, key)
@@ -711,6 +741,8 @@ class SessionLauncher:
                 if effect.password:
                     child.password = effect.password
                     register_secret(effect.password)
+                if child.policy.quiet:
+                    continue  # no Host block nor login until someone connects (promote)
                 try:
                     self.on_ready(child.info)
                 except Exception:
@@ -763,9 +795,16 @@ class SessionLauncher:
         if child.proc.config_file is not None:
             child.proc.config_file.unlink(missing_ok=True)
         self.registry.discard(child.proc.started_pid)
-        model, effects = finished(child.model, code)
+        model, effects = finished(child.model, code, child.policy)
         self._set(child, model)
         self._carry_out(child, effects)
+        if child.policy.quiet:
+            # Nobody used it: no menu row, no log file, nothing left of it.
+            self._children.pop(child.info.key, None)
+            self._aliases = {k: v for k, v in self._aliases.items() if v != child.info.key}
+            child.proc.close_log()
+            child.proc.log_path.unlink(missing_ok=True)
+            self.tunnels_changed.emit()
 
 
 def _info(model: TunnelModel, **changes: Any) -> TunnelModel:

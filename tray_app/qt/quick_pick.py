@@ -7,14 +7,9 @@ from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QDialog, QLabel, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout
 
 from tray_app.core.models import STATE_GLYPHS, Session, Snapshot
+from tray_app.core.session_ref import connectable
 
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
-
-
-def connectable(snapshot: Snapshot | None) -> list[Session]:
-    if snapshot is None:
-        return []
-    return [s for s in snapshot.own if s.status == "in_progress" and s.state.value != "stopping"]
 
 
 def matches(session: Session, text: str) -> bool:
@@ -26,6 +21,7 @@ def matches(session: Session, text: str) -> bool:
 
 class QuickPick(QDialog):
     chosen = Signal(str)  # session id
+    pointed = Signal(str)  # session id selected, not yet chosen: Connect may follow
 
     def __init__(self) -> None:
         super().__init__(None, Qt.WindowType.Tool | Qt.WindowType.WindowStaysOnTopHint)
@@ -40,6 +36,7 @@ class QuickPick(QDialog):
         layout.addWidget(self.empty)
         self.filter.textChanged.connect(self._refill)
         self.list.itemActivated.connect(lambda item: self._choose(item))
+        self.list.currentItemChanged.connect(self._pointed)
         self.filter.returnPressed.connect(lambda: self._choose(self.list.currentItem()))
         self._sessions: list[Session] = []
         self.resize(460, 300)
@@ -56,6 +53,9 @@ class QuickPick(QDialog):
         self.raise_()
         self.activateWindow()
         self.filter.setFocus()
+        current = self.list.currentItem()
+        if current is not None:
+            self.pointed.emit(str(current.data(ID_ROLE)))
 
     def _refill(self) -> None:
         self.list.clear()
@@ -70,6 +70,10 @@ class QuickPick(QDialog):
         if self.list.count():
             self.list.setCurrentRow(0)
         self.empty.setVisible(not self._sessions)
+
+    def _pointed(self, item: QListWidgetItem | None, _previous: QListWidgetItem | None) -> None:
+        if item is not None and self.isVisible():
+            self.pointed.emit(str(item.data(ID_ROLE)))
 
     def _choose(self, item: QListWidgetItem | None) -> None:
         if item is None:

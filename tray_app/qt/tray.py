@@ -55,6 +55,12 @@ def populate(
             sub.aboutToShow.connect(
                 lambda s=sub, c=item.children: populate(s, c, on_action) if s.isEmpty() else None
             )
+            if item.session_id:
+                # A session's submenu opening is a hint that Connect may follow: the tunnel
+                # can start now (see core.flows.prewarm).
+                sub.aboutToShow.connect(
+                    lambda sid=item.session_id: on_action(MenuItem("", "intent", sid))
+                )
             continue
         action = QAction(item.text, menu)
         # Information rows that copy a value are enabled: readable, not grey-on-grey.

@@ -63,6 +63,10 @@ class TunnelSource(Protocol):
 
     def attach(self, session_id: str, label: str = "") -> str: ...
 
+    def promote(self, key: str) -> TunnelInfo | None: ...
+
+    def show_progress(self, key: str) -> None: ...
+
     def password(self, key: str) -> str | None: ...
 
 
@@ -126,10 +130,16 @@ class ConnectFlow:
     def connect(self, session_id: str, label: str = "") -> None:
         """Open the editor on the session: now if its tunnel is up, else once it is."""
         tunnel = self.tunnel_for(session_id)
+        if tunnel is not None and tunnel.prewarmed and tunnel.state not in ENDED:
+            # Opened when the user pointed at the session: most of the wait is already behind.
+            tunnel = self._tunnels.promote(tunnel.key) or tunnel
+            if tunnel.state != TunnelState.READY:
+                self.check_editor_soon()  # it opens the editor itself once ready
+                return
         if tunnel is not None and tunnel.state == TunnelState.READY:
             self.open_editor(tunnel)
         elif tunnel is not None and tunnel.state not in ENDED:
-            self._notify.notify("info", "Connecting", f"The tunnel is {tunnel.state.value}.")
+            self._tunnels.show_progress(tunnel.key)
         else:
             self._tunnels.attach(session_id, label)
             self.check_editor_soon()

@@ -115,7 +115,12 @@ class TunnelWatch:
         for key in list(self._health):
             if key not in tunnels or tunnels[key].state in (TunnelState.CLOSED, TunnelState.FAILED):
                 del self._health[key]
-        ready = [t for t in tunnels.values() if t.state == TunnelState.READY and t.local_ssh_port]
+        # A prewarmed tunnel nobody uses yet is left to the CLI's own reconnects: no notices.
+        ready = [
+            t
+            for t in tunnels.values()
+            if t.state == TunnelState.READY and t.local_ssh_port and not t.prewarmed
+        ]
         results = await asyncio.gather(*(self._probe(int(t.local_ssh_port or 0)) for t in ready))
         now = self._clock()
         for tunnel, ok in zip(ready, results, strict=True):

@@ -128,6 +128,21 @@ class SettingsDialog(QDialog):
         self.open_editor = QCheckBox("Open the editor when a new session is ready")
         self.open_editor.setChecked(s.open_editor_when_ready)
         form.addRow("", self.open_editor)
+        self.tunnel_on_intent = QCheckBox("Open a session's tunnel as soon as I point at it")
+        self.tunnel_on_intent.setToolTip(
+            "When a session's submenu or the quick pick shows it, its SSH tunnel starts in the "
+            "background, so Connect takes about a second instead of six. Unused, it closes "
+            "after 90 seconds."
+        )
+        self.tunnel_on_intent.setChecked(s.tunnel_on_intent)
+        form.addRow("", self.tunnel_on_intent)
+        self.warm_tunnels = QCheckBox("Keep tunnels open to all my running sessions")
+        self.warm_tunnels.setToolTip(
+            "Connect opens the editor at once. Each open tunnel keeps a clearml-session and an "
+            "ssh process running (about 80 MB of memory per session)."
+        )
+        self.warm_tunnels.setChecked(s.warm_tunnels)
+        form.addRow("", self.warm_tunnels)
         self.hotkey = QKeySequenceEdit(QKeySequence.fromString(s.hotkey))
         self.hotkey.setMaximumSequenceLength(1)
         clear = QPushButton("None")
@@ -266,6 +281,8 @@ class SettingsDialog(QDialog):
         s.start_on_login = self.start_on_login.isChecked()
         s.editor_command = self.editor_command.text().strip()
         s.open_editor_when_ready = self.open_editor.isChecked()
+        s.tunnel_on_intent = self.tunnel_on_intent.isChecked()
+        s.warm_tunnels = self.warm_tunnels.isChecked()
         s.hotkey = _hotkey_text(self.hotkey.keySequence())
         s.tunnel_retry_limit = self.retry_limit.value()
         s.workspace_folder = self.workspace.text().strip()

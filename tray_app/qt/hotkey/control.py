@@ -13,10 +13,14 @@ log = logging.getLogger(__name__)
 
 class GlobalHotkey:
     def __init__(
-        self, snapshot: Callable[[], Snapshot | None], chosen: Callable[[str], None]
+        self,
+        snapshot: Callable[[], Snapshot | None],
+        chosen: Callable[[str], None],
+        pointed: Callable[[str], None] = lambda session_id: None,
     ) -> None:
         self._snapshot = snapshot
         self._chosen = chosen  # session id picked (or the only one): connect it
+        self._pointed = pointed  # selected in the pick: its tunnel may start ahead
         self._backend: HotkeyBackend | None = None
         self._combo = ""
         self._pick: object | None = None
@@ -51,6 +55,7 @@ class GlobalHotkey:
         if self._pick is None:
             pick = QuickPick()
             pick.chosen.connect(self._chosen)
+            pick.pointed.connect(self._pointed)
             self._pick = pick
         assert isinstance(self._pick, QuickPick)
         self._pick.open_or_choose(self._snapshot())
