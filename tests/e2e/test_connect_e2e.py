@@ -232,3 +232,101 @@ async def test_a_tunnel_heals_after_a_server_restart_without_a_second_editor_win
     finally:
         await app.quit(shutdown_remote=False)
     assert client_env.network_attempts() == []
+
+
+async def test_pointing_at_a_session_opens_its_tunnel_ahead_and_connect_takes_it_over(
+    qapp: Any,
+    emulator_factory: Any,
+    clearml_client_env: Any,
+    isolated_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real clearml-session, started silently when a session's submenu opens: no notice,
+    no Host block, nothing in the menu; Connect takes the same child over and opens the editor
+    without a second attach. Another pointed-at session's unused tunnel ends without a trace
+    when the setting is switched off, and warm tunnels cover every running session."""
+    from tray_app.core.session_ref import connectable
+    from tray_app.core.settings import Settings, save_settings
+    from tray_app.core.ssh_config import SshConfig
+    from tray_app.core.tunnels import TunnelState
+    from tray_app.qt.launcher import descendants
+
+    if shutil.which("ssh") is None:
+        pytest.skip("needs the OpenSSH client")
+    emu: EmulatorHandle = emulator_factory(sessions=8, agent_tick=0.3)
+    client_env = clearml_client_env(emu)
+    for name in ("PYTHONPATH", "EMULATOR_NET_REPORT", "CLEARML_NO_DEFAULT_SERVER"):
+        monkeypatch.setenv(name, client_env.env[name])
+    record = _editor_on_path(tmp_path, monkeypatch, "ms-vscode-remote.remote-ssh")
+    save_settings(Settings(), [])
+    SshConfig().ensure_include()  # agreed on an earlier connect
+    managed = isolated_home / ".ssh" / "clearml-tray" / "config"
+
+    def windows_opened() -> int:
+        if not record.exists():
+            return 0
+        return sum(1 for line in record.read_text().splitlines() if "--new-window" in line)
+
+    args = argparse.Namespace(
+        config_file=str(client_env.config), demo=False, show=False, debug=False, command=None
+    )
+    app = TrayApplication(args)
+    try:
+        await app.start()
+        await _until(lambda: len(connectable(app.poller.snapshot)) >= 2, "two running sessions")
+        first, second = (s.id for s in connectable(app.poller.snapshot)[:2])
+
+        def prewarmed(sid: str) -> Any:
+            return next((t for t in app.launcher.tunnels().values() if t.session_id == sid), None)
+
+        app.controller.handle("intent", first)  # what the session's submenu opening sends
+        await _until(
+            lambda: (t := prewarmed(first)) is not None and t.state == TunnelState.READY,
+            "the tunnel opened ahead to come up",
+        )
+        tunnel = prewarmed(first)
+        assert tunnel.prewarmed and app.view().tunnels == {}  # not in the menu yet
+        assert windows_opened() == 0
+        assert not managed.exists() or host_alias(first) not in managed.read_text()
+        proc = app.launcher.process(tunnel.key)
+        assert proc is not None
+        pid = proc.started_pid
+
+        app.controller.handle("connect", first)
+        await _until(lambda: windows_opened() == 1, "the editor on the session", 30)
+        taken = prewarmed(first)
+        assert not taken.prewarmed and taken.key == tunnel.key
+        assert app.launcher.process(taken.key).started_pid == pid  # the same child: no re-attach
+        assert host_alias(first) in managed.read_text()
+        assert list(app.view().tunnels) == [taken.key]
+
+        # Pointed at, never used: switching the setting off ends it, and nothing is left.
+        app.controller.handle("intent", second)
+        await _until(lambda: prewarmed(second) is not None, "the second tunnel started")
+        other = app.launcher.process(prewarmed(second).key)
+        assert other is not None
+        await _until(lambda: bool(descendants(other.started_pid)), "its ssh to start", 60)
+        tree = [other.started_pid, *descendants(other.started_pid)]
+        log_path = other.log_path
+        app.settings.tunnel_on_intent = False
+        app.prewarm.apply()
+        await _until(lambda: prewarmed(second) is None, "the unused tunnel to end", 30)
+        await _until(
+            lambda: not any(Path(f"/proc/{p}").exists() for p in tree), "its processes gone", 30
+        )
+        assert not log_path.exists()
+        assert prewarmed(first) is not None  # the one in use is untouched
+
+        # Warm tunnels: every running session of the user's gets one, silently.
+        app.settings.warm_tunnels = True
+        app.prewarm.apply()
+        running = {s.id for s in connectable(app.poller.snapshot)}
+        await _until(
+            lambda: {t.session_id for t in app.launcher.tunnels().values()} >= running,
+            "a tunnel to every running session",
+        )
+        assert windows_opened() == 1
+    finally:
+        await app.quit(shutdown_remote=False)
+    assert client_env.network_attempts() == []

@@ -122,7 +122,7 @@ class PrewarmFlow:
         todo = plan(
             now=now,
             connectable=list(sessions),
-            intents=self._intents,
+            intents=self._intents if self._on_intent() else {},
             started=self._started,
             tunnels=self._tunnels.tunnels(),
             warm_all=self._warm_all(),
