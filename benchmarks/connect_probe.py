@@ -3,9 +3,17 @@
 Started by benchmarks/logparse.py like ready_probe.py (private HOME, file keyring, a stand-in
 `code` first on PATH, an emulator with its agent and SSH endpoints in another process). Once
 the first snapshot is in, Connect is asked for the first running session of the user as the
-menu, the notification and the hotkey pick ask it (`controller.handle("connect", id)`): the
-tray starts `clearml-session --attach <id>`, and the time to its parsed ready line and to the
-editor's first instruction (stamped by the stand-in) is taken. Prints one JSON line.
+menu, the notification and the hotkey pick ask it (`controller.handle("connect", id)`), and the
+time to the tunnel's ready line and to the editor's first instruction (stamped by the stand-in)
+is taken. `--mode`:
+
+- cold: nothing before the click; the tray starts `clearml-session --attach <id>` on it.
+- intent: the session's submenu opens (`controller.handle("intent", id)`, what its aboutToShow
+  sends) `--think` seconds before the click: the attach starts then, silently.
+- warm: warm tunnels on; the click comes once the session's silent tunnel is up. The memory of
+  the warm tunnel (clearml-session and its ssh, resident set) is measured too.
+
+Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -19,9 +27,18 @@ from typing import Any
 from benchmarks.ready_probe import _spawns
 
 
-async def measure(app: Any, record: Path) -> dict[str, Any]:
+def _tree_rss_mb(pid: int) -> float:
+    import psutil  # type: ignore[import-untyped]
+
+    root = psutil.Process(pid)
+    procs = [root, *root.children(recursive=True)]
+    return sum(p.memory_info().rss for p in procs) / 2**20
+
+
+async def measure(app: Any, record: Path, mode: str, think_s: float) -> dict[str, Any]:
     from tray_app.core.models import SessionState
     from tray_app.core.ssh_config import SshConfig
+    from tray_app.core.tunnels import TunnelState
 
     ready_at: list[float] = []
     hook = app.launcher.on_ready
@@ -45,11 +62,29 @@ async def measure(app: Any, record: Path) -> dict[str, Any]:
     session = next(
         s for s in snapshot.own if s.state == SessionState.RUNNING and s.ssh_port is not None
     )
+    extra: dict[str, Any] = {}
+    if mode == "intent":
+        app.controller.handle("intent", session.id)
+        await asyncio.sleep(think_s)
+    elif mode == "warm":
+        app.settings.warm_tunnels = True
+        app.prewarm.apply()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            warm = [t for t in app.launcher.tunnels().values() if t.session_id == session.id]
+            if warm and warm[0].state == TunnelState.READY:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise TimeoutError("the warm tunnel did not come up")
+        proc = app.launcher.process(warm[0].key)
+        extra["warm_tunnel_rss_mb"] = _tree_rss_mb(proc.started_pid)
+        ready_at.clear()
     clicked = time.time()
     app.controller.handle("connect", session.id)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if ready_at and _spawns(record):
+        if (ready_at or mode == "warm") and _spawns(record):
             break
         await asyncio.sleep(0.01)
     else:
@@ -58,8 +93,11 @@ async def measure(app: Any, record: Path) -> dict[str, Any]:
     await app.quit(shutdown_remote=False)
     return {
         "session_id": session.id,
-        "connect_to_ready_s": ready_at[0] - clicked,
+        "mode": mode,
+        # A tunnel up before the click has no ready line after it: 0 (it was ready already).
+        "connect_to_ready_s": max(0.0, (ready_at[0] if ready_at else clicked) - clicked),
         "connect_to_editor_s": spawned - clicked,
+        **extra,
     }
 
 
@@ -69,8 +107,10 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--config", required=True)
     parser.add_argument("--record", required=True, type=Path)
+    parser.add_argument("--mode", choices=("cold", "intent", "warm"), default="cold")
+    parser.add_argument("--think", type=float, default=1.5, help="intent: seconds to the click")
     args = parser.parse_args()
-    return run_tray(args.config, lambda app: measure(app, args.record))
+    return run_tray(args.config, lambda app: measure(app, args.record, args.mode, args.think))
 
 
 if __name__ == "__main__":

@@ -90,9 +90,12 @@ def test_logparse_section_parses_transcripts_and_opens_the_editor_on_ready(bench
     assert ready.value > 0 and isinstance(ready.met, bool)
     assert "master up: True" in ready.note  # the shared SSH login came up against the demo
     assert _by_name(figures, "launch → ready").value > 0
-    # Connect on a running session with no tunnel: the tray's figure, the CLI alone, the gap.
-    connect = _by_name(figures, "Connect on a running session without a tunnel")
-    assert connect.value > 0 and isinstance(connect.met, bool)
+    # Connect on a running session with no tunnel: cold, after pointing, warm; the CLI alone.
+    cold = _by_name(figures, "Connect → editor started, nothing before the click")
+    pointed = _by_name(figures, "Connect → editor started, submenu opened")
+    warm = _by_name(figures, "Connect → editor started, warm tunnels on")
+    assert 0 < warm.value < pointed.value < cold.value and isinstance(warm.met, bool)
+    assert _by_name(figures, "memory of one warm tunnel").value > 10  # a real process tree
     floor = _by_name(figures, "clearml-session --attach alone")
     assert floor.value > 0
     assert isinstance(_by_name(figures, "Connect → ready: what the tray adds").met, bool)
