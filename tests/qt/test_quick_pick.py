@@ -57,3 +57,17 @@ def test_nothing_to_connect_says_so(qtbot: QtBot) -> None:
     assert pick.list.count() == 0 and not pick.empty.isHidden()
     qtbot.keyClick(pick.filter, Qt.Key.Key_Escape)
     assert not pick.isVisible()
+
+
+def test_the_selected_session_is_pointed_at_so_its_tunnel_can_start_ahead(qtbot: QtBot) -> None:
+    pick = QuickPick()
+    qtbot.addWidget(pick)
+    pointed: list[str] = []
+    pick.pointed.connect(pointed.append)
+    pick.open_or_choose(_snapshot("gpu-training", "cpu-notebook", "gpu-eval"))
+    assert pointed == [f"{1:032x}"]  # the preselected row, as the pick opens
+    qtbot.keyClick(pick.filter, Qt.Key.Key_Down)
+    assert pointed == [f"{1:032x}", f"{2:032x}"]
+    qtbot.keyClick(pick.filter, Qt.Key.Key_Escape)
+    pick.open_or_choose(_snapshot("only-one"))  # connected at once: nothing to point at
+    assert len(pointed) == 2
