@@ -6,6 +6,12 @@ another process. The tray launches a session through the real `clearml-session`;
 the launcher hands the parsed ready line to the app is taken here, the moment the editor
 process starts is written by the stand-in itself (`date +%s.%N`, before anything else). Prints
 one JSON line.
+
+What the tray adds to launch → ready over the CLI alone is measured from both ends instead of
+as the difference of two launches (the CLI polls the server with 2 s sleeps, so two launches
+differ by seconds for reasons of their own): the launch call → the CLI process created, plus
+the CLI writing its ready line (stamped inside the CLI by the `sitecustomize` below, found on
+PYTHONPATH; it does nothing in any other process) → the tray's ready hook.
 """
 
 from __future__ import annotations
@@ -15,6 +21,43 @@ import asyncio
 import time
 from pathlib import Path
 from typing import Any
+
+STAMP_ENV = "BENCH_READY_STAMP"
+SITECUSTOMIZE = """
+import os, sys, time
+def _is_cli():
+    try:
+        with open("/proc/self/cmdline", "rb") as f:
+            return b"clearml-session" in f.read()
+    except OSError:
+        return False
+if os.environ.get("BENCH_READY_STAMP") and _is_cli():
+    with open(os.environ["BENCH_READY_STAMP"], "a") as f:
+        f.write("start %r\\n" % time.time())
+    class _Stamped:
+        def __init__(self, stream):
+            self._stream = stream
+        def write(self, text):
+            if "SSH: ssh " in text:
+                with open(os.environ["BENCH_READY_STAMP"], "a") as f:
+                    f.write("ready %r\\n" % time.time())
+            return self._stream.write(text)
+        def __getattr__(self, name):
+            return getattr(self._stream, name)
+    sys.stdout = _Stamped(sys.stdout)
+"""
+
+
+def write_sitecustomize(folder: Path) -> None:
+    """The stamp for the CLI's ready line: put `folder` first on the probe's PYTHONPATH."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(SITECUSTOMIZE)
+
+
+def _stamps(path: Path | None) -> dict[str, float]:
+    if path is None or not path.exists():
+        return {}
+    return {k: float(v) for k, v in (line.split() for line in path.read_text().splitlines())}
 
 
 async def measure(app: Any, record: Path) -> dict[str, Any]:
@@ -32,6 +75,9 @@ async def measure(app: Any, record: Path) -> dict[str, Any]:
     # A user who agreed to the Include line on an earlier connect: no question on this one.
     await asyncio.to_thread(SshConfig().ensure_include)
     await app.start()
+    import os
+
+    stamp = Path(os.environ[STAMP_ENV]) if os.environ.get(STAMP_ENV) else None
     launched = time.time()
     await app.launch(Preset(name="bench", queue="sessions", project="DevOps"))
     deadline = time.monotonic() + 180
@@ -50,7 +96,13 @@ async def measure(app: Any, record: Path) -> dict[str, Any]:
     master_at = time.time()
     masters = dict(app.connect_flow.masters)
     await app.quit(shutdown_remote=True)
+    stamps = _stamps(stamp)
+    nan = float("nan")
     return {
+        # to the CLI's first Python line (its interpreter start, which the CLI alone pays too,
+        # is counted here as the tray's)
+        "launch_to_spawn_ms": (stamps.get("start", nan) - launched) * 1000,
+        "ready_line_to_hook_ms": (ready_at[0] - stamps.get("ready", nan)) * 1000,
         "launch_to_ready_s": ready_at[0] - launched,
         "ready_to_editor_ms": (spawns[0][0] - ready_at[0]) * 1000,
         "editor_argv": spawns[0][1],

@@ -89,7 +89,10 @@ def test_logparse_section_parses_transcripts_and_opens_the_editor_on_ready(bench
     ready = _by_name(figures, "ready line → editor process started")
     assert ready.value > 0 and isinstance(ready.met, bool)
     assert "master up: True" in ready.note  # the shared SSH login came up against the demo
-    assert _by_name(figures, "launch → ready").value > 0
+    assert _by_name(figures, "launch → ready (real").value > 0
+    # Both ends of the tray's share were stamped (the CLI's start and its ready line).
+    added = _by_name(figures, "launch → ready: what the tray adds")
+    assert added.value > 0 and isinstance(added.met, bool)
     # Connect on a running session with no tunnel: cold, after pointing, warm; the CLI alone.
     cold = _by_name(figures, "Connect → editor started, nothing before the click")
     pointed = _by_name(figures, "Connect → editor started, submenu opened")
