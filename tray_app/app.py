@@ -22,6 +22,7 @@ from tray_app.applog import log_dir
 from tray_app.core.api import ClearMLClient
 from tray_app.core.config import ConfigError, ConfigNotFound, load_server_config
 from tray_app.core.flows.connect import ConnectFlow
+from tray_app.core.flows.direct_login import DirectLogin
 from tray_app.core.flows.idle import IdleFlow
 from tray_app.core.flows.launch import LaunchFlow
 from tray_app.core.flows.presets import PresetsFlow
@@ -29,7 +30,7 @@ from tray_app.core.flows.prewarm import PrewarmFlow
 from tray_app.core.flows.tunnel_watch import TunnelWatch
 from tray_app.core.idle_monitor import IdleMonitor
 from tray_app.core.menu_model import TrayView
-from tray_app.core.models import LogLine, Snapshot
+from tray_app.core.models import LogLine, Session, Snapshot
 from tray_app.core.ports import Question
 from tray_app.core.presets import Preset
 from tray_app.core.refresh import PollStatus, RefreshSchedule, TrayState
@@ -74,6 +75,7 @@ class TrayApplication:
         self.windows = Windows()
         self._last_state = TrayState.CONNECTING
         self._told_unconfigured = False
+        self._ssh_shim: Path | None = None
         self._quit_task: asyncio.Future[None] | None = None
         self.on_quit: Callable[[], None] = lambda: None  # run_app: end Qt's event loop
 
@@ -94,6 +96,9 @@ class TrayApplication:
             lambda: self.settings, self.notifier, env=self._child_env, show_log=self._follow_log
         )
         self.launcher.output.connect(self.windows.child_output)
+        self.direct_login = DirectLogin(
+            runner=QtRunner(), server=lambda: self.controller.service, env=self._child_env
+        )
         self.connect_flow = ConnectFlow(
             self.launcher,
             ask=self.ask,
@@ -102,6 +107,8 @@ class TrayApplication:
             runner=QtRunner(),
             spawn=spawn,
             settings=lambda: self.settings,
+            direct=self.direct_login,
+            session=self._session,
         )
         self.idle = IdleFlow(
             notify=self.notifier,
@@ -114,6 +121,7 @@ class TrayApplication:
         self.tunnel_watch = TunnelWatch(self.launcher, self.notifier)
         self.prewarm = PrewarmFlow(
             self.launcher,
+            attach=lambda sid, name: self.connect_flow.attach(sid, name, prewarm=True),
             sessions=lambda: [(s.id, s.name) for s in connectable(self.poller.snapshot)],
             on_intent=lambda: self.settings.tunnel_on_intent,
             warm_all=lambda: self.settings.warm_tunnels,
@@ -182,6 +190,10 @@ class TrayApplication:
             presets=tuple(p.name for p in self.presets.presets),
         )
 
+    def _session(self, session_id: str) -> Session | None:
+        snapshot = self.poller.snapshot
+        return snapshot.by_id(session_id) if snapshot is not None else None
+
     def _menu_opening(self) -> None:
         self.poller.refresh_if_stale(5.0)
 
@@ -206,6 +218,7 @@ class TrayApplication:
             self.notifier.notify("error", "Settings", warning, critical=True)
         # What a run that did not quit cleanly left: children, Host blocks, login markers.
         await asyncio.to_thread(self.launcher.registry.reap_stale)
+        self._ssh_shim = await asyncio.to_thread(_write_ssh_shim)
         self.controller.spawn(self.connect_flow.remove_hosts(None))
         if self.args.demo:
             await self.use_demo()
@@ -341,6 +354,8 @@ class TrayApplication:
         path = self._config_file()
         if path:
             env["CLEARML_CONFIG_FILE"] = str(Path(path).expanduser())
+        if self._ssh_shim is not None:  # its ssh reuses the tray's login (core.ssh_master)
+            env["PATH"] = f"{self._ssh_shim}{os.pathsep}{env.get('PATH', '')}"
         return env
 
     # --- launching ------------------------------------------------------------------------
@@ -525,6 +540,17 @@ class TrayApplication:
 
 
 _ENDED = (TunnelState.CLOSED, TunnelState.FAILED)
+
+
+def _write_ssh_shim() -> Path | None:
+    from tray_app.core.ssh_config import SshConfig
+    from tray_app.core.ssh_master import write_ssh_shim
+
+    try:  # in the app's data folder: nothing in ~/.ssh changes before a Connect
+        return write_ssh_shim(data_dir(), SshConfig().control_dir)
+    except OSError as exc:  # clearml-session then logs in by itself, as it always did
+        log.warning("ssh shim not written: %s", exc)
+        return None
 
 
 def _file_url(path: Path) -> str:

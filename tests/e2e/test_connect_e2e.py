@@ -36,6 +36,13 @@ async def _until(predicate: Any, what: str, limit_s: float = 120.0) -> None:
     await until(predicate, what, limit_s)
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
 def _editor_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extensions: str) -> Path:
     """A `code` first on PATH that records each call (JSON lines) and lists `extensions`."""
     record = tmp_path / "code-argv.jsonl"  # one line per invocation of the stand-in
@@ -292,6 +299,11 @@ async def test_pointing_at_a_session_opens_its_tunnel_ahead_and_connect_takes_it
         proc = app.launcher.process(tunnel.key)
         assert proc is not None
         pid = proc.started_pid
+        # The CLI's ssh rode on the tray's own login to the machine (the shim's ControlPath),
+        # so it was asked no password: that is what makes the tunnel come up in about 1 s.
+        cli_ssh = [p for p in descendants(pid) if "ControlPath=" in _cmdline(p)]
+        assert cli_ssh, [_cmdline(p) for p in descendants(pid)]
+        assert first in app.direct_login.sessions()
 
         app.controller.handle("connect", first)
         await _until(lambda: windows_opened() == 1, "the editor on the session", 30)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from tray_app.core.flows.connect import ConnectFlow
 from tray_app.core.ports import Question
+from tray_app.core.secrets import session_password_key
 from tray_app.core.settings import Settings
 from tray_app.core.ssh_config import SshConfig
 from tray_app.core.tunnels import TunnelInfo, TunnelState
@@ -45,6 +47,8 @@ class Recorder:
     copied: list[str] = field(default_factory=list)
     started: list[list[str]] = field(default_factory=list)
     ran: list[list[str]] = field(default_factory=list)
+    envs: list[Mapping[str, str]] = field(default_factory=list)
+    code: int = 0
 
     def notify(self, kind: str, title: str, body: str, buttons: Any = (), **kw: Any) -> bool:
         self.notices.append((kind, title, body))
@@ -65,7 +69,8 @@ class Recorder:
         self, argv: Sequence[str], env: Mapping[str, str], timeout_s: float = 60
     ) -> tuple[int, str]:
         self.ran.append(list(argv))
-        return 0, ""
+        self.envs.append(env)
+        return self.code, ""
 
 
 class Tunnels:
@@ -78,7 +83,7 @@ class Tunnels:
     def tunnels(self) -> Mapping[str, TunnelInfo]:
         return self.infos
 
-    def attach(self, session_id: str, label: str = "") -> str:
+    def attach(self, session_id: str, label: str = "", *, prewarm: bool = False) -> str:
         self.attached.append(session_id)
         return "attach-1"
 
@@ -104,9 +109,13 @@ def ready(sid: str = SID, port: int = 8022, generation: int = 1) -> TunnelInfo:
 def flow_parts(isolated_home: Path, tmp_path: Path) -> Any:
     tasks: list[asyncio.Task[Any]] = []
 
-    def make(ask: ScriptedAsk, *infos: TunnelInfo) -> tuple[ConnectFlow, Recorder, Tunnels]:
+    def make(
+        ask: ScriptedAsk, *infos: TunnelInfo, direct: Any = None, session: Any = None
+    ) -> tuple[ConnectFlow, Recorder, Tunnels]:
         rec = Recorder()
         tunnels = Tunnels(*infos)
+        if callable(direct):
+            direct = direct(rec)
 
         def spawn(coro: Coroutine[Any, Any, Any]) -> None:
             tasks.append(asyncio.ensure_future(coro))
@@ -121,6 +130,8 @@ def flow_parts(isolated_home: Path, tmp_path: Path) -> Any:
             settings=lambda: Settings(editor_command="my-editor {folder_uri}"),
             secrets=lambda: _MemorySecrets(),  # type: ignore[arg-type,return-value]
             ssh_config=lambda: SshConfig(control_dir=tmp_path / "cm"),
+            direct=direct,
+            session=session or (lambda sid: None),
         )
         return flow, rec, tunnels
 
@@ -217,6 +228,8 @@ async def test_connect_attaches_when_there_is_no_tunnel_and_opens_at_once_when_r
 ) -> None:
     flow, rec, tunnels = flow_parts(ScriptedAsk(0))
     flow.connect(SID, "gpu box")
+    flow.connect(SID, "gpu box")  # a second click while it starts: still one attach
+    await flow_parts.settle()
     assert tunnels.attached == [SID]
     tunnels.infos[SID] = ready()
     flow.connect(SID)
@@ -281,3 +294,106 @@ async def test_connect_again_while_connecting_shows_the_progress_notice(flow_par
     flow.connect(SID)
     await flow_parts.settle()
     assert tunnels.progress == [SID] and tunnels.promoted == [] and tunnels.attached == []
+
+
+class Server:
+    def __init__(self, password: str = "s3cret-pw", pinned: bool = False) -> None:
+        self.password, self.pinned = password, pinned
+
+    async def ssh_password(self, session_id: str) -> str:
+        return self.password
+
+    async def host_keys_pinned(self) -> bool:
+        return self.pinned
+
+
+def _session() -> Any:
+    from tray_app.core.models import Session, SessionState
+
+    return Session(
+        id=SID,
+        name="gpu box",
+        status="in_progress",
+        state=SessionState.RUNNING,
+        public_address="127.0.3.9",
+        ssh_port=10022,
+    )
+
+
+def _direct(server: Server, secrets: _MemorySecrets, tmp_path: Path) -> Any:
+    from tray_app.core.flows.direct_login import DirectLogin
+
+    def make(rec: Recorder) -> DirectLogin:
+        return DirectLogin(
+            runner=rec,
+            server=lambda: server,
+            env=lambda: {"PATH": "/usr/bin"},
+            secrets=lambda: secrets,  # type: ignore[arg-type,return-value]
+            ssh_config=lambda: SshConfig(control_dir=tmp_path / "cm"),
+        )
+
+    return make
+
+
+async def test_connect_logs_in_to_the_machine_first_so_the_cli_needs_no_password(
+    flow_parts: Any, tmp_path: Path
+) -> None:
+    secrets = _MemorySecrets()
+    direct = _direct(Server(), secrets, tmp_path)
+    flow, rec, tunnels = flow_parts(ScriptedAsk(), direct=direct, session=lambda sid: _session())
+    flow.connect(SID, "gpu box")
+    await flow_parts.settle()
+    (login,) = rec.ran
+    assert login[-3:] == ["-p", "10022", "root@127.0.3.9"] and "-N" in login and "-f" in login
+    assert f"ControlPath={tmp_path / 'cm'}/%C" in login  # the path the shim gives the CLI
+    assert "ControlPersist=8" in login  # ends by itself once the CLI's ssh is gone
+    assert "s3cret-pw" not in " ".join(login)  # askpass reads it from the keyring
+    assert secrets.store == {session_password_key(SID): "s3cret-pw"}
+    assert rec.envs[0]["SSH_ASKPASS_REQUIRE"] == "force"
+    assert tunnels.attached == [SID]  # only after the login
+    # The tunnel ends: the login goes with it, at once.
+    tunnels.infos[SID] = TunnelInfo(SID, SID, TunnelState.CLOSED)
+    flow.tunnels_changed()
+    await flow_parts.settle()
+    assert rec.ran[-1][-5:] == ["-O", "exit", "-p", "10022", "root@127.0.3.9"]
+
+
+@pytest.mark.parametrize(
+    ("server", "code"),
+    [(Server(pinned=True), 0), (Server(password=""), 0), (Server(), 255)],
+    ids=["host keys pinned by the server", "no password known", "login refused"],
+)
+async def test_without_a_login_ahead_the_cli_logs_in_itself(
+    flow_parts: Any, tmp_path: Path, server: Server, code: int
+) -> None:
+    direct = _direct(server, _MemorySecrets(), tmp_path)
+    flow, rec, tunnels = flow_parts(ScriptedAsk(), direct=direct, session=lambda sid: _session())
+    rec.code = code
+    flow.connect(SID, "gpu box")
+    await flow_parts.settle()
+    assert tunnels.attached == [SID] and rec.notices == []
+    flow.tunnels_changed()
+    await flow_parts.settle()
+    assert not any("exit" in argv for argv in rec.ran)  # nothing to end
+
+
+def test_the_shim_adds_the_control_path_and_runs_the_real_ssh(tmp_path: Path) -> None:
+    import os
+    import shutil
+    import subprocess
+
+    from tray_app.core.ssh_master import write_ssh_shim
+
+    if shutil.which("ssh") is None:
+        pytest.skip("needs the OpenSSH client")
+    folder = write_ssh_shim(tmp_path / "data", tmp_path / "c m")
+    assert folder is not None and os.access(folder / "ssh", os.X_OK)
+    assert write_ssh_shim(tmp_path / "data", tmp_path / "c m") == folder  # idempotent
+    # `ssh -G` prints the options ssh would use: the shim's ControlPath is among them.
+    out = subprocess.run(
+        [str(folder / "ssh"), "-G", "-p", "10022", "root@127.0.3.9"],
+        capture_output=True, text=True, timeout=10, check=True,
+    )  # fmt: skip
+    # (%C, expanded: a hash of this user, host and port, which the tray's login shares)
+    assert re.search(rf"^controlpath {re.escape(str(tmp_path / 'c m'))}/[0-9a-f]{{40}}$",
+                     out.stdout, re.M)  # fmt: skip

@@ -108,6 +108,7 @@ def test_the_flow_starts_on_pointing_and_retires_after_the_time_limit() -> None:
     on_intent = [True]
     flow = PrewarmFlow(
         launcher,
+        attach=lambda sid, label: launcher.attach(sid, label, prewarm=True),
         sessions=lambda: sessions,
         on_intent=lambda: on_intent[0],
         warm_all=lambda: False,

@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from tray_app.core.api import ClearMLClient, ClearMLRequestError, ClearMLUnavailable
+from tray_app.core.api import ClearMLClient, ClearMLError, ClearMLRequestError, ClearMLUnavailable
 from tray_app.core.models import (
     LogLine,
     QueueInfo,
@@ -754,6 +754,31 @@ class SessionService:
             )
         task = tasks[0]
         return str(task.get("status") or ""), str(task.get("status_message") or "")
+
+    async def ssh_password(self, session_id: str) -> str:
+        """The session's SSH password, as clearml-session itself reads it (runtime
+        `_ssh_password`, written there by whoever launched it); "" when there is none. A
+        secret: asked for on its own, never as part of a snapshot, and never logged."""
+        data = await self.client.call(
+            "tasks.get_all_ex",
+            {"id": [session_id], "only_fields": ["id", "runtime._ssh_password"]},
+        )
+        tasks = [t for t in _list(data.get("tasks")) if isinstance(t, dict)]
+        runtime = _mapping(tasks[0].get("runtime")) if tasks else {}
+        password = runtime.get("_ssh_password")
+        return password if isinstance(password, str) else ""
+
+    async def host_keys_pinned(self) -> bool:
+        """Whether the server pins the sessions' SSH host keys (a `remote_session_ssh_server`
+        vault): clearml-session then checks the key itself, and the tray does not log in
+        ahead of it. A server without vaults (the open-source one) answers with an error."""
+        try:
+            data = await self.client.call(
+                "users.get_vaults", {"enabled": True, "types": ["remote_session_ssh_server"]}
+            )
+        except ClearMLError:
+            return False
+        return bool(_list(data.get("vaults")))
 
     async def delete(self, session_id: str) -> bool:
         """Stop the session if it is live, then delete the task. True when it was deleted."""

@@ -110,3 +110,90 @@ def askpass_launcher(directory: Path) -> Path:
     atomic_write_text(path, f'#!/bin/sh\nexec "{sys.executable}" -m tray_app.askpass "$@"\n')
     path.chmod(0o700)
     return path
+
+
+# --- the tray's own login to a session's machine, shared with clearml-session's ssh ----------
+#
+# clearml-session types the session password into its ssh and then waits 5 s for a second
+# password prompt (how it notices a wrong one) before it reports the tunnel: most of a Connect.
+# The CLI finds `ssh` on PATH, so the tray puts a shim first on the CLI's PATH that adds a
+# ControlPath; when the tray has already logged in to that machine (same user, host and port:
+# `%C`), the CLI's ssh rides on that connection, gets a shell prompt with no password asked,
+# and the CLI goes on at once. Without such a login ssh connects as usual.
+
+SHIM_DIR_NAME = "ssh-shim"
+DIRECT_PERSIST_S = 8  # the login ends this long after its last user (the CLI's ssh) is gone
+
+
+def direct_control_path(control_dir: Path) -> str:
+    """The socket of the tray's login to a session's machine (`%C` fits the dir's budget)."""
+    return str(control_dir / "%C")
+
+
+def _option(key: str, value: str) -> str:
+    """`-o` text: ssh splits an option's value on blanks unless it is double-quoted."""
+    return f'{key}="{value}"' if any(c.isspace() for c in value) else f"{key}={value}"
+
+
+def direct_master_argv(
+    user: str, host: str, port: int, control_dir: Path, known_hosts: Path
+) -> list[str]:
+    """Log in once, in the background; it ends by itself DIRECT_PERSIST_S after the last
+    connection over it closed, so a tray killed outright leaves nothing behind for long."""
+    return [
+        "ssh",
+        "-o", "ControlMaster=yes",
+        "-o", _option("ControlPath", direct_control_path(control_dir)),
+        "-o", f"ControlPersist={DIRECT_PERSIST_S}",
+        "-o", _option("UserKnownHostsFile", str(known_hosts)),
+        "-o", "StrictHostKeyChecking=accept-new",  # a fresh file per login, as the CLI trusts
+        "-o", "NumberOfPasswordPrompts=1",
+        "-o", "PreferredAuthentications=password,keyboard-interactive",
+        "-o", "ServerAliveInterval=10",
+        "-o", "ServerAliveCountMax=10",
+        "-N", "-f",
+        "-p", str(port),
+        f"{user}@{host}",
+    ]  # fmt: skip
+
+
+def direct_exit_argv(user: str, host: str, port: int, control_dir: Path) -> list[str]:
+    return [
+        "ssh",
+        "-o", _option("ControlPath", direct_control_path(control_dir)),
+        "-O", "exit",
+        "-p", str(port),
+        f"{user}@{host}",
+    ]  # fmt: skip
+
+
+def shim_text(real_ssh: str, control_dir: Path) -> str:
+    import shlex
+
+    option = shlex.quote(_option("ControlPath", direct_control_path(control_dir)))
+    return (
+        "#!/bin/sh\n"
+        "# clearml-session's ssh, as ClearML Session Tray starts it: a login the tray already\n"
+        "# made to the session's machine is reused (no password prompt, no 5 s wait).\n"
+        f'exec {shlex.quote(real_ssh)} -o {option} "$@"\n'
+    )
+
+
+def write_ssh_shim(directory: Path, control_dir: Path) -> Path | None:
+    """The folder to put first on clearml-session's PATH (None: no ssh, or no multiplexing)."""
+    import shutil
+
+    real = shutil.which("ssh")
+    if real is None or not master_supported():
+        return None
+    folder = directory / SHIM_DIR_NAME
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = folder / "ssh"
+    text = shim_text(real, control_dir)
+    try:
+        if path.read_text() == text and os.access(path, os.X_OK):
+            return folder
+    except OSError:
+        pass
+    atomic_write_text(path, text, mode=0o700, durable=False)
+    return folder

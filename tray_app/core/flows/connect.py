@@ -32,7 +32,8 @@ from tray_app.core.editors import (
     remote_folder,
     terminal_argv,
 )
-from tray_app.core.models import Snapshot
+from tray_app.core.flows.direct_login import DirectLogin
+from tray_app.core.models import Session, Snapshot
 from tray_app.core.ports import Ask, Desktop, Notify, Question, Runner, Spawn, confirm
 from tray_app.core.secrets import SecretStore, session_password_key
 from tray_app.core.session_ref import resolve
@@ -61,7 +62,7 @@ class TunnelSource(Protocol):
 
     def tunnels(self) -> Mapping[str, TunnelInfo]: ...
 
-    def attach(self, session_id: str, label: str = "") -> str: ...
+    def attach(self, session_id: str, label: str = "", *, prewarm: bool = False) -> str: ...
 
     def promote(self, key: str) -> TunnelInfo | None: ...
 
@@ -90,6 +91,8 @@ class ConnectFlow:
         secrets: Callable[[], SecretStore] = SecretStore,
         ssh_config: Callable[[], SshConfig] = SshConfig,
         env: Callable[[], dict[str, str]] = lambda: dict(os.environ),
+        direct: DirectLogin | None = None,
+        session: Callable[[str], Session | None] = lambda session_id: None,
     ) -> None:
         self._tunnels = tunnels
         self._ask = ask
@@ -101,6 +104,9 @@ class ConnectFlow:
         self._secrets = secrets
         self._ssh_config = ssh_config
         self._env = env
+        self._direct = direct
+        self._session = session
+        self._attaching: dict[str, bool] = {}  # session id → still "ahead of a click" (prewarm)
         self.masters: dict[str, Path] = {}  # alias → config file its master was opened with
         self._blocks: dict[str, _Block] = {}  # session id → the tunnel its block was written for
         self._logins: set[str] = set()  # aliases whose master login is under way
@@ -141,7 +147,39 @@ class ConnectFlow:
         elif tunnel is not None and tunnel.state not in ENDED:
             self._tunnels.show_progress(tunnel.key)
         else:
-            self._tunnels.attach(session_id, label)
+            self.attach(session_id, label)
+
+    def attach(self, session_id: str, label: str = "", *, prewarm: bool = False) -> None:
+        """Start `clearml-session --attach`, after logging in to the machine ahead of it (the
+        CLI then needs no password: its tunnel is up ~5 s sooner). `prewarm`: nobody clicked
+        yet; a Connect meanwhile makes it the user's."""
+        if session_id in self._attaching:
+            if not prewarm:
+                self._attaching[session_id] = False
+            return
+        self._attaching[session_id] = prewarm
+        self._spawn(self._attach(session_id, label))
+
+    async def _attach(self, session_id: str, label: str) -> None:
+        try:
+            session = self._session(session_id)
+            if self._direct is not None and session is not None:
+                await self._direct.open(session)
+        finally:
+            prewarm = self._attaching.pop(session_id, False)
+        try:
+            self._tunnels.attach(session_id, label, prewarm=prewarm)
+        except FileNotFoundError:
+            if not prewarm:
+                self._notify.notify(
+                    "error",
+                    "Cannot connect",
+                    "clearml-session is not installed next to the tray nor on PATH "
+                    "(pip install clearml-session).",
+                    critical=True,
+                )
+            return
+        if not prewarm:
             self.check_editor_soon()
 
     def connect_ref(self, snapshot: Snapshot, ref: str) -> tuple[bool, str]:
@@ -187,6 +225,10 @@ class ConnectFlow:
             for session_id in gone:
                 self._blocks.pop(session_id, None)
             self._spawn(self.remove_hosts(gone))
+        if self._direct is not None:
+            unused = self._direct.sessions() - live - set(self._attaching)
+            if unused:
+                self._spawn(self._direct.close(unused))
 
     # --- Host block and login -------------------------------------------------------------------
     async def prepare_host(self, info: TunnelInfo) -> str | None:
@@ -378,6 +420,8 @@ class ConnectFlow:
         for alias, config_file in list(self.masters.items()):
             await self._runner.run(exit_argv(alias, config_file), self._env(), 10)
         self.masters.clear()
+        if self._direct is not None:
+            await self._direct.close()
         await self.remove_hosts(set(self._blocks))
 
     # --- editor and terminal --------------------------------------------------------------------

@@ -40,8 +40,6 @@ class PrewarmSource(Protocol):
 
     def tunnels(self) -> Mapping[str, TunnelInfo]: ...
 
-    def attach(self, session_id: str, label: str = "", *, prewarm: bool = False) -> str: ...
-
     def retire(self, key: str) -> None: ...
 
 
@@ -92,6 +90,7 @@ class PrewarmFlow:
         self,
         tunnels: PrewarmSource,
         *,
+        attach: Callable[[str, str], None],
         sessions: Callable[[], Sequence[tuple[str, str]]],
         on_intent: Callable[[], bool],
         warm_all: Callable[[], bool],
@@ -100,6 +99,7 @@ class PrewarmFlow:
     ) -> None:
         """`sessions`: (id, name) of the user's connectable sessions, newest first."""
         self._tunnels = tunnels
+        self._attach = attach  # (session id, name): a silent attach (ConnectFlow.attach)
         self._sessions = sessions
         self._on_intent = on_intent
         self._warm_all = warm_all
@@ -133,7 +133,7 @@ class PrewarmFlow:
             log.info("opening a tunnel to %s ahead of a Connect", session_id)
             self._started[session_id] = now
             try:
-                self._tunnels.attach(session_id, sessions[session_id], prewarm=True)
+                self._attach(session_id, sessions[session_id])
             except Exception:  # no clearml-session: Connect will say so in words
                 log.warning("could not open a tunnel ahead to %s", session_id, exc_info=True)
         stale = now - INTENT_TTL_S
