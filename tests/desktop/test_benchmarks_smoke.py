@@ -97,11 +97,11 @@ def test_logparse_section_parses_transcripts_and_opens_the_editor_on_ready(bench
     cold = _by_name(figures, "Connect → editor started, nothing before the click")
     pointed = _by_name(figures, "Connect → editor started, submenu opened")
     warm = _by_name(figures, "Connect → editor started, warm tunnels on")
-    assert 0 < warm.value < pointed.value < cold.value and isinstance(warm.met, bool)
+    assert 0 < warm.value < cold.value and 0 < pointed.value < cold.value
+    assert isinstance(cold.met, bool) and isinstance(warm.met, bool)
     assert _by_name(figures, "memory of one warm tunnel").value > 10  # a real process tree
     floor = _by_name(figures, "clearml-session --attach alone")
-    assert floor.value > 0
-    assert isinstance(_by_name(figures, "Connect → ready: what the tray adds").met, bool)
+    assert floor.value > cold.value  # the login ahead spares the CLI its password wait
 
 
 def test_askpass_section_times_the_helper_against_a_real_gnome_keyring(bench: Any) -> None:

@@ -90,9 +90,9 @@ class Settings:
     start_on_login: bool = False
     idle: IdlePolicy = field(default_factory=IdlePolicy)
     tunnel_retry_limit: int = 3
-    # Connect in about a second instead of six (clearml-session waits 5 s after the password):
-    # the tunnel is opened silently when the user points at a session (its submenu, the quick
-    # pick), or kept open for every running session of theirs (~80 MB of memory each).
+    # Connect with the tunnel already up: it is opened silently when the user points at a
+    # session (its submenu, the quick pick), or kept open for every running session of theirs
+    # (~95 MB of memory each).
     tunnel_on_intent: bool = True
     warm_tunnels: bool = False
     workspace_folder: str = ""  # a folder whose .vscode/clearml.json adds presets

@@ -1,12 +1,13 @@
 """Tunnels opened before Connect is clicked, so that the editor opens in a moment.
 
-`clearml-session --attach` needs about six seconds before its tunnel is up, five of them a fixed
-wait after it typed the password. Two ways take that wait off the click:
+`clearml-session --attach` needs a second or more before its tunnel is up (its start and SDK
+import, after the tray's own login to the machine: `direct_login`). Two ways take that off the
+click:
 
 - intent (on by default): when the user points at a session (its submenu opens, the quick pick
   selects it), an attach starts silently; a Connect in the next INTENT_TTL_S takes it over, else
   it ends without a word and leaves nothing behind. At most MAX_INTENTS run at once.
-- warm tunnels (a setting, off by default: each costs a clearml-session and an ssh, ~80 MB):
+- warm tunnels (a setting, off by default: each costs a clearml-session and an ssh, ~95 MB):
   every running session of the user's keeps a silent tunnel while it runs.
 
 Prewarmed tunnels post no notice, write no Host block and open no editor until a Connect

@@ -131,15 +131,15 @@ class SettingsDialog(QDialog):
         self.tunnel_on_intent = QCheckBox("Open a session's tunnel as soon as I point at it")
         self.tunnel_on_intent.setToolTip(
             "When a session's submenu or the quick pick shows it, its SSH tunnel starts in the "
-            "background, so Connect takes about a second instead of six. Unused, it closes "
-            "after 90 seconds."
+            "background, so Connect opens the editor at once. Unused, it closes after 90 "
+            "seconds."
         )
         self.tunnel_on_intent.setChecked(s.tunnel_on_intent)
         form.addRow("", self.tunnel_on_intent)
         self.warm_tunnels = QCheckBox("Keep tunnels open to all my running sessions")
         self.warm_tunnels.setToolTip(
             "Connect opens the editor at once. Each open tunnel keeps a clearml-session and an "
-            "ssh process running (about 80 MB of memory per session)."
+            "ssh process running (about 95 MB of memory per session)."
         )
         self.warm_tunnels.setChecked(s.warm_tunnels)
         form.addRow("", self.warm_tunnels)
