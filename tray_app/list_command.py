@@ -94,9 +94,10 @@ def output_from_tray(all_users: bool, fmt: str, timeout_s: float = TRAY_TIMEOUT_
 
 
 def load_server_config(path: str | None = None) -> ServerConfig:
-    from tray_app.core.config import load_server_config as load
+    # Cached while the files are unchanged: no pyhocon import, no parse (core/config_cache.py).
+    from tray_app.core.config_cache import load_server_config_cached
 
-    return load(path)
+    return load_server_config_cached(path)
 
 
 async def fetch_snapshot(
