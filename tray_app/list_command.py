@@ -103,11 +103,17 @@ def load_server_config(path: str | None = None) -> ServerConfig:
 async def fetch_snapshot(
     config: ServerConfig, all_users: bool, *, request_timeout: float = 10.0
 ) -> Snapshot:
-    from tray_app.core.api import ClearMLClient
+    from tray_app.core.api import ClearMLClient, default_headers
+    from tray_app.core.http_plain import plain_exchange_for
     from tray_app.core.sessions import SessionService
 
+    # A plain-http server without a proxy: the standard library's HTTP, not httpx's ~50 ms of
+    # imports (None otherwise: httpx). The API protocol is ClearMLClient's either way.
+    exchange = plain_exchange_for(config, request_timeout, default_headers())
     # Scripts and status bars want an answer soon: fewer retries than the tray's poller.
-    async with ClearMLClient(config, timeout=request_timeout, max_retries=2) as client:
+    async with ClearMLClient(
+        config, timeout=request_timeout, max_retries=2, exchange=exchange
+    ) as client:
         return await SessionService(client).snapshot(all_users=all_users)
 
 
