@@ -4,7 +4,10 @@ Your live sessions, headless (never imports Qt). When a tray is running, it rend
 from its latest snapshot and sends it over the instance socket (no network, milliseconds);
 otherwise, when the tray's data is not current, or with `--config-file` / `--no-tray`, the
 server is asked and the same functions (tray_app/core/list_output.py) render it here. So the path
-that asks the tray imports only the socket and JSON code: this module keeps its imports lazy.
+that asks the tray imports only the socket and JSON code: this module keeps its imports lazy, and
+the console script asks the tray before argparse is loaded (`run_from_tray`). The server path
+reads clearml.conf through its cache (core/config_cache.py) and, for a plain-http server without
+a proxy, sends its requests with http.client instead of httpx (core/http_plain.py).
 
 Exit codes: 0 ok, 1 other server error, 2 configuration, 3 authentication, 4 server unavailable.
 Errors are one line on stderr: `clearml-tray: <reason>`. `--status` prints a status-bar line
