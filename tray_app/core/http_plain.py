@@ -78,8 +78,9 @@ class PlainExchange:
     ) -> ExchangeReply:
         # httpx's own JSON encoding, so that both send the same bytes.
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-        # The caller's deadline cancels the wait; this one ends the thread by then too.
-        deadline = time.monotonic() + 3 * self.timeout
+        # A backstop: the client's own deadline (the same formula, ClearMLClient.deadline) cancels
+        # the wait first, which aborts the socket; this one ends the thread if it does not.
+        deadline = time.monotonic() + max(3 * self.timeout, 30.0) + 1.0
         parts = urlsplit(url)
         if parts.scheme.lower() != "http" or not parts.hostname:
             raise UnsupportedURL(f"Request URL has an unsupported protocol '{parts.scheme}://'.")
