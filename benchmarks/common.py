@@ -86,6 +86,13 @@ def machine() -> dict[str, Any]:
     }
 
 
+# PYTHONDONTWRITEBYTECODE (set in some shells and CI images) would make every measured run
+# compile again the modules whose .pyc is missing or older than a fresh checkout's sources:
+# ~30 ms of CPU that an installed package (pip compiles at install) never pays. Without it the
+# unmeasured warm-up run writes them.
+_NOT_INHERITED = ("PYTHONDONTWRITEBYTECODE",)
+
+
 def tool_env(config_file: Path, home: Path) -> dict[str, str]:
     """Environment for a child (our CLI, clearml-session, the tray) pointed at `config_file`.
 
@@ -97,7 +104,7 @@ def tool_env(config_file: Path, home: Path) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("CLEARML_", "TRAINS_")) and k != "HOME"
+        if not k.startswith(("CLEARML_", "TRAINS_")) and k not in ("HOME", *_NOT_INHERITED)
     }
     env.update(
         HOME=str(home),

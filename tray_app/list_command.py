@@ -4,7 +4,10 @@ Your live sessions, headless (never imports Qt). When a tray is running, it rend
 from its latest snapshot and sends it over the instance socket (no network, milliseconds);
 otherwise, when the tray's data is not current, or with `--config-file` / `--no-tray`, the
 server is asked and the same functions (tray_app/core/list_output.py) render it here. So the path
-that asks the tray imports only the socket and JSON code: this module keeps its imports lazy.
+that asks the tray imports only the socket and JSON code: this module keeps its imports lazy, and
+the console script asks the tray before argparse is loaded (`run_from_tray`). The server path
+reads clearml.conf through its cache (core/config_cache.py) and, for a plain-http server without
+a proxy, sends its requests with http.client instead of httpx (core/http_plain.py).
 
 Exit codes: 0 ok, 1 other server error, 2 configuration, 3 authentication, 4 server unavailable.
 Errors are one line on stderr: `clearml-tray: <reason>`. `--status` prints a status-bar line
@@ -62,13 +65,16 @@ class Failure:
         return f"Failure({self.code!r}, {self.reason!r})"
 
 
-def output_format(args: argparse.Namespace) -> str:
+def format_of(status: bool, as_json: bool) -> str:
     """One of list_output.FORMATS."""
-    status = bool(getattr(args, "status", False)) or getattr(args, "watch", None) is not None
-    as_json = bool(getattr(args, "json", False))
     if status:
         return "waybar" if as_json else "status"
     return "json" if as_json else "table"
+
+
+def output_format(args: argparse.Namespace) -> str:
+    status = bool(getattr(args, "status", False)) or getattr(args, "watch", None) is not None
+    return format_of(status, bool(getattr(args, "json", False)))
 
 
 def tray_allowed(args: argparse.Namespace) -> bool:
@@ -91,19 +97,26 @@ def output_from_tray(all_users: bool, fmt: str, timeout_s: float = TRAY_TIMEOUT_
 
 
 def load_server_config(path: str | None = None) -> ServerConfig:
-    from tray_app.core.config import load_server_config as load
+    # Cached while the files are unchanged: no pyhocon import, no parse (core/config_cache.py).
+    from tray_app.core.config_cache import load_server_config_cached
 
-    return load(path)
+    return load_server_config_cached(path)
 
 
 async def fetch_snapshot(
     config: ServerConfig, all_users: bool, *, request_timeout: float = 10.0
 ) -> Snapshot:
-    from tray_app.core.api import ClearMLClient
+    from tray_app.core.api import ClearMLClient, default_headers
+    from tray_app.core.http_plain import plain_exchange_for
     from tray_app.core.sessions import SessionService
 
+    # A plain-http server without a proxy: the standard library's HTTP, not httpx's ~50 ms of
+    # imports (None otherwise: httpx). The API protocol is ClearMLClient's either way.
+    exchange = plain_exchange_for(config, request_timeout, default_headers())
     # Scripts and status bars want an answer soon: fewer retries than the tray's poller.
-    async with ClearMLClient(config, timeout=request_timeout, max_retries=2) as client:
+    async with ClearMLClient(
+        config, timeout=request_timeout, max_retries=2, exchange=exchange
+    ) as client:
         return await SessionService(client).snapshot(all_users=all_users)
 
 
@@ -198,6 +211,42 @@ def quiet_broken_pipe() -> None:
 
 def _emit(text: str) -> None:
     print(text, flush=True)
+
+
+# -- answered by the tray before the command line is parsed ------------------------------------
+
+# The `list` flags a running tray can answer for. Anything else (--watch, --no-tray, --help, an
+# abbreviation, an option before `list`) goes through argparse: its import and the parser it
+# builds are ~6 ms, a sixth of an answer from the tray.
+_TRAY_FLAGS = frozenset({"--json", "--all-users", "--status"})
+
+
+def tray_request(argv: list[str]) -> tuple[bool, str] | None:
+    """(all_users, format) when `argv` (without the program name) is a plain `list` that a
+    running tray may answer; None for any other command line."""
+    if not argv or argv[0] != "list":
+        return None
+    flags = argv[1:]
+    if len(set(flags)) != len(flags) or not _TRAY_FLAGS.issuperset(flags):
+        return None
+    return "--all-users" in flags, format_of("--status" in flags, "--json" in flags)
+
+
+def run_from_tray(argv: list[str]) -> int | None:
+    """`clearml-tray list …` printed from the running tray's answer, or None: not such a command
+    line, or no tray answered (the caller then runs the command in full, which asks again: a
+    refused or missing socket costs well under a millisecond)."""
+    request = tray_request(argv)
+    if request is None:
+        return None
+    output = output_from_tray(*request)
+    if output is None:
+        return None
+    try:
+        _emit(output)
+    except BrokenPipeError:
+        quiet_broken_pipe()
+    return EXIT_OK
 
 
 def run_list(args: argparse.Namespace) -> int:

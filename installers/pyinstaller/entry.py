@@ -2,6 +2,6 @@
 
 import sys
 
-from tray_app.cli import main
+from tray_app.__main__ import main  # asks a running tray before argparse, like `clearml-tray`
 
 sys.exit(main())

@@ -54,6 +54,7 @@ def test_startup_section_reports_ordered_milestones_and_the_list_comparison(benc
     speed_up = _by_name(figures, "speed-up list --json vs clearml-session list (50 sessions)")
     assert speed_up.target and isinstance(speed_up.met, bool)
     assert _by_name(figures, "clearml-tray list --json CPU, no tray (50").value > 0
+    assert _by_name(figures, "clearml-tray list --json, clearml.conf changed").value > 0
     # With the real tray running: list answered from its snapshot (no server request of its own).
     with_tray = _by_name(figures, "clearml-tray list --json, tray running, 50 ")
     assert with_tray.value > 0 and isinstance(with_tray.met, bool)

@@ -20,17 +20,15 @@ import pytest
 
 from tray_app import __version__
 from tray_app.core.api import (
-    HTTP_LIMITS,
     ClearMLAuthError,
     ClearMLClient,
     ClearMLError,
     ClearMLRequestError,
     ClearMLUnavailable,
-    client_verify,
     decode_jwt_claims,
-    ssl_verify,
 )
 from tray_app.core.config import ServerConfig
+from tray_app.core.http_httpx import HTTP_LIMITS, client_verify, ssl_verify
 from tray_app.core.refresh import RefreshSchedule
 
 SERVER = "http://127.0.0.1:18008"

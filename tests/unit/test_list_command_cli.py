@@ -191,3 +191,44 @@ def test_a_reader_that_stops_early_ends_list_quietly(emulator_factory, tmp_path)
     errors = lister.stderr.read().decode()
     assert lister.wait(60) == 0, errors
     assert "Traceback" not in errors and "BrokenPipe" not in errors
+
+
+LEAN_CHECK = (
+    "import sys\n"
+    "from tray_app.cli import main\n"
+    "rc = main(sys.argv[1:])\n"
+    "heavy = ('httpx', 'httpcore', 'anyio', 'pyhocon', 'pyparsing', 'PySide6')\n"
+    "print('HEAVY:' + ','.join(sorted({m.split('.')[0] for m in sys.modules} & set(heavy))),"
+    " file=sys.stderr)\n"
+    "sys.exit(rc)\n"
+)
+
+
+def test_list_from_the_server_skips_httpx_and_once_cached_pyhocon(emulator_factory, tmp_path):
+    """A plain-http server without a proxy: the standard library's HTTP; an unchanged
+    clearml.conf: its cached settings (core/config_cache.py)."""
+    emu = emulator_factory(sessions=8)
+    conf = emu.write_config(tmp_path / "clearml.conf")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLEARML_", "TRAINS_"))}
+    env = {k: v for k, v in env.items() if k.lower() not in ("http_proxy", "all_proxy")}
+    env.update(PYTHONPATH=str(REPO), CLEARML_CONFIG_FILE=str(conf))
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", LEAN_CHECK, "list", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=REPO,
+            env=env,
+        )
+        for _ in range(2)
+    ]
+    heavy = []
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+        assert {s["id"] for s in json.loads(run.stdout)["sessions"]} == set(
+            live(emu.state, own_only=True)
+        )
+        line = next(x for x in run.stderr.splitlines() if x.startswith("HEAVY:"))
+        heavy.append(line.removeprefix("HEAVY:"))
+    assert heavy == ["pyhocon,pyparsing", ""]

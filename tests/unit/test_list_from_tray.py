@@ -6,7 +6,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -231,3 +234,65 @@ def test_a_refusing_tray_sends_list_to_the_server(
     assert list_command.run_list(args()) == list_command.EXIT_UNAVAILABLE
     assert server.requests == [{"cmd": "snapshot", "all_users": False, "format": "table"}]
     assert to_server == [False]
+
+
+# -- the console script's path to the tray ------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+# Runs the console script's entry point as `clearml-tray <argv>` and reports what it imported.
+ENTRY = (
+    "import sys\n"
+    "from tray_app.__main__ import main\n"
+    "sys.argv = ['clearml-tray', *sys.argv[1:]]\n"
+    "rc = main()\n"
+    "print('MODULES:' + ','.join(sorted(sys.modules)), file=sys.stderr)\n"
+    "sys.exit(rc)\n"
+)
+# What a tray's answer does without: the command line parser, the server path, Qt.
+NOT_ON_THE_TRAY_PATH = ("argparse", "asyncio", "httpx", "pyhocon", "pyparsing", "PySide6", "socket")
+
+
+def run_entry(*argv: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLEARML_", "TRAINS_"))}
+    env["PYTHONPATH"] = str(REPO)
+    # No clearml.conf anywhere: a trip to the server ends in a configuration error at once.
+    env["CLEARML_CONFIG_FILE"] = str(Path(os.environ["HOME"]) / "missing.conf")
+    result = subprocess.run(
+        [sys.executable, "-c", ENTRY, *argv], capture_output=True, text=True, env=env, timeout=60
+    )
+    line = next(x for x in result.stderr.splitlines() if x.startswith("MODULES:"))
+    return result, set(line.removeprefix("MODULES:").split(","))
+
+
+@pytest.mark.parametrize(
+    ("argv", "fmt", "all_users"),
+    [
+        (["--json"], "json", False),
+        (["--status", "--json", "--all-users"], "waybar", True),
+        ([], "table", False),
+    ],
+)
+def test_the_console_script_prints_the_trays_answer_with_few_imports(
+    serve: Any, argv: list[str], fmt: str, all_users: bool
+) -> None:
+    server = serve(lambda r: json.dumps({"ok": True, "message": "", "output": "ANSWER é"}).encode())
+    result, modules = run_entry("list", *argv)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "ANSWER é\n"
+    assert server.requests == [{"cmd": "snapshot", "all_users": all_users, "format": fmt}]
+    assert sorted(modules & set(NOT_ON_THE_TRAY_PATH)) == []
+
+
+@pytest.mark.parametrize("argv", [["--no-tray"], ["--json", "--jso"], ["--watch"], ["--help"]])
+def test_other_list_command_lines_go_through_the_full_parser(argv: list[str]) -> None:
+    assert list_command.tray_request(["list", *argv]) is None
+
+
+def test_a_refusing_tray_leaves_the_console_script_to_the_server(serve: Any) -> None:
+    server = serve(lambda r: b'{"ok": false, "message": "The tray has no session list yet."}\n')
+    result, modules = run_entry("list", "--json")
+    assert result.returncode == list_command.EXIT_CONFIG, result.stderr
+    assert "configuration" in result.stderr
+    assert "argparse" in modules  # the full command line ran
+    # Asked once by the fast path and once by `list` itself.
+    assert server.requests == [{"cmd": "snapshot", "all_users": False, "format": "json"}] * 2

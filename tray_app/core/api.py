@@ -17,6 +17,11 @@ One `ClearMLClient` per server. `call("tasks.get_all_ex", {...})` returns the en
   timeouts, 429/502/503/504 after bounded jittered retries, replies that are not ClearML JSON or
   too large), `ClearMLRequestError` (the server answered with an error envelope).
 - Nothing secret is logged: requests are logged at DEBUG with the endpoint and status only.
+- Bytes on the wire: an `Exchange` does each POST. The tray's is httpx (core/http_httpx.py,
+  imported only when a client is built without another); `clearml-tray list` uses the standard
+  library's for a plain-http server (core/http_plain.py), without httpx's ~50 ms of imports.
+  Either reports failures as `TransportTimeout` / `TransportFailure` / `UnsupportedURL`, so
+  every message is worded here.
 """
 
 from __future__ import annotations
@@ -26,23 +31,22 @@ import base64
 import binascii
 import json
 import logging
-import os
 import random
 import socket
-import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Any, Self
-from urllib.request import getproxies
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from tray_app import APP_NAME, __version__
 from tray_app.core.config import ServerConfig
-from tray_app.core.httpx_import import httpx
 from tray_app.core.redact import register_secret
+
+if TYPE_CHECKING:
+    from tray_app.core.httpx_import import httpx
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +66,6 @@ REFRESH_MARGIN_S = 360.0
 # A CLEARML_AUTH_TOKEN without keys is renewed this long before it expires (the SDK uses
 # max(api.auth.token_expiration_threshold_sec, 3600) for such a token).
 TOKEN_RENEW_MARGIN_S = 3600.0
-# Idle connections stay open between refreshes (every 15 s): httpx's default of 5 s would cost
-# every refresh a new TCP (and TLS) handshake, one or two round trips before the first byte.
-# 45 s stays below the usual idle timeouts in front of a server (load balancers 60 s, nginx
-# 75 s); a server that closes sooner only costs the new connection it costs today. A snapshot's
-# concurrent requests (workers + task pages) each get a connection of their own.
-HTTP_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=45)
 
 
 class ClearMLError(Exception):
@@ -122,8 +120,38 @@ class ClearMLRequestError(ClearMLError):
         self.http_status = http_status
 
 
-class _TooLarge(Exception):
-    """Internal: the reply went past `max_body_bytes`."""
+class TooLarge(Exception):
+    """From an exchange: the reply went past `max_body_bytes` (it was not read further)."""
+
+
+class TransportTimeout(Exception):
+    """From an exchange: no answer within the client's per-operation timeout."""
+
+
+class TransportFailure(Exception):
+    """From an exchange: no HTTP reply (refused, reset, TLS, DNS); `str()` says why, briefly."""
+
+
+class UnsupportedURL(Exception):
+    """From an exchange: the server URL is not one it can send to."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeReply:
+    status: int
+    retry_after: str | None  # the Retry-After header, if any
+    body: bytes  # decoded (Content-Encoding undone), at most the asked size
+
+
+class Exchange(Protocol):
+    """One way to POST JSON and read the reply; failures as the Transport* exceptions above,
+    TooLarge past `max_body_bytes`."""
+
+    async def post(
+        self, url: str, payload: dict[str, Any], headers: dict[str, str], max_body_bytes: int
+    ) -> ExchangeReply: ...
+
+    async def aclose(self) -> None: ...
 
 
 class _Unauthorized(Exception):
@@ -186,53 +214,6 @@ def server_info_from_claims(api_server: str, claims: dict[str, Any]) -> ServerIn
     )
 
 
-def ssl_verify(verify: bool | str) -> bool | ssl.SSLContext:
-    """`api.verify_certificate` → what httpx wants: a bool, or a context trusting a CA bundle."""
-    if isinstance(verify, bool):
-        return verify
-    text = str(verify).strip()
-    if text.lower() in ("true", "1", "yes", "on"):
-        return True
-    if text.lower() in ("false", "0", "no", "off", ""):
-        return False
-    path = os.path.expanduser(text)
-    try:
-        if os.path.isdir(path):
-            return ssl.create_default_context(capath=path)
-        return ssl.create_default_context(cafile=path)
-    except (OSError, ssl.SSLError) as exc:
-        raise ClearMLError(
-            f"Cannot use the CA bundle {path} (api.verify_certificate): {exc}"
-        ) from exc
-
-
-def client_verify(server: str, verify: bool | str) -> bool | ssl.SSLContext:
-    """What the httpx client of `server` gets as `verify`.
-
-    httpx loads a whole CA bundle into every client it builds (tens of milliseconds: a tenth of
-    `clearml-tray list`). A plain-http server reached without an https proxy never does TLS, so
-    its client gets a context that verifies but trusts no CA: TLS asked of it would fail, never
-    pass unchecked. Everything else gets `ssl_verify(verify)`.
-    """
-    resolved = ssl_verify(verify)
-    if resolved is True and server.lower().startswith("http://") and not _https_proxy():
-        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED, check_hostname, no CA
-    return resolved
-
-
-def _https_proxy() -> bool:
-    """Whether plain-http requests may reach a proxy over TLS (HTTP_PROXY=https://…)."""
-    proxies = getproxies()
-    return any(str(proxies.get(k) or "").lower().startswith("https://") for k in ("http", "all"))
-
-
-def _describe_transport_error(exc: httpx.TransportError) -> str:
-    text = str(exc) or type(exc).__name__
-    if isinstance(exc, httpx.ConnectError) and "refused" in text.lower():
-        return "connection refused"
-    return text
-
-
 class ClearMLClient:
     """Async client for one ClearML API server. Use as `async with ClearMLClient(cfg) as c:`."""
 
@@ -241,6 +222,7 @@ class ClearMLClient:
         config: ServerConfig,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        exchange: Exchange | None = None,
         timeout: float = 10.0,
         max_retries: int = 3,
         clock: Callable[[], float] = time.time,
@@ -267,16 +249,13 @@ class ClearMLClient:
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
-        # trust_env: HTTPS_PROXY / NO_PROXY / SSL_CERT_FILE apply, as they do for the SDK.
-        self._http = httpx.AsyncClient(
-            transport=transport,
-            timeout=httpx.Timeout(timeout),
-            verify=client_verify(self.server, config.verify) if transport is None else True,
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json", **client_headers()},
-            follow_redirects=False,
-            trust_env=True,
-            limits=HTTP_LIMITS,
-        )
+        if exchange is None:
+            from tray_app.core.http_httpx import HttpxExchange
+
+            exchange = HttpxExchange(
+                self.server, config.verify, timeout, default_headers(), transport
+            )
+        self._http: Exchange = exchange
         self._auth_lock = asyncio.Lock()
         self._token: str | None = None
         self._token_exp: float | None = None
@@ -467,23 +446,6 @@ class ClearMLClient:
         delay = min(self.backoff_max, self.backoff_base * (2 ** min(attempt, 32)))
         return delay * (0.5 + self._rng.random() / 2)
 
-    async def _exchange(
-        self, url: str, payload: dict[str, Any] | None, headers: dict[str, str]
-    ) -> tuple[int, httpx.Headers, bytes]:
-        """One POST, its reply read up to `max_body_bytes`; raises `_TooLarge` past that."""
-        async with self._http.stream("POST", url, json=payload or {}, headers=headers) as reply:
-            declared = _as_int(reply.headers.get("content-length"), 0)
-            if declared > self.max_body_bytes:
-                raise _TooLarge
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in reply.aiter_bytes():
-                size += len(chunk)
-                if size > self.max_body_bytes:
-                    raise _TooLarge
-                chunks.append(chunk)
-            return reply.status_code, reply.headers, b"".join(chunks)
-
     async def _request(
         self,
         endpoint: str,
@@ -508,30 +470,30 @@ class ClearMLClient:
             delay: float | None = None
             try:
                 async with asyncio.timeout(self.deadline):
-                    status, reply_headers, body = await self._exchange(url, payload, headers)
+                    reply = await self._http.post(url, payload or {}, headers, self.max_body_bytes)
             except TimeoutError:
                 failure = (
                     f"The ClearML server {self.server} did not finish answering {endpoint} "
                     f"within {self.deadline:g} s"
                 )
-            except httpx.TimeoutException:
+            except TransportTimeout:
                 failure = (
                     f"The ClearML server {self.server} did not answer {endpoint} "
                     f"within {self.timeout:g} s"
                 )
-            except _TooLarge:
+            except TooLarge:
                 raise ClearMLUnavailable(
                     f"The ClearML server {self.server} sent a reply to {endpoint} larger than "
                     f"{self.max_body_bytes // (1024 * 1024)} MB; it was not read",
                     server=self.server,
                 ) from None
-            except httpx.UnsupportedProtocol as exc:
+            except UnsupportedURL as exc:
                 raise ClearMLUnavailable(
                     f"The ClearML api_server {self.server!r} is not an http(s) URL ({exc})",
                     server=self.server,
                 ) from None
-            except httpx.TransportError as exc:
-                reason = _describe_transport_error(exc)
+            except TransportFailure as exc:
+                reason = str(exc)
                 if "CERTIFICATE_VERIFY_FAILED" in reason or "certificate verify" in reason:
                     raise ClearMLUnavailable(
                         f"TLS certificate of {self.server} not trusted ({reason}); set "
@@ -540,10 +502,11 @@ class ClearMLClient:
                     ) from None
                 failure = f"Cannot reach the ClearML server {self.server}: {reason}"
             else:
+                status = reply.status
                 elapsed = (time.monotonic() - started) * 1000
                 log.debug("POST %s -> HTTP %d (%.0f ms)", path, status, elapsed)
                 if status == TOO_MANY_REQUESTS:
-                    wait = retry_after_seconds(reply_headers.get("retry-after"), self._clock())
+                    wait = retry_after_seconds(reply.retry_after, self._clock())
                     if wait is not None and wait > RETRY_AFTER_MAX_S:
                         raise ClearMLUnavailable(
                             f"The ClearML server {self.server} is rate limiting {endpoint} "
@@ -555,7 +518,7 @@ class ClearMLClient:
                         f"The ClearML server {self.server} is rate limiting {endpoint} (HTTP 429)"
                     )
                 elif status not in RETRY_STATUSES:
-                    return self._parse(endpoint, status, body)
+                    return self._parse(endpoint, status, reply.body)
                 else:
                     failure = (
                         f"The ClearML server {self.server} answered HTTP {status} to {endpoint}"
@@ -607,6 +570,11 @@ class ClearMLClient:
             )
         data = body.get("data")
         return data if isinstance(data, dict) else {}
+
+
+def default_headers() -> dict[str, str]:
+    """What every request of ours carries."""
+    return {"User-Agent": USER_AGENT, "Accept": "application/json", **client_headers()}
 
 
 def client_headers() -> dict[str, str]:

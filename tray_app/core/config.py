@@ -139,9 +139,36 @@ def candidate_files(
 _PARSE_LOCK = threading.Lock()
 
 
+class _Outside:
+    """Whether a parse reached outside its own text: an include, an environment variable."""
+
+    def __init__(self) -> None:
+        self.reached = False
+
+
+class _WatchedEnv:
+    """The caller's `env` as pyhocon reads it (`os.environ.get`), noting that it did."""
+
+    def __init__(self, environ: Mapping[str, str], outside: _Outside) -> None:
+        self._environ = environ
+        self._outside = outside
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        self._outside.reached = True
+        return self._environ.get(key, default)
+
+    def __getitem__(self, key: str) -> str:
+        self._outside.reached = True
+        return self._environ[key]
+
+    def __contains__(self, key: object) -> bool:
+        self._outside.reached = True
+        return key in self._environ
+
+
 class _OsWithEnv:
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self.environ = environ
+    def __init__(self, environ: Mapping[str, str], outside: _Outside) -> None:
+        self.environ = _WatchedEnv(environ, outside)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(os, name)
@@ -193,13 +220,14 @@ def read_config_text(path: Path) -> str:
     return data.decode("utf-8")
 
 
-def _bounded_parse_file(original: Any) -> Any:
+def _bounded_parse_file(original: Any, outside: _Outside) -> Any:
     """pyhocon's `parse_file` (what includes use), reading through `read_config_text`."""
     from pyhocon.config_parser import DEFAULT_SUBSTITUTION
 
     def parse_file(
         cls: Any, filename: str, encoding: str = "utf-8", required: bool = True, **kw: Any
     ) -> Any:
+        outside.reached = True
         try:
             text = read_config_text(Path(filename))
         except (FileNotFoundError, IsADirectoryError):
@@ -218,7 +246,7 @@ def _bounded_parse_file(original: Any) -> Any:
 
 
 @contextmanager
-def _pyhocon_sandbox(env: Mapping[str, str]) -> Iterator[Any]:
+def _pyhocon_sandbox(env: Mapping[str, str], outside: _Outside) -> Iterator[Any]:
     import pyhocon.config_parser as parser_module
     from pyhocon import ConfigFactory
 
@@ -226,9 +254,9 @@ def _pyhocon_sandbox(env: Mapping[str, str]) -> Iterator[Any]:
         saved_os = parser_module.os
         saved_url = ConfigFactory.__dict__["parse_URL"]
         saved_file = ConfigFactory.__dict__["parse_file"]
-        parser_module.os = _OsWithEnv(env)
+        parser_module.os = _OsWithEnv(env, outside)
         ConfigFactory.parse_URL = staticmethod(_refuse_url)
-        ConfigFactory.parse_file = _bounded_parse_file(saved_file)
+        ConfigFactory.parse_file = _bounded_parse_file(saved_file, outside)
         try:
             yield ConfigFactory
         finally:
@@ -246,8 +274,14 @@ _SDK_UNREADABLE_INCLUDE = re.compile(
 )
 
 
-def _parse_file(path: Path, env: Mapping[str, str]) -> Any:
-    """Parse one file into a pyhocon ConfigTree, or raise ConfigInvalid with file and line."""
+# An include statement, even one whose glob matches nothing yet (so that no parse_file call
+# reveals it): such a configuration depends on more than its own text.
+_INCLUDE = re.compile(r"\binclude\s+(?:required\s*\(\s*)?(?:\"|url\s*\(|file\s*\(|package\s*\()")
+
+
+def _parse_file(path: Path, env: Mapping[str, str], outside: _Outside) -> tuple[Any, str]:
+    """Parse one file into a pyhocon ConfigTree (and its text), or raise ConfigInvalid with
+    file and line. `outside` notes whether it used an include or an environment variable."""
     from pyhocon.exceptions import ConfigException
     from pyparsing import ParseBaseException
 
@@ -268,8 +302,10 @@ def _parse_file(path: Path, env: Mapping[str, str]) -> Any:
             path,
             text.count("\n", 0, unreadable.start()) + 1,
         )
+    if _INCLUDE.search(text):
+        outside.reached = True
     try:
-        with _pyhocon_sandbox(env) as factory:
+        with _pyhocon_sandbox(env, outside) as factory:
             tree = factory.parse_string(text, basedir=str(path.parent))
     except _UrlIncludeRefused as exc:
         raise ConfigInvalid(
@@ -298,7 +334,7 @@ def _parse_file(path: Path, env: Mapping[str, str]) -> Any:
 
     if not isinstance(tree, ConfigTree):
         raise ConfigInvalid("the top level must be an object ({ ... })", path)
-    return tree
+    return tree, text
 
 
 def _get(tree: Any, key: str, path: tuple[Path, ...]) -> Any:
@@ -411,18 +447,50 @@ def resolve_verify(value: Any) -> bool | str:
     return bool(value)
 
 
-def load_server_config(
-    config_file: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
-) -> ServerConfig:
-    """Resolve the ClearML server address and credentials as the SDK would.
+# The text settings that the resolution reads from the files.
+ACCESS_KEY = "api.credentials.access_key"
+SECRET_KEY = "api.credentials.secret_key"
+SETTINGS = (
+    ACCESS_KEY,
+    SECRET_KEY,
+    "api.api_server",
+    "api.host",
+    "api.web_server",
+    "api.files_server",
+)
+VERIFY = "api.verify_certificate"
 
-    Pure apart from reading the config files; run it off the GUI thread.
+
+@dataclass(frozen=True, slots=True)
+class FileValues:
+    """What the config files say, before the environment overrides it.
+
+    A setting that cannot be used (an object where text belongs) is kept as its problem and
+    raised only if the resolution reads it, as the SDK would (an environment variable may
+    stand in for it).
     """
+
+    source: tuple[Path, ...]  # the files read, in merge order
+    settings: Mapping[str, str] = field(default_factory=dict)  # SETTINGS: text, "" if absent
+    problems: Mapping[str, str] = field(default_factory=dict)  # SETTINGS and VERIFY: reason
+    verify: bool | str | None = None  # api.verify_certificate resolved; None when absent
+    # Parsed from the files' own text alone: no include, no environment variable.
+    self_contained: bool = True
+    texts: tuple[str, ...] = field(default=(), repr=False)  # of `source`, same order
+
+    def setting(self, key: str) -> str:
+        if key in self.problems:
+            raise ConfigInvalid(self.problems[key], self.source[-1] if self.source else None)
+        return self.settings.get(key, "")
+
+
+def read_files(candidates: tuple[Path, ...], env: Mapping[str, str]) -> FileValues:
+    """Parse and merge the existing `candidates` (pyhocon): the settings they hold."""
     from pyhocon import ConfigTree
 
-    env = os.environ if env is None else env
-    candidates = candidate_files(config_file, env)
     read: list[Path] = []
+    texts: list[str] = []
+    outside = _Outside()
     tree: Any = ConfigTree()
     for path in candidates:
         try:
@@ -434,8 +502,10 @@ def load_server_config(
             raise ConfigInvalid(f"cannot be read ({exc.strerror or exc})", path) from exc
         if stat.S_ISDIR(info.st_mode):
             continue
-        tree = ConfigTree.merge_configs(tree, _parse_file(path, env), copy_trees=True)
+        parsed, text = _parse_file(path, env, outside)
+        tree = ConfigTree.merge_configs(tree, parsed, copy_trees=True)
         read.append(path)
+        texts.append(text)
     source = tuple(read)
     for section in ("api", "api.credentials"):
         value = _get(tree, section, source)
@@ -444,17 +514,37 @@ def load_server_config(
                 f"'{section}' must be an object ({section} {{ ... }}), not {value!r}",
                 source[-1] if source else None,
             )
+    settings: dict[str, str] = {}
+    problems: dict[str, str] = {}
+    for key in SETTINGS:
+        try:
+            settings[key] = _scalar(tree, key, source)
+        except ConfigInvalid as exc:
+            problems[key] = exc.reason
+    verify: bool | str | None = None
+    try:
+        raw = _get(tree, VERIFY, source)
+        verify = None if raw is None else resolve_verify(raw)
+    except ConfigInvalid as exc:
+        problems[VERIFY] = exc.reason
+    return FileValues(source, settings, problems, verify, not outside.reached, tuple(texts))
 
+
+def resolve(
+    files: FileValues, candidates: tuple[Path, ...], env: Mapping[str, str]
+) -> ServerConfig:
+    """The SDK's resolution of what the files say and the environment (pure)."""
+    source = files.source
     token = _env_value(env, "CLEARML_AUTH_TOKEN") or ""
     if token:
         access_key = secret_key = ""
     else:
-        access_key = _env_value(env, "CLEARML_API_ACCESS_KEY", "TRAINS_API_ACCESS_KEY") or _scalar(
-            tree, "api.credentials.access_key", source
-        )
-        secret_key = _env_value(env, "CLEARML_API_SECRET_KEY", "TRAINS_API_SECRET_KEY") or _scalar(
-            tree, "api.credentials.secret_key", source
-        )
+        access_key = _env_value(
+            env, "CLEARML_API_ACCESS_KEY", "TRAINS_API_ACCESS_KEY"
+        ) or files.setting(ACCESS_KEY)
+        secret_key = _env_value(
+            env, "CLEARML_API_SECRET_KEY", "TRAINS_API_SECRET_KEY"
+        ) or files.setting(SECRET_KEY)
 
     if not source and not (token or access_key or secret_key):
         searched = ", ".join(str(p) for p in candidates)
@@ -462,8 +552,8 @@ def load_server_config(
 
     api_server = (
         _env_value(env, "CLEARML_API_HOST", "TRAINS_API_HOST")
-        or _scalar(tree, "api.api_server", source)
-        or _scalar(tree, "api.host", source)
+        or files.setting("api.api_server")
+        or files.setting("api.host")
         or DEFAULT_API_HOST
     ).rstrip("/")
     problem = url_problem(api_server)
@@ -472,12 +562,11 @@ def load_server_config(
             f"the API server {redact_url(api_server)!r} {problem}", source[-1] if source else None
         )
     web_server = (
-        _env_value(env, "CLEARML_WEB_HOST", "TRAINS_WEB_HOST")
-        or _scalar(tree, "api.web_server", source)
+        _env_value(env, "CLEARML_WEB_HOST", "TRAINS_WEB_HOST") or files.setting("api.web_server")
     ).rstrip("/") or derive_web_server(api_server)
     files_server = (
         _env_value(env, "CLEARML_FILES_HOST", "TRAINS_FILES_HOST")
-        or _scalar(tree, "api.files_server", source)
+        or files.setting("api.files_server")
     ).rstrip("/") or derive_files_server(api_server, web_server)
 
     where = source[-1] if source else None
@@ -487,15 +576,17 @@ def load_server_config(
             raise ConfigInvalid(f"the {name} server {redact_url(url)!r} {problem}", where)
 
     verify_env = _env_value(env, "CLEARML_API_HOST_VERIFY_CERT", "TRAINS_API_HOST_VERIFY_CERT")
-    verify_conf = _get(tree, "api.verify_certificate", source)
-    verify = resolve_verify(
-        verify_env if verify_env is not None else (True if verify_conf is None else verify_conf)
-    )
+    if VERIFY in files.problems:  # read (and failed) even when the environment overrides it
+        raise ConfigInvalid(files.problems[VERIFY], where)
+    if verify_env is not None:
+        verify = resolve_verify(verify_env)
+    else:
+        verify = True if files.verify is None else files.verify
 
     if not (token or access_key or secret_key):
-        files = ", ".join(str(p) for p in source)
+        names = ", ".join(str(p) for p in source)
         raise CredentialsMissing(
-            f"{files} has no ClearML credentials: add api.credentials.access_key and secret_key "
+            f"{names} has no ClearML credentials: add api.credentials.access_key and secret_key "
             "(run `clearml-init`), or set CLEARML_API_ACCESS_KEY and CLEARML_API_SECRET_KEY."
         )
     return ServerConfig(
@@ -508,3 +599,15 @@ def load_server_config(
         verify=verify,
         source=source,
     )
+
+
+def load_server_config(
+    config_file: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> ServerConfig:
+    """Resolve the ClearML server address and credentials as the SDK would.
+
+    Pure apart from reading the config files; run it off the GUI thread.
+    """
+    env = os.environ if env is None else env
+    candidates = candidate_files(config_file, env)
+    return resolve(read_files(candidates, env), candidates, env)

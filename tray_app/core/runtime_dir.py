@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -85,7 +84,13 @@ def private_runtime_dir(
     if xdg and os.path.isabs(xdg):
         candidates.append((Path(xdg) / app, False))
     else:
-        base = tmp if tmp is not None else Path(tempfile.gettempdir())
+        if tmp is None:
+            # Only here: tempfile (shutil, random) is ~2 ms that `clearml-tray list` asking the
+            # tray does without when XDG_RUNTIME_DIR is set, as it is in a desktop session.
+            import tempfile
+
+            tmp = Path(tempfile.gettempdir())
+        base = tmp
         candidates.append((base / f"runtime-{uid}" / app, True))
     for path, private_parent in candidates:
         if make_private_dir(path, private_parent=private_parent):
