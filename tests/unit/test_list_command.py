@@ -80,7 +80,7 @@ def test_table_has_one_line_per_session_with_glyph_uptime_and_address():
         assert part in running
     assert queued.startswith("◌")
     assert "3m" in queued and "queued" in queued
-    assert "2 live session(s) for Me on http://127.0.0.1:8008" in lines[-1]
+    assert "2 live sessions for Me on http://127.0.0.1:8008" in lines[-1]
 
 
 def test_table_names_the_creator_when_listing_all_users():

@@ -31,7 +31,7 @@ def test_text_counts_your_sessions_per_state() -> None:
     line = status_of(full_snapshot(NOW, all_users=False), NOW)
     assert line.text == "● 1 ◐ 1"
     assert line.css_class == "starting"
-    assert line.tooltip.splitlines()[0] == "2 live session(s) for you on http://127.0.0.1:9"
+    assert line.tooltip.splitlines()[0] == "2 live sessions for you on http://127.0.0.1:9"
     assert "(01234567) running 1d 2h 5m" in line.tooltip
 
 

@@ -17,6 +17,7 @@ from tray_app.core.models import (
     snapshot_to_json,
 )
 from tray_app.core.untrusted import display_text
+from tray_app.core.wording import plural
 
 MAX_CELL = 60  # characters of one table cell
 
@@ -110,5 +111,5 @@ def format_table(snapshot: Snapshot, now: datetime | None = None) -> str:
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in rows
     ]
-    lines.append(f"{len(snapshot.sessions)} live session(s) for {who} on {server}")
+    lines.append(f"{plural(len(snapshot.sessions), 'live session')} for {who} on {server}")
     return "\n".join(lines)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from tray_app.core.models import STATE_GLYPHS, SessionState, Snapshot
 from tray_app.core.untrusted import display_text, markup_escape
+from tray_app.core.wording import plural
 
 ORDER = (SessionState.RUNNING, SessionState.STARTING, SessionState.QUEUED, SessionState.STOPPING)
 TOOLTIP_ROWS = 20  # more sessions are summed up in one row
@@ -50,7 +51,9 @@ def status_of(snapshot: Snapshot, now: datetime | None = None) -> StatusLine:
     if len(sessions) > TOOLTIP_ROWS:
         rows.append(f"… and {len(sessions) - TOOLTIP_ROWS} more")
     who = "all users" if snapshot.all_users else "you"
-    head = f"{len(sessions)} live session(s) for {who} on {display_text(snapshot.server, 200)}"
+    head = (
+        f"{plural(len(sessions), 'live session')} for {who} on {display_text(snapshot.server, 200)}"
+    )
     return StatusLine(text, "\n".join([head, *rows]), css_class)
 
 
