@@ -27,6 +27,7 @@ from tray_app.core.flows.idle import IdleFlow
 from tray_app.core.flows.launch import LaunchFlow
 from tray_app.core.flows.presets import PresetsFlow
 from tray_app.core.flows.prewarm import PrewarmFlow
+from tray_app.core.flows.quit import ask_quit
 from tray_app.core.flows.tunnel_watch import TunnelWatch
 from tray_app.core.idle_monitor import IdleMonitor
 from tray_app.core.menu_model import TrayView
@@ -38,6 +39,7 @@ from tray_app.core.secrets import SecretStore
 from tray_app.core.session_ref import connectable
 from tray_app.core.sessions import SessionService
 from tray_app.core.settings import Settings, load_settings
+from tray_app.core.ssh_master import write_ssh_shim
 from tray_app.core.tunnels import TunnelInfo, TunnelState
 
 if TYPE_CHECKING:
@@ -218,7 +220,8 @@ class TrayApplication:
             self.notifier.notify("error", "Settings", warning, critical=True)
         # What a run that did not quit cleanly left: children, Host blocks, login markers.
         await asyncio.to_thread(self.launcher.registry.reap_stale)
-        self._ssh_shim = await asyncio.to_thread(_write_ssh_shim)
+        # In the app's data folder: nothing in ~/.ssh changes before a Connect.
+        self._ssh_shim = await asyncio.to_thread(write_ssh_shim, data_dir())
         self.controller.spawn(self.connect_flow.remove_hosts(None))
         if self.args.demo:
             await self.use_demo()
@@ -490,34 +493,8 @@ class TrayApplication:
             self._quit_task = asyncio.ensure_future(self.quit(shutdown_remote=False))
 
     async def _ask_quit(self) -> None:
-        live = [t for t in self._tunnels().values() if t.state not in _ENDED]
-        shutdown_remote = False
-        if live:
-            one = len(live) == 1
-            answer = await self.ask.ask(
-                Question(
-                    "Quit ClearML Session Tray",
-                    (
-                        "A session tunnel is open: an editor connected through it loses the "
-                        "connection. The remote session can keep running (reconnect later from "
-                        "the menu) or be shut down now."
-                        if one
-                        else f"{len(live)} session tunnels are open: editors connected through "
-                        "them lose the connection. The remote sessions can keep running "
-                        "(reconnect later from the menu) or be shut down now."
-                    ),
-                    (
-                        "Keep the session running" if one else "Keep sessions running",
-                        "Shut it down" if one else "Shut them down",
-                        "Cancel",
-                    ),
-                    destructive=1,
-                )
-            )
-            if answer not in (0, 1):
-                return
-            shutdown_remote = answer == 1
-        if self._quit_task is None:
+        shutdown_remote = await ask_quit(self.ask, self.launcher.tunnels().values())
+        if shutdown_remote is not None and self._quit_task is None:
             self._quit_task = asyncio.ensure_future(self.quit(shutdown_remote))
 
     async def quit(self, shutdown_remote: bool = False) -> None:
@@ -537,20 +514,6 @@ class TrayApplication:
         self.tray.close()
         self.windows.close_all()
         self.on_quit()
-
-
-_ENDED = (TunnelState.CLOSED, TunnelState.FAILED)
-
-
-def _write_ssh_shim() -> Path | None:
-    from tray_app.core.ssh_config import SshConfig
-    from tray_app.core.ssh_master import write_ssh_shim
-
-    try:  # in the app's data folder: nothing in ~/.ssh changes before a Connect
-        return write_ssh_shim(data_dir(), SshConfig().control_dir)
-    except OSError as exc:  # clearml-session then logs in by itself, as it always did
-        log.warning("ssh shim not written: %s", exc)
-        return None
 
 
 def _file_url(path: Path) -> str:

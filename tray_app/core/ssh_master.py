@@ -179,15 +179,20 @@ def shim_text(real_ssh: str, control_dir: Path) -> str:
     )
 
 
-def write_ssh_shim(directory: Path, control_dir: Path) -> Path | None:
-    """The folder to put first on clearml-session's PATH (None: no ssh, or no multiplexing)."""
+def write_ssh_shim(directory: Path, control_dir: Path | None = None) -> Path | None:
+    """The folder to put first on clearml-session's PATH (None: no ssh, no multiplexing, or
+    it could not be written: the CLI then logs in by itself, as it always did)."""
+    import logging
     import shutil
 
     real = shutil.which("ssh")
     if real is None or not master_supported():
         return None
+    if control_dir is None:
+        from tray_app.core.ssh_config import default_control_dir
+
+        control_dir = default_control_dir()
     folder = directory / SHIM_DIR_NAME
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / "ssh"
     text = shim_text(real, control_dir)
     try:
@@ -195,5 +200,10 @@ def write_ssh_shim(directory: Path, control_dir: Path) -> Path | None:
             return folder
     except OSError:
         pass
-    atomic_write_text(path, text, mode=0o700, durable=False)
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        atomic_write_text(path, text, mode=0o700, durable=False)
+    except OSError as exc:
+        logging.getLogger(__name__).warning("ssh shim not written: %s", exc)
+        return None
     return folder
