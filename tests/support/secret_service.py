@@ -90,13 +90,19 @@ class SecretService:
         """username -> secret of the items `keyring` stored for `service`, read over D-Bus."""
         import secretstorage
 
+        from jeepney.wrappers import DBusErrorResponse
+        from secretstorage.exceptions import ItemNotFoundException
+
         connection = secretstorage.dbus_init()
         try:
             collection = secretstorage.get_default_collection(connection)
-            return {
-                item.get_attributes()["username"]: item.get_secret().decode()
-                for item in collection.search_items({"service": service})
-            }
+            found: dict[str, str] = {}
+            for item in collection.search_items({"service": service}):
+                try:
+                    found[item.get_attributes()["username"]] = item.get_secret().decode()
+                except (ItemNotFoundException, DBusErrorResponse):
+                    continue  # deleted by the tray between the search and this read
+            return found
         finally:
             connection.close()
 

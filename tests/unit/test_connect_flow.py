@@ -78,13 +78,26 @@ class Tunnels:
         self.infos = {i.key: i for i in infos}
         self.attached: list[str] = []
         self.promoted: list[str] = []
+        self.envs: list[dict[str, str]] = []
+        self.held: list[bool] = []
         self.progress: list[str] = []
 
     def tunnels(self) -> Mapping[str, TunnelInfo]:
         return self.infos
 
-    def attach(self, session_id: str, label: str = "", *, prewarm: bool = False) -> str:
+    def attach(
+        self,
+        session_id: str,
+        label: str = "",
+        *,
+        prewarm: bool = False,
+        env: Mapping[str, str] | None = None,
+    ) -> str:
         self.attached.append(session_id)
+        self.envs.append(dict(env or {}))
+        marker = (env or {}).get("CLEARML_TRAY_LOGIN_MARKER")
+        if marker:  # the login ahead is still under way when the CLI starts
+            self.held.append(Path(marker).exists())
         return "attach-1"
 
     def promote(self, key: str) -> TunnelInfo | None:
@@ -343,14 +356,19 @@ async def test_connect_logs_in_to_the_machine_first_so_the_cli_needs_no_password
     flow, rec, tunnels = flow_parts(ScriptedAsk(), direct=direct, session=lambda sid: _session())
     flow.connect(SID, "gpu box")
     await flow_parts.settle()
+    # The CLI started at once, told (its environment) to wait for the login in its ssh...
+    (cli_env,) = tunnels.envs
+    marker = Path(cli_env["CLEARML_TRAY_LOGIN_MARKER"])
+    assert marker.parent == tmp_path / "cm" and tunnels.held == [True]
+    assert not list(marker.parent.glob("*.pending"))  # ...which is done: its ssh goes on
     (login,) = rec.ran
     assert login[-3:] == ["-p", "10022", "root@127.0.3.9"] and "-N" in login and "-f" in login
     assert f"ControlPath={tmp_path / 'cm'}/%C" in login  # the path the shim gives the CLI
-    assert "ControlPersist=8" in login  # ends by itself once the CLI's ssh is gone
+    assert "ControlPersist=3" in login  # ends by itself once the CLI's ssh is gone
     assert "s3cret-pw" not in " ".join(login)  # askpass reads it from the keyring
     assert secrets.store == {session_password_key(SID): "s3cret-pw"}
     assert rec.envs[0]["SSH_ASKPASS_REQUIRE"] == "force"
-    assert tunnels.attached == [SID]  # only after the login
+    assert tunnels.attached == [SID]
     # The tunnel ends: the login goes with it, at once.
     tunnels.infos[SID] = TunnelInfo(SID, SID, TunnelState.CLOSED)
     flow.tunnels_changed()
@@ -372,6 +390,7 @@ async def test_without_a_login_ahead_the_cli_logs_in_itself(
     flow.connect(SID, "gpu box")
     await flow_parts.settle()
     assert tunnels.attached == [SID] and rec.notices == []
+    assert not list((tmp_path / "cm").glob("*.pending"))  # the CLI's ssh is not held back
     flow.tunnels_changed()
     await flow_parts.settle()
     assert not any("exit" in argv for argv in rec.ran)  # nothing to end
@@ -397,3 +416,13 @@ def test_the_shim_adds_the_control_path_and_runs_the_real_ssh(tmp_path: Path) ->
     # (%C, expanded: a hash of this user, host and port, which the tray's login shares)
     assert re.search(rf"^controlpath {re.escape(str(tmp_path / 'c m'))}/[0-9a-f]{{40}}$",
                      out.stdout, re.M)  # fmt: skip
+    # While the tray's login is under way (the marker exists), the shim's ssh waits for it.
+    marker = tmp_path / "login.pending"
+    marker.touch()
+    env = {**os.environ, "CLEARML_TRAY_LOGIN_MARKER": str(marker)}
+    held = subprocess.Popen([str(folder / "ssh"), "-G", "h"], env=env, stdout=subprocess.PIPE)
+    with pytest.raises(subprocess.TimeoutExpired):
+        held.wait(0.5)
+    marker.unlink()
+    assert held.wait(10) == 0  # the login done: ssh goes on
+    assert held.stdout is not None and b"controlpath" in held.stdout.read()

@@ -122,7 +122,16 @@ def askpass_launcher(directory: Path) -> Path:
 # and the CLI goes on at once. Without such a login ssh connects as usual.
 
 SHIM_DIR_NAME = "ssh-shim"
-DIRECT_PERSIST_S = 8  # the login ends this long after its last user (the CLI's ssh) is gone
+DIRECT_PERSIST_S = 3  # the login ends this long after its last user (the CLI's ssh) is gone
+# Set in one clearml-session's environment: the file that exists while the tray logs in to its
+# machine. The CLI starts at once; its ssh (the shim) waits for the login, at most this long.
+LOGIN_MARKER_ENV = "CLEARML_TRAY_LOGIN_MARKER"
+LOGIN_WAIT_S = 15
+
+
+def login_marker(control_dir: Path, session_id: str) -> Path:
+    """Exists while the tray logs in to the machine of `session_id` (cleared at start)."""
+    return control_dir / f"login-{session_id[:8]}.pending"
 
 
 def direct_control_path(control_dir: Path) -> str:
@@ -171,12 +180,19 @@ def shim_text(real_ssh: str, control_dir: Path) -> str:
     import shlex
 
     option = shlex.quote(_option("ControlPath", direct_control_path(control_dir)))
-    return (
-        "#!/bin/sh\n"
-        "# clearml-session's ssh, as ClearML Session Tray starts it: a login the tray already\n"
-        "# made to the session's machine is reused (no password prompt, no 5 s wait).\n"
-        f'exec {shlex.quote(real_ssh)} -o {option} "$@"\n'
-    )
+    lines = [
+        "#!/bin/sh",
+        "# clearml-session's ssh, as ClearML Session Tray starts it: a login the tray makes to",
+        "# the session's machine meanwhile is waited for, then reused (no password prompt, no",
+        "# 5 s wait).",
+        "n=0",
+        f'while [ -n "${LOGIN_MARKER_ENV}" ] && [ -e "${LOGIN_MARKER_ENV}" ] '
+        f"&& [ $n -lt {LOGIN_WAIT_S * 20} ]; do",
+        "  sleep 0.05; n=$((n + 1))",
+        "done",
+        f'exec {shlex.quote(real_ssh)} -o {option} "$@"',
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def write_ssh_shim(directory: Path, control_dir: Path | None = None) -> Path | None:

@@ -477,9 +477,16 @@ class SessionLauncher:
         )
         return key
 
-    def attach(self, session_id: str, label: str = "", *, prewarm: bool = False) -> str:
+    def attach(
+        self,
+        session_id: str,
+        label: str = "",
+        *,
+        prewarm: bool = False,
+        env: Mapping[str, str] | None = None,
+    ) -> str:
         """`clearml-session --attach <id>`; `prewarm`: ahead of a Connect nobody clicked yet,
-        silent until `promote` (or ended quietly with `retire`)."""
+        silent until `promote` (or ended quietly with `retire`); `env`: added to the child's."""
         existing = self._find_session(session_id)
         if existing is not None and existing.proc.running():
             if not prewarm:
@@ -499,6 +506,7 @@ class SessionLauncher:
             folder="",
             policy=self._policy(creating=False, quiet=prewarm),
             sid=session_id,
+            env=env,
         )
         return key
 
@@ -653,6 +661,7 @@ class SessionLauncher:
         folder: str,
         policy: LaunchPolicy,
         sid: str | None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         # Keys restart at 1 with every run; the log names carry the start time so that an
         # earlier run's logs are kept.
@@ -661,7 +670,7 @@ class SessionLauncher:
         proc = SessionProcess(
             key,
             guarded_argv(argv),
-            env=self._env(),
+            env={**self._env(), **(env or {})},
             log_path=log_path,
             config_file=config,
             cwd=Path.home(),

@@ -62,7 +62,14 @@ class TunnelSource(Protocol):
 
     def tunnels(self) -> Mapping[str, TunnelInfo]: ...
 
-    def attach(self, session_id: str, label: str = "", *, prewarm: bool = False) -> str: ...
+    def attach(
+        self,
+        session_id: str,
+        label: str = "",
+        *,
+        prewarm: bool = False,
+        env: Mapping[str, str] | None = None,
+    ) -> str: ...
 
     def promote(self, key: str) -> TunnelInfo | None: ...
 
@@ -161,14 +168,18 @@ class ConnectFlow:
         self._spawn(self._attach(session_id, label))
 
     async def _attach(self, session_id: str, label: str) -> None:
+        session = self._session(session_id)
+        direct = self._direct if session is not None else None
+        env: dict[str, str] = {}
         try:
-            session = self._session(session_id)
-            if self._direct is not None and session is not None:
-                await self._direct.open(session)
+            if direct is not None and session is not None:
+                env = await direct.hold(session)
         finally:
             prewarm = self._attaching.pop(session_id, False)
         try:
-            self._tunnels.attach(session_id, label, prewarm=prewarm)
+            # The CLI starts now; its ssh waits for the login below (about as long as the
+            # CLI's own start), so the two overlap.
+            self._tunnels.attach(session_id, label, prewarm=prewarm, env=env)
         except FileNotFoundError:
             if not prewarm:
                 self._notify.notify(
@@ -178,7 +189,9 @@ class ConnectFlow:
                     "(pip install clearml-session).",
                     critical=True,
                 )
-            return
+        finally:
+            if env and direct is not None and session is not None:
+                self._spawn(direct.open(session))
         if not prewarm:
             self.check_editor_soon()
 

@@ -1,11 +1,12 @@
 """The tray logs in to a session's machine ahead of clearml-session: the CLI needs no password.
 
 clearml-session spends ~5 of its ~6 s to a tunnel waiting, after typing the password, for a
-second password prompt that would mean a wrong one. Before an attach, the tray opens one
-OpenSSH master connection to the machine the CLI will reach (the session's address, SSH port
-and user, as the CLI reads them), logged in by the askpass helper from the keyring; the CLI's
-ssh (through the shim in `core.ssh_master`) rides on it, gets a shell prompt at once and the
-CLI reports the tunnel about a second after it started.
+second password prompt that would mean a wrong one. While the CLI starts (about a second), the
+tray opens one OpenSSH master connection to the machine the CLI will reach (the session's
+address, SSH port and user, as the CLI reads them), logged in by the askpass helper from the
+keyring; the CLI's ssh (the shim in `core.ssh_master`) waits for that login (a marker file
+named in the CLI's environment), rides on it, gets a shell prompt at once, and the CLI reports
+the tunnel about a second after it started.
 
 Anything that does not fit — no password known, host keys pinned by the server (the CLI checks
 those itself), no address yet, the login refused — only means the CLI logs in itself, as
@@ -29,10 +30,12 @@ from tray_app.core.redact import register_secret
 from tray_app.core.secrets import SecretStore, session_password_key
 from tray_app.core.ssh_config import SshConfig
 from tray_app.core.ssh_master import (
+    LOGIN_MARKER_ENV,
     askpass_env,
     askpass_launcher,
     direct_exit_argv,
     direct_master_argv,
+    login_marker,
     master_supported,
 )
 
@@ -81,18 +84,41 @@ class DirectLogin:
         self._ssh_config = ssh_config
         self._open: dict[str, Machine] = {}  # session id → the machine the tray is logged in to
 
+    async def hold(self, session: Session) -> dict[str, str]:
+        """Before the CLI starts: the environment that makes its ssh wait for `open` (empty
+        when no login will be tried). `open` must follow; it lets the ssh go in any case."""
+        if Machine.of(session) is None or self._server() is None or not master_supported():
+            return {}
+        config = self._ssh_config()
+        marker = login_marker(config.control_dir, session.id)
+
+        def touch() -> None:
+            config.ensure_dirs()
+            marker.touch()
+
+        try:
+            await asyncio.to_thread(touch)
+        except OSError as exc:
+            log.info("no login ahead of clearml-session: %s", exc.strerror)
+            return {}
+        return {LOGIN_MARKER_ENV: str(marker)}
+
     async def open(self, session: Session) -> bool:
         """Log in to the session's machine (True when the CLI's ssh will find the login)."""
         machine = Machine.of(session)
         server = self._server()
-        if machine is None or server is None or not master_supported():
-            return False
+        marker = login_marker(self._ssh_config().control_dir, session.id)
         try:
+            if machine is None or server is None or not master_supported():
+                return False
             async with asyncio.timeout(LOGIN_TIMEOUT_S):
                 return await self._log_in(session.id, machine, server)
         except Exception as exc:  # any failure: the CLI logs in by itself, as it always did
             log.info("no login ahead of clearml-session for %s: %s", session.id, _why(exc))
             return False
+        finally:
+            with contextlib.suppress(OSError):  # the CLI's ssh goes on now
+                await asyncio.to_thread(marker.unlink, True)
 
     async def _log_in(self, session_id: str, machine: Machine, server: ServerSide) -> bool:
         if await server.host_keys_pinned():
@@ -107,7 +133,7 @@ class DirectLogin:
         known_hosts = config.known_hosts_for(f"direct-{session_id[:8]}")
 
         def prepare() -> Path:
-            config.ensure_dirs()
+            config.ensure_dirs()  # the askpass launcher and the known hosts live there
             known_hosts.unlink(missing_ok=True)  # this login's key only, as the CLI trusts
             self._secrets().set(name, password)
             return askpass_launcher(config.managed.parent)
