@@ -89,7 +89,6 @@ class SecretService:
     def stored(self, service: str = "clearml-tray") -> dict[str, str]:
         """username -> secret of the items `keyring` stored for `service`, read over D-Bus."""
         import secretstorage
-
         from jeepney.wrappers import DBusErrorResponse
         from secretstorage.exceptions import ItemNotFoundException
 
