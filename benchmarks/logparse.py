@@ -131,7 +131,8 @@ def ready_to_editor(ctx: Context) -> list[Figure]:
             note=f"median of {runs}: launch call → the CLI's interpreter up"
             f" ({details.get('launch_to_spawn_ms', 0):.0f} ms in the last run: preset, keyring,"
             " argv, QProcess start and the interpreter's own start) + the CLI writing its ready"
-            " line (stamped inside it) → the tray's ready hook"
+            " line (stamped inside it) → the tray's ready hook (the login the CLI's ssh waits"
+            " for in between saves it ~5 s and is not counted)"
             f" ({details.get('ready_line_to_hook_ms', 0):.0f} ms)",
         ),
         Figure(
@@ -139,7 +140,9 @@ def ready_to_editor(ctx: Context) -> list[Figure]:
             "launch → ready (real clearml-session, emulator agent at 0.3 s ticks)",
             median(launch),
             "s",
-            note="dominated by the CLI's own polling (2-3 s sleeps), not by the tray",
+            note="dominated by the CLI's own polling (2-3 s sleeps); its ssh rides on the"
+            " tray's login to the machine, made when the CLI says its tunnel is starting, so"
+            " the CLI's 5 s password wait is gone",
         ),
     ]
 

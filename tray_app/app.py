@@ -39,6 +39,7 @@ from tray_app.core.secrets import SecretStore
 from tray_app.core.session_ref import connectable
 from tray_app.core.sessions import SessionService
 from tray_app.core.settings import Settings, load_settings
+from tray_app.core.ssh_config import default_control_dir
 from tray_app.core.ssh_master import write_ssh_shim
 from tray_app.core.tunnels import TunnelInfo, TunnelState
 
@@ -78,6 +79,7 @@ class TrayApplication:
         self._last_state = TrayState.CONNECTING
         self._told_unconfigured = False
         self._ssh_shim: Path | None = None
+        self._marker_dir: Path | None = None
         self._quit_task: asyncio.Future[None] | None = None
         self.on_quit: Callable[[], None] = lambda: None  # run_app: end Qt's event loop
 
@@ -95,7 +97,11 @@ class TrayApplication:
             icon_for=notification_icon,
         )
         self.launcher = SessionLauncher(
-            lambda: self.settings, self.notifier, env=self._child_env, show_log=self._follow_log
+            lambda: self.settings,
+            self.notifier,
+            env=self._child_env,
+            show_log=self._follow_log,
+            login_markers=self._login_markers,
         )
         self.launcher.output.connect(self.windows.child_output)
         self.direct_login = DirectLogin(
@@ -145,6 +151,9 @@ class TrayApplication:
         self.launcher.on_ready = self.connect_flow.tunnel_up
         self.launcher.open_editor = self.connect_flow.open_editor
         self.launcher.copy_ssh = self.connect_flow.copy_ssh
+        self.launcher.login_ahead = lambda info, login, marker: self.connect_flow.login_ahead(
+            info, login.user, login.host, login.port, marker
+        )
         self.launcher.tunnels_changed.connect(self.tray.update_state)
         self.launcher.tunnels_changed.connect(self.connect_flow.tunnels_changed)
         self.launcher.tunnels_changed.connect(self.poller.refresh_now)
@@ -222,6 +231,7 @@ class TrayApplication:
         await asyncio.to_thread(self.launcher.registry.reap_stale)
         # In the app's data folder: nothing in ~/.ssh changes before a Connect.
         self._ssh_shim = await asyncio.to_thread(write_ssh_shim, data_dir())
+        self._marker_dir = await asyncio.to_thread(default_control_dir)
         self.controller.spawn(self.connect_flow.remove_hosts(None))
         if self.args.demo:
             await self.use_demo()
@@ -350,6 +360,10 @@ class TrayApplication:
         new = copy.deepcopy(self.settings)
         new.active().config_file = path
         await self.apply_settings(new)
+
+    def _login_markers(self) -> Path | None:
+        """Where a new session's CLI finds its login marker (None: no shim, no login ahead)."""
+        return self._marker_dir if self._ssh_shim is not None else None
 
     def _child_env(self) -> dict[str, str]:
         """clearml-session must talk to the server the tray shows: same config file."""

@@ -28,6 +28,7 @@ from tray_app.app import TrayApplication
 from tray_app.core.presets import Preset
 from tray_app.core.secrets import SecretStore, session_password_key
 from tray_app.core.ssh_config import host_alias
+from tray_app.qt.launcher import descendants
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -111,6 +112,12 @@ async def test_new_session_to_vscode_and_passwordless_ssh(
     (tunnel,) = [t for t in app.launcher.tunnels().values() if t.session_id]
     assert tunnel.session_id is not None
     alias = host_alias(tunnel.session_id)
+    # The new session's CLI logged in over the tray's own login to the machine (made when the
+    # CLI said its tunnel was starting), so it typed no password and did not wait for one.
+    assert tunnel.session_id in app.direct_login.sessions()
+    cli = app.launcher.process(tunnel.key)
+    assert cli is not None
+    assert any("ControlPath=" in _cmdline(p) for p in descendants(cli.started_pid))
     # Remote-SSH is checked first (installed here, so nothing is offered), then the folder opens.
     assert invocations() == [
         ["--list-extensions"],
@@ -257,7 +264,6 @@ async def test_pointing_at_a_session_opens_its_tunnel_ahead_and_connect_takes_it
     from tray_app.core.settings import Settings, save_settings
     from tray_app.core.ssh_config import SshConfig
     from tray_app.core.tunnels import TunnelState
-    from tray_app.qt.launcher import descendants
 
     if shutil.which("ssh") is None:
         pytest.skip("needs the OpenSSH client")

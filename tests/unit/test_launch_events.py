@@ -10,6 +10,7 @@ from tray_app.core.launch_events import (
     AskUser,
     Effect,
     LaunchPolicy,
+    LoginAhead,
     Notice,
     OpenEditor,
     Terminate,
@@ -33,6 +34,8 @@ def short(effect: Effect) -> str:
         return f"write:{effect.text.strip()}"
     if isinstance(effect, AskUser):
         return "ask"
+    if isinstance(effect, LoginAhead):
+        return "login"
     return {TunnelUp: "up", OpenEditor: "editor", Terminate: "terminate"}[type(effect)]
 
 
@@ -41,25 +44,35 @@ def start(creating: bool) -> TunnelModel:
     return TunnelModel(TunnelInfo("k", None if creating else "abc", state, label="gpu box"))
 
 
-READY = ["write:y", "write:y", "up", "notice:session_ready", "editor"]
+# A new session's first tunnel asks for the login ahead of the CLI's ssh (once).
+READY = ["write:y", "write:y", "login", "up", "notice:session_ready", "editor"]
+UP = ["login", "up", "notice:session_ready", "editor"]
 # transcript → (final state, times the tunnel came up, the effects in order)
 TABLE: dict[str, tuple[TunnelState, int, list[str]]] = {
-    "composed_incorrect_password.txt": (TunnelState.FAILED, 0, ["notice:session_failed"]),
+    "composed_incorrect_password.txt": (
+        TunnelState.FAILED,
+        0,
+        ["login", "notice:session_failed"],
+    ),
     "composed_reconnect.txt": (
         TunnelState.READY,
         2,
-        ["up", "notice:session_ready", "editor", "up"],  # no second notice, no second window
+        [*UP, "up"],  # no second login ahead, notice, or window
     ),
-    "composed_retry_then_ready.txt": (TunnelState.READY, 1, READY[2:]),
-    "composed_shutdown.txt": (TunnelState.READY, 1, READY[2:]),
-    "composed_success_full.txt": (TunnelState.READY, 1, READY[2:]),
-    "composed_success_ssh_only.txt": (TunnelState.READY, 1, READY[2:]),
+    "composed_retry_then_ready.txt": (TunnelState.READY, 1, UP),
+    "composed_shutdown.txt": (TunnelState.READY, 1, UP),
+    "composed_success_full.txt": (TunnelState.READY, 1, UP),
+    "composed_success_ssh_only.txt": (TunnelState.READY, 1, UP),
     "composed_traceback.txt": (TunnelState.FAILED, 0, ["notice:session_failed"]),
     "real_attach_retry.txt": (TunnelState.RETRYING, 0, []),
     "real_auth_error.txt": (TunnelState.FAILED, 0, ["notice:session_failed"]),
     "real_bad_queue.txt": (TunnelState.FAILED, 0, ["notice:session_failed"]),
-    "real_launch_prompts_retry.txt": (TunnelState.RETRYING, 0, ["write:N", "write:y", "write:y"]),
-    "real_launch_retry.txt": (TunnelState.RETRYING, 0, ["write:y", "write:y"]),
+    "real_launch_prompts_retry.txt": (
+        TunnelState.RETRYING,
+        0,
+        ["write:N", "write:y", "write:y", "login"],
+    ),
+    "real_launch_retry.txt": (TunnelState.RETRYING, 0, ["write:y", "write:y", "login"]),
     "real_missing_config.txt": (TunnelState.FAILED, 0, ["notice:session_failed"]),
     "real_ready_full.txt": (TunnelState.READY, 1, READY),
     "real_ready_ssh_only.txt": (TunnelState.READY, 1, READY),
@@ -98,7 +111,7 @@ def test_the_retry_limit_stops_a_tunnel_that_never_came_up() -> None:
     assert tunnel.info.state is TunnelState.FAILED and tunnel.stopping
     assert [short(e) for e in effects][-2:] == ["notice:tunnel_problems", "terminate"]
     assert finished(tunnel, -1) == (
-        TunnelModel(tunnel.info, tunnel.retries, True, True, 0, False),
+        TunnelModel(tunnel.info, tunnel.retries, True, True, 0, False, login_asked=True),
         [],
     )  # the kill that follows is ours: no second notice
 

@@ -21,6 +21,7 @@ from tray_app.core.session_log import (
     StatusChanged,
     TaskAttached,
     TaskCreated,
+    TunnelStarting,
 )
 from tray_app.core.tunnels import TunnelInfo, TunnelState
 
@@ -67,6 +68,7 @@ class TunnelModel:
     failed_reported: bool = False
     ready_count: int = 0  # how many times the tunnel came up (reconnects re-print the banner)
     lost_reported: bool = False  # "keeps failing" was notified since the last ready
+    login_asked: bool = False  # LoginAhead was asked for (once, for the first tunnel)
 
 
 # --- effects ----------------------------------------------------------------------------------
@@ -105,11 +107,21 @@ class OpenEditor:
 
 
 @dataclass(frozen=True, slots=True)
+class LoginAhead:
+    """A new session's first tunnel is starting: log in to its machine for the CLI's ssh,
+    which waits for that login (see core.flows.direct_login)."""
+
+    user: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
 class Terminate:
     pass
 
 
-Effect = WriteStdin | AskUser | Notice | TunnelUp | OpenEditor | Terminate
+Effect = WriteStdin | AskUser | Notice | TunnelUp | OpenEditor | Terminate | LoginAhead
 
 
 def _with(tunnel: TunnelModel, **info: object) -> TunnelModel:
@@ -149,6 +161,16 @@ def _react(
         return _with(tunnel, state=TunnelState.CONNECTING, last_message="Remote machine ready"), []
     if kind == "tunnel_starting":
         message = "Reconnecting the SSH tunnel" if tunnel.ready_count else "Starting SSH tunnel"
+        if (
+            policy.creating
+            and not tunnel.ready_count
+            and not tunnel.login_asked
+            and isinstance(event, TunnelStarting)
+            and event.host
+            and event.port
+        ):
+            effects.append(LoginAhead(event.user or "root", event.host, event.port))
+            tunnel = replace(tunnel, login_asked=True)
         return _with(tunnel, state=TunnelState.CONNECTING, last_message=message), effects
     if kind == "tunnel_retry":
         return _retry(tunnel, policy)

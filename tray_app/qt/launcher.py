@@ -35,6 +35,7 @@ from tray_app.core.launch_events import (
     Effect,
     LaunchPolicy,
     LaunchProblem,
+    LoginAhead,
     Notice,
     OpenEditor,
     Terminate,
@@ -51,6 +52,7 @@ from tray_app.core.presets import Preset
 from tray_app.core.redact import StreamRedactor, register_secret
 from tray_app.core.session_log import SessionEvent
 from tray_app.core.settings import Settings
+from tray_app.core.ssh_master import LOGIN_MARKER_ENV
 from tray_app.core.tunnels import TunnelInfo, TunnelState
 from tray_app.core.wording import session_title, short_id
 
@@ -65,6 +67,8 @@ LOG_LIMIT_CHARS = 8_000_000  # per clearml-session log file
 
 
 TunnelHook = Callable[[TunnelInfo], None]
+# (the tunnel, where its CLI's ssh goes, the marker that ssh waits on while the tray logs in)
+LoginHook = Callable[[TunnelInfo, LoginAhead, Path], None]
 
 
 class ParserLike(Protocol):
@@ -379,6 +383,7 @@ class _Child:
         self.model = model
         self.policy = policy
         self.password: str | None = None
+        self.login_marker: Path | None = None  # its ssh waits while this exists
 
     @property
     def info(self) -> TunnelInfo:
@@ -411,6 +416,7 @@ class SessionLauncher:
         open_url: Callable[[str], None] | None = None,
         show_log: Callable[[str], None] | None = None,
         parser_factory: Callable[[], ParserLike] = default_parser,
+        login_markers: Callable[[], Path | None] = lambda: None,
         parent: QObject | None = None,
     ) -> None:
         self.signals = LauncherSignals(parent)
@@ -426,6 +432,8 @@ class SessionLauncher:
         self.on_ready: TunnelHook = on_ready or _default_hook("on-ready")
         self.open_editor: TunnelHook = open_editor or _default_hook("open-editor")
         self.copy_ssh: TunnelHook = _default_hook("copy-ssh")
+        self.login_ahead: LoginHook = lambda info, login, marker: marker.unlink(missing_ok=True)
+        self._login_markers = login_markers  # where a new session's marker goes (None: none)
         self._open_url = open_url or _open_url
         self._show_log = show_log or (lambda key: log.info("show log %s", key))
         self._children: dict[str, _Child] = {}
@@ -472,10 +480,34 @@ class SessionLauncher:
         policy = self._policy(
             creating=True, restore_workspace=preset.restore_workspace, queue=preset.queue
         )
+        env, marker = self._login_marker(key)
         self._start(
-            key, argv, config, label=label, folder=preset.user_folder, policy=policy, sid=None
+            key,
+            argv,
+            config,
+            label=label,
+            folder=preset.user_folder,
+            policy=policy,
+            sid=None,
+            env=env,
         )
+        self._children[key].login_marker = marker
         return key
+
+    def _login_marker(self, key: str) -> tuple[dict[str, str], Path | None]:
+        """The CLI's first ssh waits on this file until the tray has logged in to the new
+        session's machine for it (LoginAhead); no file, no wait."""
+        folder = self._login_markers()
+        if folder is None:
+            return {}, None
+        marker = folder / f"login-{key}.pending"
+        try:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            marker.touch()
+        except OSError as exc:
+            log.info("no login ahead for %s: %s", key, exc.strerror)
+            return {}, None
+        return {LOGIN_MARKER_ENV: str(marker)}, marker
 
     def attach(
         self,
@@ -758,6 +790,14 @@ class SessionLauncher:
                     log.exception("session %s: on-ready step failed", key)
             elif isinstance(effect, OpenEditor):
                 self._open_editor_for(key)
+            elif isinstance(effect, LoginAhead):
+                marker, child.login_marker = child.login_marker, None
+                if marker is not None:
+                    try:
+                        self.login_ahead(child.info, effect, marker)
+                    except Exception:
+                        log.exception("session %s: login ahead failed", key)
+                        marker.unlink(missing_ok=True)
             elif isinstance(effect, Notice):
                 self._notice(child, effect)
             elif isinstance(effect, Terminate):
@@ -803,6 +843,8 @@ class SessionLauncher:
         # It holds the session password in plain text (the CLI's own state file).
         if child.proc.config_file is not None:
             child.proc.config_file.unlink(missing_ok=True)
+        if child.login_marker is not None:
+            child.login_marker.unlink(missing_ok=True)
         self.registry.discard(child.proc.started_pid)
         model, effects = finished(child.model, code, child.policy)
         self._set(child, model)

@@ -32,7 +32,7 @@ from tray_app.core.editors import (
     remote_folder,
     terminal_argv,
 )
-from tray_app.core.flows.direct_login import DirectLogin
+from tray_app.core.flows.direct_login import DirectLogin, Machine
 from tray_app.core.models import Session, Snapshot
 from tray_app.core.ports import Ask, Desktop, Notify, Question, Runner, Spawn, confirm
 from tray_app.core.secrets import SecretStore, session_password_key
@@ -213,6 +213,15 @@ class ConnectFlow:
 
     def open_terminal(self, session_id: str) -> None:
         self._spawn(self._open_terminal(session_id))
+
+    def login_ahead(self, info: TunnelInfo, user: str, host: str, port: int, marker: Path) -> None:
+        """A new session's CLI is about to log in to its machine (and waits on `marker`): the
+        tray logs in first, so the CLI's ssh needs no password (see `attach`)."""
+        if self._direct is None or not info.session_id:
+            self._spawn(asyncio.to_thread(marker.unlink, True))
+            return
+        machine = Machine(user, host, port)
+        self._spawn(self._direct.open_machine(info.session_id, machine, marker))
 
     def copy_ssh(self, info: TunnelInfo) -> None:
         """`ssh clearml-<id8>`: works as it is, over the tunnel, with no password prompt."""

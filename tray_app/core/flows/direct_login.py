@@ -105,16 +105,20 @@ class DirectLogin:
 
     async def open(self, session: Session) -> bool:
         """Log in to the session's machine (True when the CLI's ssh will find the login)."""
-        machine = Machine.of(session)
-        server = self._server()
         marker = login_marker(self._ssh_config().control_dir, session.id)
+        return await self.open_machine(session.id, Machine.of(session), marker)
+
+    async def open_machine(self, session_id: str, machine: Machine | None, marker: Path) -> bool:
+        """Log in to `machine` for the CLI of `session_id`, whose ssh waits while `marker`
+        exists; the marker goes in any case."""
+        server = self._server()
         try:
             if machine is None or server is None or not master_supported():
                 return False
             async with asyncio.timeout(LOGIN_TIMEOUT_S):
-                return await self._log_in(session.id, machine, server)
+                return await self._log_in(session_id, machine, server)
         except Exception as exc:  # any failure: the CLI logs in by itself, as it always did
-            log.info("no login ahead of clearml-session for %s: %s", session.id, _why(exc))
+            log.info("no login ahead of clearml-session for %s: %s", session_id, _why(exc))
             return False
         finally:
             with contextlib.suppress(OSError):  # the CLI's ssh goes on now
