@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
 
@@ -233,6 +234,46 @@ def test_the_queue_list_is_browsable_preselected_and_unknown_queues_are_flagged(
     with_preset = make(qtbot, GPU)
     with_preset.set_queues(_queues())
     assert with_preset.queue.text() == "gpu-a100"
+
+
+def test_the_queue_starts_on_the_last_used_one(qtbot: QtBot) -> None:
+    launched: list[Preset] = []
+    dialog = make(qtbot, last_queue="default")
+    dialog.launch_requested.connect(launched.append)
+    assert dialog.queue.text() == "default"  # at once, before the list has loaded
+    dialog.set_queues(_queues())
+    # Kept although "sessions" has free workers: the user's last choice wins.
+    assert dialog.queue.text() == "default"
+    assert dialog.errors.isHidden()
+    dialog.launch_button.click()
+    assert [p.queue for p in launched] == ["default"]
+
+
+def test_a_preset_keeps_its_queue_and_a_one_off_gets_the_last_used_one(qtbot: QtBot) -> None:
+    dialog = make(qtbot, GPU, last_queue="default")
+    dialog.show()
+    dialog.set_queues(_queues())
+    assert dialog.queue.text() == "gpu-a100"  # the preset's own queue
+    dialog.preset_picker.setFocus()
+    qtbot.keyClick(dialog.preset_picker, Qt.Key.Key_Up)  # back to "(new preset)": a one-off
+    qtbot.waitUntil(lambda: dialog.preset_picker.currentIndex() == 0)
+    assert dialog.queue.text() == "default"
+
+
+def test_a_last_used_queue_the_server_lost_gives_way_to_a_free_one(qtbot: QtBot) -> None:
+    dialog = make(qtbot, last_queue="old-queue")
+    assert dialog.queue.text() == "old-queue"  # nothing better is known yet
+    dialog.set_queues(_queues())
+    assert dialog.queue.text() == "sessions"
+    assert dialog.errors.isHidden()
+
+
+def test_a_typed_queue_is_not_replaced_when_the_list_arrives(qtbot: QtBot) -> None:
+    dialog = make(qtbot, last_queue="default")
+    dialog.queue.clear()
+    qtbot.keyClicks(dialog.queue, "gpu-a100")
+    dialog.set_queues(_queues())
+    assert dialog.queue.text() == "gpu-a100"
 
 
 def test_a_second_queue_in_the_extra_arguments_is_refused(qtbot: QtBot) -> None:

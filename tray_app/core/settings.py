@@ -91,6 +91,8 @@ class Settings:
     idle: IdlePolicy = field(default_factory=IdlePolicy)
     tunnel_retry_limit: int = 3
     workspace_folder: str = ""  # a folder whose .vscode/clearml.json adds presets
+    # The queue of the last launch (dialog or preset): the New session dialog starts on it.
+    last_queue: str = ""
     # Keys of the "settings" object written by a newer version; saved back unchanged.
     extra: dict[str, Any] = field(default_factory=dict)
 
