@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from tray_app.core.models import QueueInfo
@@ -308,3 +309,34 @@ def test_the_wheel_over_an_unfocused_combo_or_spin_box_changes_nothing(qtbot: Qt
             QApplication.sendEvent(widget, event)
         assert dialog.command.toPlainText() == before, widget
     assert dialog.preset() == GPU  # no silent --public-ip false
+
+
+def _in_view(dialog: NewSessionDialog, widget: QWidget) -> bool:
+    viewport = dialog.form_scroll.viewport()
+    top_left = widget.mapTo(viewport, QPoint(0, 0))
+    return viewport.rect().contains(QRect(top_left, widget.size()))
+
+
+def test_the_field_being_edited_stays_in_view_when_errors_appear(qtbot: QtBot) -> None:
+    dialog = make(qtbot, GPU)
+    dialog.resize(560, 380)  # a small window: the form scrolls
+    dialog.show()
+    dialog.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is dialog)
+    dialog.advanced_toggle.click()
+    field = dialog.extra_args  # the last field of the form
+    bar = dialog.form_scroll.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0)
+    bar.setValue(bar.maximum())  # the user scrolls down to it…
+    qtbot.waitUntil(lambda: _in_view(dialog, field))
+    qtbot.mouseClick(field, Qt.MouseButton.LeftButton)  # …and clicks into it
+    qtbot.waitUntil(field.hasFocus)
+    viewport = dialog.form_scroll.viewport()
+    height = viewport.height()
+    qtbot.keyClicks(field, "--yes --queue other --docker x")  # three problems, three lines
+    qtbot.waitUntil(lambda: dialog.errors.isVisible() and viewport.height() < height)
+    assert dialog.errors.text().count("•") >= 2
+    qtbot.waitUntil(lambda: _in_view(dialog, field))
+    # Still there once every pending layout and paint is done, not just for a moment.
+    QApplication.processEvents()
+    assert field.hasFocus() and _in_view(dialog, field)

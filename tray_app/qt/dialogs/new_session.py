@@ -447,6 +447,11 @@ class NewSessionDialog(QDialog):
         form = self.form_scroll.widget()
         if shown and focused is not None and form is not None and form.isAncestorOf(focused):
             # The error list takes room from the form: keep the field being edited in view.
+            # The dialog's layout is settled first (it would otherwise shrink the form only
+            # later, on its next layout pass, and push the field out after it was scrolled to).
+            layout = self.layout()
+            if layout is not None:
+                layout.activate()
             self.form_scroll.ensureWidgetVisible(focused)
 
     def _launchable(self) -> Preset:
