@@ -187,6 +187,7 @@ async def _shoot(out: Path) -> None:
 
     def on_ready(info: Any) -> None:
         ready.append(info)
+        print(f"tunnel up: {info.ssh_host_alias} on localhost:{info.local_ssh_port} ({info.label})")
         hook(info)
 
     app.launcher.on_ready = on_ready
