@@ -183,7 +183,7 @@ def test_errors_wait_for_a_touch_or_launch_and_a_one_off_needs_no_preset_name(
     assert dialog.errors.isHidden()
     dialog.launch_button.click()
     (preset,) = launched
-    assert preset.queue == "sessions" and preset.name == "New session"
+    assert preset.queue == "sessions" and preset.name == "Interactive Session"
 
 
 def test_saving_asks_for_the_preset_name(qtbot: QtBot) -> None:

@@ -57,8 +57,8 @@ NEW_PRESET = "(new preset)"
 QUEUE_NAME_ROLE = Qt.ItemDataRole.UserRole + 1
 _TRISTATE = (("CLI default", None), ("Yes", True), ("No", False))
 # The name a launch without a preset goes by (the label in the menu and notifications, when no
-# session name is given either).
-ONE_OFF_NAME = "New session"
+# session name is given either): the name the CLI gives its task, as the menu row shows it.
+ONE_OFF_NAME = "Interactive Session"
 NAME_EMPTY = "the name is empty"
 
 # What each field does, in plain words (the clearml-session option it sets).
