@@ -89,14 +89,20 @@ class SecretService:
     def stored(self, service: str = "clearml-tray") -> dict[str, str]:
         """username -> secret of the items `keyring` stored for `service`, read over D-Bus."""
         import secretstorage
+        from secretstorage.exceptions import ItemNotFoundException
 
         connection = secretstorage.dbus_init()
         try:
             collection = secretstorage.get_default_collection(connection)
-            return {
-                item.get_attributes()["username"]: item.get_secret().decode()
-                for item in collection.search_items({"service": service})
-            }
+            found: dict[str, str] = {}
+            for item in collection.search_items({"service": service}):
+                try:
+                    found[item.get_attributes()["username"]] = item.get_secret().decode()
+                except ItemNotFoundException:
+                    # Deleted by the app between the search and the read (a disconnect
+                    # removing its password while a test waits for that): not stored.
+                    continue
+            return found
         finally:
             connection.close()
 
