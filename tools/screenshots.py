@@ -7,15 +7,20 @@ notification daemon, dunst; the tray runs against the built-in demo server on a 
         .venv/bin/python tools/screenshots.py docs/screenshots
 
 It writes menu.png, session.png, new-session.png, notification.png and settings.png. The ready
-notification is the one the launcher posts when a tunnel comes up (same kind, title, buttons and
-icon), sent directly: the demo serves no SSH endpoint for a real tunnel here.
+notification is the real one: the script runs `clearml-tray connect <short id>` against the
+demo tray for one of its running sessions, the real `clearml-session --attach` builds the tunnel
+to the demo's SSH endpoint, and dunst shows what the tray posts when it is up. A stand-in `code`
+(first on PATH) takes the editor's start, and the ssh Include line counts as accepted earlier,
+so no question comes up.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -23,6 +28,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 TRAY_HEIGHT = 32
 # dunst draws at the top right, below the tray panel; the notification shot is that corner.
@@ -60,10 +66,70 @@ def _fresh_home() -> Path:
     return home
 
 
+# Answers like VS Code with the Remote-SSH extension; opens nothing.
+STAND_IN_CODE = """#!{python}
+import sys
+if sys.argv[1:] == ["--list-extensions"]:
+    print("ms-vscode-remote.remote-ssh")
+"""
+
+
+def _stand_in_editor(home: Path) -> None:
+    bin_dir = home / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    code = bin_dir / "code"
+    code.write_text(STAND_IN_CODE.format(python=sys.executable))
+    code.chmod(0o755)
+    os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+async def _dunstctl(*args: str) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        "dunstctl", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+    )
+    out, _ = await proc.communicate()
+    return out.decode()
+
+
+def _keyring(quiet: dict[str, int]) -> subprocess.Popen[bytes]:
+    """An unlocked login keyring in the throwaway HOME, as a desktop session has.
+
+    Connect keeps the session's password in the system keyring; without one, D-Bus would start
+    gnome-keyring on demand, which waits for someone to answer its "create a keyring" prompt.
+    """
+    proc = subprocess.Popen(
+        ["gnome-keyring-daemon", "--foreground", "--components=secrets", "--unlock"],
+        stdin=subprocess.PIPE,
+        **quiet,
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(secrets.token_hex(16).encode())  # --unlock reads it, as PAM hands it over
+    proc.stdin.close()
+    os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.SecretService.Keyring"
+    deadline = time.monotonic() + 10
+    while "boolean true" not in subprocess.run(
+        [
+            "dbus-send", "--session", "--print-reply", "--dest=org.freedesktop.DBus",
+            "/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner",
+            "string:org.freedesktop.secrets",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    ).stdout:  # fmt: skip
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            sys.exit("screenshots: gnome-keyring-daemon did not start")
+        time.sleep(0.1)
+    return proc
+
+
 def _helpers(home: Path) -> list[subprocess.Popen[bytes]]:
-    for tool in ("trayer", "dunst"):
+    for tool in ("trayer", "dunst", "gnome-keyring-daemon", "dbus-send"):
         if shutil.which(tool) is None:
-            sys.exit(f"screenshots: `{tool}` is needed (apt-get install trayer dunst)")
+            sys.exit(
+                f"screenshots: `{tool}` is needed (apt-get install trayer dunst gnome-keyring)"
+            )
     rc = home / "dunstrc"
     rc.write_text(DUNSTRC)
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
@@ -76,8 +142,9 @@ def _helpers(home: Path) -> list[subprocess.Popen[bytes]]:
         **quiet,
     )  # fmt: skip
     dunst = subprocess.Popen(["dunst", "-config", str(rc)], **quiet)
+    keyring = _keyring(quiet)
     time.sleep(1.0)  # both map their windows and take their D-Bus/X selections
-    return [trayer, dunst]
+    return [trayer, dunst, keyring]
 
 
 async def _until(predicate: Callable[[], object], what: str, limit_s: float = 30.0) -> None:
@@ -94,6 +161,9 @@ async def _shoot(out: Path) -> None:
     from PySide6.QtWidgets import QMenu, QWidget
 
     from tray_app.app import TrayApplication
+    from tray_app.core.models import SessionState
+    from tray_app.core.ssh_config import SshConfig
+    from tray_app.qt.single_instance import SingleInstance
 
     screen = QGuiApplication.primaryScreen()
 
@@ -108,6 +178,21 @@ async def _shoot(out: Path) -> None:
 
     args = argparse.Namespace(config_file=None, demo=True, show=False, debug=False, command=None)
     app = TrayApplication(args)
+    # As `clearml-tray` runs it: a second `clearml-tray connect` hands its request to this one.
+    instance = SingleInstance()
+    instance.listen()
+    instance.handler = app.on_instance_message
+    ready: list[object] = []
+    hook = app.launcher.on_ready
+
+    def on_ready(info: Any) -> None:
+        ready.append(info)
+        print(f"tunnel up: {info.ssh_host_alias} on localhost:{info.local_ssh_port} ({info.label})")
+        hook(info)
+
+    app.launcher.on_ready = on_ready
+    # A user who agreed to the Include line on an earlier connect: no question on this one.
+    await asyncio.to_thread(SshConfig().ensure_include)
     await app.start()
     await _until(lambda: app.poller.snapshot is not None, "the demo's sessions")
     await _until(lambda: app.tray.icon.geometry().isValid(), "the icon to dock")
@@ -154,19 +239,45 @@ async def _shoot(out: Path) -> None:
     grab_widget(settings, "settings.png")
     settings.close()
 
-    # The notification a ready session posts (see the module docstring), alone on screen.
-    closing = await asyncio.create_subprocess_exec("dunstctl", "close-all")
-    await closing.wait()
-    session = app.poller.snapshot.own[0] if app.poller.snapshot.own else None
-    name = f"{session.name} ({session.id[:8]})" if session else "Interactive Session"
-    buttons = [(label, lambda: None) for label in ("Open in VS Code", "Copy SSH command")]
-    app.notifier.notify("session_ready", "Session ready", f"{name} is connected.", buttons)
+    # The real ready notification: Connect on a running session, as `clearml-tray connect`
+    # from a terminal asks the running tray, alone on screen.
+    await _dunstctl("close-all")
+
+    def running() -> Any:
+        snapshot = app.poller.snapshot
+        own = snapshot.own if snapshot is not None else []
+        return next(
+            (s for s in own if s.state == SessionState.RUNNING and s.ssh_port is not None), None
+        )
+
+    await _until(running, "a running demo session with its SSH endpoint", 90)
+    session = running()
+    connect = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tray_app", "connect", session.id[:8],
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        said, _ = await asyncio.wait_for(connect.communicate(), 60)
+    except TimeoutError:
+        connect.kill()
+        await connect.wait()
+        raise SystemExit("screenshots: `clearml-tray connect` got no answer in 60 s") from None
+    if connect.returncode != 0:
+        raise SystemExit(f"screenshots: `clearml-tray connect` failed: {said.decode()}")
+    await _until(lambda: ready, "the tunnel to come up", 120)
     await app.notifier.wait_sent()
-    await asyncio.sleep(1.5)
+    await asyncio.sleep(1.5)  # dunst draws it
     width = screen.geometry().width()
     grab(QRect(width - NOTE_WIDTH, NOTE_TOP - 4, NOTE_WIDTH, 96), "notification.png")
+    # What was on screen goes to dunst's history: it must be the tray's "Session ready".
+    await _dunstctl("close-all")
+    history = json.loads(await _dunstctl("history"))["data"][0]
+    shown = [item["summary"]["data"] for item in history]
+    if shown[:1] != ["Session ready"]:
+        raise SystemExit(f"screenshots: expected the ready notification on screen, got {shown}")
 
-    await app.quit()
+    await app.quit(shutdown_remote=False)
+    instance.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     out = ns.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     home = _fresh_home()
+    _stand_in_editor(home)
     helpers = _helpers(home)
     try:
         import qasync

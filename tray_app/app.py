@@ -140,6 +140,7 @@ class TrayApplication:
             started=self.connect_flow.check_editor_soon,
             ask=self.ask,
             foreign=self.presets.from_workspace,
+            remember_queue=self.presets.remember_queue,
         )
         self.hotkey = GlobalHotkey(
             lambda: self.poller.snapshot,
@@ -320,6 +321,9 @@ class TrayApplication:
         from tray_app.core.settings import SettingsError, save_settings
         from tray_app.platform.autostart import choose_autostart
 
+        # The Settings window edits a copy made when it opened: a launch meanwhile may have
+        # remembered a newer queue, which the window knows nothing of.
+        new.last_queue = self.settings.last_queue
         old, self.settings = self.settings, new
         try:
             await asyncio.to_thread(save_settings, new, self.presets.presets)
@@ -447,6 +451,7 @@ class TrayApplication:
             service.queues if service is not None else None,
             launch=lambda p: spawn(self.launch(p)),
             save=lambda p: spawn(self.presets.save(p)),
+            last_queue=self.settings.last_queue,
         )
 
     def _pick_presets_file(self, save: bool) -> None:

@@ -117,7 +117,7 @@ async def test_new_session_notification_button_and_clean_quit(
             lambda: any(
                 t.state in (TunnelState.CONNECTING, TunnelState.RETRYING)
                 for t in app.launcher.tunnels().values()
-                if t.label == "second"
+                if t.label.startswith("second")  # "second (1a2b3c4d)" once the task exists
             ),
             "the second child to reach the tunnel stage",
         )

@@ -274,18 +274,32 @@ async def test_presets_export_import_and_workspace_presets(
     )
     app.settings.workspace_folder = str(workspace)
 
+    from tray_app.core.models import QueueInfo
+
     class Service:  # a server to launch on (without one, New session… explains that first)
         async def queues(self) -> list[Any]:
-            return []
+            return [
+                QueueInfo("q1", "gpu-a100", free_workers=1, total_workers=1, interactive=True),
+                QueueInfo("q2", "sessions", free_workers=0, total_workers=2),
+            ]
 
     app.controller.service = Service()  # type: ignore[assignment]
+    # The last launch went to "sessions" (a launch remembers its queue in the settings).
+    await app.presets.remember_queue("sessions")
+    # A Settings window opened before that launch does not bring the old queue back on OK.
+    stale = load_settings().settings
+    stale.last_queue = ""
+    await app.apply_settings(stale)
+    assert app.settings.last_queue == "sessions" == load_settings().settings.last_queue
     await app._new_session()
-    names = [
-        app.windows.new_session_dialog.preset_picker.itemText(i)
-        for i in range(app.windows.new_session_dialog.preset_picker.count())
-    ]
+    dialog = app.windows.new_session_dialog
+    names = [dialog.preset_picker.itemText(i) for i in range(dialog.preset_picker.count())]
     assert "gpu" in names and "project-cpu" in names
-    app.windows.new_session_dialog.close()
+    await until(lambda: bool(dialog.queues), "the queue list")
+    assert dialog.queue.text() == "gpu-a100"  # the first preset's own queue stays
+    dialog.preset_picker.setCurrentIndex(0)  # "(new preset)": a one-off launch
+    assert dialog.queue.text() == "sessions"  # not the free gpu-a100: the one used last
+    dialog.close()
     await app.quit()
 
 

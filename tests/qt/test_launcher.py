@@ -432,7 +432,7 @@ def test_ready_notifies_with_buttons_and_opens_the_editor(qtbot: QtBot, fake_rig
     dict(buttons)["Copy SSH command"]()
     dict(buttons)["Open JupyterLab"]()
     assert fake_rig.copied == ["ssh clearml-01234567"]  # the flow writes the Host block
-    assert body == "p is connected."
+    assert body == "p (01234567) is connected."
     assert fake_rig.opened == ["http://localhost:8879/?token=faketoken0123"]
     assert fake_rig.launcher.password(key) == "Fake-Pass-0123"
     proc = fake_rig.launcher.process(key)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from tray_app.core.models import QueueInfo
@@ -181,7 +183,7 @@ def test_errors_wait_for_a_touch_or_launch_and_a_one_off_needs_no_preset_name(
     assert dialog.errors.isHidden()
     dialog.launch_button.click()
     (preset,) = launched
-    assert preset.queue == "sessions" and preset.name == "New session"
+    assert preset.queue == "sessions" and preset.name == "Interactive Session"
 
 
 def test_saving_asks_for_the_preset_name(qtbot: QtBot) -> None:
@@ -235,6 +237,46 @@ def test_the_queue_list_is_browsable_preselected_and_unknown_queues_are_flagged(
     assert with_preset.queue.text() == "gpu-a100"
 
 
+def test_the_queue_starts_on_the_last_used_one(qtbot: QtBot) -> None:
+    launched: list[Preset] = []
+    dialog = make(qtbot, last_queue="default")
+    dialog.launch_requested.connect(launched.append)
+    assert dialog.queue.text() == "default"  # at once, before the list has loaded
+    dialog.set_queues(_queues())
+    # Kept although "sessions" has free workers: the user's last choice wins.
+    assert dialog.queue.text() == "default"
+    assert dialog.errors.isHidden()
+    dialog.launch_button.click()
+    assert [p.queue for p in launched] == ["default"]
+
+
+def test_a_preset_keeps_its_queue_and_a_one_off_gets_the_last_used_one(qtbot: QtBot) -> None:
+    dialog = make(qtbot, GPU, last_queue="default")
+    dialog.show()
+    dialog.set_queues(_queues())
+    assert dialog.queue.text() == "gpu-a100"  # the preset's own queue
+    dialog.preset_picker.setFocus()
+    qtbot.keyClick(dialog.preset_picker, Qt.Key.Key_Up)  # back to "(new preset)": a one-off
+    qtbot.waitUntil(lambda: dialog.preset_picker.currentIndex() == 0)
+    assert dialog.queue.text() == "default"
+
+
+def test_a_last_used_queue_the_server_lost_gives_way_to_a_free_one(qtbot: QtBot) -> None:
+    dialog = make(qtbot, last_queue="old-queue")
+    assert dialog.queue.text() == "old-queue"  # nothing better is known yet
+    dialog.set_queues(_queues())
+    assert dialog.queue.text() == "sessions"
+    assert dialog.errors.isHidden()
+
+
+def test_a_typed_queue_is_not_replaced_when_the_list_arrives(qtbot: QtBot) -> None:
+    dialog = make(qtbot, last_queue="default")
+    dialog.queue.clear()
+    qtbot.keyClicks(dialog.queue, "gpu-a100")
+    dialog.set_queues(_queues())
+    assert dialog.queue.text() == "gpu-a100"
+
+
 def test_a_second_queue_in_the_extra_arguments_is_refused(qtbot: QtBot) -> None:
     dialog = make(qtbot, GPU)
     qtbot.keyClicks(dialog.extra_args, "--queue other")
@@ -267,3 +309,34 @@ def test_the_wheel_over_an_unfocused_combo_or_spin_box_changes_nothing(qtbot: Qt
             QApplication.sendEvent(widget, event)
         assert dialog.command.toPlainText() == before, widget
     assert dialog.preset() == GPU  # no silent --public-ip false
+
+
+def _in_view(dialog: NewSessionDialog, widget: QWidget) -> bool:
+    viewport = dialog.form_scroll.viewport()
+    top_left = widget.mapTo(viewport, QPoint(0, 0))
+    return viewport.rect().contains(QRect(top_left, widget.size()))
+
+
+def test_the_field_being_edited_stays_in_view_when_errors_appear(qtbot: QtBot) -> None:
+    dialog = make(qtbot, GPU)
+    dialog.resize(560, 380)  # a small window: the form scrolls
+    dialog.show()
+    dialog.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is dialog)
+    dialog.advanced_toggle.click()
+    field = dialog.extra_args  # the last field of the form
+    bar = dialog.form_scroll.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0)
+    bar.setValue(bar.maximum())  # the user scrolls down to it…
+    qtbot.waitUntil(lambda: _in_view(dialog, field))
+    qtbot.mouseClick(field, Qt.MouseButton.LeftButton)  # …and clicks into it
+    qtbot.waitUntil(field.hasFocus)
+    viewport = dialog.form_scroll.viewport()
+    height = viewport.height()
+    qtbot.keyClicks(field, "--yes --queue other --docker x")  # three problems, three lines
+    qtbot.waitUntil(lambda: dialog.errors.isVisible() and viewport.height() < height)
+    assert dialog.errors.text().count("•") >= 2
+    qtbot.waitUntil(lambda: _in_view(dialog, field))
+    # Still there once every pending layout and paint is done, not just for a moment.
+    QApplication.processEvents()
+    assert field.hasFocus() and _in_view(dialog, field)

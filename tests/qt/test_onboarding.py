@@ -44,3 +44,27 @@ def test_choosing_a_file_and_retry(qtbot: QtBot, tmp_path: Path) -> None:
     assert blocker.args == [str(tmp_path / "clearml.conf")]
     dialog.set_error(None)
     assert dialog.problem.text() == "ClearML is configured."
+
+
+def test_the_texts_read_as_one_block_without_gaps(qtbot: QtBot, tmp_path: Path) -> None:
+    """Seen on a first run: the window's spare height went into gaps above and between the
+    texts; it belongs below them, above the buttons."""
+    from PySide6.QtWidgets import QLabel
+
+    dialog = OnboardingDialog(_not_found(tmp_path))
+    qtbot.addWidget(dialog)
+    dialog.resize(620, 700)  # taller than the texts need
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    layout = dialog.layout()
+    assert layout is not None
+    problem, steps = dialog.problem, dialog.findChildren(QLabel)[1]
+    assert steps is not problem and "clearml-init" in steps.text()
+    margin = layout.contentsMargins().top()
+    spacing = layout.spacing()
+    assert problem.geometry().top() <= margin + 1
+    assert steps.geometry().top() - problem.geometry().bottom() <= spacing + 1
+    for label in (problem, steps):  # no taller than their text: no blank band inside
+        assert label.height() <= label.heightForWidth(label.width()) + 1
+    gap_above_buttons = dialog.retry.geometry().top() - steps.geometry().bottom()
+    assert gap_above_buttons > 100  # the spare room

@@ -100,7 +100,7 @@ def test_transcript_drives_the_tunnel(name: str) -> None:
         assert tunnel.info.local_ssh_port and tunnel.info.generation == ups
         assert all(e.password for e in effects if isinstance(e, TunnelUp))
         (ready,) = [e for e in effects if isinstance(e, Notice)]
-        assert ready.body == "gpu box is connected."
+        assert ready.body == f"gpu box ({sid[:8]}) is connected."
         assert all(e.password not in ready.body for e in effects if isinstance(e, TunnelUp))
 
 

@@ -80,3 +80,38 @@ async def test_a_workspace_preset_shows_what_it_sends_before_its_first_launch() 
     assert await flow.launch(preset) == "launch-1"
     assert await flow.launch(preset) == "launch-2"  # shown once per run: not asked again
     assert len(ask.asked) == 2
+
+
+async def test_a_launch_remembers_its_queue_in_the_settings_file() -> None:
+    from tray_app.core.flows.presets import PresetsFlow
+    from tray_app.core.settings import Settings, load_settings, save_settings
+
+    saved = Preset(name="cpu", queue="default")
+    settings = Settings()
+    save_settings(settings, [saved])
+    presets = PresetsFlow(notify=Notices(), settings=lambda: settings)
+    presets.presets = [saved]
+    flow = LaunchFlow(
+        lambda preset, password: "launch-1",
+        notify=Notices(),
+        started=lambda: None,
+        remember_queue=presets.remember_queue,
+    )
+    assert await flow.launch(Preset(name="New session", queue="gpu-a100")) == "launch-1"
+    loaded = load_settings()
+    assert settings.last_queue == "gpu-a100" and loaded.settings.last_queue == "gpu-a100"
+    assert loaded.presets == [saved]  # written with the presets, nothing lost
+
+
+async def test_a_launch_that_did_not_start_leaves_the_last_queue_alone() -> None:
+    remembered: list[str] = []
+
+    async def remember(queue: str) -> None:
+        remembered.append(queue)
+
+    def create(preset: Preset, password: str | None) -> str:
+        raise LaunchProblem("clearml-session is not installed.")
+
+    flow = LaunchFlow(create, notify=Notices(), started=lambda: None, remember_queue=remember)
+    assert await flow.launch(Preset(name="p", queue="gpu-a100")) is None
+    assert remembered == []

@@ -24,6 +24,7 @@ from tray_app.core.session_log import (
     TunnelStarting,
 )
 from tray_app.core.tunnels import TunnelInfo, TunnelState
+from tray_app.core.wording import session_title, short_id
 
 # Answers to the CLI's known prompts when creating a new session (run without --yes, because
 # with --yes it attaches to the newest running session instead of creating one).
@@ -142,7 +143,12 @@ def _react(
     effects: list[Effect] = []
     if isinstance(event, TaskCreated | TaskAttached) and event.task_id:
         if tunnel.info.session_id is None:
-            tunnel = _with(tunnel, session_id=event.task_id)
+            # From now on notices name the session as the menu does, with its short id: a
+            # preset launched twice, or the CLI's default name, is otherwise ambiguous.
+            label = tunnel.info.label
+            if short_id(event.task_id) not in label:
+                label = session_title(label, event.task_id)
+            tunnel = _with(tunnel, session_id=event.task_id, label=label)
         return tunnel, effects
     if isinstance(event, Prompt):
         return tunnel, _answer(tunnel, event, policy)

@@ -96,6 +96,8 @@ class Settings:
     tunnel_on_intent: bool = True
     warm_tunnels: bool = False
     workspace_folder: str = ""  # a folder whose .vscode/clearml.json adds presets
+    # The queue of the last launch (dialog or preset): the New session dialog starts on it.
+    last_queue: str = ""
     # Keys of the "settings" object written by a newer version; saved back unchanged.
     extra: dict[str, Any] = field(default_factory=dict)
 

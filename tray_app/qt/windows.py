@@ -108,10 +108,11 @@ class Windows:
         *,
         launch: Callable[[Preset], None],
         save: Callable[[Preset], None],
+        last_queue: str = "",
     ) -> None:
         from tray_app.qt.dialogs.new_session import NewSessionDialog
 
-        dialog = NewSessionDialog(list(presets), load_queues=load_queues)
+        dialog = NewSessionDialog(list(presets), load_queues=load_queues, last_queue=last_queue)
         dialog.launch_requested.connect(launch)
         dialog.save_requested.connect(save)
         self.keep(dialog)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from tray_app.core.launch_events import LaunchProblem
 from tray_app.core.ports import Ask, Notify, Question, confirm
@@ -26,6 +26,7 @@ class LaunchFlow:
         ask: Ask | None = None,
         foreign: Callable[[Preset], bool] = lambda preset: False,
         secrets: Callable[[], SecretStore] = SecretStore,
+        remember_queue: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._ask = ask
         self._foreign = foreign  # a preset this user did not write (a repository's)
@@ -34,6 +35,7 @@ class LaunchFlow:
         self._notify = notify
         self._started = started  # e.g. check the editor while the session comes up
         self._secrets = secrets
+        self._remember_queue = remember_queue  # the next New session dialog starts on it
 
     async def launch(self, preset: Preset) -> str | None:
         """The launch key, or None when it could not start (the user was told why)."""
@@ -53,6 +55,8 @@ class LaunchFlow:
             self._notify.notify("error", "Session not started", str(exc), critical=True)
             return None
         self._started()
+        if self._remember_queue is not None:
+            await self._remember_queue(preset.queue)
         # The launcher posts "Starting a session" (with Follow log and Cancel) itself: every
         # launch and attach says so, whichever way it was started.
         log.info("launching a session from preset %r (%s)", preset.name, key)

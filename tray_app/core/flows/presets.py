@@ -56,6 +56,19 @@ class PresetsFlow:
         self._notify.notify("info", "Preset saved", f"“{preset.name}” is in the preset list.")
         return True
 
+    async def remember_queue(self, queue: str) -> None:
+        """The next New session dialog starts on the queue of this launch (kept in settings)."""
+        settings = self._settings()
+        queue = queue.strip()
+        if not queue or settings.last_queue == queue:
+            return
+        settings.last_queue = queue
+        try:
+            await asyncio.to_thread(save_settings, settings, self.presets)
+        except (SettingsError, OSError) as exc:
+            # A convenience, not the user's data: no error notice over a launch that started.
+            log.warning("the last used queue was not saved: %s", exc)
+
     async def import_from(self, path: Path) -> list[str]:
         """Add (or replace by name) the presets of an exported JSON file; returns their names."""
         try:

@@ -47,6 +47,7 @@ from tray_app.core.presets import (
     display_command,
     validate_preset,
 )
+from tray_app.core.queue_choice import preselected_queue
 from tray_app.core.wording import plural
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,8 @@ NEW_PRESET = "(new preset)"
 QUEUE_NAME_ROLE = Qt.ItemDataRole.UserRole + 1
 _TRISTATE = (("CLI default", None), ("Yes", True), ("No", False))
 # The name a launch without a preset goes by (the label in the menu and notifications, when no
-# session name is given either).
-ONE_OFF_NAME = "New session"
+# session name is given either): the name the CLI gives its task, as the menu row shows it.
+ONE_OFF_NAME = "Interactive Session"
 NAME_EMPTY = "the name is empty"
 
 # What each field does, in plain words (the clearml-session option it sets).
@@ -140,6 +141,7 @@ class NewSessionDialog(QDialog):
         presets: Sequence[Preset] = (),
         *,
         load_queues: QueueLoader | None = None,
+        last_queue: str = "",
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -149,6 +151,8 @@ class NewSessionDialog(QDialog):
         self._queue_task: asyncio.Task[None] | None = None
         self.queues: list[QueueInfo] = []
         self._loading = False
+        self._last_queue = last_queue  # the queue of the last launch (settings.last_queue)
+        self._suggested_queue = ""  # what _suggest_queue put in the field, not the user
 
         self.preset_picker = QComboBox()
         self.preset_picker.addItem(NEW_PRESET)
@@ -323,6 +327,8 @@ class NewSessionDialog(QDialog):
         self.set_preset(self._presets[0] if self._presets else Preset(name=""))
         if self._presets:
             self.preset_picker.setCurrentIndex(1)
+        else:
+            self._suggest_queue()
 
     # --- form <-> Preset ------------------------------------------------------------------
     def _tristate(self) -> QComboBox:
@@ -338,6 +344,7 @@ class NewSessionDialog(QDialog):
     def _pick(self, index: int) -> None:
         if index <= 0:
             self.set_preset(Preset(name=""))
+            self._suggest_queue()
         else:
             self.set_preset(self._presets[index - 1])
 
@@ -440,6 +447,11 @@ class NewSessionDialog(QDialog):
         form = self.form_scroll.widget()
         if shown and focused is not None and form is not None and form.isAncestorOf(focused):
             # The error list takes room from the form: keep the field being edited in view.
+            # The dialog's layout is settled first (it would otherwise shrink the form only
+            # later, on its next layout pass, and push the field out after it was scrolled to).
+            layout = self.layout()
+            if layout is not None:
+                layout.activate()
             self.form_scroll.ensureWidgetVisible(focused)
 
     def _launchable(self) -> Preset:
@@ -459,6 +471,18 @@ class NewSessionDialog(QDialog):
         self.advanced_toggle.setArrowType(
             Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow
         )
+
+    def _suggest_queue(self) -> None:
+        """A one-off form's Queue starts on the last used queue, else one with a free worker.
+
+        Only an empty field, or one holding our own earlier guess (made before the list came),
+        is filled: a preset's queue or a typed one stays.
+        """
+        text = self.queue.text().strip()
+        if text and text != self._suggested_queue:
+            return
+        self._suggested_queue = preselected_queue(self.queues, self._last_queue)
+        self.queue.setText(self._suggested_queue)
 
     def _queue_picked(self, index: int) -> None:
         name = self.queue_box.itemData(index, QUEUE_NAME_ROLE)
@@ -527,9 +551,9 @@ class NewSessionDialog(QDialog):
             self.queue_box.setCurrentIndex(-1)
         finally:
             self.queue_box.blockSignals(False)
-        # Filling the list must not replace what the preset or the user put there; an empty
-        # field gets a queue that can start a session now.
-        self.queue.setText(typed or preselected_queue(queues))
+        # Filling the list must not replace what the preset or the user put there.
+        self.queue.setText(typed)
+        self._suggest_queue()
         self.refresh()
         free = sum(q.free_workers for q in queues)
         self.queue_status.setText(
@@ -537,11 +561,3 @@ class NewSessionDialog(QDialog):
             if queues
             else "No queues found"
         )
-
-
-def preselected_queue(queues: Sequence[QueueInfo]) -> str:
-    """An interactive queue with a free worker, else any with a free worker, else ""."""
-    free = [q for q in queues if q.free_workers > 0]
-    interactive = [q for q in free if q.interactive]
-    best = (interactive or free)[:1]
-    return best[0].name if best else ""

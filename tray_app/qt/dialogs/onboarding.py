@@ -64,6 +64,9 @@ class OnboardingDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.problem)
         layout.addWidget(steps)
+        # Spare height goes below the texts: in the labels, it showed as gaps around their
+        # (vertically centred) text.
+        layout.addStretch(1)
         layout.addLayout(buttons)
         self.resize(620, 380)
 
