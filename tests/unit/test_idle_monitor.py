@@ -223,3 +223,46 @@ async def test_the_stop_reason_says_why(world: World, caplog: pytest.LogCaptureF
         "stopping session" in r.getMessage() and "reporting intervals" in r.getMessage()
         for r in caplog.records
     )
+
+
+async def test_stats_requests_go_a_few_at_a_time() -> None:
+    """35 running sessions need 4 requests (10 workers each); a burst of them would queue the
+    next refresh behind every aggregation, so at most STATS_REQUESTS_IN_FLIGHT are in flight."""
+    import asyncio
+    from datetime import UTC, datetime
+    from typing import Any
+
+    from tray_app.core.idle_monitor import STATS_REQUESTS_IN_FLIGHT, IdleMonitor
+    from tray_app.core.models import Session, SessionState, Snapshot
+    from tray_app.core.settings import IdleMode, IdlePolicy
+
+    in_flight, most, asked = 0, 0, []
+
+    class Client:
+        async def call(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+            nonlocal in_flight, most
+            in_flight += 1
+            most = max(most, in_flight)
+            asked.append(len(body["worker_ids"]))
+            await asyncio.sleep(0.01)
+            in_flight -= 1
+            return {"workers": []}
+
+    class Service:
+        client = Client()
+
+    sessions = tuple(
+        Session(
+            id=f"{i:032x}",
+            name="s",
+            status="in_progress",
+            state=SessionState.RUNNING,
+            worker_id=f"w{i}",
+        )
+        for i in range(35)
+    )
+    snapshot = Snapshot(sessions=sessions, fetched_at=datetime.now(UTC))
+    monitor = IdleMonitor(Service(), lambda: IdlePolicy(mode=IdleMode.NOTIFY))  # type: ignore[arg-type]
+    await monitor.check(snapshot)
+    assert sorted(asked) == [5, 10, 10, 10]
+    assert most == STATS_REQUESTS_IN_FLIGHT == 2

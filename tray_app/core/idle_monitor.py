@@ -26,6 +26,7 @@ STATS_INTERVAL_S = 60  # bucket size asked from workers.get_stats (the server cl
 # The server groups the answer with an Elasticsearch terms aggregation of default size: at most
 # 10 workers come back per request, so larger sets are asked for in chunks.
 STATS_WORKERS_PER_REQUEST = 10
+STATS_REQUESTS_IN_FLIGHT = 2
 STATS_ITEMS = (
     {"key": "cpu_usage", "aggregation": "avg"},
     {"key": "gpu_usage", "aggregation": "avg"},
@@ -123,9 +124,13 @@ class IdleMonitor:
             workers[i : i + STATS_WORKERS_PER_REQUEST]
             for i in range(0, len(workers), STATS_WORKERS_PER_REQUEST)
         ]
-        data = await asyncio.gather(
-            *(
-                self._service.client.call(
+        # A few in flight at a time: an aggregation per request is costly for the server,
+        # and a burst of them would queue the next refresh's request behind all of them.
+        gate = asyncio.Semaphore(STATS_REQUESTS_IN_FLIGHT)
+
+        async def stats(chunk: list[str]) -> dict[str, Any]:
+            async with gate:
+                return await self._service.client.call(
                     "workers.get_stats",
                     {
                         "worker_ids": chunk,
@@ -135,9 +140,8 @@ class IdleMonitor:
                         "items": [dict(item) for item in STATS_ITEMS],
                     },
                 )
-                for chunk in chunks
-            )
-        )
+
+        data = await asyncio.gather(*(stats(chunk) for chunk in chunks))
         # Pure number crunching over every sample of every worker: off the event loop, which
         # then gets the GIL back every few milliseconds (see SessionService.snapshot).
         verdicts = await asyncio.to_thread(_verdicts, data, sessions, now, policy)
