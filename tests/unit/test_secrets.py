@@ -395,3 +395,30 @@ def test_for_reading_takes_the_usual_way_otherwise(
     store = SecretStore.for_reading("n")
     assert detected, "keyring chose the backend itself"
     assert store.get("n") == ("in-the-file" if case == "in the file" else None)
+
+
+def test_stores_made_apart_keep_every_secret_set_at_once(tmp_path: Path) -> None:
+    """Flows make their own SecretStore; several logins store passwords at the same moment
+    (warm tunnels). Each read-modify-write of the shared files must see the others'."""
+    import threading
+
+    from keyrings.alt.file import PlaintextKeyring  # type: ignore[import-untyped]
+
+    class Refusing(PlaintextKeyring):  # type: ignore[misc]
+        def set_password(self, service: str, username: str, password: str) -> None:
+            raise RuntimeError("no keyring")  # everything goes to the fallback file
+
+    names = [f"session-password/{i:032x}" for i in range(12)]
+    start = threading.Barrier(len(names))
+
+    def store(name: str) -> None:
+        start.wait()
+        SecretStore(backend=Refusing(), data_dir=tmp_path).set(name, "pw-" + name[-4:])
+
+    threads = [threading.Thread(target=store, args=(n,)) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    reader = SecretStore(backend=Refusing(), data_dir=tmp_path)
+    assert {n: reader.get(n) for n in names} == {n: "pw-" + n[-4:] for n in names}

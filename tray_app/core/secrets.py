@@ -162,6 +162,9 @@ def _recorded_backend(name: str) -> keyring.backend.KeyringBackend | None:
         return None
 
 
+_FILES_LOCK = threading.RLock()
+
+
 class SecretStore:
     """get / set / delete secrets by name; see the module docstring for the fallback rules."""
 
@@ -180,7 +183,10 @@ class SecretStore:
         )
         self.index_path = Path(index_path) if index_path else directory / INDEX_FILE_NAME
         self.service = service
-        self._lock = threading.RLock()
+        # One lock for every store in the process: flows make their own SecretStore, and two
+        # logins storing passwords at once (warm tunnels) read-modify-write the same index and
+        # fallback file; with a lock each, one password was lost and its login refused.
+        self._lock = _FILES_LOCK
         self._reason: str | None = None
         if backend is None:
             try:
