@@ -17,14 +17,13 @@ pointing, nor more often than once a minute for warm tunnels.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from tray_app.core.periodic import Periodic
 from tray_app.core.tunnels import TunnelInfo, TunnelState
 
 log = logging.getLogger(__name__)
@@ -105,10 +104,19 @@ class PrewarmFlow:
         self._on_intent = on_intent
         self._warm_all = warm_all
         self._clock = clock
-        self._every_s = every_s
         self._intents: dict[str, float] = {}
         self._started: dict[str, float] = {}
-        self._task: asyncio.Task[None] | None = None
+
+        async def check() -> None:
+            self.apply()
+
+        self._periodic = Periodic(every_s, check, "prewarm check")
+
+    def start(self) -> None:
+        self._periodic.start()
+
+    async def stop(self) -> None:
+        await self._periodic.stop()
 
     def intent(self, session_id: str) -> None:
         """The user pointed at a session: a Connect may well follow."""
@@ -140,22 +148,3 @@ class PrewarmFlow:
         stale = now - INTENT_TTL_S
         self._intents = {s: at for s, at in self._intents.items() if at >= stale}
         self._started = {s: at for s, at in self._started.items() if s in sessions}
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.ensure_future(self._run())
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._every_s)
-            try:
-                self.apply()
-            except Exception:  # a bug here must not end the checks for good
-                log.exception("prewarm check failed")

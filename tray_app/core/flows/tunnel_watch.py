@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from tray_app.core.periodic import Periodic
 from tray_app.core.ports import Notify
 from tray_app.core.tunnels import TunnelInfo, TunnelState
 
@@ -85,29 +86,15 @@ class TunnelWatch:
         self._tunnels = tunnels
         self._notify = notify
         self._probe = probe
-        self._every_s = every_s
         self._clock = clock
         self._health: dict[str, _Health] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic(every_s, self.check_once, "tunnel check")
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.ensure_future(self._run())
+        self._periodic.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._every_s)
-            try:
-                await self.check_once()
-            except Exception:  # a bug here must not end the watch for good
-                log.exception("tunnel check failed")
+        await self._periodic.stop()
 
     async def check_once(self) -> None:
         """Probe every ready tunnel once; reconnect the ones that are lost."""
