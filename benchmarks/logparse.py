@@ -65,25 +65,36 @@ fi
 """
 
 
+def _probe_home(ctx: Context, name: str) -> tuple[Path, Path, Path]:
+    """A private HOME with the editor stand-in: (home, the stand-in's record, clearml.conf)."""
+    home = ctx.workdir / name
+    (home / "bin").mkdir(parents=True, exist_ok=True)
+    record = home / "code-calls.txt"
+    stand_in = home / "bin" / "code"
+    stand_in.write_text(STAND_IN.format(record=record))
+    stand_in.chmod(0o755)
+    return home, record, home / "clearml.conf"
+
+
+def _probe_env(config: Path, home: Path, *pythonpath: Path) -> dict[str, str]:
+    """The probe's environment: the stand-in first on PATH, a file keyring, this checkout."""
+    env = tool_env(config, home)
+    env["PATH"] = f"{home / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in (*pythonpath, REPO))
+    env["PYTHON_KEYRING_BACKEND"] = "keyrings.alt.file.PlaintextKeyring"
+    return env
+
+
 def ready_to_editor(ctx: Context) -> list[Figure]:
     runs = 1 if ctx.quick else 3
     delays, launch, logins, added = [], [], [], []
     details: dict[str, object] = {}
     for n in range(runs):
-        home = ctx.workdir / f"ready-home-{n}"
-        (home / "bin").mkdir(parents=True, exist_ok=True)
-        record = home / "code-calls.txt"
-        stand_in = home / "bin" / "code"
-        stand_in.write_text(STAND_IN.format(record=record))
-        stand_in.chmod(0o755)
-        config = home / "clearml.conf"
+        home, record, config = _probe_home(ctx, f"ready-home-{n}")
         with ChildEmulator(0, agent=True, config=config):
-            env = tool_env(config, home)
-            env["PATH"] = f"{stand_in.parent}{os.pathsep}{env.get('PATH', '')}"
             write_sitecustomize(home / "stamp")
-            env["PYTHONPATH"] = f"{home / 'stamp'}{os.pathsep}{REPO}"
+            env = _probe_env(config, home, home / "stamp")
             env[STAMP_ENV] = str(home / "ready-line.txt")
-            env["PYTHON_KEYRING_BACKEND"] = "keyrings.alt.file.PlaintextKeyring"
             argv = [sys.executable, "-m", "benchmarks.ready_probe", "--config", str(config)]
             argv += ["--record", str(record)]
             out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
@@ -179,18 +190,9 @@ THINK_S = 1.5  # a session's submenu opened → "Connect in VS Code" clicked (th
 def _connect_probe(ctx: Context, n: int, mode: str) -> tuple[dict[str, Any], float | None]:
     """One tray in a private HOME on a fresh seeded emulator: the probe's JSON, and for the
     cold mode the CLI alone on the same session afterwards (the floor)."""
-    home = ctx.workdir / f"connect-home-{mode}-{n}"
-    (home / "bin").mkdir(parents=True, exist_ok=True)
-    record = home / "code-calls.txt"
-    stand_in = home / "bin" / "code"
-    stand_in.write_text(STAND_IN.format(record=record))
-    stand_in.chmod(0o755)
-    config = home / "clearml.conf"
+    home, record, config = _probe_home(ctx, f"connect-home-{mode}-{n}")
     with ChildEmulator(8, agent=True, config=config):  # seeded: some running, with SSH
-        env = tool_env(config, home)
-        env["PATH"] = f"{stand_in.parent}{os.pathsep}{env.get('PATH', '')}"
-        env["PYTHONPATH"] = str(REPO)
-        env["PYTHON_KEYRING_BACKEND"] = "keyrings.alt.file.PlaintextKeyring"
+        env = _probe_env(config, home)
         argv = [sys.executable, "-m", "benchmarks.connect_probe", "--config", str(config)]
         argv += ["--record", str(record), "--mode", mode, "--think", str(THINK_S)]
         out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
