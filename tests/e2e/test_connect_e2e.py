@@ -37,6 +37,26 @@ async def _until(predicate: Any, what: str, limit_s: float = 120.0) -> None:
     await until(predicate, what, limit_s)
 
 
+def _guard_children(monkeypatch: pytest.MonkeyPatch, client_env: Any) -> None:
+    """The loopback guard, inherited by clearml-session and the SDK in the tray's children."""
+    for name in ("PYTHONPATH", "EMULATOR_NET_REPORT", "CLEARML_NO_DEFAULT_SERVER"):
+        monkeypatch.setenv(name, client_env.env[name])
+
+
+def _tray(client_env: Any) -> TrayApplication:
+    args = argparse.Namespace(
+        config_file=str(client_env.config), demo=False, show=False, debug=False, command=None
+    )
+    return TrayApplication(args)
+
+
+def _windows_opened(record: Path) -> int:
+    """Editor windows the stand-in `code` was asked to open."""
+    if not record.exists():
+        return 0
+    return sum(1 for line in record.read_text().splitlines() if "--new-window" in line)
+
+
 def _cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -73,8 +93,7 @@ async def test_new_session_to_vscode_and_passwordless_ssh(
         pytest.skip("needs the OpenSSH client")
     emu: EmulatorHandle = emulator_factory(sessions=0, agent_tick=0.3)
     client_env = clearml_client_env(emu)
-    for name in ("PYTHONPATH", "EMULATOR_NET_REPORT", "CLEARML_NO_DEFAULT_SERVER"):
-        monkeypatch.setenv(name, client_env.env[name])  # the loopback guard for the child
+    _guard_children(monkeypatch, client_env)
     record = _editor_on_path(tmp_path, monkeypatch, "ms-python.python\nms-vscode-remote.remote-ssh")
     terminal_record = tmp_path / "terminal-argv.json"
     terminal = tmp_path / "bin" / "my-terminal"
@@ -90,10 +109,7 @@ async def test_new_session_to_vscode_and_passwordless_ssh(
             return []
         return [json.loads(line) for line in record.read_text().splitlines()]
 
-    args = argparse.Namespace(
-        config_file=str(client_env.config), demo=False, show=False, debug=False, command=None
-    )
-    app = TrayApplication(args)
+    app = _tray(client_env)
     flow = app.connect_flow
     log_in = flow._log_in
 
@@ -191,21 +207,15 @@ async def test_a_tunnel_heals_after_a_server_restart_without_a_second_editor_win
         pytest.skip("needs the OpenSSH client")
     emu: EmulatorHandle = emulator_factory(sessions=0, agent_tick=0.3)
     client_env = clearml_client_env(emu)
-    for name in ("PYTHONPATH", "EMULATOR_NET_REPORT", "CLEARML_NO_DEFAULT_SERVER"):
-        monkeypatch.setenv(name, client_env.env[name])
+    _guard_children(monkeypatch, client_env)
     record = _editor_on_path(tmp_path, monkeypatch, "ms-vscode-remote.remote-ssh")
     save_settings(Settings(tunnel_retry_limit=20), [])
     SshConfig().ensure_include()  # agreed on an earlier connect
 
     def windows_opened() -> int:
-        if not record.exists():
-            return 0
-        return sum(1 for line in record.read_text().splitlines() if "--new-window" in line)
+        return _windows_opened(record)
 
-    args = argparse.Namespace(
-        config_file=str(client_env.config), demo=False, show=False, debug=False, command=None
-    )
-    app = TrayApplication(args)
+    app = _tray(client_env)
     try:
         await app.start()
         await app.launch(Preset(name="heal", queue="sessions", project="DevOps"))
@@ -269,22 +279,16 @@ async def test_pointing_at_a_session_opens_its_tunnel_ahead_and_connect_takes_it
         pytest.skip("needs the OpenSSH client")
     emu: EmulatorHandle = emulator_factory(sessions=8, agent_tick=0.3)
     client_env = clearml_client_env(emu)
-    for name in ("PYTHONPATH", "EMULATOR_NET_REPORT", "CLEARML_NO_DEFAULT_SERVER"):
-        monkeypatch.setenv(name, client_env.env[name])
+    _guard_children(monkeypatch, client_env)
     record = _editor_on_path(tmp_path, monkeypatch, "ms-vscode-remote.remote-ssh")
     save_settings(Settings(), [])
     SshConfig().ensure_include()  # agreed on an earlier connect
     managed = isolated_home / ".ssh" / "clearml-tray" / "config"
 
     def windows_opened() -> int:
-        if not record.exists():
-            return 0
-        return sum(1 for line in record.read_text().splitlines() if "--new-window" in line)
+        return _windows_opened(record)
 
-    args = argparse.Namespace(
-        config_file=str(client_env.config), demo=False, show=False, debug=False, command=None
-    )
-    app = TrayApplication(args)
+    app = _tray(client_env)
     try:
         await app.start()
         await _until(lambda: len(connectable(app.poller.snapshot)) >= 2, "two running sessions")
