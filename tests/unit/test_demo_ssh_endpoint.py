@@ -163,3 +163,33 @@ async def test_an_address_this_machine_lacks_is_reported_once_not_retried(
     finally:
         monkey.undo()
         await endpoints.close_all()
+
+
+async def test_a_shell_closed_mid_line_ends_that_shell_not_the_connection(
+    asgi_emulator: AsgiEmulator,
+) -> None:
+    """As sshd does: a client that drops one channel (a killed ssh sharing the connection)
+    leaves the connection and its other channels working."""
+    emu = asgi_emulator
+    tid = await create_session(emu)
+    emu.agent.step()
+    emu.agent.step()
+    emu.state.tasks[tid]["runtime"]["_ssh_password"] = "pw-for-the-test"
+    endpoints = SessionEndpoints(emu.state)
+    try:
+        await endpoints.sync()
+        published = props(emu, tid)
+        address, port = published["external_address"], int(published["internal_ssh_port"])
+        async with asyncssh.connect(
+            address, port, username="root", password="pw-for-the-test", known_hosts=None
+        ) as conn:
+            for _ in range(3):
+                shell = await conn.create_process(term_type="xterm")
+                await shell.stdout.readuntil("$ ")
+                shell.stdin.write("half a line")  # the shell echoes it when the channel ends
+                shell.close()
+                await shell.wait_closed()
+            result = await conn.run("echo still here", timeout=10)
+            assert (result.exit_status, result.stdout) == (0, "still here\n")
+    finally:
+        await endpoints.close_all()

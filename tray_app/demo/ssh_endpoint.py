@@ -99,12 +99,16 @@ async def _session_process(process: asyncssh.SSHServerProcess[str]) -> None:
             process.exit(127)
         return
     # An interactive shell (clearml-session's tunnel asks for one): a prompt, echo lines back.
-    process.stdout.write("ClearML demo session (commands are not executed)\r\n$ ")
     try:
+        process.stdout.write("ClearML demo session (commands are not executed)\r\n$ ")
         async for line in process.stdin:
             process.stdout.write(f"{line.rstrip()}\r\n$ ")
     except (asyncssh.BreakReceived, asyncssh.TerminalSizeChanged, asyncssh.SignalReceived):
         pass
+    except BrokenPipeError:
+        # The client closed the channel (a killed ssh): sshd ends that shell only. Left
+        # uncaught, asyncssh would drop the whole connection, with every other channel on it.
+        return
     process.exit(0)
 
 
