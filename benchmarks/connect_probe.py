@@ -7,8 +7,8 @@ menu, the notification and the hotkey pick ask it (`controller.handle("connect",
 time to the tunnel's ready line and to the editor's first instruction (stamped by the stand-in)
 is taken. `--mode`:
 
-- cold: nothing before the click; on it the tray logs in to the machine, then starts
-  `clearml-session --attach <id>`, whose ssh rides on that login.
+- cold: nothing before the click; on it the tray starts `clearml-session --attach <id>` and
+  meanwhile hands its ssh the session password (askpass), so the CLI sees no prompt.
 - intent: the session's submenu opens (`controller.handle("intent", id)`, what its aboutToShow
   sends) `--think` seconds before the click: the attach starts then, silently.
 - warm: warm tunnels on; the click comes once the session's silent tunnel is up. The memory of

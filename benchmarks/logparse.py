@@ -151,8 +151,8 @@ def ready_to_editor(ctx: Context) -> list[Figure]:
             "launch → ready (real clearml-session, emulator agent at 0.3 s ticks)",
             median(launch),
             "s",
-            note="dominated by the CLI's own polling (2-3 s sleeps); its ssh rides on the"
-            " tray's login to the machine, made when the CLI says its tunnel is starting, so"
+            note="dominated by the CLI's own polling (2-3 s sleeps); its ssh gets the"
+            " password by askpass, handed over when the CLI says its tunnel is starting, so"
             " the CLI's 5 s password wait is gone",
         ),
     ]
@@ -230,10 +230,9 @@ def connect_latency(ctx: Context) -> list[Figure]:
             "s",
             "<= 2",
             cold <= 2.0,
-            note="on the click the tray logs in to the session's machine (password from the"
-            " task, askpass from the keyring), then starts clearml-session --attach, whose ssh"
-            " rides on that login: no password, so none of the CLI's 5 s wait; the stand-in"
-            " editor stamps its start",
+            note="on the click the tray starts clearml-session --attach and hands its ssh the"
+            " session password (from the task, by askpass from the keyring): no prompt, so"
+            " none of the CLI's 5 s wait; the stand-in editor stamps its start",
         ),
         Figure(
             SECTION,

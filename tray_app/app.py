@@ -22,9 +22,9 @@ from tray_app.applog import log_dir
 from tray_app.core.api import ClearMLClient
 from tray_app.core.config import ConfigError, ConfigNotFound, load_server_config
 from tray_app.core.flows.connect import ConnectFlow
-from tray_app.core.flows.direct_login import DirectLogin
 from tray_app.core.flows.idle import IdleFlow
 from tray_app.core.flows.launch import LaunchFlow
+from tray_app.core.flows.password_ahead import PasswordAhead
 from tray_app.core.flows.presets import PresetsFlow
 from tray_app.core.flows.prewarm import PrewarmFlow
 from tray_app.core.flows.quit import ask_quit
@@ -104,9 +104,7 @@ class TrayApplication:
             login_markers=self._login_markers,
         )
         self.launcher.output.connect(self.windows.child_output)
-        self.direct_login = DirectLogin(
-            runner=QtRunner(), server=lambda: self.controller.service, env=self._child_env
-        )
+        self.password_ahead = PasswordAhead(server=lambda: self.controller.service)
         self.connect_flow = ConnectFlow(
             self.launcher,
             ask=self.ask,
@@ -115,7 +113,7 @@ class TrayApplication:
             runner=QtRunner(),
             spawn=spawn,
             settings=lambda: self.settings,
-            direct=self.direct_login,
+            password_ahead=self.password_ahead,
             session=self._session,
         )
         self.idle = IdleFlow(
@@ -152,9 +150,7 @@ class TrayApplication:
         self.launcher.on_ready = self.connect_flow.tunnel_up
         self.launcher.open_editor = self.connect_flow.open_editor
         self.launcher.copy_ssh = self.connect_flow.copy_ssh
-        self.launcher.login_ahead = lambda info, login, marker: self.connect_flow.login_ahead(
-            info, login.user, login.host, login.port, marker
-        )
+        self.launcher.login_ahead = self.connect_flow.login_ahead
         self.launcher.tunnels_changed.connect(self.tray.update_state)
         self.launcher.tunnels_changed.connect(self.connect_flow.tunnels_changed)
         self.launcher.tunnels_changed.connect(self.poller.refresh_now)
@@ -366,7 +362,7 @@ class TrayApplication:
         await self.apply_settings(new)
 
     def _login_markers(self) -> Path | None:
-        """Where a new session's CLI finds its login marker (None: no shim, no login ahead)."""
+        """Where a new session's CLI finds its login marker (None: no shim, no password ahead)."""
         return self._marker_dir if self._ssh_shim is not None else None
 
     def _child_env(self) -> dict[str, str]:
@@ -375,7 +371,7 @@ class TrayApplication:
         path = self._config_file()
         if path:
             env["CLEARML_CONFIG_FILE"] = str(Path(path).expanduser())
-        if self._ssh_shim is not None:  # its ssh reuses the tray's login (core.ssh_master)
+        if self._ssh_shim is not None:  # its ssh may get the password by askpass (ssh_master)
             env["PATH"] = f"{self._ssh_shim}{os.pathsep}{env.get('PATH', '')}"
         return env
 

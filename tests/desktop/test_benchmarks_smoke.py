@@ -102,7 +102,7 @@ def test_logparse_section_parses_transcripts_and_opens_the_editor_on_ready(bench
     assert isinstance(cold.met, bool) and isinstance(warm.met, bool)
     assert _by_name(figures, "memory of one warm tunnel").value > 10  # a real process tree
     floor = _by_name(figures, "clearml-session --attach alone")
-    assert floor.value > cold.value  # the login ahead spares the CLI its password wait
+    assert floor.value > cold.value  # the password ahead spares the CLI its wait
 
 
 def test_askpass_section_times_the_helper_against_a_real_gnome_keyring(bench: Any) -> None:

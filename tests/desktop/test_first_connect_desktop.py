@@ -80,6 +80,15 @@ def _alive(pids: set[int]) -> set[int]:
     return alive
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return (
+            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        )
+    except OSError:
+        return "(gone)"
+
+
 def _ours_by_command(home: Path) -> set[int]:
     """ssh masters and clearml-session children that name this test's home or aliases."""
     found = set()
@@ -309,12 +318,22 @@ def test_a_killed_tray_leaves_no_child_running(
     alias = f"clearml-{session_id[:8]}"
     managed = tray.home / ".ssh" / "clearml-tray" / "config"
     wait_for(lambda: managed.exists() and alias in managed.read_text(), 120, "the tunnel up")
-    wait_for(lambda: _ours_by_command(tray.home), 30, "the children to be seen")
+    # The editor's own login goes through the tunnel: it must end with the tunnel too (it did
+    # not when the tray's login to the machine, which holds the CLI's tunnels, outlived the tray).
+    wait_for(
+        lambda: any(alias in _cmdline(pid) for pid in _ours_by_command(tray.home)),
+        30,
+        "the editor's login through the tunnel",
+    )
     tree = _tree(tray.proc.pid) | _ours_by_command(tray.home)
     tree.discard(tray.proc.pid)
     assert tree
 
     tray.proc.send_signal(signal.SIGKILL)
     tray.proc.wait(10)
-    wait_for(lambda: not _alive(tree), 10, "the killed tray's children to end")
+    try:
+        wait_for(lambda: not _alive(tree), 10, "the killed tray's children to end")
+    except AssertionError:
+        left = {pid: _cmdline(pid) for pid in _alive(tree)}
+        raise AssertionError(f"still running 10 s after the tray was killed: {left}") from None
     assert not _ours_by_command(tray.home)

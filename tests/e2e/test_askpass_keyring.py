@@ -25,7 +25,13 @@ from support.ssh_server import SshServer, running_ssh_server
 
 from tray_app.core.secrets import FILE, KEYRING, SecretStore, session_password_key
 from tray_app.core.ssh_config import HostEntry, SshConfig
-from tray_app.core.ssh_master import askpass_env, askpass_launcher, exit_argv, master_argv
+from tray_app.core.ssh_master import (
+    askpass_env,
+    askpass_launcher,
+    exit_argv,
+    master_argv,
+    write_ssh_shim,
+)
 
 pytestmark = [
     pytest.mark.e2e,
@@ -119,3 +125,44 @@ def test_without_a_keyring_service_the_password_goes_to_the_visible_file_and_ssh
             assert opened.returncode == 0, opened.stderr
             assert server.logins == ["root"]
             assert _run(exit_cmd, dict(os.environ)).returncode == 0
+
+
+def _shim_ssh(home: Path, server: SshServer, *extra: str) -> subprocess.CompletedProcess[str]:
+    """clearml-session's first ssh, as the tray starts it: the shim, told (a note beside its
+    marker) which keyring entry holds the password; no terminal to prompt on."""
+    folder = write_ssh_shim(home / "data")
+    assert folder is not None
+    marker = home / "login-01234567.pending"  # already gone: the tray has handed it over
+    (home / "login-01234567.askpass").write_text(SECRET_NAME)
+    env = {**os.environ, "CLEARML_TRAY_LOGIN_MARKER": str(marker)}
+    argv = [str(folder / "ssh"), "-p", str(server.port), f"{server.user}@127.0.0.1",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=no", *extra,
+            "echo", "ok"]  # fmt: skip
+    return _run(argv, env)
+
+
+def test_the_clis_ssh_logs_in_with_the_keyring_password_and_never_prompts(
+    real_keyring: SecretService, isolated_home: Path
+) -> None:
+    with running_ssh_server(password="p4ss]w0rd with spaces") as server:
+        assert SecretStore().set(SECRET_NAME, server.password) == KEYRING
+        done = _shim_ssh(isolated_home, server)
+        assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr
+        assert server.logins == ["root"]
+        assert server.password not in done.stderr + done.stdout
+        assert not (isolated_home / "login-01234567.askpass").exists()  # used once
+
+        # The helper answers password prompts only: never a key's passphrase with it.
+        helper = askpass_launcher(isolated_home / "data" / "ssh-shim")
+        env = {**os.environ, "CLEARML_TRAY_ASKPASS_KEY": SECRET_NAME}
+        asked = _run([str(helper), "root@127.0.0.1's password: "], env)
+        assert (asked.returncode, asked.stdout) == (0, server.password + "\n")
+        passphrase = _run([str(helper), "Enter passphrase for key '/root/.ssh/id_ed25519': "], env)
+        assert passphrase.returncode == 1 and passphrase.stdout == ""
+        assert "not a password prompt" in passphrase.stderr
+
+        # A wrong password costs one try, at once: the CLI then prompts as it always did.
+        assert SecretStore().set(SECRET_NAME, "not the password") == KEYRING
+        refused = _shim_ssh(isolated_home, server)
+        assert refused.returncode == 255 and "Permission denied" in refused.stderr
+        assert server.logins == ["root"]

@@ -64,6 +64,30 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+def _ssh_with_our_password(cli_pid: int) -> list[int]:
+    """The CLI's ssh processes that read the session password with the tray's askpass helper
+    (handed over by the tray, once) instead of prompting the CLI for it."""
+    found = []
+    for pid in descendants(cli_pid):
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        askpass = [e for e in environ if e.startswith(b"SSH_ASKPASS=")]
+        if "NumberOfPasswordPrompts=1" in _cmdline(pid) and askpass:
+            assert askpass[0].endswith(b"/clearml-tray-askpass")
+            found.append(pid)
+    return found
+
+
+async def _stays_up(log_path: Path) -> None:
+    """The CLI checks its ssh's own sockets every 3 s and reconnects when they are not there
+    (as when its ssh only rode on another connection): two checks later, no second tunnel."""
+    await asyncio.sleep(7)
+    text = await asyncio.to_thread(log_path.read_text)
+    assert text.count("Starting SSH tunnel") == 1, text[-2000:]
+
+
 def _editor_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extensions: str) -> Path:
     """A `code` first on PATH that records each call (JSON lines) and lists `extensions`."""
     record = tmp_path / "code-argv.jsonl"  # one line per invocation of the stand-in
@@ -128,12 +152,13 @@ async def test_new_session_to_vscode_and_passwordless_ssh(
     (tunnel,) = [t for t in app.launcher.tunnels().values() if t.session_id]
     assert tunnel.session_id is not None
     alias = host_alias(tunnel.session_id)
-    # The new session's CLI logged in over the tray's own login to the machine (made when the
-    # CLI said its tunnel was starting), so it typed no password and did not wait for one.
-    assert tunnel.session_id in app.direct_login.sessions()
+    # The new session's CLI got the password handed to its ssh (when it said its tunnel was
+    # starting), so it typed none and did not wait for a second prompt; the tunnel is the
+    # CLI's own connection, which its liveness check accepts.
+    assert tunnel.session_id in app.password_ahead.sessions()
     cli = app.launcher.process(tunnel.key)
-    assert cli is not None
-    assert any("ControlPath=" in _cmdline(p) for p in descendants(cli.started_pid))
+    assert cli is not None and _ssh_with_our_password(cli.started_pid)
+    assert tunnel.log_path is not None
     # Remote-SSH is checked first (installed here, so nothing is offered), then the folder opens.
     assert invocations() == [
         ["--list-extensions"],
@@ -167,6 +192,7 @@ async def test_new_session_to_vscode_and_passwordless_ssh(
     assert password
     assert real_keyring.stored() == {session_password_key(tunnel.session_id): password}
     assert not SecretStore().fallback_path.exists()
+    await _stays_up(tunnel.log_path)
 
     # "Open terminal (ssh)" runs the user's $TERMINAL with `ssh <alias>` on the same Host.
     app.controller.handle("open_terminal", tunnel.session_id)
@@ -309,11 +335,10 @@ async def test_pointing_at_a_session_opens_its_tunnel_ahead_and_connect_takes_it
         proc = app.launcher.process(tunnel.key)
         assert proc is not None
         pid = proc.started_pid
-        # The CLI's ssh rode on the tray's own login to the machine (the shim's ControlPath),
-        # so it was asked no password: that is what makes the tunnel come up in about 1 s.
-        cli_ssh = [p for p in descendants(pid) if "ControlPath=" in _cmdline(p)]
-        assert cli_ssh, [_cmdline(p) for p in descendants(pid)]
-        assert first in app.direct_login.sessions()
+        # The CLI's ssh read the password with the tray's askpass helper, so the CLI saw no
+        # prompt and did not wait 5 s for a second one: the tunnel comes up in about 1 s.
+        assert _ssh_with_our_password(pid), [_cmdline(p) for p in descendants(pid)]
+        assert first in app.password_ahead.sessions()
 
         app.controller.handle("connect", first)
         await _until(lambda: windows_opened() == 1, "the editor on the session", 30)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -123,12 +122,10 @@ def flow_parts(isolated_home: Path, tmp_path: Path) -> Any:
     tasks: list[asyncio.Task[Any]] = []
 
     def make(
-        ask: ScriptedAsk, *infos: TunnelInfo, direct: Any = None, session: Any = None
+        ask: ScriptedAsk, *infos: TunnelInfo, ahead: Any = None, session: Any = None
     ) -> tuple[ConnectFlow, Recorder, Tunnels]:
         rec = Recorder()
         tunnels = Tunnels(*infos)
-        if callable(direct):
-            direct = direct(rec)
 
         def spawn(coro: Coroutine[Any, Any, Any]) -> None:
             tasks.append(asyncio.ensure_future(coro))
@@ -143,7 +140,7 @@ def flow_parts(isolated_home: Path, tmp_path: Path) -> Any:
             settings=lambda: Settings(editor_command="my-editor {folder_uri}"),
             secrets=lambda: _MemorySecrets(),  # type: ignore[arg-type,return-value]
             ssh_config=lambda: SshConfig(control_dir=tmp_path / "cm"),
-            direct=direct,
+            password_ahead=ahead,
             session=session or (lambda sid: None),
         )
         return flow, rec, tunnels
@@ -333,70 +330,65 @@ def _session() -> Any:
     )
 
 
-def _direct(server: Server, secrets: _MemorySecrets, tmp_path: Path) -> Any:
-    from tray_app.core.flows.direct_login import DirectLogin
+def _ahead(server: Server, secrets: _MemorySecrets, tmp_path: Path) -> Any:
+    from tray_app.core.flows.password_ahead import PasswordAhead
 
-    def make(rec: Recorder) -> DirectLogin:
-        return DirectLogin(
-            runner=rec,
-            server=lambda: server,
-            env=lambda: {"PATH": "/usr/bin"},
-            secrets=lambda: secrets,  # type: ignore[arg-type,return-value]
-            ssh_config=lambda: SshConfig(control_dir=tmp_path / "cm"),
-        )
-
-    return make
+    return PasswordAhead(
+        server=lambda: server,
+        secrets=lambda: secrets,  # type: ignore[arg-type,return-value]
+        ssh_config=lambda: SshConfig(control_dir=tmp_path / "cm"),
+    )
 
 
-async def test_connect_logs_in_to_the_machine_first_so_the_cli_needs_no_password(
+async def test_connect_hands_the_clis_ssh_the_password_so_the_cli_does_not_wait(
     flow_parts: Any, tmp_path: Path
 ) -> None:
     secrets = _MemorySecrets()
-    direct = _direct(Server(), secrets, tmp_path)
-    flow, rec, tunnels = flow_parts(ScriptedAsk(), direct=direct, session=lambda sid: _session())
+    ahead = _ahead(Server(), secrets, tmp_path)
+    flow, rec, tunnels = flow_parts(ScriptedAsk(), ahead=ahead, session=lambda sid: _session())
     flow.connect(SID, "gpu box")
     await flow_parts.settle()
-    # The CLI started at once, told (its environment) to wait for the login in its ssh...
+    # The CLI started at once, told (its environment) to wait for the password in its ssh...
     (cli_env,) = tunnels.envs
     marker = Path(cli_env["CLEARML_TRAY_LOGIN_MARKER"])
     assert marker.parent == tmp_path / "cm" and tunnels.held == [True]
-    assert not list(marker.parent.glob("*.pending"))  # ...which is done: its ssh goes on
-    (login,) = rec.ran
-    assert login[-3:] == ["-p", "10022", "root@127.0.3.9"] and "-N" in login and "-f" in login
-    assert f"ControlPath={tmp_path / 'cm'}/%C" in login  # the path the shim gives the CLI
-    assert "ControlPersist=3" in login  # ends by itself once the CLI's ssh is gone
-    assert "s3cret-pw" not in " ".join(login)  # askpass reads it from the keyring
+    assert not await asyncio.to_thread(marker.exists)  # ...which is there: its ssh goes on
+    # The password is in the keyring; beside the marker, only the entry's name, for one ssh.
     assert secrets.store == {session_password_key(SID): "s3cret-pw"}
-    assert rec.envs[0]["SSH_ASKPASS_REQUIRE"] == "force"
-    assert tunnels.attached == [SID]
-    # The tunnel ends: the login goes with it, at once.
+    note = marker.with_suffix(".askpass")
+    assert note.read_text() == session_password_key(SID) and note.stat().st_mode & 0o077 == 0
+    assert rec.ran == [] and tunnels.attached == [SID]  # the tray itself logs in nowhere
+    # The tunnel ends: the password leaves the keyring.
     tunnels.infos[SID] = TunnelInfo(SID, SID, TunnelState.CLOSED)
     flow.tunnels_changed()
     await flow_parts.settle()
-    assert rec.ran[-1][-5:] == ["-O", "exit", "-p", "10022", "root@127.0.3.9"]
+    assert secrets.store == {} and ahead.sessions() == set()
+
+
+class _Unreachable(Server):
+    async def ssh_password(self, session_id: str) -> str:
+        raise ConnectionError("the server went away")
 
 
 @pytest.mark.parametrize(
-    ("server", "code"),
-    [(Server(pinned=True), 0), (Server(password=""), 0), (Server(), 255)],
-    ids=["host keys pinned by the server", "no password known", "login refused"],
+    "server",
+    [Server(pinned=True), Server(password=""), _Unreachable()],
+    ids=["host keys pinned by the server", "no password known", "server unreachable"],
 )
-async def test_without_a_login_ahead_the_cli_logs_in_itself(
-    flow_parts: Any, tmp_path: Path, server: Server, code: int
+async def test_without_the_password_ahead_the_clis_ssh_prompts_as_before(
+    flow_parts: Any, tmp_path: Path, server: Server
 ) -> None:
-    direct = _direct(server, _MemorySecrets(), tmp_path)
-    flow, rec, tunnels = flow_parts(ScriptedAsk(), direct=direct, session=lambda sid: _session())
-    rec.code = code
+    secrets = _MemorySecrets()
+    ahead = _ahead(server, secrets, tmp_path)
+    flow, rec, tunnels = flow_parts(ScriptedAsk(), ahead=ahead, session=lambda sid: _session())
     flow.connect(SID, "gpu box")
     await flow_parts.settle()
     assert tunnels.attached == [SID] and rec.notices == []
-    assert not list((tmp_path / "cm").glob("*.pending"))  # the CLI's ssh is not held back
-    flow.tunnels_changed()
-    await flow_parts.settle()
-    assert not any("exit" in argv for argv in rec.ran)  # nothing to end
+    assert not list((tmp_path / "cm").iterdir())  # not held back, and no note to use
+    assert secrets.store == {} and ahead.sessions() == set()
 
 
-def test_the_shim_adds_the_control_path_and_runs_the_real_ssh(tmp_path: Path) -> None:
+def test_the_shim_waits_then_gives_one_ssh_the_password_by_askpass(tmp_path: Path) -> None:
     import os
     import shutil
     import subprocess
@@ -405,24 +397,34 @@ def test_the_shim_adds_the_control_path_and_runs_the_real_ssh(tmp_path: Path) ->
 
     if shutil.which("ssh") is None:
         pytest.skip("needs the OpenSSH client")
-    folder = write_ssh_shim(tmp_path / "data", tmp_path / "c m")
+    folder = write_ssh_shim(tmp_path / "da ta")
     assert folder is not None and os.access(folder / "ssh", os.X_OK)
-    assert write_ssh_shim(tmp_path / "data", tmp_path / "c m") == folder  # idempotent
-    # `ssh -G` prints the options ssh would use: the shim's ControlPath is among them.
-    out = subprocess.run(
-        [str(folder / "ssh"), "-G", "-p", "10022", "root@127.0.3.9"],
-        capture_output=True, text=True, timeout=10, check=True,
-    )  # fmt: skip
-    # (%C, expanded: a hash of this user, host and port, which the tray's login shares)
-    assert re.search(rf"^controlpath {re.escape(str(tmp_path / 'c m'))}/[0-9a-f]{{40}}$",
-                     out.stdout, re.M)  # fmt: skip
-    # While the tray's login is under way (the marker exists), the shim's ssh waits for it.
-    marker = tmp_path / "login.pending"
+    assert os.access(folder / "clearml-tray-askpass", os.X_OK)
+    assert write_ssh_shim(tmp_path / "da ta") == folder  # idempotent
+
+    def options(env: dict[str, str]) -> str:
+        """`ssh -G` prints the options ssh would use, as the shim ran it."""
+        return subprocess.run(
+            [str(folder / "ssh"), "-G", "-p", "10022", "root@127.0.3.9"],
+            capture_output=True, text=True, timeout=20, check=True, env=env,
+        ).stdout  # fmt: skip
+
+    # Without a marker (any ssh but a CLI's first): ssh exactly as asked.
+    assert "numberofpasswordprompts 3" in options(dict(os.environ))
+    # While the tray fetches the password (the marker exists), the shim's ssh waits...
+    marker = tmp_path / "login-01234567.pending"
     marker.touch()
     env = {**os.environ, "CLEARML_TRAY_LOGIN_MARKER": str(marker)}
-    held = subprocess.Popen([str(folder / "ssh"), "-G", "h"], env=env, stdout=subprocess.PIPE)
+    held = subprocess.Popen(
+        [str(folder / "ssh"), "-G", "h"], env=env, stdout=subprocess.PIPE, text=True
+    )
     with pytest.raises(subprocess.TimeoutExpired):
         held.wait(0.5)
+    note = tmp_path / "login-01234567.askpass"
+    note.write_text("session-password/0123456789abcdef")
     marker.unlink()
-    assert held.wait(10) == 0  # the login done: ssh goes on
-    assert held.stdout is not None and b"controlpath" in held.stdout.read()
+    assert held.wait(10) == 0
+    # ...then, told the keyring entry, asks no prompt but our helper, for one try.
+    assert held.stdout is not None and "numberofpasswordprompts 1" in held.stdout.read()
+    assert not note.exists()  # used once: a reconnect later prompts as the CLI expects
+    assert "numberofpasswordprompts 3" in options(env)

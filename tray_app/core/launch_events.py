@@ -109,12 +109,8 @@ class OpenEditor:
 
 @dataclass(frozen=True, slots=True)
 class LoginAhead:
-    """A new session's first tunnel is starting: log in to its machine for the CLI's ssh,
-    which waits for that login (see core.flows.direct_login)."""
-
-    user: str
-    host: str
-    port: int
+    """A new session's first tunnel is starting: hand the CLI's ssh, which waits for it, the
+    session password (see core.flows.password_ahead)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +171,7 @@ def _react(
             and event.host
             and event.port
         ):
-            effects.append(LoginAhead(event.user or "root", event.host, event.port))
+            effects.append(LoginAhead())
             tunnel = replace(tunnel, login_asked=True)
         return _with(tunnel, state=TunnelState.CONNECTING, last_message=message), effects
     if kind == "tunnel_retry":

@@ -112,113 +112,74 @@ def askpass_launcher(directory: Path) -> Path:
     return path
 
 
-# --- the tray's own login to a session's machine, shared with clearml-session's ssh ----------
+# --- the session password handed to clearml-session's ssh -----------------------------------
 #
 # clearml-session types the session password into its ssh and then waits 5 s for a second
 # password prompt (how it notices a wrong one) before it reports the tunnel: most of a Connect.
-# The CLI finds `ssh` on PATH, so the tray puts a shim first on the CLI's PATH that adds a
-# ControlPath; when the tray has already logged in to that machine (same user, host and port:
-# `%C`), the CLI's ssh rides on that connection, gets a shell prompt with no password asked,
-# and the CLI goes on at once. Without such a login ssh connects as usual.
+# It waits only when ssh prompts. The CLI finds `ssh` on PATH, so the tray puts a shim first on
+# the CLI's PATH: when the tray has left the name of the session's password in the keyring
+# (a note beside the marker, used once), that ssh asks our askpass helper instead of prompting,
+# logs in, and the CLI sees the shell at once. Otherwise ssh runs exactly as the CLI asked.
 
 SHIM_DIR_NAME = "ssh-shim"
-DIRECT_PERSIST_S = 3  # the login ends this long after its last user (the CLI's ssh) is gone
-# Set in one clearml-session's environment: the file that exists while the tray logs in to its
-# machine. The CLI starts at once; its ssh (the shim) waits for the login, at most this long.
+# Set in one clearml-session's environment: the file that exists while the tray fetches the
+# password of its session. The CLI starts at once; its ssh (the shim) waits, at most this long.
 LOGIN_MARKER_ENV = "CLEARML_TRAY_LOGIN_MARKER"
 LOGIN_WAIT_S = 15
 
 
 def login_marker(control_dir: Path, session_id: str) -> Path:
-    """Exists while the tray logs in to the machine of `session_id` (cleared at start)."""
+    """Exists while the tray fetches the password of `session_id` (cleared at start)."""
     return control_dir / f"login-{session_id[:8]}.pending"
 
 
-def direct_control_path(control_dir: Path) -> str:
-    """The socket of the tray's login to a session's machine (`%C` fits the dir's budget)."""
-    return str(control_dir / "%C")
+def askpass_note(marker: Path) -> Path:
+    """Beside `marker`: the keyring entry the CLI's next ssh reads with our askpass helper."""
+    return marker.with_suffix(".askpass")
 
 
-def _option(key: str, value: str) -> str:
-    """`-o` text: ssh splits an option's value on blanks unless it is double-quoted."""
-    return f'{key}="{value}"' if any(c.isspace() for c in value) else f"{key}={value}"
-
-
-def direct_master_argv(
-    user: str, host: str, port: int, control_dir: Path, known_hosts: Path
-) -> list[str]:
-    """Log in once, in the background; it ends by itself DIRECT_PERSIST_S after the last
-    connection over it closed, so a tray killed outright leaves nothing behind for long."""
-    return [
-        "ssh",
-        "-o", "ControlMaster=yes",
-        "-o", _option("ControlPath", direct_control_path(control_dir)),
-        "-o", f"ControlPersist={DIRECT_PERSIST_S}",
-        "-o", _option("UserKnownHostsFile", str(known_hosts)),
-        "-o", "StrictHostKeyChecking=accept-new",  # a fresh file per login, as the CLI trusts
-        "-o", "NumberOfPasswordPrompts=1",
-        "-o", "PreferredAuthentications=password,keyboard-interactive",
-        "-o", "ServerAliveInterval=10",
-        "-o", "ServerAliveCountMax=10",
-        "-N", "-f",
-        "-p", str(port),
-        f"{user}@{host}",
-    ]  # fmt: skip
-
-
-def direct_exit_argv(user: str, host: str, port: int, control_dir: Path) -> list[str]:
-    return [
-        "ssh",
-        "-o", _option("ControlPath", direct_control_path(control_dir)),
-        "-O", "exit",
-        "-p", str(port),
-        f"{user}@{host}",
-    ]  # fmt: skip
-
-
-def shim_text(real_ssh: str, control_dir: Path) -> str:
+def shim_text(real_ssh: str, askpass: Path) -> str:
     import shlex
 
-    option = shlex.quote(_option("ControlPath", direct_control_path(control_dir)))
+    ssh, helper = shlex.quote(real_ssh), shlex.quote(str(askpass))
     lines = [
         "#!/bin/sh",
-        "# clearml-session's ssh, as ClearML Session Tray starts it: a login the tray makes to",
-        "# the session's machine meanwhile is waited for, then reused (no password prompt, no",
-        "# 5 s wait).",
+        "# clearml-session's ssh, as ClearML Session Tray starts it: it waits while the tray",
+        "# fetches the session's password; if the tray left the name of the password in the",
+        "# keyring, this one ssh reads it with the tray's askpass helper instead of prompting.",
+        f'm="${LOGIN_MARKER_ENV}"',
         "n=0",
-        f'while [ -n "${LOGIN_MARKER_ENV}" ] && [ -e "${LOGIN_MARKER_ENV}" ] '
-        f"&& [ $n -lt {LOGIN_WAIT_S * 20} ]; do",
+        f'while [ -n "$m" ] && [ -e "$m" ] && [ $n -lt {LOGIN_WAIT_S * 20} ]; do',
         "  sleep 0.05; n=$((n + 1))",
         "done",
-        f'exec {shlex.quote(real_ssh)} -o {option} "$@"',
+        'note="${m%.pending}.askpass"',
+        'if [ -n "$m" ] && [ -s "$note" ]; then',
+        f'  {ASKPASS_KEY_ENV}=$(cat "$note"); rm -f "$note"',
+        f'  SSH_ASKPASS={helper}; SSH_ASKPASS_REQUIRE=force; DISPLAY="${{DISPLAY:-:0}}"',
+        f"  export {ASKPASS_KEY_ENV} SSH_ASKPASS SSH_ASKPASS_REQUIRE DISPLAY",
+        f'  exec {ssh} -o NumberOfPasswordPrompts=1 "$@"',
+        "fi",
+        f'exec {ssh} "$@"',
     ]
     return "\n".join(lines) + "\n"
 
 
-def write_ssh_shim(directory: Path, control_dir: Path | None = None) -> Path | None:
-    """The folder to put first on clearml-session's PATH (None: no ssh, no multiplexing, or
-    it could not be written: the CLI then logs in by itself, as it always did)."""
+def write_ssh_shim(directory: Path) -> Path | None:
+    """The folder to put first on clearml-session's PATH (None: no ssh or no POSIX shell, or
+    it could not be written: the CLI's ssh then prompts, as it always did)."""
     import logging
     import shutil
 
     real = shutil.which("ssh")
     if real is None or not master_supported():
         return None
-    if control_dir is None:
-        from tray_app.core.ssh_config import default_control_dir
-
-        control_dir = default_control_dir()
     folder = directory / SHIM_DIR_NAME
     path = folder / "ssh"
-    text = shim_text(real, control_dir)
-    try:
-        if path.read_text() == text and os.access(path, os.X_OK):
-            return folder
-    except OSError:
-        pass
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        atomic_write_text(path, text, mode=0o700, durable=False)
+        text = shim_text(real, askpass_launcher(folder))
+        if not (path.exists() and path.read_text() == text and os.access(path, os.X_OK)):
+            atomic_write_text(path, text, mode=0o700, durable=False)
     except OSError as exc:
         logging.getLogger(__name__).warning("ssh shim not written: %s", exc)
         return None

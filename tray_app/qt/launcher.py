@@ -52,7 +52,7 @@ from tray_app.core.presets import Preset
 from tray_app.core.redact import StreamRedactor, register_secret
 from tray_app.core.session_log import SessionEvent
 from tray_app.core.settings import Settings
-from tray_app.core.ssh_master import LOGIN_MARKER_ENV
+from tray_app.core.ssh_master import LOGIN_MARKER_ENV, askpass_note
 from tray_app.core.tunnels import TunnelInfo, TunnelState
 from tray_app.core.wording import session_title, short_id
 
@@ -67,8 +67,8 @@ LOG_LIMIT_CHARS = 8_000_000  # per clearml-session log file
 
 
 TunnelHook = Callable[[TunnelInfo], None]
-# (the tunnel, where its CLI's ssh goes, the marker that ssh waits on while the tray logs in)
-LoginHook = Callable[[TunnelInfo, LoginAhead, Path], None]
+# (the tunnel, the marker its CLI's ssh waits on while the tray fetches the session password)
+LoginHook = Callable[[TunnelInfo, Path], None]
 
 
 class ParserLike(Protocol):
@@ -384,6 +384,7 @@ class _Child:
         self.policy = policy
         self.password: str | None = None
         self.login_marker: Path | None = None  # its ssh waits while this exists
+        self.login_note: Path | None = None  # the note its ssh reads the password's name from
 
     @property
     def info(self) -> TunnelInfo:
@@ -432,7 +433,7 @@ class SessionLauncher:
         self.on_ready: TunnelHook = on_ready or _default_hook("on-ready")
         self.open_editor: TunnelHook = open_editor or _default_hook("open-editor")
         self.copy_ssh: TunnelHook = _default_hook("copy-ssh")
-        self.login_ahead: LoginHook = lambda info, login, marker: marker.unlink(missing_ok=True)
+        self.login_ahead: LoginHook = lambda info, marker: marker.unlink(missing_ok=True)
         self._login_markers = login_markers  # where a new session's marker goes (None: none)
         self._open_url = open_url or _open_url
         self._show_log = show_log or (lambda key: log.info("show log %s", key))
@@ -492,20 +493,22 @@ class SessionLauncher:
             env=env,
         )
         self._children[key].login_marker = marker
+        self._children[key].login_note = askpass_note(marker) if marker else None
         return key
 
     def _login_marker(self, key: str) -> tuple[dict[str, str], Path | None]:
-        """The CLI's first ssh waits on this file until the tray has logged in to the new
-        session's machine for it (LoginAhead); no file, no wait."""
+        """The CLI's first ssh waits on this file until the tray has handed it the new
+        session's password (LoginAhead); no file, no wait."""
         folder = self._login_markers()
         if folder is None:
             return {}, None
         marker = folder / f"login-{key}.pending"
         try:
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            askpass_note(marker).unlink(missing_ok=True)  # an earlier run's, never used
             marker.touch()
         except OSError as exc:
-            log.info("no login ahead for %s: %s", key, exc.strerror)
+            log.info("no password ahead for %s: %s", key, exc.strerror)
             return {}, None
         return {LOGIN_MARKER_ENV: str(marker)}, marker
 
@@ -794,9 +797,9 @@ class SessionLauncher:
                 marker, child.login_marker = child.login_marker, None
                 if marker is not None:
                     try:
-                        self.login_ahead(child.info, effect, marker)
+                        self.login_ahead(child.info, marker)
                     except Exception:
-                        log.exception("session %s: login ahead failed", key)
+                        log.exception("session %s: password ahead failed", key)
                         marker.unlink(missing_ok=True)
             elif isinstance(effect, Notice):
                 self._notice(child, effect)
@@ -843,8 +846,9 @@ class SessionLauncher:
         # It holds the session password in plain text (the CLI's own state file).
         if child.proc.config_file is not None:
             child.proc.config_file.unlink(missing_ok=True)
-        if child.login_marker is not None:
-            child.login_marker.unlink(missing_ok=True)
+        for path in (child.login_marker, child.login_note):
+            if path is not None:
+                path.unlink(missing_ok=True)
         self.registry.discard(child.proc.started_pid)
         model, effects = finished(child.model, code, child.policy)
         self._set(child, model)

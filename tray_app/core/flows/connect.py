@@ -32,7 +32,7 @@ from tray_app.core.editors import (
     remote_folder,
     terminal_argv,
 )
-from tray_app.core.flows.direct_login import DirectLogin, Machine
+from tray_app.core.flows.password_ahead import PasswordAhead
 from tray_app.core.models import Session, Snapshot
 from tray_app.core.ports import Ask, Desktop, Notify, Question, Runner, Spawn, confirm
 from tray_app.core.secrets import SecretStore, session_password_key
@@ -40,6 +40,7 @@ from tray_app.core.session_ref import resolve
 from tray_app.core.settings import Settings
 from tray_app.core.ssh_config import HostEntry, SshConfig, host_alias
 from tray_app.core.ssh_master import (
+    LOGIN_MARKER_ENV,
     askpass_env,
     askpass_launcher,
     exit_argv,
@@ -98,7 +99,7 @@ class ConnectFlow:
         secrets: Callable[[], SecretStore] = SecretStore,
         ssh_config: Callable[[], SshConfig] = SshConfig,
         env: Callable[[], dict[str, str]] = lambda: dict(os.environ),
-        direct: DirectLogin | None = None,
+        password_ahead: PasswordAhead | None = None,
         session: Callable[[str], Session | None] = lambda session_id: None,
     ) -> None:
         self._tunnels = tunnels
@@ -111,7 +112,7 @@ class ConnectFlow:
         self._secrets = secrets
         self._ssh_config = ssh_config
         self._env = env
-        self._direct = direct
+        self._ahead = password_ahead
         self._session = session
         self._attaching: dict[str, bool] = {}  # session id → still "ahead of a click" (prewarm)
         self.masters: dict[str, Path] = {}  # alias → config file its master was opened with
@@ -157,8 +158,8 @@ class ConnectFlow:
             self.attach(session_id, label)
 
     def attach(self, session_id: str, label: str = "", *, prewarm: bool = False) -> None:
-        """Start `clearml-session --attach`, after logging in to the machine ahead of it (the
-        CLI then needs no password: its tunnel is up ~5 s sooner). `prewarm`: nobody clicked
+        """Start `clearml-session --attach`, its ssh handed the password ahead (the CLI then
+        skips its 5 s wait: its tunnel is up ~5 s sooner). `prewarm`: nobody clicked
         yet; a Connect meanwhile makes it the user's."""
         if session_id in self._attaching:
             if not prewarm:
@@ -169,16 +170,16 @@ class ConnectFlow:
 
     async def _attach(self, session_id: str, label: str) -> None:
         session = self._session(session_id)
-        direct = self._direct if session is not None else None
+        ahead = self._ahead if session is not None else None
         env: dict[str, str] = {}
         try:
-            if direct is not None and session is not None:
-                env = await direct.hold(session)
+            if ahead is not None and session is not None:
+                env = await ahead.hold(session)
         finally:
             prewarm = self._attaching.pop(session_id, False)
         try:
-            # The CLI starts now; its ssh waits for the login below (about as long as the
-            # CLI's own start), so the two overlap.
+            # The CLI starts now; its ssh waits for the password below (fetched while the
+            # CLI starts), so the two overlap.
             self._tunnels.attach(session_id, label, prewarm=prewarm, env=env)
         except FileNotFoundError:
             if not prewarm:
@@ -190,8 +191,9 @@ class ConnectFlow:
                     critical=True,
                 )
         finally:
-            if env and direct is not None and session is not None:
-                self._spawn(direct.open(session))
+            if env and ahead is not None and session is not None:
+                marker = Path(env[LOGIN_MARKER_ENV])
+                self._spawn(ahead.hand_over(session_id, marker))
         if not prewarm:
             self.check_editor_soon()
 
@@ -214,14 +216,13 @@ class ConnectFlow:
     def open_terminal(self, session_id: str) -> None:
         self._spawn(self._open_terminal(session_id))
 
-    def login_ahead(self, info: TunnelInfo, user: str, host: str, port: int, marker: Path) -> None:
-        """A new session's CLI is about to log in to its machine (and waits on `marker`): the
-        tray logs in first, so the CLI's ssh needs no password (see `attach`)."""
-        if self._direct is None or not info.session_id:
+    def login_ahead(self, info: TunnelInfo, marker: Path) -> None:
+        """A new session's CLI is about to log in to its machine (its ssh waits on `marker`):
+        the tray hands that ssh the password, so the CLI skips its wait (see `attach`)."""
+        if self._ahead is None or not info.session_id:
             self._spawn(asyncio.to_thread(marker.unlink, True))
             return
-        machine = Machine(user, host, port)
-        self._spawn(self._direct.open_machine(info.session_id, machine, marker))
+        self._spawn(self._ahead.hand_over(info.session_id, marker))
 
     def copy_ssh(self, info: TunnelInfo) -> None:
         """`ssh clearml-<id8>`: works as it is, over the tunnel, with no password prompt."""
@@ -247,10 +248,10 @@ class ConnectFlow:
             for session_id in gone:
                 self._blocks.pop(session_id, None)
             self._spawn(self.remove_hosts(gone))
-        if self._direct is not None:
-            unused = self._direct.sessions() - live - set(self._attaching)
+        if self._ahead is not None:
+            unused = self._ahead.sessions() - live - set(self._attaching)
             if unused:
-                self._spawn(self._direct.close(unused))
+                self._spawn(self._ahead.forget(unused))
 
     # --- Host block and login -------------------------------------------------------------------
     async def prepare_host(self, info: TunnelInfo) -> str | None:
@@ -442,8 +443,8 @@ class ConnectFlow:
         for alias, config_file in list(self.masters.items()):
             await self._runner.run(exit_argv(alias, config_file), self._env(), 10)
         self.masters.clear()
-        if self._direct is not None:
-            await self._direct.close()
+        if self._ahead is not None:
+            await self._ahead.forget()
         await self.remove_hosts(set(self._blocks))
 
     # --- editor and terminal --------------------------------------------------------------------
@@ -567,9 +568,10 @@ class ConnectFlow:
 
 
 def _clear_pending_markers(control_dir: Path) -> None:
-    """Markers of master logins that a crashed run never finished: ssh must not wait on them."""
-    for marker in control_dir.glob("*.pending") if control_dir.is_dir() else ():
-        marker.unlink(missing_ok=True)
+    """Markers and password notes that a crashed run left: ssh must not wait on them."""
+    for pattern in ("*.pending", "*.askpass"):
+        for marker in control_dir.glob(pattern) if control_dir.is_dir() else ():
+            marker.unlink(missing_ok=True)
 
 
 def _os_error(exc: OSError) -> str:

@@ -1,8 +1,8 @@
 """Tunnels opened before Connect is clicked, so that the editor opens in a moment.
 
 `clearml-session --attach` needs a second or more before its tunnel is up (its start and SDK
-import, after the tray's own login to the machine: `direct_login`). Two ways take that off the
-click:
+import, with the password handed to its ssh ahead: `password_ahead`). Two ways take that off
+the click:
 
 - intent (on by default): when the user points at a session (its submenu opens, the quick pick
   selects it), an attach starts silently; a Connect in the next INTENT_TTL_S takes it over, else
