@@ -104,7 +104,9 @@ class TrayApplication:
             login_markers=self._login_markers,
         )
         self.launcher.output.connect(self.windows.child_output)
-        self.password_ahead = PasswordAhead(server=lambda: self.controller.service)
+        self.password_ahead = PasswordAhead(
+            server=lambda: self.controller.service, shim_in_use=lambda: self._ssh_shim is not None
+        )
         self.connect_flow = ConnectFlow(
             self.launcher,
             ask=self.ask,

@@ -428,3 +428,22 @@ def test_the_shim_waits_then_gives_one_ssh_the_password_by_askpass(tmp_path: Pat
     assert held.stdout is not None and "numberofpasswordprompts 1" in held.stdout.read()
     assert not note.exists()  # used once: a reconnect later prompts as the CLI expects
     assert "numberofpasswordprompts 3" in options(env)
+
+
+async def test_without_the_shim_on_the_clis_path_nothing_is_held_or_stored(
+    flow_parts: Any, tmp_path: Path
+) -> None:
+    from tray_app.core.flows.password_ahead import PasswordAhead
+
+    secrets = _MemorySecrets()
+    ahead = PasswordAhead(
+        server=lambda: Server(),
+        shim_in_use=lambda: False,  # no ssh or no POSIX shell: the shim was not written
+        secrets=lambda: secrets,  # type: ignore[arg-type,return-value]
+        ssh_config=lambda: SshConfig(control_dir=tmp_path / "cm"),
+    )
+    flow, _, tunnels = flow_parts(ScriptedAsk(), ahead=ahead, session=lambda sid: _session())
+    flow.connect(SID, "gpu box")
+    await flow_parts.settle()
+    assert tunnels.envs == [{}] and tunnels.attached == [SID]
+    assert secrets.store == {} and ahead.sessions() == set()

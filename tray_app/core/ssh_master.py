@@ -171,7 +171,7 @@ def write_ssh_shim(directory: Path) -> Path | None:
     import shutil
 
     real = shutil.which("ssh")
-    if real is None or not master_supported():
+    if real is None or os.name != "posix":  # the shim is a POSIX shell script
         return None
     folder = directory / SHIM_DIR_NAME
     path = folder / "ssh"

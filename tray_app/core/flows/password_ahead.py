@@ -32,7 +32,6 @@ from tray_app.core.ssh_master import (
     LOGIN_MARKER_ENV,
     askpass_note,
     login_marker,
-    master_supported,
 )
 
 log = logging.getLogger(__name__)
@@ -53,10 +52,12 @@ class PasswordAhead:
         self,
         *,
         server: Callable[[], ServerSide | None],
+        shim_in_use: Callable[[], bool] = lambda: True,
         secrets: Callable[[], SecretStore] = SecretStore,
         ssh_config: Callable[[], SshConfig] = SshConfig,
     ) -> None:
         self._server = server
+        self._shim_in_use = shim_in_use  # no shim on the CLI's PATH: nobody would use it
         self._secrets = secrets
         self._ssh_config = ssh_config
         self._stored: set[str] = set()  # sessions whose password this run put in the keyring
@@ -66,7 +67,7 @@ class PasswordAhead:
         (empty when none will be tried). `hand_over` must follow; it lets the ssh go."""
         if not (session.public_address and session.ssh_port) or self._server() is None:
             return {}
-        if not master_supported():
+        if not self._shim_in_use():
             return {}
         config = self._ssh_config()
         marker = login_marker(config.control_dir, session.id)
