@@ -155,6 +155,10 @@ class EmulatorApp:
         if latency > 0:
             await asyncio.sleep(latency)
         if fault is not None:
+            if fault is FaultKind.DROP:
+                # Read the whole request first: closing with some of it still unread makes the
+                # kernel reset the connection (ECONNRESET) instead of a plain close, at random.
+                await request.body()
             return await self._fault(fault, send, envelope)
 
         if match is None:
