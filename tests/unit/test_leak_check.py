@@ -19,6 +19,7 @@ pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="the check re
 
 INNER = """
 import subprocess
+import time
 from pathlib import Path
 
 FAKE_SSH = {fake!r}
@@ -27,6 +28,12 @@ PIDFILE = {pidfile!r}
 def test_detached_ssh_left_running():
     # `sh -c '... &'` exits at once: the "ssh" is re-parented, only its environment says whose.
     subprocess.run(["sh", "-c", f"{{FAKE_SSH}} 600 & echo $! > {{PIDFILE}}"], check=True)
+    # The test ends once the "ssh" runs, not while its fork is still the shell (a busy machine).
+    pid = Path(PIDFILE).read_text().strip()
+    deadline = time.monotonic() + 30
+    while FAKE_SSH not in Path(f"/proc/{{pid}}/cmdline").read_bytes().decode(errors="replace"):
+        assert time.monotonic() < deadline, "the fake ssh never started"
+        time.sleep(0.01)
 
 def test_child_that_is_waited_for():
     subprocess.run([FAKE_SSH, "0"], check=True)
