@@ -95,7 +95,7 @@ class Tunnels:
         self.attached.append(session_id)
         self.envs.append(dict(env or {}))
         marker = (env or {}).get("CLEARML_TRAY_LOGIN_MARKER")
-        if marker:  # the login ahead is still under way when the CLI starts
+        if marker:  # the password is still being fetched when the CLI starts
             self.held.append(Path(marker).exists())
         return "attach-1"
 

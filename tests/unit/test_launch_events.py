@@ -44,7 +44,7 @@ def start(creating: bool) -> TunnelModel:
     return TunnelModel(TunnelInfo("k", None if creating else "abc", state, label="gpu box"))
 
 
-# A new session's first tunnel asks for the login ahead of the CLI's ssh (once).
+# A new session's first tunnel asks for its password to be handed to the CLI's ssh (once).
 READY = ["write:y", "write:y", "login", "up", "notice:session_ready", "editor"]
 UP = ["login", "up", "notice:session_ready", "editor"]
 # transcript → (final state, times the tunnel came up, the effects in order)
@@ -57,7 +57,7 @@ TABLE: dict[str, tuple[TunnelState, int, list[str]]] = {
     "composed_reconnect.txt": (
         TunnelState.READY,
         2,
-        [*UP, "up"],  # no second login ahead, notice, or window
+        [*UP, "up"],  # no second hand-over, notice, or window
     ),
     "composed_retry_then_ready.txt": (TunnelState.READY, 1, UP),
     "composed_shutdown.txt": (TunnelState.READY, 1, UP),
