@@ -107,8 +107,13 @@ def write_wait_script(control_dir: Path) -> Path:
 def askpass_launcher(directory: Path) -> Path:
     """An executable that runs `python -m tray_app.askpass` with this interpreter."""
     path = directory / "clearml-tray-askpass"
-    atomic_write_text(path, f'#!/bin/sh\nexec "{sys.executable}" -m tray_app.askpass "$@"\n')
-    path.chmod(0o700)
+    text = f'#!/bin/sh\nexec "{sys.executable}" -m tray_app.askpass "$@"\n'
+    try:
+        if path.read_text() == text and os.access(path, os.X_OK):
+            return path  # the usual case: written by an earlier start or login
+    except OSError:
+        pass
+    atomic_write_text(path, text, mode=0o700)
     return path
 
 
