@@ -37,7 +37,7 @@ def _tree_rss_mb(pid: int) -> float:
 
 
 async def measure(app: Any, record: Path, mode: str, think_s: float) -> dict[str, Any]:
-    from tray_app.core.models import SessionState
+    from tray_app.core.server.models import SessionState
     from tray_app.core.ssh_config import SshConfig
     from tray_app.core.tunnels import TunnelState
 

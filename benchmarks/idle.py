@@ -25,7 +25,7 @@ from benchmarks.child import (
     wait_docked,
 )
 from benchmarks.common import Context, Figure, venv_bin
-from tray_app.core.refresh import RefreshSchedule
+from tray_app.core.server.refresh import RefreshSchedule
 from tray_app.core.settings import Settings
 from tray_app.demo import DemoServer
 

@@ -25,9 +25,9 @@ import httpx
 from benchmarks.common import Context, Figure, at_most, median, run_measured, tool_env, venv_bin
 from benchmarks.emulator_proc import ChildEmulator
 from benchmarks.traffic import extension_refresh, server_config
-from tray_app.core.api import ClearMLClient
-from tray_app.core.http_httpx import HTTP_LIMITS
-from tray_app.core.sessions import SessionService
+from tray_app.core.server.api import ClearMLClient
+from tray_app.core.server.http_httpx import HTTP_LIMITS
+from tray_app.core.server.sessions import SessionService
 from tray_app.demo import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, clearml_conf_text
 
 SECTION = "latency"

@@ -30,9 +30,9 @@ from pathlib import Path
 import httpx
 
 from benchmarks.common import Context, Figure, at_most, run_measured, tool_env, venv_bin
-from tray_app.core.api import ClearMLClient
-from tray_app.core.config import ServerConfig
-from tray_app.core.sessions import WORKERS_MAX_AGE_S, SessionService
+from tray_app.core.server.api import ClearMLClient
+from tray_app.core.server.config import ServerConfig
+from tray_app.core.server.sessions import WORKERS_MAX_AGE_S, SessionService
 from tray_app.demo import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, DemoServer, EmulatorState
 from tray_app.demo.state import Traffic
 

@@ -29,9 +29,9 @@ SECTION = "ui"
 async def _snapshot_of(sessions: int) -> Any:
     import httpx
 
-    from tray_app.core.api import ClearMLClient
-    from tray_app.core.config import ServerConfig
-    from tray_app.core.sessions import SessionService
+    from tray_app.core.server.api import ClearMLClient
+    from tray_app.core.server.config import ServerConfig
+    from tray_app.core.server.sessions import SessionService
     from tray_app.demo import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, EmulatorState, create_app
 
     state = EmulatorState.seeded(sessions=sessions)
@@ -46,7 +46,7 @@ def menu_build(ctx: Context) -> list[Figure]:
     from PySide6.QtWidgets import QApplication, QMenu
 
     from tray_app.core.menu_model import TrayView, build_menu
-    from tray_app.core.refresh import PollStatus, TrayState
+    from tray_app.core.server.refresh import PollStatus, TrayState
     from tray_app.qt.tray import populate
 
     app = QApplication.instance() or QApplication(sys.argv[:1])

@@ -19,8 +19,6 @@ import platformdirs
 
 from tray_app import APP_DISPLAY_NAME, APP_NAME, __version__
 from tray_app.applog import log_dir
-from tray_app.core.api import ClearMLClient
-from tray_app.core.config import ConfigError, ConfigNotFound, load_server_config
 from tray_app.core.flows.connect import ConnectFlow
 from tray_app.core.flows.idle import IdleFlow
 from tray_app.core.flows.launch import LaunchFlow
@@ -31,13 +29,15 @@ from tray_app.core.flows.quit import ask_quit
 from tray_app.core.flows.tunnel_watch import TunnelWatch
 from tray_app.core.idle_monitor import IdleMonitor
 from tray_app.core.menu_model import TrayView
-from tray_app.core.models import LogLine, Session, Snapshot
 from tray_app.core.ports import Question
 from tray_app.core.presets import Preset
-from tray_app.core.refresh import PollStatus, RefreshSchedule, TrayState
 from tray_app.core.secrets import SecretStore
-from tray_app.core.session_ref import connectable
-from tray_app.core.sessions import SessionService
+from tray_app.core.server.api import ClearMLClient
+from tray_app.core.server.config import ConfigError, ConfigNotFound, load_server_config
+from tray_app.core.server.models import LogLine, Session, Snapshot
+from tray_app.core.server.refresh import PollStatus, RefreshSchedule, TrayState
+from tray_app.core.server.session_ref import connectable
+from tray_app.core.server.sessions import SessionService
 from tray_app.core.settings import Settings, load_settings
 from tray_app.core.ssh_config import default_control_dir
 from tray_app.core.ssh_master import write_ssh_shim

@@ -6,8 +6,8 @@ otherwise, when the tray's data is not current, or with `--config-file` / `--no-
 server is asked and the same functions (tray_app/core/list_output.py) render it here. So the path
 that asks the tray imports only the socket and JSON code: this module keeps its imports lazy, and
 the console script asks the tray before argparse is loaded (`run_from_tray`). The server path
-reads clearml.conf through its cache (core/config_cache.py) and, for a plain-http server without
-a proxy, sends its requests with http.client instead of httpx (core/http_plain.py).
+reads clearml.conf through its cache (core/server/config_cache.py) and, for a plain-http server
+without a proxy, sends its requests with http.client instead of httpx (core/server/http_plain.py).
 
 Exit codes: 0 ok, 1 other server error, 2 configuration, 3 authentication, 4 server unavailable.
 Errors are one line on stderr: `clearml-tray: <reason>`. `--status` prints a status-bar line
@@ -29,9 +29,9 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable
 
-    from tray_app.core.config import ServerConfig
-    from tray_app.core.models import Snapshot
-    from tray_app.core.sessions import SessionService
+    from tray_app.core.server.config import ServerConfig
+    from tray_app.core.server.models import Snapshot
+    from tray_app.core.server.sessions import SessionService
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -97,8 +97,8 @@ def output_from_tray(all_users: bool, fmt: str, timeout_s: float = TRAY_TIMEOUT_
 
 
 def load_server_config(path: str | None = None) -> ServerConfig:
-    # Cached while the files are unchanged: no pyhocon import, no parse (core/config_cache.py).
-    from tray_app.core.config_cache import load_server_config_cached
+    # Cached while the files are unchanged: no pyhocon import, no parse (server/config_cache.py).
+    from tray_app.core.server.config_cache import load_server_config_cached
 
     return load_server_config_cached(path)
 
@@ -106,9 +106,9 @@ def load_server_config(path: str | None = None) -> ServerConfig:
 async def fetch_snapshot(
     config: ServerConfig, all_users: bool, *, request_timeout: float = 10.0
 ) -> Snapshot:
-    from tray_app.core.api import ClearMLClient, default_headers
-    from tray_app.core.http_plain import plain_exchange_for
-    from tray_app.core.sessions import SessionService
+    from tray_app.core.server.api import ClearMLClient, default_headers
+    from tray_app.core.server.http_plain import plain_exchange_for
+    from tray_app.core.server.sessions import SessionService
 
     # A plain-http server without a proxy: the standard library's HTTP, not httpx's ~50 ms of
     # imports (None otherwise: httpx). The API protocol is ClearMLClient's either way.
@@ -122,8 +122,8 @@ async def fetch_snapshot(
 
 def failure_of(exc: Exception) -> Failure | None:
     """The exit code and reason for an error of the config or the server; None for others."""
-    from tray_app.core.api import ClearMLAuthError, ClearMLError, ClearMLUnavailable
-    from tray_app.core.config import ConfigError
+    from tray_app.core.server.api import ClearMLAuthError, ClearMLError, ClearMLUnavailable
+    from tray_app.core.server.config import ConfigError
 
     if isinstance(exc, ConfigError):
         return Failure(EXIT_CONFIG, f"configuration error: {exc}")
@@ -342,8 +342,8 @@ class _ServerSource:
     async def snapshot(self) -> Snapshot | Failure:
         try:
             if self._service is None:
-                from tray_app.core.api import ClearMLClient
-                from tray_app.core.sessions import SessionService
+                from tray_app.core.server.api import ClearMLClient
+                from tray_app.core.server.sessions import SessionService
 
                 config = load_server_config(self.config_file)
                 client = ClearMLClient(config, timeout=10.0, max_retries=2)

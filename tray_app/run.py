@@ -21,8 +21,8 @@ from tray_app.applog import setup_logging
 # The tray's HTTP stack (httpx), loaded here before the event loop runs, as it was when api.py
 # imported it: api.py now leaves it to the first client built, so that `clearml-tray list` can
 # do without it, and that would put the import on the event loop.
-from tray_app.core import http_httpx  # noqa: F401
-from tray_app.core.refresh import TrayState
+from tray_app.core.server import http_httpx  # noqa: F401
+from tray_app.core.server.refresh import TrayState
 
 log = logging.getLogger("tray_app.app")
 

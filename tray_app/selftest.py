@@ -16,7 +16,7 @@ from pathlib import Path
 
 
 def _core() -> str:
-    from tray_app.core import api, config, menu_model, presets, sessions, settings  # noqa: F401
+    from tray_app.core.server import sessions  # noqa: F401
 
     return "core modules import"
 
@@ -39,7 +39,7 @@ def _qt_icons() -> str:
 
 
 def _config_and_settings() -> str:
-    from tray_app.core.config import load_server_config
+    from tray_app.core.server.config import load_server_config
     from tray_app.core.settings import Settings, load_settings, save_settings
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -303,7 +303,7 @@ async def test_pointing_at_a_session_opens_its_tunnel_ahead_and_connect_takes_it
     no Host block, nothing in the menu; Connect takes the same child over and opens the editor
     without a second attach. Another pointed-at session's unused tunnel ends without a trace
     when the setting is switched off, and warm tunnels cover every running session."""
-    from tray_app.core.session_ref import connectable
+    from tray_app.core.server.session_ref import connectable
     from tray_app.core.settings import Settings, save_settings
     from tray_app.core.ssh_config import SshConfig
     from tray_app.core.tunnels import TunnelState

@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator
 import pytest
 from support.live_env import LIVE_ENV
 
-from tray_app.core.api import ClearMLClient
-from tray_app.core.config import ServerConfig, derive_files_server, derive_web_server
+from tray_app.core.server.api import ClearMLClient
+from tray_app.core.server.config import ServerConfig, derive_files_server, derive_web_server
 
 REQUIRED = ("CLEARML_API_HOST", "CLEARML_API_ACCESS_KEY", "CLEARML_API_SECRET_KEY")
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from support.live_env import LIVE_ENV
 
-from tray_app.core.api import ClearMLClient
-from tray_app.core.config import ServerConfig
-from tray_app.core.sessions import SessionService
+from tray_app.core.server.api import ClearMLClient
+from tray_app.core.server.config import ServerConfig
+from tray_app.core.server.sessions import SessionService
 
 pytestmark = pytest.mark.live
 

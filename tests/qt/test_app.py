@@ -16,7 +16,7 @@ from support.qt_dialogs import click_answer
 from support.qt_wait import until
 
 from tray_app.app import TrayApplication
-from tray_app.core.refresh import TrayState
+from tray_app.core.server.refresh import TrayState
 from tray_app.core.settings import ServerProfile, default_settings_path
 
 
@@ -274,7 +274,7 @@ async def test_presets_export_import_and_workspace_presets(
     )
     app.settings.workspace_folder = str(workspace)
 
-    from tray_app.core.models import QueueInfo
+    from tray_app.core.server.models import QueueInfo
 
     class Service:  # a server to launch on (without one, New session… explains that first)
         async def queues(self) -> list[Any]:

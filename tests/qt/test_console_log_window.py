@@ -7,7 +7,7 @@ from typing import Any
 
 from support.qt_wait import until
 
-from tray_app.core.models import LogLine
+from tray_app.core.server.models import LogLine
 from tray_app.qt.console_log import format_lines
 from tray_app.qt.windows import Windows
 

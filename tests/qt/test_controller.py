@@ -7,10 +7,10 @@ from typing import Any
 from PySide6.QtGui import QGuiApplication
 from support.emulator import EmulatorHandle
 
-from tray_app.core.api import ClearMLClient
-from tray_app.core.config import ServerConfig
-from tray_app.core.models import Snapshot
-from tray_app.core.sessions import SessionService
+from tray_app.core.server.api import ClearMLClient
+from tray_app.core.server.config import ServerConfig
+from tray_app.core.server.models import Snapshot
+from tray_app.core.server.sessions import SessionService
 from tray_app.qt.controller import Controller
 
 
@@ -135,7 +135,7 @@ def test_open_jupyter_opens_only_http_to_the_sessions_own_machine(
 
     from PySide6.QtGui import QDesktopServices
 
-    from tray_app.core.models import Session, SessionState
+    from tray_app.core.server.models import Session, SessionState
 
     base = Session(
         id="a" * 32,
@@ -168,7 +168,7 @@ def test_the_menus_more_row_opens_the_quick_pick(qapp: Any) -> None:
 def test_an_ssh_command_that_is_not_safe_to_paste_is_refused(qapp: Any) -> None:
     from datetime import UTC, datetime
 
-    from tray_app.core.models import Session, SessionState
+    from tray_app.core.server.models import Session, SessionState
 
     session = Session(
         id="b" * 32,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pytestqt.qtbot import QtBot
 
-from tray_app.core.config import ConfigInvalid, ConfigNotFound, load_server_config
+from tray_app.core.server.config import ConfigInvalid, ConfigNotFound, load_server_config
 from tray_app.qt.dialogs.onboarding import OnboardingDialog
 
 

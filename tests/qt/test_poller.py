@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from support.emulator import EmulatorHandle
 
-from tray_app.core.api import ClearMLClient
-from tray_app.core.config import ServerConfig
-from tray_app.core.models import Snapshot
-from tray_app.core.refresh import PollStatus, RefreshSchedule, TrayState
-from tray_app.core.sessions import SessionService
+from tray_app.core.server.api import ClearMLClient
+from tray_app.core.server.config import ServerConfig
+from tray_app.core.server.models import Snapshot
+from tray_app.core.server.refresh import PollStatus, RefreshSchedule, TrayState
+from tray_app.core.server.sessions import SessionService
 from tray_app.qt.poller import Poller
 
 
@@ -131,7 +131,7 @@ async def test_unconfigured_never_polls(qapp: Any) -> None:
 @pytest.mark.parametrize("failures", [1, 4])
 async def test_backoff_grows_while_offline(qapp: Any, failures: int) -> None:
     async def down(_all: bool) -> Snapshot:
-        from tray_app.core.api import ClearMLUnavailable
+        from tray_app.core.server.api import ClearMLUnavailable
 
         raise ClearMLUnavailable("Cannot reach http://127.0.0.1:9", server="http://127.0.0.1:9")
 

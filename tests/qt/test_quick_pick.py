@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from tray_app.core.models import Session, SessionState, Snapshot
+from tray_app.core.server.models import Session, SessionState, Snapshot
 from tray_app.qt.quick_pick import QuickPick
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)

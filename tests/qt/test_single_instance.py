@@ -15,8 +15,8 @@ from pytestqt.qtbot import QtBot
 from support.snapshots import full_snapshot
 
 from tray_app.core.list_output import format_table
-from tray_app.core.models import Snapshot, snapshot_to_json
-from tray_app.core.refresh import PollStatus, TrayState
+from tray_app.core.server.models import Snapshot, snapshot_to_json
+from tray_app.core.server.refresh import PollStatus, TrayState
 from tray_app.core.shared_snapshot import snapshot_reply
 from tray_app.qt.single_instance import Reply, SingleInstance, forward_to_running, socket_path
 

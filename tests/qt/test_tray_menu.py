@@ -7,11 +7,11 @@ from typing import Any
 from PySide6.QtWidgets import QMenu
 from support.emulator import EmulatorHandle
 
-from tray_app.core.api import ClearMLClient
-from tray_app.core.config import ServerConfig
 from tray_app.core.menu_model import MAX_OTHERS_IN_MENU, MAX_OWN_IN_MENU, TrayView
-from tray_app.core.refresh import RefreshSchedule
-from tray_app.core.sessions import SessionService
+from tray_app.core.server.api import ClearMLClient
+from tray_app.core.server.config import ServerConfig
+from tray_app.core.server.refresh import RefreshSchedule
+from tray_app.core.server.sessions import SessionService
 from tray_app.qt.poller import Poller
 from tray_app.qt.tray import Tray
 
@@ -76,8 +76,8 @@ async def test_menu_with_200_sessions_makes_no_request(qapp: Any, emulator_facto
 def _own_view(sessions: list[Any]) -> TrayView:
     from datetime import UTC, datetime
 
-    from tray_app.core.models import Snapshot
-    from tray_app.core.refresh import PollStatus, TrayState
+    from tray_app.core.server.models import Snapshot
+    from tray_app.core.server.refresh import PollStatus, TrayState
 
     now = datetime.now(UTC)
     snapshot = Snapshot(sessions=tuple(sessions), fetched_at=now)
@@ -90,7 +90,7 @@ async def test_info_rows_copy_and_stop_asks_with_a_button_that_says_what_it_does
     from PySide6.QtGui import QGuiApplication
     from support.qt_dialogs import click_answer
 
-    from tray_app.core.models import Session, SessionState
+    from tray_app.core.server.models import Session, SessionState
     from tray_app.qt.questions import QtAsk
 
     session = Session(

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from PySide6.QtWidgets import QApplication
 
-from tray_app.core.models import Session, SessionState, Snapshot
+from tray_app.core.server.models import Session, SessionState, Snapshot
 from tray_app.qt.hotkey import choose_backend
 from tray_app.qt.quick_pick import QuickPick
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tray_app.core.models import Session, SessionState, Snapshot
+from tray_app.core.server.models import Session, SessionState, Snapshot
 
 
 def full_snapshot(fetched_at: datetime | None = None, *, all_users: bool = True) -> Snapshot:

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tray_app import __version__
-from tray_app.core.api import (
+from tray_app.core.server.api import (
     ClearMLAuthError,
     ClearMLClient,
     ClearMLError,
@@ -27,9 +27,9 @@ from tray_app.core.api import (
     ClearMLUnavailable,
     decode_jwt_claims,
 )
-from tray_app.core.config import ServerConfig
-from tray_app.core.http_httpx import HTTP_LIMITS, client_verify, ssl_verify
-from tray_app.core.refresh import RefreshSchedule
+from tray_app.core.server.config import ServerConfig
+from tray_app.core.server.http_httpx import HTTP_LIMITS, client_verify, ssl_verify
+from tray_app.core.server.refresh import RefreshSchedule
 
 SERVER = "http://127.0.0.1:18008"
 KEY = "AKTESTACCESSKEY0001"

@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-from tray_app.core.api import (
+from tray_app.core.server.api import (
     ClearMLAuthError,
     ClearMLClient,
     ClearMLRequestError,
     ClearMLUnavailable,
 )
-from tray_app.core.config import ServerConfig
-from tray_app.core.sessions import SessionService
+from tray_app.core.server.config import ServerConfig
+from tray_app.core.server.sessions import SessionService
 from tray_app.demo import FaultKind
 
 

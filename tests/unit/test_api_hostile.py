@@ -25,13 +25,13 @@ from support.hostile_server import (
 )
 
 from tray_app import __version__
-from tray_app.core.api import (
+from tray_app.core.server.api import (
     ClearMLAuthError,
     ClearMLClient,
     ClearMLUnavailable,
     retry_after_seconds,
 )
-from tray_app.core.config import ServerConfig
+from tray_app.core.server.config import ServerConfig
 
 MB = 1024 * 1024
 

@@ -1,5 +1,5 @@
 """The hostile-server cases of test_api_hostile.py again, with the standard-library exchange
-that `clearml-tray list` uses for a plain-http server (tray_app/core/http_plain.py): the same
+that `clearml-tray list` uses for a plain-http server (tray_app/core/server/http_plain.py): the same
 limits, deadlines, retries and messages as with httpx."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from support.hostile_server import HostileServer
 from test_api_hostile import *  # noqa: F403 (the cases themselves, collected here once more)
 from test_api_hostile import Sleeps
 
-from tray_app.core.api import ClearMLClient, default_headers
-from tray_app.core.http_plain import PlainExchange
+from tray_app.core.server.api import ClearMLClient, default_headers
+from tray_app.core.server.http_plain import PlainExchange
 
 original_client_for = test_api_hostile.client_for
 

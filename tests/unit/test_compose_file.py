@@ -17,7 +17,7 @@ import pytest
 import yaml
 from support.emulator import EmulatorHandle
 
-from tray_app.core.config import load_server_config
+from tray_app.core.server.config import load_server_config
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yaml"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tray_app.core import config_cache
-from tray_app.core.config import ServerConfig, load_server_config
-from tray_app.core.config_cache import cache_file, load_server_config_cached
+from tray_app.core.server import config_cache
+from tray_app.core.server.config import ServerConfig, load_server_config
+from tray_app.core.server.config_cache import cache_file, load_server_config_cached
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "s3cr3t-Key-0123456789abcdefghijklmnopqrstuvwxyz"
@@ -158,7 +158,7 @@ def test_a_hit_imports_no_pyhocon(conf: Path) -> None:
     env = env_for(conf, PYTHONPATH=str(REPO))
     script = (
         "import sys\n"
-        "from tray_app.core.config_cache import load_server_config_cached\n"
+        "from tray_app.core.server.config_cache import load_server_config_cached\n"
         "config = load_server_config_cached()\n"
         "print(config.api_server, 'pyhocon' in sys.modules, 'pyparsing' in sys.modules)\n"
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tray_app.core.config import (
+from tray_app.core.server.config import (
     ConfigError,
     ConfigInvalid,
     ConfigNotFound,

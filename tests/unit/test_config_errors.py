@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tray_app.core.config import (
+from tray_app.core.server.config import (
     ConfigInvalid,
     ConfigNotFound,
     CredentialsMissing,

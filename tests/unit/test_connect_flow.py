@@ -318,7 +318,7 @@ class Server:
 
 
 def _session() -> Any:
-    from tray_app.core.models import Session, SessionState
+    from tray_app.core.server.models import Session, SessionState
 
     return Session(
         id=SID,

@@ -11,10 +11,15 @@ from typing import Any
 import pytest
 
 from tray_app import list_command
-from tray_app.core.api import ClearMLAuthError, ClearMLRequestError, ClearMLUnavailable
-from tray_app.core.config import ConfigInvalid, ConfigNotFound, CredentialsMissing, ServerConfig
 from tray_app.core.list_output import format_table
-from tray_app.core.models import Session, SessionState, Snapshot
+from tray_app.core.server.api import ClearMLAuthError, ClearMLRequestError, ClearMLUnavailable
+from tray_app.core.server.config import (
+    ConfigInvalid,
+    ConfigNotFound,
+    CredentialsMissing,
+    ServerConfig,
+)
+from tray_app.core.server.models import Session, SessionState, Snapshot
 from tray_app.list_command import (
     EXIT_AUTH,
     EXIT_CONFIG,
@@ -197,7 +202,7 @@ def test_list_command_imports_no_qt():
 
     code = (
         "import sys\n"
-        "import tray_app.cli, tray_app.list_command, tray_app.core.sessions\n"
+        "import tray_app.cli, tray_app.list_command, tray_app.core.server.sessions\n"
         "print(','.join(sorted(m for m in sys.modules"
         " if m.split('.')[0] in ('PySide6', 'shiboken6', 'qasync'))))\n"
     )

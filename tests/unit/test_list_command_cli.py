@@ -25,7 +25,7 @@ QT_CHECK = (
     "import sys\n"
     "from tray_app.cli import main\n"
     "rc = main(sys.argv[1:])\n"
-    # Qt, and httpx's command-line client (click, rich, pygments; see core/httpx_import.py).
+    # Qt, and httpx's command-line client (click, rich, pygments; see core/server/httpx_import.py).
     "heavy = ('PySide6', 'shiboken6', 'qasync', 'click', 'rich', 'pygments')\n"
     "qt = sorted(m for m in sys.modules if m.split('.')[0] in heavy)\n"
     "print('QT-MODULES:' + ','.join(qt), file=sys.stderr)\n"
@@ -206,7 +206,7 @@ LEAN_CHECK = (
 
 def test_list_from_the_server_skips_httpx_and_once_cached_pyhocon(emulator_factory, tmp_path):
     """A plain-http server without a proxy: the standard library's HTTP; an unchanged
-    clearml.conf: its cached settings (core/config_cache.py)."""
+    clearml.conf: its cached settings (core/server/config_cache.py)."""
     emu = emulator_factory(sessions=8)
     conf = emu.write_config(tmp_path / "clearml.conf")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLEARML_", "TRAINS_"))}

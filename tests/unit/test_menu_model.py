@@ -16,8 +16,8 @@ from tray_app.core.menu_model import (
     ssh_command,
     tooltip,
 )
-from tray_app.core.models import Session, SessionState, Snapshot
-from tray_app.core.refresh import PollStatus, TrayState
+from tray_app.core.server.models import Session, SessionState, Snapshot
+from tray_app.core.server.refresh import PollStatus, TrayState
 from tray_app.core.tunnels import TunnelInfo, TunnelState
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tray_app.core.models import (
+from tray_app.core.server.models import (
     STATE_GLYPHS,
     QueueInfo,
     Session,

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tray_app.core.api import ClearMLAuthError, ClearMLRequestError, ClearMLUnavailable
-from tray_app.core.config import ConfigInvalid, ConfigNotFound
-from tray_app.core.refresh import PollStatus, RefreshSchedule, TrayState, classify_error
+from tray_app.core.server.api import ClearMLAuthError, ClearMLRequestError, ClearMLUnavailable
+from tray_app.core.server.config import ConfigInvalid, ConfigNotFound
+from tray_app.core.server.refresh import PollStatus, RefreshSchedule, TrayState, classify_error
 
 
 def _schedule(rng: float = 0.5) -> RefreshSchedule:

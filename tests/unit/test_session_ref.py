@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tray_app.core.models import Session, SessionState, Snapshot
-from tray_app.core.session_ref import resolve
+from tray_app.core.server.models import Session, SessionState, Snapshot
+from tray_app.core.server.session_ref import resolve
 
 
 def snapshot(*ids: str) -> Snapshot:

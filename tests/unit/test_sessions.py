@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tray_app.core.api import ClearMLClient
-from tray_app.core.config import ServerConfig
-from tray_app.core.models import Session, SessionState
-from tray_app.core.sessions import (
+from tray_app.core.server.api import ClearMLClient
+from tray_app.core.server.config import ServerConfig
+from tray_app.core.server.models import Session, SessionState
+from tray_app.core.server.sessions import (
     FORBIDDEN_RUNTIME_KEYS,
     STOP_REASON,
     TASK_FIELDS,

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from support.hostile_server import HostileRequest, HostileServer, Reply, envelope, make_jwt
 
-from tray_app.core import sessions as sessions_module
-from tray_app.core.api import ClearMLClient, ClearMLUnavailable
-from tray_app.core.config import ServerConfig
-from tray_app.core.sessions import MACHINE_METRICS_KEY, SessionService
+from tray_app.core.server import sessions as sessions_module
+from tray_app.core.server.api import ClearMLClient, ClearMLUnavailable
+from tray_app.core.server.config import ServerConfig
+from tray_app.core.server.sessions import MACHINE_METRICS_KEY, SessionService
 from tray_app.list_command import run_list
 
 ME = "u-me"

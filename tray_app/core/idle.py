@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from tray_app.core.models import format_duration, format_percent
+from tray_app.core.server.models import format_duration, format_percent
 from tray_app.core.settings import IdlePolicy
 
 DEFAULT_SAMPLE_INTERVAL_S = 30.0

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tray_app.core.idle import IdleState, IdleVerdict, evaluate, evidence, parse_worker_stats
-from tray_app.core.models import Session, Snapshot
-from tray_app.core.sessions import SessionService
+from tray_app.core.server.models import Session, Snapshot
+from tray_app.core.server.sessions import SessionService
 from tray_app.core.settings import IdleMode, IdlePolicy
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from tray_app.core.models import (
+from tray_app.core.server.models import (
     STATE_GLYPHS,
     Session,
     Snapshot,

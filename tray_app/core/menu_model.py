@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from tray_app.core.models import (
+from tray_app.core.server.models import (
     STATE_GLYPHS,
     Session,
     SessionState,
@@ -19,7 +19,7 @@ from tray_app.core.models import (
     format_gb,
     format_percent,
 )
-from tray_app.core.refresh import ICON_FOR_STATE, PollStatus, TrayState
+from tray_app.core.server.refresh import ICON_FOR_STATE, PollStatus, TrayState
 from tray_app.core.tunnels import TunnelInfo, TunnelState
 from tray_app.core.untrusted import display_text, menu_label, safe_ssh_command
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tray_app.core.models import QueueInfo
+from tray_app.core.server.models import QueueInfo
 
 
 def preselected_queue(queues: Sequence[QueueInfo], last_used: str = "") -> str:

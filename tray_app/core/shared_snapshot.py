@@ -13,8 +13,8 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 
-from tray_app.core.models import Snapshot
-from tray_app.core.refresh import PollStatus
+from tray_app.core.server.models import Snapshot
+from tray_app.core.server.refresh import PollStatus
 
 
 def own_only(snapshot: Snapshot) -> Snapshot:

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from tray_app.core.models import STATE_GLYPHS, SessionState, Snapshot
+from tray_app.core.server.models import STATE_GLYPHS, SessionState, Snapshot
 from tray_app.core.untrusted import display_text, markup_escape
 from tray_app.core.wording import plural
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tray_app.core.models import LogLine
+from tray_app.core.server.models import LogLine
 
 _OLDEST = datetime.min.replace(tzinfo=UTC)
 

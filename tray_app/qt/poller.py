@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 
 from PySide6.QtCore import QObject, Signal
 
-from tray_app.core.api import ClearMLError, ClearMLUnavailable
-from tray_app.core.models import Snapshot
-from tray_app.core.refresh import PollStatus, RefreshSchedule, TrayState, classify_error
+from tray_app.core.server.api import ClearMLError, ClearMLUnavailable
+from tray_app.core.server.models import Snapshot
+from tray_app.core.server.refresh import PollStatus, RefreshSchedule, TrayState, classify_error
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QDialog, QLabel, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout
 
-from tray_app.core.models import STATE_GLYPHS, Session, Snapshot
-from tray_app.core.session_ref import connectable
+from tray_app.core.server.models import STATE_GLYPHS, Session, Snapshot
+from tray_app.core.server.session_ref import connectable
 
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 

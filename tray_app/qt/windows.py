@@ -12,9 +12,9 @@ from typing import Any
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
-from tray_app.core.config import ConfigError
-from tray_app.core.models import LogLine
 from tray_app.core.presets import Preset
+from tray_app.core.server.config import ConfigError
+from tray_app.core.server.models import LogLine
 from tray_app.core.settings import Settings
 
 

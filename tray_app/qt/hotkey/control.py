@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from tray_app.core.models import Snapshot
+from tray_app.core.server.models import Snapshot
 from tray_app.qt.hotkey import HotkeyBackend, HotkeyResult, choose_backend
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """What clearml.conf says, cached for `clearml-tray list`: no pyhocon while the files are unchanged.
 
 Importing pyhocon (and pyparsing) and parsing a clearml.conf is ~65 ms, a third of a `list`
-that asks the server. The settings the resolution reads (tray_app/core/config.py `FileValues`)
+that asks the server. The settings the resolution reads (`core/server/config.py` `FileValues`)
 are kept in `<user cache dir>/clearml-tray/clearml-conf.json`, keyed by each candidate file's
 path and stat (device, inode, size, mtime and ctime in ns; a missing file too, so that one
 appearing is seen). The environment is applied afresh at every load (`config.resolve`).
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TypeGuard
 
 from tray_app import APP_NAME
-from tray_app.core.config import (
+from tray_app.core.server.config import (
     SECRET_KEY,
     SETTINGS,
     VERIFY,

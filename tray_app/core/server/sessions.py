@@ -38,8 +38,14 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from tray_app.core.api import ClearMLClient, ClearMLError, ClearMLRequestError, ClearMLUnavailable
-from tray_app.core.models import (
+from tray_app.core.redact import redact
+from tray_app.core.server.api import (
+    ClearMLClient,
+    ClearMLError,
+    ClearMLRequestError,
+    ClearMLUnavailable,
+)
+from tray_app.core.server.models import (
     LogLine,
     QueueInfo,
     Session,
@@ -47,7 +53,6 @@ from tray_app.core.models import (
     Snapshot,
     UserInfo,
 )
-from tray_app.core.redact import redact
 from tray_app.core.untrusted import display_text
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ costs ~5. It is used only where it behaves as httpx would (`plain_exchange_for`)
 server and no proxy in the environment. TLS, proxies and the tray itself stay on httpx.
 
 Only the bytes on the wire are here: the API protocol (login, token renewal, retries, the
-envelope, every message) stays in `ClearMLClient` (tray_app/core/api.py). Each POST runs in a
+envelope, every message) stays in `ClearMLClient` (tray_app/core/server/api.py). Each POST runs in a
 worker thread (the snapshot's concurrent requests stay concurrent) on a kept-alive connection
 when one is free. A reply is read up to the client's limit, gzip undone within that limit, and
 each attempt ends by its deadline even against a server that trickles bytes.
@@ -28,14 +28,14 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from tray_app.core.api import (
+from tray_app.core.server.api import (
     ExchangeReply,
     TooLarge,
     TransportFailure,
     TransportTimeout,
     UnsupportedURL,
 )
-from tray_app.core.config import ServerConfig
+from tray_app.core.server.config import ServerConfig
 
 CHUNK = 64 * 1024
 # What httpx would read from the environment to route a plain-http request elsewhere.

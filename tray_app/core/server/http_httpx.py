@@ -1,6 +1,6 @@
 """The tray's HTTP exchange: httpx, with kept-alive connections, proxies and TLS.
 
-`ClearMLClient` (tray_app/core/api.py) owns the API protocol and hands each POST to an
+`ClearMLClient` (tray_app/core/server/api.py) owns the API protocol and hands each POST to an
 exchange; this one is the default. Its errors reach the client as the neutral
 `TransportTimeout` / `TransportFailure` / `UnsupportedURL` of api.py.
 """
@@ -12,7 +12,7 @@ import ssl
 from typing import Any
 from urllib.request import getproxies
 
-from tray_app.core.api import (
+from tray_app.core.server.api import (
     ClearMLError,
     ExchangeReply,
     TooLarge,
@@ -20,7 +20,7 @@ from tray_app.core.api import (
     TransportTimeout,
     UnsupportedURL,
 )
-from tray_app.core.httpx_import import httpx
+from tray_app.core.server.httpx_import import httpx
 
 # Idle connections stay open between refreshes (every 15 s): httpx's default of 5 s would cost
 # every refresh a new TCP (and TLS) handshake, one or two round trips before the first byte.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tray_app.core.models import Session, SessionState, Snapshot
+from tray_app.core.server.models import Session, SessionState, Snapshot
 
 
 @dataclass(frozen=True, slots=True)

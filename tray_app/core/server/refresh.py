@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from tray_app.core.api import ClearMLAuthError, ClearMLError, ClearMLUnavailable
-from tray_app.core.config import ConfigError, ConfigNotFound
 from tray_app.core.redact import redact
+from tray_app.core.server.api import ClearMLAuthError, ClearMLError, ClearMLUnavailable
+from tray_app.core.server.config import ConfigError, ConfigNotFound
 
 
 class TrayState(StrEnum):

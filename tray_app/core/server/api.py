@@ -17,9 +17,9 @@ One `ClearMLClient` per server. `call("tasks.get_all_ex", {...})` returns the en
   timeouts, 429/502/503/504 after bounded jittered retries, replies that are not ClearML JSON or
   too large), `ClearMLRequestError` (the server answered with an error envelope).
 - Nothing secret is logged: requests are logged at DEBUG with the endpoint and status only.
-- Bytes on the wire: an `Exchange` does each POST. The tray's is httpx (core/http_httpx.py,
+- Bytes on the wire: an `Exchange` does each POST. The tray's is httpx (core/server/http_httpx.py,
   imported only when a client is built without another); `clearml-tray list` uses the standard
-  library's for a plain-http server (core/http_plain.py), without httpx's ~50 ms of imports.
+  library's for a plain-http server (core/server/http_plain.py), without httpx's ~50 ms of imports.
   Either reports failures as `TransportTimeout` / `TransportFailure` / `UnsupportedURL`, so
   every message is worded here.
 """
@@ -42,11 +42,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from tray_app import APP_NAME, __version__
-from tray_app.core.config import ServerConfig
 from tray_app.core.redact import register_secret
+from tray_app.core.server.config import ServerConfig
 
 if TYPE_CHECKING:
-    from tray_app.core.httpx_import import httpx
+    from tray_app.core.server.httpx_import import httpx
 
 log = logging.getLogger(__name__)
 
@@ -250,7 +250,7 @@ class ClearMLClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         if exchange is None:
-            from tray_app.core.http_httpx import HttpxExchange
+            from tray_app.core.server.http_httpx import HttpxExchange
 
             exchange = HttpxExchange(
                 self.server, config.verify, timeout, default_headers(), transport
