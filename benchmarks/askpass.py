@@ -107,7 +107,7 @@ def run(ctx: Context) -> list[Figure]:
         with_index, without_index = "session-password/" + "a" * 32, "session-password/" + "b" * 32
         _store(
             {**env, "PYTHON_KEYRING_BACKEND": "keyring.backends.SecretService.Keyring"},
-            "from tray_app.core.secrets import SecretStore\n"
+            "from tray_app.core.settings.secrets import SecretStore\n"
             f"SecretStore().set({with_index!r}, {PASSWORD!r})\n"
             "from keyring.backends.SecretService import Keyring\n"
             f"Keyring().set_password('clearml-tray', {without_index!r}, {PASSWORD!r})\n",

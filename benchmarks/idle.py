@@ -26,7 +26,7 @@ from benchmarks.child import (
 )
 from benchmarks.common import Context, Figure, venv_bin
 from tray_app.core.server.refresh import RefreshSchedule
-from tray_app.core.settings import Settings
+from tray_app.core.settings.settings import Settings
 from tray_app.demo import DemoServer
 
 SECTION = "idle"

@@ -23,22 +23,22 @@ from tray_app.core.flows.connect import ConnectFlow
 from tray_app.core.flows.idle import IdleFlow
 from tray_app.core.flows.launch import LaunchFlow
 from tray_app.core.flows.password_ahead import PasswordAhead
-from tray_app.core.flows.presets import PresetsFlow
 from tray_app.core.flows.prewarm import PrewarmFlow
 from tray_app.core.flows.quit import ask_quit
 from tray_app.core.flows.tunnel_watch import TunnelWatch
 from tray_app.core.idle_monitor import IdleMonitor
 from tray_app.core.menu_model import TrayView
 from tray_app.core.ports import Question
-from tray_app.core.presets import Preset
-from tray_app.core.secrets import SecretStore
 from tray_app.core.server.api import ClearMLClient
 from tray_app.core.server.config import ConfigError, ConfigNotFound, load_server_config
 from tray_app.core.server.models import LogLine, Session, Snapshot
 from tray_app.core.server.refresh import PollStatus, RefreshSchedule, TrayState
 from tray_app.core.server.session_ref import connectable
 from tray_app.core.server.sessions import SessionService
-from tray_app.core.settings import Settings, load_settings
+from tray_app.core.settings.presets import Preset
+from tray_app.core.settings.presets_flow import PresetsFlow
+from tray_app.core.settings.secrets import SecretStore
+from tray_app.core.settings.settings import Settings, load_settings
 from tray_app.core.ssh_config import default_control_dir
 from tray_app.core.ssh_master import write_ssh_shim
 from tray_app.core.tunnels import TunnelInfo, TunnelState
@@ -316,7 +316,7 @@ class TrayApplication:
 
     async def apply_settings(self, new: Settings) -> None:
         """Save and apply accepted settings without a restart."""
-        from tray_app.core.settings import SettingsError, save_settings
+        from tray_app.core.settings.settings import SettingsError, save_settings
         from tray_app.platform.autostart import choose_autostart
 
         # The Settings window edits a copy made when it opened: a launch meanwhile may have

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-from tray_app.core.secrets import SecretStore, SecretStoreError
+from tray_app.core.settings.secrets import SecretStore, SecretStoreError
 from tray_app.core.ssh_master import ASKPASS_KEY_ENV
 
 

@@ -40,7 +40,7 @@ def _qt_icons() -> str:
 
 def _config_and_settings() -> str:
     from tray_app.core.server.config import load_server_config
-    from tray_app.core.settings import Settings, load_settings, save_settings
+    from tray_app.core.settings.settings import Settings, load_settings, save_settings
 
     with tempfile.TemporaryDirectory() as tmp:
         conf = Path(tmp) / "clearml.conf"

@@ -24,7 +24,7 @@ from support.desktop import Window, click, docked_icon, key, screenshot, wait_fo
 from support.dunst import running_dunst
 from support.emulator import ClientEnv, EmulatorHandle
 
-from tray_app.core.settings import Settings, save_settings
+from tray_app.core.settings.settings import Settings, save_settings
 from tray_app.core.ssh_config import SshConfig
 
 pytestmark = [pytest.mark.desktop, pytest.mark.timeout(300)]

@@ -20,7 +20,7 @@ from support.emulator import EmulatorHandle
 from support.qt_wait import until
 
 from tray_app.app import TrayApplication
-from tray_app.core.presets import Preset
+from tray_app.core.settings.presets import Preset
 from tray_app.core.tunnels import TunnelState
 
 pytestmark = [pytest.mark.desktop, pytest.mark.timeout(240)]

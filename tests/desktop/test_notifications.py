@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from support.dunst import running_dunst
 
-from tray_app.core.settings import NotificationPrefs
+from tray_app.core.settings.settings import NotificationPrefs
 from tray_app.qt.notifier import Notifier
 
 pytestmark = pytest.mark.desktop
@@ -81,8 +81,8 @@ async def test_session_ready_from_the_launcher_reaches_dunst_and_its_button_work
     """A child reporting "ready" → launcher → Notifier → dunst; the button runs our action."""
     import sys
 
-    from tray_app.core.presets import Preset
-    from tray_app.core.settings import Settings
+    from tray_app.core.settings.presets import Preset
+    from tray_app.core.settings.settings import Settings
     from tray_app.qt.launcher import SessionLauncher
 
     script = tmp_path / "clearml-session"

@@ -17,7 +17,7 @@ from support.qt_wait import until
 
 from tray_app.app import TrayApplication
 from tray_app.core.server.refresh import TrayState
-from tray_app.core.settings import ServerProfile, default_settings_path
+from tray_app.core.settings.settings import ServerProfile, default_settings_path
 
 
 def _args(**kw: Any) -> argparse.Namespace:
@@ -105,7 +105,7 @@ async def test_settings_warning_is_shown_and_defaults_used(qapp: Any) -> None:
 async def test_idle_session_warning_keep_alive_and_stop_now(
     qapp: Any, emulator_factory: Any, tmp_path: Path
 ) -> None:
-    from tray_app.core.settings import IdleMode, IdlePolicy, Settings, save_settings
+    from tray_app.core.settings.settings import IdleMode, IdlePolicy, Settings, save_settings
 
     emu: EmulatorHandle = emulator_factory(sessions=5)  # session #3 is seeded idle
     conf = emu.write_config(tmp_path / "clearml.conf")
@@ -246,8 +246,8 @@ async def test_failed_remote_ssh_install_is_reported_and_the_editor_still_opens(
 async def test_presets_export_import_and_workspace_presets(
     qapp: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tray_app.core.presets import Preset
-    from tray_app.core.settings import load_settings
+    from tray_app.core.settings.presets import Preset
+    from tray_app.core.settings.settings import load_settings
 
     app = TrayApplication(_args(config_file=str(tmp_path / "none.conf")))
     sent: list[tuple[str, str, str]] = []
@@ -498,7 +498,7 @@ async def test_the_tray_answers_list_from_its_latest_snapshot(
 async def test_a_saved_preset_launches_from_the_presets_submenu_in_one_click(
     qapp: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tray_app.core.presets import Preset
+    from tray_app.core.settings.presets import Preset
 
     app = TrayApplication(_args(config_file=str(tmp_path / "missing.conf")))
     await app.start()

@@ -21,8 +21,8 @@ import pytest
 from pytestqt.qtbot import QtBot
 from support.emulator import ClientEnv, EmulatorHandle
 
-from tray_app.core.presets import Preset
-from tray_app.core.settings import Settings
+from tray_app.core.settings.presets import Preset
+from tray_app.core.settings.settings import Settings
 from tray_app.core.tunnels import TunnelInfo, TunnelState
 from tray_app.qt.launcher import SessionLauncher, descendants, find_executable
 
@@ -187,7 +187,7 @@ def test_a_fixed_password_reaches_the_session_but_never_the_command_line(
 ) -> None:
     """Any local user can read /proc/<pid>/cmdline: the fixed password goes through the CLI's
     own state file, and the real clearml-session uses it for the new session."""
-    from tray_app.core.presets import PasswordPolicy
+    from tray_app.core.settings.presets import PasswordPolicy
 
     rig = rig_factory(sessions=0)
     before = set(rig.emu.state.tasks)

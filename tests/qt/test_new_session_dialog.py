@@ -10,8 +10,8 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
-from tray_app.core.presets import PasswordPolicy, Preset
 from tray_app.core.server.models import QueueInfo
+from tray_app.core.settings.presets import PasswordPolicy, Preset
 from tray_app.qt.dialogs.log_window import LogWindow
 from tray_app.qt.dialogs.new_session import QUEUE_NAME_ROLE, NewSessionDialog
 

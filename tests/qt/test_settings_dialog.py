@@ -8,7 +8,13 @@ from typing import Any
 from PySide6.QtGui import QKeySequence
 from pytestqt.qtbot import QtBot
 
-from tray_app.core.settings import IdleMode, ServerProfile, Settings, load_settings, save_settings
+from tray_app.core.settings.settings import (
+    IdleMode,
+    ServerProfile,
+    Settings,
+    load_settings,
+    save_settings,
+)
 from tray_app.qt.dialogs.settings_dialog import SettingsDialog
 
 

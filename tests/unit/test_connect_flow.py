@@ -12,8 +12,8 @@ import pytest
 
 from tray_app.core.flows.connect import ConnectFlow
 from tray_app.core.ports import Question
-from tray_app.core.secrets import session_password_key
-from tray_app.core.settings import Settings
+from tray_app.core.settings.secrets import session_password_key
+from tray_app.core.settings.settings import Settings
 from tray_app.core.ssh_config import SshConfig
 from tray_app.core.tunnels import TunnelInfo, TunnelState
 

@@ -16,7 +16,7 @@ from tray_app.core.idle import (
     idle_note,
     parse_worker_stats,
 )
-from tray_app.core.settings import IdlePolicy
+from tray_app.core.settings.settings import IdlePolicy
 from tray_app.demo.worker_stats import StatItem, get_stats, stat_documents
 
 NOW = 1_800_000_000.0

@@ -13,7 +13,7 @@ from tray_app.core.idle_monitor import IdleMonitor
 from tray_app.core.server.api import ClearMLClient
 from tray_app.core.server.config import ServerConfig
 from tray_app.core.server.sessions import SessionService
-from tray_app.core.settings import IdleMode, IdlePolicy
+from tray_app.core.settings.settings import IdleMode, IdlePolicy
 from tray_app.demo.agent import AgentMode
 
 
@@ -234,7 +234,7 @@ async def test_stats_requests_go_a_few_at_a_time() -> None:
 
     from tray_app.core.idle_monitor import STATS_REQUESTS_IN_FLIGHT, IdleMonitor
     from tray_app.core.server.models import Session, SessionState, Snapshot
-    from tray_app.core.settings import IdleMode, IdlePolicy
+    from tray_app.core.settings.settings import IdleMode, IdlePolicy
 
     in_flight, most, asked = 0, 0, []
 

@@ -6,8 +6,8 @@ from support.recorders import Notices
 
 from tray_app.core.flows.launch import LaunchFlow
 from tray_app.core.launch_events import LaunchProblem
-from tray_app.core.presets import PasswordPolicy, Preset
-from tray_app.core.secrets import SecretStore
+from tray_app.core.settings.presets import PasswordPolicy, Preset
+from tray_app.core.settings.secrets import SecretStore
 
 FIXED = Preset(name="gpu", queue="q", password_policy=PasswordPolicy.FIXED)
 
@@ -83,8 +83,8 @@ async def test_a_workspace_preset_shows_what_it_sends_before_its_first_launch() 
 
 
 async def test_a_launch_remembers_its_queue_in_the_settings_file() -> None:
-    from tray_app.core.flows.presets import PresetsFlow
-    from tray_app.core.settings import Settings, load_settings, save_settings
+    from tray_app.core.settings.presets_flow import PresetsFlow
+    from tray_app.core.settings.settings import Settings, load_settings, save_settings
 
     saved = Preset(name="cpu", queue="default")
     settings = Settings()

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tray_app.core.settings import NotificationPrefs
+from tray_app.core.settings.settings import NotificationPrefs
 from tray_app.qt.notifier import Notifier
 
 

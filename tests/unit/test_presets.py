@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tray_app.core.presets import (
+from tray_app.core.settings.presets import (
     KNOWN_FLAGS,
     RESERVED_FLAGS,
     PasswordPolicy,
@@ -34,7 +34,7 @@ from tray_app.core.presets import (
     state_file_text,
     validate_preset,
 )
-from tray_app.core.secrets import preset_password_key
+from tray_app.core.settings.secrets import preset_password_key
 
 PARSER_SCRIPT = Path(__file__).parents[1] / "support" / "clearml_session_argparse.py"
 
@@ -700,7 +700,7 @@ def test_fixed_password_from_the_keyring_never_reaches_display_or_logs(
     import logging
 
     from tray_app.core.redact import install_redaction, uninstall_redaction, unregister_all_secrets
-    from tray_app.core.secrets import SecretStore
+    from tray_app.core.settings.secrets import SecretStore
 
     preset = Preset(name="gpu", queue="q", password_policy=PasswordPolicy.FIXED)
     store = SecretStore(data_dir=tmp_path / "data")
@@ -786,7 +786,7 @@ def test_workspace_preset_disclosures_name_what_leaves_the_machine(
 ) -> None:
     from dataclasses import replace
 
-    from tray_app.core.presets import preset_disclosures
+    from tray_app.core.settings.presets import preset_disclosures
 
     preset = replace(Preset(name="p", queue="q"), **changes)
     notes = preset_disclosures(preset, isolated_home)
@@ -794,14 +794,14 @@ def test_workspace_preset_disclosures_name_what_leaves_the_machine(
 
 
 def test_an_ordinary_preset_discloses_nothing(isolated_home: Path) -> None:
-    from tray_app.core.presets import preset_disclosures
+    from tray_app.core.settings.presets import preset_disclosures
 
     preset = Preset(name="p", queue="q", upload_files="~/project/data", init_script="setup.sh")
     assert preset_disclosures(preset, isolated_home) == []
 
 
 def test_a_second_queue_in_the_extra_arguments_is_refused() -> None:
-    from tray_app.core.presets import Preset, validate_preset
+    from tray_app.core.settings.presets import Preset, validate_preset
 
     reasons = validate_preset(Preset(name="p", queue="q", extra_args=["--queue", "other"]))
     assert any("--queue repeats the Queue field" in r for r in reasons)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from keyrings.alt.file import PlaintextKeyring
 
 from tray_app.core.redact import redact, unregister_all_secrets
-from tray_app.core.secrets import (
+from tray_app.core.settings.secrets import (
     FILE,
     KEYRING,
     SERVICE,

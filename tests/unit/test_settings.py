@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tray_app.core import atomic
-from tray_app.core.presets import PasswordPolicy, Preset
-from tray_app.core.settings import (
+from tray_app.core.settings.presets import PasswordPolicy, Preset
+from tray_app.core.settings.settings import (
     SCHEMA_VERSION,
     IdleMode,
     IdlePolicy,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from support.ssh_server import running_ssh_server
 
-from tray_app.core.secrets import SecretStore, session_password_key
+from tray_app.core.settings.secrets import SecretStore, session_password_key
 from tray_app.core.ssh_config import HostEntry, SshConfig
 from tray_app.core.ssh_master import (
     askpass_env,

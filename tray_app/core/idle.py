@@ -27,7 +27,7 @@ from enum import StrEnum
 from typing import Any
 
 from tray_app.core.server.models import format_duration, format_percent
-from tray_app.core.settings import IdlePolicy
+from tray_app.core.settings.settings import IdlePolicy
 
 DEFAULT_SAMPLE_INTERVAL_S = 30.0
 # Agents report every 30 s and the monitor asks for 60 s buckets: up to two buckets without a

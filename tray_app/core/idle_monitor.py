@@ -18,7 +18,7 @@ from typing import Any
 from tray_app.core.idle import IdleState, IdleVerdict, evaluate, evidence, parse_worker_stats
 from tray_app.core.server.models import Session, Snapshot
 from tray_app.core.server.sessions import SessionService
-from tray_app.core.settings import IdleMode, IdlePolicy
+from tray_app.core.settings.settings import IdleMode, IdlePolicy
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from tray_app.core.presets import Preset
+    from tray_app.core.settings.presets import Preset
 
 
 class TunnelState(StrEnum):

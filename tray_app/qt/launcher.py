@@ -27,7 +27,6 @@ from typing import Any, Protocol
 import platformdirs
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
-from tray_app.core import presets as presets_mod
 from tray_app.core.atomic import atomic_write_text
 from tray_app.core.child_registry import ChildRegistry, guarded_argv
 from tray_app.core.launch_events import (
@@ -48,10 +47,11 @@ from tray_app.core.launch_events import (
     ready_notice,
 )
 from tray_app.core.ports import Notify
-from tray_app.core.presets import Preset
 from tray_app.core.redact import StreamRedactor, register_secret
 from tray_app.core.session_log import SessionEvent
-from tray_app.core.settings import Settings
+from tray_app.core.settings import presets as presets_mod
+from tray_app.core.settings.presets import Preset
+from tray_app.core.settings.settings import Settings
 from tray_app.core.ssh_master import LOGIN_MARKER_ENV, askpass_note
 from tray_app.core.tunnels import TunnelInfo, TunnelState
 from tray_app.core.wording import session_title, short_id

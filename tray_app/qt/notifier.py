@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tray_app import APP_DISPLAY_NAME
-from tray_app.core.settings import NotificationPrefs
+from tray_app.core.settings.settings import NotificationPrefs
 from tray_app.core.untrusted import display_text, markup_escape
 
 log = logging.getLogger(__name__)

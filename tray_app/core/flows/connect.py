@@ -34,10 +34,10 @@ from tray_app.core.editors import (
 )
 from tray_app.core.flows.password_ahead import PasswordAhead
 from tray_app.core.ports import Ask, Desktop, Notify, Question, Runner, Spawn, confirm
-from tray_app.core.secrets import SecretStore, session_password_key
 from tray_app.core.server.models import Session, Snapshot
 from tray_app.core.server.session_ref import resolve
-from tray_app.core.settings import Settings
+from tray_app.core.settings.secrets import SecretStore, session_password_key
+from tray_app.core.settings.settings import Settings
 from tray_app.core.ssh_config import HostEntry, SshConfig, host_alias
 from tray_app.core.ssh_master import (
     LOGIN_MARKER_ENV,

@@ -11,7 +11,7 @@ from tray_app.core.idle_monitor import IdleAction, IdleMonitor
 from tray_app.core.ports import Notify, Spawn
 from tray_app.core.server.api import ClearMLError
 from tray_app.core.server.models import Snapshot
-from tray_app.core.settings import IdleMode, IdlePolicy
+from tray_app.core.settings.settings import IdleMode, IdlePolicy
 
 log = logging.getLogger(__name__)
 

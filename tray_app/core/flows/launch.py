@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 
 from tray_app.core.launch_events import LaunchProblem
 from tray_app.core.ports import Ask, Notify, Question, confirm
-from tray_app.core.presets import PasswordPolicy, Preset, preset_disclosures
-from tray_app.core.secrets import SecretStore
+from tray_app.core.settings.presets import PasswordPolicy, Preset, preset_disclosures
+from tray_app.core.settings.secrets import SecretStore
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Protocol
 
 from tray_app.core.redact import register_secret
-from tray_app.core.secrets import SecretStore, session_password_key
 from tray_app.core.server.models import Session
+from tray_app.core.settings.secrets import SecretStore, session_password_key
 from tray_app.core.ssh_config import SshConfig
 from tray_app.core.ssh_master import (
     LOGIN_MARKER_ENV,

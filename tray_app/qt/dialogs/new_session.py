@@ -37,7 +37,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tray_app.core.presets import (
+from tray_app.core.queue_choice import preselected_queue
+from tray_app.core.server.models import QueueInfo
+from tray_app.core.settings.presets import (
     MASK,
     PasswordPolicy,
     Preset,
@@ -46,8 +48,6 @@ from tray_app.core.presets import (
     display_command,
     validate_preset,
 )
-from tray_app.core.queue_choice import preselected_queue
-from tray_app.core.server.models import QueueInfo
 from tray_app.core.wording import plural
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tray_app.core.settings import IdleMode, ServerProfile, Settings, validate_settings
+from tray_app.core.settings.settings import IdleMode, ServerProfile, Settings, validate_settings
 
 IDLE_MODE_LABELS = {
     IdleMode.OFF: "Off",

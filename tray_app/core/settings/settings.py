@@ -36,7 +36,12 @@ from typing import Any
 import platformdirs
 
 from tray_app.core.atomic import atomic_write_text, backup_file, read_at_most
-from tray_app.core.presets import Preset, PresetFormatError, preset_from_dict, preset_to_dict
+from tray_app.core.settings.presets import (
+    Preset,
+    PresetFormatError,
+    preset_from_dict,
+    preset_to_dict,
+)
 
 SCHEMA_VERSION = 1
 APP_NAME = "clearml-tray"

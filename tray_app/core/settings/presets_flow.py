@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tray_app.core.atomic import atomic_write_text
 from tray_app.core.ports import Notify
-from tray_app.core.presets import (
+from tray_app.core.settings.presets import (
     Preset,
     PresetError,
     load_workspace_presets,
@@ -17,7 +17,7 @@ from tray_app.core.presets import (
     presets_to_json,
     read_presets_text,
 )
-from tray_app.core.settings import Settings, SettingsError, save_settings
+from tray_app.core.settings.settings import Settings, SettingsError, save_settings
 
 log = logging.getLogger(__name__)
 

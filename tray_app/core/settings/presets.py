@@ -105,7 +105,7 @@ class Preset:
     def password_keyring_key(self) -> str:
         if self.password_ref:
             return self.password_ref
-        from tray_app.core.secrets import preset_password_key
+        from tray_app.core.settings.secrets import preset_password_key
 
         return preset_password_key(self.name)
 
