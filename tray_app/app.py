@@ -20,13 +20,13 @@ import platformdirs
 from tray_app import APP_DISPLAY_NAME, APP_NAME, __version__
 from tray_app.applog import log_dir
 from tray_app.core.flows.connect import ConnectFlow
-from tray_app.core.flows.idle import IdleFlow
 from tray_app.core.flows.launch import LaunchFlow
 from tray_app.core.flows.password_ahead import PasswordAhead
 from tray_app.core.flows.prewarm import PrewarmFlow
 from tray_app.core.flows.quit import ask_quit
 from tray_app.core.flows.tunnel_watch import TunnelWatch
-from tray_app.core.idle_monitor import IdleMonitor
+from tray_app.core.idle.flow import IdleFlow
+from tray_app.core.idle.monitor import IdleMonitor
 from tray_app.core.menu_model import TrayView
 from tray_app.core.ports import Question
 from tray_app.core.server.api import ClearMLClient

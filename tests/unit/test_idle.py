@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tray_app.core.idle import (
+from tray_app.core.idle.policy import (
     IdleState,
     Sample,
     evaluate,

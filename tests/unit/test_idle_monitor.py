@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import pytest
 from support.emulator import EmulatorHandle
 
-from tray_app.core.idle import IdleState
-from tray_app.core.idle_monitor import IdleMonitor
+from tray_app.core.idle.monitor import IdleMonitor
+from tray_app.core.idle.policy import IdleState
 from tray_app.core.server.api import ClearMLClient
 from tray_app.core.server.config import ServerConfig
 from tray_app.core.server.sessions import SessionService
@@ -212,7 +212,7 @@ async def test_new_session_is_not_idle_before_a_whole_window(world: World) -> No
 
 
 async def test_the_stop_reason_says_why(world: World, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level("INFO", logger="tray_app.core.idle_monitor")
+    caplog.set_level("INFO", logger="tray_app.core.idle.monitor")
     await world.monitor.check(await world.service.snapshot())
     world.advance(11)
     (action,) = await world.monitor.check(await world.service.snapshot())
@@ -232,7 +232,7 @@ async def test_stats_requests_go_a_few_at_a_time() -> None:
     from datetime import UTC, datetime
     from typing import Any
 
-    from tray_app.core.idle_monitor import STATS_REQUESTS_IN_FLIGHT, IdleMonitor
+    from tray_app.core.idle.monitor import STATS_REQUESTS_IN_FLIGHT, IdleMonitor
     from tray_app.core.server.models import Session, SessionState, Snapshot
     from tray_app.core.settings.settings import IdleMode, IdlePolicy
 

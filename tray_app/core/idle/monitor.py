@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tray_app.core.idle import IdleState, IdleVerdict, evaluate, evidence, parse_worker_stats
+from tray_app.core.idle.policy import IdleState, IdleVerdict, evaluate, evidence, parse_worker_stats
 from tray_app.core.server.models import Session, Snapshot
 from tray_app.core.server.sessions import SessionService
 from tray_app.core.settings.settings import IdleMode, IdlePolicy
@@ -30,7 +30,7 @@ STATS_REQUESTS_IN_FLIGHT = 2
 STATS_ITEMS = (
     {"key": "cpu_usage", "aggregation": "avg"},
     {"key": "gpu_usage", "aggregation": "avg"},
-    # The evidence that a bucket holds a report at all (see core/idle.py): zero-filled buckets
+    # The evidence that a bucket holds a report at all (see idle/policy.py): zero-filled buckets
     # read 0.0 for every metric, a reporting machine never uses 0 MB.
     {"key": "memory_used", "aggregation": "avg"},
     # ... and that a GPU's 0 % was read: a GPU is never at 0 °C.

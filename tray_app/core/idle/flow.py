@@ -6,8 +6,8 @@ import logging
 import time
 from collections.abc import Callable
 
-from tray_app.core.idle import idle_note
-from tray_app.core.idle_monitor import IdleAction, IdleMonitor
+from tray_app.core.idle.monitor import IdleAction, IdleMonitor
+from tray_app.core.idle.policy import idle_note
 from tray_app.core.ports import Notify, Spawn
 from tray_app.core.server.api import ClearMLError
 from tray_app.core.server.models import Snapshot
