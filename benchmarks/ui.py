@@ -45,8 +45,8 @@ async def _snapshot_of(sessions: int) -> Any:
 def menu_build(ctx: Context) -> list[Figure]:
     from PySide6.QtWidgets import QApplication, QMenu
 
-    from tray_app.core.menu_model import TrayView, build_menu
     from tray_app.core.server.refresh import PollStatus, TrayState
+    from tray_app.core.view.menu import TrayView, build_menu
     from tray_app.qt.tray import populate
 
     app = QApplication.instance() or QApplication(sys.argv[:1])

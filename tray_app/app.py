@@ -27,7 +27,6 @@ from tray_app.core.flows.quit import ask_quit
 from tray_app.core.flows.tunnel_watch import TunnelWatch
 from tray_app.core.idle.flow import IdleFlow
 from tray_app.core.idle.monitor import IdleMonitor
-from tray_app.core.menu_model import TrayView
 from tray_app.core.ports import Question
 from tray_app.core.server.api import ClearMLClient
 from tray_app.core.server.config import ConfigError, ConfigNotFound, load_server_config
@@ -42,6 +41,7 @@ from tray_app.core.settings.settings import Settings, load_settings
 from tray_app.core.ssh_config import default_control_dir
 from tray_app.core.ssh_master import write_ssh_shim
 from tray_app.core.tunnels import TunnelInfo, TunnelState
+from tray_app.core.view.menu import TrayView
 
 if TYPE_CHECKING:
     from tray_app.qt.single_instance import Reply
@@ -485,7 +485,7 @@ class TrayApplication:
         if cmd == "connect" and isinstance(message.get("session_id"), str):
             return self.connect_request(message["session_id"])
         if cmd == "snapshot":  # `clearml-tray list` asking for the latest snapshot
-            from tray_app.core.shared_snapshot import snapshot_reply
+            from tray_app.core.view.shared_snapshot import snapshot_reply
 
             ok, why, output = snapshot_reply(self.poller.snapshot, self.poller.status, message)
             return Reply(ok, why, {"output": output} if output is not None else {})

@@ -3,7 +3,7 @@
 Your live sessions, headless (never imports Qt). When a tray is running, it renders the answer
 from its latest snapshot and sends it over the instance socket (no network, milliseconds);
 otherwise, when the tray's data is not current, or with `--config-file` / `--no-tray`, the
-server is asked and the same functions (tray_app/core/list_output.py) render it here. So the path
+server is asked and the same functions (core/view/list_output.py) render it here. So the path
 that asks the tray imports only the socket and JSON code: this module keeps its imports lazy, and
 the console script asks the tray before argparse is loaded (`run_from_tray`). The server path
 reads clearml.conf through its cache (core/server/config_cache.py) and, for a plain-http server
@@ -11,7 +11,7 @@ without a proxy, sends its requests with http.client instead of httpx (core/serv
 
 Exit codes: 0 ok, 1 other server error, 2 configuration, 3 authentication, 4 server unavailable.
 Errors are one line on stderr: `clearml-tray: <reason>`. `--status` prints a status-bar line
-(tray_app/core/status_line.py) and exits 0 even on errors, which it shows in the line (so the bar
+(core/view/status_line.py) and exits 0 even on errors, which it shows in the line (so the bar
 keeps the module); `--watch` prints it again whenever it changes, until SIGINT (exit 130),
 SIGTERM or the reader closing the pipe (exit 0).
 """
@@ -155,7 +155,7 @@ def list_output(args: argparse.Namespace, fmt: str) -> str | Failure:
     result = snapshot_from_server(getattr(args, "config_file", None), all_users)
     if isinstance(result, Failure):
         return result
-    from tray_app.core.list_output import render
+    from tray_app.core.view.list_output import render
 
     return render(result, fmt)
 
@@ -169,7 +169,7 @@ def safe_reason(reason: str) -> str:
 
 
 def failure_line(failure: Failure, fmt: str) -> str:
-    from tray_app.core.status_line import render_line, status_of_failure
+    from tray_app.core.view.status_line import render_line, status_of_failure
 
     return render_line(status_of_failure(safe_reason(failure.reason)), fmt == "waybar")
 
@@ -301,7 +301,7 @@ async def watch(
     """Show the output now and whenever it changes; `ticks` bounds the loop (tests)."""
     import asyncio
 
-    from tray_app.core.list_output import render
+    from tray_app.core.view.list_output import render
 
     server = _ServerSource(getattr(args, "config_file", None), bool(args.all_users))
     last: str | None = None

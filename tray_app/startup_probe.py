@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tray_app.core.menu_model import MenuItem, build_menu
+from tray_app.core.view.menu import MenuItem, build_menu
 
 MILESTONES = ("qt_imported", "event_loop", "tray_shown", "tray_embedded", "first_snapshot_in_menu")
 CHECK_MS = 5

@@ -478,7 +478,7 @@ async def test_the_tray_answers_list_from_its_latest_snapshot(
     qapp: Any, emulator_factory: Any, tmp_path: Path
 ) -> None:
     """`clearml-tray list` asks the running tray: its answer is what list prints on its own."""
-    from tray_app.core.list_output import render
+    from tray_app.core.view.list_output import render
 
     emu: EmulatorHandle = emulator_factory(sessions=8)
     app = TrayApplication(_args(config_file=str(emu.write_config(tmp_path / "c.conf"))))

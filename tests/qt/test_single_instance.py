@@ -14,10 +14,10 @@ from typing import Any
 from pytestqt.qtbot import QtBot
 from support.snapshots import full_snapshot
 
-from tray_app.core.list_output import format_table
 from tray_app.core.server.models import Snapshot, snapshot_to_json
 from tray_app.core.server.refresh import PollStatus, TrayState
-from tray_app.core.shared_snapshot import snapshot_reply
+from tray_app.core.view.list_output import format_table
+from tray_app.core.view.shared_snapshot import snapshot_reply
 from tray_app.qt.single_instance import Reply, SingleInstance, forward_to_running, socket_path
 
 

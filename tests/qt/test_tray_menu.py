@@ -7,11 +7,11 @@ from typing import Any
 from PySide6.QtWidgets import QMenu
 from support.emulator import EmulatorHandle
 
-from tray_app.core.menu_model import MAX_OTHERS_IN_MENU, MAX_OWN_IN_MENU, TrayView
 from tray_app.core.server.api import ClearMLClient
 from tray_app.core.server.config import ServerConfig
 from tray_app.core.server.refresh import RefreshSchedule
 from tray_app.core.server.sessions import SessionService
+from tray_app.core.view.menu import MAX_OTHERS_IN_MENU, MAX_OWN_IN_MENU, TrayView
 from tray_app.qt.poller import Poller
 from tray_app.qt.tray import Tray
 

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from tray_app import list_command
-from tray_app.core.list_output import format_table
 from tray_app.core.server.api import ClearMLAuthError, ClearMLRequestError, ClearMLUnavailable
 from tray_app.core.server.config import (
     ConfigInvalid,
@@ -20,6 +19,7 @@ from tray_app.core.server.config import (
     ServerConfig,
 )
 from tray_app.core.server.models import Session, SessionState, Snapshot
+from tray_app.core.view.list_output import format_table
 from tray_app.list_command import (
     EXIT_AUTH,
     EXIT_CONFIG,

@@ -21,10 +21,10 @@ from support.snapshots import full_snapshot
 
 from tray_app import list_command
 from tray_app.core.instance_socket import ask_running, socket_path
-from tray_app.core.list_output import render
 from tray_app.core.server.models import Snapshot, snapshot_to_json
 from tray_app.core.server.refresh import PollStatus, TrayState
-from tray_app.core.shared_snapshot import snapshot_reply
+from tray_app.core.view.list_output import render
+from tray_app.core.view.shared_snapshot import snapshot_reply
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 FRESH = PollStatus(TrayState.OK, last_success=NOW)

@@ -6,7 +6,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tray_app.core.menu_model import (
+from tray_app.core.server.models import Session, SessionState, Snapshot
+from tray_app.core.server.refresh import PollStatus, TrayState
+from tray_app.core.tunnels import TunnelInfo, TunnelState
+from tray_app.core.view.menu import (
     MenuItem,
     TrayView,
     build_menu,
@@ -16,9 +19,6 @@ from tray_app.core.menu_model import (
     ssh_command,
     tooltip,
 )
-from tray_app.core.server.models import Session, SessionState, Snapshot
-from tray_app.core.server.refresh import PollStatus, TrayState
-from tray_app.core.tunnels import TunnelInfo, TunnelState
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -342,7 +342,7 @@ def test_stale_data_is_marked_stale() -> None:
 
 
 def test_twenty_thousand_sessions_give_a_menu_of_bounded_size() -> None:
-    from tray_app.core.menu_model import MAX_OTHERS_IN_MENU, MAX_OWN_IN_MENU
+    from tray_app.core.view.menu import MAX_OTHERS_IN_MENU, MAX_OWN_IN_MENU
 
     sessions = [_session(i, is_own=i % 4 == 0) for i in range(20_000)]
     items = build_menu(_view(sessions, show_all_users=True))
@@ -359,7 +359,7 @@ def test_twenty_thousand_sessions_give_a_menu_of_bounded_size() -> None:
 
 
 def test_the_icon_shows_progress_as_soon_as_a_launch_starts() -> None:
-    from tray_app.core.menu_model import icon_state
+    from tray_app.core.view.menu import icon_state
 
     view = _view([_session(1)])
     assert icon_state(view) == "ok"

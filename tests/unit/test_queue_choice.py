@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tray_app.core.queue_choice import preselected_queue
 from tray_app.core.server.models import QueueInfo
+from tray_app.core.view.queue_choice import preselected_queue
 
 QUEUES = [
     QueueInfo(id="1", name="default", free_workers=0, total_workers=2),

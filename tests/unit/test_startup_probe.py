@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tray_app.core.menu_model import TrayView, build_menu
 from tray_app.core.server.models import Session, SessionState, Snapshot
 from tray_app.core.server.refresh import PollStatus, TrayState
+from tray_app.core.view.menu import TrayView, build_menu
 from tray_app.startup_probe import (
     MILESTONES,
     ORIGIN_PROC,

@@ -19,7 +19,7 @@ from support.snapshots import full_snapshot
 from tray_app import list_command
 from tray_app.cli import build_parser
 from tray_app.core.server.models import Snapshot
-from tray_app.core.status_line import render_line, status_of, status_of_failure
+from tray_app.core.view.status_line import render_line, status_of, status_of_failure
 from tray_app.demo import clearml_conf_text
 from tray_app.list_command import Failure
 

@@ -4,7 +4,7 @@ A QLocalServer listens on a socket in the user's runtime directory, created user
 protocol is one JSON object per line: {"cmd": "show"} | {"cmd": "connect", "session_id": "…"} |
 {"cmd": "snapshot", "all_users": bool, "format": "table|json|status|waybar"}, answered by one
 line {"ok": true|false, "message": "…"} once the tray has handled it; a snapshot reply adds
-"output", what `clearml-tray list` prints (tray_app/core/shared_snapshot.py).
+"output", what `clearml-tray list` prints (tray_app/core/view/shared_snapshot.py).
 Headless commands reach it without Qt through tray_app/core/instance_socket.py.
 """
 

@@ -20,7 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tray_app.core.menu_model import (
+from tray_app.core.ports import Ask, Question, confirm
+from tray_app.core.view.menu import (
     MenuItem,
     TrayView,
     build_menu,
@@ -28,7 +29,6 @@ from tray_app.core.menu_model import (
     icon_state,
     tooltip,
 )
-from tray_app.core.ports import Ask, Question, confirm
 from tray_app.qt.icons import state_icon
 
 log = logging.getLogger(__name__)

@@ -37,7 +37,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tray_app.core.queue_choice import preselected_queue
 from tray_app.core.server.models import QueueInfo
 from tray_app.core.settings.presets import (
     MASK,
@@ -48,6 +47,7 @@ from tray_app.core.settings.presets import (
     display_command,
     validate_preset,
 )
+from tray_app.core.view.queue_choice import preselected_queue
 from tray_app.core.wording import plural
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ failed last refresh, or a refresh older than the stale limit → a refusal, and 
 server itself. A tray that polls all users can answer for your sessions alone (the same
 sessions, in the same order, that a request for your own would return); one that polls only
 yours cannot answer `--all-users`. The answer is rendered here by the functions `list` uses
-on its own (tray_app/core/list_output.py), so both print the same.
+on its own (tray_app/core/view/list_output.py), so both print the same.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def snapshot_reply(
     now: datetime | None = None,
 ) -> tuple[bool, str, str | None]:
     """(ok, reason, output) for {"cmd": "snapshot", "all_users": bool, "format": str}."""
-    from tray_app.core.list_output import FORMATS, render
+    from tray_app.core.view.list_output import FORMATS, render
 
     now = now or datetime.now(UTC)
     all_users = request.get("all_users") is True

@@ -34,7 +34,7 @@ def render(snapshot: Snapshot, fmt: str, now: datetime | None = None) -> str:
         return format_table(snapshot, now)
     if fmt not in FORMATS:
         raise ValueError(f"unknown list format {fmt!r}")
-    from tray_app.core.status_line import render_line, status_of
+    from tray_app.core.view.status_line import render_line, status_of
 
     return render_line(status_of(snapshot, now), as_json=fmt == "waybar")
 
