@@ -59,7 +59,7 @@ def run(ctx: Context) -> list[Figure]:
     ]
     if missing:
         raise RuntimeError(f"needs {' '.join(missing)} (apt-get install dbus gnome-keyring)")
-    from tray_app.core.ssh_master import ASKPASS_KEY_ENV, askpass_launcher
+    from tray_app.core.tunnels.ssh_master import ASKPASS_KEY_ENV, askpass_launcher
 
     home = ctx.workdir / "askpass-home"
     runtime = home / ".run"

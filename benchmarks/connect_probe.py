@@ -38,8 +38,8 @@ def _tree_rss_mb(pid: int) -> float:
 
 async def measure(app: Any, record: Path, mode: str, think_s: float) -> dict[str, Any]:
     from tray_app.core.server.models import SessionState
-    from tray_app.core.ssh_config import SshConfig
-    from tray_app.core.tunnels import TunnelState
+    from tray_app.core.tunnels.model import TunnelState
+    from tray_app.core.tunnels.ssh_config import SshConfig
 
     ready_at: list[float] = []
     hook = app.launcher.on_ready

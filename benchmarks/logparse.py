@@ -27,7 +27,7 @@ TRANSCRIPTS = REPO / "tests" / "fixtures" / "transcripts"
 
 
 def throughput(ctx: Context) -> list[Figure]:
-    from tray_app.core.session_log import SessionLogParser
+    from tray_app.core.tunnels.parser import SessionLogParser
 
     texts = [p.read_text() for p in sorted(TRANSCRIPTS.glob("real_*.txt"))]
     lines_per_pass = sum(t.count("\n") for t in texts)
@@ -161,7 +161,7 @@ def ready_to_editor(ctx: Context) -> list[Figure]:
 def attach_floor(env: dict[str, str], session_id: str) -> float:
     """`clearml-session --attach <id> --yes` alone, as the tray starts it: seconds from the
     spawn to the ready event of the tray's own parser (the same line the tray waits for)."""
-    from tray_app.core.session_log import Ready, SessionLogParser
+    from tray_app.core.tunnels.parser import Ready, SessionLogParser
 
     argv = [venv_bin("clearml-session"), "--attach", session_id, "--yes"]
     parser = SessionLogParser()

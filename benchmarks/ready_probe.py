@@ -62,7 +62,7 @@ def _stamps(path: Path | None) -> dict[str, float]:
 
 async def measure(app: Any, record: Path) -> dict[str, Any]:
     from tray_app.core.settings.presets import Preset
-    from tray_app.core.ssh_config import SshConfig
+    from tray_app.core.tunnels.ssh_config import SshConfig
 
     ready_at: list[float] = []
     hook = app.launcher.on_ready

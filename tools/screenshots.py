@@ -162,7 +162,7 @@ async def _shoot(out: Path) -> None:
 
     from tray_app.app import TrayApplication
     from tray_app.core.server.models import SessionState
-    from tray_app.core.ssh_config import SshConfig
+    from tray_app.core.tunnels.ssh_config import SshConfig
     from tray_app.qt.single_instance import SingleInstance
 
     screen = QGuiApplication.primaryScreen()

@@ -19,15 +19,10 @@ import platformdirs
 
 from tray_app import APP_DISPLAY_NAME, APP_NAME, __version__
 from tray_app.applog import log_dir
-from tray_app.core.flows.connect import ConnectFlow
-from tray_app.core.flows.launch import LaunchFlow
-from tray_app.core.flows.password_ahead import PasswordAhead
-from tray_app.core.flows.prewarm import PrewarmFlow
-from tray_app.core.flows.quit import ask_quit
-from tray_app.core.flows.tunnel_watch import TunnelWatch
 from tray_app.core.idle.flow import IdleFlow
 from tray_app.core.idle.monitor import IdleMonitor
 from tray_app.core.ports import Question
+from tray_app.core.quit import ask_quit
 from tray_app.core.server.api import ClearMLClient
 from tray_app.core.server.config import ConfigError, ConfigNotFound, load_server_config
 from tray_app.core.server.models import LogLine, Session, Snapshot
@@ -38,9 +33,14 @@ from tray_app.core.settings.presets import Preset
 from tray_app.core.settings.presets_flow import PresetsFlow
 from tray_app.core.settings.secrets import SecretStore
 from tray_app.core.settings.settings import Settings, load_settings
-from tray_app.core.ssh_config import default_control_dir
-from tray_app.core.ssh_master import write_ssh_shim
-from tray_app.core.tunnels import TunnelInfo, TunnelState
+from tray_app.core.tunnels.connect import ConnectFlow
+from tray_app.core.tunnels.launch import LaunchFlow
+from tray_app.core.tunnels.model import TunnelInfo, TunnelState
+from tray_app.core.tunnels.password_ahead import PasswordAhead
+from tray_app.core.tunnels.prewarm import PrewarmFlow
+from tray_app.core.tunnels.ssh_config import default_control_dir
+from tray_app.core.tunnels.ssh_master import write_ssh_shim
+from tray_app.core.tunnels.watch import TunnelWatch
 from tray_app.core.view.menu import TrayView
 
 if TYPE_CHECKING:

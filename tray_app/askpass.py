@@ -13,7 +13,7 @@ import os
 import sys
 
 from tray_app.core.settings.secrets import SecretStore, SecretStoreError
-from tray_app.core.ssh_master import ASKPASS_KEY_ENV
+from tray_app.core.tunnels.ssh_master import ASKPASS_KEY_ENV
 
 
 def main() -> int:

@@ -25,7 +25,7 @@ from support.dunst import running_dunst
 from support.emulator import ClientEnv, EmulatorHandle
 
 from tray_app.core.settings.settings import Settings, save_settings
-from tray_app.core.ssh_config import SshConfig
+from tray_app.core.tunnels.ssh_config import SshConfig
 
 pytestmark = [pytest.mark.desktop, pytest.mark.timeout(300)]
 

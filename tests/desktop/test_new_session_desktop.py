@@ -21,7 +21,7 @@ from support.qt_wait import until
 
 from tray_app.app import TrayApplication
 from tray_app.core.settings.presets import Preset
-from tray_app.core.tunnels import TunnelState
+from tray_app.core.tunnels.model import TunnelState
 
 pytestmark = [pytest.mark.desktop, pytest.mark.timeout(240)]
 

@@ -24,8 +24,8 @@ from support.secret_service import (
 from support.ssh_server import SshServer, running_ssh_server
 
 from tray_app.core.settings.secrets import FILE, KEYRING, SecretStore, session_password_key
-from tray_app.core.ssh_config import HostEntry, SshConfig
-from tray_app.core.ssh_master import (
+from tray_app.core.tunnels.ssh_config import HostEntry, SshConfig
+from tray_app.core.tunnels.ssh_master import (
     askpass_env,
     askpass_launcher,
     exit_argv,

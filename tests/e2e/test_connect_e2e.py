@@ -28,7 +28,7 @@ from support.secret_service import SecretService
 from tray_app.app import TrayApplication
 from tray_app.core.settings.presets import Preset
 from tray_app.core.settings.secrets import SecretStore, session_password_key
-from tray_app.core.ssh_config import host_alias
+from tray_app.core.tunnels.ssh_config import host_alias
 from tray_app.qt.launcher import descendants
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -233,8 +233,8 @@ async def test_a_tunnel_heals_after_a_server_restart_without_a_second_editor_win
     connected session: the tunnel comes back by itself, ssh works again without a password, and
     the editor is not opened a second time."""
     from tray_app.core.settings.settings import Settings, save_settings
-    from tray_app.core.ssh_config import SshConfig
-    from tray_app.core.tunnels import TunnelState
+    from tray_app.core.tunnels.model import TunnelState
+    from tray_app.core.tunnels.ssh_config import SshConfig
 
     if shutil.which("ssh") is None:
         pytest.skip("needs the OpenSSH client")
@@ -305,8 +305,8 @@ async def test_pointing_at_a_session_opens_its_tunnel_ahead_and_connect_takes_it
     when the setting is switched off, and warm tunnels cover every running session."""
     from tray_app.core.server.session_ref import connectable
     from tray_app.core.settings.settings import Settings, save_settings
-    from tray_app.core.ssh_config import SshConfig
-    from tray_app.core.tunnels import TunnelState
+    from tray_app.core.tunnels.model import TunnelState
+    from tray_app.core.tunnels.ssh_config import SshConfig
 
     if shutil.which("ssh") is None:
         pytest.skip("needs the OpenSSH client")

@@ -179,7 +179,7 @@ def _calls(record: Path) -> list[list[str]]:
 async def test_ready_tunnel_offers_remote_ssh_then_opens_the_editor_on_our_ssh_host(
     qapp: Any, tmp_path: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tray_app.core.tunnels import TunnelInfo, TunnelState
+    from tray_app.core.tunnels.model import TunnelInfo, TunnelState
 
     record = _editor_stand_in(tmp_path, monkeypatch, install_ok=True)
     app = TrayApplication(_args(config_file=str(tmp_path / "none.conf")))
@@ -215,7 +215,7 @@ async def test_ready_tunnel_offers_remote_ssh_then_opens_the_editor_on_our_ssh_h
 async def test_failed_remote_ssh_install_is_reported_and_the_editor_still_opens(
     qapp: Any, tmp_path: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tray_app.core.tunnels import TunnelInfo, TunnelState
+    from tray_app.core.tunnels.model import TunnelInfo, TunnelState
 
     record = _editor_stand_in(tmp_path, monkeypatch, install_ok=False)
     app = TrayApplication(_args(config_file=str(tmp_path / "none.conf")))
@@ -313,7 +313,7 @@ async def test_ready_tunnel_gets_a_shared_login_so_ssh_never_asks(
 
     from support.ssh_server import running_ssh_server
 
-    from tray_app.core.tunnels import TunnelInfo, TunnelState
+    from tray_app.core.tunnels.model import TunnelInfo, TunnelState
 
     if shutil.which("ssh") is None:
         pytest.skip("needs the OpenSSH client")
@@ -370,7 +370,7 @@ async def test_ready_tunnel_gets_a_shared_login_so_ssh_never_asks(
 async def test_stale_host_blocks_of_an_earlier_run_are_removed_at_start(
     qapp: Any, tmp_path: Path, isolated_home: Path
 ) -> None:
-    from tray_app.core.ssh_config import HostEntry, SshConfig
+    from tray_app.core.tunnels.ssh_config import HostEntry, SshConfig
 
     config = SshConfig()
     config.add(HostEntry("0123456789abcdef0123456789abcdef", 8022, "root", "127.0.0.1"))
@@ -388,7 +388,7 @@ async def test_editor_check_runs_while_the_tunnel_comes_up_and_is_joined_not_rep
 ) -> None:
     """Launching starts the Remote-SSH check; a ready tunnel meanwhile joins it (one
     `--list-extensions`), so the editor is not held up by it when the session is ready."""
-    from tray_app.core.editors import find_editor
+    from tray_app.core.tunnels.editors import find_editor
 
     record = _editor_stand_in(tmp_path, monkeypatch, install_ok=True)
     (tmp_path / "extensions.txt").write_text("ms-vscode-remote.remote-ssh\n")
@@ -418,8 +418,8 @@ async def test_a_reused_tunnel_port_with_another_host_key_still_logs_in_without_
 
     from support.ssh_server import running_ssh_server
 
-    from tray_app.core.ssh_config import SshConfig
-    from tray_app.core.tunnels import TunnelInfo, TunnelState
+    from tray_app.core.tunnels.model import TunnelInfo, TunnelState
+    from tray_app.core.tunnels.ssh_config import SshConfig
 
     if shutil.which("ssh") is None:
         pytest.skip("needs the OpenSSH client")

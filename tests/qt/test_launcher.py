@@ -23,7 +23,7 @@ from support.emulator import ClientEnv, EmulatorHandle
 
 from tray_app.core.settings.presets import Preset
 from tray_app.core.settings.settings import Settings
-from tray_app.core.tunnels import TunnelInfo, TunnelState
+from tray_app.core.tunnels.model import TunnelInfo, TunnelState
 from tray_app.qt.launcher import SessionLauncher, descendants, find_executable
 
 pytestmark = pytest.mark.skipif(shutil.which("ssh") is None, reason="clearml-session needs ssh")

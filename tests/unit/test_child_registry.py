@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tray_app.core.child_registry import ChildRegistry, guarded_argv, process_token
+from tray_app.core.tunnels.children import ChildRegistry, guarded_argv, process_token
 
 
 def _sleeper() -> subprocess.Popen[bytes]:

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from tray_app.core.flows.connect import ConnectFlow
 from tray_app.core.ports import Question
 from tray_app.core.settings.secrets import session_password_key
 from tray_app.core.settings.settings import Settings
-from tray_app.core.ssh_config import SshConfig
-from tray_app.core.tunnels import TunnelInfo, TunnelState
+from tray_app.core.tunnels.connect import ConnectFlow
+from tray_app.core.tunnels.model import TunnelInfo, TunnelState
+from tray_app.core.tunnels.ssh_config import SshConfig
 
 SID = "0123456789abcdef0123456789abcdef"
 OTHER = "fedcba9876543210fedcba9876543210"
@@ -259,7 +259,7 @@ async def test_not_now_to_remote_ssh_opens_no_editor_and_is_not_asked_twice_at_o
 ) -> None:
     import os
 
-    from tray_app.core.editors import find_editor
+    from tray_app.core.tunnels.editors import find_editor
 
     code = tmp_path / "bin" / "code"
     code.parent.mkdir()
@@ -331,7 +331,7 @@ def _session() -> Any:
 
 
 def _ahead(server: Server, secrets: _MemorySecrets, tmp_path: Path) -> Any:
-    from tray_app.core.flows.password_ahead import PasswordAhead
+    from tray_app.core.tunnels.password_ahead import PasswordAhead
 
     return PasswordAhead(
         server=lambda: server,
@@ -393,7 +393,7 @@ def test_the_shim_waits_then_gives_one_ssh_the_password_by_askpass(tmp_path: Pat
     import shutil
     import subprocess
 
-    from tray_app.core.ssh_master import write_ssh_shim
+    from tray_app.core.tunnels.ssh_master import write_ssh_shim
 
     if shutil.which("ssh") is None:
         pytest.skip("needs the OpenSSH client")
@@ -433,7 +433,7 @@ def test_the_shim_waits_then_gives_one_ssh_the_password_by_askpass(tmp_path: Pat
 async def test_without_the_shim_on_the_clis_path_nothing_is_held_or_stored(
     flow_parts: Any, tmp_path: Path
 ) -> None:
-    from tray_app.core.flows.password_ahead import PasswordAhead
+    from tray_app.core.tunnels.password_ahead import PasswordAhead
 
     secrets = _MemorySecrets()
     ahead = PasswordAhead(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tray_app.core.editors import (
+from tray_app.core.tunnels.editors import (
     Editor,
     fallback_url,
     find_editor,

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tray_app.core.launch_events import (
+from tray_app.core.tunnels.model import TunnelInfo, TunnelState
+from tray_app.core.tunnels.parser import Prompt, SessionEvent, TunnelRetry, parse_transcript
+from tray_app.core.tunnels.reducer import (
     AskUser,
     Effect,
     LaunchPolicy,
@@ -21,8 +23,6 @@ from tray_app.core.launch_events import (
     react,
     replay,
 )
-from tray_app.core.session_log import Prompt, SessionEvent, TunnelRetry, parse_transcript
-from tray_app.core.tunnels import TunnelInfo, TunnelState
 
 HERE = Path(__file__).resolve().parents[1] / "fixtures" / "transcripts"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from support.recorders import Notices
 
-from tray_app.core.flows.launch import LaunchFlow
-from tray_app.core.launch_events import LaunchProblem
 from tray_app.core.settings.presets import PasswordPolicy, Preset
 from tray_app.core.settings.secrets import SecretStore
+from tray_app.core.tunnels.launch import LaunchFlow
+from tray_app.core.tunnels.reducer import LaunchProblem
 
 FIXED = Preset(name="gpu", queue="q", password_policy=PasswordPolicy.FIXED)
 

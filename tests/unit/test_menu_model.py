@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tray_app.core.server.models import Session, SessionState, Snapshot
 from tray_app.core.server.refresh import PollStatus, TrayState
-from tray_app.core.tunnels import TunnelInfo, TunnelState
+from tray_app.core.tunnels.model import TunnelInfo, TunnelState
 from tray_app.core.view.menu import (
     MenuItem,
     TrayView,

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from tray_app.core.flows.prewarm import (
+from tray_app.core.tunnels.model import TunnelInfo, TunnelState
+from tray_app.core.tunnels.prewarm import (
     INTENT_TTL_S,
     MAX_INTENTS,
     WARM_RETRY_S,
     PrewarmFlow,
     plan,
 )
-from tray_app.core.tunnels import TunnelInfo, TunnelState
 
 A, B, C = "a" * 32, "b" * 32, "c" * 32
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tray_app.core.flows.quit import ask_quit
 from tray_app.core.ports import Question
-from tray_app.core.tunnels import TunnelInfo, TunnelState
+from tray_app.core.quit import ask_quit
+from tray_app.core.tunnels.model import TunnelInfo, TunnelState
 
 
 class Answer:

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tray_app.core.session_log import (
+from tray_app.core.tunnels.parser import (
     Error,
     Prompt,
     Ready,
@@ -215,7 +215,7 @@ def test_real_reconnect_then_shutdown() -> None:
 
 
 def test_a_multi_megabyte_line_is_truncated_and_scanned_once(monkeypatch) -> None:
-    from tray_app.core import session_log
+    from tray_app.core.tunnels import parser as session_log
 
     scanned = [0]
     real = session_log._prompt_for
@@ -241,7 +241,7 @@ def test_a_multi_megabyte_line_is_truncated_and_scanned_once(monkeypatch) -> Non
 
 
 def test_chunks_of_one_character_hold_a_bounded_line() -> None:
-    from tray_app.core import session_log
+    from tray_app.core.tunnels import parser as session_log
 
     parser = SessionLogParser()
     for _ in range(session_log.MAX_LINE + 5000):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tray_app.core.ssh_config import (
+from tray_app.core.tunnels.ssh_config import (
     HostEntry,
     SshConfig,
     UnsafeSshValue,
@@ -147,7 +147,7 @@ def test_real_ssh_resolves_our_host(isolated_home: Path) -> None:
 
 
 def test_a_long_runtime_dir_falls_back_to_a_short_private_one(tmp_path: Path) -> None:
-    from tray_app.core.ssh_config import short_control_dir
+    from tray_app.core.tunnels.ssh_config import short_control_dir
 
     usual = Path("/run/user/1000/clearml-tray/cm")
     assert short_control_dir(usual, tmp=tmp_path) == usual
@@ -175,7 +175,7 @@ def test_block_with_wait_round_trips_and_removes_whole(isolated_home: Path) -> N
 @pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the OpenSSH client")
 def test_real_ssh_waits_while_the_tray_logs_in(isolated_home: Path, tmp_path: Path) -> None:
     """ssh for our alias (only) holds while the login marker exists; our master never waits."""
-    from tray_app.core.ssh_master import (
+    from tray_app.core.tunnels.ssh_master import (
         MASTER_ENV,
         pending_marker,
         wait_command,

@@ -11,8 +11,8 @@ import pytest
 from support.ssh_server import running_ssh_server
 
 from tray_app.core.settings.secrets import SecretStore, session_password_key
-from tray_app.core.ssh_config import HostEntry, SshConfig
-from tray_app.core.ssh_master import (
+from tray_app.core.tunnels.ssh_config import HostEntry, SshConfig
+from tray_app.core.tunnels.ssh_master import (
     askpass_env,
     askpass_launcher,
     check_argv,

@@ -11,8 +11,8 @@ from typing import Any
 
 from support.recorders import Notices
 
-from tray_app.core.flows.tunnel_watch import TunnelWatch, retry_pause, ssh_banner
-from tray_app.core.tunnels import TunnelInfo, TunnelState
+from tray_app.core.tunnels.model import TunnelInfo, TunnelState
+from tray_app.core.tunnels.watch import TunnelWatch, retry_pause, ssh_banner
 
 
 class Launcher:

@@ -15,11 +15,11 @@ from typing import Any
 from PySide6.QtCore import QObject, QUrl, Signal, SignalInstance
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 
-from tray_app.core.flows.connect import ConnectFlow
 from tray_app.core.server.api import ClearMLError
 from tray_app.core.server.models import LogLine, Snapshot
 from tray_app.core.server.sessions import SessionService
-from tray_app.core.tunnels import Launcher, TunnelState
+from tray_app.core.tunnels.connect import ConnectFlow
+from tray_app.core.tunnels.model import Launcher, TunnelState
 from tray_app.core.untrusted import safe_http_url
 from tray_app.core.view.menu import ssh_command
 from tray_app.core.wording import session_title

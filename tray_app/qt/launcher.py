@@ -28,8 +28,15 @@ import platformdirs
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from tray_app.core.atomic import atomic_write_text
-from tray_app.core.child_registry import ChildRegistry, guarded_argv
-from tray_app.core.launch_events import (
+from tray_app.core.ports import Notify
+from tray_app.core.redact import StreamRedactor, register_secret
+from tray_app.core.settings import presets as presets_mod
+from tray_app.core.settings.presets import Preset
+from tray_app.core.settings.settings import Settings
+from tray_app.core.tunnels.children import ChildRegistry, guarded_argv
+from tray_app.core.tunnels.model import TunnelInfo, TunnelState
+from tray_app.core.tunnels.parser import SessionEvent
+from tray_app.core.tunnels.reducer import (
     AskUser,
     Effect,
     LaunchPolicy,
@@ -46,14 +53,7 @@ from tray_app.core.launch_events import (
     react,
     ready_notice,
 )
-from tray_app.core.ports import Notify
-from tray_app.core.redact import StreamRedactor, register_secret
-from tray_app.core.session_log import SessionEvent
-from tray_app.core.settings import presets as presets_mod
-from tray_app.core.settings.presets import Preset
-from tray_app.core.settings.settings import Settings
-from tray_app.core.ssh_master import LOGIN_MARKER_ENV, askpass_note
-from tray_app.core.tunnels import TunnelInfo, TunnelState
+from tray_app.core.tunnels.ssh_master import LOGIN_MARKER_ENV, askpass_note
 from tray_app.core.wording import session_title, short_id
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class ParserLike(Protocol):
 def default_parser() -> ParserLike:
     import importlib
 
-    module = importlib.import_module("tray_app.core.session_log")
+    module = importlib.import_module("tray_app.core.tunnels.parser")
     parser: ParserLike = module.SessionLogParser()
     return parser
 

@@ -20,7 +20,7 @@ from tray_app.core.server.models import (
     format_percent,
 )
 from tray_app.core.server.refresh import ICON_FOR_STATE, PollStatus, TrayState
-from tray_app.core.tunnels import TunnelInfo, TunnelState
+from tray_app.core.tunnels.model import TunnelInfo, TunnelState
 from tray_app.core.untrusted import display_text, menu_label, safe_ssh_command
 
 # Sessions listed in the menu (own, and in "All users"): a server with 20,000 live sessions must

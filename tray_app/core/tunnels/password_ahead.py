@@ -27,8 +27,8 @@ from typing import Protocol
 from tray_app.core.redact import register_secret
 from tray_app.core.server.models import Session
 from tray_app.core.settings.secrets import SecretStore, session_password_key
-from tray_app.core.ssh_config import SshConfig
-from tray_app.core.ssh_master import (
+from tray_app.core.tunnels.ssh_config import SshConfig
+from tray_app.core.tunnels.ssh_master import (
     LOGIN_MARKER_ENV,
     askpass_note,
     login_marker,

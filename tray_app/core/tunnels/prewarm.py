@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from tray_app.core.periodic import Periodic
-from tray_app.core.tunnels import TunnelInfo, TunnelState
+from tray_app.core.tunnels.model import TunnelInfo, TunnelState
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from typing import Protocol
 
 from tray_app.core.periodic import Periodic
 from tray_app.core.ports import Notify
-from tray_app.core.tunnels import TunnelInfo, TunnelState
+from tray_app.core.tunnels.model import TunnelInfo, TunnelState
 
 log = logging.getLogger(__name__)
 

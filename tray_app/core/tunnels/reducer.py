@@ -12,7 +12,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from tray_app.core.session_log import (
+from tray_app.core.tunnels.model import TunnelInfo, TunnelState
+from tray_app.core.tunnels.parser import (
     Error,
     Prompt,
     Ready,
@@ -23,7 +24,6 @@ from tray_app.core.session_log import (
     TaskCreated,
     TunnelStarting,
 )
-from tray_app.core.tunnels import TunnelInfo, TunnelState
 from tray_app.core.wording import session_title, short_id
 
 # Answers to the CLI's known prompts when creating a new session (run without --yes, because

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tray_app.core.ports import Ask, Question
-from tray_app.core.tunnels import TunnelInfo, TunnelState
+from tray_app.core.tunnels.model import TunnelInfo, TunnelState
 
 _ENDED = (TunnelState.CLOSED, TunnelState.FAILED)
 

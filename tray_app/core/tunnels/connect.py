@@ -19,7 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from tray_app.core.editors import (
+from tray_app.core.ports import Ask, Desktop, Notify, Question, Runner, Spawn, confirm
+from tray_app.core.server.models import Session, Snapshot
+from tray_app.core.server.session_ref import resolve
+from tray_app.core.settings.secrets import SecretStore, session_password_key
+from tray_app.core.settings.settings import Settings
+from tray_app.core.tunnels.editors import (
     REMOTE_SSH,
     Editor,
     fallback_url,
@@ -32,14 +37,10 @@ from tray_app.core.editors import (
     remote_folder,
     terminal_argv,
 )
-from tray_app.core.flows.password_ahead import PasswordAhead
-from tray_app.core.ports import Ask, Desktop, Notify, Question, Runner, Spawn, confirm
-from tray_app.core.server.models import Session, Snapshot
-from tray_app.core.server.session_ref import resolve
-from tray_app.core.settings.secrets import SecretStore, session_password_key
-from tray_app.core.settings.settings import Settings
-from tray_app.core.ssh_config import HostEntry, SshConfig, host_alias
-from tray_app.core.ssh_master import (
+from tray_app.core.tunnels.model import TunnelInfo, TunnelState
+from tray_app.core.tunnels.password_ahead import PasswordAhead
+from tray_app.core.tunnels.ssh_config import HostEntry, SshConfig, host_alias
+from tray_app.core.tunnels.ssh_master import (
     LOGIN_MARKER_ENV,
     askpass_env,
     askpass_launcher,
@@ -50,7 +51,6 @@ from tray_app.core.ssh_master import (
     wait_command,
     write_wait_script,
 )
-from tray_app.core.tunnels import TunnelInfo, TunnelState
 
 log = logging.getLogger(__name__)
 

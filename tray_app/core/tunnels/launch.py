@@ -6,10 +6,10 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from tray_app.core.launch_events import LaunchProblem
 from tray_app.core.ports import Ask, Notify, Question, confirm
 from tray_app.core.settings.presets import PasswordPolicy, Preset, preset_disclosures
 from tray_app.core.settings.secrets import SecretStore
+from tray_app.core.tunnels.reducer import LaunchProblem
 
 log = logging.getLogger(__name__)
 

@@ -1,1 +1,0 @@
-"""Qt-free workflows that own their state and reach the user through `core.ports`."""
