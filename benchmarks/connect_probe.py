@@ -42,13 +42,14 @@ async def measure(app: Any, record: Path, mode: str, think_s: float) -> dict[str
     from tray_app.core.tunnels.ssh_config import SshConfig
 
     ready_at: list[float] = []
-    hook = app.launcher.on_ready
 
-    def on_ready(info: Any) -> None:
-        ready_at.append(time.time())
-        hook(info)
+    def tunnels_changed() -> None:
+        # The first time a tunnel the user asked for is ready (a prewarmed one is not, yet).
+        tunnels = app.tunnels.tunnels().values()
+        if not ready_at and any(t.state == TunnelState.READY and not t.prewarmed for t in tunnels):
+            ready_at.append(time.time())
 
-    app.launcher.on_ready = on_ready
+    app.tunnel_signals.tunnels_changed.connect(tunnels_changed)
     # A user who agreed to the Include line on an earlier connect: no question on this one.
     await asyncio.to_thread(SshConfig().ensure_include)
     await app.start()
@@ -72,14 +73,14 @@ async def measure(app: Any, record: Path, mode: str, think_s: float) -> dict[str
         app.prewarm.apply()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            warm = [t for t in app.launcher.tunnels().values() if t.session_id == session.id]
+            warm = [t for t in app.tunnels.tunnels().values() if t.session_id == session.id]
             if warm and warm[0].state == TunnelState.READY:
                 break
             await asyncio.sleep(0.05)
         else:
             raise TimeoutError("the warm tunnel did not come up")
-        proc = app.launcher.process(warm[0].key)
-        extra["warm_tunnel_rss_mb"] = _tree_rss_mb(proc.started_pid)
+        child = app.tunnels.child(warm[0].key)
+        extra["warm_tunnel_rss_mb"] = _tree_rss_mb(child.process.pid)
         ready_at.clear()
     clicked = time.time()
     app.controller.handle("connect", session.id)

@@ -1,7 +1,7 @@
 """The `clearml-session` output parser's throughput, and "ready line → editor spawned".
 
 - Throughput: every real transcript in tests/fixtures/transcripts (recorded from the real CLI)
-  fed to `SessionLogParser` as the launcher feeds it (chunks of up to 4 KiB), repeated.
+  fed to `SessionLogParser` as the tray feeds it (chunks of up to 4 KiB), repeated.
 - Ready → editor: benchmarks/ready_probe.py runs the tray against an emulator whose agent
   serves the session's SSH; the real `clearml-session` launches a session and the time from the
   parsed ready line to the stand-in editor's first instruction is measured.

@@ -3,7 +3,7 @@
 Started by benchmarks/logparse.py with a private HOME, a file keyring inside it, a stand-in
 `code` first on PATH and a clearml.conf for an emulator (with its agent and SSH endpoints) in
 another process. The tray launches a session through the real `clearml-session`; the moment
-the launcher hands the parsed ready line to the app is taken here, the moment the editor
+the tunnel registry has the parsed ready line is taken here, the moment the editor
 process starts is written by the stand-in itself (`date +%s.%N`, before anything else). Prints
 one JSON line.
 
@@ -11,7 +11,7 @@ What the tray adds to launch → ready over the CLI alone is measured from both 
 as the difference of two launches (the CLI polls the server with 2 s sleeps, so two launches
 differ by seconds for reasons of their own): the launch call → the CLI process created, plus
 the CLI writing its ready line (stamped inside the CLI by the `sitecustomize` below, found on
-PYTHONPATH; it does nothing in any other process) → the tray's ready hook.
+PYTHONPATH; it does nothing in any other process) → the tunnel ready in the tray.
 """
 
 from __future__ import annotations
@@ -62,16 +62,17 @@ def _stamps(path: Path | None) -> dict[str, float]:
 
 async def measure(app: Any, record: Path) -> dict[str, Any]:
     from tray_app.core.settings.presets import Preset
+    from tray_app.core.tunnels.model import TunnelState
     from tray_app.core.tunnels.ssh_config import SshConfig
 
     ready_at: list[float] = []
-    hook = app.launcher.on_ready
 
-    def on_ready(info: Any) -> None:
-        ready_at.append(time.time())
-        hook(info)
+    def tunnels_changed() -> None:  # the registry has the parsed ready line
+        ready = (t.state == TunnelState.READY for t in app.tunnels.tunnels().values())
+        if not ready_at and any(ready):
+            ready_at.append(time.time())
 
-    app.launcher.on_ready = on_ready
+    app.tunnel_signals.tunnels_changed.connect(tunnels_changed)
     # A user who agreed to the Include line on an earlier connect: no question on this one.
     await asyncio.to_thread(SshConfig().ensure_include)
     await app.start()
@@ -90,11 +91,11 @@ async def measure(app: Any, record: Path) -> dict[str, Any]:
         raise TimeoutError("the session did not become ready / the editor was not started")
     spawns = _spawns(record)
     for _ in range(3000):  # the login goes on meanwhile: wait for it (30 s at most)
-        if not app.connect_flow.logins_pending:
+        if not app.hosts.logins_pending:
             break
         await asyncio.sleep(0.01)
     master_at = time.time()
-    masters = dict(app.connect_flow.masters)
+    masters = dict(app.hosts.masters)
     await app.quit(shutdown_remote=True)
     stamps = _stamps(stamp)
     nan = float("nan")

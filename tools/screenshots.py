@@ -162,6 +162,7 @@ async def _shoot(out: Path) -> None:
 
     from tray_app.app import TrayApplication
     from tray_app.core.server.models import SessionState
+    from tray_app.core.tunnels.model import TunnelState
     from tray_app.core.tunnels.ssh_config import SshConfig
     from tray_app.qt.single_instance import SingleInstance
 
@@ -179,18 +180,20 @@ async def _shoot(out: Path) -> None:
     args = argparse.Namespace(config_file=None, demo=True, show=False, debug=False, command=None)
     app = TrayApplication(args)
     # As `clearml-tray` runs it: a second `clearml-tray connect` hands its request to this one.
-    instance = SingleInstance()
+    instance = SingleInstance(app.requests.handle)
     instance.listen()
-    instance.handler = app.on_instance_message
     ready: list[object] = []
-    hook = app.launcher.on_ready
 
-    def on_ready(info: Any) -> None:
-        ready.append(info)
-        print(f"tunnel up: {info.ssh_host_alias} on localhost:{info.local_ssh_port} ({info.label})")
-        hook(info)
+    def tunnels_changed() -> None:
+        for info in app.tunnels.tunnels().values():
+            if info.state == TunnelState.READY and not info.prewarmed and info not in ready:
+                ready.append(info)
+                print(
+                    f"tunnel up: {info.ssh_host_alias} on localhost:{info.local_ssh_port} "
+                    f"({info.label})"
+                )
 
-    app.launcher.on_ready = on_ready
+    app.tunnel_signals.tunnels_changed.connect(tunnels_changed)
     # A user who agreed to the Include line on an earlier connect: no question on this one.
     await asyncio.to_thread(SshConfig().ensure_include)
     await app.start()

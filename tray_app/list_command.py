@@ -122,8 +122,12 @@ async def fetch_snapshot(
 
 def failure_of(exc: Exception) -> Failure | None:
     """The exit code and reason for an error of the config or the server; None for others."""
-    from tray_app.core.server.api import ClearMLAuthError, ClearMLError, ClearMLUnavailable
-    from tray_app.core.server.config import ConfigError
+    from tray_app.core.server.errors import (
+        ClearMLAuthError,
+        ClearMLError,
+        ClearMLUnavailable,
+        ConfigError,
+    )
 
     if isinstance(exc, ConfigError):
         return Failure(EXIT_CONFIG, f"configuration error: {exc}")

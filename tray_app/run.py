@@ -65,13 +65,9 @@ def run_app(args: argparse.Namespace) -> int:
 
     loop = qasync.QEventLoop(qapp)
     asyncio.set_event_loop(loop)
-    instance = SingleInstance()
+    app = TrayApplication(args, on_quit=qapp.quit)
+    instance = SingleInstance(app.requests.handle)
     instance.listen()
-    app = TrayApplication(args)
-    instance.handler = app.on_instance_message
-    app.on_quit = qapp.quit
-    if args.command == "connect":
-        app.pending_connect = args.session_id
     if probe is not None:
         probe.attach(app, loop)
 

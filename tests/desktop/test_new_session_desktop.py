@@ -1,8 +1,8 @@
 """New session → preset → the real clearml-session runs → a notification in dunst → its button.
 
 In-process app on the real X display and session bus, the emulator with its agent, the real
-`clearml-session` CLI as the launcher's child. The emulator serves no SSH endpoint here, so the CLI
-reaches "Starting SSH tunnel" and retries; after the retry limit the launcher stops the child
+`clearml-session` CLI as the tray's child. The emulator serves no SSH endpoint here, so the CLI
+reaches "Starting SSH tunnel" and retries; after the retry limit the registry stops the child
 and notifies with a "Show log" button, which we press through dunst's own context menu.
 """
 
@@ -72,21 +72,21 @@ async def test_new_session_notification_button_and_clean_quit(
         dialog.set_preset(Preset(name="cpu box", queue="sessions", project="DevOps"))
         dialog.launch_button.click()
 
-        await _until(lambda: len(app.launcher.tunnels()) == 1, "the launch to be listed")
-        (key,) = app.launcher.tunnels()
-        process = app.launcher.process(key)
-        assert process is not None
-        child_pid = process.pid
+        await _until(lambda: len(app.tunnels.tunnels()) == 1, "the launch to be listed")
+        (key,) = app.tunnels.tunnels()
+        child = app.tunnels.child(key)
+        assert child is not None and child.process is not None
+        child_pid = child.process.pid
         try:
             await _until(
-                lambda: any(t.session_id for t in app.launcher.tunnels().values()),
+                lambda: any(t.session_id for t in app.tunnels.tunnels().values()),
                 "the session id from the CLI",
             )
         except AssertionError:
-            print("LOG>>>", app.launcher.log_text(key), "<<<", app.launcher.tunnels())
+            print("LOG>>>", app.tunnels.log_text(key), "<<<", app.tunnels.tunnels())
             raise
         await _until(
-            lambda: any(t.state == TunnelState.FAILED for t in app.launcher.tunnels().values()),
+            lambda: any(t.state == TunnelState.FAILED for t in app.tunnels.tunnels().values()),
             "the retry limit to stop the child",
         )
         # "Starting a session" (Follow log, Cancel) gives way to the failure's notice.
@@ -103,20 +103,21 @@ async def test_new_session_notification_button_and_clean_quit(
         assert "Starting SSH tunnel" in window.plain_text()
         assert "SSH tunneling failed" in window.plain_text()
 
-        session_id = next(t.session_id for t in app.launcher.tunnels().values())
+        session_id = next(t.session_id for t in app.tunnels.tunnels().values())
         with emu.state.lock:
             assert emu.state.tasks[session_id]["status"] == "in_progress"  # remote kept running
 
-        # Another launch, still running at Quit: nothing of it may survive (the launcher starts
+        # Another launch, still running at Quit: nothing of it may survive (the registry starts
         # each child in its own session, so every descendant, even an orphan, carries its id).
         second_key = await app.launch(Preset(name="second", queue="sessions", project="DevOps"))
         assert second_key is not None
-        second = app.launcher.process(second_key)
-        assert second is not None
+        second_child = app.tunnels.child(second_key)
+        assert second_child is not None and second_child.process is not None
+        second = second_child.process
         await _until(
             lambda: any(
                 t.state in (TunnelState.CONNECTING, TunnelState.RETRYING)
-                for t in app.launcher.tunnels().values()
+                for t in app.tunnels.tunnels().values()
                 if t.label.startswith("second")  # "second (1a2b3c4d)" once the task exists
             ),
             "the second child to reach the tunnel stage",

@@ -75,32 +75,33 @@ sys.stdin.readline()
 """
 
 
-async def test_session_ready_from_the_launcher_reaches_dunst_and_its_button_works(
+async def test_session_ready_from_a_real_child_reaches_dunst_and_its_button_works(
     tmp_path: Path, qapp: Any
 ) -> None:
-    """A child reporting "ready" → launcher → Notifier → dunst; the button runs our action."""
+    """A child reporting "ready" → registry → Notifier → dunst; the button runs our action."""
     import sys
 
+    from support.tunnel_rig import build_rig
+
     from tray_app.core.settings.presets import Preset
-    from tray_app.core.settings.settings import Settings
-    from tray_app.qt.launcher import SessionLauncher
+    from tray_app.qt.session_process import QtChildren
 
     script = tmp_path / "clearml-session"
     script.write_text(READY_CLI.replace("{python}", sys.executable))
     script.chmod(0o755)
     with running_dunst(tmp_path / "dunst") as dunst:
         notifier = Notifier(NotificationPrefs, lambda *a: None)
-        copied: list[str] = []
-        settings = Settings(open_editor_when_ready=False)
-        launcher = SessionLauncher(
-            lambda: settings,
-            notifier,
+        children = QtChildren()
+        rig = build_rig(
+            tmp_path / "data",
+            start_child=children,
+            real_time=True,
             executable=str(script),
-            data_dir=tmp_path / "data",
+            notify=notifier,
+            open_editor_when_ready=False,
         )
-        launcher.copy_ssh = lambda info: copied.append(f"ssh {info.ssh_host_alias}")
         try:
-            launcher.create(Preset(name="desk", queue="sessions"))
+            await rig.registry.create(Preset(name="desk", queue="sessions"))
 
             def shown() -> bool:  # Qt delivers the child's output while we wait (qasync)
                 ready = any(kind == "session_ready" for kind, _t, _b in notifier.sent)
@@ -117,13 +118,14 @@ async def test_session_ready_from_the_launcher_reaches_dunst_and_its_button_work
             assert notifier.icons == ["busy", "ok"]
             menu = await asyncio.to_thread(dunst.press, "Copy SSH command")
             assert any("Open JupyterLab" in line for line in menu)
-            await _until(lambda: copied == ["ssh clearml-01234567"])
+            await _until(lambda: rig.rec.copied == ["ssh clearml-01234567"])
             dunst.close_all()
             await _until(lambda: bool(dunst.history()))
             (entry,) = [e for e in dunst.history() if e["summary"] == "Session ready"]
             assert "Desk-Pass-0123" not in str(entry)
         finally:
-            launcher.close()
+            rig.registry.close()
+            children.close()
 
 
 async def test_a_failure_shows_the_error_icon_in_dunst(tmp_path: Path) -> None:

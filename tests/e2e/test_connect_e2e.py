@@ -1,7 +1,7 @@
 """The whole loop with real programs: New session → tunnel → ssh config → editor → ssh works.
 
 Emulator + its simulated agent (which now serves each ready session's SSH on loopback) + the
-real `clearml-session` started by the app's launcher + a recording stand-in for `code` on PATH +
+real `clearml-session` started by the app's tunnels + a recording stand-in for `code` on PATH +
 the real OpenSSH client reusing the app's authenticated master connection (no password prompt),
 logged in by the app's SSH_ASKPASS helper reading the session password from a real GNOME Keyring.
 """
@@ -28,8 +28,8 @@ from support.secret_service import SecretService
 from tray_app.app import TrayApplication
 from tray_app.core.settings.presets import Preset
 from tray_app.core.settings.secrets import SecretStore, session_password_key
+from tray_app.core.tunnels.children import descendants
 from tray_app.core.tunnels.ssh_config import host_alias
-from tray_app.qt.launcher import descendants
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -141,7 +141,7 @@ async def test_new_session_to_vscode_and_passwordless_ssh(
         return [json.loads(line) for line in record.read_text().splitlines()]
 
     app = _tray(client_env)
-    flow = app.connect_flow
+    flow = app.hosts
     log_in = flow._log_in
 
     async def slow_log_in(*a: Any) -> None:  # a far-away session: the editor's ssh comes first
@@ -156,16 +156,16 @@ async def test_new_session_to_vscode_and_passwordless_ssh(
     assert "+Include ~/.ssh/clearml-tray/config" in asked
 
     await _until(lambda: len(invocations()) >= 2, "the editor to be started on the session")
-    (tunnel,) = [t for t in app.launcher.tunnels().values() if t.session_id]
+    (tunnel,) = [t for t in app.tunnels.tunnels().values() if t.session_id]
     assert tunnel.session_id is not None
     alias = host_alias(tunnel.session_id)
     # The new session's CLI got the password handed to its ssh (when it said its tunnel was
     # starting), so it typed none and did not wait for a second prompt; the tunnel is the
     # CLI's own connection, which its liveness check accepts.
     assert tunnel.session_id in app.password_ahead.sessions()
-    cli = app.launcher.process(tunnel.key)
-    assert cli is not None
-    (cli_ssh,) = _ssh_with_our_password(cli.started_pid)
+    cli = app.tunnels.child(tunnel.key)
+    assert cli is not None and cli.process is not None
+    (cli_ssh,) = _ssh_with_our_password(cli.process.pid)
     _passes_the_clis_liveness_check(cli_ssh)
     # Remote-SSH is checked first (installed here, so nothing is offered), then the folder opens.
     assert invocations() == [
@@ -196,7 +196,7 @@ async def test_new_session_to_vscode_and_passwordless_ssh(
     assert result.stdout.strip() == "ok"
     assert alias in flow.masters
     # The password the login used is in the keyring daemon, and in no file.
-    password = app.launcher.password(tunnel.key)
+    password = app.tunnels.password(tunnel.key)
     assert password
     assert real_keyring.stored() == {session_password_key(tunnel.session_id): password}
     assert not SecretStore().fallback_path.exists()
@@ -253,10 +253,10 @@ async def test_a_tunnel_heals_after_a_server_restart_without_a_second_editor_win
         await app.start()
         await app.launch(Preset(name="heal", queue="sessions", project="DevOps"))
         await _until(lambda: windows_opened() == 1, "the editor on the session")
-        (tunnel,) = [t for t in app.launcher.tunnels().values() if t.session_id]
+        (tunnel,) = [t for t in app.tunnels.tunnels().values() if t.session_id]
         assert tunnel.session_id is not None
         alias = host_alias(tunnel.session_id)
-        await _until(lambda: alias in app.connect_flow.masters, "the first login")
+        await _until(lambda: alias in app.hosts.masters, "the first login")
 
         def ssh_echo() -> subprocess.CompletedProcess[str]:
             return subprocess.run(
@@ -269,10 +269,10 @@ async def test_a_tunnel_heals_after_a_server_restart_without_a_second_editor_win
         await asyncio.to_thread(emu.start)
 
         def healed() -> bool:
-            info = app.connect_flow.tunnel_for(tunnel.session_id or "")
+            info = app.tunnels.tunnel_for(tunnel.session_id or "")
             return info is not None and info.state == TunnelState.READY and info.generation > 1
 
-        flow = app.connect_flow
+        flow = app.hosts
         await _until(healed, "the tunnel to come back by itself", 150)
         await _until(
             lambda: (
@@ -328,7 +328,7 @@ async def test_pointing_at_a_session_opens_its_tunnel_ahead_and_connect_takes_it
         first, second = (s.id for s in connectable(app.poller.snapshot)[:2])
 
         def prewarmed(sid: str) -> Any:
-            return next((t for t in app.launcher.tunnels().values() if t.session_id == sid), None)
+            return next((t for t in app.tunnels.tunnels().values() if t.session_id == sid), None)
 
         app.controller.handle("intent", first)  # what the session's submenu opening sends
         await _until(
@@ -339,9 +339,9 @@ async def test_pointing_at_a_session_opens_its_tunnel_ahead_and_connect_takes_it
         assert tunnel.prewarmed and app.view().tunnels == {}  # not in the menu yet
         assert windows_opened() == 0
         assert not managed.exists() or host_alias(first) not in managed.read_text()
-        proc = app.launcher.process(tunnel.key)
-        assert proc is not None
-        pid = proc.started_pid
+        child = app.tunnels.child(tunnel.key)
+        assert child is not None and child.process is not None
+        pid = child.process.pid
         # The CLI's ssh read the password with the tray's askpass helper, so the CLI saw no
         # prompt and did not wait 5 s for a second one: the tunnel comes up in about 1 s.
         cli_ssh = _ssh_with_our_password(pid)
@@ -353,18 +353,21 @@ async def test_pointing_at_a_session_opens_its_tunnel_ahead_and_connect_takes_it
         await _until(lambda: windows_opened() == 1, "the editor on the session", 30)
         taken = prewarmed(first)
         assert not taken.prewarmed and taken.key == tunnel.key
-        assert app.launcher.process(taken.key).started_pid == pid  # the same child: no re-attach
+        taken_child = app.tunnels.child(taken.key)
+        assert taken_child is not None and taken_child.process is not None
+        assert taken_child.process.pid == pid  # the same child: no re-attach
         assert host_alias(first) in managed.read_text()
         assert list(app.view().tunnels) == [taken.key]
 
         # Pointed at, never used: switching the setting off ends it, and nothing is left.
         app.controller.handle("intent", second)
         await _until(lambda: prewarmed(second) is not None, "the second tunnel started")
-        other = app.launcher.process(prewarmed(second).key)
-        assert other is not None
-        await _until(lambda: bool(descendants(other.started_pid)), "its ssh to start", 60)
-        tree = [other.started_pid, *descendants(other.started_pid)]
-        log_path = other.log_path
+        other = app.tunnels.child(prewarmed(second).key)
+        assert other is not None and other.process is not None
+        other_pid = other.process.pid
+        await _until(lambda: bool(descendants(other_pid)), "its ssh to start", 60)
+        tree = [other_pid, *descendants(other_pid)]
+        log_path = other.output.log_path
         app.settings.tunnel_on_intent = False
         app.prewarm.apply()
         await _until(lambda: prewarmed(second) is None, "the unused tunnel to end", 30)
@@ -379,7 +382,7 @@ async def test_pointing_at_a_session_opens_its_tunnel_ahead_and_connect_takes_it
         app.prewarm.apply()
         running = {s.id for s in connectable(app.poller.snapshot)}
         await _until(
-            lambda: {t.session_id for t in app.launcher.tunnels().values()} >= running,
+            lambda: {t.session_id for t in app.tunnels.tunnels().values()} >= running,
             "a tunnel to every running session",
         )
         assert windows_opened() == 1

@@ -53,7 +53,7 @@ async def test_start_switch_profile_without_restart_and_quit(
     new.show_all_users = True
     new.profiles = [ServerProfile("default", ""), ServerProfile("lab", str(conf2))]
     new.active_profile = "lab"
-    await app.apply_settings(new)
+    await app.settings_flow.apply(new)
     await _until(lambda: app.poller.snapshot is not None and app.poller.status.server == second.url)
     assert app.poller.schedule.interval == 30
     assert app.poller.snapshot is not None and app.poller.snapshot.all_users
@@ -62,7 +62,8 @@ async def test_start_switch_profile_without_restart_and_quit(
     assert saved["settings"]["poll_interval_s"] == 30
 
     await app.quit()
-    assert app.client is not None and app.client.closed
+    service = app.connection.service
+    assert service is not None and service.client.closed
 
 
 async def test_missing_config_shows_onboarding_then_demo_works(qapp: Any, tmp_path: Path) -> None:
@@ -72,7 +73,7 @@ async def test_missing_config_shows_onboarding_then_demo_works(qapp: Any, tmp_pa
     assert app.windows.onboarding is not None and app.windows.onboarding.isVisible()
     # One message, through the notification service (not a balloon next to the window).
     assert [n[:2] for n in app.notifier.sent] == [("info", "ClearML is not configured")]
-    await app.apply_config()  # again (Retry): the window, but no second notification
+    await app.source.apply()  # again (Retry): the window, but no second notification
     assert len(app.notifier.sent) == 1
     # "New session…" says what is missing instead of a dialog that could launch nothing.
     app.controller.handle("new_session")
@@ -80,11 +81,11 @@ async def test_missing_config_shows_onboarding_then_demo_works(qapp: Any, tmp_pa
     assert "ClearML server" in asked and app.windows.new_session_dialog is None
     app.windows.onboarding.demo.click()  # "Try the demo server"
     await _until(lambda: app.poller.snapshot is not None, limit_s=30)
-    assert app.demo is not None and app.demo.running
-    assert app.poller.status.server == app.demo.url
-    assert app.demo.url.startswith("http://127.0.0.1:")
+    demo = app.source.demo
+    assert demo is not None and demo.running
+    assert app.poller.status.server == demo.url
+    assert demo.url.startswith("http://127.0.0.1:")
     assert app.windows.onboarding is None or not app.windows.onboarding.isVisible()
-    demo = app.demo
     await app.quit()
     assert not demo.running
 
@@ -191,7 +192,7 @@ async def test_ready_tunnel_offers_remote_ssh_then_opens_the_editor_on_our_ssh_h
         user="root",
         remote_folder="~/work",  # the preset's --user-folder
     )
-    app.connect_flow.open_editor(info)
+    app.editor.open(info)
     asked = await click_answer(app.ask, "Add the line")
     offered = await click_answer(app.ask, "Install")
     assert "VS Code needs the Remote - SSH extension (ms-vscode-remote.remote-ssh)" in offered
@@ -206,7 +207,7 @@ async def test_ready_tunnel_offers_remote_ssh_then_opens_the_editor_on_our_ssh_h
     assert "Host clearml-01234567" in managed and "Port 8022" in managed
     assert "Include ~/.ssh/clearml-tray/config" in (isolated_home / ".ssh" / "config").read_text()
     # Known to be installed now: the next Connect opens at once, with no question.
-    app.connect_flow.open_editor(info)
+    app.editor.open(info)
     await _until(lambda: len(_calls(record)) >= 4)
     assert _calls(record)[3][0] == "--new-window" and not app.ask.open_dialogs
     await app.quit()
@@ -230,7 +231,7 @@ async def test_failed_remote_ssh_install_is_reported_and_the_editor_still_opens(
         local_ssh_port=8023,
         user="alice",
     )
-    app.connect_flow.open_editor(info)
+    app.editor.open(info)
     await click_answer(app.ask, "Add the line")
     await click_answer(app.ask, "Install")
     await _until(lambda: len(_calls(record)) >= 3)
@@ -254,10 +255,10 @@ async def test_presets_export_import_and_workspace_presets(
     monkeypatch.setattr(
         app.notifier, "notify", lambda kind, title, body, *a, **k: sent.append((kind, title, body))
     )
-    app.presets.presets = [Preset(name="gpu", queue="gpu-a100", packages=["torch"])]
+    app.store.replace_presets([Preset(name="gpu", queue="gpu-a100", packages=["torch"])])
     exported = tmp_path / "presets.json"
     assert await app.presets.export_to(exported)
-    app.presets.presets = [Preset(name="gpu", queue="old")]
+    app.store.replace_presets([Preset(name="gpu", queue="old")])
     assert await app.presets.import_from(exported) == ["gpu"]
     imported = [(p.name, p.queue, p.packages) for p in app.presets.presets]
     assert imported == [("gpu", "gpu-a100", ["torch"])]
@@ -283,13 +284,13 @@ async def test_presets_export_import_and_workspace_presets(
                 QueueInfo("q2", "sessions", free_workers=0, total_workers=2),
             ]
 
-    app.controller.service = Service()  # type: ignore[assignment]
+    monkeypatch.setattr(type(app.connection), "service", property(lambda self: Service()))
     # The last launch went to "sessions" (a launch remembers its queue in the settings).
     await app.presets.remember_queue("sessions")
     # A Settings window opened before that launch does not bring the old queue back on OK.
     stale = load_settings().settings
     stale.last_queue = ""
-    await app.apply_settings(stale)
+    await app.settings_flow.apply(stale)
     assert app.settings.last_queue == "sessions" == load_settings().settings.last_queue
     await app._new_session()
     dialog = app.windows.new_session_dialog
@@ -325,7 +326,6 @@ async def test_ready_tunnel_gets_a_shared_login_so_ssh_never_asks(
 
     with running_ssh_server(password="tunnel pw]1") as server:
         app = TrayApplication(_args(config_file=str(tmp_path / "none.conf")))
-        monkeypatch.setattr(app.launcher, "password", lambda key: server.password)
         info = TunnelInfo(
             key="k1",
             session_id="0123456789abcdef0123456789abcdef",
@@ -333,13 +333,14 @@ async def test_ready_tunnel_gets_a_shared_login_so_ssh_never_asks(
             local_ssh_port=server.port,
             user="root",
         )
-        app.connect_flow.open_editor(info)
+        app.hosts.tunnel_up(info, server.password)  # the tunnel came up, with its password
+        app.editor.open(info)
         await click_answer(app.ask, "Add the line")
         # The stand-in lists no extensions: decline the Remote-SSH offer.
         await click_answer(app.ask, "Not now")
         await app.controller.wait_idle()
         assert server.logins == ["root"]
-        assert "clearml-01234567" in app.connect_flow.masters
+        assert "clearml-01234567" in app.hosts.masters
 
         def ssh_echo() -> subprocess.CompletedProcess[str]:
             return subprocess.run(
@@ -395,8 +396,8 @@ async def test_editor_check_runs_while_the_tunnel_comes_up_and_is_joined_not_rep
     app = TrayApplication(_args(config_file=str(tmp_path / "none.conf")))
     editor = find_editor()
     assert editor is not None
-    flow = app.connect_flow
-    flow.check_editor_soon()  # what launch() and attach do
+    flow = app.editor
+    flow.check_soon()  # what a launch and an attach do
     both = asyncio.ensure_future(
         asyncio.gather(flow.ensure_remote_ssh(editor), flow.ensure_remote_ssh(editor))
     )
@@ -430,18 +431,18 @@ async def test_a_reused_tunnel_port_with_another_host_key_still_logs_in_without_
     for session_id in ("0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"):
         with running_ssh_server(password=f"pw-{session_id[:4]}", port=port or None) as server:
             port = server.port
-            monkeypatch.setattr(app.launcher, "password", lambda key, pw=server.password: pw)
             info = TunnelInfo(
                 session_id, session_id, TunnelState.READY, local_ssh_port=port, user="root"
             )
-            assert await app.connect_flow.prepare_host(info) == f"clearml-{session_id[:8]}"
+            app.hosts.tunnel_up(info, server.password)
+            assert await app.hosts.prepare_host(info) == f"clearml-{session_id[:8]}"
             await app.controller.wait_idle()
-            assert f"clearml-{session_id[:8]}" in app.connect_flow.masters
+            assert f"clearml-{session_id[:8]}" in app.hosts.masters
             logins += server.logins
     assert logins == ["root", "root"]
     assert not app.ask.open_dialogs and not QApplication.clipboard().text().startswith("pw-")
     # Each session has its own master (the control socket is per alias, not per host:port).
-    assert set(app.connect_flow.masters) == {"clearml-01234567", "clearml-fedcba98"}
+    assert set(app.hosts.masters) == {"clearml-01234567", "clearml-fedcba98"}
     await app.quit()
 
     def masters_left() -> list[str]:
@@ -482,15 +483,15 @@ async def test_the_tray_answers_list_from_its_latest_snapshot(
 
     emu: EmulatorHandle = emulator_factory(sessions=8)
     app = TrayApplication(_args(config_file=str(emu.write_config(tmp_path / "c.conf"))))
-    assert app.on_instance_message({"cmd": "snapshot", "format": "json"}).ok is False
+    assert app.requests.handle({"cmd": "snapshot", "format": "json"}).ok is False
     await app.start()
     await _until(lambda: app.poller.snapshot is not None)
     snapshot = app.poller.snapshot
     assert snapshot is not None and not snapshot.all_users
-    reply = app.on_instance_message({"cmd": "snapshot", "all_users": False, "format": "json"})
+    reply = app.requests.handle({"cmd": "snapshot", "all_users": False, "format": "json"})
     assert reply.ok
     assert reply.extra["output"] == render(snapshot, "json")
-    refused = app.on_instance_message({"cmd": "snapshot", "all_users": True, "format": "json"})
+    refused = app.requests.handle({"cmd": "snapshot", "all_users": True, "format": "json"})
     assert (refused.ok, dict(refused.extra)) == (False, {})
     await app.quit()
 
@@ -502,7 +503,7 @@ async def test_a_saved_preset_launches_from_the_presets_submenu_in_one_click(
 
     app = TrayApplication(_args(config_file=str(tmp_path / "missing.conf")))
     await app.start()
-    app.presets.presets = [Preset(name="gpu", queue="gpu-a100")]
+    app.store.replace_presets([Preset(name="gpu", queue="gpu-a100")])
     launched: list[str] = []
 
     async def launch(preset: Preset) -> str:

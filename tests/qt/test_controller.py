@@ -11,7 +11,61 @@ from tray_app.core.server.api import ClearMLClient
 from tray_app.core.server.config import ServerConfig
 from tray_app.core.server.models import Snapshot
 from tray_app.core.server.sessions import SessionService
+from tray_app.core.tasks import Tasks
+from tray_app.core.tunnels.model import TunnelInfo
 from tray_app.qt.controller import Controller
+from tray_app.qt.desktop import QtDesktop
+
+
+class Connection:
+    def __init__(self, service: SessionService | None = None) -> None:
+        self.service = service
+
+
+class Tunnels:
+    """The registry, as the controller reaches it: no tunnels, one known password."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def tunnel_for(self, session_id: str) -> TunnelInfo | None:
+        return None
+
+    def password(self, key: str) -> str | None:
+        return {"abc": "s3cret-pw"}.get(key)
+
+    def reconnect(self, key: str) -> None:
+        self.calls.append(("reconnect", key))
+
+    def disconnect(self, key: str) -> None:
+        self.calls.append(("disconnect", key))
+
+    def shutdown(self, key: str) -> None:
+        self.calls.append(("shutdown", key))
+
+
+class Connect:
+    def __init__(self) -> None:
+        self.connected: list[tuple[str, str]] = []
+
+    def connect(self, session_id: str, label: str = "") -> None:
+        self.connected.append((session_id, label))
+
+    def copy_ssh(self, session_id: str) -> bool:
+        return False  # no tunnel: the direct command
+
+
+def controller_for(
+    snapshot: Snapshot | None = None, service: SessionService | None = None
+) -> Controller:
+    return Controller(
+        lambda: snapshot,
+        connection=Connection(service),  # type: ignore[arg-type]
+        tunnels=Tunnels(),  # type: ignore[arg-type]
+        connect=Connect(),  # type: ignore[arg-type]
+        desktop=QtDesktop(),
+        tasks=Tasks(),
+    )
 
 
 async def _setup(emu: EmulatorHandle) -> tuple[ClearMLClient, Controller, Snapshot]:
@@ -19,9 +73,7 @@ async def _setup(emu: EmulatorHandle) -> tuple[ClearMLClient, Controller, Snapsh
     client = ClearMLClient(config, timeout=5.0)
     service = SessionService(client, web_server=emu.url)
     snapshot = await service.snapshot()
-    controller = Controller(lambda: snapshot)
-    controller.service = service
-    return client, controller, snapshot
+    return client, controller_for(snapshot, service), snapshot
 
 
 def _status(emu: EmulatorHandle, task_id: str) -> str | None:
@@ -100,7 +152,7 @@ async def test_copy_ssh_command(qapp: Any, emulator: EmulatorHandle) -> None:
 
 
 async def test_simple_actions_emit_their_signals(qapp: Any) -> None:
-    controller = Controller(lambda: None)
+    controller = controller_for()
     seen: list[str] = []
     controller.settings_requested.connect(lambda: seen.append("settings"))
     controller.quit_requested.connect(lambda: seen.append("quit"))
@@ -110,13 +162,8 @@ async def test_simple_actions_emit_their_signals(qapp: Any) -> None:
     assert seen == ["settings", "new", "quit"]
 
 
-def test_copy_session_password_uses_the_launcher(qapp: Any) -> None:
-    class FakeLauncher:
-        def password(self, key: str) -> str | None:
-            return {"abc": "s3cret-pw"}.get(key)
-
-    controller = Controller(lambda: None)
-    controller.launcher = FakeLauncher()  # type: ignore[assignment]
+def test_copy_session_password_comes_from_the_tunnel(qapp: Any) -> None:
+    controller = controller_for()
     messages: list[tuple[str, str, bool]] = []
     controller.message.connect(lambda *m: messages.append(m))
     controller.handle("copy_password", "abc")
@@ -150,7 +197,7 @@ def test_open_jupyter_opens_only_http_to_the_sessions_own_machine(
     for url in ("file:///etc/passwd", "http://evil.example/lab", "http://10.1.2.3:8888/lab"):
         session = replace(base, jupyter_url=url)
         snapshot = Snapshot(sessions=(session,), fetched_at=datetime.now(UTC))
-        controller = Controller(lambda s=snapshot: s)
+        controller = controller_for(snapshot)
         controller.message.connect(lambda *m: messages.append(m))
         controller.handle("open_jupyter", session.id)
     assert opened == ["http://10.1.2.3:8888/lab"]
@@ -158,7 +205,7 @@ def test_open_jupyter_opens_only_http_to_the_sessions_own_machine(
 
 
 def test_the_menus_more_row_opens_the_quick_pick(qapp: Any) -> None:
-    controller = Controller(lambda: None)
+    controller = controller_for()
     asked: list[bool] = []
     controller.quick_pick_requested.connect(lambda: asked.append(True))
     controller.handle("quick_pick")
@@ -180,7 +227,7 @@ def test_an_ssh_command_that_is_not_safe_to_paste_is_refused(qapp: Any) -> None:
         ssh_user="root\nrm -rf ~",
     )
     snapshot = Snapshot(sessions=(session,), fetched_at=datetime.now(UTC))
-    controller = Controller(lambda: snapshot)
+    controller = controller_for(snapshot)
     QGuiApplication.clipboard().setText("before")
     messages: list[tuple[str, str, bool]] = []
     controller.message.connect(lambda *m: messages.append(m))
@@ -193,4 +240,17 @@ def test_an_ssh_command_that_is_not_safe_to_paste_is_refused(qapp: Any) -> None:
             "command.",
             True,
         )
+    ]
+
+
+def test_tunnel_actions_reach_the_registry_and_unknown_ones_are_ignored(qapp: Any) -> None:
+    controller = controller_for()
+    tunnels = controller._tunnels
+    for action in ("reconnect", "disconnect", "shutdown_tunnel"):
+        controller.handle(action, "launch-1")
+    controller.handle("no_such_action", "launch-1")
+    assert tunnels.calls == [  # type: ignore[attr-defined]
+        ("reconnect", "launch-1"),
+        ("disconnect", "launch-1"),
+        ("shutdown", "launch-1"),
     ]

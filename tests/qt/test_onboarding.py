@@ -6,7 +6,8 @@ from pathlib import Path
 
 from pytestqt.qtbot import QtBot
 
-from tray_app.core.server.config import ConfigInvalid, ConfigNotFound, load_server_config
+from tray_app.core.server.config import load_server_config
+from tray_app.core.server.errors import ConfigInvalid, ConfigNotFound
 from tray_app.qt.dialogs.onboarding import OnboardingDialog
 
 

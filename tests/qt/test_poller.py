@@ -131,7 +131,7 @@ async def test_unconfigured_never_polls(qapp: Any) -> None:
 @pytest.mark.parametrize("failures", [1, 4])
 async def test_backoff_grows_while_offline(qapp: Any, failures: int) -> None:
     async def down(_all: bool) -> Snapshot:
-        from tray_app.core.server.api import ClearMLUnavailable
+        from tray_app.core.server.errors import ClearMLUnavailable
 
         raise ClearMLUnavailable("Cannot reach http://127.0.0.1:9", server="http://127.0.0.1:9")
 

@@ -19,15 +19,14 @@ import httpx
 import pytest
 
 from tray_app import __version__
-from tray_app.core.server.api import (
+from tray_app.core.server.api import ClearMLClient, decode_jwt_claims
+from tray_app.core.server.config import ServerConfig
+from tray_app.core.server.errors import (
     ClearMLAuthError,
-    ClearMLClient,
     ClearMLError,
     ClearMLRequestError,
     ClearMLUnavailable,
-    decode_jwt_claims,
 )
-from tray_app.core.server.config import ServerConfig
 from tray_app.core.server.http_httpx import HTTP_LIMITS, client_verify, ssl_verify
 from tray_app.core.server.refresh import RefreshSchedule
 

@@ -12,13 +12,9 @@ from typing import Any
 
 import pytest
 
-from tray_app.core.server.api import (
-    ClearMLAuthError,
-    ClearMLClient,
-    ClearMLRequestError,
-    ClearMLUnavailable,
-)
+from tray_app.core.server.api import ClearMLClient
 from tray_app.core.server.config import ServerConfig
+from tray_app.core.server.errors import ClearMLAuthError, ClearMLRequestError, ClearMLUnavailable
 from tray_app.core.server.sessions import SessionService
 from tray_app.demo import FaultKind
 

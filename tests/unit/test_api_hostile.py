@@ -25,13 +25,9 @@ from support.hostile_server import (
 )
 
 from tray_app import __version__
-from tray_app.core.server.api import (
-    ClearMLAuthError,
-    ClearMLClient,
-    ClearMLUnavailable,
-    retry_after_seconds,
-)
+from tray_app.core.server.api import ClearMLClient, retry_after_seconds
 from tray_app.core.server.config import ServerConfig
+from tray_app.core.server.errors import ClearMLAuthError, ClearMLUnavailable
 
 MB = 1024 * 1024
 

@@ -18,8 +18,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tray_app.core.server.api import ClearMLClient, ClearMLUnavailable
+from tray_app.core.server.api import ClearMLClient
 from tray_app.core.server.config import ServerConfig
+from tray_app.core.server.errors import ClearMLUnavailable
 from tray_app.demo import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, EmulatorState, create_app
 
 

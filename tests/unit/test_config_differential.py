@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from tray_app.core.server.config import (
+from tray_app.core.server.config import load_server_config
+from tray_app.core.server.errors import (
     ConfigError,
     ConfigInvalid,
     ConfigNotFound,
     CredentialsMissing,
-    load_server_config,
 )
 
 ORACLE = Path(__file__).resolve().parents[1] / "support" / "sdk_config_oracle.py"

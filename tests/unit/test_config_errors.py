@@ -7,13 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tray_app.core.server.config import (
-    ConfigInvalid,
-    ConfigNotFound,
-    CredentialsMissing,
-    candidate_files,
-    load_server_config,
-)
+from tray_app.core.server.config import candidate_files, load_server_config
+from tray_app.core.server.errors import ConfigInvalid, ConfigNotFound, CredentialsMissing
 
 CREDS = 'api.credentials { access_key: "AK1", secret_key: "SK1" }\n'
 

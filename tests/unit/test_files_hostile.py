@@ -14,7 +14,8 @@ import pytest
 
 from tray_app.core import atomic
 from tray_app.core.atomic import atomic_write_text
-from tray_app.core.server.config import ConfigInvalid, load_server_config
+from tray_app.core.server.config import load_server_config
+from tray_app.core.server.errors import ConfigInvalid
 from tray_app.core.settings.settings import Settings, load_settings, save_settings
 from tray_app.list_command import EXIT_CONFIG, run_list
 

@@ -9,8 +9,9 @@ import sys
 import pytest
 from support.hostile_server import HostileServer, Reply, envelope
 
-from tray_app.core.server.api import ClearMLClient, ClearMLUnavailable, default_headers
+from tray_app.core.server.api import ClearMLClient, default_headers
 from tray_app.core.server.config import ServerConfig
+from tray_app.core.server.errors import ClearMLUnavailable
 from tray_app.core.server.http_plain import PlainExchange, plain_exchange_for
 
 HEADERS = {"User-Agent": "test"}

@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 
 from tray_app import list_command
-from tray_app.core.server.api import ClearMLAuthError, ClearMLRequestError, ClearMLUnavailable
-from tray_app.core.server.config import (
+from tray_app.core.server.config import ServerConfig
+from tray_app.core.server.errors import (
+    ClearMLAuthError,
+    ClearMLRequestError,
+    ClearMLUnavailable,
     ConfigInvalid,
     ConfigNotFound,
     CredentialsMissing,
-    ServerConfig,
 )
 from tray_app.core.server.models import Session, SessionState, Snapshot
 from tray_app.core.view.list_output import format_table

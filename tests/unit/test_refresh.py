@@ -6,8 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tray_app.core.server.api import ClearMLAuthError, ClearMLRequestError, ClearMLUnavailable
-from tray_app.core.server.config import ConfigInvalid, ConfigNotFound
+from tray_app.core.server.errors import (
+    ClearMLAuthError,
+    ClearMLRequestError,
+    ClearMLUnavailable,
+    ConfigInvalid,
+    ConfigNotFound,
+)
 from tray_app.core.server.refresh import PollStatus, RefreshSchedule, TrayState, classify_error
 
 

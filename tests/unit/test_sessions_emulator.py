@@ -14,8 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tray_app.core.server.api import ClearMLClient, ClearMLRequestError
+from tray_app.core.server.api import ClearMLClient
 from tray_app.core.server.config import ServerConfig
+from tray_app.core.server.errors import ClearMLRequestError
 from tray_app.core.server.models import SessionState, Snapshot, snapshot_to_json
 from tray_app.core.server.sessions import WORKERS_MAX_AGE_S, SessionService
 from tray_app.demo import SECRET_MARKER, EmulatorState

@@ -17,8 +17,9 @@ import pytest
 from support.hostile_server import HostileRequest, HostileServer, Reply, envelope, make_jwt
 
 from tray_app.core.server import sessions as sessions_module
-from tray_app.core.server.api import ClearMLClient, ClearMLUnavailable
+from tray_app.core.server.api import ClearMLClient
 from tray_app.core.server.config import ServerConfig
+from tray_app.core.server.errors import ClearMLUnavailable
 from tray_app.core.server.sessions import MACHINE_METRICS_KEY, SessionService
 from tray_app.list_command import run_list
 

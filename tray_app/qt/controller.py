@@ -1,26 +1,27 @@
-"""User actions → calls on the core (async HTTP) or the launcher; results → signals.
+"""User actions → calls on the core (async HTTP) or the tunnels; results → signals.
 
-Every action arrives as `(action, session_id)` from the menu, a notification button, the
-hotkey's quick-pick or a second instance. Network calls run as asyncio tasks; nothing here
-blocks the Qt thread.
+Every action arrives as `(MenuAction, session id or key)` from the menu, a notification button,
+the hotkey's quick-pick or a second instance. Network calls run as tasks; nothing here blocks
+the Qt thread.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from PySide6.QtCore import QObject, QUrl, Signal, SignalInstance
-from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtCore import QObject, Signal, SignalInstance
 
-from tray_app.core.server.api import ClearMLError
-from tray_app.core.server.models import LogLine, Snapshot
+from tray_app.core.ports import Desktop
+from tray_app.core.server.connection import ServerConnection
+from tray_app.core.server.errors import ClearMLError
+from tray_app.core.server.models import LogLine, Session, Snapshot
 from tray_app.core.server.sessions import SessionService
-from tray_app.core.tunnels.connect import ConnectFlow
-from tray_app.core.tunnels.model import Launcher, TunnelState
+from tray_app.core.tasks import Tasks
+from tray_app.core.tunnels import ConnectFlow, TunnelRegistry
 from tray_app.core.untrusted import safe_http_url
+from tray_app.core.view.actions import MenuAction
 from tray_app.core.view.menu import ssh_command
 from tray_app.core.wording import session_title
 
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 class Controller(QObject):
     message = Signal(str, str, bool)  # title, text, is_error
     log_loaded = Signal(str, str, object)  # session id, title, list[LogLine]
-    # Hooks the composition root connects to windows it owns.
+    # What the composition root connects to windows it owns.
     settings_requested = Signal()
     about_requested = Signal()
     onboarding_requested = Signal()
@@ -47,28 +48,43 @@ class Controller(QObject):
     launch_preset_requested = Signal(str)  # a preset's name (the Presets submenu)
     intent = Signal(str)  # session id the user pointed at (its submenu opened): Connect may follow
 
-    def __init__(self, snapshot: Callable[[], Snapshot | None]) -> None:
+    def __init__(
+        self,
+        snapshot: Callable[[], Snapshot | None],
+        *,
+        connection: ServerConnection,
+        tunnels: TunnelRegistry,
+        connect: ConnectFlow,
+        desktop: Desktop,
+        tasks: Tasks,
+    ) -> None:
         super().__init__()
         self._snapshot = snapshot
-        self.service: SessionService | None = None
-        self.launcher: Launcher | None = None
-        self.connect_flow: ConnectFlow | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._connection = connection
+        self._tunnels = tunnels
+        self._connect = connect
+        self._desktop = desktop
+        self._tasks = tasks
 
     # --- dispatch ------------------------------------------------------------------------
-    def handle(self, action: str, session_id: str | None = None) -> None:
-        simple: dict[str, SignalInstance] = {
-            "settings": self.settings_requested,
-            "about": self.about_requested,
-            "onboarding": self.onboarding_requested,
-            "new_session": self.new_session_requested,
-            "start_demo": self.demo_requested,
-            "open_log_folder": self.log_folder_requested,
-            "quit": self.quit_requested,
-            "refresh": self.refresh_requested,
-            "import_presets": self.import_presets_requested,
-            "export_presets": self.export_presets_requested,
-            "quick_pick": self.quick_pick_requested,
+    def handle(self, action: MenuAction | str, session_id: str | None = None) -> None:
+        try:
+            action = MenuAction(action)
+        except ValueError:
+            log.warning("unknown action %s", action)
+            return
+        simple: dict[MenuAction, SignalInstance] = {
+            MenuAction.SETTINGS: self.settings_requested,
+            MenuAction.ABOUT: self.about_requested,
+            MenuAction.ONBOARDING: self.onboarding_requested,
+            MenuAction.NEW_SESSION: self.new_session_requested,
+            MenuAction.START_DEMO: self.demo_requested,
+            MenuAction.OPEN_LOG_FOLDER: self.log_folder_requested,
+            MenuAction.QUIT: self.quit_requested,
+            MenuAction.REFRESH: self.refresh_requested,
+            MenuAction.IMPORT_PRESETS: self.import_presets_requested,
+            MenuAction.EXPORT_PRESETS: self.export_presets_requested,
+            MenuAction.QUICK_PICK: self.quick_pick_requested,
         }
         if action in simple:
             simple[action].emit()
@@ -76,49 +92,35 @@ class Controller(QObject):
         if session_id is None:
             log.warning("action %s needs a session", action)
             return
-        handlers: dict[str, Callable[[str], None]] = {
-            "connect": self.connect_session,
-            "open_jupyter": self.open_jupyter,
-            "open_terminal": self.open_terminal,
-            "copy_ssh": self.copy_ssh_command,
-            "copy_direct_ssh": self.copy_direct_ssh_command,
-            "open_web": self.open_web,
-            "show_log": self.show_log,
-            "stop": self.stop,
-            "delete": self.delete,
-            "reconnect": self._tunnel("reconnect"),
-            "disconnect": self._tunnel("disconnect"),
-            "shutdown_tunnel": self._tunnel("shutdown"),
-            "follow_log": self.follow_log_requested.emit,
-            "copy_password": self.copy_password,
-            "keep_alive": self.keep_alive_requested.emit,
-            "launch_preset": self.launch_preset_requested.emit,
-            "intent": self.intent.emit,
+        handlers: dict[MenuAction, Callable[[str], None]] = {
+            MenuAction.CONNECT: self.connect_session,
+            MenuAction.OPEN_JUPYTER: self.open_jupyter,
+            MenuAction.OPEN_TERMINAL: lambda sid: self.spawn(self._connect.open_terminal(sid)),
+            MenuAction.COPY_SSH: self.copy_ssh_command,
+            MenuAction.COPY_DIRECT_SSH: self.copy_direct_ssh_command,
+            MenuAction.OPEN_WEB: self.open_web,
+            MenuAction.SHOW_LOG: lambda sid: self.spawn(self._show_log(sid)),
+            MenuAction.STOP: lambda sid: self.spawn(self._stop(sid)),
+            MenuAction.DELETE: lambda sid: self.spawn(self._delete(sid)),
+            MenuAction.RECONNECT: self._tunnels.reconnect,
+            MenuAction.DISCONNECT: self._tunnels.disconnect,
+            MenuAction.SHUTDOWN_TUNNEL: self._tunnels.shutdown,
+            MenuAction.FOLLOW_LOG: self.follow_log_requested.emit,
+            MenuAction.COPY_PASSWORD: self.copy_password,
+            MenuAction.KEEP_ALIVE: self.keep_alive_requested.emit,
+            MenuAction.LAUNCH_PRESET: self.launch_preset_requested.emit,
+            MenuAction.INTENT: self.intent.emit,
         }
-        handler = handlers.get(action)
-        if handler is None:
-            log.warning("unknown action %s", action)
-            return
-        handler(session_id)
+        handlers[action](session_id)
 
     # --- actions -------------------------------------------------------------------------
     def connect_session(self, session_id: str) -> None:
-        if self.connect_flow is not None:
-            self.connect_flow.connect(session_id, self._name(session_id))
-        else:
-            log.info("connect %s: no connect flow in this build", session_id)
-            self.message.emit("Connect", "Connecting is not available yet.", True)
-
-    def open_terminal(self, session_id: str) -> None:
-        if self.connect_flow is not None:
-            self.connect_flow.open_terminal(session_id)
-        else:
-            self.message.emit("Terminal", "Opening a terminal is not available here.", True)
+        self._connect.connect(session_id, self._name(session_id))
 
     def open_jupyter(self, session_id: str) -> None:
         """The tunnel's local JupyterLab, else the session's own address; never another place:
         the server's `jupyter_url` is written by whoever owns the task."""
-        tunnel = self.connect_flow.tunnel_for(session_id) if self.connect_flow else None
+        tunnel = self._tunnels.tunnel_for(session_id)
         session = self._session(session_id)
         offered = (tunnel.jupyter_url if tunnel else None) or (
             session.jupyter_url if session else ""
@@ -131,7 +133,7 @@ class Controller(QObject):
         if url is None and session is not None and session.jupyter_url:
             url = safe_http_url(session.jupyter_url, session.public_address or "")
         if url:
-            QDesktopServices.openUrl(QUrl(url))
+            self._desktop.open_url(url)
         elif offered:
             log.warning("JupyterLab address of %s refused: %r", session_id, offered[:200])
             self.message.emit(
@@ -144,15 +146,8 @@ class Controller(QObject):
 
     def copy_ssh_command(self, session_id: str) -> None:
         """`ssh clearml-<id8>` over a ready tunnel (no password asked), else the direct one."""
-        tunnel = self.connect_flow.tunnel_for(session_id) if self.connect_flow else None
-        if (
-            self.connect_flow is not None
-            and tunnel is not None
-            and tunnel.state == TunnelState.READY
-        ):
-            self.connect_flow.copy_ssh(tunnel)
-            return
-        self.copy_direct_ssh_command(session_id)
+        if not self._connect.copy_ssh(session_id):
+            self.copy_direct_ssh_command(session_id)
 
     def copy_direct_ssh_command(self, session_id: str) -> None:
         """`ssh -p PORT user@address`: straight to the machine, asks for the session password."""
@@ -170,40 +165,22 @@ class Controller(QObject):
         if not command:
             self.message.emit("SSH", "This session has not published an SSH address yet.", True)
             return
-        QGuiApplication.clipboard().setText(command)
+        self._desktop.copy(command)
         self.message.emit("SSH command copied", command, False)
 
     def copy_password(self, key: str) -> None:
         """The session's SSH password, for editors that ask for it (never shown or logged)."""
-        getter = getattr(self.launcher, "password", None)
-        password = getter(key) if getter else None
+        password = self._tunnels.password(key)
         if not password:
             self.message.emit("Session password", "This tunnel has no known password.", True)
             return
-        QGuiApplication.clipboard().setText(password)
+        self._desktop.copy(password)
         self.message.emit("Session password copied", "Paste it where the editor asks.", False)
 
     def open_web(self, session_id: str) -> None:
         session = self._session(session_id)
         if session and session.web_url:
-            QDesktopServices.openUrl(QUrl(session.web_url))
-
-    def show_log(self, session_id: str) -> None:
-        self._spawn(self._show_log(session_id))
-
-    def stop(self, session_id: str) -> None:
-        self._spawn(self._stop(session_id))
-
-    def delete(self, session_id: str) -> None:
-        self._spawn(self._delete(session_id))
-
-    def _tunnel(self, method: str) -> Callable[[str], None]:
-        def run(key: str) -> None:
-            if self.launcher is None:
-                return
-            getattr(self.launcher, method)(key)
-
-        return run
+            self._desktop.open_url(session.web_url)
 
     # --- async work ----------------------------------------------------------------------
     async def _show_log(self, session_id: str) -> None:
@@ -252,25 +229,19 @@ class Controller(QObject):
 
     # --- helpers -------------------------------------------------------------------------
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        """Run a coroutine as a task that is kept alive and waited for on Quit."""
-        self._spawn(coro)
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro)
 
     async def wait_idle(self) -> None:
         """Wait for every running action (tests, and Quit)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._tasks.wait_idle()
 
     def _require_service(self) -> SessionService | None:
-        if self.service is None:
+        service = self._connection.service
+        if service is None:
             self.message.emit("ClearML", "No ClearML server is configured.", True)
-        return self.service
+        return service
 
-    def _session(self, session_id: str) -> Any:
+    def _session(self, session_id: str) -> Session | None:
         snapshot = self._snapshot()
         return snapshot.by_id(session_id) if snapshot else None
 

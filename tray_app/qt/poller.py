@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from PySide6.QtCore import QObject, Signal
 
-from tray_app.core.server.api import ClearMLError, ClearMLUnavailable
+from tray_app.core.server.errors import ClearMLError, ClearMLUnavailable
 from tray_app.core.server.models import Snapshot
 from tray_app.core.server.refresh import PollStatus, RefreshSchedule, TrayState, classify_error
 
@@ -51,6 +51,10 @@ class Poller(QObject):
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._generation = 0  # a new source invalidates an answer still in flight
+
+    def set_interval(self, seconds: float) -> None:
+        """The refresh interval of the settings (the schedule adds jitter and backoff)."""
+        self.schedule.interval = seconds
 
     # --- source -------------------------------------------------------------------------
     def set_source(self, fetch: Fetch, server: str) -> None:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
+from tray_app.core.instance_requests import Reply
 from tray_app.core.instance_socket import socket_path
 
 log = logging.getLogger(__name__)
@@ -47,23 +47,15 @@ def forward_to_running(message: dict[str, Any], timeout_ms: int = 1500) -> Reply
     return Reply(bool(answer.get("ok", True)), str(answer.get("message", "")))
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
-    ok: bool
-    message: str = ""
-    # More keys of the reply line (a snapshot request's "output"); "ok"/"message" win.
-    extra: Mapping[str, object] = field(default_factory=dict)
-
-
 Handler = Callable[[dict[str, Any]], Reply]
 
 
 class SingleInstance(QObject):
-    """The running tray's socket; `handler` answers each request (set by the app)."""
+    """The running tray's socket; `handler` answers each request."""
 
-    def __init__(self) -> None:
+    def __init__(self, handler: Handler = lambda message: Reply(True)) -> None:
         super().__init__()
-        self.handler: Handler = lambda message: Reply(True)
+        self.handler = handler
         self.server = QLocalServer(self)
         self.server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
         self.server.newConnection.connect(self._accept)

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from tray_app.core.ports import Ask, Question, confirm
+from tray_app.core.view.actions import MenuAction
 from tray_app.core.view.menu import (
     MenuItem,
     TrayView,
@@ -59,7 +60,7 @@ def populate(
                 # A session's submenu opening is a hint that Connect may follow: the tunnel
                 # can start now (see core.flows.prewarm).
                 sub.aboutToShow.connect(
-                    lambda sid=item.session_id: on_action(MenuItem("", "intent", sid))
+                    lambda sid=item.session_id: on_action(MenuItem("", MenuAction.INTENT, sid))
                 )
             continue
         action = QAction(item.text, menu)

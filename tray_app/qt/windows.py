@@ -12,7 +12,7 @@ from typing import Any
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
-from tray_app.core.server.config import ConfigError
+from tray_app.core.server.errors import ConfigError
 from tray_app.core.server.models import LogLine
 from tray_app.core.settings.presets import Preset
 from tray_app.core.settings.settings import Settings

@@ -9,8 +9,9 @@ from collections.abc import Callable
 from tray_app.core.idle.monitor import IdleAction, IdleMonitor
 from tray_app.core.idle.policy import idle_note
 from tray_app.core.ports import Notify, Spawn
-from tray_app.core.server.api import ClearMLError
+from tray_app.core.server.errors import ClearMLError
 from tray_app.core.server.models import Snapshot
+from tray_app.core.server.sessions import SessionService
 from tray_app.core.settings.settings import IdleMode, IdlePolicy
 
 log = logging.getLogger(__name__)
@@ -25,34 +26,49 @@ class IdleFlow:
         policy: Callable[[], IdlePolicy],
         stop_session: Callable[[str], None],
         refresh: Callable[[], None],
+        server: Callable[[], SessionService | None],
     ) -> None:
         self._notify = notify
         self._spawn = spawn
         self._policy = policy
         self._stop_session = stop_session  # the user's own Stop (asks, then stops)
         self._refresh = refresh
-        self.monitor: IdleMonitor | None = None
+        self._server = server  # the server in use (a new configuration brings another)
+        self._monitor: IdleMonitor | None = None
         self._running = False
 
+    @property
+    def monitor(self) -> IdleMonitor | None:
+        """The monitor of the server in use: its verdicts and keep-alives are that server's."""
+        service = self._server()
+        if service is None:
+            return None
+        if self._monitor is None or self._monitor.service is not service:
+            self._monitor = IdleMonitor(service, self._policy)
+        return self._monitor
+
     def snapshot_changed(self, snapshot: Snapshot | None) -> None:
-        if snapshot is not None and self.monitor is not None and not self._running:
+        monitor = self.monitor
+        if snapshot is not None and monitor is not None and not self._running:
             self._running = True
-            self._spawn(self._check(self.monitor, snapshot))
+            self._spawn(self._check(monitor, snapshot))
 
     def notes(self) -> dict[str, str]:
         """Menu rows: why a session counts as idle, or until when it is kept alive."""
-        if self.monitor is None:
+        monitor = self.monitor
+        if monitor is None:
             return {}
-        notes = {sid: idle_note(v) for sid, v in self.monitor.verdicts.items() if idle_note(v)}
-        for sid in list(self.monitor.verdicts):
-            until = self.monitor.kept_alive_until(sid)
+        notes = {sid: idle_note(v) for sid, v in monitor.verdicts.items() if idle_note(v)}
+        for sid in list(monitor.verdicts):
+            until = monitor.kept_alive_until(sid)
             if until is not None:
                 notes[sid] = "Kept alive until " + time.strftime("%H:%M", time.localtime(until))
         return notes
 
     def keep_alive(self, session_id: str, hours: float = 2.0) -> None:
-        if self.monitor is not None:
-            self.monitor.keep_alive(session_id, time.time() + hours * 3600)
+        monitor = self.monitor
+        if monitor is not None:
+            monitor.keep_alive(session_id, time.time() + hours * 3600)
 
     async def _check(self, monitor: IdleMonitor, snapshot: Snapshot) -> None:
         try:

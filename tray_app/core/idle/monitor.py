@@ -90,6 +90,10 @@ class IdleMonitor:
         self._tracks: dict[str, _Track] = {}
         self.verdicts: dict[str, IdleVerdict] = {}
 
+    @property
+    def service(self) -> SessionService:
+        return self._service
+
     @staticmethod
     def candidates(snapshot: Snapshot) -> list[Session]:
         """The sessions the policy looks at: the user's own, running on a known worker."""

@@ -39,11 +39,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from tray_app import APP_NAME, __version__
 from tray_app.core.redact import register_secret
 from tray_app.core.server.config import ServerConfig
+from tray_app.core.server.errors import (
+    ClearMLAuthError,
+    ClearMLError,
+    ClearMLRequestError,
+    ClearMLUnavailable,
+    TooLarge,
+    TransportFailure,
+    TransportTimeout,
+    UnsupportedURL,
+)
+from tray_app.core.server.http import Exchange
 
 if TYPE_CHECKING:
     from tray_app.core.server.httpx_import import httpx
@@ -66,92 +77,6 @@ REFRESH_MARGIN_S = 360.0
 # A CLEARML_AUTH_TOKEN without keys is renewed this long before it expires (the SDK uses
 # max(api.auth.token_expiration_threshold_sec, 3600) for such a token).
 TOKEN_RENEW_MARGIN_S = 3600.0
-
-
-class ClearMLError(Exception):
-    """Any failure talking to the ClearML server; `str()` is a user-facing sentence."""
-
-    def __init__(self, message: str, *, server: str = "") -> None:
-        super().__init__(message)
-        self.server = server
-
-
-class ClearMLAuthError(ClearMLError):
-    """The server rejected the credentials or the token (HTTP 401)."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        server: str = "",
-        access_key: str = "",
-        result_subcode: int = 0,
-        result_msg: str = "",
-    ) -> None:
-        super().__init__(message, server=server)
-        self.access_key = access_key
-        self.result_subcode = result_subcode
-        self.result_msg = result_msg
-
-
-class ClearMLUnavailable(ClearMLError):
-    """The server cannot be reached or does not answer like a ClearML API server."""
-
-
-class ClearMLRequestError(ClearMLError):
-    """The server answered with an error envelope (e.g. 400/101 "Invalid task id")."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        server: str,
-        endpoint: str,
-        result_code: int,
-        result_subcode: int,
-        result_msg: str,
-        http_status: int,
-    ) -> None:
-        super().__init__(message, server=server)
-        self.endpoint = endpoint
-        self.result_code = result_code
-        self.result_subcode = result_subcode
-        self.result_msg = result_msg
-        self.http_status = http_status
-
-
-class TooLarge(Exception):
-    """From an exchange: the reply went past `max_body_bytes` (it was not read further)."""
-
-
-class TransportTimeout(Exception):
-    """From an exchange: no answer within the client's per-operation timeout."""
-
-
-class TransportFailure(Exception):
-    """From an exchange: no HTTP reply (refused, reset, TLS, DNS); `str()` says why, briefly."""
-
-
-class UnsupportedURL(Exception):
-    """From an exchange: the server URL is not one it can send to."""
-
-
-@dataclass(frozen=True, slots=True)
-class ExchangeReply:
-    status: int
-    retry_after: str | None  # the Retry-After header, if any
-    body: bytes  # decoded (Content-Encoding undone), at most the asked size
-
-
-class Exchange(Protocol):
-    """One way to POST JSON and read the reply; failures as the Transport* exceptions above,
-    TooLarge past `max_body_bytes`."""
-
-    async def post(
-        self, url: str, payload: dict[str, Any], headers: dict[str, str], max_body_bytes: int
-    ) -> ExchangeReply: ...
-
-    async def aclose(self) -> None: ...
 
 
 class _Unauthorized(Exception):

@@ -34,51 +34,15 @@ from typing import Any
 from urllib.parse import urlparse, urlsplit, urlunparse
 
 from tray_app.core.atomic import read_at_most
+from tray_app.core.server.errors import (
+    ConfigInvalid,
+    ConfigNotFound,
+    CredentialsMissing,
+)
 
 DEFAULT_API_HOST = "https://api.clear.ml"
 DEFAULT_WEB_HOST = "https://app.clear.ml"
 DEFAULT_FILES_HOST = "https://files.clear.ml"
-
-ONBOARDING_TEXT = (
-    "ClearML is not configured on this computer yet. To get a configuration:\n"
-    "  • run your own server: `docker compose up -d` with the docker-compose.yaml that ships with "
-    "ClearML Session Tray, open http://localhost:8080, create credentials under Settings → "
-    "Workspace, then run `clearml-init` and paste them;\n"
-    "  • or use the hosted server: sign up at https://app.clear.ml, create credentials, then run "
-    "`clearml-init`;\n"
-    "  • or point the tray at another clearml.conf in Settings;\n"
-    "  • or try the built-in demo server (`clearml-tray --demo`)."
-)
-
-
-class ConfigError(Exception):
-    """Any problem with the ClearML client configuration; `str()` is user-facing."""
-
-
-class ConfigNotFound(ConfigError):
-    """No configuration file and no credentials in the environment."""
-
-    def __init__(self, message: str, searched: tuple[Path, ...] = ()) -> None:
-        super().__init__(message)
-        self.searched = searched
-        self.onboarding = ONBOARDING_TEXT
-
-
-class ConfigInvalid(ConfigError):
-    """A configuration file that cannot be read or parsed, or that holds impossible values."""
-
-    def __init__(self, message: str, path: Path | None = None, line: int | None = None) -> None:
-        where = ""
-        if path is not None:
-            where = f"{path}" + (f", line {line}" if line is not None else "") + ": "
-        super().__init__(where + message)
-        self.path = path
-        self.line = line
-        self.reason = message
-
-
-class CredentialsMissing(ConfigError):
-    """A configuration was found but it holds no access key / secret key (or token)."""
 
 
 @dataclass(frozen=True, slots=True)

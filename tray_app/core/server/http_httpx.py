@@ -12,8 +12,8 @@ import ssl
 from typing import Any
 from urllib.request import getproxies
 
-from tray_app.core.server.api import (
-    ClearMLError,
+from tray_app.core.server.errors import ClearMLError
+from tray_app.core.server.http import (
     ExchangeReply,
     TooLarge,
     TransportFailure,

@@ -28,14 +28,14 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from tray_app.core.server.api import (
+from tray_app.core.server.config import ServerConfig
+from tray_app.core.server.http import (
     ExchangeReply,
     TooLarge,
     TransportFailure,
     TransportTimeout,
     UnsupportedURL,
 )
-from tray_app.core.server.config import ServerConfig
 
 CHUNK = 64 * 1024
 # What httpx would read from the environment to route a plain-http request elsewhere.

@@ -13,8 +13,13 @@ from datetime import datetime
 from enum import StrEnum
 
 from tray_app.core.redact import redact
-from tray_app.core.server.api import ClearMLAuthError, ClearMLError, ClearMLUnavailable
-from tray_app.core.server.config import ConfigError, ConfigNotFound
+from tray_app.core.server.errors import (
+    ClearMLAuthError,
+    ClearMLError,
+    ClearMLUnavailable,
+    ConfigError,
+    ConfigNotFound,
+)
 
 
 class TrayState(StrEnum):

@@ -39,12 +39,8 @@ from typing import Any
 from urllib.parse import quote
 
 from tray_app.core.redact import redact
-from tray_app.core.server.api import (
-    ClearMLClient,
-    ClearMLError,
-    ClearMLRequestError,
-    ClearMLUnavailable,
-)
+from tray_app.core.server.api import ClearMLClient
+from tray_app.core.server.errors import ClearMLError, ClearMLRequestError, ClearMLUnavailable
 from tray_app.core.server.models import (
     LogLine,
     QueueInfo,

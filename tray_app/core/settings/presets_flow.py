@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 from tray_app.core.atomic import atomic_write_text
@@ -17,22 +16,26 @@ from tray_app.core.settings.presets import (
     presets_to_json,
     read_presets_text,
 )
-from tray_app.core.settings.settings import Settings, SettingsError, save_settings
+from tray_app.core.settings.settings import SettingsError
+from tray_app.core.settings.store import SettingsStore
 
 log = logging.getLogger(__name__)
 
 
 class PresetsFlow:
-    def __init__(self, *, notify: Notify, settings: Callable[[], Settings]) -> None:
+    def __init__(self, *, notify: Notify, store: SettingsStore) -> None:
         self._notify = notify
-        self._settings = settings
-        self.presets: list[Preset] = []
+        self._file = store
         self.workspace_names: set[str] = set()  # shown from a repository's .vscode/clearml.json
+
+    @property
+    def presets(self) -> list[Preset]:
+        return self._file.presets
 
     async def for_dialog(self) -> list[Preset]:
         """Ours, then the workspace folder's (`.vscode/clearml.json`) under names not taken."""
         presets = list(self.presets)
-        folder = self._settings().workspace_folder
+        folder = self._file.settings.workspace_folder
         if folder:
             try:
                 workspace = await asyncio.to_thread(load_workspace_presets, folder)
@@ -50,7 +53,7 @@ class PresetsFlow:
         return preset.name in self.workspace_names and own.get(preset.name) != preset
 
     async def save(self, preset: Preset) -> bool:
-        self.presets = [p for p in self.presets if p.name != preset.name] + [preset]
+        self._file.replace_presets([p for p in self.presets if p.name != preset.name] + [preset])
         if not await self._store("Preset not saved"):
             return False
         self._notify.notify("info", "Preset saved", f"“{preset.name}” is in the preset list.")
@@ -58,13 +61,13 @@ class PresetsFlow:
 
     async def remember_queue(self, queue: str) -> None:
         """The next New session dialog starts on the queue of this launch (kept in settings)."""
-        settings = self._settings()
+        settings = self._file.settings
         queue = queue.strip()
         if not queue or settings.last_queue == queue:
             return
         settings.last_queue = queue
         try:
-            await asyncio.to_thread(save_settings, settings, self.presets)
+            await self._file.save()
         except (SettingsError, OSError) as exc:
             # A convenience, not the user's data: no error notice over a launch that started.
             log.warning("the last used queue was not saved: %s", exc)
@@ -79,7 +82,7 @@ class PresetsFlow:
             self._notify.notify("error", "Presets not imported", message, critical=True)
             return []
         names = {p.name for p in imported}
-        self.presets = [p for p in self.presets if p.name not in names] + imported
+        self._file.replace_presets([p for p in self.presets if p.name not in names] + imported)
         if await self._store("Presets not saved"):
             self._notify.notify("info", "Presets imported", ", ".join(sorted(names)))
         return sorted(names)
@@ -96,7 +99,7 @@ class PresetsFlow:
 
     async def _store(self, failure_title: str) -> bool:
         try:
-            await asyncio.to_thread(save_settings, self._settings(), self.presets)
+            await self._file.save()
         except (SettingsError, OSError) as exc:
             log.error("presets not saved: %s", exc)
             self._notify.notify("error", failure_title, str(exc), critical=True)

@@ -1,1 +1,64 @@
-"""tunnels"""
+"""One `clearml-session` child from argv to editor, Qt-free.
+
+    launch.py          prepare(preset) → Prepared (argv, before any process); LaunchFlow
+    environment.py     where a child runs: program, env (config file, ssh shim), state, log
+    registry.py        the live children: create / attach / promote / retire, effects
+    output.py          a child's output: decode → parse → redact → log → last lines → prompts
+    parser.py          clearml-session's lines → typed events (pure)
+    reducer.py         event → (tunnel, effects) (pure)
+    model.py           TunnelInfo, TunnelState, TunnelModel, LaunchPolicy
+    ports.py           ChildProcess (a QProcess on the Qt side), TunnelEvents (the views)
+    connect.py         Connect in VS Code: ready → editor, prewarmed → taken over, none → attach
+    hosts.py           the Host block and the login ahead of the editor
+    open_editor.py     the editor (Remote-SSH checked) or a terminal on the Host
+    password_ahead.py  the session password handed to the CLI's ssh (it skips its 5 s wait)
+    prewarm.py         tunnels opened when the user points at a session (or kept warm)
+    watch.py           ready tunnels probed; lost ones reconnected
+    ssh_config.py      our ssh config file, Include'd from ~/.ssh/config
+    ssh_master.py      argv and scripts for the master login, the askpass helper, the shim
+    editors.py         which editor, and its argv (pure)
+    children.py        nothing outlives the tray: process trees, pid file, parent-death signal
+    errors.py          the wing's errors
+
+The names below are what `qt/` and `app.py` use.
+"""
+
+from tray_app.core.tunnels.connect import ConnectFlow
+from tray_app.core.tunnels.environment import ChildEnvironment
+from tray_app.core.tunnels.hosts import SessionHosts
+from tray_app.core.tunnels.launch import Launched, LaunchFlow
+from tray_app.core.tunnels.model import TunnelInfo, TunnelState
+from tray_app.core.tunnels.open_editor import EditorOpener
+from tray_app.core.tunnels.password_ahead import PasswordAhead
+from tray_app.core.tunnels.ports import (
+    TERMINATE_GRACE_MS,
+    ChildListener,
+    ChildProcess,
+    ChildSpec,
+    NoEvents,
+    TunnelEvents,
+)
+from tray_app.core.tunnels.prewarm import PrewarmFlow
+from tray_app.core.tunnels.registry import TunnelRegistry
+from tray_app.core.tunnels.watch import TunnelWatch
+
+__all__ = [
+    "TERMINATE_GRACE_MS",
+    "ChildEnvironment",
+    "ChildListener",
+    "ChildProcess",
+    "ChildSpec",
+    "ConnectFlow",
+    "EditorOpener",
+    "LaunchFlow",
+    "Launched",
+    "NoEvents",
+    "PasswordAhead",
+    "PrewarmFlow",
+    "SessionHosts",
+    "TunnelEvents",
+    "TunnelInfo",
+    "TunnelRegistry",
+    "TunnelState",
+    "TunnelWatch",
+]

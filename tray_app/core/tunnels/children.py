@@ -1,7 +1,9 @@
 """No `clearml-session` child outlives the tray, even when the tray is killed.
 
-Two layers: on Linux each child starts under `setpriv --pdeathsig TERM` (util-linux), so the
-kernel ends it the moment the tray dies, SIGKILL included; its pty'd `ssh` then gets a hang-up.
+Three layers: the whole tree below a child is signalled when it ends (`descendants`: the CLI's
+ssh runs in a session of its own, out of the child's process group); on Linux each child starts
+under `setpriv --pdeathsig TERM` (util-linux), so the kernel ends it the moment the tray dies,
+SIGKILL included, and its pty'd `ssh` then gets a hang-up.
 Everywhere, the children's pids (with their start times, so a reused pid is never hit) are
 recorded in a file of ours, and the next start ends what an unclean exit left.
 """
@@ -56,7 +58,7 @@ def process_token(pid: int) -> str | None:
     return fields[19]  # field 22 of proc(5): starttime
 
 
-class ChildRegistry:
+class ChildPidFile:
     """The pids of our live children, kept in a small JSON file."""
 
     def __init__(self, path: Path) -> None:
@@ -103,6 +105,55 @@ class ChildRegistry:
                 self.path.unlink(missing_ok=True)
         except OSError as exc:
             log.warning("could not record the children: %s", exc)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below `pid` (children first). The CLI's ssh runs in its own session
+    (pexpect forks it on a pty with setsid), so killing our child's process group misses it."""
+    try:
+        import psutil  # type: ignore[import-untyped]
+
+        try:
+            return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+        except psutil.Error:
+            return []
+    except ImportError:
+        pass
+    parents: dict[int, list[int]] = {}
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # Field 4 (ppid) comes after the parenthesised command, which may contain spaces.
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        parents.setdefault(ppid, []).append(int(entry.name))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def signal_pids(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def signal_group(pid: int, sig: int) -> None:
+    """`sig` to the process group `pid` leads (each child starts a session of its own)."""
+    if os.name != "posix":
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
 
 
 def _end_tree(pid: int) -> None:

@@ -1,39 +1,99 @@
-"""New session from a preset: the fixed password from the keyring, then the launcher, then word."""
+"""New sessions and attaches, prepared before any process exists; the Launch workflow.
+
+`prepare(preset, ...)` and `prepare_attach(session_id, ...)` return a `Prepared`: ok, a message
+in words when not, the argv, and the state file's text (a fixed password goes there, never into
+argv, which any local user can read in /proc). Nothing is started and nothing raised: the
+registry starts what is ok, the caller shows the message (as Vorta's `BorgJob.prepare()`).
+
+`LaunchFlow` is New session from a preset: what a workspace preset sends is shown first, the
+fixed password is read from the keyring off the event loop, then the registry starts the CLI.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from tray_app.core.ports import Ask, Notify, Question, confirm
+from tray_app.core.settings import presets as presets_mod
 from tray_app.core.settings.presets import PasswordPolicy, Preset, preset_disclosures
 from tray_app.core.settings.secrets import SecretStore
-from tray_app.core.tunnels.reducer import LaunchProblem
 
 log = logging.getLogger(__name__)
 
-Create = Callable[[Preset, str | None], str]
+NO_CLI = (
+    "clearml-session is not installed next to the tray nor on PATH (pip install clearml-session)."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    ok: bool
+    message: str = ""  # why it cannot start, for the user
+    argv: tuple[str, ...] = ()
+    state_text: str = field(default="", repr=False)  # the CLI's state file ("": none needed)
+
+
+def prepare(
+    preset: Preset, *, executable: str | None, state_file: str, password: str | None = None
+) -> Prepared:
+    """`clearml-session` creating a session from `preset`; `password`: the fixed one read from
+    the keyring by the caller."""
+    if preset.password_policy is PasswordPolicy.FIXED and not password:
+        return Prepared(
+            False,
+            f"The preset “{preset.name}” uses a fixed password, but none is stored in the "
+            "keyring for it. Set it in the preset's Advanced section and save the preset.",
+        )
+    if executable is None:
+        return Prepared(False, NO_CLI)
+    try:
+        argv = presets_mod.build_argv(
+            preset, executable=executable, config_file=state_file, password=password
+        )
+    except presets_mod.PresetError as exc:
+        return Prepared(False, f"The preset “{preset.name}” is not valid: {exc}")
+    state = presets_mod.state_file_text(password) if password else ""
+    return Prepared(True, argv=tuple(argv), state_text=state)
+
+
+def prepare_attach(session_id: str, *, executable: str | None, state_file: str) -> Prepared:
+    """`clearml-session --attach <id>`: a tunnel to a running session."""
+    if executable is None:
+        return Prepared(False, NO_CLI)
+    argv = presets_mod.build_attach_argv(session_id, executable=executable, config_file=state_file)
+    return Prepared(True, argv=tuple(argv))
+
+
+@dataclass(frozen=True, slots=True)
+class Launched:
+    key: str | None  # the tunnel's key; None when nothing started
+    message: str = ""  # why not, in words
+
+
+class Creator(Protocol):
+    async def create(self, preset: Preset, password: str | None = None) -> Launched: ...
 
 
 class LaunchFlow:
     def __init__(
         self,
-        create: Create,
+        tunnels: Creator,
         *,
         notify: Notify,
-        started: Callable[[], None],
+        secrets: SecretStore,
         ask: Ask | None = None,
         foreign: Callable[[Preset], bool] = lambda preset: False,
-        secrets: Callable[[], SecretStore] = SecretStore,
         remember_queue: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
+        self._tunnels = tunnels
         self._ask = ask
         self._foreign = foreign  # a preset this user did not write (a repository's)
         self._approved: set[str] = set()  # foreign presets launched once this run, as shown
-        self._create = create  # the launcher: starts clearml-session, or raises LaunchProblem
         self._notify = notify
-        self._started = started  # e.g. check the editor while the session comes up
         self._secrets = secrets
         self._remember_queue = remember_queue  # the next New session dialog starts on it
 
@@ -44,23 +104,19 @@ class LaunchFlow:
         password = None
         if preset.password_policy is PasswordPolicy.FIXED:
             try:  # the keyring may be a D-Bus service: never on the event loop's thread
-                password = await asyncio.to_thread(
-                    self._secrets().get, preset.password_keyring_key()
-                )
-            except Exception as exc:  # a locked or absent keyring: the launcher says what
+                password = await asyncio.to_thread(self._secrets.get, preset.password_keyring_key())
+            except Exception as exc:  # a locked or absent keyring: prepare() says what
                 log.warning("fixed password of %r not read: %s", preset.name, exc)
-        try:
-            key = self._create(preset, password)
-        except LaunchProblem as exc:
-            self._notify.notify("error", "Session not started", str(exc), critical=True)
+        launched = await self._tunnels.create(preset, password)
+        if launched.key is None:
+            self._notify.notify("error", "Session not started", launched.message, critical=True)
             return None
-        self._started()
         if self._remember_queue is not None:
             await self._remember_queue(preset.queue)
-        # The launcher posts "Starting a session" (with Follow log and Cancel) itself: every
+        # The registry posts "Starting a session" (with Follow log and Cancel) itself: every
         # launch and attach says so, whichever way it was started.
-        log.info("launching a session from preset %r (%s)", preset.name, key)
-        return key
+        log.info("launching a session from preset %r (%s)", preset.name, launched.key)
+        return launched.key
 
     async def _disclosed(self, preset: Preset) -> bool:
         """A repository's preset shows what it would send or trust before its first launch."""

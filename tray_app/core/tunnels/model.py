@@ -1,20 +1,15 @@
-"""The contract between the tray (menu, controller) and the launcher of `clearml-session` children.
+"""What the tray knows about one `clearml-session` child: its tunnel, as data.
 
-The tray shows which sessions have a live tunnel and offers Reconnect / Disconnect / Shut down;
-the launcher (a QProcess per child) owns the processes. Both sides only know this module, so
-either can be built, replaced or faked in tests without the other.
+`TunnelInfo` is what menus, notices and flows read (no secrets in it); `TunnelModel` adds what
+the reducer (`reducer.react`) keeps between events; `LaunchPolicy` is what the user's settings
+and the preset decide about a child's questions and failures.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from tray_app.core.settings.presets import Preset
 
 
 class TunnelState(StrEnum):
@@ -24,6 +19,10 @@ class TunnelState(StrEnum):
     RETRYING = "retrying"  # the CLI says "SSH tunneling failed, retrying"
     FAILED = "failed"  # the child gave up or was stopped by our retry policy
     CLOSED = "closed"  # the child exited normally
+
+
+ENDED = (TunnelState.CLOSED, TunnelState.FAILED)
+COMING_UP = (TunnelState.LAUNCHING, TunnelState.CONNECTING, TunnelState.RETRYING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,30 +46,32 @@ class TunnelInfo:
     # warm tunnels are on): silent, not in the menu, ended quietly when unused.
     prewarmed: bool = False
 
+    @property
+    def live(self) -> bool:
+        return self.state not in ENDED
 
-class Launcher(Protocol):
-    """Implemented by the Qt launcher; the controller calls it, the tray reads `tunnels()`."""
 
-    def create(self, preset: Preset) -> str:
-        """Start a new remote session from a preset; returns the tunnel key."""
-        ...
+@dataclass(frozen=True, slots=True)
+class LaunchPolicy:
+    """What the user's settings and the preset decide about a child's questions and failures."""
 
-    def attach(self, session_id: str) -> str:
-        """Open a tunnel to a running session (`clearml-session --attach <id>`)."""
-        ...
+    retry_limit: int = 3
+    open_editor_when_ready: bool = True
+    creating: bool = False  # a new session from a preset (else an attach)
+    restore_workspace: bool = True
+    queue: str = ""
+    quiet: bool = False  # a prewarmed attach: nobody asked for it yet, so it never speaks
 
-    def reconnect(self, key: str) -> None: ...
 
-    def disconnect(self, key: str) -> None:
-        """End the child (and its tunnel) but leave the remote session running."""
-        ...
+@dataclass(frozen=True, slots=True)
+class TunnelModel:
+    info: TunnelInfo
+    retries: int = 0  # consecutive tunnel failures since the last ready
+    stopping: bool = False  # we end it on purpose (disconnect, retry policy, quit)
+    failed_reported: bool = False
+    ready_count: int = 0  # how many times the tunnel came up (reconnects re-print the banner)
+    lost_reported: bool = False  # "keeps failing" was notified since the last ready
+    login_asked: bool = False  # the password hand-over was asked for (once, the first tunnel)
 
-    def shutdown(self, key: str) -> None:
-        """Ask the child to shut the remote session down (writes `Shutdown`)."""
-        ...
-
-    def tunnels(self) -> Mapping[str, TunnelInfo]: ...
-
-    def stop_all(self, shutdown_remote: bool) -> None:
-        """End every child before the app quits; never leaves an orphan behind."""
-        ...
+    def with_info(self, **changes: object) -> TunnelModel:
+        return replace(self, info=replace(self.info, **changes))  # type: ignore[arg-type]

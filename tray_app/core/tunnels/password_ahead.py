@@ -6,7 +6,7 @@ gets the password from an askpass helper instead, the CLI sees a shell prompt at
 on. So while the CLI starts (about a second), the tray reads the password from the task
 (`runtime._ssh_password`, where the CLI reads it too), stores it in the keyring, and leaves the
 keyring entry's name in a note next to a marker file; the CLI's ssh (the shim in
-`core.ssh_master`) waits while the marker exists, then, once, runs with our askpass helper.
+`ssh_master`) waits while the marker exists, then, once, runs with our askpass helper.
 
 The ssh stays the CLI's own: it holds the TCP connection and the port forwards, so the CLI's
 liveness check (it looks at its ssh's sockets every 3 s) passes and nothing but the CLI's
@@ -52,9 +52,9 @@ class PasswordAhead:
         self,
         *,
         server: Callable[[], ServerSide | None],
-        shim_in_use: Callable[[], bool] = lambda: True,
-        secrets: Callable[[], SecretStore] = SecretStore,
+        secrets: SecretStore,
         ssh_config: Callable[[], SshConfig] = SshConfig,
+        shim_in_use: Callable[[], bool] = lambda: True,
     ) -> None:
         self._server = server
         self._shim_in_use = shim_in_use  # no shim on the CLI's PATH: nobody would use it
@@ -63,18 +63,27 @@ class PasswordAhead:
         self._stored: set[str] = set()  # sessions whose password this run put in the keyring
 
     async def hold(self, session: Session) -> dict[str, str]:
-        """Before the CLI starts: the environment that makes its ssh wait for `hand_over`
-        (empty when none will be tried). `hand_over` must follow; it lets the ssh go."""
+        """Before `clearml-session --attach` starts: the environment that makes its ssh wait
+        for `hand_over` (empty when none will be tried). `hand_over` must follow."""
         if not (session.public_address and session.ssh_port) or self._server() is None:
             return {}
+        return await self._hold(login_marker(self._ssh_config().control_dir, session.id))
+
+    async def hold_launch(self, key: str) -> dict[str, str]:
+        """The same for a new session, whose id is known only once the CLI created it: the
+        reducer asks for the hand-over (`LoginAhead`) when the CLI starts its tunnel."""
+        if self._server() is None:
+            return {}
+        return await self._hold(self._ssh_config().control_dir / f"login-{key}.pending")
+
+    async def _hold(self, marker: Path) -> dict[str, str]:
         if not self._shim_in_use():
             return {}
         config = self._ssh_config()
-        marker = login_marker(config.control_dir, session.id)
 
         def touch() -> None:
             config.ensure_dirs()
-            askpass_note(marker).unlink(missing_ok=True)
+            askpass_note(marker).unlink(missing_ok=True)  # an earlier run's, never used
             marker.touch()
 
         try:
@@ -100,6 +109,11 @@ class PasswordAhead:
             with contextlib.suppress(OSError):  # the CLI's ssh goes on now
                 await asyncio.to_thread(marker.unlink, True)
 
+    async def let_go(self, marker: Path) -> None:
+        """Nothing will be handed over: the CLI's ssh waiting on `marker` prompts at once."""
+        with contextlib.suppress(OSError):
+            await asyncio.to_thread(marker.unlink, True)
+
     async def _store(self, session_id: str, marker: Path, server: ServerSide) -> bool:
         if await server.host_keys_pinned():
             log.info("the server pins session host keys: clearml-session checks them itself")
@@ -111,7 +125,7 @@ class PasswordAhead:
         name = session_password_key(session_id)
 
         def store() -> None:
-            self._secrets().set(name, password)
+            self._secrets.set(name, password)
             note = askpass_note(marker)
             note.write_text(name)  # a keyring entry's name, not the secret
             note.chmod(0o600)
@@ -127,10 +141,15 @@ class PasswordAhead:
         self._stored -= ending
         for session_id in ending:
             with contextlib.suppress(Exception):  # no keyring: nothing was stored
-                await asyncio.to_thread(self._secrets().delete, session_password_key(session_id))
+                await asyncio.to_thread(self._secrets.delete, session_password_key(session_id))
 
     def sessions(self) -> set[str]:
+        """Sessions whose password this run stored for their CLI."""
         return set(self._stored)
+
+    def unused(self, in_use: set[str]) -> set[str]:
+        """Sessions whose password this run stored although none of `in_use` needs it."""
+        return self._stored - in_use
 
 
 def _why(exc: BaseException) -> str:

@@ -1,8 +1,8 @@
 """What a `clearml-session` child's parsed output means for its tunnel: a pure reducer.
 
-`react(tunnel, event, policy)` → `(new tunnel, effects)`. The launcher (Qt, QProcess) only
+`react(tunnel, event, policy)` → `(new tunnel, effects)`. The registry (`registry.py`) only
 carries the effects out: write to the child's stdin, notify, ask the user, prepare the SSH host,
-open the editor, terminate. Nothing here does I/O, so every transcript in
+open the editor, hand the password over, terminate. Nothing here does I/O, so every transcript in
 `tests/fixtures/transcripts/` is table-tested through it.
 """
 
@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from tray_app.core.tunnels.model import TunnelInfo, TunnelState
+from tray_app.core.tunnels.model import LaunchPolicy, TunnelModel, TunnelState
 from tray_app.core.tunnels.parser import (
     Error,
     Prompt,
@@ -43,33 +43,6 @@ ERROR_TITLES: Mapping[str, str] = {
     "incorrect_password": "Incorrect session password",
     "traceback": "clearml-session crashed",
 }
-
-
-class LaunchProblem(Exception):
-    """A launch that cannot start, said in words for the user."""
-
-
-@dataclass(frozen=True, slots=True)
-class LaunchPolicy:
-    """What the user's settings and the preset decide about a child's questions and failures."""
-
-    retry_limit: int = 3
-    open_editor_when_ready: bool = True
-    creating: bool = False  # a new session from a preset (else an attach)
-    restore_workspace: bool = True
-    queue: str = ""
-    quiet: bool = False  # a prewarmed attach: nobody asked for it yet, so it never speaks
-
-
-@dataclass(frozen=True, slots=True)
-class TunnelModel:
-    info: TunnelInfo
-    retries: int = 0  # consecutive tunnel failures since the last ready
-    stopping: bool = False  # we end it on purpose (disconnect, retry policy, quit)
-    failed_reported: bool = False
-    ready_count: int = 0  # how many times the tunnel came up (reconnects re-print the banner)
-    lost_reported: bool = False  # "keeps failing" was notified since the last ready
-    login_asked: bool = False  # LoginAhead was asked for (once, for the first tunnel)
 
 
 # --- effects ----------------------------------------------------------------------------------
@@ -110,7 +83,7 @@ class OpenEditor:
 @dataclass(frozen=True, slots=True)
 class LoginAhead:
     """A new session's first tunnel is starting: hand the CLI's ssh, which waits for it, the
-    session password (see core.flows.password_ahead)."""
+    session password (see password_ahead)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +95,7 @@ Effect = WriteStdin | AskUser | Notice | TunnelUp | OpenEditor | Terminate | Log
 
 
 def _with(tunnel: TunnelModel, **info: object) -> TunnelModel:
-    return replace(tunnel, info=replace(tunnel.info, **info))  # type: ignore[arg-type]
+    return tunnel.with_info(**info)
 
 
 def react(

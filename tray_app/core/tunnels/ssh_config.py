@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from tray_app.core.atomic import atomic_write_bytes, backup_file
+from tray_app.core.tunnels.errors import UnsafeSshValue
 from tray_app.core.untrusted import valid_host, valid_port, valid_ssh_user
 
 MARK = "managed by ClearML Session Tray"
@@ -53,13 +54,6 @@ def host_alias(session_id: str) -> str:
 
 def default_managed_path(home: Path | None = None) -> Path:
     return (home or Path.home()) / ".ssh" / "clearml-tray" / "config"
-
-
-class UnsafeSshValue(OSError):
-    """A value that cannot be written into an ssh config safely; `str()` says which and why.
-
-    An OSError so that every caller's "could not write the SSH config" handling shows it.
-    """
 
 
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")

@@ -22,6 +22,7 @@ from tray_app.core.server.models import (
 from tray_app.core.server.refresh import ICON_FOR_STATE, PollStatus, TrayState
 from tray_app.core.tunnels.model import TunnelInfo, TunnelState
 from tray_app.core.untrusted import display_text, menu_label, safe_ssh_command
+from tray_app.core.view.actions import MenuAction
 
 # Sessions listed in the menu (own, and in "All users"): a server with 20,000 live sessions must
 # not make the menu take seconds to open. The rest are one "N more…" row away (the quick pick).
@@ -38,7 +39,7 @@ COPY_HINT = "Click to copy"
 @dataclass(frozen=True, slots=True)
 class MenuItem:
     text: str = ""
-    action: str | None = None  # None: an information row (shown disabled)
+    action: MenuAction | None = None  # None: an information row (shown disabled)
     session_id: str | None = None
     children: tuple[MenuItem, ...] = ()
     separator: bool = False
@@ -64,6 +65,16 @@ class TrayView:
     idle_notes: Mapping[str, str] = field(default_factory=dict)  # session id → "idle for 1h 2m"
     now: datetime | None = None
     presets: tuple[str, ...] = ()  # saved preset names: each launches from the Presets submenu
+
+
+def visible_tunnels(tunnels: Mapping[str, TunnelInfo]) -> dict[str, TunnelInfo]:
+    """The tunnels the user asked for (prewarmed ones stay out of sight until used)."""
+    return {k: t for k, t in tunnels.items() if not t.prewarmed}
+
+
+def coming_up(tunnels: Mapping[str, TunnelInfo]) -> bool:
+    """A tunnel the user asked for is starting: the menu is refreshed more often meanwhile."""
+    return any(t.state in PROGRESS_STATES for t in visible_tunnels(tunnels).values())
 
 
 def elide(text: str, limit: int = MAX_ROW, middle: bool = False) -> str:
@@ -190,14 +201,14 @@ def _tunnel_rows(tunnel: TunnelInfo) -> list[MenuItem]:
         rows.append(info_row(tunnel.last_message))
     key = tunnel.key
     if tunnel.state == TunnelState.READY:
-        rows.append(MenuItem("Copy session password", "copy_password", key))
+        rows.append(MenuItem("Copy session password", MenuAction.COPY_PASSWORD, key))
     if tunnel.state in (TunnelState.READY, TunnelState.RETRYING, TunnelState.CONNECTING):
-        rows.append(MenuItem("Reconnect tunnel", "reconnect", key))
+        rows.append(MenuItem("Reconnect tunnel", MenuAction.RECONNECT, key))
     if tunnel.state not in (TunnelState.CLOSED, TunnelState.FAILED):
         # Ending the session itself is "Stop…" (one clear way): this only closes the tunnel.
-        rows.append(MenuItem("Disconnect (keep the session running)", "disconnect", key))
+        rows.append(MenuItem("Disconnect (keep the session running)", MenuAction.DISCONNECT, key))
     if tunnel.log_path is not None:
-        rows.append(MenuItem("Follow launcher log", "follow_log", key))
+        rows.append(MenuItem("Follow launcher log", MenuAction.FOLLOW_LOG, key))
     return rows
 
 
@@ -214,15 +225,15 @@ def session_menu(
     rows.append(SEPARATOR)
     running = session.status == "in_progress" and session.state != SessionState.STOPPING
     if running:
-        rows.append(MenuItem("Connect in VS Code", "connect", session.id))
+        rows.append(MenuItem("Connect in VS Code", MenuAction.CONNECT, session.id))
         if session.jupyter_url or (tunnel and tunnel.jupyter_url):
-            rows.append(MenuItem("Open JupyterLab", "open_jupyter", session.id))
+            rows.append(MenuItem("Open JupyterLab", MenuAction.OPEN_JUPYTER, session.id))
         if tunnel is not None and tunnel.state == TunnelState.READY:
-            rows.append(MenuItem("Open terminal (ssh)", "open_terminal", session.id))
+            rows.append(MenuItem("Open terminal (ssh)", MenuAction.OPEN_TERMINAL, session.id))
             rows.append(
                 MenuItem(
                     "Copy SSH command",
-                    "copy_ssh",
+                    MenuAction.COPY_SSH,
                     session.id,
                     tooltip=f"ssh {tunnel.ssh_host_alias}: over the tunnel, no password asked",
                 )
@@ -232,7 +243,7 @@ def session_menu(
             rows.append(
                 MenuItem(
                     "Copy direct SSH command (asks for the password)",
-                    "copy_direct_ssh",
+                    MenuAction.COPY_DIRECT_SSH,
                     session.id,
                     tooltip="Straight to the machine, without the tray's tunnel",
                 )
@@ -241,11 +252,11 @@ def session_menu(
         rows.append(SEPARATOR)
         rows.extend(_tunnel_rows(tunnel))
     rows.append(SEPARATOR)
-    rows.append(MenuItem("Show log", "show_log", session.id))
+    rows.append(MenuItem("Show log", MenuAction.SHOW_LOG, session.id))
     if session.web_url:
-        rows.append(MenuItem("Open in ClearML web UI", "open_web", session.id))
+        rows.append(MenuItem("Open in ClearML web UI", MenuAction.OPEN_WEB, session.id))
     if session.is_own and idle_note:
-        rows.append(MenuItem("Keep alive for 2 hours", "keep_alive", session.id))
+        rows.append(MenuItem("Keep alive for 2 hours", MenuAction.KEEP_ALIVE, session.id))
     rows.append(SEPARATOR)
     # Confirmations name the session (name and short id: names repeat) and, when it is not
     # the user's own, whose it is.
@@ -256,7 +267,7 @@ def session_menu(
         rows.append(
             MenuItem(
                 "Stop…",
-                "stop",
+                MenuAction.STOP,
                 session.id,
                 confirm=f"Stop the session {named}{owner}? Unsaved work on it is lost.",
                 confirm_button="Stop session",
@@ -265,7 +276,7 @@ def session_menu(
     rows.append(
         MenuItem(
             "Delete…",
-            "delete",
+            MenuAction.DELETE,
             session.id,
             confirm=f"Delete the session {named}{owner}"
             + (" (it is stopped first)" if live else "")
@@ -284,27 +295,27 @@ def _status_rows(status: PollStatus) -> list[MenuItem]:
     if status.state == TrayState.UNCONFIGURED:
         return [
             info_row("⚠ " + (status.message or "ClearML is not configured"), middle=True),
-            MenuItem("Set up ClearML…", "onboarding"),
-            MenuItem("Try the demo server", "start_demo"),
-            MenuItem("Open settings…", "settings"),
+            MenuItem("Set up ClearML…", MenuAction.ONBOARDING),
+            MenuItem("Try the demo server", MenuAction.START_DEMO),
+            MenuItem("Open settings…", MenuAction.SETTINGS),
         ]
     if status.state == TrayState.OFFLINE:
         return [
             MenuItem(f"⚠ Server unreachable: {elide(status.server)}", tooltip=status.message),
             info_row(status.message, status.message, middle=True) if status.message else SEPARATOR,
-            MenuItem("Open settings…", "settings"),
+            MenuItem("Open settings…", MenuAction.SETTINGS),
         ]
     if status.state == TrayState.AUTH:
         return [
             MenuItem("⚠ Wrong ClearML credentials", tooltip=status.message),
             info_row(status.message, status.message, middle=True) if status.message else SEPARATOR,
-            MenuItem("Open settings…", "settings"),
+            MenuItem("Open settings…", MenuAction.SETTINGS),
         ]
     if status.state == TrayState.ERROR:
         # The whole message is copied: it goes into a bug report or a message to the admin.
         return [
             info_row(f"⚠ {status.message}", status.message, middle=True),
-            MenuItem("Open settings…", "settings"),
+            MenuItem("Open settings…", MenuAction.SETTINGS),
         ]
     return []
 
@@ -359,9 +370,9 @@ def build_menu(view: TrayView) -> tuple[MenuItem, ...]:
         )
 
     items.append(SEPARATOR)
-    items.append(MenuItem("New session…", "new_session"))
+    items.append(MenuItem("New session…", MenuAction.NEW_SESSION))
     items.append(MenuItem("Presets", children=_preset_rows(view.presets)))
-    items.append(MenuItem("Refresh", "refresh"))
+    items.append(MenuItem("Refresh", MenuAction.REFRESH))
     if view.status.last_success is not None:
         stamp = view.status.last_success.astimezone().strftime("%H:%M:%S")
         if view.status.is_stale(now):
@@ -369,10 +380,10 @@ def build_menu(view: TrayView) -> tuple[MenuItem, ...]:
         else:
             items.append(MenuItem(f"Last refreshed {stamp}"))
     items.append(SEPARATOR)
-    items.append(MenuItem("Settings…", "settings"))
-    items.append(MenuItem("Open log folder", "open_log_folder"))
-    items.append(MenuItem("About ClearML Session Tray", "about"))
-    items.append(MenuItem("Quit", "quit"))
+    items.append(MenuItem("Settings…", MenuAction.SETTINGS))
+    items.append(MenuItem("Open log folder", MenuAction.OPEN_LOG_FOLDER))
+    items.append(MenuItem("About ClearML Session Tray", MenuAction.ABOUT))
+    items.append(MenuItem("Quit", MenuAction.QUIT))
     return tuple(_safe(item) for item in items)
 
 
@@ -384,19 +395,19 @@ def _preset_rows(names: Sequence[str]) -> tuple[MenuItem, ...]:
     rows = [
         MenuItem(
             f"Launch “{display_text(name, MAX_NAME)}”",
-            "launch_preset",
+            MenuAction.LAUNCH_PRESET,
             name,
             tooltip="Start a new session with this preset",
         )
         for name in names[:MAX_PRESETS_IN_MENU]
     ]
     if len(names) > MAX_PRESETS_IN_MENU:
-        rows.append(MenuItem("More presets in New session…", "new_session"))
+        rows.append(MenuItem("More presets in New session…", MenuAction.NEW_SESSION))
     if rows:
         rows.append(SEPARATOR)
     rows += [
-        MenuItem("Import presets…", "import_presets"),
-        MenuItem("Export presets…", "export_presets"),
+        MenuItem("Import presets…", MenuAction.IMPORT_PRESETS),
+        MenuItem("Export presets…", MenuAction.EXPORT_PRESETS),
     ]
     return tuple(rows)
 
@@ -413,7 +424,7 @@ def _more_row(hidden: int) -> MenuItem:
     """The row standing for sessions left out of the menu: opens the searchable quick pick."""
     return MenuItem(
         f"{hidden} more… (search)",
-        "quick_pick",
+        MenuAction.QUICK_PICK,
         tooltip="Too many sessions for a menu: search them all by name, id or user",
     )
 

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tray_app.core.server.config import ONBOARDING_TEXT, ConfigError, ConfigNotFound
+from tray_app.core.server.errors import ONBOARDING_TEXT, ConfigError, ConfigNotFound
 
 STEPS_HTML = """
 <p>The tray needs the address and credentials of a ClearML server, in a <code>clearml.conf</code>

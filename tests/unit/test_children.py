@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tray_app.core.tunnels.children import ChildRegistry, guarded_argv, process_token
+from tray_app.core.tunnels.children import ChildPidFile, guarded_argv, process_token
 
 
 def _sleeper() -> subprocess.Popen[bytes]:
@@ -17,8 +17,8 @@ def _sleeper() -> subprocess.Popen[bytes]:
 def test_the_next_start_ends_what_an_unclean_exit_left(tmp_path: Path) -> None:
     child = _sleeper()
     try:
-        ChildRegistry(tmp_path / "children.json").add(child.pid)  # the run that died
-        assert ChildRegistry(tmp_path / "children.json").reap_stale() == 1
+        ChildPidFile(tmp_path / "children.json").add(child.pid)  # the run that died
+        assert ChildPidFile(tmp_path / "children.json").reap_stale() == 1
         assert child.wait(10) != 0  # ended by a signal
         assert not (tmp_path / "children.json").exists()
     finally:
@@ -30,7 +30,7 @@ def test_a_reused_pid_is_never_signalled(tmp_path: Path) -> None:
     child = _sleeper()
     try:
         (tmp_path / "children.json").write_text(f'{{"{child.pid}": "1"}}')  # another start time
-        assert ChildRegistry(tmp_path / "children.json").reap_stale() == 0
+        assert ChildPidFile(tmp_path / "children.json").reap_stale() == 0
         assert child.poll() is None
     finally:
         child.kill()
@@ -39,11 +39,11 @@ def test_a_reused_pid_is_never_signalled(tmp_path: Path) -> None:
 
 def test_a_broken_record_is_ignored(tmp_path: Path) -> None:
     (tmp_path / "children.json").write_text("{not json")
-    assert ChildRegistry(tmp_path / "children.json").reap_stale() == 0
+    assert ChildPidFile(tmp_path / "children.json").reap_stale() == 0
 
 
 def test_a_finished_child_is_forgotten(tmp_path: Path) -> None:
-    registry = ChildRegistry(tmp_path / "children.json")
+    registry = ChildPidFile(tmp_path / "children.json")
     registry.add(os.getpid())
     assert process_token(os.getpid()) is not None
     registry.discard(os.getpid())

@@ -1,0 +1,261 @@
+"""The Host block and the login ahead of the editor, and the editor itself, without Qt:
+scripted answers, a recording desktop and runner."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tray_app.core.ports import Question
+from tray_app.core.settings.settings import Settings
+from tray_app.core.tunnels.hosts import SessionHosts
+from tray_app.core.tunnels.model import TunnelInfo, TunnelState
+from tray_app.core.tunnels.open_editor import EditorOpener
+from tray_app.core.tunnels.ssh_config import SshConfig
+
+SID = "0123456789abcdef0123456789abcdef"
+OTHER = "fedcba9876543210fedcba9876543210"
+
+
+class ScriptedAsk:
+    """Answers questions in order; an answer may be a future the test resolves later."""
+
+    def __init__(self, *answers: int | asyncio.Future[int | None] | None) -> None:
+        self.answers = list(answers)
+        self.asked: list[Question] = []
+
+    async def ask(self, question: Question) -> int | None:
+        self.asked.append(question)
+        answer = self.answers.pop(0)
+        return await answer if isinstance(answer, asyncio.Future) else answer
+
+    async def ask_text(self, title: str, prompt: str) -> str | None:
+        return None
+
+    def cancel_all(self) -> None:
+        pass
+
+
+@dataclass
+class Recorder:
+    notices: list[tuple[str, str, str]] = field(default_factory=list)
+    copied: list[str] = field(default_factory=list)
+    started: list[list[str]] = field(default_factory=list)
+    ran: list[list[str]] = field(default_factory=list)
+    envs: list[Mapping[str, str]] = field(default_factory=list)
+    code: int = 0
+
+    def notify(self, kind: str, title: str, body: str, buttons: Any = (), **kw: Any) -> bool:
+        self.notices.append((kind, title, body))
+        return True
+
+    def copy(self, text: str) -> None:
+        self.copied.append(text)
+
+    def open_url(self, url: str) -> bool:
+        self.started.append(["open", url])
+        return True
+
+    def start_detached(self, argv: Sequence[str]) -> bool:
+        self.started.append(list(argv))
+        return True
+
+    async def run(
+        self, argv: Sequence[str], env: Mapping[str, str], timeout_s: float = 60
+    ) -> tuple[int, str]:
+        self.ran.append(list(argv))
+        self.envs.append(env)
+        return self.code, ""
+
+
+def ready(sid: str = SID, port: int = 8022, generation: int = 1) -> TunnelInfo:
+    return TunnelInfo(
+        sid, sid, TunnelState.READY, local_ssh_port=port, user="root", generation=generation
+    )
+
+
+class _MemorySecrets:
+    def __init__(self) -> None:
+        self.store: dict[str, str] = {}
+
+    def set(self, name: str, value: str) -> str:
+        self.store[name] = value
+        return "memory"
+
+    def delete(self, name: str) -> None:
+        self.store.pop(name, None)
+
+
+@dataclass
+class Parts:
+    hosts: SessionHosts
+    editor: EditorOpener
+    rec: Recorder
+    secrets: _MemorySecrets
+    tasks: list[asyncio.Task[Any]]
+
+    async def settle(self) -> None:
+        while any(not t.done() for t in self.tasks):
+            await asyncio.gather(*self.tasks)
+
+    def up(self, info: TunnelInfo, password: str = "pw-session") -> None:
+        self.hosts.tunnel_up(info, password)
+
+
+@pytest.fixture
+def parts(isolated_home: Path, tmp_path: Path) -> Any:
+    def make(ask: ScriptedAsk, settings: Settings | None = None) -> Parts:
+        rec = Recorder()
+        secrets = _MemorySecrets()
+        tasks: list[asyncio.Task[Any]] = []
+
+        def spawn(coro: Coroutine[Any, Any, Any]) -> None:
+            tasks.append(asyncio.ensure_future(coro))
+
+        hosts = SessionHosts(
+            ask=ask,
+            notify=rec,
+            desktop=rec,
+            runner=rec,
+            spawn=spawn,
+            secrets=secrets,  # type: ignore[arg-type]
+            ssh_config=lambda: SshConfig(control_dir=tmp_path / "cm"),
+        )
+        chosen = settings or Settings(editor_command="my-editor {folder_uri}")
+        editor = EditorOpener(
+            hosts,
+            ask=ask,
+            notify=rec,
+            desktop=rec,
+            runner=rec,
+            spawn=spawn,
+            settings=lambda: chosen,
+        )
+        return Parts(hosts, editor, rec, secrets, tasks)
+
+    return make
+
+
+async def test_the_include_question_is_asked_once_while_everything_else_goes_on(
+    parts: Any, isolated_home: Path
+) -> None:
+    answer: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+    ask = ScriptedAsk(answer)
+    p = parts(ask)
+    p.up(ready())  # the ready hook and a Connect click arrive together
+    p.editor.open(ready())
+    ticks = 0
+    while not ask.asked or ticks < 5:  # other work (a refresh) keeps running meanwhile
+        ticks += 1
+        await asyncio.sleep(0.01)
+    assert len(ask.asked) == 1 and "+Include ~/.ssh/clearml-tray/config" in ask.asked[0].detail
+    assert not (isolated_home / ".ssh" / "config").exists()  # nothing before the answer
+    answer.set_result(0)  # "Add the line"
+    await p.settle()
+    assert "Include ~/.ssh/clearml-tray/config" in (isolated_home / ".ssh/config").read_text()
+    assert p.rec.started == [
+        ["my-editor", "vscode-remote://ssh-remote+clearml-01234567/root"],
+    ]
+    login = [argv for argv in p.rec.ran if "ControlMaster=yes" in argv]
+    assert len(login) == 1 and login[0][-1] == "clearml-01234567"
+    assert not (isolated_home / ".ssh" / "config.lock").exists()
+    # The login read the password from the keyring entry it stored (askpass), never argv.
+    assert p.secrets.store == {"session-password/" + SID: "pw-session"}
+    assert not any("pw-session" in arg for argv in p.rec.ran for arg in argv)
+
+
+async def test_declining_the_include_changes_nothing_and_says_why(
+    parts: Any, isolated_home: Path
+) -> None:
+    p = parts(ScriptedAsk(1))
+    p.editor.open(ready())
+    await p.settle()
+    assert not (isolated_home / ".ssh" / "config").exists()
+    assert not (isolated_home / ".ssh" / "clearml-tray" / "config").exists()
+    assert p.rec.started == [] and p.rec.notices[-1][1] == "SSH config not changed"
+
+
+async def test_a_reconnect_logs_in_again_with_a_fresh_host_key(
+    parts: Any, isolated_home: Path
+) -> None:
+    p = parts(ScriptedAsk(0))
+    p.hosts.tunnel_up(ready(), "pw")
+    await p.settle()
+    assert await p.hosts.prepare_host(ready()) == "clearml-01234567"
+    p.hosts.masters["clearml-01234567"] = isolated_home / ".ssh" / "config"  # the login worked
+    known = SshConfig().known_hosts_for("clearml-01234567")
+    known.write_text("[127.0.0.1]:8022 ssh-ed25519 AAAAold\n")
+    assert await p.hosts.prepare_host(ready()) == "clearml-01234567"  # same tunnel: nothing new
+    assert known.exists()
+    assert await p.hosts.prepare_host(ready(generation=2)) == "clearml-01234567"
+    await p.settle()
+    assert not known.exists()  # the key of the old tunnel is forgotten
+    assert p.rec.ran[-2][3:5] == ["-O", "exit"]  # the dead master closed...
+    assert "ControlMaster=yes" in p.rec.ran[-1]  # ...and a new login made
+
+
+async def test_two_sessions_on_one_local_port_keep_separate_host_keys(
+    parts: Any, isolated_home: Path
+) -> None:
+    first, second = ready(SID, 8022), replace(ready(OTHER, 8022), key="other")
+    p = parts(ScriptedAsk(0))
+    await p.hosts.prepare_host(first)
+    await p.hosts.prepare_host(second)
+    managed = (isolated_home / ".ssh" / "clearml-tray" / "config").read_text()
+    assert "UserKnownHostsFile" in managed and "StrictHostKeyChecking accept-new" in managed
+    files = [line.split()[1] for line in managed.splitlines() if "UserKnownHostsFile" in line]
+    assert len(set(files)) == 2 and all(Path(f).name.startswith("clearml-") for f in files)
+    assert managed.startswith("# managed by ClearML Session Tray.")  # no doubled "# #"
+
+
+async def test_copy_ssh_gives_the_alias_that_needs_no_password(parts: Any) -> None:
+    p = parts(ScriptedAsk(0))
+    p.hosts.copy_ssh(ready())
+    await p.settle()
+    assert p.rec.copied == ["ssh clearml-01234567"]
+
+
+async def test_a_session_without_a_live_tunnel_loses_its_block_login_and_password(
+    parts: Any, isolated_home: Path
+) -> None:
+    p = parts(ScriptedAsk(0))
+    p.up(ready())
+    await p.settle()
+    p.hosts.masters["clearml-01234567"] = isolated_home / ".ssh" / "config"
+    managed = isolated_home / ".ssh" / "clearml-tray" / "config"
+    assert "Host clearml-01234567" in managed.read_text()
+    p.hosts.keep_only(set())
+    await p.settle()
+    assert "Host clearml-01234567" not in managed.read_text()
+    assert p.rec.ran[-1][3:5] == ["-O", "exit"] and p.secrets.store == {}
+    assert p.hosts.host_generation(SID) == 0
+
+
+async def test_not_now_to_remote_ssh_opens_no_editor_and_is_not_asked_twice_at_once(
+    parts: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from tray_app.core.tunnels.editors import find_editor
+
+    code = tmp_path / "bin" / "code"
+    code.parent.mkdir()
+    code.write_text("#!/bin/sh\n")
+    code.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{code.parent}{os.pathsep}{os.environ['PATH']}")
+    ask = ScriptedAsk(1, 0)  # "Not now" to Remote-SSH, then "Add the line"
+    p = parts(ask, Settings())  # the editor found on PATH: our stand-in `code`
+    editor = find_editor()
+    assert editor is not None and editor.kind == "code"
+    p.editor.check_soon()  # at attach: the offer comes early...
+    await p.settle()
+    p.editor.open(ready())  # ...and the ready tunnel does not ask again right away
+    await p.settle()
+    assert [q.choices for q in ask.asked] == [("Install", "Not now"), ("Add the line", "Cancel")]
+    assert not any(argv[:1] == [str(code)] and "--new-window" in argv for argv in p.rec.started)
+    assert p.rec.notices[-1][1] == "VS Code was not opened"

@@ -1,0 +1,139 @@
+"""Launching from a preset: prepared before anything runs, the fixed password from the real
+keyring, failures in words."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from support.recorders import Notices
+
+from tray_app.core.ports import Question
+from tray_app.core.settings.presets import PasswordPolicy, Preset
+from tray_app.core.settings.secrets import SecretStore
+from tray_app.core.tunnels.launch import Launched, LaunchFlow, prepare, prepare_attach
+
+FIXED = Preset(name="gpu", queue="q", password_policy=PasswordPolicy.FIXED)
+EXE = "/opt/bin/clearml-session"
+
+
+@dataclass
+class Creator:
+    """The registry's create, recorded; `refuse` says why nothing would start."""
+
+    refuse: str = ""
+    created: list[tuple[str, str | None]] = field(default_factory=list)
+
+    async def create(self, preset: Preset, password: str | None = None) -> Launched:
+        if self.refuse:
+            return Launched(None, self.refuse)
+        self.created.append((preset.name, password))
+        return Launched(f"launch-{len(self.created)}")
+
+
+def test_prepare_gives_the_argv_and_keeps_the_password_out_of_it() -> None:
+    prepared = prepare(FIXED, executable=EXE, state_file="/s/launch-1.json", password="pw 0123")
+    assert prepared.ok and prepared.message == ""
+    assert prepared.argv[:3] == (EXE, "--config-file", "/s/launch-1.json")
+    assert "pw 0123" not in " ".join(prepared.argv) and "pw 0123" in prepared.state_text
+    assert "pw 0123" not in repr(prepared)
+    assert prepare(Preset(name="r", queue="q"), executable=EXE, state_file="/s").state_text == ""
+
+
+def test_prepare_says_in_words_what_cannot_start() -> None:
+    no_password = prepare(FIXED, executable=EXE, state_file="/s", password=None)
+    assert not no_password.ok and no_password.argv == ()
+    assert "uses a fixed password, but none is stored in the keyring" in no_password.message
+    no_cli = prepare(Preset(name="r", queue="q"), executable=None, state_file="/s")
+    assert not no_cli.ok and no_cli.message.startswith("clearml-session is not installed")
+    invalid = prepare(Preset(name="bad", queue=""), executable=EXE, state_file="/s")
+    assert not invalid.ok and invalid.message.startswith("The preset “bad” is not valid: ")
+    assert not prepare_attach("abc", executable=None, state_file="/s").ok
+    attach = prepare_attach("abc", executable=EXE, state_file="/s")
+    assert attach.ok and "--attach" in attach.argv and "abc" in attach.argv
+
+
+async def test_a_fixed_password_is_read_from_the_keyring_and_handed_to_the_registry() -> None:
+    secrets = SecretStore()
+    secrets.set(FIXED.password_keyring_key(), "correct horse")
+    creator, notices = Creator(), Notices()
+    flow = LaunchFlow(creator, notify=notices, secrets=secrets)
+    assert await flow.launch(FIXED) == "launch-1"
+    assert creator.created == [("gpu", "correct horse")]
+    assert notices.sent == []  # "Starting a session" is the registry's (with its buttons)
+
+
+async def test_a_launch_that_cannot_start_says_why_and_nothing_starts() -> None:
+    notices = Notices()
+    creator = Creator(refuse="The preset “gpu” uses a fixed password, but none is stored.")
+    flow = LaunchFlow(creator, notify=notices, secrets=SecretStore())
+    assert await flow.launch(FIXED) is None
+    assert notices.sent == [
+        (
+            "error",
+            "Session not started",
+            "The preset “gpu” uses a fixed password, but none is stored.",
+        )
+    ]
+
+
+async def test_a_workspace_preset_shows_what_it_sends_before_its_first_launch() -> None:
+    class Ask:
+        def __init__(self, *answers: int | None) -> None:
+            self.answers, self.asked = list(answers), list[Question]()
+
+        async def ask(self, question: Question) -> int | None:
+            self.asked.append(question)
+            return self.answers.pop(0)
+
+        async def ask_text(self, title: str, prompt: str) -> str | None:
+            return None
+
+        def cancel_all(self) -> None:
+            pass
+
+    preset = Preset(name="repo", queue="q", upload_files="~/.ssh")
+    creator = Creator()
+    ask = Ask(1, 0)  # "Cancel", then "Launch"
+    flow = LaunchFlow(
+        creator, notify=Notices(), secrets=SecretStore(), ask=ask, foreign=lambda p: True
+    )
+    assert await flow.launch(preset) is None and creator.created == []
+    assert "~/.ssh" in ask.asked[0].text and ask.asked[0].choices == ("Launch", "Cancel")
+    assert await flow.launch(preset) == "launch-1"
+    assert await flow.launch(preset) == "launch-2"  # shown once per run: not asked again
+    assert len(ask.asked) == 2
+
+
+async def test_a_launch_remembers_its_queue_in_the_settings_file() -> None:
+    from tray_app.core.settings.presets_flow import PresetsFlow
+    from tray_app.core.settings.settings import Settings, load_settings, save_settings
+    from tray_app.core.settings.store import SettingsStore
+
+    saved = Preset(name="cpu", queue="default")
+    save_settings(Settings(), [saved])
+    store = SettingsStore()
+    await store.load()
+    presets = PresetsFlow(notify=Notices(), store=store)
+    flow = LaunchFlow(
+        Creator(), notify=Notices(), secrets=SecretStore(), remember_queue=presets.remember_queue
+    )
+    assert await flow.launch(Preset(name="New session", queue="gpu-a100")) == "launch-1"
+    loaded = load_settings()
+    assert store.settings.last_queue == "gpu-a100" and loaded.settings.last_queue == "gpu-a100"
+    assert loaded.presets == [saved]  # written with the presets, nothing lost
+
+
+async def test_a_launch_that_did_not_start_leaves_the_last_queue_alone() -> None:
+    remembered: list[str] = []
+
+    async def remember(queue: str) -> None:
+        remembered.append(queue)
+
+    flow = LaunchFlow(
+        Creator(refuse="clearml-session is not installed."),
+        notify=Notices(),
+        secrets=SecretStore(),
+        remember_queue=remember,
+    )
+    assert await flow.launch(Preset(name="p", queue="gpu-a100")) is None
+    assert remembered == []

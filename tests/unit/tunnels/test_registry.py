@@ -1,0 +1,357 @@
+"""The registry of `clearml-session` children, without a display: a scripted child per launch.
+
+Every transcript in `tests/fixtures/transcripts/` is fed through a scripted `ChildProcess`;
+the table says what the registry did with it, as the user and the other parts see it: what it
+typed into the CLI, which notices it posted, how often it prepared the Host block and opened the
+editor, whether it handed the password over, and where the tunnel ended up.
+"""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.tunnel_rig import Rig
+
+from tray_app.core.settings.presets import PasswordPolicy, Preset
+from tray_app.core.tunnels.model import TunnelState
+
+HERE = Path(__file__).resolve().parents[2] / "fixtures" / "transcripts"
+SID = "0123456789abcdef0123456789abcdef"
+PRESET = Preset(name="gpu box", queue="sessions")
+
+
+# transcript → (final state, what was typed into the CLI, notices after "progress",
+#               Host blocks prepared, editors opened, password hand-overs asked)
+TABLE: dict[str, tuple[TunnelState, list[str], list[str], int, int, int]] = {
+    "composed_incorrect_password.txt": (TunnelState.FAILED, [], ["session_failed"], 0, 0, 1),
+    "composed_reconnect.txt": (TunnelState.READY, [], ["session_ready"], 2, 1, 1),
+    "composed_retry_then_ready.txt": (TunnelState.READY, [], ["session_ready"], 1, 1, 1),
+    "composed_shutdown.txt": (TunnelState.READY, [], ["session_ready"], 1, 1, 1),
+    "composed_success_full.txt": (TunnelState.READY, [], ["session_ready"], 1, 1, 1),
+    "composed_success_ssh_only.txt": (TunnelState.READY, [], ["session_ready"], 1, 1, 1),
+    "composed_traceback.txt": (TunnelState.FAILED, [], ["session_failed"], 0, 0, 0),
+    "real_attach_retry.txt": (TunnelState.RETRYING, [], [], 0, 0, 0),
+    "real_auth_error.txt": (TunnelState.FAILED, [], ["session_failed"], 0, 0, 0),
+    "real_bad_queue.txt": (TunnelState.FAILED, [], ["session_failed"], 0, 0, 0),
+    "real_launch_prompts_retry.txt": (TunnelState.RETRYING, ["N", "y", "y"], [], 0, 0, 1),
+    "real_launch_retry.txt": (TunnelState.RETRYING, ["y", "y"], [], 0, 0, 1),
+    "real_missing_config.txt": (TunnelState.FAILED, [], ["session_failed"], 0, 0, 0),
+    "real_ready_full.txt": (TunnelState.READY, ["y", "y"], ["session_ready"], 1, 1, 1),
+    "real_ready_ssh_only.txt": (TunnelState.READY, ["y", "y"], ["session_ready"], 1, 1, 1),
+    "real_reconnect_shutdown.txt": (TunnelState.READY, ["y", "y"], ["session_ready"], 2, 1, 1),
+    "real_setup_failed.txt": (TunnelState.FAILED, [], ["session_failed"], 0, 0, 0),
+}
+
+
+class HandOver:
+    """A PasswordAhead stand-in: records the hand-overs the reducer asked for."""
+
+    def __init__(self) -> None:
+        self.handed: list[tuple[str, Path]] = []
+        self.held: list[str] = []
+
+    async def hold(self, session: Any) -> dict[str, str]:
+        return {}
+
+    async def hold_launch(self, key: str) -> dict[str, str]:
+        self.held.append(key)
+        return {"CLEARML_TRAY_LOGIN_MARKER": f"/nonexistent/login-{key}.pending"}
+
+    async def hand_over(self, session_id: str, marker: Path) -> bool:
+        self.handed.append((session_id, marker))
+        return True
+
+    async def let_go(self, marker: Path) -> None:
+        pass
+
+    async def forget(self, session_ids: set[str] | None = None) -> None:
+        pass
+
+    def unused(self, in_use: set[str]) -> set[str]:
+        return set()
+
+
+def test_the_table_covers_every_transcript() -> None:
+    assert sorted(TABLE) == sorted(p.name for p in HERE.glob("*.txt"))
+
+
+@pytest.mark.parametrize("name", sorted(TABLE))
+async def test_a_transcript_through_the_registry(make_rig: Callable[..., Rig], name: str) -> None:
+    ahead = HandOver()
+    rig = make_rig(ahead=ahead)
+    creating = "attach" not in name
+    if creating:
+        launched = await rig.registry.create(PRESET)
+        assert launched.key == "launch-1" and ahead.held == ["launch-1"]
+    else:
+        assert await rig.registry.attach_now(SID, "gpu box") == "attach-1"
+    rig.child.print((HERE / name).read_text(encoding="utf-8"))
+    await rig.settle()
+    state, typed, notices, ups, editors, handed = TABLE[name]
+    info = rig.only()
+    assert info.state is state, info.last_message
+    assert [w.strip() for w in rig.child.written] == typed
+    assert rig.rec.kinds() == ["progress", *notices]
+    assert (len(rig.rec.ups), len(rig.rec.editors), len(ahead.handed)) == (ups, editors, handed)
+    if creating and info.session_id:
+        # From the moment the CLI names the new session, it is known by its id; the launch
+        # key still finds it (a notice's buttons, the log window).
+        assert info.key == info.session_id and rig.registry.child("launch-1") is not None
+    elif not creating:
+        assert (info.key, info.session_id) == ("attach-1", SID)
+    if state is TunnelState.READY:
+        (up, password), *_ = rig.rec.ups
+        assert password and password == rig.registry.password(info.key)
+        assert up.ssh_host_alias == f"clearml-{info.key[:8]}" and up.local_ssh_port
+        assert password not in "".join(text for _, text in rig.rec.outputs)
+        assert password not in info.log_path.read_text()  # type: ignore[union-attr]
+    # Every notice of one child replaces the one before (one tag).
+    assert len({n[4] for n in rig.rec.notices}) == 1
+
+
+async def test_the_clis_state_file_goes_when_it_ends_and_the_log_stays(
+    make_rig: Callable[..., Rig],
+) -> None:
+    rig = make_rig()
+    await rig.registry.create(PRESET)
+    child = rig.registry.child("launch-1")
+    assert child is not None
+    state_file = child.state_file
+    state_file.write_text('{"password": "from the CLI"}')  # what the CLI itself writes
+    rig.child.print((HERE / "real_ready_full.txt").read_text(encoding="utf-8"))
+    rig.child.exit(0)
+    await rig.settle()
+    assert not state_file.exists()
+    assert rig.only().state is TunnelState.CLOSED
+    log = rig.only().log_path
+    assert log is not None and log.read_text().startswith("$ /opt/bin/clearml-session ")
+    assert "[exit 0]" in log.read_text()
+
+
+async def test_a_fixed_password_goes_to_the_state_file_never_to_argv(
+    make_rig: Callable[..., Rig],
+) -> None:
+    rig = make_rig()
+    preset = Preset(name="fixed", queue="q", password_policy=PasswordPolicy.FIXED)
+    launched = await rig.registry.create(preset, "Fixed pw 0123")
+    assert launched.key is not None
+    assert not any("Fixed pw" in arg for arg in rig.child.spec.argv)
+    child = rig.registry.child(launched.key)
+    assert child is not None and "Fixed pw 0123" in child.state_file.read_text()
+    assert stat.S_IMODE(child.state_file.stat().st_mode) == 0o600
+    assert "--config-file" in rig.child.spec.argv
+
+
+async def test_what_cannot_start_is_said_in_words_and_starts_nothing(
+    make_rig: Callable[..., Rig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = make_rig()
+    preset = Preset(name="fixed", queue="q", password_policy=PasswordPolicy.FIXED)
+    launched = await rig.registry.create(preset, None)  # the keyring had none for it
+    assert launched.key is None and "fixed password" in launched.message
+    assert rig.children.children == [] and rig.registry.tunnels() == {}
+    # No clearml-session anywhere: a Connect says so; a prewarmed attach keeps quiet.
+    from tray_app.core.tunnels import environment
+
+    monkeypatch.setattr(environment, "find_executable", lambda name="": None)
+    rig = make_rig(executable=None)
+    rig.registry.attach(SID, "gpu box", prewarm=True)
+    await rig.settle()
+    assert rig.rec.notices == []
+    assert await rig.registry.attach_now(SID, "gpu box") is None
+    ((kind, title, body, _, _),) = rig.rec.notices
+    assert (kind, title) == ("error", "Cannot connect")
+    assert body.startswith("clearml-session is not installed next to the tray nor on PATH")
+    assert rig.children.children == []
+
+
+async def test_an_unknown_question_is_asked_and_the_answer_typed(
+    make_rig: Callable[..., Rig],
+) -> None:
+    rig = make_rig()
+    rig.rec.answers = ["n", None]
+    await rig.registry.create(PRESET)
+    rig.child.print("Overwrite the local workspace folder '/tmp/x' [Y]/n? ")
+    rig.child.quiet()  # not yet quiet long enough: nobody is asked
+    await rig.settle()
+    assert rig.rec.asked == []
+    rig.clock[0] += 2.0
+    rig.child.quiet()
+    rig.child.quiet()  # asked once, however long it stays quiet
+    await rig.settle()
+    assert rig.rec.asked == ["Overwrite the local workspace folder '/tmp/x' [Y]/n?"]
+    assert rig.child.written == ["n\n"]
+    # Closing the question (no answer) ends the child: nothing is typed for the user.
+    rig.child.print("\nAnother question [y/N]? ")
+    rig.clock[0] += 2.0
+    rig.child.quiet()
+    await rig.settle()
+    assert rig.child.written == ["n\n"] and rig.child.terminated == 1
+    assert rig.only().state is TunnelState.CLOSED
+
+
+async def test_the_progress_notice_follows_the_log_and_cancels(
+    make_rig: Callable[..., Rig],
+) -> None:
+    rig = make_rig()
+    await rig.registry.create(Preset(name="p", queue="q", session_name="My session"))
+    ((kind, title, body, buttons, _tag),) = rig.rec.notices
+    assert (kind, title) == ("progress", "Starting a session") and body.startswith("My session: ")
+    assert [label for label, _ in buttons] == ["Follow log", "Cancel"]
+    dict(buttons)["Follow log"]()
+    assert rig.rec.followed == ["launch-1"]
+    dict(buttons)["Cancel"]()
+    assert rig.child.terminated == 1 and rig.only().state is TunnelState.CLOSED
+    assert rig.rec.kinds() == ["progress"]  # ended on purpose: no failure notice
+
+
+async def test_the_ready_notice_buttons_reach_the_host_the_editor_and_jupyter(
+    make_rig: Callable[..., Rig],
+) -> None:
+    rig = make_rig(open_editor_when_ready=False)
+    await rig.registry.attach_now(SID, "gpu box")
+    rig.child.print((HERE / "composed_success_full.txt").read_text(encoding="utf-8"))
+    await rig.settle()
+    kind, title, body, buttons, _ = rig.rec.notices[-1]
+    assert (kind, title) == ("session_ready", "Session ready")
+    assert body == "gpu box (01234567) is connected."
+    assert rig.rec.editors == []  # the setting: not opened by itself
+    labels = dict(buttons)
+    labels["Copy SSH command"]()
+    labels["Open in VS Code"]()
+    labels["Open JupyterLab"]()
+    info = rig.only()
+    assert rig.rec.copied == [f"ssh {info.ssh_host_alias}"] and rig.rec.editors == [info]
+    assert rig.rec.opened_urls == [info.jupyter_url]
+
+
+async def test_reconnect_and_shutdown_are_typed_into_the_cli(
+    make_rig: Callable[..., Rig],
+) -> None:
+    rig = make_rig()
+    await rig.registry.create(PRESET)
+    rig.child.print((HERE / "real_ready_full.txt").read_text(encoding="utf-8"))
+    session = rig.only().key
+    rig.registry.reconnect(session)
+    assert rig.child.written[-1] == "r\n"
+    assert rig.only().state is TunnelState.CONNECTING
+    rig.registry.shutdown("launch-1")  # the launch key still finds it
+    assert rig.child.written[-1] == "Shutdown\n"
+    assert rig.only().state is TunnelState.CLOSED
+
+
+async def test_quit_with_shutdown_asks_ready_children_to_shut_their_session_down(
+    make_rig: Callable[..., Rig],
+) -> None:
+    rig = make_rig()
+    await rig.registry.attach_now(SID, "ready one")
+    ready = rig.child
+    ready.print((HERE / "composed_success_full.txt").read_text(encoding="utf-8"))
+    await rig.registry.create(PRESET)  # still coming up: it cannot pass Shutdown on
+    starting = rig.child
+    rig.registry.stop_all(shutdown_remote=True)
+    assert ready.written == ["Shutdown\n"] and ready.exit_code == 0 and ready.terminated == 0
+    assert "Shutdown\n" not in starting.written and starting.terminated == 1
+    assert all(t.state is TunnelState.CLOSED for t in rig.registry.tunnels().values())
+
+
+async def test_a_prewarmed_attach_is_silent_until_promoted(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig()
+    rig.registry.attach(SID, "gpu box", prewarm=True)
+    await rig.settle()
+    rig.child.print((HERE / "composed_success_full.txt").read_text(encoding="utf-8"))
+    info = rig.only()
+    assert info.prewarmed and info.state is TunnelState.READY
+    assert rig.registry.password(info.key)  # learnt, for a later login
+    # Nobody asked yet: no notice, no Host block or login, no editor, no check of it.
+    assert rig.rec.notices == [] and rig.rec.ups == [] and rig.rec.editors == []
+    assert rig.rec.editor_checks == 0
+    rig.registry.attach(SID, "gpu box")  # Connect: the same child, taken over
+    await rig.settle()
+    assert len(rig.children.children) == 1
+    taken = rig.only()
+    assert not taken.prewarmed and [i.key for i, _ in rig.rec.ups] == [taken.key]
+    assert rig.rec.kinds() == ["session_ready"]
+    assert rig.rec.editors == []  # the caller (ConnectFlow) opens the editor on a ready tunnel
+
+
+async def test_a_prewarmed_attach_still_coming_up_says_so_once_taken_over(
+    make_rig: Callable[..., Rig],
+) -> None:
+    rig = make_rig()
+    rig.registry.attach(SID, "Interactive Session", prewarm=True)
+    await rig.settle()
+    rig.child.print("Starting SSH tunnel to root@127.0.3.17, port 10022\n")
+    assert rig.rec.notices == []
+    taken = rig.registry.promote(rig.only().key)
+    assert taken is not None and not taken.prewarmed
+    ((kind, title, body, _buttons, _),) = rig.rec.notices
+    assert (kind, title) == ("progress", "Connecting to the session")
+    assert body.startswith("Interactive Session (01234567)")
+    rig.child.print((HERE / "composed_success_full.txt").read_text(encoding="utf-8"))
+    assert len(rig.rec.editors) == 1  # opened the moment it is ready
+
+
+async def test_an_unused_prewarmed_attach_ends_quietly_and_leaves_nothing(
+    make_rig: Callable[..., Rig],
+) -> None:
+    rig = make_rig()
+    rig.registry.attach(SID, "gpu box", prewarm=True)
+    await rig.settle()
+    rig.child.print((HERE / "composed_success_full.txt").read_text(encoding="utf-8"))
+    key = rig.only().key
+    child = rig.registry.child(key)
+    assert child is not None
+    log, state_file = child.output.log_path, child.state_file
+    state_file.write_text("{}")
+    rig.registry.retire(key)
+    assert rig.registry.tunnels() == {}
+    assert not log.exists() and not state_file.exists() and rig.child.released
+    assert rig.rec.notices == []
+
+
+async def test_an_exit_nobody_asked_for_says_so_with_the_last_lines(
+    make_rig: Callable[..., Rig],
+) -> None:
+    rig = make_rig()
+    await rig.registry.attach_now(SID, "gpu box")
+    rig.child.print("Checking session #x\nsomething went wrong here\n")
+    rig.child.exit(3)
+    kind, title, body, buttons, _ = rig.rec.notices[-1]
+    assert (kind, title) == ("session_failed", "clearml-session stopped")
+    assert "exited with code 3" in body and "something went wrong here" in body
+    assert [label for label, _ in buttons] == ["Show log"]
+    assert rig.only().state is TunnelState.FAILED
+
+
+async def test_a_flooding_child_cannot_fill_the_disk_with_its_log(
+    make_rig: Callable[..., Rig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tray_app.core.tunnels import output
+
+    monkeypatch.setattr(output, "LOG_LIMIT_CHARS", 50_000)
+    rig = make_rig()
+    await rig.registry.attach_now(SID, "gpu box")
+    for _ in range(300):
+        rig.child.print("x" * 999 + "\n")
+    rig.child.print("the end\n")
+    rig.child.exit(0)
+    child = rig.registry.child("attach-1")
+    assert child is not None
+    text = child.output.log_path.read_text()
+    assert len(text) < 50_000 + 200  # ~300 kB of output, the log capped
+    assert "[the log stops here: over 0 MB of output]" in text
+    assert child.output.last_lines[-1] == "the end"  # still read and remembered after the cap
+
+
+async def test_ended_sessions_lose_their_host_blocks(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig()
+    await rig.registry.attach_now(SID, "gpu box")
+    rig.child.print((HERE / "composed_success_full.txt").read_text(encoding="utf-8"))
+    assert rig.rec.live[-1] == {SID}
+    rig.registry.disconnect("attach-1")
+    assert rig.rec.live[-1] == set()

@@ -1,0 +1,72 @@
+"""What the running tray answers another instance: `connect <id>`, a snapshot for `list`, show.
+
+The socket itself is Qt's (qt/single_instance.py); what a request means is decided here. A
+Connect that arrives before the first snapshot waits for it (`pending`), so `clearml-tray
+connect <short id>` works right after the tray starts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tray_app.core.server.models import Snapshot
+from tray_app.core.server.refresh import PollStatus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    ok: bool
+    message: str = ""
+    # More keys of the reply line (a snapshot request's "output"); "ok"/"message" win.
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+
+class InstanceRequests:
+    def __init__(
+        self,
+        *,
+        snapshot: Callable[[], Snapshot | None],
+        status: Callable[[], PollStatus],
+        connect: Callable[[Snapshot, str], tuple[bool, str]],
+        show: Callable[[], None],
+        pending: str | None = None,
+    ) -> None:
+        self._snapshot = snapshot
+        self._status = status
+        self._connect = connect  # ConnectFlow.connect_ref
+        self._show = show
+        self.pending = pending  # a Connect asked for before the first snapshot
+
+    def handle(self, message: dict[str, Any]) -> Reply:
+        cmd = message.get("cmd")
+        # A status bar asks for the snapshot every few seconds: not worth a log line each time.
+        (log.debug if cmd == "snapshot" else log.info)("request from another instance: %s", cmd)
+        if cmd == "connect" and isinstance(message.get("session_id"), str):
+            return self.connect(message["session_id"])
+        if cmd == "snapshot":  # `clearml-tray list` asking for the latest snapshot
+            from tray_app.core.view.shared_snapshot import snapshot_reply
+
+            ok, why, output = snapshot_reply(self._snapshot(), self._status(), message)
+            return Reply(ok, why, {"output": output} if output is not None else {})
+        self._show()
+        return Reply(True)
+
+    def connect(self, ref: str) -> Reply:
+        """`clearml-tray connect <id or short id>`, answered in words."""
+        snapshot = self._snapshot()
+        if snapshot is None:
+            self.pending = ref
+            return Reply(True, "The tray is still loading sessions; it connects once they are in.")
+        return Reply(*self._connect(snapshot, ref))
+
+    def snapshot_arrived(self) -> Reply | None:
+        """The Connect that waited for the first snapshot, now answered (None: none waited)."""
+        if self.pending is None or self._snapshot() is None:
+            return None
+        ref, self.pending = self.pending, None
+        return self.connect(ref)

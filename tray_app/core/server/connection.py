@@ -1,0 +1,55 @@
+"""The server in use: clearml.conf → client → the one `SessionService` everyone reads.
+
+The poller, the controller, the idle checks and the password hand-over all talk to the server
+of the moment through this object, so a new configuration (another file, the demo) reaches
+them all at once; the old client is closed when a new one takes over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from tray_app.core.server.api import ClearMLClient
+from tray_app.core.server.config import ServerConfig, load_server_config
+from tray_app.core.server.errors import ConfigError
+from tray_app.core.server.sessions import SessionService
+
+log = logging.getLogger(__name__)
+
+
+class ServerConnection:
+    def __init__(self) -> None:
+        self._service: SessionService | None = None
+        self._config: ServerConfig | None = None
+        self.error: ConfigError | None = None  # why the last configuration was refused
+
+    @property
+    def service(self) -> SessionService | None:
+        return self._service
+
+    @property
+    def config(self) -> ServerConfig | None:
+        return self._config
+
+    async def use(self, config_file: str | None) -> ConfigError | None:
+        """Read `config_file` (None: the SDK's own search) and talk to its server from now on.
+        A configuration that cannot be used keeps the server in use and is returned."""
+        try:
+            config = await asyncio.to_thread(load_server_config, config_file)
+        except ConfigError as exc:
+            self.error = exc
+            log.warning("configuration: %s", exc)
+            return exc
+        self.error = None
+        old, self._config = self._service, config
+        self._service = SessionService(ClearMLClient(config), web_server=config.web_server)
+        if old is not None:
+            await old.client.aclose()
+        files = ", ".join(str(path) for path in config.source) or "environment"
+        log.info("using ClearML server %s (config: %s)", config.api_server, files)
+        return None
+
+    async def close(self) -> None:
+        if self._service is not None:
+            await self._service.client.aclose()

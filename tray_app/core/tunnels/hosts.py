@@ -1,0 +1,313 @@
+"""A ready tunnel's Host block and login: `ssh clearml-<id8>` works, and never asks.
+
+`SessionHosts` owns what this run wrote for its tunnels: the Host blocks in our ssh config
+(Include'd from ~/.ssh/config once the user agreed), the master connections that log in ahead
+of the editor with the session password (askpass from the keyring, never argv, env or a file),
+and the lock that serializes ssh-config writes. It asks the user only through the ports: the
+Include question is awaited, never a modal dialog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tray_app.core.ports import Ask, Desktop, Notify, Question, Runner, Spawn, confirm
+from tray_app.core.settings.secrets import SecretStore, session_password_key
+from tray_app.core.tunnels.model import TunnelInfo
+from tray_app.core.tunnels.ssh_config import HostEntry, SshConfig, host_alias
+from tray_app.core.tunnels.ssh_master import (
+    askpass_env,
+    askpass_launcher,
+    exit_argv,
+    master_argv,
+    master_supported,
+    pending_marker,
+    wait_command,
+    write_wait_script,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Block:
+    port: int
+    generation: int
+
+
+class SessionHosts:
+    def __init__(
+        self,
+        *,
+        ask: Ask,
+        notify: Notify,
+        desktop: Desktop,
+        runner: Runner,
+        spawn: Spawn,
+        secrets: SecretStore,
+        ssh_config: Callable[[], SshConfig] = SshConfig,
+        env: Callable[[], dict[str, str]] = lambda: dict(os.environ),
+    ) -> None:
+        self._ask = ask
+        self._notify = notify
+        self._desktop = desktop
+        self._runner = runner
+        self._spawn = spawn
+        self._secrets = secrets
+        self._ssh_config = ssh_config
+        self._env = env
+        self.masters: dict[str, Path] = {}  # alias → config file its master was opened with
+        self._blocks: dict[str, _Block] = {}  # session id → the tunnel its block was written for
+        self._passwords: dict[str, str] = {}  # session id → its SSH password (memory only)
+        self._logins: set[str] = set()  # aliases whose master login is under way
+        self._lock = asyncio.Lock()  # ssh config writes: ready and Connect arrive together
+        self._include_question: asyncio.Future[bool] | None = None
+
+    def host_generation(self, session_id: str) -> int:
+        """Which coming-up of its tunnel the session's Host block was written for (0: none)."""
+        block = self._blocks.get(session_id)
+        return block.generation if block else 0
+
+    @property
+    def logins_pending(self) -> bool:
+        """A master login is under way (ssh for its alias waits for it)."""
+        return bool(self._logins)
+
+    def tunnel_up(self, info: TunnelInfo, password: str) -> None:
+        """A tunnel the user wants came up (again): its Host block and login, before anyone
+        asks for them."""
+        if info.session_id and password:
+            self._passwords[info.session_id] = password
+        self._spawn(self.prepare_host(info))
+
+    def copy_ssh(self, info: TunnelInfo) -> None:
+        """`ssh clearml-<id8>`: works as it is, over the tunnel, with no password prompt."""
+
+        async def copy() -> None:
+            alias = await self.prepare_host(info)
+            if alias is None:
+                return
+            self._desktop.copy(f"ssh {alias}")
+            self._notify.notify("info", "SSH command copied", f"ssh {alias}")
+
+        self._spawn(copy())
+
+    def keep_only(self, live: set[str]) -> None:
+        """Sessions without a live tunnel lose their Host block, master and password."""
+        gone = set(self._blocks) - live
+        for session_id in set(self._passwords) - live:
+            del self._passwords[session_id]
+        if gone:
+            for session_id in gone:
+                self._blocks.pop(session_id, None)
+            self._spawn(self.remove_hosts(gone))
+
+    # --- Host block and login -------------------------------------------------------------------
+    async def prepare_host(self, info: TunnelInfo) -> str | None:
+        """The tunnel's Host block in our ssh config (Include'd from ~/.ssh/config); its alias.
+
+        Written once per tunnel: a reconnect (a new generation) rewrites it with a fresh host
+        key file and logs in again, since the old master went down with the old connection.
+        """
+        if not (info.session_id and info.local_ssh_port):
+            return None
+        config = self._ssh_config()
+        if not await self._include_agreed(config):
+            return None
+        async with self._lock:
+            return await self._write_block(info, config)
+
+    async def _include_agreed(self, config: SshConfig) -> bool:
+        """Ask once (the question is shared by everyone who needs the answer meanwhile)."""
+        try:
+            diff = await asyncio.to_thread(config.include_pending)
+        except OSError as exc:
+            self._notify.notify(
+                "error", "Could not read your SSH config", os_error_words(exc), critical=True
+            )
+            return False
+        if not diff:
+            return True
+        if self._include_question is None or self._include_question.done():
+            self._include_question = asyncio.ensure_future(self._ask_include(diff, config))
+        return await asyncio.shield(self._include_question)
+
+    async def _ask_include(self, diff: str, config: SshConfig) -> bool:
+        exists = await asyncio.to_thread(config.user_config.exists)
+        where = (
+            f"at the top of {config.user_config} (a backup is kept; nothing else changes)"
+            if exists
+            else f"to a new {config.user_config}"
+        )
+        question = Question(
+            "Connect in VS Code",
+            f"To let VS Code Remote-SSH reach your sessions, one Include line is added {where}.",
+            ("Add the line", "Cancel"),
+            detail=diff,
+        )
+        if await confirm(self._ask, question):
+            try:
+                await asyncio.to_thread(config.ensure_include)
+            except OSError as exc:
+                self._notify.notify(
+                    "error", "Could not change your SSH config", os_error_words(exc), critical=True
+                )
+                return False
+            return True
+        self._notify.notify(
+            "error",
+            "SSH config not changed",
+            f"Editors will not find the host until {config.user_config} includes {config.managed}.",
+            critical=True,
+        )
+        return False
+
+    async def _write_block(self, info: TunnelInfo, config: SshConfig) -> str | None:
+        assert info.session_id and info.local_ssh_port
+        alias = host_alias(info.session_id)
+        block = _Block(info.local_ssh_port, info.generation)
+        if self._blocks.get(info.session_id) == block:
+            return alias  # written a moment ago (ready and Connect arrive together)
+        stale_master = self.masters.pop(alias, None)
+        if stale_master is not None:
+            # Its connection went through the previous tunnel: gone, or about to be.
+            await self._runner.run(exit_argv(alias, stale_master), self._env(), 10)
+        password = self._passwords.get(info.session_id)
+        # One socket per session alias (%n: the host as typed, clearml-<id8>). %C hashes the
+        # resolved host, port and user, which two sessions behind the same reused local port
+        # share: the second login would then find the first one's socket and run unshared.
+        control = str(config.control_dir / "%n") if master_supported() else ""
+        # The login runs in the background; until it is done, ssh for this alias waits for it
+        # (the Match exec in the block), so the editor can be started at once.
+        login = bool(control and password)
+        wait = wait_command(config.control_dir, alias) if control else ""
+        entry = HostEntry(
+            info.session_id, info.local_ssh_port, info.user or "root", "127.0.0.1", control, wait
+        )
+
+        def write() -> None:
+            if wait:
+                write_wait_script(config.control_dir)
+            if login:
+                pending_marker(config.control_dir, alias).touch()
+            config.add(entry, fresh_host_key=True)
+
+        try:
+            await asyncio.to_thread(write)
+        except OSError as exc:
+            self._notify.notify(
+                "error", "Could not write the SSH config", os_error_words(exc), critical=True
+            )
+            return None
+        log.info("ssh config: Host %s → localhost:%s", alias, info.local_ssh_port)
+        self._blocks[info.session_id] = block
+        if login and alias not in self._logins:
+            self._logins.add(alias)
+            self._spawn(self._open_master(info, alias, config))
+        elif not control and password:
+            self._offer_password(
+                password,
+                "Session password copied",
+                "This system's ssh cannot share a connection: paste the password when asked.",
+                error=False,
+            )
+        return alias
+
+    async def _open_master(self, info: TunnelInfo, alias: str, config: SshConfig) -> None:
+        """Authenticate once (askpass reads the keyring) so that the editor's ssh never asks."""
+        try:
+            await self._log_in(info, alias, config)
+        finally:
+            self._logins.discard(alias)
+            with contextlib.suppress(OSError):  # ssh waiting on it goes on now
+                await asyncio.to_thread(pending_marker(config.control_dir, alias).unlink, True)
+
+    async def _log_in(self, info: TunnelInfo, alias: str, config: SshConfig) -> None:
+        password = self._passwords.get(info.session_id or "")
+        if not password or not info.session_id:
+            return
+        name = session_password_key(info.session_id)
+        try:
+            await asyncio.to_thread(self._secrets.set, name, password)
+            helper = await asyncio.to_thread(askpass_launcher, config.managed.parent)
+        except Exception as exc:  # a locked or absent keyring says so in its own words
+            log.warning("ssh login for %s not prepared: %s", alias, exc)
+            self._offer_password(
+                password,
+                "Could not prepare the SSH login",
+                "The keyring could not keep the session password; it is in the clipboard: "
+                "paste it when the editor asks.",
+                error=True,
+            )
+            return
+        env = askpass_env(self._env(), helper, name)
+        code, errors = await self._runner.run(master_argv(alias, config.user_config), env)
+        if code == 0:
+            self.masters[alias] = config.user_config
+            log.info("ssh master connection for %s is up", alias)
+            return
+        log.warning("ssh master for %s failed (%s): %s", alias, code, errors.strip()[-300:])
+        self._offer_password(
+            password,
+            "Could not log in ahead of the editor",
+            "The session password is in the clipboard: paste it when the editor asks.",
+            error=True,
+        )
+
+    def _offer_password(self, password: str, title: str, text: str, error: bool) -> None:
+        self._desktop.copy(password)
+        self._notify.notify("error" if error else "info", title, text)
+
+    async def remove_hosts(self, session_ids: set[str] | None) -> None:
+        """Remove these sessions' blocks, masters and passwords (None: every block of ours)."""
+        config = self._ssh_config()
+        async with self._lock:
+            try:
+                if session_ids is None:  # at start: what a run that did not quit cleanly left
+                    await asyncio.to_thread(_clear_pending_markers, config.control_dir)
+                    removed = await asyncio.to_thread(config.remove_aliases, None)
+                    if removed:
+                        log.info("ssh config: removed %d stale Host blocks", removed)
+                    with contextlib.suppress(Exception):  # a locked keyring: next start
+                        await asyncio.to_thread(self._secrets.remove_stale_session_passwords)
+                    return
+                for session_id in session_ids:
+                    alias = host_alias(session_id)
+                    self._blocks.pop(session_id, None)
+                    config_file = self.masters.pop(alias, None)
+                    if config_file is not None:
+                        await self._runner.run(exit_argv(alias, config_file), self._env(), 10)
+                    await asyncio.to_thread(config.remove, session_id)
+                    with contextlib.suppress(Exception):  # no keyring: nothing was stored
+                        await asyncio.to_thread(
+                            self._secrets.delete, session_password_key(session_id)
+                        )
+                    log.info("ssh config: Host %s removed (its tunnel ended)", alias)
+            except OSError as exc:
+                log.warning("ssh config: could not remove Host blocks: %s", exc)
+
+    async def close(self) -> None:
+        """Quit: no master, no Host block of this run."""
+        for alias, config_file in list(self.masters.items()):
+            await self._runner.run(exit_argv(alias, config_file), self._env(), 10)
+        self.masters.clear()
+        await self.remove_hosts(set(self._blocks))
+
+
+def _clear_pending_markers(control_dir: Path) -> None:
+    """Markers and password notes that a crashed run left: ssh must not wait on them."""
+    for pattern in ("*.pending", "*.askpass"):
+        for marker in control_dir.glob(pattern) if control_dir.is_dir() else ():
+            marker.unlink(missing_ok=True)
+
+
+def os_error_words(exc: OSError) -> str:
+    """An OSError in words: what failed and where, without Python's repr."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"{exc.strerror or 'the system refused'}{where}."
