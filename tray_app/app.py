@@ -299,10 +299,10 @@ class TrayApplication:
         self.poller.set_source(service.snapshot, config.api_server)
 
     async def use_demo(self) -> None:
-        from tray_app.demo import DemoServer, EmulatorState
+        from tray_app.demo import DemoServer, seeded_state
 
         if self.demo is None:
-            server = DemoServer(EmulatorState.seeded(sessions=6), port=0, agent_tick=1.0)
+            server = DemoServer(seeded_state(sessions=6), port=0, agent_tick=1.0)
             await asyncio.to_thread(server.start)
             path = data_dir() / "demo-clearml.conf"
             await asyncio.to_thread(_write_demo_config, server, path)

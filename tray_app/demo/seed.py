@@ -1,8 +1,9 @@
 """Deterministic seed data: users, projects, queues, workers and interactive sessions.
 
-The same `(sessions, seed)` always yields the same ids, names, statuses and numbers (times are
-relative to the state's clock). Every address is in 127.0.0.0/8 so that nothing can ever point
-outside the machine.
+`seeded_state(sessions, seed)` builds a whole emulated server with it. The same
+`(sessions, seed)` always yields the same ids, names, statuses and numbers (times are relative to
+the state's clock). Every address is in 127.0.0.0/8 so that nothing can ever point outside the
+machine.
 """
 
 from __future__ import annotations
@@ -10,12 +11,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from tray_app.demo.state import EmulatorState, Worker
 from tray_app.demo.values import iso
-
-if TYPE_CHECKING:  # seed data is applied to a state; state.py imports this module
-    from tray_app.demo.state import EmulatorState, Worker
 
 # Credentials of the seeded users (demo only; never real secrets).
 DEMO_USER_NAME = "Demo User"
@@ -342,7 +341,29 @@ def hardware_for(task: dict[str, Any]) -> Hardware:
     return HARDWARE[0]
 
 
+def seeded_state(
+    sessions: int = 5,
+    seed: int = 0,
+    *,
+    server_version: str = "2.3.0",
+    token_lifetime: float = 2592000.0,
+    now: datetime | None = None,
+    other_users: int = 3,
+) -> EmulatorState:
+    """A state with users, projects, queues, workers and `sessions` interactive sessions."""
+    state = EmulatorState(
+        server_version=server_version,
+        token_lifetime=token_lifetime,
+        rng_seed=seed,
+        now=now,
+        jwt_secret=f"clearml-emulator-jwt-secret-for-seed-{seed:012d}",
+    )
+    seed_state(state, sessions=sessions, seed=seed, other_users=other_users)
+    return state
+
+
 def seed_state(state: EmulatorState, *, sessions: int, seed: int, other_users: int = 3) -> None:
+    """Fill an empty `state` with the seed data (`seeded_state` makes the state too)."""
     rng = random.Random(seed)
     state.rng = random.Random(f"ids:{seed}")
     now = state.now()
@@ -584,5 +605,6 @@ __all__ = [
     "move_ports",
     "publish_ports",
     "seed_state",
+    "seeded_state",
     "worker_ip",
 ]

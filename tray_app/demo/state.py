@@ -25,7 +25,6 @@ from tray_app.demo.errors import (
     invalid_task_id,
     invalid_task_status,
 )
-from tray_app.demo.seed import seed_state
 from tray_app.demo.values import iso, md5_hex, parse_iso
 
 Doc = dict[str, Any]
@@ -226,7 +225,7 @@ class Traffic:
 
 
 class EmulatorState:
-    """The whole emulated server. Use `EmulatorState.seeded(...)` for realistic data."""
+    """The whole emulated server. `seed.seeded_state(...)` makes one with realistic data."""
 
     def __init__(
         self,
@@ -266,29 +265,6 @@ class EmulatorState:
         # Every handled request since the state was made (not bounded, not reset by
         # `clear_requests`), for benchmarks that read it before and after a window.
         self._traffic = Traffic()
-
-    # --- seeding -------------------------------------------------------------------------------
-    @classmethod
-    def seeded(
-        cls,
-        sessions: int = 5,
-        seed: int = 0,
-        *,
-        server_version: str = "2.3.0",
-        token_lifetime: float = 2592000.0,
-        now: datetime | None = None,
-        other_users: int = 3,
-    ) -> EmulatorState:
-        """A state with users, projects, queues, workers and `sessions` interactive sessions."""
-        state = cls(
-            server_version=server_version,
-            token_lifetime=token_lifetime,
-            rng_seed=seed,
-            now=now,
-            jwt_secret=f"clearml-emulator-jwt-secret-for-seed-{seed:012d}",
-        )
-        seed_state(state, sessions=sessions, seed=seed, other_users=other_users)
-        return state
 
     # --- time and ids --------------------------------------------------------------------------
     def now(self) -> datetime:
