@@ -306,10 +306,6 @@ class EmulatorState:
             return self._traffic
 
     # --- lookups -------------------------------------------------------------------------------
-    @property
-    def current_user(self) -> Doc:
-        return self.users[self.current_user_id]
-
     def user_name(self, user_id: str | None) -> str:
         user = self.users.get(user_id or "")
         return str(user["name"]) if user else ""
@@ -561,16 +557,6 @@ class EmulatorState:
             last_update is not None
             and (self.now() - last_update).total_seconds() < WORKER_LIVENESS_S
         )
-
-    def live_worker_for(self, task: Doc) -> Worker | None:
-        """The worker running this task if it reported recently."""
-        worker = self.workers.get(task.get("last_worker") or "")
-        if worker is None:
-            return None
-        last = worker.last_report_time or worker.last_activity_time
-        if (self.now() - last).total_seconds() > WORKER_LIVENESS_S:
-            return None
-        return worker
 
     def delete_task(self, task_id: str) -> None:
         self.remove_from_queues(task_id)
