@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from tray_app.demo.bll.projects import add_project
+from tray_app.demo.bll.users import add_user
 from tray_app.demo.state import EmulatorState, Worker
 from tray_app.demo.values import iso
 
@@ -368,17 +370,17 @@ def seed_state(state: EmulatorState, *, sessions: int, seed: int, other_users: i
     state.rng = random.Random(f"ids:{seed}")
     now = state.now()
 
-    me = state.add_user(DEMO_USER_NAME, DEMO_ACCESS_KEY, DEMO_SECRET_KEY, role="admin")
+    me = add_user(state, DEMO_USER_NAME, DEMO_ACCESS_KEY, DEMO_SECRET_KEY, role="admin")
     state.current_user_id = me["id"]
     others = [
-        state.add_user(name, key, secret)
+        add_user(state, name, key, secret)
         for name, key, secret in OTHER_USERS[: max(0, min(other_users, len(OTHER_USERS)))]
     ]
     owners = [me, *others]
 
-    devops = state.add_project(SESSIONS_PROJECT, me["id"], description="Interactive sessions")
-    examples = state.add_project("Examples", me["id"], description="Example experiments")
-    state.add_project("Vision Research", others[0]["id"] if others else me["id"])
+    devops = add_project(state, SESSIONS_PROJECT, me["id"], description="Interactive sessions")
+    examples = add_project(state, "Examples", me["id"], description="Example experiments")
+    add_project(state, "Vision Research", others[0]["id"] if others else me["id"])
 
     queues = {
         QUEUE_DEFAULT: state.add_queue(QUEUE_DEFAULT, system_tags=["default"]),

@@ -306,10 +306,6 @@ class EmulatorState:
             return self._traffic
 
     # --- lookups -------------------------------------------------------------------------------
-    def user_name(self, user_id: str | None) -> str:
-        user = self.users.get(user_id or "")
-        return str(user["name"]) if user else ""
-
     def get_task(self, task_id: Any, *, plural: bool = False) -> Doc:
         task = self.tasks.get(task_id) if isinstance(task_id, str) else None
         if task is None:
@@ -336,62 +332,7 @@ class EmulatorState:
                 return queue
         raise bad_request(707, "No queue was provided and no default queue could be found")
 
-    def project_by_name(self, name: str) -> Doc | None:
-        for proj in self.projects.values():
-            if proj["name"] == name:
-                return proj
-        return None
-
     # --- creation helpers ----------------------------------------------------------------------
-    def add_user(
-        self,
-        name: str,
-        access_key: str,
-        secret_key: str,
-        *,
-        user_id: str | None = None,
-        role: str = "user",
-        email: str | None = None,
-    ) -> Doc:
-        uid = user_id or self.seeded_id()
-        given, _, family = name.partition(" ")
-        user: Doc = {
-            "id": uid,
-            "name": name,
-            "given_name": given,
-            "family_name": family,
-            "company": self.company_id,
-            "role": role,
-            "created": self.now_iso(),
-            "email": email or f"{given.lower()}@example.com",
-            "avatar": None,
-            "preferences": {},
-        }
-        self.users[uid] = user
-        self.credentials[access_key] = Credential(access_key, secret_key, uid, "", self.now_iso())
-        return user
-
-    def add_project(
-        self, name: str, user_id: str, *, description: str = "", project_id: str | None = None
-    ) -> Doc:
-        pid = project_id or self.seeded_id()
-        now = self.now_iso()
-        project: Doc = {
-            "id": pid,
-            "name": name,
-            "basename": name.rsplit("/", 1)[-1],
-            "description": description,
-            "user": user_id,
-            "company": self.company_id,
-            "created": now,
-            "last_update": now,
-            "tags": [],
-            "system_tags": [],
-            "default_output_destination": None,
-        }
-        self.projects[pid] = project
-        return project
-
     def add_queue(
         self,
         name: str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from tray_app.demo.bll.projects import add_project, project_by_name
 from tray_app.demo.errors import (
     bad_request,
     invalid_project_id,
@@ -682,10 +683,10 @@ def tasks_clone(call: Call, body: Doc) -> Doc:
         task["execution"].update(body["execution_overrides"])
     new_project = None
     if body.get("new_project_name"):
-        existing = state.project_by_name(body["new_project_name"])
+        existing = project_by_name(state, body["new_project_name"])
         if existing is None:
-            existing = state.add_project(
-                body["new_project_name"], call.user_id or "", project_id=state.new_id()
+            existing = add_project(
+                state, body["new_project_name"], call.user_id or "", project_id=state.new_id()
             )
             new_project = {"id": existing["id"], "name": existing["name"]}
         task["project"] = existing["id"]
