@@ -11,6 +11,7 @@ import pytest
 from support.emulator import AsgiEmulator, make_asgi_emulator
 
 from tray_app.demo import DEMO_USER_NAME, OTHER_USERS, SECRET_MARKER, seeded_state
+from tray_app.demo.bll.events import add_log
 from tray_app.demo.state import md5_hex
 
 
@@ -476,7 +477,7 @@ async def test_server_info_needs_auth_only_from_server_2_3() -> None:
 async def test_web_ui_pages_show_sessions_with_escaped_logs(asgi_emulator: AsgiEmulator) -> None:
     state = asgi_emulator.state
     task = next(t for t in state.tasks.values() if t["status"] == "in_progress")
-    state.add_log(task["id"], "<script>alert(1)</script>")
+    add_log(state, task["id"], "<script>alert(1)</script>")
     async with asgi_emulator.client() as client:
         index = await client.get("/")
         page = await client.get(f"/projects/{task['project']}/experiments/{task['id']}/output/log")

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from tray_app.demo.bll.events import add_log
 from tray_app.demo.seed import (
     HARDWARE,
     QUEUE_GPU,
@@ -146,7 +147,7 @@ class SimulatedAgent:
                 worker.task_id = None  # deleted or stopped by force: the process is gone
                 continue
             if task.get("status_message") == "stopping":
-                state.add_log(task["id"], "User aborted: stopping task", worker=worker.id)
+                add_log(state, task["id"], "User aborted: stopping task", worker=worker.id)
                 state.set_status(
                     task,
                     "stopped",
@@ -157,7 +158,8 @@ class SimulatedAgent:
                 report.stopped.append(task["id"])
                 continue
             if self.mode_for(task["id"]) is AgentMode.FAIL:
-                state.add_log(
+                add_log(
+                    state,
                     task["id"],
                     "Error: failed starting the interactive session (exit code 1)",
                     level="error",
@@ -209,7 +211,7 @@ class SimulatedAgent:
                     "Starting Task Execution:",
                     "Installing requirements: clearml>=1.1.5 jupyterlab code-server",
                 ):
-                    state.add_log(task["id"], line, worker=worker.id)
+                    add_log(state, task["id"], line, worker=worker.id)
                 report.pulled.append(task["id"])
 
     def _hardware(self, queue: dict[str, object]) -> Hardware:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from tray_app.demo.bll.events import add_log
 from tray_app.demo.bll.projects import add_project
 from tray_app.demo.bll.users import add_user
 from tray_app.demo.state import EmulatorState, Worker
@@ -208,7 +209,8 @@ def publish_ports(
         props["vscode_port"] = str(ports.vscode)
     for name, value in props.items():
         state.set_hyperparam(task, "properties", name, value)
-    state.add_log(
+    add_log(
+        state,
         task["id"],
         f"\n#\n# SSH Server running on {hostname} [{address}] port {ports.ssh}\n"
         f"# LOGIN u:root p:{password}\n#\n",
@@ -220,7 +222,7 @@ def publish_ports(
     if vscode:
         servers.append(f"VSCode server on port {ports.vscode}")
     if servers:
-        state.add_log(task["id"], " ".join(servers), worker=task.get("last_worker") or "")
+        add_log(state, task["id"], " ".join(servers), worker=task.get("last_worker") or "")
 
 
 def move_ports(
@@ -477,7 +479,7 @@ def seed_state(state: EmulatorState, *, sessions: int, seed: int, other_users: i
                 task["execution"]["queue"] = None
             else:
                 queue["entries"].append({"task": task_id, "added": iso(created)})
-            state.add_log(task_id, "Task created by clearml-session", timestamp_ms=_ms(created))
+            add_log(state, task_id, "Task created by clearml-session", timestamp_ms=_ms(created))
             continue
 
         task["started"] = iso(started)
@@ -530,7 +532,8 @@ def seed_state(state: EmulatorState, *, sessions: int, seed: int, other_users: i
             if status == "failed":
                 task["status_reason"] = "Script error"
                 task["status_message"] = ""
-                state.add_log(
+                add_log(
+                    state,
                     task_id,
                     "Error: failed starting SSH server (exit code 1)",
                     level="error",
@@ -586,8 +589,12 @@ def _seed_setup_logs(
         "Starting VSCode server",
     )
     for n, line in enumerate(lines):
-        state.add_log(
-            task_id, line, worker=worker_id, timestamp_ms=_ms(started + timedelta(seconds=2 * n))
+        add_log(
+            state,
+            task_id,
+            line,
+            worker=worker_id,
+            timestamp_ms=_ms(started + timedelta(seconds=2 * n)),
         )
 
 

@@ -507,7 +507,7 @@ class EmulatorState:
             if worker.task_id == task_id:
                 worker.task_id = None
 
-    # --- hyperparams, metrics, logs ------------------------------------------------------------
+    # --- hyperparams, metrics ------------------------------------------------------------------
     @staticmethod
     def set_hyperparam(
         task: Doc,
@@ -555,43 +555,6 @@ class EmulatorState:
             entry["min_value"], entry["min_value_iteration"] = value, iteration
         if value > entry["max_value"]:
             entry["max_value"], entry["max_value_iteration"] = value, iteration
-
-    def add_log(
-        self,
-        task_id: str,
-        msg: str,
-        *,
-        level: str = "info",
-        worker: str = "",
-        timestamp_ms: int | None = None,
-        newline: bool = True,
-    ) -> Doc:
-        """Append a console log event; like captured stdout, `msg` ends with a newline."""
-        if newline and not msg.endswith("\n"):
-            msg += "\n"
-        ts = timestamp_ms if timestamp_ms is not None else int(self.now().timestamp() * 1000)
-        events = self.logs.setdefault(task_id, [])
-        event = {
-            "timestamp": ts,
-            "type": "log",
-            "task": task_id,
-            "level": level,
-            "worker": worker,
-            "msg": msg,
-            "iter": 0,
-            "metric": "",
-            "variant": "",
-            "@timestamp": iso(datetime.fromtimestamp(ts / 1000, UTC)),
-        }
-        # Keep events ordered by timestamp (seeded history may be appended out of order).
-        if events and events[-1]["timestamp"] > ts:
-            idx = len(events)
-            while idx > 0 and events[idx - 1]["timestamp"] > ts:
-                idx -= 1
-            events.insert(idx, event)
-        else:
-            events.append(event)
-        return event
 
     # --- workers -------------------------------------------------------------------------------
     def register_worker(

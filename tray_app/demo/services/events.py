@@ -6,6 +6,7 @@ import copy
 import json
 from datetime import datetime
 
+from tray_app.demo.bll.events import add_log, delete_task_log
 from tray_app.demo.errors import bad_request, validation_error
 from tray_app.demo.query import require
 from tray_app.demo.services.base import Call, Doc, as_bool, endpoint
@@ -47,7 +48,8 @@ def _add_events(call: Call, events: list[Doc]) -> Doc:
         ts = event.get("timestamp")
         ts_ms = int(ts) if isinstance(ts, int | float) else None
         if etype == "log":
-            state.add_log(
+            add_log(
+                state,
                 str(tid),
                 str(event.get("msg", "")),
                 level=str(event.get("level", "info")),
@@ -147,4 +149,4 @@ def _epoch_ms(value: str | None) -> int | None:
 def events_delete_for_task(call: Call, body: Doc) -> Doc:
     require(body, "task")
     call.state.get_task(body["task"])
-    return {"deleted": len(call.state.logs.pop(body["task"], []))}
+    return {"deleted": delete_task_log(call.state, body["task"])}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from tray_app.demo.bll.events import delete_task_log
 from tray_app.demo.bll.projects import add_project, project_by_name
 from tray_app.demo.errors import (
     bad_request,
@@ -596,7 +597,7 @@ def tasks_reset(call: Call, body: Doc) -> Doc:
         task.pop(key, None)
     task["last_metrics"] = {}
     task["active_duration"] = 0
-    deleted_events = len(state.logs.pop(task["id"], []))
+    deleted_events = delete_task_log(state, task["id"])
     return {
         "updated": 1,
         "fields": fields,
