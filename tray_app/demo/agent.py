@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from tray_app.demo.bll.events import add_log
+from tray_app.demo.bll.workers import register_worker, worker_report
 from tray_app.demo.seed import (
     HARDWARE,
     QUEUE_GPU,
@@ -227,7 +228,8 @@ class SimulatedAgent:
         self._machines += 1
         prefix = "gpu-node" if hw.gpu_count else "cpu-node"
         hostname = f"{prefix}-{k}"
-        worker = state.register_worker(
+        worker = register_worker(
+            state,
             f"{hostname}:{'gpu0' if hw.gpu_count else 'cpu0'}",
             state.current_user_id,
             worker_ip(k),
@@ -248,11 +250,11 @@ class SimulatedAgent:
                 machine, gpu, stats = machine_metrics(rng, hw, idle=idle)
                 if monitor_has_reported(task, state.now()):
                     apply_metrics(state, task, machine, gpu)
-                state.worker_report(worker, task_id=task["id"], machine_stats=stats)
+                worker_report(state, worker, task_id=task["id"], machine_stats=stats)
             else:
                 hw = HARDWARE[0] if worker.id.endswith("gpu0") else HARDWARE[3]
                 _, _, stats = machine_metrics(rng, hw, idle=True)
-                state.worker_report(worker, task_id=None, machine_stats=stats)
+                worker_report(state, worker, task_id=None, machine_stats=stats)
             report.reported += 1
 
     # --- background driver -----------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 from tray_app.demo.bll.events import add_log
 from tray_app.demo.bll.projects import add_project
 from tray_app.demo.bll.users import add_user
+from tray_app.demo.bll.workers import register_worker
 from tray_app.demo.state import EmulatorState, Worker
 from tray_app.demo.values import iso
 
@@ -404,7 +405,8 @@ def seed_state(state: EmulatorState, *, sessions: int, seed: int, other_users: i
         prefix = "cpu-node" if not hw.gpu_count else "gpu-node"
         hostname = f"{prefix}-{k:03d}"
         suffix = "cpu0" if not hw.gpu_count else "gpu0"
-        worker = state.register_worker(
+        worker = register_worker(
+            state,
             f"{hostname}:{suffix}",
             me["id"],
             worker_ip(k),
