@@ -8,7 +8,8 @@ import httpx
 import pytest
 from support.emulator import AsgiEmulator, make_asgi_emulator
 
-from tray_app.demo.state import TRANSITIONS, EmulatorState
+from tray_app.demo.bll.tasks import TRANSITIONS
+from tray_app.demo.state import EmulatorState
 
 
 async def call(emu: AsgiEmulator, endpoint: str, body: dict[str, Any]) -> httpx.Response:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from tray_app.demo.bll.events import add_log
+from tray_app.demo.bll.tasks import set_status
 from tray_app.demo.bll.workers import register_worker, worker_report
 from tray_app.demo.seed import (
     HARDWARE,
@@ -149,7 +150,8 @@ class SimulatedAgent:
                 continue
             if task.get("status_message") == "stopping":
                 add_log(state, task["id"], "User aborted: stopping task", worker=worker.id)
-                state.set_status(
+                set_status(
+                    state,
                     task,
                     "stopped",
                     status_reason=task.get("status_reason") or "abort request",
@@ -166,7 +168,7 @@ class SimulatedAgent:
                     level="error",
                     worker=worker.id,
                 )
-                state.set_status(task, "failed", status_reason="Script error")
+                set_status(state, task, "failed", status_reason="Script error")
                 worker.task_id = None
                 report.failed.append(task["id"])
 
@@ -200,7 +202,7 @@ class SimulatedAgent:
                 if self.mode_for(task["id"]) is AgentMode.HANG:
                     continue
                 worker = self._idle_worker(queue)
-                state.set_status(task, "in_progress", status_reason="worker started")
+                set_status(state, task, "in_progress", status_reason="worker started")
                 task["last_worker"] = worker.id
                 task["last_worker_report"] = state.now_iso()
                 worker.task_id = task["id"]

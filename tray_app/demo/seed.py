@@ -15,6 +15,7 @@ from typing import Any
 
 from tray_app.demo.bll.events import add_log
 from tray_app.demo.bll.projects import add_project
+from tray_app.demo.bll.tasks import new_task_doc, set_hyperparam, set_metric
 from tray_app.demo.bll.users import add_user
 from tray_app.demo.bll.workers import register_worker
 from tray_app.demo.state import EmulatorState, Worker
@@ -133,7 +134,7 @@ def interactive_hyperparams(task: dict[str, Any], state: EmulatorState) -> None:
         "router_enabled": "False",
     }
     for name, value in values.items():
-        state.set_hyperparam(task, "interactive_session", name, value)
+        set_hyperparam(task, "interactive_session", name, value)
 
 
 def client_runtime(rng: random.Random, user: dict[str, Any]) -> dict[str, Any]:
@@ -209,7 +210,7 @@ def publish_ports(
     if vscode:
         props["vscode_port"] = str(ports.vscode)
     for name, value in props.items():
-        state.set_hyperparam(task, "properties", name, value)
+        set_hyperparam(task, "properties", name, value)
     add_log(
         state,
         task["id"],
@@ -245,7 +246,7 @@ def move_ports(
     if (props.get("vscode_port") or {}).get("value"):
         values["vscode_port"] = str(ports.vscode)
     for name, value in values.items():
-        state.set_hyperparam(task, "properties", name, value)
+        set_hyperparam(task, "properties", name, value)
 
 
 def machine_metrics(
@@ -331,9 +332,9 @@ def apply_metrics(
     state: EmulatorState, task: dict[str, Any], machine: dict[str, float], gpu: dict[str, float]
 ) -> None:
     for variant, value in machine.items():
-        state.set_metric(task, ":monitor:machine", variant, value)
+        set_metric(task, ":monitor:machine", variant, value)
     for variant, value in gpu.items():
-        state.set_metric(task, ":monitor:gpu", variant, value)
+        set_metric(task, ":monitor:gpu", variant, value)
 
 
 def hardware_for(task: dict[str, Any]) -> Hardware:
@@ -430,7 +431,7 @@ def seed_state(state: EmulatorState, *, sessions: int, seed: int, other_users: i
         hw = HARDWARE[(i // len(PATTERN) + i) % len(HARDWARE)]
         task_id = state.seeded_id()
         name = f"{CUSTOM_NAMES[i % len(CUSTOM_NAMES)]}-{i}" if i % 3 == 2 else "Interactive Session"
-        task = state.new_task_doc(task_id, owner["id"], name, "application")
+        task = new_task_doc(state, task_id, owner["id"], name, "application")
         age = timedelta(minutes=rng.randint(20, 3 * 24 * 60))
         created = now - age
         queued_for = timedelta(seconds=rng.randint(20, 600))
@@ -554,7 +555,7 @@ def seed_state(state: EmulatorState, *, sessions: int, seed: int, other_users: i
         (("completed", "train resnet50"), ("failed", "eval bert-base"), ("created", "sweep lr"))
     ):
         tid = state.seeded_id()
-        task = state.new_task_doc(tid, me["id"], name, "training")
+        task = new_task_doc(state, tid, me["id"], name, "training")
         created = now - timedelta(days=2, hours=n)
         task.update(
             {
@@ -570,7 +571,7 @@ def seed_state(state: EmulatorState, *, sessions: int, seed: int, other_users: i
                 },
             }
         )
-        state.set_hyperparam(task, "General", "lr", "0.001")
+        set_hyperparam(task, "General", "lr", "0.001")
         state.tasks[tid] = task
 
 

@@ -21,8 +21,6 @@ from tray_app.demo.errors import (
     ApiError,
     bad_request,
     invalid_queue_id,
-    invalid_task_id,
-    invalid_task_status,
 )
 from tray_app.demo.values import iso, md5_hex, parse_iso
 
@@ -31,60 +29,6 @@ StatsShape = Literal["2.0", "2.3"]
 
 COMPANY_ID = "d1bd92a3b039400cbafc60a7a5b1e52b"
 COMPANY_NAME = "clearml"
-
-TASK_STATUSES = (
-    "created",
-    "queued",
-    "in_progress",
-    "stopped",
-    "published",
-    "publishing",
-    "closed",
-    "failed",
-    "completed",
-    "unknown",
-)
-TASK_TYPES = (
-    "training",
-    "testing",
-    "inference",
-    "data_processing",
-    "application",
-    "monitor",
-    "controller",
-    "optimizer",
-    "service",
-    "qc",
-    "custom",
-)
-
-# Allowed status changes without `force` (the server's state machine).
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "created": frozenset({"queued", "in_progress"}),
-    "queued": frozenset({"created", "in_progress", "stopped"}),
-    "in_progress": frozenset({"stopped", "failed", "created", "completed"}),
-    "stopped": frozenset(
-        {
-            "closed",
-            "created",
-            "failed",
-            "queued",
-            "in_progress",
-            "published",
-            "publishing",
-            "completed",
-        }
-    ),
-    "failed": frozenset({"created", "stopped", "published", "queued"}),
-    "completed": frozenset({"published", "in_progress", "created"}),
-    "closed": frozenset({"created", "failed", "published", "publishing", "stopped"}),
-    "published": frozenset(),
-    "publishing": frozenset({"published", "created", "failed"}),
-    "unknown": frozenset(TASK_STATUSES),
-}
-
-# A worker whose last report is older than this is not "live" (tasks.stop then stops at once).
-WORKER_LIVENESS_S = 600
 
 
 class FaultKind(StrEnum):
@@ -305,14 +249,6 @@ class EmulatorState:
             return self._traffic
 
     # --- lookups -------------------------------------------------------------------------------
-    def get_task(self, task_id: Any, *, plural: bool = False) -> Doc:
-        task = self.tasks.get(task_id) if isinstance(task_id, str) else None
-        if task is None:
-            if plural:
-                raise invalid_task_id(ids=[task_id])
-            raise invalid_task_id(id=task_id, company=self.company_id)
-        return task
-
     def get_queue(self, queue_id: Any) -> Doc:
         queue = self.queues.get(queue_id) if isinstance(queue_id, str) else None
         if queue is None:
@@ -360,93 +296,7 @@ class EmulatorState:
         self.queues[qid] = queue
         return queue
 
-    def new_task_doc(self, task_id: str, user_id: str, name: str, task_type: str) -> Doc:
-        now = self.now_iso()
-        return {
-            "id": task_id,
-            "name": name,
-            "type": task_type,
-            "status": "created",
-            "status_reason": "",
-            "status_message": "",
-            "status_changed": now,
-            "comment": "",
-            "created": now,
-            "last_update": now,
-            "last_change": now,
-            "last_changed_by": user_id,
-            "user": user_id,
-            "company": self.company_id,
-            "project": None,
-            "parent": None,
-            "tags": [],
-            "system_tags": [],
-            "execution": {"queue": None, "parameters": {}, "artifacts": []},
-            "script": {},
-            "container": {},
-            "hyperparams": {},
-            "configuration": {},
-            "runtime": {},
-            "last_metrics": {},
-            "last_iteration": 0,
-            "models": {"input": [], "output": []},
-            "output": {},
-            "active_duration": 0,
-        }
-
     # --- task status machine -------------------------------------------------------------------
-    def _touch(self, task: Doc, user_id: str | None) -> dict[str, Any]:
-        now = self.now_iso()
-        task["last_update"] = now
-        task["last_change"] = now
-        if user_id:
-            task["last_changed_by"] = user_id
-        return {"last_update": now, "last_change": now, "last_changed_by": task["last_changed_by"]}
-
-    def set_status(
-        self,
-        task: Doc,
-        new_status: str,
-        *,
-        force: bool = False,
-        status_reason: str | None = None,
-        status_message: str | None = None,
-        user_id: str | None = None,
-        dequeue: bool = True,
-    ) -> dict[str, Any]:
-        """Change a task's status by the server's rules; return the updated fields.
-
-        `dequeue=False` is the status endpoints' way (clearml-server's ChangeStatusRequest,
-        bll/task/utils.py, never touches a queue): a queued task set to stopped stays queued.
-        """
-        current = task.get("status", "created")
-        if new_status not in TASK_STATUSES:
-            raise bad_request(12, "Validation error", "invalid status", status=new_status)
-        if not force and new_status != current and new_status not in TRANSITIONS[current]:
-            raise invalid_task_status(
-                "Invalid status change", current_status=current, new_status=new_status
-            )
-        now_dt = self.now()
-        now = iso(now_dt)
-        fields: dict[str, Any] = {
-            "status": new_status,
-            "status_reason": status_reason or "",
-            "status_message": status_message or "",
-            "status_changed": now,
-        }
-        if new_status == "in_progress" and current != "in_progress":
-            fields["started"] = now
-        if new_status in ("completed", "stopped", "failed", "published"):
-            fields["completed"] = now
-            started = parse_iso(task.get("started"))
-            if started is not None and current == "in_progress":
-                fields["active_duration"] = int((now_dt - started).total_seconds())
-        if dequeue and new_status != "queued" and current == "queued":
-            self.remove_from_queues(task["id"])
-        task.update(fields)
-        fields.update(self._touch(task, user_id))
-        return fields
-
     def remove_from_queues(self, task_id: str) -> int:
         removed = 0
         for queue in self.queues.values():
@@ -455,111 +305,11 @@ class EmulatorState:
             removed += before - len(queue["entries"])
         return removed
 
-    def enqueue(
-        self,
-        task: Doc,
-        queue: Doc,
-        *,
-        force: bool = False,
-        status_reason: str | None = None,
-        status_message: str | None = None,
-        user_id: str | None = None,
-    ) -> dict[str, Any]:
-        status = task.get("status")
-        if status not in ("created", "stopped", "failed", "queued", "completed", "closed") and not (
-            force
-        ):
-            raise invalid_task_status(
-                "Invalid status change", current_status=status, new_status="queued"
-            )
-        for q in self.queues.values():
-            if any(e["task"] == task["id"] for e in q["entries"]):
-                raise bad_request(706, "Task already queued", None, task=task["id"])
-        fields = self.set_status(
-            task,
-            "queued",
-            force=True,
-            status_reason=status_reason,
-            status_message=status_message,
-            user_id=user_id,
-        )
-        task.setdefault("execution", {})["queue"] = queue["id"]
-        queue["entries"].append({"task": task["id"], "added": self.now_iso()})
-        queue["last_update"] = self.now_iso()
-        fields["execution.queue"] = queue["id"]
-        return fields
-
-    def run_by_worker(self, task: Doc) -> bool:
-        """clearml-server's `is_run_by_worker` (bll/task/task_operations.py stop_task): the
-        task names a worker and was updated within apiserver.workers.task_update_timeout."""
-        last_update = parse_iso(task.get("last_update"))
-        return bool(task.get("last_worker")) and (
-            last_update is not None
-            and (self.now() - last_update).total_seconds() < WORKER_LIVENESS_S
-        )
-
-    def delete_task(self, task_id: str) -> None:
-        self.remove_from_queues(task_id)
-        self.tasks.pop(task_id, None)
-        self.logs.pop(task_id, None)
-        for worker in self.workers.values():
-            if worker.task_id == task_id:
-                worker.task_id = None
-
     # --- hyperparams, metrics ------------------------------------------------------------------
-    @staticmethod
-    def set_hyperparam(
-        task: Doc,
-        section: str,
-        name: str,
-        value: Any,
-        *,
-        type_: str | None = None,
-        description: str | None = None,
-    ) -> None:
-        item: Doc = {"section": section, "name": name, "value": "" if value is None else str(value)}
-        if type_ is not None:
-            item["type"] = type_
-        if description is not None:
-            item["description"] = description
-        task.setdefault("hyperparams", {}).setdefault(section, {})[name] = item
-
-    def set_metric(
-        self, task: Doc, metric: str, variant: str, value: float, iteration: int = 0
-    ) -> None:
-        bucket = task.setdefault("last_metrics", {}).setdefault(md5_hex(metric), {})
-        key = md5_hex(variant)
-        entry = bucket.get(key)
-        value = float(value)
-        if entry is None:
-            bucket[key] = {
-                "metric": metric,
-                "variant": variant,
-                "value": value,
-                "min_value": value,
-                "min_value_iteration": iteration,
-                "max_value": value,
-                "max_value_iteration": iteration,
-                "first_value": value,
-                "first_value_iteration": iteration,
-                "mean_value": value,
-                "count": 1,
-            }
-            return
-        count = int(entry.get("count", 1)) + 1
-        entry["mean_value"] = (float(entry.get("mean_value", value)) * (count - 1) + value) / count
-        entry["count"] = count
-        entry["value"] = value
-        if value < entry["min_value"]:
-            entry["min_value"], entry["min_value_iteration"] = value, iteration
-        if value > entry["max_value"]:
-            entry["max_value"], entry["max_value_iteration"] = value, iteration
 
 
 __all__ = [
     "COMPANY_ID",
-    "TASK_STATUSES",
-    "TRANSITIONS",
     "ApiError",
     "Credential",
     "EmulatorState",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from tray_app.demo.bll.tasks import get_task
 from tray_app.demo.state import Doc, EmulatorState, Worker
 from tray_app.demo.values import iso, parse_iso
 
@@ -63,7 +64,7 @@ def worker_report(
     if queue_ids is not None:
         worker.queue_ids = list(queue_ids)
     if task_id:
-        task = state.get_task(task_id)
+        task = get_task(state, task_id)
         task["last_worker"] = worker.id
         task["last_worker_report"] = iso(now)
         task["last_update"] = iso(now)

@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 
 from tray_app.demo.bll.events import add_log, delete_task_log
+from tray_app.demo.bll.tasks import get_task, set_metric
 from tray_app.demo.errors import bad_request, validation_error
 from tray_app.demo.query import require
 from tray_app.demo.services.base import Call, Doc, as_bool, endpoint
@@ -58,7 +59,7 @@ def _add_events(call: Call, events: list[Doc]) -> Doc:
                 newline=False,
             )
         elif etype == "training_stats_scalar":
-            state.set_metric(
+            set_metric(
                 task,
                 str(event.get("metric", "")),
                 str(event.get("variant", "")),
@@ -85,7 +86,7 @@ def events_get_task_log(call: Call, body: Doc) -> Doc:
     require(body, "task")
     state = call.state
     task_id = body["task"]
-    state.get_task(task_id, plural=True)
+    get_task(state, task_id, plural=True)
     events = state.logs.get(task_id, [])
     try:
         batch_size = int(body.get("batch_size") or 5000)
@@ -115,7 +116,7 @@ def events_get_task_log(call: Call, body: Doc) -> Doc:
 @endpoint("events.get_task_latest_scalar_values")
 def events_get_task_latest_scalar_values(call: Call, body: Doc) -> Doc:
     require(body, "task")
-    task = call.state.get_task(body["task"], plural=True)
+    task = get_task(call.state, body["task"], plural=True)
     metrics = []
     for variants in (task.get("last_metrics") or {}).values():
         items = list(variants.values())
@@ -148,5 +149,5 @@ def _epoch_ms(value: str | None) -> int | None:
 @endpoint("events.delete_for_task")
 def events_delete_for_task(call: Call, body: Doc) -> Doc:
     require(body, "task")
-    call.state.get_task(body["task"])
+    get_task(call.state, body["task"])
     return {"deleted": delete_task_log(call.state, body["task"])}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 from tray_app.demo.bll.projects import add_project, project_by_name
+from tray_app.demo.bll.tasks import delete_task
 from tray_app.demo.errors import bad_request, invalid_project_id, validation_error
 from tray_app.demo.query import QuerySpec, ensure_list, project, require, run_query
 from tray_app.demo.services.base import Call, Doc, as_bool, endpoint
@@ -96,6 +97,6 @@ def projects_delete(call: Call, body: Doc) -> Doc:
             402, "Project has associated tasks (use force=True)", None, id=body["project"]
         )
     for t in tasks:
-        state.delete_task(t["id"])
+        delete_task(state, t["id"])
     del state.projects[body["project"]]
     return {"deleted": 1, "disassociated_tasks": 0, "deleted_tasks": len(tasks)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+from tray_app.demo.bll.tasks import get_task
 from tray_app.demo.errors import bad_request, validation_error
 from tray_app.demo.query import QuerySpec, ensure_list, project, require, run_query
 from tray_app.demo.services.base import Call, Doc, as_bool, endpoint
@@ -132,7 +133,7 @@ def queues_delete(call: Call, body: Doc) -> Doc:
 def queues_add_task(call: Call, body: Doc) -> Doc:
     require(body, "queue", "task")
     queue = call.state.get_queue(body["queue"])
-    call.state.get_task(body["task"])
+    get_task(call.state, body["task"])
     queue["entries"].append({"task": body["task"], "added": call.state.now_iso()})
     return {"added": 1}
 

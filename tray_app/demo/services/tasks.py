@@ -7,6 +7,17 @@ from typing import Any
 
 from tray_app.demo.bll.events import delete_task_log
 from tray_app.demo.bll.projects import add_project, project_by_name
+from tray_app.demo.bll.tasks import (
+    TASK_TYPES,
+    delete_task,
+    enqueue,
+    get_task,
+    new_task_doc,
+    run_by_worker,
+    set_hyperparam,
+    set_status,
+    touch,
+)
 from tray_app.demo.errors import (
     bad_request,
     invalid_project_id,
@@ -16,7 +27,7 @@ from tray_app.demo.errors import (
 )
 from tray_app.demo.query import QuerySpec, ensure_list, lookup, project, require, run_query
 from tray_app.demo.services.base import Call, Doc, Handler, as_bool, endpoint, updated
-from tray_app.demo.state import TASK_TYPES, EmulatorState
+from tray_app.demo.state import EmulatorState
 
 # database/model/task/task.py `get_all_query_options`: only these keys filter; any other key
 # of a get_all request is ignored. (`created`/`started` are range fields there: [min, max].)
@@ -178,7 +189,7 @@ def tasks_get_all_ex(call: Call, body: Doc) -> Doc:
 @endpoint("tasks.get_by_id")
 def tasks_get_by_id(call: Call, body: Doc) -> Doc:
     require(body, "task")
-    task = call.state.get_task(body["task"], plural=True)
+    task = get_task(call.state, body["task"], plural=True)
     return {"task": copy.deepcopy(task)}
 
 
@@ -187,7 +198,7 @@ def tasks_get_by_id_ex(call: Call, body: Doc) -> Doc:
     require(body, "id", declared=True)
     ids = ensure_list(body.get("id"), "id")
     for tid in ids:
-        call.state.get_task(tid, plural=True)
+        get_task(call.state, tid, plural=True)
     return query_tasks(call, body, joins=True)
 
 
@@ -250,7 +261,7 @@ def tasks_create(call: Call, body: Doc) -> Doc:
         raise validation_error("name must be at least 3 characters", name=body["name"])
     _check_type(body["type"])
     tid = state.new_id()
-    task = state.new_task_doc(tid, call.user_id or "", str(body["name"]), str(body["type"]))
+    task = new_task_doc(state, tid, call.user_id or "", str(body["name"]), str(body["type"]))
     safe = {k: v for k, v in body.items() if k != "runtime"}
     _apply_fields(state, task, safe, {})
     task.setdefault("execution", {}).setdefault("queue", None)
@@ -267,21 +278,21 @@ def tasks_validate(call: Call, body: Doc) -> Doc:
 def tasks_edit(call: Call, body: Doc) -> Doc:
     require(body, "task")
     state = call.state
-    task = state.get_task(body["task"])
+    task = get_task(state, body["task"])
     if task["status"] != "created" and not as_bool(body.get("force")):
         raise invalid_task_status(None, expected="created", status=task["status"])
     if "runtime" in body and body["runtime"] is not None and not isinstance(body["runtime"], dict):
         raise validation_error("runtime must be an object")
     fields: Doc = {}
     _apply_fields(state, task, body, fields)
-    fields.update(state._touch(task, call.user_id))
+    fields.update(touch(state, task, call.user_id))
     return {"updated": 1, "fields": fields}
 
 
 @endpoint("tasks.edit_runtime", min_version="2.34")
 def tasks_edit_runtime(call: Call, body: Doc) -> Doc:
     require(body, "task")
-    task = call.state.get_task(body["task"])
+    task = get_task(call.state, body["task"])
     runtime = task.setdefault("runtime", {})
     n = 0
     for key, value in (body.get("add_or_update") or {}).items():
@@ -290,7 +301,7 @@ def tasks_edit_runtime(call: Call, body: Doc) -> Doc:
     for key in body.get("remove") or []:
         if runtime.pop(key, None) is not None:
             n += 1
-    call.state._touch(task, call.user_id)
+    touch(call.state, task, call.user_id)
     return {"updated": n}
 
 
@@ -298,7 +309,7 @@ def tasks_edit_runtime(call: Call, body: Doc) -> Doc:
 def tasks_update(call: Call, body: Doc) -> Doc:
     require(body, "task")
     state = call.state
-    task = state.get_task(body["task"])
+    task = get_task(state, body["task"])
     fields: Doc = {}
     for key in ("name", "tags", "system_tags", "comment", "project"):
         if key in body:
@@ -306,7 +317,7 @@ def tasks_update(call: Call, body: Doc) -> Doc:
                 raise invalid_project_id(id=body[key])
             task[key] = copy.deepcopy(body[key])
             fields[key] = copy.deepcopy(body[key])
-    fields.update(state._touch(task, call.user_id))
+    fields.update(touch(state, task, call.user_id))
     return {"updated": 1, "fields": fields}
 
 
@@ -318,7 +329,7 @@ def _only_properties(items: list[Doc]) -> bool:
 def tasks_edit_hyper_params(call: Call, body: Doc) -> Doc:
     require(body, "task")
     state = call.state
-    task = state.get_task(body["task"])
+    task = get_task(state, body["task"])
     items = ensure_list(body.get("hyperparams"), "hyperparams")
     if not all(isinstance(i, dict) for i in items):
         raise validation_error("hyperparams items must be objects")
@@ -341,7 +352,7 @@ def tasks_edit_hyper_params(call: Call, body: Doc) -> Doc:
         for section in {i["section"] for i in items}:
             hyper.pop(section, None)
     for item in items:
-        state.set_hyperparam(
+        set_hyperparam(
             task,
             item["section"],
             item["name"],
@@ -349,14 +360,14 @@ def tasks_edit_hyper_params(call: Call, body: Doc) -> Doc:
             type_=item.get("type"),
             description=item.get("description"),
         )
-    state._touch(task, call.user_id)
+    touch(state, task, call.user_id)
     return {"updated": 1}
 
 
 @endpoint("tasks.delete_hyper_params", min_version="2.9")
 def tasks_delete_hyper_params(call: Call, body: Doc) -> Doc:
     require(body, "task")
-    task = call.state.get_task(body["task"])
+    task = get_task(call.state, body["task"])
     items = ensure_list(body.get("hyperparams"), "hyperparams")
     if (
         task["status"] != "created"
@@ -407,7 +418,7 @@ def tasks_get_hyper_params(call: Call, body: Doc) -> Doc:
 def tasks_edit_configuration(call: Call, body: Doc) -> Doc:
     require(body, "task")
     state = call.state
-    task = state.get_task(body["task"])
+    task = get_task(state, body["task"])
     if task["status"] != "created" and not as_bool(body.get("force")):
         raise invalid_task_status(None, expected="created", status=task["status"])
     items = ensure_list(body.get("configuration"), "configuration")
@@ -423,14 +434,14 @@ def tasks_edit_configuration(call: Call, body: Doc) -> Doc:
             "type": item.get("type", ""),
             "description": item.get("description", ""),
         }
-    state._touch(task, call.user_id)
+    touch(state, task, call.user_id)
     return {"updated": 1}
 
 
 @endpoint("tasks.delete_configuration", min_version="2.9")
 def tasks_delete_configuration(call: Call, body: Doc) -> Doc:
     require(body, "task")
-    task = call.state.get_task(body["task"])
+    task = get_task(call.state, body["task"])
     names = ensure_list(body.get("configuration"), "configuration")
     conf = task.setdefault("configuration", {})
     deleted = sum(1 for n in names if conf.pop(n, None) is not None)
@@ -475,7 +486,7 @@ def tasks_get_configuration_names(call: Call, body: Doc) -> Doc:
 def tasks_enqueue(call: Call, body: Doc) -> Doc:
     require(body, "task")
     state = call.state
-    task = state.get_task(body["task"])
+    task = get_task(state, body["task"])
     if body.get("queue"):
         queue = state.get_queue(body["queue"])
     elif body.get("queue_name"):
@@ -487,7 +498,8 @@ def tasks_enqueue(call: Call, body: Doc) -> Doc:
         queue = found
     else:
         queue = state.default_queue()
-    fields = state.enqueue(
+    fields = enqueue(
+        state,
         task,
         queue,
         force=as_bool(body.get("force")),
@@ -505,10 +517,11 @@ def tasks_enqueue(call: Call, body: Doc) -> Doc:
 def tasks_dequeue(call: Call, body: Doc) -> Doc:
     require(body, "task")
     state = call.state
-    task = state.get_task(body["task"])
+    task = get_task(state, body["task"])
     if task["status"] != "queued":
         raise invalid_task_status(None, expected="queued", status=task["status"])
-    fields = state.set_status(
+    fields = set_status(
+        state,
         task,
         "created",
         status_reason=body.get("status_reason"),
@@ -526,15 +539,16 @@ def tasks_stop(call: Call, body: Doc) -> Doc:
     status-transition check; it never forces "stopped"."""
     require(body, "task")
     state = call.state
-    task = state.get_task(body["task"])
+    task = get_task(state, body["task"])
     force = as_bool(body.get("force"))
     status = task["status"]
     is_queued = status == "queued"
     development = "development" in (task.get("system_tags") or [])
-    if is_queued or development or not state.run_by_worker(task):
+    if is_queued or development or not run_by_worker(state, task):
         if is_queued:
             state.remove_from_queues(task["id"])
-        fields = state.set_status(
+        fields = set_status(
+            state,
             task,
             "stopped",
             force=force,
@@ -543,7 +557,8 @@ def tasks_stop(call: Call, body: Doc) -> Doc:
             user_id=call.user_id,
         )
         return updated(fields)
-    fields = state.set_status(
+    fields = set_status(
+        state,
         task,
         status,
         force=force,
@@ -558,8 +573,9 @@ def _status_endpoint(new_status: str, extra: str | None = None) -> Handler:
     def handler(call: Call, body: Doc) -> Doc:
         require(body, "task")
         state = call.state
-        task = state.get_task(body["task"])
-        fields = state.set_status(
+        task = get_task(state, body["task"])
+        fields = set_status(
+            state,
             task,
             new_status,
             force=as_bool(body.get("force")),
@@ -588,11 +604,11 @@ endpoint("tasks.publish")(_status_endpoint("published", "committed_versions_resu
 def tasks_reset(call: Call, body: Doc) -> Doc:
     require(body, "task")
     state = call.state
-    task = state.get_task(body["task"])
+    task = get_task(state, body["task"])
     if task["status"] == "published" and not as_bool(body.get("force")):
         raise invalid_task_status(None, expected="not published", status=task["status"])
     dequeued = state.remove_from_queues(task["id"])
-    fields = state.set_status(task, "created", force=True, user_id=call.user_id)
+    fields = set_status(state, task, "created", force=True, user_id=call.user_id)
     for key in ("started", "completed", "last_worker", "last_worker_report"):
         task.pop(key, None)
     task["last_metrics"] = {}
@@ -612,7 +628,7 @@ def tasks_reset(call: Call, body: Doc) -> Doc:
 def tasks_delete(call: Call, body: Doc) -> Doc:
     require(body, "task")
     state = call.state
-    task = state.get_task(body["task"])
+    task = get_task(state, body["task"])
     if task["status"] != "created" and not as_bool(body.get("force")):
         raise bad_request(
             123,
@@ -622,7 +638,7 @@ def tasks_delete(call: Call, body: Doc) -> Doc:
             expected="created",
             current=task["status"],
         )
-    state.delete_task(task["id"])
+    delete_task(state, task["id"])
     return {
         "deleted": True,
         "updated_children": 0,
@@ -635,7 +651,7 @@ def tasks_delete(call: Call, body: Doc) -> Doc:
 @endpoint("tasks.ping")
 def tasks_ping(call: Call, body: Doc) -> Doc:
     require(body, "task")
-    task = call.state.get_task(body["task"])
+    task = get_task(call.state, body["task"])
     task["last_update"] = call.state.now_iso()
     return {}
 
@@ -644,9 +660,10 @@ def tasks_ping(call: Call, body: Doc) -> Doc:
 def tasks_clone(call: Call, body: Doc) -> Doc:
     require(body, "task")
     state = call.state
-    source = state.get_task(body["task"])
+    source = get_task(state, body["task"])
     tid = state.new_id()
-    task = state.new_task_doc(
+    task = new_task_doc(
+        state,
         tid,
         call.user_id or "",
         body.get("new_task_name") or f"Clone Of {source['name']}",
@@ -701,15 +718,15 @@ def tasks_clone(call: Call, body: Doc) -> Doc:
 @endpoint("tasks.set_requirements")
 def tasks_set_requirements(call: Call, body: Doc) -> Doc:
     require(body, "task")
-    task = call.state.get_task(body["task"])
+    task = get_task(call.state, body["task"])
     task.setdefault("script", {})["requirements"] = copy.deepcopy(body.get("requirements") or {})
-    return updated(call.state._touch(task, call.user_id))
+    return updated(touch(call.state, task, call.user_id))
 
 
 @endpoint("tasks.add_or_update_artifacts", min_version="2.10")
 def tasks_add_or_update_artifacts(call: Call, body: Doc) -> Doc:
     require(body, "task")
-    task = call.state.get_task(body["task"])
+    task = get_task(call.state, body["task"])
     artifacts = task.setdefault("execution", {}).setdefault("artifacts", [])
     by_key = {(a.get("key"), a.get("mode", "output")): a for a in artifacts}
     for art in ensure_list(body.get("artifacts"), "artifacts"):
