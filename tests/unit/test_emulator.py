@@ -12,7 +12,7 @@ from support.emulator import AsgiEmulator, make_asgi_emulator
 
 from tray_app.demo import DEMO_USER_NAME, OTHER_USERS, SECRET_MARKER, seeded_state
 from tray_app.demo.bll.events import add_log
-from tray_app.demo.state import md5_hex
+from tray_app.demo.values import md5_hex
 
 
 async def call(

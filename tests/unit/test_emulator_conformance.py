@@ -15,7 +15,7 @@ import pytest
 from support.emulator import AsgiEmulator, make_asgi_emulator
 
 from tray_app.demo.bll.workers import register_worker
-from tray_app.demo.state import iso
+from tray_app.demo.values import iso
 
 
 async def call(emu: AsgiEmulator, endpoint: str, body: dict[str, Any]) -> httpx.Response:

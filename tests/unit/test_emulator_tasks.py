@@ -8,6 +8,7 @@ import httpx
 import pytest
 from support.emulator import AsgiEmulator, make_asgi_emulator
 
+from tray_app.demo.bll.queues import default_queue, queue_by_name
 from tray_app.demo.bll.tasks import TRANSITIONS
 from tray_app.demo.state import EmulatorState
 
@@ -141,7 +142,7 @@ async def test_configuration_roundtrip(emu: AsgiEmulator) -> None:
 async def test_enqueue_by_name_and_dequeue(emu: AsgiEmulator) -> None:
     tid = await new_task(emu)
     reply = await ok(emu, "tasks.enqueue", {"task": tid, "queue_name": "sessions"})
-    queue = emu.state.queue_by_name("sessions")
+    queue = queue_by_name(emu.state, "sessions")
     assert queue is not None
     assert reply["queued"] == 1 and reply["fields"]["status"] == "queued"
     assert reply["fields"]["execution.queue"] == queue["id"]
@@ -156,7 +157,7 @@ async def test_enqueue_by_name_and_dequeue(emu: AsgiEmulator) -> None:
 async def test_enqueue_without_queue_uses_default(emu: AsgiEmulator) -> None:
     tid = await new_task(emu)
     reply = await ok(emu, "tasks.enqueue", {"task": tid})
-    assert reply["fields"]["execution.queue"] == emu.state.default_queue()["id"]
+    assert reply["fields"]["execution.queue"] == default_queue(emu.state)["id"]
     assert (await ok(emu, "queues.get_default", {}))["name"] == "default"
 
 

@@ -20,7 +20,7 @@ from tray_app.core.models import SessionState, Snapshot, snapshot_to_json
 from tray_app.core.sessions import WORKERS_MAX_AGE_S, SessionService
 from tray_app.demo import SECRET_MARKER, EmulatorState
 from tray_app.demo.bll.workers import register_worker
-from tray_app.demo.state import md5_hex
+from tray_app.demo.values import md5_hex
 
 WEB = "http://127.0.0.1:18080"
 

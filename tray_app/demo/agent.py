@@ -33,6 +33,7 @@ from tray_app.demo.seed import (
     worker_ip,
 )
 from tray_app.demo.state import EmulatorState, Worker
+from tray_app.demo.values import md5_hex
 
 log = logging.getLogger(__name__)
 
@@ -283,8 +284,6 @@ class SimulatedAgent:
 
 def _seeded_idle(task: dict[str, object]) -> bool:
     """Seeded idle sessions stay idle (their cpu metric was seeded near zero)."""
-    from tray_app.demo.state import md5_hex
-
     metrics = task.get("last_metrics")
     if not isinstance(metrics, dict):
         return False

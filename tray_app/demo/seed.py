@@ -15,6 +15,7 @@ from typing import Any
 
 from tray_app.demo.bll.events import add_log
 from tray_app.demo.bll.projects import add_project
+from tray_app.demo.bll.queues import add_queue
 from tray_app.demo.bll.tasks import new_task_doc, set_hyperparam, set_metric
 from tray_app.demo.bll.users import add_user
 from tray_app.demo.bll.workers import register_worker
@@ -387,14 +388,14 @@ def seed_state(state: EmulatorState, *, sessions: int, seed: int, other_users: i
     add_project(state, "Vision Research", others[0]["id"] if others else me["id"])
 
     queues = {
-        QUEUE_DEFAULT: state.add_queue(QUEUE_DEFAULT, system_tags=["default"]),
-        QUEUE_SESSIONS: state.add_queue(
-            QUEUE_SESSIONS, system_tags=["interactive"], display_name="Interactive sessions"
+        QUEUE_DEFAULT: add_queue(state, QUEUE_DEFAULT, system_tags=["default"]),
+        QUEUE_SESSIONS: add_queue(
+            state, QUEUE_SESSIONS, system_tags=["interactive"], display_name="Interactive sessions"
         ),
-        QUEUE_GPU: state.add_queue(
-            QUEUE_GPU, system_tags=["interactive"], tags=["gpu"], display_name="A100 GPUs"
+        QUEUE_GPU: add_queue(
+            state, QUEUE_GPU, system_tags=["interactive"], tags=["gpu"], display_name="A100 GPUs"
         ),
-        QUEUE_SERVICES: state.add_queue(QUEUE_SERVICES, system_tags=["internal"]),
+        QUEUE_SERVICES: add_queue(state, QUEUE_SERVICES, system_tags=["internal"]),
     }
 
     worker_index = 0

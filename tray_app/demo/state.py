@@ -1,8 +1,11 @@
-"""The emulator's in-memory server state: documents, the task status machine, workers, logs.
+"""The emulator's in-memory server: its documents and records, its clock, its fault injector.
 
-Everything that changes state goes through `EmulatorState` methods under `state.lock`, so the
-HTTP handlers (in the server's event loop thread) and the simulated agent (driven either by the
-server loop or synchronously by a test) share one set of rules.
+Storage only: the dicts of users, projects, queues, tasks, workers and logs, the lock that
+guards them, the handled requests and their traffic, and time and ids. What changes the
+documents lives in `bll/<service>.py` (the server's rules) and runs under `state.lock`, so
+the HTTP handlers (in the server's event loop thread), the simulated agent (driven by the
+server loop or synchronously by a test) and the seed data share one set of rules.
+`seed.seeded_state(...)` makes a state with realistic data.
 """
 
 from __future__ import annotations
@@ -17,12 +20,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
-from tray_app.demo.errors import (
-    ApiError,
-    bad_request,
-    invalid_queue_id,
-)
-from tray_app.demo.values import iso, md5_hex, parse_iso
+from tray_app.demo.values import iso
 
 Doc = dict[str, Any]
 StatsShape = Literal["2.0", "2.3"]
@@ -228,6 +226,7 @@ class EmulatorState:
     def seeded_id(self) -> str:
         return f"{self.rng.getrandbits(128):032x}"
 
+    # --- handled requests ----------------------------------------------------------------------
     def count_requests(self, endpoint: str | None = None) -> int:
         """Handled requests so far (all, or for one endpoint name)."""
         with self.lock:
@@ -248,69 +247,9 @@ class EmulatorState:
         with self.lock:
             return self._traffic
 
-    # --- lookups -------------------------------------------------------------------------------
-    def get_queue(self, queue_id: Any) -> Doc:
-        queue = self.queues.get(queue_id) if isinstance(queue_id, str) else None
-        if queue is None:
-            raise invalid_queue_id(id=queue_id)
-        return queue
-
-    def queue_by_name(self, name: str) -> Doc | None:
-        for queue in self.queues.values():
-            if queue["name"] == name:
-                return queue
-        return None
-
-    def default_queue(self) -> Doc:
-        for queue in self.queues.values():
-            if "default" in queue.get("system_tags", []):
-                return queue
-        raise bad_request(707, "No queue was provided and no default queue could be found")
-
-    # --- creation helpers ----------------------------------------------------------------------
-    def add_queue(
-        self,
-        name: str,
-        *,
-        system_tags: list[str] | None = None,
-        tags: list[str] | None = None,
-        display_name: str | None = None,
-        queue_id: str | None = None,
-        user_id: str | None = None,
-    ) -> Doc:
-        qid = queue_id or self.seeded_id()
-        now = self.now_iso()
-        queue: Doc = {
-            "id": qid,
-            "name": name,
-            "display_name": display_name,
-            "user": user_id or self.current_user_id,
-            "company": self.company_id,
-            "created": now,
-            "last_update": now,
-            "tags": list(tags or []),
-            "system_tags": list(system_tags or []),
-            "entries": [],
-            "metadata": {},
-        }
-        self.queues[qid] = queue
-        return queue
-
-    # --- task status machine -------------------------------------------------------------------
-    def remove_from_queues(self, task_id: str) -> int:
-        removed = 0
-        for queue in self.queues.values():
-            before = len(queue["entries"])
-            queue["entries"] = [e for e in queue["entries"] if e["task"] != task_id]
-            removed += before - len(queue["entries"])
-        return removed
-
-    # --- hyperparams, metrics ------------------------------------------------------------------
-
 
 __all__ = [
     "COMPANY_ID",
-    "ApiError",
     "Credential",
     "EmulatorState",
     "FaultKind",
@@ -318,7 +257,4 @@ __all__ = [
     "RequestRecord",
     "Traffic",
     "Worker",
-    "iso",
-    "md5_hex",
-    "parse_iso",
 ]

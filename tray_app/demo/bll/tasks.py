@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tray_app.demo.bll.events import delete_task_log
+from tray_app.demo.bll.queues import remove_from_queues
 from tray_app.demo.errors import bad_request, invalid_task_id, invalid_task_status
 from tray_app.demo.state import Doc, EmulatorState
 from tray_app.demo.values import iso, md5_hex, parse_iso
@@ -160,7 +161,7 @@ def set_status(
         if started is not None and current == "in_progress":
             fields["active_duration"] = int((now_dt - started).total_seconds())
     if dequeue and new_status != "queued" and current == "queued":
-        state.remove_from_queues(task["id"])
+        remove_from_queues(state, task["id"])
     task.update(fields)
     fields.update(touch(state, task, user_id))
     return fields
@@ -213,7 +214,7 @@ def run_by_worker(state: EmulatorState, task: Doc) -> bool:
 
 def delete_task(state: EmulatorState, task_id: str) -> None:
     """The task, its queue entries and its console log are gone; its worker runs nothing."""
-    state.remove_from_queues(task_id)
+    remove_from_queues(state, task_id)
     state.tasks.pop(task_id, None)
     delete_task_log(state, task_id)
     for worker in state.workers.values():

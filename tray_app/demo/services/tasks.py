@@ -7,6 +7,13 @@ from typing import Any
 
 from tray_app.demo.bll.events import delete_task_log
 from tray_app.demo.bll.projects import add_project, project_by_name
+from tray_app.demo.bll.queues import (
+    add_queue,
+    default_queue,
+    get_queue,
+    queue_by_name,
+    remove_from_queues,
+)
 from tray_app.demo.bll.tasks import (
     TASK_TYPES,
     delete_task,
@@ -488,16 +495,16 @@ def tasks_enqueue(call: Call, body: Doc) -> Doc:
     state = call.state
     task = get_task(state, body["task"])
     if body.get("queue"):
-        queue = state.get_queue(body["queue"])
+        queue = get_queue(state, body["queue"])
     elif body.get("queue_name"):
-        found = state.queue_by_name(str(body["queue_name"]))
+        found = queue_by_name(state, str(body["queue_name"]))
         if found is None:  # the server creates a queue named in the request (API 2.19)
-            found = state.add_queue(
-                str(body["queue_name"]), queue_id=state.new_id(), user_id=call.user_id
+            found = add_queue(
+                state, str(body["queue_name"]), queue_id=state.new_id(), user_id=call.user_id
             )
         queue = found
     else:
-        queue = state.default_queue()
+        queue = default_queue(state)
     fields = enqueue(
         state,
         task,
@@ -546,7 +553,7 @@ def tasks_stop(call: Call, body: Doc) -> Doc:
     development = "development" in (task.get("system_tags") or [])
     if is_queued or development or not run_by_worker(state, task):
         if is_queued:
-            state.remove_from_queues(task["id"])
+            remove_from_queues(state, task["id"])
         fields = set_status(
             state,
             task,
@@ -607,7 +614,7 @@ def tasks_reset(call: Call, body: Doc) -> Doc:
     task = get_task(state, body["task"])
     if task["status"] == "published" and not as_bool(body.get("force")):
         raise invalid_task_status(None, expected="not published", status=task["status"])
-    dequeued = state.remove_from_queues(task["id"])
+    dequeued = remove_from_queues(state, task["id"])
     fields = set_status(state, task, "created", force=True, user_id=call.user_id)
     for key in ("started", "completed", "last_worker", "last_worker_report"):
         task.pop(key, None)

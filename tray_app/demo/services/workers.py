@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from tray_app.demo.bll.queues import queue_by_name
 from tray_app.demo.bll.workers import register_worker, worker_doc, worker_report
 from tray_app.demo.errors import bad_request, invalid_queue_id, missing_fields, validation_error
 from tray_app.demo.query import ensure_list, require
@@ -34,7 +35,7 @@ def workers_register(call: Call, body: Doc) -> Doc:
 def _queue_id(state: EmulatorState, ref: Any) -> str:
     if ref in state.queues:
         return str(ref)
-    queue = state.queue_by_name(str(ref))
+    queue = queue_by_name(state, str(ref))
     if queue is None:
         raise invalid_queue_id(id=ref)
     return str(queue["id"])
