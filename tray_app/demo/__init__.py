@@ -3,6 +3,8 @@
 Qt-free. `seeded_state(...)` builds the data, `create_app(state)` is the ASGI app (also
 for `httpx.ASGITransport`), `DemoServer(state).start()` serves it on loopback, `SimulatedAgent`
 runs the queued sessions.
+
+Its tests are in tests/unit/demo/; each module names the files that test it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """A simulated clearml-agent cluster: pulls queued sessions, runs them, reports machine stats.
 
-It acts through the same state-machine code the HTTP handlers use. Drive it with `step()`
+It acts through the same state-machine code the HTTP handlers use (`bll/`). Drive it with `step()`
 (deterministic, for tests) or let `run(tick)` call `step()` periodically in the server's loop.
+
+Tested in tests/unit/demo/test_emulator_agent.py.
 """
 
 from __future__ import annotations

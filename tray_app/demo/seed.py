@@ -4,6 +4,8 @@
 `(sessions, seed)` always yields the same ids, names, statuses and numbers (times are relative to
 the state's clock). Every address is in 127.0.0.0/8 so that nothing can ever point outside the
 machine.
+
+Tested in tests/unit/demo/test_emulator.py (test_seed_*, determinism and coverage).
 """
 
 from __future__ import annotations

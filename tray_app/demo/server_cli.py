@@ -1,4 +1,7 @@
-"""`clearml-tray demo-server`: the emulator and its simulated agent in the foreground."""
+"""`clearml-tray demo-server`: the emulator and its simulated agent in the foreground.
+
+Tested in tests/unit/demo/test_emulator_faults.py (the command serves, Ctrl-C stops it).
+"""
 
 from __future__ import annotations
 

@@ -6,6 +6,9 @@ documents lives in `bll/<service>.py` (the server's rules) and runs under `state
 the HTTP handlers (in the server's event loop thread), the simulated agent (driven by the
 server loop or synchronously by a test) and the seed data share one set of rules.
 `seed.seeded_state(...)` makes a state with realistic data.
+
+Tested in tests/unit/demo/test_emulator.py (traffic, the clock) and test_emulator_faults.py
+(the fault injector).
 """
 
 from __future__ import annotations

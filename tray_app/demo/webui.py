@@ -2,6 +2,8 @@
 
 The demo's clearml.conf points `web_server` at the emulator itself; task pages use the web app's
 URL shapes (`/projects/<project>/experiments/<task>/...`, also `/tasks/<task>`).
+
+Tested in tests/unit/demo/test_emulator.py (test_web_ui_pages_show_sessions_with_escaped_logs).
 """
 
 from __future__ import annotations

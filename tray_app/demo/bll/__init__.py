@@ -7,4 +7,7 @@ seed data (`seed.py`). Those that need the `EmulatorState` take it first; caller
 can form:
 
     state  <-  users, projects, queues, events  <-  tasks  <-  workers
+
+Tested through the endpoints and the simulated agent that call them, in tests/unit/demo/;
+each module names its files.
 """

@@ -1,4 +1,8 @@
-"""Task events (apiserver/bll/event/): the console log a task's process writes."""
+"""Task events (apiserver/bll/event/): the console log a task's process writes.
+
+Tested in tests/unit/demo/test_emulator_agent.py (console logs) and
+test_emulator_tasks.py (tasks.reset drops it).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Projects (apiserver/bll/project/): a new project, a project by its name."""
+"""Projects (apiserver/bll/project/): a new project, a project by its name.
+
+Tested in tests/unit/demo/test_emulator_tasks.py (projects.create, tasks.clone).
+"""
 
 from __future__ import annotations
 

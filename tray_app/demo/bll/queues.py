@@ -1,4 +1,8 @@
-"""Queues (apiserver/bll/queue/): lookups, the default queue, a new queue, a task's entries."""
+"""Queues (apiserver/bll/queue/): lookups, the default queue, a new queue, a task's entries.
+
+Tested in tests/unit/demo/test_emulator_tasks.py (enqueue, dequeue, stop) and
+test_emulator_conformance.py.
+"""
 
 from __future__ import annotations
 

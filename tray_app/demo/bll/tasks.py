@@ -1,5 +1,9 @@
 """Tasks (apiserver/bll/task/): the status machine, enqueueing, deleting, hyperparameters and
-the last metrics of a task."""
+the last metrics of a task.
+
+Tested in tests/unit/demo/test_emulator_tasks.py (the status machine, enqueue, delete) and
+test_emulator_conformance.py (stop), test_emulator_agent.py (metrics).
+"""
 
 from __future__ import annotations
 

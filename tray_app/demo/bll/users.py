@@ -1,4 +1,8 @@
-"""Users (apiserver/bll/user/): a new user with an access key, a user's display name."""
+"""Users (apiserver/bll/user/): a new user with an access key, a user's display name.
+
+Tested in tests/unit/demo/test_emulator.py (the seeded users log in) and
+test_emulator_tasks.py (users.get_all_ex).
+"""
 
 from __future__ import annotations
 

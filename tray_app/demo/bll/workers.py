@@ -1,5 +1,9 @@
 """Workers (apiserver/bll/workers/): registration, status reports, a worker as workers.get_all
-describes it."""
+describes it.
+
+Tested in tests/unit/demo/test_emulator_agent.py (register, status report, workers.get_all)
+and test_emulator_conformance.py (the worker's ip).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""events.*: console log and scalars (apiserver/services/events.py)."""
+"""events.*: console log and scalars (apiserver/services/events.py).
+
+Tested in tests/unit/demo/test_emulator_agent.py (task log paging, add_batch).
+"""
 
 from __future__ import annotations
 

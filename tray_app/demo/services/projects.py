@@ -1,4 +1,7 @@
-"""projects.* (apiserver/services/projects.py)."""
+"""projects.* (apiserver/services/projects.py).
+
+Tested in tests/unit/demo/test_emulator_tasks.py and test_emulator_conformance.py.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""queues.* (apiserver/services/queues.py, bll/queue/)."""
+"""queues.* (apiserver/services/queues.py, bll/queue/).
+
+Tested in tests/unit/demo/test_emulator_tasks.py and test_emulator_conformance.py.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""tasks.* (apiserver/services/tasks.py, bll/task/)."""
+"""tasks.* (apiserver/services/tasks.py, bll/task/).
+
+Tested in tests/unit/demo/test_emulator_tasks.py, test_emulator.py (queries) and
+test_emulator_conformance.py.
+"""
 
 from __future__ import annotations
 

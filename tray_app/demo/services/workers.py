@@ -1,4 +1,8 @@
-"""workers.* (apiserver/services/workers.py, bll/workers/)."""
+"""workers.* (apiserver/services/workers.py, bll/workers/).
+
+Tested in tests/unit/demo/test_emulator_agent.py and test_emulator_conformance.py
+(get_stats).
+"""
 
 from __future__ import annotations
 
