@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.common import Context, tool_env
-from tray_app.demo import DemoServer, EmulatorState
+from tray_app.demo import DemoServer, EmulatorState, seeded_state
 
 APP_CLASS = "clearml-tray"  # the WM_CLASS of every window of ours
 POLL_S = 0.01  # between two xwininfo runs; one run takes ~4 ms on Xvfb
@@ -52,7 +52,7 @@ def emulator(
     prepare: Callable[[DemoServer], None] | None = None,
 ) -> Iterator[Emulated]:
     """Seed `sessions` sessions, serve them on loopback; a private HOME under ctx.workdir/name."""
-    server = DemoServer(EmulatorState.seeded(sessions=sessions), port=0, ssh_endpoints=False)
+    server = DemoServer(seeded_state(sessions=sessions), port=0, ssh_endpoints=False)
     if prepare is not None:
         prepare(server)
     server.start()

@@ -19,9 +19,9 @@ def _serve(
     sessions: int, agent: bool, like_clearml_session: bool, config: str, conn: Connection
 ) -> None:
     """Child process: the emulator until told to stop."""
-    from tray_app.demo import DemoServer, EmulatorState
+    from tray_app.demo import DemoServer, seeded_state
 
-    state = EmulatorState.seeded(sessions=sessions)
+    state = seeded_state(sessions=sessions)
     if like_clearml_session:
         from benchmarks.traffic import prepare_like_clearml_session
 

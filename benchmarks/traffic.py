@@ -33,7 +33,7 @@ from benchmarks.common import Context, Figure, at_most, run_measured, tool_env, 
 from tray_app.core.server.api import ClearMLClient
 from tray_app.core.server.config import ServerConfig
 from tray_app.core.server.sessions import WORKERS_MAX_AGE_S, SessionService
-from tray_app.demo import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, DemoServer, EmulatorState
+from tray_app.demo import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, DemoServer, EmulatorState, seeded_state
 from tray_app.demo.state import Traffic
 
 SECTION = "traffic"
@@ -108,7 +108,7 @@ def prepare_like_clearml_session(state: EmulatorState) -> int:
 
 @contextmanager
 def serving(sessions: int) -> Iterator[DemoServer]:
-    state = EmulatorState.seeded(sessions=sessions)
+    state = seeded_state(sessions=sessions)
     prepare_like_clearml_session(state)
     server = DemoServer(state, port=0, ssh_endpoints=False).start()
     try:

@@ -32,9 +32,9 @@ async def _snapshot_of(sessions: int) -> Any:
     from tray_app.core.server.api import ClearMLClient
     from tray_app.core.server.config import ServerConfig
     from tray_app.core.server.sessions import SessionService
-    from tray_app.demo import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, EmulatorState, create_app
+    from tray_app.demo import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, create_app, seeded_state
 
-    state = EmulatorState.seeded(sessions=sessions)
+    state = seeded_state(sessions=sessions)
     url = "http://emulator.test"
     config = ServerConfig(url, url, url, DEMO_ACCESS_KEY, DEMO_SECRET_KEY)
     transport = httpx.ASGITransport(app=create_app(state))

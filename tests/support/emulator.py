@@ -29,6 +29,7 @@ from tray_app.demo import (
     SimulatedAgent,
     clearml_conf_text,
     create_app,
+    seeded_state,
 )
 
 
@@ -80,7 +81,7 @@ def _make_state(
 ) -> EmulatorState:
     if state is not None:
         return state
-    return EmulatorState.seeded(sessions=sessions, seed=seed, **state_kwargs)
+    return seeded_state(sessions=sessions, seed=seed, **state_kwargs)
 
 
 @pytest.fixture
@@ -90,7 +91,7 @@ def emulator_factory() -> Iterator[Callable[..., EmulatorHandle]]:
     With `agent_tick`, ready sessions get SSH endpoints unless `ssh_endpoints=False` (a remote
     whose SSH server never answers: the CLI's tunnel fails and retries).
 
-    Extra keyword arguments go to `EmulatorState.seeded` (e.g. `token_lifetime=2`,
+    Extra keyword arguments go to `seeded_state` (e.g. `token_lifetime=2`,
     `server_version="2.0.0"`). Every emulator started here is stopped after the test.
     """
     started: list[DemoServer] = []

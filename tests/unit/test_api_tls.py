@@ -21,7 +21,7 @@ from cryptography.x509.oid import NameOID
 from tray_app.core.server.api import ClearMLClient
 from tray_app.core.server.config import ServerConfig
 from tray_app.core.server.errors import ClearMLUnavailable
-from tray_app.demo import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, EmulatorState, create_app
+from tray_app.demo import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, create_app, seeded_state
 
 
 def _name(common_name: str) -> x509.Name:
@@ -102,7 +102,7 @@ def https_emulator(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = uvicorn.Config(
-        create_app(EmulatorState.seeded(sessions=1)),
+        create_app(seeded_state(sessions=1)),
         host="127.0.0.1",
         port=port,
         ssl_certfile=str(cert),

@@ -18,6 +18,7 @@ import yaml
 from support.emulator import EmulatorHandle
 
 from tray_app.core.server.config import load_server_config
+from tray_app.demo.bll.workers import register_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yaml"
@@ -152,7 +153,7 @@ def test_health_check_fails_until_the_worker_is_registered(emulator: EmulatorHan
     run = [sys.executable, str(AGENT_START), "--health"]
     assert subprocess.run(run, env=env, timeout=60).returncode == 1
     with emulator.state.lock:
-        emulator.state.register_worker("sessions-agent", emulator.state.current_user_id, "")
+        register_worker(emulator.state, "sessions-agent", emulator.state.current_user_id, "")
     assert subprocess.run(run, env=env, timeout=60).returncode == 0
     wrong = _agent_env(emulator, emulator.access_key, "not-the-secret")
     assert subprocess.run(run, env=wrong, timeout=60).returncode == 1

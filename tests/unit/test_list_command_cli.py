@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tray_app.demo import SECRET_MARKER, clearml_conf_text
-from tray_app.demo.state import md5_hex
+from tray_app.demo.values import md5_hex
 
 REPO = Path(__file__).resolve().parents[2]
 

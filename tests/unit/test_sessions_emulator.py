@@ -20,7 +20,8 @@ from tray_app.core.server.errors import ClearMLRequestError
 from tray_app.core.server.models import SessionState, Snapshot, snapshot_to_json
 from tray_app.core.server.sessions import WORKERS_MAX_AGE_S, SessionService
 from tray_app.demo import SECRET_MARKER, EmulatorState
-from tray_app.demo.state import md5_hex
+from tray_app.demo.bll.workers import register_worker
+from tray_app.demo.values import md5_hex
 
 WEB = "http://127.0.0.1:18080"
 
@@ -221,7 +222,7 @@ async def test_workers_are_reused_until_a_session_names_an_unknown_one_or_they_a
     with rig.state.lock:
         old = rig.state.workers[task["last_worker"]]
         old.task_id = None
-        worker = rig.state.register_worker("new-box:gpu0", task["user"], "127.0.9.9")
+        worker = register_worker(rig.state, "new-box:gpu0", task["user"], "127.0.9.9")
         worker.task_id = task["id"]
         task["last_worker"] = worker.id
     snap = await service.snapshot()

@@ -1,8 +1,10 @@
 """ClearML REST API emulator: stateful server, seed data, simulated agent, fault injection.
 
-Qt-free. `EmulatorState.seeded(...)` builds the data, `create_app(state)` is the ASGI app (also
+Qt-free. `seeded_state(...)` builds the data, `create_app(state)` is the ASGI app (also
 for `httpx.ASGITransport`), `DemoServer(state).start()` serves it on loopback, `SimulatedAgent`
 runs the queued sessions.
+
+Its tests are in tests/unit/demo/; each module names the files that test it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from tray_app.demo.seed import (
     DEMO_USER_NAME,
     OTHER_USERS,
     SECRET_MARKER,
+    seeded_state,
 )
 from tray_app.demo.server import DemoServer, ServerStartError, clearml_conf_text
 from tray_app.demo.state import EmulatorState, FaultKind, Faults
@@ -36,4 +39,5 @@ __all__ = [
     "StepReport",
     "clearml_conf_text",
     "create_app",
+    "seeded_state",
 ]

@@ -1,7 +1,9 @@
 """A simulated clearml-agent cluster: pulls queued sessions, runs them, reports machine stats.
 
-It acts through the same state-machine code the HTTP handlers use. Drive it with `step()`
+It acts through the same state-machine code the HTTP handlers use (`bll/`). Drive it with `step()`
 (deterministic, for tests) or let `run(tick)` call `step()` periodically in the server's loop.
+
+Tested in tests/unit/demo/test_emulator_agent.py.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from tray_app.demo.bll.events import add_log
+from tray_app.demo.bll.tasks import set_status
+from tray_app.demo.bll.workers import register_worker, worker_report
 from tray_app.demo.seed import (
     HARDWARE,
     QUEUE_GPU,
@@ -30,6 +35,7 @@ from tray_app.demo.seed import (
     worker_ip,
 )
 from tray_app.demo.state import EmulatorState, Worker
+from tray_app.demo.values import md5_hex
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +152,9 @@ class SimulatedAgent:
                 worker.task_id = None  # deleted or stopped by force: the process is gone
                 continue
             if task.get("status_message") == "stopping":
-                state.add_log(task["id"], "User aborted: stopping task", worker=worker.id)
-                state.set_status(
+                add_log(state, task["id"], "User aborted: stopping task", worker=worker.id)
+                set_status(
+                    state,
                     task,
                     "stopped",
                     status_reason=task.get("status_reason") or "abort request",
@@ -157,13 +164,14 @@ class SimulatedAgent:
                 report.stopped.append(task["id"])
                 continue
             if self.mode_for(task["id"]) is AgentMode.FAIL:
-                state.add_log(
+                add_log(
+                    state,
                     task["id"],
                     "Error: failed starting the interactive session (exit code 1)",
                     level="error",
                     worker=worker.id,
                 )
-                state.set_status(task, "failed", status_reason="Script error")
+                set_status(state, task, "failed", status_reason="Script error")
                 worker.task_id = None
                 report.failed.append(task["id"])
 
@@ -197,7 +205,7 @@ class SimulatedAgent:
                 if self.mode_for(task["id"]) is AgentMode.HANG:
                     continue
                 worker = self._idle_worker(queue)
-                state.set_status(task, "in_progress", status_reason="worker started")
+                set_status(state, task, "in_progress", status_reason="worker started")
                 task["last_worker"] = worker.id
                 task["last_worker_report"] = state.now_iso()
                 worker.task_id = task["id"]
@@ -209,7 +217,7 @@ class SimulatedAgent:
                     "Starting Task Execution:",
                     "Installing requirements: clearml>=1.1.5 jupyterlab code-server",
                 ):
-                    state.add_log(task["id"], line, worker=worker.id)
+                    add_log(state, task["id"], line, worker=worker.id)
                 report.pulled.append(task["id"])
 
     def _hardware(self, queue: dict[str, object]) -> Hardware:
@@ -225,7 +233,8 @@ class SimulatedAgent:
         self._machines += 1
         prefix = "gpu-node" if hw.gpu_count else "cpu-node"
         hostname = f"{prefix}-{k}"
-        worker = state.register_worker(
+        worker = register_worker(
+            state,
             f"{hostname}:{'gpu0' if hw.gpu_count else 'cpu0'}",
             state.current_user_id,
             worker_ip(k),
@@ -246,11 +255,11 @@ class SimulatedAgent:
                 machine, gpu, stats = machine_metrics(rng, hw, idle=idle)
                 if monitor_has_reported(task, state.now()):
                     apply_metrics(state, task, machine, gpu)
-                state.worker_report(worker, task_id=task["id"], machine_stats=stats)
+                worker_report(state, worker, task_id=task["id"], machine_stats=stats)
             else:
                 hw = HARDWARE[0] if worker.id.endswith("gpu0") else HARDWARE[3]
                 _, _, stats = machine_metrics(rng, hw, idle=True)
-                state.worker_report(worker, task_id=None, machine_stats=stats)
+                worker_report(state, worker, task_id=None, machine_stats=stats)
             report.reported += 1
 
     # --- background driver -----------------------------------------------------------------------
@@ -277,8 +286,6 @@ class SimulatedAgent:
 
 def _seeded_idle(task: dict[str, object]) -> bool:
     """Seeded idle sessions stay idle (their cpu metric was seeded near zero)."""
-    from tray_app.demo.state import md5_hex
-
     metrics = task.get("last_metrics")
     if not isinstance(metrics, dict):
         return False

@@ -2,6 +2,9 @@
 
 Built on Starlette's request/response types with a small dispatcher of our own, because the
 ClearML API routes on `/{service}.{action}` for any HTTP method rather than on fixed paths.
+
+Tested in tests/unit/demo/test_emulator.py (routing, envelope, authentication) and
+test_emulator_faults.py (fault injection).
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""API errors with the ClearML server's codes, subcodes and message format."""
+"""API errors with the ClearML server's codes, subcodes and message format.
+
+Tested in tests/unit/demo/test_emulator_conformance.py (subcodes) and test_emulator.py.
+"""
 
 from __future__ import annotations
 

@@ -2,6 +2,9 @@
 
 Pure functions over plain dicts (the documents as the server stores them), so every endpoint
 shares one implementation of the semantics clients depend on.
+
+Tested in tests/unit/demo/test_emulator.py (filters, projection, paging, scrolls) and
+test_emulator_conformance.py (the server's own semantics).
 """
 
 from __future__ import annotations

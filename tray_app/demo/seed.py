@@ -1,8 +1,11 @@
 """Deterministic seed data: users, projects, queues, workers and interactive sessions.
 
-The same `(sessions, seed)` always yields the same ids, names, statuses and numbers (times are
-relative to the state's clock). Every address is in 127.0.0.0/8 so that nothing can ever point
-outside the machine.
+`seeded_state(sessions, seed)` builds a whole emulated server with it. The same
+`(sessions, seed)` always yields the same ids, names, statuses and numbers (times are relative to
+the state's clock). Every address is in 127.0.0.0/8 so that nothing can ever point outside the
+machine.
+
+Tested in tests/unit/demo/test_emulator.py (test_seed_*, determinism and coverage).
 """
 
 from __future__ import annotations
@@ -10,12 +13,16 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from tray_app.demo.bll.events import add_log
+from tray_app.demo.bll.projects import add_project
+from tray_app.demo.bll.queues import add_queue
+from tray_app.demo.bll.tasks import new_task_doc, set_hyperparam, set_metric
+from tray_app.demo.bll.users import add_user
+from tray_app.demo.bll.workers import register_worker
+from tray_app.demo.state import EmulatorState, Worker
 from tray_app.demo.values import iso
-
-if TYPE_CHECKING:  # seed data is applied to a state; state.py imports this module
-    from tray_app.demo.state import EmulatorState, Worker
 
 # Credentials of the seeded users (demo only; never real secrets).
 DEMO_USER_NAME = "Demo User"
@@ -130,7 +137,7 @@ def interactive_hyperparams(task: dict[str, Any], state: EmulatorState) -> None:
         "router_enabled": "False",
     }
     for name, value in values.items():
-        state.set_hyperparam(task, "interactive_session", name, value)
+        set_hyperparam(task, "interactive_session", name, value)
 
 
 def client_runtime(rng: random.Random, user: dict[str, Any]) -> dict[str, Any]:
@@ -206,8 +213,9 @@ def publish_ports(
     if vscode:
         props["vscode_port"] = str(ports.vscode)
     for name, value in props.items():
-        state.set_hyperparam(task, "properties", name, value)
-    state.add_log(
+        set_hyperparam(task, "properties", name, value)
+    add_log(
+        state,
         task["id"],
         f"\n#\n# SSH Server running on {hostname} [{address}] port {ports.ssh}\n"
         f"# LOGIN u:root p:{password}\n#\n",
@@ -219,7 +227,7 @@ def publish_ports(
     if vscode:
         servers.append(f"VSCode server on port {ports.vscode}")
     if servers:
-        state.add_log(task["id"], " ".join(servers), worker=task.get("last_worker") or "")
+        add_log(state, task["id"], " ".join(servers), worker=task.get("last_worker") or "")
 
 
 def move_ports(
@@ -241,7 +249,7 @@ def move_ports(
     if (props.get("vscode_port") or {}).get("value"):
         values["vscode_port"] = str(ports.vscode)
     for name, value in values.items():
-        state.set_hyperparam(task, "properties", name, value)
+        set_hyperparam(task, "properties", name, value)
 
 
 def machine_metrics(
@@ -327,9 +335,9 @@ def apply_metrics(
     state: EmulatorState, task: dict[str, Any], machine: dict[str, float], gpu: dict[str, float]
 ) -> None:
     for variant, value in machine.items():
-        state.set_metric(task, ":monitor:machine", variant, value)
+        set_metric(task, ":monitor:machine", variant, value)
     for variant, value in gpu.items():
-        state.set_metric(task, ":monitor:gpu", variant, value)
+        set_metric(task, ":monitor:gpu", variant, value)
 
 
 def hardware_for(task: dict[str, Any]) -> Hardware:
@@ -342,32 +350,54 @@ def hardware_for(task: dict[str, Any]) -> Hardware:
     return HARDWARE[0]
 
 
+def seeded_state(
+    sessions: int = 5,
+    seed: int = 0,
+    *,
+    server_version: str = "2.3.0",
+    token_lifetime: float = 2592000.0,
+    now: datetime | None = None,
+    other_users: int = 3,
+) -> EmulatorState:
+    """A state with users, projects, queues, workers and `sessions` interactive sessions."""
+    state = EmulatorState(
+        server_version=server_version,
+        token_lifetime=token_lifetime,
+        rng_seed=seed,
+        now=now,
+        jwt_secret=f"clearml-emulator-jwt-secret-for-seed-{seed:012d}",
+    )
+    seed_state(state, sessions=sessions, seed=seed, other_users=other_users)
+    return state
+
+
 def seed_state(state: EmulatorState, *, sessions: int, seed: int, other_users: int = 3) -> None:
+    """Fill an empty `state` with the seed data (`seeded_state` makes the state too)."""
     rng = random.Random(seed)
     state.rng = random.Random(f"ids:{seed}")
     now = state.now()
 
-    me = state.add_user(DEMO_USER_NAME, DEMO_ACCESS_KEY, DEMO_SECRET_KEY, role="admin")
+    me = add_user(state, DEMO_USER_NAME, DEMO_ACCESS_KEY, DEMO_SECRET_KEY, role="admin")
     state.current_user_id = me["id"]
     others = [
-        state.add_user(name, key, secret)
+        add_user(state, name, key, secret)
         for name, key, secret in OTHER_USERS[: max(0, min(other_users, len(OTHER_USERS)))]
     ]
     owners = [me, *others]
 
-    devops = state.add_project(SESSIONS_PROJECT, me["id"], description="Interactive sessions")
-    examples = state.add_project("Examples", me["id"], description="Example experiments")
-    state.add_project("Vision Research", others[0]["id"] if others else me["id"])
+    devops = add_project(state, SESSIONS_PROJECT, me["id"], description="Interactive sessions")
+    examples = add_project(state, "Examples", me["id"], description="Example experiments")
+    add_project(state, "Vision Research", others[0]["id"] if others else me["id"])
 
     queues = {
-        QUEUE_DEFAULT: state.add_queue(QUEUE_DEFAULT, system_tags=["default"]),
-        QUEUE_SESSIONS: state.add_queue(
-            QUEUE_SESSIONS, system_tags=["interactive"], display_name="Interactive sessions"
+        QUEUE_DEFAULT: add_queue(state, QUEUE_DEFAULT, system_tags=["default"]),
+        QUEUE_SESSIONS: add_queue(
+            state, QUEUE_SESSIONS, system_tags=["interactive"], display_name="Interactive sessions"
         ),
-        QUEUE_GPU: state.add_queue(
-            QUEUE_GPU, system_tags=["interactive"], tags=["gpu"], display_name="A100 GPUs"
+        QUEUE_GPU: add_queue(
+            state, QUEUE_GPU, system_tags=["interactive"], tags=["gpu"], display_name="A100 GPUs"
         ),
-        QUEUE_SERVICES: state.add_queue(QUEUE_SERVICES, system_tags=["internal"]),
+        QUEUE_SERVICES: add_queue(state, QUEUE_SERVICES, system_tags=["internal"]),
     }
 
     worker_index = 0
@@ -379,7 +409,8 @@ def seed_state(state: EmulatorState, *, sessions: int, seed: int, other_users: i
         prefix = "cpu-node" if not hw.gpu_count else "gpu-node"
         hostname = f"{prefix}-{k:03d}"
         suffix = "cpu0" if not hw.gpu_count else "gpu0"
-        worker = state.register_worker(
+        worker = register_worker(
+            state,
             f"{hostname}:{suffix}",
             me["id"],
             worker_ip(k),
@@ -403,7 +434,7 @@ def seed_state(state: EmulatorState, *, sessions: int, seed: int, other_users: i
         hw = HARDWARE[(i // len(PATTERN) + i) % len(HARDWARE)]
         task_id = state.seeded_id()
         name = f"{CUSTOM_NAMES[i % len(CUSTOM_NAMES)]}-{i}" if i % 3 == 2 else "Interactive Session"
-        task = state.new_task_doc(task_id, owner["id"], name, "application")
+        task = new_task_doc(state, task_id, owner["id"], name, "application")
         age = timedelta(minutes=rng.randint(20, 3 * 24 * 60))
         created = now - age
         queued_for = timedelta(seconds=rng.randint(20, 600))
@@ -454,7 +485,7 @@ def seed_state(state: EmulatorState, *, sessions: int, seed: int, other_users: i
                 task["execution"]["queue"] = None
             else:
                 queue["entries"].append({"task": task_id, "added": iso(created)})
-            state.add_log(task_id, "Task created by clearml-session", timestamp_ms=_ms(created))
+            add_log(state, task_id, "Task created by clearml-session", timestamp_ms=_ms(created))
             continue
 
         task["started"] = iso(started)
@@ -507,7 +538,8 @@ def seed_state(state: EmulatorState, *, sessions: int, seed: int, other_users: i
             if status == "failed":
                 task["status_reason"] = "Script error"
                 task["status_message"] = ""
-                state.add_log(
+                add_log(
+                    state,
                     task_id,
                     "Error: failed starting SSH server (exit code 1)",
                     level="error",
@@ -526,7 +558,7 @@ def seed_state(state: EmulatorState, *, sessions: int, seed: int, other_users: i
         (("completed", "train resnet50"), ("failed", "eval bert-base"), ("created", "sweep lr"))
     ):
         tid = state.seeded_id()
-        task = state.new_task_doc(tid, me["id"], name, "training")
+        task = new_task_doc(state, tid, me["id"], name, "training")
         created = now - timedelta(days=2, hours=n)
         task.update(
             {
@@ -542,7 +574,7 @@ def seed_state(state: EmulatorState, *, sessions: int, seed: int, other_users: i
                 },
             }
         )
-        state.set_hyperparam(task, "General", "lr", "0.001")
+        set_hyperparam(task, "General", "lr", "0.001")
         state.tasks[tid] = task
 
 
@@ -563,8 +595,12 @@ def _seed_setup_logs(
         "Starting VSCode server",
     )
     for n, line in enumerate(lines):
-        state.add_log(
-            task_id, line, worker=worker_id, timestamp_ms=_ms(started + timedelta(seconds=2 * n))
+        add_log(
+            state,
+            task_id,
+            line,
+            worker=worker_id,
+            timestamp_ms=_ms(started + timedelta(seconds=2 * n)),
         )
 
 
@@ -584,5 +620,6 @@ __all__ = [
     "move_ports",
     "publish_ports",
     "seed_state",
+    "seeded_state",
     "worker_ip",
 ]

@@ -1,4 +1,7 @@
-"""Run the emulator under uvicorn in a background thread, and the clearml.conf snippet for it."""
+"""Run the emulator under uvicorn in a background thread, and the clearml.conf snippet for it.
+
+Tested in tests/unit/demo/test_emulator_faults.py (real sockets, restart, the agent's tick).
+"""
 
 from __future__ import annotations
 

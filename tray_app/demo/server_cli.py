@@ -1,4 +1,7 @@
-"""`clearml-tray demo-server`: the emulator and its simulated agent in the foreground."""
+"""`clearml-tray demo-server`: the emulator and its simulated agent in the foreground.
+
+Tested in tests/unit/demo/test_emulator_faults.py (the command serves, Ctrl-C stops it).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +13,8 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from tray_app.demo.seed import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, DEMO_USER_NAME
+from tray_app.demo.seed import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, DEMO_USER_NAME, seeded_state
 from tray_app.demo.server import DemoServer, ServerStartError, clearml_conf_text
-from tray_app.demo.state import EmulatorState
 
 DEFAULT_AGENT_TICK = 1.0
 # Windows has no SIGHUP.
@@ -44,7 +46,7 @@ def run_demo_server(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"error: {host} is not an IP address", file=sys.stderr)
         return 2
-    state = EmulatorState.seeded(sessions=max(0, int(args.sessions)), seed=int(args.seed))
+    state = seeded_state(sessions=max(0, int(args.sessions)), seed=int(args.seed))
     server = DemoServer(state, host=host, port=int(args.port), agent_tick=DEFAULT_AGENT_TICK)
     stop = threading.Event()  # a signal during the start stops the server right after it
     stop_on_signals(stop)

@@ -7,6 +7,8 @@ fixed ones, so that several demos and test runs share the machine), takes the se
 (nothing is ever executed on this machine), and forwards ports the way a remote sshd does:
 "localhost" means the session's own address, where tiny HTTP responders stand in for JupyterLab
 and the VS Code server. So the real `clearml-session` CLI completes its tunnel against the demo.
+
+Tested in tests/unit/demo/test_demo_ssh_endpoint.py.
 """
 
 from __future__ import annotations

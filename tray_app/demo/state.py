@@ -1,13 +1,18 @@
-"""The emulator's in-memory server state: documents, the task status machine, workers, logs.
+"""The emulator's in-memory server: its documents and records, its clock, its fault injector.
 
-Everything that changes state goes through `EmulatorState` methods under `state.lock`, so the
-HTTP handlers (in the server's event loop thread) and the simulated agent (driven either by the
-server loop or synchronously by a test) share one set of rules.
+Storage only: the dicts of users, projects, queues, tasks, workers and logs, the lock that
+guards them, the handled requests and their traffic, and time and ids. What changes the
+documents lives in `bll/<service>.py` (the server's rules) and runs under `state.lock`, so
+the HTTP handlers (in the server's event loop thread), the simulated agent (driven by the
+server loop or synchronously by a test) and the seed data share one set of rules.
+`seed.seeded_state(...)` makes a state with realistic data.
+
+Tested in tests/unit/demo/test_emulator.py (traffic, the clock) and test_emulator_faults.py
+(the fault injector).
 """
 
 from __future__ import annotations
 
-import copy
 import random
 import secrets
 import threading
@@ -18,75 +23,13 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
-from tray_app.demo.errors import (
-    ApiError,
-    bad_request,
-    invalid_queue_id,
-    invalid_task_id,
-    invalid_task_status,
-)
-from tray_app.demo.seed import seed_state
-from tray_app.demo.values import iso, md5_hex, parse_iso
+from tray_app.demo.values import iso
 
 Doc = dict[str, Any]
 StatsShape = Literal["2.0", "2.3"]
 
 COMPANY_ID = "d1bd92a3b039400cbafc60a7a5b1e52b"
 COMPANY_NAME = "clearml"
-
-TASK_STATUSES = (
-    "created",
-    "queued",
-    "in_progress",
-    "stopped",
-    "published",
-    "publishing",
-    "closed",
-    "failed",
-    "completed",
-    "unknown",
-)
-TASK_TYPES = (
-    "training",
-    "testing",
-    "inference",
-    "data_processing",
-    "application",
-    "monitor",
-    "controller",
-    "optimizer",
-    "service",
-    "qc",
-    "custom",
-)
-
-# Allowed status changes without `force` (the server's state machine).
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "created": frozenset({"queued", "in_progress"}),
-    "queued": frozenset({"created", "in_progress", "stopped"}),
-    "in_progress": frozenset({"stopped", "failed", "created", "completed"}),
-    "stopped": frozenset(
-        {
-            "closed",
-            "created",
-            "failed",
-            "queued",
-            "in_progress",
-            "published",
-            "publishing",
-            "completed",
-        }
-    ),
-    "failed": frozenset({"created", "stopped", "published", "queued"}),
-    "completed": frozenset({"published", "in_progress", "created"}),
-    "closed": frozenset({"created", "failed", "published", "publishing", "stopped"}),
-    "published": frozenset(),
-    "publishing": frozenset({"published", "created", "failed"}),
-    "unknown": frozenset(TASK_STATUSES),
-}
-
-# A worker whose last report is older than this is not "live" (tasks.stop then stops at once).
-WORKER_LIVENESS_S = 600
 
 
 class FaultKind(StrEnum):
@@ -226,7 +169,7 @@ class Traffic:
 
 
 class EmulatorState:
-    """The whole emulated server. Use `EmulatorState.seeded(...)` for realistic data."""
+    """The whole emulated server. `seed.seeded_state(...)` makes one with realistic data."""
 
     def __init__(
         self,
@@ -267,29 +210,6 @@ class EmulatorState:
         # `clear_requests`), for benchmarks that read it before and after a window.
         self._traffic = Traffic()
 
-    # --- seeding -------------------------------------------------------------------------------
-    @classmethod
-    def seeded(
-        cls,
-        sessions: int = 5,
-        seed: int = 0,
-        *,
-        server_version: str = "2.3.0",
-        token_lifetime: float = 2592000.0,
-        now: datetime | None = None,
-        other_users: int = 3,
-    ) -> EmulatorState:
-        """A state with users, projects, queues, workers and `sessions` interactive sessions."""
-        state = cls(
-            server_version=server_version,
-            token_lifetime=token_lifetime,
-            rng_seed=seed,
-            now=now,
-            jwt_secret=f"clearml-emulator-jwt-secret-for-seed-{seed:012d}",
-        )
-        seed_state(state, sessions=sessions, seed=seed, other_users=other_users)
-        return state
-
     # --- time and ids --------------------------------------------------------------------------
     def now(self) -> datetime:
         base = self._fixed_now or datetime.now(UTC)
@@ -309,6 +229,7 @@ class EmulatorState:
     def seeded_id(self) -> str:
         return f"{self.rng.getrandbits(128):032x}"
 
+    # --- handled requests ----------------------------------------------------------------------
     def count_requests(self, endpoint: str | None = None) -> int:
         """Handled requests so far (all, or for one endpoint name)."""
         with self.lock:
@@ -329,486 +250,9 @@ class EmulatorState:
         with self.lock:
             return self._traffic
 
-    # --- lookups -------------------------------------------------------------------------------
-    @property
-    def current_user(self) -> Doc:
-        return self.users[self.current_user_id]
-
-    def user_name(self, user_id: str | None) -> str:
-        user = self.users.get(user_id or "")
-        return str(user["name"]) if user else ""
-
-    def get_task(self, task_id: Any, *, plural: bool = False) -> Doc:
-        task = self.tasks.get(task_id) if isinstance(task_id, str) else None
-        if task is None:
-            if plural:
-                raise invalid_task_id(ids=[task_id])
-            raise invalid_task_id(id=task_id, company=self.company_id)
-        return task
-
-    def get_queue(self, queue_id: Any) -> Doc:
-        queue = self.queues.get(queue_id) if isinstance(queue_id, str) else None
-        if queue is None:
-            raise invalid_queue_id(id=queue_id)
-        return queue
-
-    def queue_by_name(self, name: str) -> Doc | None:
-        for queue in self.queues.values():
-            if queue["name"] == name:
-                return queue
-        return None
-
-    def default_queue(self) -> Doc:
-        for queue in self.queues.values():
-            if "default" in queue.get("system_tags", []):
-                return queue
-        raise bad_request(707, "No queue was provided and no default queue could be found")
-
-    def project_by_name(self, name: str) -> Doc | None:
-        for proj in self.projects.values():
-            if proj["name"] == name:
-                return proj
-        return None
-
-    # --- creation helpers ----------------------------------------------------------------------
-    def add_user(
-        self,
-        name: str,
-        access_key: str,
-        secret_key: str,
-        *,
-        user_id: str | None = None,
-        role: str = "user",
-        email: str | None = None,
-    ) -> Doc:
-        uid = user_id or self.seeded_id()
-        given, _, family = name.partition(" ")
-        user: Doc = {
-            "id": uid,
-            "name": name,
-            "given_name": given,
-            "family_name": family,
-            "company": self.company_id,
-            "role": role,
-            "created": self.now_iso(),
-            "email": email or f"{given.lower()}@example.com",
-            "avatar": None,
-            "preferences": {},
-        }
-        self.users[uid] = user
-        self.credentials[access_key] = Credential(access_key, secret_key, uid, "", self.now_iso())
-        return user
-
-    def add_project(
-        self, name: str, user_id: str, *, description: str = "", project_id: str | None = None
-    ) -> Doc:
-        pid = project_id or self.seeded_id()
-        now = self.now_iso()
-        project: Doc = {
-            "id": pid,
-            "name": name,
-            "basename": name.rsplit("/", 1)[-1],
-            "description": description,
-            "user": user_id,
-            "company": self.company_id,
-            "created": now,
-            "last_update": now,
-            "tags": [],
-            "system_tags": [],
-            "default_output_destination": None,
-        }
-        self.projects[pid] = project
-        return project
-
-    def add_queue(
-        self,
-        name: str,
-        *,
-        system_tags: list[str] | None = None,
-        tags: list[str] | None = None,
-        display_name: str | None = None,
-        queue_id: str | None = None,
-        user_id: str | None = None,
-    ) -> Doc:
-        qid = queue_id or self.seeded_id()
-        now = self.now_iso()
-        queue: Doc = {
-            "id": qid,
-            "name": name,
-            "display_name": display_name,
-            "user": user_id or self.current_user_id,
-            "company": self.company_id,
-            "created": now,
-            "last_update": now,
-            "tags": list(tags or []),
-            "system_tags": list(system_tags or []),
-            "entries": [],
-            "metadata": {},
-        }
-        self.queues[qid] = queue
-        return queue
-
-    def new_task_doc(self, task_id: str, user_id: str, name: str, task_type: str) -> Doc:
-        now = self.now_iso()
-        return {
-            "id": task_id,
-            "name": name,
-            "type": task_type,
-            "status": "created",
-            "status_reason": "",
-            "status_message": "",
-            "status_changed": now,
-            "comment": "",
-            "created": now,
-            "last_update": now,
-            "last_change": now,
-            "last_changed_by": user_id,
-            "user": user_id,
-            "company": self.company_id,
-            "project": None,
-            "parent": None,
-            "tags": [],
-            "system_tags": [],
-            "execution": {"queue": None, "parameters": {}, "artifacts": []},
-            "script": {},
-            "container": {},
-            "hyperparams": {},
-            "configuration": {},
-            "runtime": {},
-            "last_metrics": {},
-            "last_iteration": 0,
-            "models": {"input": [], "output": []},
-            "output": {},
-            "active_duration": 0,
-        }
-
-    # --- task status machine -------------------------------------------------------------------
-    def _touch(self, task: Doc, user_id: str | None) -> dict[str, Any]:
-        now = self.now_iso()
-        task["last_update"] = now
-        task["last_change"] = now
-        if user_id:
-            task["last_changed_by"] = user_id
-        return {"last_update": now, "last_change": now, "last_changed_by": task["last_changed_by"]}
-
-    def set_status(
-        self,
-        task: Doc,
-        new_status: str,
-        *,
-        force: bool = False,
-        status_reason: str | None = None,
-        status_message: str | None = None,
-        user_id: str | None = None,
-        dequeue: bool = True,
-    ) -> dict[str, Any]:
-        """Change a task's status by the server's rules; return the updated fields.
-
-        `dequeue=False` is the status endpoints' way (clearml-server's ChangeStatusRequest,
-        bll/task/utils.py, never touches a queue): a queued task set to stopped stays queued.
-        """
-        current = task.get("status", "created")
-        if new_status not in TASK_STATUSES:
-            raise bad_request(12, "Validation error", "invalid status", status=new_status)
-        if not force and new_status != current and new_status not in TRANSITIONS[current]:
-            raise invalid_task_status(
-                "Invalid status change", current_status=current, new_status=new_status
-            )
-        now_dt = self.now()
-        now = iso(now_dt)
-        fields: dict[str, Any] = {
-            "status": new_status,
-            "status_reason": status_reason or "",
-            "status_message": status_message or "",
-            "status_changed": now,
-        }
-        if new_status == "in_progress" and current != "in_progress":
-            fields["started"] = now
-        if new_status in ("completed", "stopped", "failed", "published"):
-            fields["completed"] = now
-            started = parse_iso(task.get("started"))
-            if started is not None and current == "in_progress":
-                fields["active_duration"] = int((now_dt - started).total_seconds())
-        if dequeue and new_status != "queued" and current == "queued":
-            self.remove_from_queues(task["id"])
-        task.update(fields)
-        fields.update(self._touch(task, user_id))
-        return fields
-
-    def remove_from_queues(self, task_id: str) -> int:
-        removed = 0
-        for queue in self.queues.values():
-            before = len(queue["entries"])
-            queue["entries"] = [e for e in queue["entries"] if e["task"] != task_id]
-            removed += before - len(queue["entries"])
-        return removed
-
-    def enqueue(
-        self,
-        task: Doc,
-        queue: Doc,
-        *,
-        force: bool = False,
-        status_reason: str | None = None,
-        status_message: str | None = None,
-        user_id: str | None = None,
-    ) -> dict[str, Any]:
-        status = task.get("status")
-        if status not in ("created", "stopped", "failed", "queued", "completed", "closed") and not (
-            force
-        ):
-            raise invalid_task_status(
-                "Invalid status change", current_status=status, new_status="queued"
-            )
-        for q in self.queues.values():
-            if any(e["task"] == task["id"] for e in q["entries"]):
-                raise bad_request(706, "Task already queued", None, task=task["id"])
-        fields = self.set_status(
-            task,
-            "queued",
-            force=True,
-            status_reason=status_reason,
-            status_message=status_message,
-            user_id=user_id,
-        )
-        task.setdefault("execution", {})["queue"] = queue["id"]
-        queue["entries"].append({"task": task["id"], "added": self.now_iso()})
-        queue["last_update"] = self.now_iso()
-        fields["execution.queue"] = queue["id"]
-        return fields
-
-    def run_by_worker(self, task: Doc) -> bool:
-        """clearml-server's `is_run_by_worker` (bll/task/task_operations.py stop_task): the
-        task names a worker and was updated within apiserver.workers.task_update_timeout."""
-        last_update = parse_iso(task.get("last_update"))
-        return bool(task.get("last_worker")) and (
-            last_update is not None
-            and (self.now() - last_update).total_seconds() < WORKER_LIVENESS_S
-        )
-
-    def live_worker_for(self, task: Doc) -> Worker | None:
-        """The worker running this task if it reported recently."""
-        worker = self.workers.get(task.get("last_worker") or "")
-        if worker is None:
-            return None
-        last = worker.last_report_time or worker.last_activity_time
-        if (self.now() - last).total_seconds() > WORKER_LIVENESS_S:
-            return None
-        return worker
-
-    def delete_task(self, task_id: str) -> None:
-        self.remove_from_queues(task_id)
-        self.tasks.pop(task_id, None)
-        self.logs.pop(task_id, None)
-        for worker in self.workers.values():
-            if worker.task_id == task_id:
-                worker.task_id = None
-
-    # --- hyperparams, metrics, logs ------------------------------------------------------------
-    @staticmethod
-    def set_hyperparam(
-        task: Doc,
-        section: str,
-        name: str,
-        value: Any,
-        *,
-        type_: str | None = None,
-        description: str | None = None,
-    ) -> None:
-        item: Doc = {"section": section, "name": name, "value": "" if value is None else str(value)}
-        if type_ is not None:
-            item["type"] = type_
-        if description is not None:
-            item["description"] = description
-        task.setdefault("hyperparams", {}).setdefault(section, {})[name] = item
-
-    def set_metric(
-        self, task: Doc, metric: str, variant: str, value: float, iteration: int = 0
-    ) -> None:
-        bucket = task.setdefault("last_metrics", {}).setdefault(md5_hex(metric), {})
-        key = md5_hex(variant)
-        entry = bucket.get(key)
-        value = float(value)
-        if entry is None:
-            bucket[key] = {
-                "metric": metric,
-                "variant": variant,
-                "value": value,
-                "min_value": value,
-                "min_value_iteration": iteration,
-                "max_value": value,
-                "max_value_iteration": iteration,
-                "first_value": value,
-                "first_value_iteration": iteration,
-                "mean_value": value,
-                "count": 1,
-            }
-            return
-        count = int(entry.get("count", 1)) + 1
-        entry["mean_value"] = (float(entry.get("mean_value", value)) * (count - 1) + value) / count
-        entry["count"] = count
-        entry["value"] = value
-        if value < entry["min_value"]:
-            entry["min_value"], entry["min_value_iteration"] = value, iteration
-        if value > entry["max_value"]:
-            entry["max_value"], entry["max_value_iteration"] = value, iteration
-
-    def add_log(
-        self,
-        task_id: str,
-        msg: str,
-        *,
-        level: str = "info",
-        worker: str = "",
-        timestamp_ms: int | None = None,
-        newline: bool = True,
-    ) -> Doc:
-        """Append a console log event; like captured stdout, `msg` ends with a newline."""
-        if newline and not msg.endswith("\n"):
-            msg += "\n"
-        ts = timestamp_ms if timestamp_ms is not None else int(self.now().timestamp() * 1000)
-        events = self.logs.setdefault(task_id, [])
-        event = {
-            "timestamp": ts,
-            "type": "log",
-            "task": task_id,
-            "level": level,
-            "worker": worker,
-            "msg": msg,
-            "iter": 0,
-            "metric": "",
-            "variant": "",
-            "@timestamp": iso(datetime.fromtimestamp(ts / 1000, UTC)),
-        }
-        # Keep events ordered by timestamp (seeded history may be appended out of order).
-        if events and events[-1]["timestamp"] > ts:
-            idx = len(events)
-            while idx > 0 and events[idx - 1]["timestamp"] > ts:
-                idx -= 1
-            events.insert(idx, event)
-        else:
-            events.append(event)
-        return event
-
-    # --- workers -------------------------------------------------------------------------------
-    def register_worker(
-        self,
-        worker_id: str,
-        user_id: str,
-        ip: str,
-        *,
-        queue_ids: list[str] | None = None,
-        timeout: int = 600,
-        tags: list[str] | None = None,
-        system_tags: list[str] | None = None,
-        simulated: bool = False,
-        hostname: str = "",
-    ) -> Worker:
-        now = self.now()
-        worker = self.workers.get(worker_id)
-        if worker is None:
-            worker = Worker(
-                id=worker_id,
-                user_id=user_id,
-                ip=ip,
-                register_time=now,
-                last_activity_time=now,
-                register_timeout=timeout,
-                simulated=simulated,
-                hostname=hostname or worker_id.split(":", 1)[0],
-            )
-            self.workers[worker_id] = worker
-        worker.last_activity_time = now
-        worker.register_timeout = timeout
-        if queue_ids is not None:
-            worker.queue_ids = list(queue_ids)
-        if tags is not None:
-            worker.tags = list(tags)
-        if system_tags is not None:
-            worker.system_tags = list(system_tags)
-        return worker
-
-    def worker_report(
-        self,
-        worker: Worker,
-        *,
-        task_id: str | None,
-        machine_stats: dict[str, Any] | None,
-        timestamp_ms: int | None = None,
-        queue_ids: list[str] | None = None,
-    ) -> None:
-        now = self.now()
-        worker.last_activity_time = now
-        worker.last_report_time = now
-        if queue_ids is not None:
-            worker.queue_ids = list(queue_ids)
-        if task_id:
-            task = self.get_task(task_id)
-            task["last_worker"] = worker.id
-            task["last_worker_report"] = iso(now)
-            task["last_update"] = iso(now)
-        worker.task_id = task_id or None
-        if machine_stats:
-            ts = timestamp_ms if timestamp_ms is not None else int(now.timestamp() * 1000)
-            worker.stats.append((ts, copy.deepcopy(machine_stats)))
-
-    def worker_doc(self, worker: Worker) -> Doc:
-        task_doc: Doc | None = None
-        project_doc: Doc | None = None
-        task = self.tasks.get(worker.task_id or "")
-        if task is not None:
-            started = parse_iso(task.get("started"))
-            running_ms = int((self.now() - started).total_seconds() * 1000) if started else 0
-            task_doc = {
-                "id": task["id"],
-                "name": task["name"],
-                "running_time": running_ms,
-                "last_iteration": task.get("last_iteration", 0),
-            }
-            proj = self.projects.get(task.get("project") or "")
-            if proj is not None:
-                project_doc = {"id": proj["id"], "name": proj["name"]}
-        queues = [self._queue_brief(qid) for qid in worker.queue_ids if qid in self.queues]
-        user = self.users.get(worker.user_id)
-        return {
-            "id": worker.id,
-            "key": f"worker_{self.company_id}_{worker.user_id}_{worker.id}",
-            "ip": worker.ip,
-            "user": {"id": worker.user_id, "name": user["name"] if user else ""},
-            "company": {"id": self.company_id, "name": self.company_name},
-            "register_time": iso(worker.register_time),
-            "register_timeout": worker.register_timeout,
-            "last_activity_time": iso(worker.last_activity_time),
-            "last_report_time": iso(worker.last_report_time) if worker.last_report_time else None,
-            "task": task_doc,
-            "project": project_doc,
-            "queue": queues[0] if queues else None,
-            "queues": queues,
-            "tags": list(worker.tags),
-            "system_tags": list(worker.system_tags),
-        }
-
-    def _queue_brief(self, queue_id: str) -> Doc:
-        queue = self.queues[queue_id]
-        entries = queue["entries"]
-        next_task = None
-        if entries:
-            t = self.tasks.get(entries[0]["task"])
-            next_task = {"id": entries[0]["task"], "name": t["name"] if t else ""}
-        return {
-            "id": queue["id"],
-            "name": queue["name"],
-            "display_name": queue.get("display_name"),
-            "next_task": next_task,
-            "num_tasks": len(entries),
-        }
-
 
 __all__ = [
     "COMPANY_ID",
-    "TASK_STATUSES",
-    "TRANSITIONS",
-    "ApiError",
     "Credential",
     "EmulatorState",
     "FaultKind",
@@ -816,7 +260,4 @@ __all__ = [
     "RequestRecord",
     "Traffic",
     "Worker",
-    "iso",
-    "md5_hex",
-    "parse_iso",
 ]

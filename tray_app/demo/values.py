@@ -1,6 +1,10 @@
 """Value formats the emulator shares: the server's datetime strings and metric-name hashes.
 
-A leaf module (no emulator imports), so that `state`, `seed` and the services can all use it.
+A leaf module (no emulator imports), so that `state`, `bll`, `seed` and the services can all use
+it.
+
+Tested in tests/unit/demo/test_emulator_agent.py and test_emulator_conformance.py, which read
+metrics and dates through it.
 """
 
 from __future__ import annotations

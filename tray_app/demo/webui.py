@@ -2,6 +2,8 @@
 
 The demo's clearml.conf points `web_server` at the emulator itself; task pages use the web app's
 URL shapes (`/projects/<project>/experiments/<task>/...`, also `/tasks/<task>`).
+
+Tested in tests/unit/demo/test_emulator.py (test_web_ui_pages_show_sessions_with_escaped_logs).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import html
 import re
 
+from tray_app.demo.bll.users import user_name
 from tray_app.demo.state import EmulatorState
 
 _TASK_PAGE = re.compile(r"^/projects/(?P<project>[^/]+)/(?:experiments|tasks)/(?P<task>\w+)")
@@ -45,7 +48,7 @@ def _index(state: EmulatorState) -> str:
         rows.append(
             f"<tr><td><a href='{html.escape(link)}'>{html.escape(task['name'])}</a></td>"
             f"<td>{html.escape(task['status'])}</td>"
-            f"<td>{html.escape(state.user_name(task.get('user')))}</td>"
+            f"<td>{html.escape(user_name(state, task.get('user')))}</td>"
             f"<td><code>{task['id']}</code></td></tr>"
         )
     table = "<table><tr><th>Session</th><th>Status</th><th>Owner</th><th>Id</th></tr>"
@@ -62,7 +65,7 @@ def _task_page(state: EmulatorState, task_id: str) -> tuple[int, str]:
             "Status",
             task["status"] + (f" ({task['status_message']})" if task.get("status_message") else ""),
         ),
-        ("Owner", state.user_name(task.get("user"))),
+        ("Owner", user_name(state, task.get("user"))),
         ("Project", (state.projects.get(task.get("project") or "") or {}).get("name", "")),
         (
             "Queue",

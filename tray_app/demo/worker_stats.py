@@ -12,6 +12,9 @@ range's start to its end comes back, and a bucket without any report reads 0.0 â
 machine that reported 0 %. Only a worker that sent no document for a metric in the whole range
 is missing from the answer (a `terms` aggregation lists only keys with documents, and at most
 10 of them: its default `size`).
+
+Tested in tests/unit/demo/test_emulator_conformance.py (get_stats) and
+test_emulator_agent.py.
 """
 
 from __future__ import annotations

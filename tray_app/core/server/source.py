@@ -105,9 +105,9 @@ class ServerSource:
 
 
 def _start_demo(config: Path) -> DemoServer:
-    from tray_app.demo import DemoServer, EmulatorState
+    from tray_app.demo import DemoServer, seeded_state
 
-    server = DemoServer(EmulatorState.seeded(sessions=6), port=0, agent_tick=1.0)
+    server = DemoServer(seeded_state(sessions=6), port=0, agent_tick=1.0)
     server.start()
     config.parent.mkdir(parents=True, exist_ok=True)
     server.write_config(config)

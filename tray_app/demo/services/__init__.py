@@ -2,6 +2,8 @@
 
 Importing this package registers every endpoint in `ENDPOINTS` (each module's `@endpoint`
 decorators run on import).
+
+Tested in tests/unit/demo/test_emulator.py (routing); each module names its files.
 """
 
 from __future__ import annotations

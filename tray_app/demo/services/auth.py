@@ -1,4 +1,7 @@
-"""auth.*: login with key/secret or a token, credentials (apiserver/services/auth.py)."""
+"""auth.*: login with key/secret or a token, credentials (apiserver/services/auth.py).
+
+Tested in tests/unit/demo/test_emulator.py (login, tokens, key and token failures).
+"""
 
 from __future__ import annotations
 

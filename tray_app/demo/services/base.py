@@ -1,6 +1,8 @@
 """The endpoint registry and what every service module shares: `Call`, `@endpoint`, helpers.
 
 Handlers run synchronously under `state.lock`; they raise `ApiError` for error replies.
+
+Tested in tests/unit/demo/test_emulator.py (unknown endpoints, minimum versions).
 """
 
 from __future__ import annotations

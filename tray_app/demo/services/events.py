@@ -1,4 +1,7 @@
-"""events.*: console log and scalars (apiserver/services/events.py)."""
+"""events.*: console log and scalars (apiserver/services/events.py).
+
+Tested in tests/unit/demo/test_emulator_agent.py (task log paging, add_batch).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,8 @@ import copy
 import json
 from datetime import datetime
 
+from tray_app.demo.bll.events import add_log, delete_task_log
+from tray_app.demo.bll.tasks import get_task, set_metric
 from tray_app.demo.errors import bad_request, validation_error
 from tray_app.demo.query import require
 from tray_app.demo.services.base import Call, Doc, as_bool, endpoint
@@ -47,7 +52,8 @@ def _add_events(call: Call, events: list[Doc]) -> Doc:
         ts = event.get("timestamp")
         ts_ms = int(ts) if isinstance(ts, int | float) else None
         if etype == "log":
-            state.add_log(
+            add_log(
+                state,
                 str(tid),
                 str(event.get("msg", "")),
                 level=str(event.get("level", "info")),
@@ -56,7 +62,7 @@ def _add_events(call: Call, events: list[Doc]) -> Doc:
                 newline=False,
             )
         elif etype == "training_stats_scalar":
-            state.set_metric(
+            set_metric(
                 task,
                 str(event.get("metric", "")),
                 str(event.get("variant", "")),
@@ -83,7 +89,7 @@ def events_get_task_log(call: Call, body: Doc) -> Doc:
     require(body, "task")
     state = call.state
     task_id = body["task"]
-    state.get_task(task_id, plural=True)
+    get_task(state, task_id, plural=True)
     events = state.logs.get(task_id, [])
     try:
         batch_size = int(body.get("batch_size") or 5000)
@@ -113,7 +119,7 @@ def events_get_task_log(call: Call, body: Doc) -> Doc:
 @endpoint("events.get_task_latest_scalar_values")
 def events_get_task_latest_scalar_values(call: Call, body: Doc) -> Doc:
     require(body, "task")
-    task = call.state.get_task(body["task"], plural=True)
+    task = get_task(call.state, body["task"], plural=True)
     metrics = []
     for variants in (task.get("last_metrics") or {}).values():
         items = list(variants.values())
@@ -146,5 +152,5 @@ def _epoch_ms(value: str | None) -> int | None:
 @endpoint("events.delete_for_task")
 def events_delete_for_task(call: Call, body: Doc) -> Doc:
     require(body, "task")
-    call.state.get_task(body["task"])
-    return {"deleted": len(call.state.logs.pop(body["task"], []))}
+    get_task(call.state, body["task"])
+    return {"deleted": delete_task_log(call.state, body["task"])}

@@ -1,4 +1,7 @@
-"""models.get_all / get_all_ex: always empty, the SDK asks (apiserver/services/models.py)."""
+"""models.get_all / get_all_ex: always empty, the SDK asks (apiserver/services/models.py).
+
+Tested in tests/unit/demo/test_emulator_tasks.py (test_models_listing_is_empty).
+"""
 
 from __future__ import annotations
 

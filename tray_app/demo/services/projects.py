@@ -1,9 +1,14 @@
-"""projects.* (apiserver/services/projects.py)."""
+"""projects.* (apiserver/services/projects.py).
+
+Tested in tests/unit/demo/test_emulator_tasks.py and test_emulator_conformance.py.
+"""
 
 from __future__ import annotations
 
 import copy
 
+from tray_app.demo.bll.projects import add_project, project_by_name
+from tray_app.demo.bll.tasks import delete_task
 from tray_app.demo.errors import bad_request, invalid_project_id, validation_error
 from tray_app.demo.query import QuerySpec, ensure_list, project, require, run_query
 from tray_app.demo.services.base import Call, Doc, as_bool, endpoint
@@ -51,9 +56,10 @@ def projects_create(call: Call, body: Doc) -> Doc:
     name = str(body["name"]).strip()
     if len(name) < 3:
         raise validation_error("name is too short", name=name)
-    if state.project_by_name(name) is not None:
+    if project_by_name(state, name) is not None:
         raise bad_request(407, "Project name already exists", None, name=name)
-    proj = state.add_project(
+    proj = add_project(
+        state,
         name,
         call.user_id or "",
         description=str(body.get("description") or ""),
@@ -94,6 +100,6 @@ def projects_delete(call: Call, body: Doc) -> Doc:
             402, "Project has associated tasks (use force=True)", None, id=body["project"]
         )
     for t in tasks:
-        state.delete_task(t["id"])
+        delete_task(state, t["id"])
     del state.projects[body["project"]]
     return {"deleted": 1, "disassociated_tasks": 0, "deleted_tasks": len(tasks)}

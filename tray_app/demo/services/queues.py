@@ -1,9 +1,14 @@
-"""queues.* (apiserver/services/queues.py, bll/queue/)."""
+"""queues.* (apiserver/services/queues.py, bll/queue/).
+
+Tested in tests/unit/demo/test_emulator_tasks.py and test_emulator_conformance.py.
+"""
 
 from __future__ import annotations
 
 import copy
 
+from tray_app.demo.bll.queues import add_queue, default_queue, get_queue, queue_by_name
+from tray_app.demo.bll.tasks import get_task
 from tray_app.demo.errors import bad_request, validation_error
 from tray_app.demo.query import QuerySpec, ensure_list, project, require, run_query
 from tray_app.demo.services.base import Call, Doc, as_bool, endpoint
@@ -74,7 +79,7 @@ def queues_get_all_ex(call: Call, body: Doc) -> Doc:
 @endpoint("queues.get_by_id", min_version="2.4")
 def queues_get_by_id(call: Call, body: Doc) -> Doc:
     require(body, "queue")
-    queue = copy.deepcopy(call.state.get_queue(body["queue"]))
+    queue = copy.deepcopy(get_queue(call.state, body["queue"]))
     if body.get("max_task_entries") is not None:
         queue["entries"] = queue["entries"][: int(body["max_task_entries"])]
     return {"queue": queue}
@@ -84,7 +89,7 @@ def queues_get_by_id(call: Call, body: Doc) -> Doc:
 def queues_get_default(call: Call, body: Doc) -> Doc:
     if body:
         raise validation_error("Additional properties are not allowed")
-    queue = call.state.default_queue()
+    queue = default_queue(call.state)
     return {"id": queue["id"], "name": queue["name"]}
 
 
@@ -92,9 +97,10 @@ def queues_get_default(call: Call, body: Doc) -> Doc:
 def queues_create(call: Call, body: Doc) -> Doc:
     require(body, "name")
     state = call.state
-    if state.queue_by_name(str(body["name"])) is not None:
+    if queue_by_name(state, str(body["name"])) is not None:
         raise bad_request(702, "Queue with this name already exists", None, name=body["name"])
-    queue = state.add_queue(
+    queue = add_queue(
+        state,
         str(body["name"]),
         system_tags=ensure_list(body.get("system_tags"), "system_tags"),
         tags=ensure_list(body.get("tags"), "tags"),
@@ -108,7 +114,7 @@ def queues_create(call: Call, body: Doc) -> Doc:
 @endpoint("queues.update", min_version="2.4")
 def queues_update(call: Call, body: Doc) -> Doc:
     require(body, "queue")
-    queue = call.state.get_queue(body["queue"])
+    queue = get_queue(call.state, body["queue"])
     fields: Doc = {}
     for key in ("name", "display_name", "tags", "system_tags"):
         if key in body:
@@ -121,7 +127,7 @@ def queues_update(call: Call, body: Doc) -> Doc:
 def queues_delete(call: Call, body: Doc) -> Doc:
     require(body, "queue")
     state = call.state
-    queue = state.get_queue(body["queue"])
+    queue = get_queue(state, body["queue"])
     if queue["entries"] and not as_bool(body.get("force")):
         raise bad_request(703, "Queue is not empty", None, queue=queue["id"])
     del state.queues[queue["id"]]
@@ -131,8 +137,8 @@ def queues_delete(call: Call, body: Doc) -> Doc:
 @endpoint("queues.add_task", min_version="2.4")
 def queues_add_task(call: Call, body: Doc) -> Doc:
     require(body, "queue", "task")
-    queue = call.state.get_queue(body["queue"])
-    call.state.get_task(body["task"])
+    queue = get_queue(call.state, body["queue"])
+    get_task(call.state, body["task"])
     queue["entries"].append({"task": body["task"], "added": call.state.now_iso()})
     return {"added": 1}
 
@@ -140,7 +146,7 @@ def queues_add_task(call: Call, body: Doc) -> Doc:
 @endpoint("queues.remove_task", min_version="2.4")
 def queues_remove_task(call: Call, body: Doc) -> Doc:
     require(body, "queue", "task")
-    queue = call.state.get_queue(body["queue"])
+    queue = get_queue(call.state, body["queue"])
     before = len(queue["entries"])
     queue["entries"] = [e for e in queue["entries"] if e["task"] != body["task"]]
     return {"removed": before - len(queue["entries"])}
@@ -149,7 +155,7 @@ def queues_remove_task(call: Call, body: Doc) -> Doc:
 @endpoint("queues.get_next_task", min_version="2.4")
 def queues_get_next_task(call: Call, body: Doc) -> Doc:
     require(body, "queue")
-    queue = call.state.get_queue(body["queue"])
+    queue = get_queue(call.state, body["queue"])
     if not queue["entries"]:
         return {}
     entry = queue["entries"].pop(0)
@@ -164,7 +170,7 @@ def queues_get_next_task(call: Call, body: Doc) -> Doc:
 @endpoint("queues.get_num_entries", min_version="2.20")
 def queues_get_num_entries(call: Call, body: Doc) -> Doc:
     require(body, "queue")
-    return {"num": len(call.state.get_queue(body["queue"])["entries"])}
+    return {"num": len(get_queue(call.state, body["queue"])["entries"])}
 
 
 @endpoint("queues.get_queue_metrics", min_version="2.4")

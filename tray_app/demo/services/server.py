@@ -1,4 +1,7 @@
-"""server.info and debug.ping (apiserver/services/server/__init__.py, services/debug.py)."""
+"""server.info and debug.ping (apiserver/services/server/__init__.py, services/debug.py).
+
+Tested in tests/unit/demo/test_emulator.py (server.info, debug.ping).
+"""
 
 from __future__ import annotations
 

@@ -1,10 +1,34 @@
-"""tasks.* (apiserver/services/tasks.py, bll/task/)."""
+"""tasks.* (apiserver/services/tasks.py, bll/task/).
+
+Tested in tests/unit/demo/test_emulator_tasks.py, test_emulator.py (queries) and
+test_emulator_conformance.py.
+"""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
 
+from tray_app.demo.bll.events import delete_task_log
+from tray_app.demo.bll.projects import add_project, project_by_name
+from tray_app.demo.bll.queues import (
+    add_queue,
+    default_queue,
+    get_queue,
+    queue_by_name,
+    remove_from_queues,
+)
+from tray_app.demo.bll.tasks import (
+    TASK_TYPES,
+    delete_task,
+    enqueue,
+    get_task,
+    new_task_doc,
+    run_by_worker,
+    set_hyperparam,
+    set_status,
+    touch,
+)
 from tray_app.demo.errors import (
     bad_request,
     invalid_project_id,
@@ -14,7 +38,7 @@ from tray_app.demo.errors import (
 )
 from tray_app.demo.query import QuerySpec, ensure_list, lookup, project, require, run_query
 from tray_app.demo.services.base import Call, Doc, Handler, as_bool, endpoint, updated
-from tray_app.demo.state import TASK_TYPES, EmulatorState
+from tray_app.demo.state import EmulatorState
 
 # database/model/task/task.py `get_all_query_options`: only these keys filter; any other key
 # of a get_all request is ignored. (`created`/`started` are range fields there: [min, max].)
@@ -176,7 +200,7 @@ def tasks_get_all_ex(call: Call, body: Doc) -> Doc:
 @endpoint("tasks.get_by_id")
 def tasks_get_by_id(call: Call, body: Doc) -> Doc:
     require(body, "task")
-    task = call.state.get_task(body["task"], plural=True)
+    task = get_task(call.state, body["task"], plural=True)
     return {"task": copy.deepcopy(task)}
 
 
@@ -185,7 +209,7 @@ def tasks_get_by_id_ex(call: Call, body: Doc) -> Doc:
     require(body, "id", declared=True)
     ids = ensure_list(body.get("id"), "id")
     for tid in ids:
-        call.state.get_task(tid, plural=True)
+        get_task(call.state, tid, plural=True)
     return query_tasks(call, body, joins=True)
 
 
@@ -248,7 +272,7 @@ def tasks_create(call: Call, body: Doc) -> Doc:
         raise validation_error("name must be at least 3 characters", name=body["name"])
     _check_type(body["type"])
     tid = state.new_id()
-    task = state.new_task_doc(tid, call.user_id or "", str(body["name"]), str(body["type"]))
+    task = new_task_doc(state, tid, call.user_id or "", str(body["name"]), str(body["type"]))
     safe = {k: v for k, v in body.items() if k != "runtime"}
     _apply_fields(state, task, safe, {})
     task.setdefault("execution", {}).setdefault("queue", None)
@@ -265,21 +289,21 @@ def tasks_validate(call: Call, body: Doc) -> Doc:
 def tasks_edit(call: Call, body: Doc) -> Doc:
     require(body, "task")
     state = call.state
-    task = state.get_task(body["task"])
+    task = get_task(state, body["task"])
     if task["status"] != "created" and not as_bool(body.get("force")):
         raise invalid_task_status(None, expected="created", status=task["status"])
     if "runtime" in body and body["runtime"] is not None and not isinstance(body["runtime"], dict):
         raise validation_error("runtime must be an object")
     fields: Doc = {}
     _apply_fields(state, task, body, fields)
-    fields.update(state._touch(task, call.user_id))
+    fields.update(touch(state, task, call.user_id))
     return {"updated": 1, "fields": fields}
 
 
 @endpoint("tasks.edit_runtime", min_version="2.34")
 def tasks_edit_runtime(call: Call, body: Doc) -> Doc:
     require(body, "task")
-    task = call.state.get_task(body["task"])
+    task = get_task(call.state, body["task"])
     runtime = task.setdefault("runtime", {})
     n = 0
     for key, value in (body.get("add_or_update") or {}).items():
@@ -288,7 +312,7 @@ def tasks_edit_runtime(call: Call, body: Doc) -> Doc:
     for key in body.get("remove") or []:
         if runtime.pop(key, None) is not None:
             n += 1
-    call.state._touch(task, call.user_id)
+    touch(call.state, task, call.user_id)
     return {"updated": n}
 
 
@@ -296,7 +320,7 @@ def tasks_edit_runtime(call: Call, body: Doc) -> Doc:
 def tasks_update(call: Call, body: Doc) -> Doc:
     require(body, "task")
     state = call.state
-    task = state.get_task(body["task"])
+    task = get_task(state, body["task"])
     fields: Doc = {}
     for key in ("name", "tags", "system_tags", "comment", "project"):
         if key in body:
@@ -304,7 +328,7 @@ def tasks_update(call: Call, body: Doc) -> Doc:
                 raise invalid_project_id(id=body[key])
             task[key] = copy.deepcopy(body[key])
             fields[key] = copy.deepcopy(body[key])
-    fields.update(state._touch(task, call.user_id))
+    fields.update(touch(state, task, call.user_id))
     return {"updated": 1, "fields": fields}
 
 
@@ -316,7 +340,7 @@ def _only_properties(items: list[Doc]) -> bool:
 def tasks_edit_hyper_params(call: Call, body: Doc) -> Doc:
     require(body, "task")
     state = call.state
-    task = state.get_task(body["task"])
+    task = get_task(state, body["task"])
     items = ensure_list(body.get("hyperparams"), "hyperparams")
     if not all(isinstance(i, dict) for i in items):
         raise validation_error("hyperparams items must be objects")
@@ -339,7 +363,7 @@ def tasks_edit_hyper_params(call: Call, body: Doc) -> Doc:
         for section in {i["section"] for i in items}:
             hyper.pop(section, None)
     for item in items:
-        state.set_hyperparam(
+        set_hyperparam(
             task,
             item["section"],
             item["name"],
@@ -347,14 +371,14 @@ def tasks_edit_hyper_params(call: Call, body: Doc) -> Doc:
             type_=item.get("type"),
             description=item.get("description"),
         )
-    state._touch(task, call.user_id)
+    touch(state, task, call.user_id)
     return {"updated": 1}
 
 
 @endpoint("tasks.delete_hyper_params", min_version="2.9")
 def tasks_delete_hyper_params(call: Call, body: Doc) -> Doc:
     require(body, "task")
-    task = call.state.get_task(body["task"])
+    task = get_task(call.state, body["task"])
     items = ensure_list(body.get("hyperparams"), "hyperparams")
     if (
         task["status"] != "created"
@@ -405,7 +429,7 @@ def tasks_get_hyper_params(call: Call, body: Doc) -> Doc:
 def tasks_edit_configuration(call: Call, body: Doc) -> Doc:
     require(body, "task")
     state = call.state
-    task = state.get_task(body["task"])
+    task = get_task(state, body["task"])
     if task["status"] != "created" and not as_bool(body.get("force")):
         raise invalid_task_status(None, expected="created", status=task["status"])
     items = ensure_list(body.get("configuration"), "configuration")
@@ -421,14 +445,14 @@ def tasks_edit_configuration(call: Call, body: Doc) -> Doc:
             "type": item.get("type", ""),
             "description": item.get("description", ""),
         }
-    state._touch(task, call.user_id)
+    touch(state, task, call.user_id)
     return {"updated": 1}
 
 
 @endpoint("tasks.delete_configuration", min_version="2.9")
 def tasks_delete_configuration(call: Call, body: Doc) -> Doc:
     require(body, "task")
-    task = call.state.get_task(body["task"])
+    task = get_task(call.state, body["task"])
     names = ensure_list(body.get("configuration"), "configuration")
     conf = task.setdefault("configuration", {})
     deleted = sum(1 for n in names if conf.pop(n, None) is not None)
@@ -473,19 +497,20 @@ def tasks_get_configuration_names(call: Call, body: Doc) -> Doc:
 def tasks_enqueue(call: Call, body: Doc) -> Doc:
     require(body, "task")
     state = call.state
-    task = state.get_task(body["task"])
+    task = get_task(state, body["task"])
     if body.get("queue"):
-        queue = state.get_queue(body["queue"])
+        queue = get_queue(state, body["queue"])
     elif body.get("queue_name"):
-        found = state.queue_by_name(str(body["queue_name"]))
+        found = queue_by_name(state, str(body["queue_name"]))
         if found is None:  # the server creates a queue named in the request (API 2.19)
-            found = state.add_queue(
-                str(body["queue_name"]), queue_id=state.new_id(), user_id=call.user_id
+            found = add_queue(
+                state, str(body["queue_name"]), queue_id=state.new_id(), user_id=call.user_id
             )
         queue = found
     else:
-        queue = state.default_queue()
-    fields = state.enqueue(
+        queue = default_queue(state)
+    fields = enqueue(
+        state,
         task,
         queue,
         force=as_bool(body.get("force")),
@@ -503,10 +528,11 @@ def tasks_enqueue(call: Call, body: Doc) -> Doc:
 def tasks_dequeue(call: Call, body: Doc) -> Doc:
     require(body, "task")
     state = call.state
-    task = state.get_task(body["task"])
+    task = get_task(state, body["task"])
     if task["status"] != "queued":
         raise invalid_task_status(None, expected="queued", status=task["status"])
-    fields = state.set_status(
+    fields = set_status(
+        state,
         task,
         "created",
         status_reason=body.get("status_reason"),
@@ -524,15 +550,16 @@ def tasks_stop(call: Call, body: Doc) -> Doc:
     status-transition check; it never forces "stopped"."""
     require(body, "task")
     state = call.state
-    task = state.get_task(body["task"])
+    task = get_task(state, body["task"])
     force = as_bool(body.get("force"))
     status = task["status"]
     is_queued = status == "queued"
     development = "development" in (task.get("system_tags") or [])
-    if is_queued or development or not state.run_by_worker(task):
+    if is_queued or development or not run_by_worker(state, task):
         if is_queued:
-            state.remove_from_queues(task["id"])
-        fields = state.set_status(
+            remove_from_queues(state, task["id"])
+        fields = set_status(
+            state,
             task,
             "stopped",
             force=force,
@@ -541,7 +568,8 @@ def tasks_stop(call: Call, body: Doc) -> Doc:
             user_id=call.user_id,
         )
         return updated(fields)
-    fields = state.set_status(
+    fields = set_status(
+        state,
         task,
         status,
         force=force,
@@ -556,8 +584,9 @@ def _status_endpoint(new_status: str, extra: str | None = None) -> Handler:
     def handler(call: Call, body: Doc) -> Doc:
         require(body, "task")
         state = call.state
-        task = state.get_task(body["task"])
-        fields = state.set_status(
+        task = get_task(state, body["task"])
+        fields = set_status(
+            state,
             task,
             new_status,
             force=as_bool(body.get("force")),
@@ -586,16 +615,16 @@ endpoint("tasks.publish")(_status_endpoint("published", "committed_versions_resu
 def tasks_reset(call: Call, body: Doc) -> Doc:
     require(body, "task")
     state = call.state
-    task = state.get_task(body["task"])
+    task = get_task(state, body["task"])
     if task["status"] == "published" and not as_bool(body.get("force")):
         raise invalid_task_status(None, expected="not published", status=task["status"])
-    dequeued = state.remove_from_queues(task["id"])
-    fields = state.set_status(task, "created", force=True, user_id=call.user_id)
+    dequeued = remove_from_queues(state, task["id"])
+    fields = set_status(state, task, "created", force=True, user_id=call.user_id)
     for key in ("started", "completed", "last_worker", "last_worker_report"):
         task.pop(key, None)
     task["last_metrics"] = {}
     task["active_duration"] = 0
-    deleted_events = len(state.logs.pop(task["id"], []))
+    deleted_events = delete_task_log(state, task["id"])
     return {
         "updated": 1,
         "fields": fields,
@@ -610,7 +639,7 @@ def tasks_reset(call: Call, body: Doc) -> Doc:
 def tasks_delete(call: Call, body: Doc) -> Doc:
     require(body, "task")
     state = call.state
-    task = state.get_task(body["task"])
+    task = get_task(state, body["task"])
     if task["status"] != "created" and not as_bool(body.get("force")):
         raise bad_request(
             123,
@@ -620,7 +649,7 @@ def tasks_delete(call: Call, body: Doc) -> Doc:
             expected="created",
             current=task["status"],
         )
-    state.delete_task(task["id"])
+    delete_task(state, task["id"])
     return {
         "deleted": True,
         "updated_children": 0,
@@ -633,7 +662,7 @@ def tasks_delete(call: Call, body: Doc) -> Doc:
 @endpoint("tasks.ping")
 def tasks_ping(call: Call, body: Doc) -> Doc:
     require(body, "task")
-    task = call.state.get_task(body["task"])
+    task = get_task(call.state, body["task"])
     task["last_update"] = call.state.now_iso()
     return {}
 
@@ -642,9 +671,10 @@ def tasks_ping(call: Call, body: Doc) -> Doc:
 def tasks_clone(call: Call, body: Doc) -> Doc:
     require(body, "task")
     state = call.state
-    source = state.get_task(body["task"])
+    source = get_task(state, body["task"])
     tid = state.new_id()
-    task = state.new_task_doc(
+    task = new_task_doc(
+        state,
         tid,
         call.user_id or "",
         body.get("new_task_name") or f"Clone Of {source['name']}",
@@ -682,10 +712,10 @@ def tasks_clone(call: Call, body: Doc) -> Doc:
         task["execution"].update(body["execution_overrides"])
     new_project = None
     if body.get("new_project_name"):
-        existing = state.project_by_name(body["new_project_name"])
+        existing = project_by_name(state, body["new_project_name"])
         if existing is None:
-            existing = state.add_project(
-                body["new_project_name"], call.user_id or "", project_id=state.new_id()
+            existing = add_project(
+                state, body["new_project_name"], call.user_id or "", project_id=state.new_id()
             )
             new_project = {"id": existing["id"], "name": existing["name"]}
         task["project"] = existing["id"]
@@ -699,15 +729,15 @@ def tasks_clone(call: Call, body: Doc) -> Doc:
 @endpoint("tasks.set_requirements")
 def tasks_set_requirements(call: Call, body: Doc) -> Doc:
     require(body, "task")
-    task = call.state.get_task(body["task"])
+    task = get_task(call.state, body["task"])
     task.setdefault("script", {})["requirements"] = copy.deepcopy(body.get("requirements") or {})
-    return updated(call.state._touch(task, call.user_id))
+    return updated(touch(call.state, task, call.user_id))
 
 
 @endpoint("tasks.add_or_update_artifacts", min_version="2.10")
 def tasks_add_or_update_artifacts(call: Call, body: Doc) -> Doc:
     require(body, "task")
-    task = call.state.get_task(body["task"])
+    task = get_task(call.state, body["task"])
     artifacts = task.setdefault("execution", {}).setdefault("artifacts", [])
     by_key = {(a.get("key"), a.get("mode", "output")): a for a in artifacts}
     for art in ensure_list(body.get("artifacts"), "artifacts"):

@@ -1,4 +1,7 @@
-"""users.* (apiserver/services/users.py)."""
+"""users.* (apiserver/services/users.py).
+
+Tested in tests/unit/demo/test_emulator.py and test_emulator_tasks.py.
+"""
 
 from __future__ import annotations
 

@@ -1,10 +1,16 @@
-"""workers.* (apiserver/services/workers.py, bll/workers/)."""
+"""workers.* (apiserver/services/workers.py, bll/workers/).
+
+Tested in tests/unit/demo/test_emulator_agent.py and test_emulator_conformance.py
+(get_stats).
+"""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
+from tray_app.demo.bll.queues import queue_by_name
+from tray_app.demo.bll.workers import register_worker, worker_doc, worker_report
 from tray_app.demo.errors import bad_request, invalid_queue_id, missing_fields, validation_error
 from tray_app.demo.query import ensure_list, require
 from tray_app.demo.services.base import Call, Doc, endpoint
@@ -17,7 +23,8 @@ def workers_register(call: Call, body: Doc) -> Doc:
     require(body, "worker")
     state = call.state
     queue_ids = [_queue_id(state, q) for q in ensure_list(body.get("queues"), "queues")]
-    state.register_worker(
+    register_worker(
+        state,
         str(body["worker"]),
         call.user_id or "",
         call.ip,
@@ -32,7 +39,7 @@ def workers_register(call: Call, body: Doc) -> Doc:
 def _queue_id(state: EmulatorState, ref: Any) -> str:
     if ref in state.queues:
         return str(ref)
-    queue = state.queue_by_name(str(ref))
+    queue = queue_by_name(state, str(ref))
     if queue is None:
         raise invalid_queue_id(id=ref)
     return str(queue["id"])
@@ -52,14 +59,15 @@ def workers_status_report(call: Call, body: Doc) -> Doc:
     state = call.state
     worker = state.workers.get(str(body["worker"]))
     if worker is None:
-        worker = state.register_worker(str(body["worker"]), call.user_id or "", call.ip)
+        worker = register_worker(state, str(body["worker"]), call.user_id or "", call.ip)
     queue_ids = None
     if body.get("queues") is not None:
         queue_ids = [_queue_id(state, q) for q in ensure_list(body.get("queues"), "queues")]
     elif body.get("queue"):
         queue_ids = [_queue_id(state, body["queue"])]
     ts = body.get("timestamp")
-    state.worker_report(
+    worker_report(
+        state,
         worker,
         task_id=body.get("task") or None,
         machine_stats=body.get("machine_stats"),
@@ -94,7 +102,7 @@ def workers_get_all(call: Call, body: Doc) -> Doc:
             continue
         if sys_filter is not None and not sys_filter(w.system_tags):
             continue
-        workers.append(state.worker_doc(w))
+        workers.append(worker_doc(state, w))
     return {"workers": workers}
 
 

@@ -12,7 +12,7 @@ import pytest
 from support.emulator import AsgiEmulator, EmulatorHandle
 from test_emulator_agent import create_session, props
 
-from tray_app.demo import EmulatorState
+from tray_app.demo import seeded_state
 from tray_app.demo.seed import SessionPorts
 from tray_app.demo.ssh_endpoint import SessionEndpoints, pick_ports
 
@@ -57,7 +57,7 @@ def test_pick_ports_gives_free_distinct_ports_never_the_fixed_ones() -> None:
 def test_a_live_emulator_moves_its_seeded_sessions_off_the_fixed_ports(
     emulator_factory: Callable[..., EmulatorHandle],
 ) -> None:
-    seeded = EmulatorState.seeded(sessions=5)
+    seeded = seeded_state(sessions=5)
     ready = [
         t for t in seeded.tasks.values()
         if t["status"] == "in_progress"

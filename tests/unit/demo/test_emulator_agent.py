@@ -10,7 +10,8 @@ import pytest
 from support.emulator import AsgiEmulator, make_asgi_emulator
 
 from tray_app.demo import AgentMode
-from tray_app.demo.state import md5_hex
+from tray_app.demo.bll.queues import queue_by_name
+from tray_app.demo.values import md5_hex
 
 
 async def ok(emu: AsgiEmulator, endpoint: str, body: dict[str, Any]) -> Any:
@@ -160,7 +161,7 @@ async def test_worker_register_and_status_report_link_the_task(
     asgi_emulator: AsgiEmulator,
 ) -> None:
     emu = asgi_emulator
-    queue = emu.state.queue_by_name("sessions")
+    queue = queue_by_name(emu.state, "sessions")
     assert queue is not None
     await ok(emu, "workers.register", {"worker": "laptop:0", "queues": [queue["id"]]})
     tid = (await ok(emu, "tasks.create", {"name": "abc", "type": "training"}))["id"]

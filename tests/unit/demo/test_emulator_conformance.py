@@ -14,7 +14,8 @@ import httpx
 import pytest
 from support.emulator import AsgiEmulator, make_asgi_emulator
 
-from tray_app.demo.state import iso
+from tray_app.demo.bll.workers import register_worker
+from tray_app.demo.values import iso
 
 
 async def call(emu: AsgiEmulator, endpoint: str, body: dict[str, Any]) -> httpx.Response:
@@ -55,7 +56,7 @@ def _queued_ids(emu: AsgiEmulator) -> set[str]:
 def _report_worker(emu: AsgiEmulator, minutes: list[int], stats: dict[str, Any]) -> str:
     """A worker that reported `stats` at the given minutes before now (no other history)."""
     state = emu.state
-    worker = state.register_worker("probe:gpu0", state.current_user_id, "127.0.9.9")
+    worker = register_worker(state, "probe:gpu0", state.current_user_id, "127.0.9.9")
     now_ms = int(state.now().timestamp() * 1000)
     for m in minutes:
         worker.stats.append((now_ms - m * 60_000, dict(stats)))

@@ -10,8 +10,9 @@ import jwt
 import pytest
 from support.emulator import AsgiEmulator, make_asgi_emulator
 
-from tray_app.demo import DEMO_USER_NAME, OTHER_USERS, SECRET_MARKER, EmulatorState
-from tray_app.demo.state import md5_hex
+from tray_app.demo import DEMO_USER_NAME, OTHER_USERS, SECRET_MARKER, seeded_state
+from tray_app.demo.bll.events import add_log
+from tray_app.demo.values import md5_hex
 
 
 async def call(
@@ -247,16 +248,16 @@ async def test_get_vaults_is_not_found(asgi_emulator: AsgiEmulator) -> None:
 
 
 def test_seed_is_deterministic() -> None:
-    a = EmulatorState.seeded(sessions=20, seed=3)
-    b = EmulatorState.seeded(sessions=20, seed=3)
-    c = EmulatorState.seeded(sessions=20, seed=4)
+    a = seeded_state(sessions=20, seed=3)
+    b = seeded_state(sessions=20, seed=3)
+    c = seeded_state(sessions=20, seed=4)
     assert list(a.tasks) == list(b.tasks)
     assert [t["status"] for t in a.tasks.values()] == [t["status"] for t in b.tasks.values()]
     assert list(a.tasks) != list(c.tasks)
 
 
 def test_seed_covers_every_session_status_and_owner() -> None:
-    state = EmulatorState.seeded(sessions=13)
+    state = seeded_state(sessions=13)
     sessions = [t for t in state.tasks.values() if "interactive" in t["system_tags"]]
     assert len(sessions) == 13
     statuses = {t["status"] for t in sessions}
@@ -276,7 +277,7 @@ def test_seed_covers_every_session_status_and_owner() -> None:
 
 
 def test_seeded_running_session_has_realistic_document() -> None:
-    state = EmulatorState.seeded(sessions=1)
+    state = seeded_state(sessions=1)
     (task,) = [t for t in state.tasks.values() if "interactive" in t["system_tags"]]
     assert task["type"] == "application" and task["status"] == "in_progress"
     assert state.projects[task["project"]]["name"] == "DevOps"
@@ -307,7 +308,7 @@ def test_seeded_running_session_has_realistic_document() -> None:
 
 
 def test_every_seeded_address_is_loopback() -> None:
-    state = EmulatorState.seeded(sessions=1000)
+    state = seeded_state(sessions=1000)
     for worker in state.workers.values():
         assert worker.ip.startswith("127.") and worker.external_address.startswith("127.")
     for task in state.tasks.values():
@@ -476,7 +477,7 @@ async def test_server_info_needs_auth_only_from_server_2_3() -> None:
 async def test_web_ui_pages_show_sessions_with_escaped_logs(asgi_emulator: AsgiEmulator) -> None:
     state = asgi_emulator.state
     task = next(t for t in state.tasks.values() if t["status"] == "in_progress")
-    state.add_log(task["id"], "<script>alert(1)</script>")
+    add_log(state, task["id"], "<script>alert(1)</script>")
     async with asgi_emulator.client() as client:
         index = await client.get("/")
         page = await client.get(f"/projects/{task['project']}/experiments/{task['id']}/output/log")

@@ -18,7 +18,7 @@ from support.emulator import AsgiEmulator, EmulatorHandle
 
 from tray_app.demo import DEMO_ACCESS_KEY, DroppedConnection, FaultKind
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 async def post(emu: AsgiEmulator, endpoint: str = "tasks.get_all") -> httpx.Response:

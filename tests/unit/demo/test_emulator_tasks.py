@@ -8,7 +8,9 @@ import httpx
 import pytest
 from support.emulator import AsgiEmulator, make_asgi_emulator
 
-from tray_app.demo.state import TRANSITIONS, EmulatorState
+from tray_app.demo.bll.queues import default_queue, queue_by_name
+from tray_app.demo.bll.tasks import TRANSITIONS
+from tray_app.demo.state import EmulatorState
 
 
 async def call(emu: AsgiEmulator, endpoint: str, body: dict[str, Any]) -> httpx.Response:
@@ -140,7 +142,7 @@ async def test_configuration_roundtrip(emu: AsgiEmulator) -> None:
 async def test_enqueue_by_name_and_dequeue(emu: AsgiEmulator) -> None:
     tid = await new_task(emu)
     reply = await ok(emu, "tasks.enqueue", {"task": tid, "queue_name": "sessions"})
-    queue = emu.state.queue_by_name("sessions")
+    queue = queue_by_name(emu.state, "sessions")
     assert queue is not None
     assert reply["queued"] == 1 and reply["fields"]["status"] == "queued"
     assert reply["fields"]["execution.queue"] == queue["id"]
@@ -155,7 +157,7 @@ async def test_enqueue_by_name_and_dequeue(emu: AsgiEmulator) -> None:
 async def test_enqueue_without_queue_uses_default(emu: AsgiEmulator) -> None:
     tid = await new_task(emu)
     reply = await ok(emu, "tasks.enqueue", {"task": tid})
-    assert reply["fields"]["execution.queue"] == emu.state.default_queue()["id"]
+    assert reply["fields"]["execution.queue"] == default_queue(emu.state)["id"]
     assert (await ok(emu, "queues.get_default", {}))["name"] == "default"
 
 
@@ -264,6 +266,13 @@ async def test_reset_returns_task_to_created(emu: AsgiEmulator) -> None:
     assert task["status"] == "created" and task["last_metrics"] == {} and "started" not in task
 
 
+async def test_reset_drops_the_console_log(emu: AsgiEmulator) -> None:
+    failed = find(emu.state, "failed")
+    lines = len(emu.state.logs[failed])
+    reply = await ok(emu, "tasks.reset", {"task": failed})
+    assert lines and reply["events"] == {"deleted": lines} and failed not in emu.state.logs
+
+
 async def test_clone_copies_the_definition(emu: AsgiEmulator) -> None:
     source = find(emu.state, "stopped", message=None)
     new_id = (await ok(emu, "tasks.clone", {"task": source, "new_task_name": "again"}))["id"]
@@ -273,6 +282,18 @@ async def test_clone_copies_the_definition(emu: AsgiEmulator) -> None:
         clone["hyperparams"]["interactive_session"]
         == (emu.state.tasks[source]["hyperparams"]["interactive_session"])
     )
+
+
+async def test_clone_into_a_new_project_creates_it(emu: AsgiEmulator) -> None:
+    source = find(emu.state, "stopped", message=None)
+    body = {"task": source, "new_project_name": "Clones"}
+    reply = await ok(emu, "tasks.clone", body)
+    project = reply["new_project"]
+    assert project["name"] == "Clones" and emu.state.projects[project["id"]]["name"] == "Clones"
+    assert emu.state.tasks[reply["id"]]["project"] == project["id"]
+    again = await ok(emu, "tasks.clone", body)
+    assert "new_project" not in again
+    assert emu.state.tasks[again["id"]]["project"] == project["id"]
 
 
 async def test_ping_bumps_last_update(emu: AsgiEmulator) -> None:
@@ -316,6 +337,13 @@ async def test_queues_listing_and_filters(emu: AsgiEmulator) -> None:
     assert (code, sub) == (400, 701)
     ex = (await ok(emu, "queues.get_all_ex", {"name": "^sessions$"}))["queues"][0]
     assert ex["workers"] and all(w["ip"].startswith("127.") for w in ex["workers"])
+
+
+async def test_models_listing_is_empty(emu: AsgiEmulator) -> None:
+    """The emulator keeps no models; clearml-session asks for a session's when it deletes it."""
+    body = {"task": [find(emu.state, "stopped", message=None)]}
+    for endpoint in ("models.get_all", "models.get_all_ex"):
+        assert await ok(emu, endpoint, body) == {"models": []}
 
 
 async def test_users_listing(emu: AsgiEmulator) -> None:
