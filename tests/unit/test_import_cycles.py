@@ -13,30 +13,7 @@ import ast
 from collections.abc import Mapping
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
-
-# The cycles tray_app has today, each to be ended by its own change. Only these exact sets of
-# modules are let through; a cycle that reaches one more module fails. Once one is gone,
-# `test_a_known_cycle_is_listed_only_while_it_exists` fails: remove its entry then.
-KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset(
-    {
-        # Expected for now, being removed: core/api.py builds its default HttpxExchange (a lazy
-        # import) while core/http_httpx.py imports the Exchange seam and errors from api.
-        frozenset({"tray_app.core.api", "tray_app.core.http_httpx"}),
-        # Known, not yet scheduled: qt/hotkey/__init__.py picks a backend at run time (lazy
-        # imports) while each backend imports the hotkey protocol and parse_hotkey from __init__.
-        frozenset(
-            {
-                "tray_app.qt.hotkey",
-                "tray_app.qt.hotkey.portal",
-                "tray_app.qt.hotkey.windows",
-                "tray_app.qt.hotkey.x11",
-            }
-        ),
-    }
-)
 
 Graph = Mapping[str, frozenset[str]]
 
@@ -164,15 +141,6 @@ def test_the_emulator_has_no_import_cycle() -> None:
     assert [cycle_path(graph, c) for c in import_cycles(graph)] == []
 
 
-def test_tray_app_has_no_import_cycle_but_the_known_ones() -> None:
+def test_tray_app_has_no_import_cycle() -> None:
     graph = import_graph(ROOT, "tray_app")
-    new = [cycle_path(graph, c) for c in import_cycles(graph) if c not in KNOWN_CYCLES]
-    assert new == []
-
-
-@pytest.mark.parametrize(
-    "known", [pytest.param(c, id=min(c)) for c in sorted(KNOWN_CYCLES, key=min)]
-)
-def test_a_known_cycle_is_listed_only_while_it_exists(known: frozenset[str]) -> None:
-    cycles = import_cycles(import_graph(ROOT, "tray_app"))
-    assert known in cycles, f"{sorted(known)} is no longer a cycle: remove it from KNOWN_CYCLES"
+    assert [cycle_path(graph, c) for c in import_cycles(graph)] == []

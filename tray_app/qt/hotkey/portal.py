@@ -21,7 +21,7 @@ from typing import Any
 from dbus_fast import BusType, Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
-from tray_app.qt.hotkey import HotkeyResult, HotkeyStatus, parse_hotkey
+from tray_app.qt.hotkey.base import HotkeyResult, HotkeyStatus, parse_hotkey
 
 log = logging.getLogger(__name__)
 

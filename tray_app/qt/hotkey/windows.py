@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from tray_app.qt.hotkey import HotkeyResult, HotkeyStatus, parse_hotkey
+from tray_app.qt.hotkey.base import HotkeyResult, HotkeyStatus, parse_hotkey
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from typing import Any
 from PySide6.QtCore import QSocketNotifier
 from Xlib import XK, X, display, error
 
-from tray_app.qt.hotkey import HotkeyResult, HotkeyStatus, parse_hotkey
+from tray_app.qt.hotkey.base import HotkeyResult, HotkeyStatus, parse_hotkey
 
 log = logging.getLogger(__name__)
 
