@@ -52,6 +52,26 @@ class SetupProgress(SessionEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class MachineAllocated(SessionEvent):
+    """ "Remote machine allocated": a worker took the task."""
+
+
+@dataclass(frozen=True, slots=True)
+class MachineReady(SessionEvent):
+    """ "Remote machine is ready": its setup is done; the tunnel comes next."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnecting(SessionEvent):
+    """The CLI reconnects its tunnel (after "r", or by itself)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShuttingDown(SessionEvent):
+    """The remote session is being shut down."""
+
+
+@dataclass(frozen=True, slots=True)
 class TunnelStarting(SessionEvent):
     user: str = ""
     host: str = ""
@@ -351,10 +371,10 @@ class SessionLogParser:
             )
             return
         if stripped == "Remote machine allocated":
-            events.append(SessionEvent("allocated", stripped))
+            events.append(MachineAllocated("allocated", stripped))
             return
         if stripped == "Remote machine is ready":
-            events.append(SessionEvent("machine_ready", stripped))
+            events.append(MachineReady("machine_ready", stripped))
             return
         if match := _TUNNEL.search(stripped):
             events.append(
@@ -371,13 +391,13 @@ class SessionLogParser:
             self._ready = {}
             return
         if stripped == "Reconnecting to interactive session":
-            events.append(SessionEvent("reconnect", stripped))
+            events.append(Reconnecting("reconnect", stripped))
             return
         if stripped in ("Shutting down interactive session", "Remote session shutdown") or (
             stripped.startswith("Session #") and "shut down" in stripped
         ):
             if stripped != "Remote session shutdown":
-                events.append(SessionEvent("shutdown", stripped))
+                events.append(ShuttingDown("shutdown", stripped))
             return
         if match := _ERROR_LINE.match(stripped):
             self._error(match.group("msg"), stripped, events)

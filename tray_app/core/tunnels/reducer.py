@@ -15,13 +15,18 @@ from dataclasses import dataclass, field, replace
 from tray_app.core.tunnels.model import LaunchPolicy, TunnelModel, TunnelState
 from tray_app.core.tunnels.parser import (
     Error,
+    MachineAllocated,
+    MachineReady,
     Prompt,
     Ready,
+    Reconnecting,
     SessionEvent,
     SetupProgress,
+    ShuttingDown,
     StatusChanged,
     TaskAttached,
     TaskCreated,
+    TunnelRetry,
     TunnelStarting,
 )
 from tray_app.core.wording import session_title, short_id
@@ -129,29 +134,27 @@ def _react(
         return _ready(tunnel, event, policy)
     if isinstance(event, Error):
         return _error(tunnel, event)
-    kind = event.kind
-    if kind == "allocated":
+    if isinstance(event, MachineAllocated):
         return _with(tunnel, last_message="Remote machine allocated"), effects
-    if kind == "machine_ready":
+    if isinstance(event, MachineReady):
         return _with(tunnel, state=TunnelState.CONNECTING, last_message="Remote machine ready"), []
-    if kind == "tunnel_starting":
+    if isinstance(event, TunnelStarting):
         message = "Reconnecting the SSH tunnel" if tunnel.ready_count else "Starting SSH tunnel"
         if (
             policy.creating
             and not tunnel.ready_count
             and not tunnel.login_asked
-            and isinstance(event, TunnelStarting)
             and event.host
             and event.port
         ):
             effects.append(LoginAhead())
             tunnel = replace(tunnel, login_asked=True)
         return _with(tunnel, state=TunnelState.CONNECTING, last_message=message), effects
-    if kind == "tunnel_retry":
+    if isinstance(event, TunnelRetry):
         return _retry(tunnel, policy)
-    if kind == "reconnect":
+    if isinstance(event, Reconnecting):
         return _with(tunnel, state=TunnelState.CONNECTING, last_message="Reconnecting"), effects
-    if kind == "shutdown":
+    if isinstance(event, ShuttingDown):
         return _with(tunnel, last_message="Remote session shut down"), effects
     return tunnel, effects
 
