@@ -393,13 +393,15 @@ def test_for_reading_takes_the_usual_way_otherwise(
 
     monkeypatch.setattr(keyring.core, "_detect_backend", detect)
     store = SecretStore.for_reading("n")
-    assert detected, "keyring chose the backend itself"
     assert store.get("n") == ("in-the-file" if case == "in the file" else None)
+    assert store.backend_name  # (a secret in the file is read without asking for a backend)
+    assert detected, "keyring chose the backend itself"
 
 
-def test_stores_made_apart_keep_every_secret_set_at_once(tmp_path: Path) -> None:
-    """Flows make their own SecretStore; several logins store passwords at the same moment
-    (warm tunnels). Each read-modify-write of the shared files must see the others'."""
+def test_the_one_store_keeps_every_secret_set_at_once(tmp_path: Path) -> None:
+    """The app's one SecretStore is used from several threads at the same moment (warm
+    tunnels' logins): each read-modify-write of the index and the fallback file sees the
+    others'."""
     import threading
 
     from keyrings.alt.file import PlaintextKeyring  # type: ignore[import-untyped]
@@ -410,10 +412,11 @@ def test_stores_made_apart_keep_every_secret_set_at_once(tmp_path: Path) -> None
 
     names = [f"session-password/{i:032x}" for i in range(12)]
     start = threading.Barrier(len(names))
+    shared = SecretStore(backend=Refusing(), data_dir=tmp_path)
 
     def store(name: str) -> None:
         start.wait()
-        SecretStore(backend=Refusing(), data_dir=tmp_path).set(name, "pw-" + name[-4:])
+        shared.set(name, "pw-" + name[-4:])
 
     threads = [threading.Thread(target=store, args=(n,)) for n in names]
     for t in threads:
@@ -422,3 +425,25 @@ def test_stores_made_apart_keep_every_secret_set_at_once(tmp_path: Path) -> None
         t.join()
     reader = SecretStore(backend=Refusing(), data_dir=tmp_path)
     assert {n: reader.get(n) for n in names} == {n: "pw-" + n[-4:] for n in names}
+
+
+def test_building_a_store_chooses_no_backend_until_it_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The app builds its store on the event loop's thread: keyring's backend search (imports,
+    D-Bus) waits for the first use, which the callers make in a worker thread."""
+    import keyring
+
+    asked: list[bool] = []
+    real = keyring.get_keyring
+
+    def counting() -> object:
+        asked.append(True)
+        return real()
+
+    monkeypatch.setattr(keyring, "get_keyring", counting)
+    store = SecretStore(data_dir=tmp_path)
+    assert asked == []
+    store.set("n", "v")
+    store.get("n")
+    assert asked == [True]  # chosen once

@@ -162,11 +162,13 @@ def _recorded_backend(name: str) -> keyring.backend.KeyringBackend | None:
         return None
 
 
-_FILES_LOCK = threading.RLock()
-
-
 class SecretStore:
-    """get / set / delete secrets by name; see the module docstring for the fallback rules."""
+    """get / set / delete secrets by name; see the module docstring for the fallback rules.
+
+    One per process, built once and passed to whoever needs it (its lock orders the
+    read-modify-write of the index and the fallback file). Building it is free: the keyring
+    backend is chosen on first use, which callers do off the event loop.
+    """
 
     def __init__(
         self,
@@ -183,23 +185,42 @@ class SecretStore:
         )
         self.index_path = Path(index_path) if index_path else directory / INDEX_FILE_NAME
         self.service = service
-        # One lock for every store in the process: flows make their own SecretStore, and two
-        # logins storing passwords at once (warm tunnels) read-modify-write the same index and
-        # fallback file; with a lock each, one password was lost and its login refused.
-        self._lock = _FILES_LOCK
-        self._reason: str | None = None
-        if backend is None:
-            try:
-                backend = keyring.get_keyring()
-            except Exception as exc:  # a broken keyring config must not stop the app
-                self._reason = keyring_problem(exc)
-        self._backend = backend
-        if self._reason is None:
-            self._reason = unusable_reason(backend)
-        if self._reason is not None:
-            self._announce()
-        if self._file_entries():
-            self._ensure_reason("some secrets were stored in the fallback file earlier")
+        self._lock = threading.RLock()
+        self._given = backend
+        self._resolved = False
+        self._chosen: keyring.backend.KeyringBackend | None = None
+        self._why: str | None = None
+
+    def _resolve(self) -> None:
+        """Choose the backend (once): keyring may import every backend and ask D-Bus."""
+        if self._resolved:
+            return
+        with self._lock:
+            if self._resolved:
+                return
+            backend, reason = self._given, None
+            if backend is None:
+                try:
+                    backend = keyring.get_keyring()
+                except Exception as exc:  # a broken keyring config must not stop the app
+                    reason = keyring_problem(exc)
+            self._chosen = backend
+            self._why = reason if reason is not None else unusable_reason(backend)
+            self._resolved = True
+            if self._why is not None:
+                self._announce()
+            if self._file_entries():
+                self._ensure_reason("some secrets were stored in the fallback file earlier")
+
+    @property
+    def _backend(self) -> keyring.backend.KeyringBackend | None:
+        self._resolve()
+        return self._chosen
+
+    @property
+    def _reason(self) -> str | None:
+        self._resolve()
+        return self._why
 
     @classmethod
     def for_reading(cls, name: str) -> SecretStore:
@@ -384,8 +405,8 @@ class SecretStore:
         return True
 
     def _ensure_reason(self, reason: str) -> None:
-        if self._reason is None:
-            self._reason = reason
+        if self._why is None:
+            self._why = reason
             self._announce()
 
     def _announce(self) -> None:
