@@ -11,7 +11,7 @@ import argparse
 import asyncio
 import gc
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import platformdirs
@@ -20,10 +20,9 @@ from tray_app import APP_DISPLAY_NAME, APP_NAME, __version__
 from tray_app.applog import log_dir
 from tray_app.core.idle.flow import IdleFlow
 from tray_app.core.instance_requests import InstanceRequests
-from tray_app.core.ports import Question
 from tray_app.core.quit import ask_quit
 from tray_app.core.server.connection import ServerConnection
-from tray_app.core.server.models import LogLine, Session, Snapshot
+from tray_app.core.server.models import Session, Snapshot
 from tray_app.core.server.refresh import PollStatus, RefreshSchedule, TrayState
 from tray_app.core.server.session_ref import connectable
 from tray_app.core.server.source import ServerSource
@@ -237,7 +236,9 @@ class TrayApplication:
         controller.follow_log_requested.connect(self._follow_log)
         controller.refresh_requested.connect(self.poller.refresh_now)
         controller.log_loaded.connect(
-            lambda sid, t, lines: windows.console_log(t, lines, self._log_loader(sid))
+            lambda sid, t, lines: windows.console_log(
+                t, lines, lambda: self.connection.console_log(sid)
+            )
         )
         controller.quit_requested.connect(lambda: spawn(self._ask_quit()))
         controller.about_requested.connect(self._about)
@@ -249,7 +250,9 @@ class TrayApplication:
         )
         controller.new_session_requested.connect(lambda: spawn(self._new_session()))
         controller.quick_pick_requested.connect(self.hotkey.open_pick)
-        controller.launch_preset_requested.connect(lambda name: spawn(self._launch_preset(name)))
+        controller.launch_preset_requested.connect(
+            lambda name: spawn(self.launch_flow.launch_named(name, self.presets.presets))
+        )
         controller.import_presets_requested.connect(lambda: self._pick_presets_file(False))
         controller.export_presets_requested.connect(lambda: self._pick_presets_file(True))
 
@@ -295,28 +298,9 @@ class TrayApplication:
         # walking it on every full collection (the longest stalls of a 1000-session refresh).
         gc.freeze()
 
-    def _log_loader(self, session_id: str) -> Callable[[], Awaitable[list[LogLine]]]:
-        """Reloads a session's server log for its window (the service of the moment)."""
-
-        async def load() -> list[LogLine]:
-            service = self.connection.service
-            if service is None:
-                raise RuntimeError("no ClearML server configured")
-            return await service.console_log(session_id)
-
-        return load
-
     # --- launching ------------------------------------------------------------------------
     async def launch(self, preset: Preset) -> str | None:
         return await self.launch_flow.launch(preset)
-
-    async def _launch_preset(self, name: str) -> str | None:
-        """The Presets submenu: one click, one launch."""
-        preset = next((p for p in self.presets.presets if p.name == name), None)
-        if preset is None:
-            self.notifier.notify("error", "Preset not found", f"No preset is named “{name}”.")
-            return None
-        return await self.launch(preset)
 
     def _follow_log(self, key: str) -> None:
         self.windows.follow_log(key, self.tunnels.log_text(key))
@@ -348,30 +332,15 @@ class TrayApplication:
         )
 
     async def _new_session(self) -> None:
-        service = self.connection.service
-        if service is None:
-            # Sessions run on a server's machines: without one the dialog could launch nothing.
-            answer = await self.ask.ask(
-                Question(
-                    "A ClearML server is needed first",
-                    "New sessions run on the machines of a ClearML server. Connect the tray to "
-                    "your server first, or try the built-in demo server.",
-                    ("Set up ClearML…", "Try the demo server", "Cancel"),
-                )
+        service, spawn = await self.source.ensure(self.ask), self.tasks.spawn
+        if service is not None:
+            self.windows.new_session(
+                await self.presets.for_dialog(),
+                service.queues,
+                launch=lambda p: spawn(self.launch(p)),
+                save=lambda p: spawn(self.presets.save(p)),
+                last_queue=self.settings.last_queue,
             )
-            if answer == 0:
-                self._onboarding()
-            elif answer == 1:
-                await self.source.use_demo()
-            return
-        spawn = self.tasks.spawn
-        self.windows.new_session(
-            await self.presets.for_dialog(),
-            service.queues,
-            launch=lambda p: spawn(self.launch(p)),
-            save=lambda p: spawn(self.presets.save(p)),
-            last_queue=self.settings.last_queue,
-        )
 
     def _pick_presets_file(self, save: bool) -> None:
         flow, spawn = self.presets, self.tasks.spawn

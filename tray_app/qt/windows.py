@@ -21,7 +21,7 @@ from tray_app.core.settings.settings import Settings
 class Windows:
     def __init__(self) -> None:
         self._open: list[QWidget] = []
-        self.log_windows: dict[str, Any] = {}  # launcher key → its live clearml-session log
+        self.log_windows: dict[str, Any] = {}  # tunnel key → its live clearml-session log
         self.onboarding: Any = None
         self.new_session_dialog: Any = None
 

@@ -12,7 +12,8 @@ import logging
 
 from tray_app.core.server.api import ClearMLClient
 from tray_app.core.server.config import ServerConfig, load_server_config
-from tray_app.core.server.errors import ConfigError
+from tray_app.core.server.errors import ClearMLUnavailable, ConfigError
+from tray_app.core.server.models import LogLine
 from tray_app.core.server.sessions import SessionService
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,13 @@ class ServerConnection:
         files = ", ".join(str(path) for path in config.source) or "environment"
         log.info("using ClearML server %s (config: %s)", config.api_server, files)
         return None
+
+    async def console_log(self, session_id: str) -> list[LogLine]:
+        """A session's server log, from the server of the moment (a log window reloads it)."""
+        service = self._service
+        if service is None:
+            raise ClearMLUnavailable("No ClearML server is configured.")
+        return await service.console_log(session_id)
 
     async def close(self) -> None:
         if self._service is not None:

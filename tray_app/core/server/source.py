@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tray_app.core.ports import Notify
+from tray_app.core.ports import Ask, Notify, Question
 from tray_app.core.server.connection import ServerConnection
 from tray_app.core.server.errors import ConfigNotFound
 from tray_app.core.server.sessions import SessionService
@@ -80,6 +80,26 @@ class ServerSource:
         service, config = self._connection.service, self._connection.config
         assert service is not None and config is not None
         self._use(service, config.api_server)
+
+    async def ensure(self, ask: Ask) -> SessionService | None:
+        """The server in use; without one, the user is asked how to get one (New session…:
+        sessions run on a server's machines, a dialog without one could launch nothing)."""
+        service = self._connection.service
+        if service is not None:
+            return service
+        answer = await ask.ask(
+            Question(
+                "A ClearML server is needed first",
+                "New sessions run on the machines of a ClearML server. Connect the tray to "
+                "your server first, or try the built-in demo server.",
+                ("Set up ClearML…", "Try the demo server", "Cancel"),
+            )
+        )
+        if answer == 0:
+            self._setup(True)
+        elif answer == 1:
+            await self.use_demo()
+        return None
 
     async def profile_changed(self) -> None:
         """The settings name another clearml.conf or profile: it replaces a --config-file."""

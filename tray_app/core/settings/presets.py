@@ -87,7 +87,7 @@ class Preset:
     keepalive: bool | None = None
     store_workspace: str = ""
     continue_session: str = ""
-    # The launcher's answer to "Restore workspace from session id=… [Y]/n? ", which the CLI asks
+    # The registry's answer to "Restore workspace from session id=… [Y]/n? ", which the CLI asks
     # with store_workspace set and no continue_session (not an argv option).
     restore_workspace: bool = True
     # The CLI deletes the user's older stopped sessions unless told not to.
@@ -126,7 +126,7 @@ KNOWN_FLAGS: frozenset[str] = frozenset(
     }
 )  # fmt: skip
 
-# Flags the launcher owns: a preset passing them would break how the app drives the CLI
+# Flags the tray owns: a preset passing them would break how the app drives the CLI
 # (`--yes` attaches to the newest running session instead of creating one, etc.).
 RESERVED_FLAGS: frozenset[str] = frozenset(
     {
@@ -203,7 +203,7 @@ def validate_preset(preset: Preset, *, check_files: bool = True) -> list[str]:
     if preset.continue_session and not preset.store_workspace:
         reasons.append("continue session needs a store-workspace folder to restore")
     for name, label in (("requirements_file", "requirements file"), ("init_script", "init script")):
-        # argparse's FileType reads "-" as stdin, which the launcher keeps for the prompts.
+        # argparse's FileType reads "-" as stdin, which the tray keeps for the prompts.
         if getattr(preset, name).startswith("-"):
             reasons.append(f"the {label} path starts with '-' (write ./{getattr(preset, name)})")
     if check_files:
@@ -291,7 +291,7 @@ def build_argv(
     config_file: str | None = None,
     password: str | None = None,
 ) -> list[str]:
-    """The argv that starts a new session from `preset` (no `--yes`: the launcher answers prompts).
+    """The argv that starts a new session from `preset` (no `--yes`: the registry answers prompts).
 
     `config_file` is the per-child state file (`--config-file`); `password` is the fixed password
     read from the keyring by the caller (required iff the policy is FIXED). It never goes into

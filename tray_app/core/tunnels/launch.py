@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -117,6 +117,14 @@ class LaunchFlow:
         # launch and attach says so, whichever way it was started.
         log.info("launching a session from preset %r (%s)", preset.name, launched.key)
         return launched.key
+
+    async def launch_named(self, name: str, presets: Sequence[Preset]) -> str | None:
+        """The Presets submenu: one click, one launch."""
+        preset = next((p for p in presets if p.name == name), None)
+        if preset is None:
+            self._notify.notify("error", "Preset not found", f"No preset is named “{name}”.")
+            return None
+        return await self.launch(preset)
 
     async def _disclosed(self, preset: Preset) -> bool:
         """A repository's preset shows what it would send or trust before its first launch."""

@@ -269,8 +269,8 @@ class SessionLogParser:
     def pending_question(self) -> Prompt | None:
         """The unterminated last line as a question, when output has stopped on it.
 
-        For prompts the parser does not know: the launcher calls this when the child has been
-        silent for a moment, and shows the question to the user instead of answering blindly.
+        For prompts the parser does not know: output.py calls this when the child has been
+        silent for a moment, and the question goes to the user instead of being answered blindly.
         """
         tail = self._tail[len(self._answered) :] if self._answered else self._tail
         tail = tail.rstrip("\r")

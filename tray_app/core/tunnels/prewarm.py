@@ -11,7 +11,7 @@ the click:
   every running session of the user's keeps a silent tunnel while it runs.
 
 Prewarmed tunnels post no notice, write no Host block and open no editor until a Connect
-promotes them (the launcher's `promote`); an attach that fails is not retried for the same
+promotes them (the registry's `promote`); an attach that fails is not retried for the same
 pointing, nor more often than once a minute for warm tunnels.
 """
 
@@ -36,7 +36,7 @@ _ENDED = (TunnelState.CLOSED, TunnelState.FAILED)
 
 
 class PrewarmSource(Protocol):
-    """The launcher, as this flow sees it."""
+    """The registry, as this flow sees it."""
 
     def tunnels(self) -> Mapping[str, TunnelInfo]: ...
 
