@@ -26,7 +26,7 @@ from tray_app.core.server.models import Session, Snapshot
 from tray_app.core.server.refresh import PollStatus, RefreshSchedule, TrayState
 from tray_app.core.server.session_ref import connectable
 from tray_app.core.server.source import ServerSource
-from tray_app.core.settings.flow import Appliers, SettingsFlow
+from tray_app.core.settings.apply import Appliers, SettingsFlow
 from tray_app.core.settings.presets import Preset
 from tray_app.core.settings.presets_flow import PresetsFlow
 from tray_app.core.settings.secrets import SecretStore

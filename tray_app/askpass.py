@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import sys
 
-from tray_app.core.settings.secrets import SecretStore, SecretStoreError
+from tray_app.core.settings.errors import SecretStoreError
+from tray_app.core.settings.secrets import SecretStore
 from tray_app.core.tunnels.ssh_master import ASKPASS_KEY_ENV
 
 

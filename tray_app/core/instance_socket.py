@@ -4,6 +4,8 @@ The tray listens with a QLocalServer (tray_app/qt/single_instance.py), which on 
 AF_UNIX stream socket at `socket_path()`. Headless commands such as `clearml-tray list` talk to
 it with the `socket` module so that they never import PySide6. The protocol is one JSON object
 per line each way: a request {"cmd": …} and one reply {"ok": bool, "message": str, …}.
+
+Tested in tests/unit/view/test_shared_snapshot.py (a real AF_UNIX socket).
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""A coroutine run every few seconds on the asyncio loop until stopped (tunnel watch, prewarm)."""
+"""A coroutine run every few seconds on the asyncio loop until stopped (tunnel watch, prewarm).
+
+Tested through its users: tests/unit/tunnels/test_watch.py, test_prewarm.py.
+"""
 
 from __future__ import annotations
 

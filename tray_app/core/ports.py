@@ -4,6 +4,8 @@ Flows in `tray_app.core.flows` are Qt-free: they ask questions, notify, copy, op
 commands only through these ports. The Qt side implements them with non-modal dialogs whose
 answers resolve futures (`tray_app.qt.questions`), never a modal `exec()` inside a coroutine;
 tests pass scripted implementations.
+
+Protocols only; the flows' tests pass scripted ports, tests/qt/test_questions.py the Qt ones.
 """
 
 from __future__ import annotations

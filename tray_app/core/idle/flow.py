@@ -1,4 +1,7 @@
-"""Idle sessions: each snapshot → verdicts → warn (with Keep alive / Stop now) or stop."""
+"""Idle sessions: each snapshot → verdicts → warn (with Keep alive / Stop now) or stop.
+
+Tested in tests/unit/idle/test_flow.py and, with the real tray, tests/qt/test_app.py.
+"""
 
 from __future__ import annotations
 

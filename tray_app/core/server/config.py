@@ -17,6 +17,9 @@ server with the same keys as `clearml-session` and the user's scripts:
 
 An explicit `config_file` (the app's "ClearML config file" setting) plays the role of
 `CLEARML_CONFIG_FILE`.
+
+Tested in tests/unit/server/test_config_errors.py and, against the real SDK,
+test_config_differential.py.
 """
 
 from __future__ import annotations

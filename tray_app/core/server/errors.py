@@ -14,6 +14,8 @@ Exception
       ├── TransportFailure      no HTTP reply (refused, reset, TLS, DNS)
       ├── UnsupportedURL        a URL the exchange cannot send to
       └── TooLarge              a reply past the size the client reads
+
+Raised and worded in tests/unit/server/test_api*.py and test_config_errors.py.
 """
 
 from __future__ import annotations

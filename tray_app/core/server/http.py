@@ -4,6 +4,8 @@
 http_plain.py for `clearml-tray list`) implement it and import nothing of the client, so
 either side can change alone. Failures come as the transport errors of errors.py, which the
 client puts in words.
+
+Tested through both exchanges: tests/unit/server/test_api.py (httpx), test_http_plain.py.
 """
 
 from __future__ import annotations

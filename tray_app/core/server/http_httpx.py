@@ -3,6 +3,8 @@
 `ClearMLClient` (tray_app/core/server/api.py) owns the API protocol and hands each POST to an
 exchange; this one is the default. Its errors reach the client as the neutral
 `TransportTimeout` / `TransportFailure` / `UnsupportedURL` of api.py.
+
+Tested in tests/unit/server/test_api.py, test_api_tls.py and test_api_hostile.py.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ httpx's `__init__` imports `httpx._main` (its `httpx` console command) whenever 
 pygments happen to be installed (uvicorn brings click, pytest brings pygments): about 45 ms of
 every `clearml-tray list` and of the tray's start, for a command we never run. A placeholder
 module stands in for it; `import httpx` then skips the client. Everything else is untouched.
+
+Tested in tests/unit/test_list_command.py (what `list` imports).
 """
 
 from __future__ import annotations

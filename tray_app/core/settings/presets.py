@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from tray_app.core.atomic import read_at_most
+from tray_app.core.settings.errors import PresetError, PresetFormatError, PresetInvalid
 from tray_app.core.untrusted import display_text
 
 PRESETS_FILE_VERSION = 1
@@ -44,21 +45,6 @@ MASK = "***"
 class PasswordPolicy(StrEnum):
     RANDOM = "random"  # a new random password per session (`--randomize`)
     FIXED = "fixed"  # a password kept in the keyring; the preset only names the keyring entry
-
-
-class PresetError(ValueError):
-    """A preset (or a presets file) is not usable; `str()` is user-facing."""
-
-
-class PresetInvalid(PresetError):
-    def __init__(self, name: str, reasons: list[str]) -> None:
-        super().__init__(f"preset '{name}' is invalid: " + "; ".join(reasons))
-        self.name = name
-        self.reasons = reasons
-
-
-class PresetFormatError(PresetError):
-    """A presets JSON document is malformed; names the file, preset and field when known."""
 
 
 @dataclass(slots=True)

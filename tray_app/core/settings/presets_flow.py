@@ -1,4 +1,7 @@
-"""The user's presets: the list, saving one, import and export (files atomically written)."""
+"""The user's presets: the list, saving one, import and export (files atomically written).
+
+Tested in tests/unit/tunnels/test_launch.py and tests/qt/test_app.py.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +11,14 @@ from pathlib import Path
 
 from tray_app.core.atomic import atomic_write_text
 from tray_app.core.ports import Notify
+from tray_app.core.settings.errors import PresetError, SettingsError
 from tray_app.core.settings.presets import (
     Preset,
-    PresetError,
     load_workspace_presets,
     presets_from_json,
     presets_to_json,
     read_presets_text,
 )
-from tray_app.core.settings.settings import SettingsError
 from tray_app.core.settings.store import SettingsStore
 
 log = logging.getLogger(__name__)

@@ -41,6 +41,7 @@ import platformdirs
 
 from tray_app.core.atomic import atomic_write_text
 from tray_app.core.redact import register_secret
+from tray_app.core.settings.errors import SecretStoreError
 
 SERVICE = "clearml-tray"
 APP_NAME = "clearml-tray"
@@ -66,10 +67,6 @@ def session_password_key(task_id: str) -> str:
 def preset_password_key(preset_name: str) -> str:
     """Keyring entry name of the fixed SSH password of preset `preset_name`."""
     return f"preset-password/{preset_name}"
-
-
-class SecretStoreError(Exception):
-    """A secret could not be read, stored or deleted; `str()` is user-facing."""
 
 
 @dataclass(frozen=True, slots=True)

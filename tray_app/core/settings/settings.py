@@ -36,12 +36,8 @@ from typing import Any
 import platformdirs
 
 from tray_app.core.atomic import atomic_write_text, backup_file, read_at_most
-from tray_app.core.settings.presets import (
-    Preset,
-    PresetFormatError,
-    preset_from_dict,
-    preset_to_dict,
-)
+from tray_app.core.settings.errors import PresetFormatError, SettingsWriteError
+from tray_app.core.settings.presets import Preset, preset_from_dict, preset_to_dict
 
 SCHEMA_VERSION = 1
 APP_NAME = "clearml-tray"
@@ -119,16 +115,6 @@ class LoadedSettings:
     presets: list[Preset]
     warnings: list[str] = field(default_factory=list)  # user-facing sentences for the UI
     backup_path: Path | None = None  # where the old file was moved / copied, if it was
-
-
-class SettingsError(Exception):
-    """Settings could not be persisted; `str()` is user-facing."""
-
-
-class SettingsWriteError(SettingsError):
-    def __init__(self, message: str, path: Path) -> None:
-        super().__init__(message)
-        self.path = path
 
 
 def default_settings_path() -> Path:

@@ -3,6 +3,8 @@
 One owner: the settings flow (Settings window), the presets flow (save, import, the last used
 queue) and every reader (`store.settings`) share this object, so a save never writes an older
 copy of the other half.
+
+Tested in tests/unit/settings/test_apply.py.
 """
 
 from __future__ import annotations

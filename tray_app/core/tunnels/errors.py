@@ -7,6 +7,8 @@
 A launch or attach that cannot start is not an exception: `launch.prepare` returns a
 `Prepared` with ok=False and the reason in words, before any process exists. A child that fails
 is an event (`parser.Error`, a non-zero exit) that the reducer turns into a notice.
+
+Raised in tests/unit/tunnels/test_ssh_config.py.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 `TunnelInfo` is what menus, notices and flows read (no secrets in it); `TunnelModel` adds what
 the reducer (`reducer.react`) keeps between events; `LaunchPolicy` is what the user's settings
 and the preset decide about a child's questions and failures.
+
+Tested through the reducer and the registry: tests/unit/tunnels/test_reducer.py,
+test_registry.py.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 `EditorOpener` finds the user's editor, checks once per run that it has the Remote - SSH
 extension (offering to install it, a question awaited through the ports), and starts it on
 `vscode-remote://ssh-remote+clearml-<id8>/<folder>`; the Host block comes from `SessionHosts`.
+
+Tested in tests/unit/tunnels/test_hosts.py and tests/qt/test_app.py.
 """
 
 from __future__ import annotations

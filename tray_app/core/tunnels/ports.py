@@ -5,6 +5,9 @@ timers, `qt/session_process.py`; tests script one). It reports to a `ChildListen
 plain method calls, never Qt signals: PySide6 has lost references across `Signal.emit` of
 Python objects. `TunnelEvents` is what the registry tells the views (the Qt adapter turns it
 into signals): the tunnels changed, a child printed something, the user wants a child's log.
+
+Implemented by tests/support/scripted_child.py (tests/unit/tunnels/) and qt/session_process.py
+(tests/qt/test_session_process.py).
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """What a menu row, a notice button or the hotkey asks for: one name each, shared by the menu
-model, the controller and the tray (a typo is a type error, not a silent no-op)."""
+model, the controller and the tray (a typo is a type error, not a silent no-op).
+
+Tested in tests/qt/test_controller.py and tests/unit/view/test_menu.py.
+"""
 
 from __future__ import annotations
 

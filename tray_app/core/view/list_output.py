@@ -2,6 +2,8 @@
 
 The same functions serve both answers: the running tray renders its snapshot with them (so the
 headless client imports none of this), and the client renders a snapshot it fetched itself.
+
+Tested in tests/unit/test_list_command.py and tests/unit/view/test_status_line.py.
 """
 
 from __future__ import annotations

@@ -38,11 +38,11 @@ from PySide6.QtWidgets import (
 )
 
 from tray_app.core.server.models import QueueInfo
+from tray_app.core.settings.errors import PresetError
 from tray_app.core.settings.presets import (
     MASK,
     PasswordPolicy,
     Preset,
-    PresetError,
     build_argv,
     display_command,
     validate_preset,

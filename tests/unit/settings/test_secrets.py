@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 from keyrings.alt.file import PlaintextKeyring
 
 from tray_app.core.redact import redact, unregister_all_secrets
+from tray_app.core.settings.errors import SecretStoreError
 from tray_app.core.settings.secrets import (
     FILE,
     KEYRING,
     SERVICE,
     SecretStore,
-    SecretStoreError,
     api_secret_key,
     keyring_problem,
     preset_password_key,

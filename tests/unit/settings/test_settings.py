@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tray_app.core import atomic
+from tray_app.core.settings.errors import SettingsWriteError
 from tray_app.core.settings.presets import PasswordPolicy, Preset
 from tray_app.core.settings.settings import (
     SCHEMA_VERSION,
@@ -20,7 +21,6 @@ from tray_app.core.settings.settings import (
     NotificationPrefs,
     ServerProfile,
     Settings,
-    SettingsWriteError,
     default_settings_path,
     hotkey_problem,
     load_settings,

@@ -24,7 +24,7 @@ from tray_app.core.tunnels.reducer import (
     replay,
 )
 
-HERE = Path(__file__).resolve().parents[1] / "fixtures" / "transcripts"
+HERE = Path(__file__).resolve().parents[2] / "fixtures" / "transcripts"
 
 
 def short(effect: Effect) -> str:

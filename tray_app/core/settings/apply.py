@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from tray_app.core.ports import Notify
-from tray_app.core.settings.settings import Settings, SettingsError
+from tray_app.core.settings.errors import SettingsError
+from tray_app.core.settings.settings import Settings
 from tray_app.core.settings.store import SettingsStore
 from tray_app.platform.autostart import Autostart, choose_autostart
 

@@ -238,7 +238,7 @@ def test_a_refusing_tray_sends_list_to_the_server(
 
 # -- the console script's path to the tray ------------------------------------------------------
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 # Runs the console script's entry point as `clearml-tray <argv>` and reports what it imported.
 ENTRY = (
     "import sys\n"

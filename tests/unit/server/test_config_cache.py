@@ -15,7 +15,7 @@ from tray_app.core.server import config_cache
 from tray_app.core.server.config import ServerConfig, load_server_config
 from tray_app.core.server.config_cache import cache_file, load_server_config_cached
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SECRET = "s3cr3t-Key-0123456789abcdefghijklmnopqrstuvwxyz"
 
 

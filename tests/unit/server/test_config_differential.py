@@ -24,7 +24,7 @@ from tray_app.core.server.errors import (
     CredentialsMissing,
 )
 
-ORACLE = Path(__file__).resolve().parents[1] / "support" / "sdk_config_oracle.py"
+ORACLE = Path(__file__).resolve().parents[2] / "support" / "sdk_config_oracle.py"
 INIT_STYLE = """api {
     # written the way clearml-init writes it
     api_server: http://127.0.0.1:8008

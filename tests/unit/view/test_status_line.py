@@ -24,7 +24,7 @@ from tray_app.demo import clearml_conf_text
 from tray_app.list_command import Failure
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_text_counts_your_sessions_per_state() -> None:

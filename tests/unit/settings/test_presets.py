@@ -14,14 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tray_app.core.settings.errors import PresetError, PresetFormatError, PresetInvalid
 from tray_app.core.settings.presets import (
     KNOWN_FLAGS,
     RESERVED_FLAGS,
     PasswordPolicy,
     Preset,
-    PresetError,
-    PresetFormatError,
-    PresetInvalid,
     build_argv,
     build_attach_argv,
     display_command,
@@ -36,7 +34,7 @@ from tray_app.core.settings.presets import (
 )
 from tray_app.core.settings.secrets import preset_password_key
 
-PARSER_SCRIPT = Path(__file__).parents[1] / "support" / "clearml_session_argparse.py"
+PARSER_SCRIPT = Path(__file__).parents[2] / "support" / "clearml_session_argparse.py"
 
 # The options build_argv always emits for a minimal preset.
 BASE = ["--queue", "q", "--randomize", "--disable-session-cleanup", "true"]

@@ -17,7 +17,7 @@ from tray_app.core.tunnels.parser import (
     parse_transcript,
 )
 
-HERE = Path(__file__).resolve().parents[1] / "fixtures" / "transcripts"
+HERE = Path(__file__).resolve().parents[2] / "fixtures" / "transcripts"
 TRANSCRIPTS = sorted(p.name for p in HERE.glob("*.txt"))
 
 
