@@ -82,16 +82,16 @@ class TrayApplication:
         spawn = self.tasks.spawn
         self.store = SettingsStore()
         self.secrets = SecretStore()  # the one store: the keyring is chosen on first use
-        self.connection = ServerConnection()
-        self.windows = Windows()
-        self.ask = QtAsk()
-        self.desktop = QtDesktop()
-        runner = QtRunner()
         self.poller = Poller(
             RefreshSchedule(),
             all_users=lambda: self.settings.show_all_users,
             busy=lambda: coming_up(self.tunnels.tunnels()),
         )
+        self.connection = ServerConnection(on_trouble=self.poller.request_failed)
+        self.windows = Windows()
+        self.ask = QtAsk()
+        self.desktop = QtDesktop()
+        runner = QtRunner()
         self.notifier = Notifier(
             lambda: self.settings.notifications,
             lambda title, text, error: self.tray.notify(title, text, error),
@@ -269,6 +269,7 @@ class TrayApplication:
             show_all_users=self.settings.show_all_users,
             idle_notes=self.idle.notes(),
             presets=tuple(p.name for p in self.presets.presets),
+            idle=self.idle.idle_sessions(),
         )
 
     def _session(self, session_id: str) -> Session | None:
@@ -276,7 +277,9 @@ class TrayApplication:
         return snapshot.by_id(session_id) if snapshot is not None else None
 
     def _menu_opening(self) -> None:
-        self.poller.refresh_if_stale(5.0)
+        # The user looks now: what the menu shows is checked at once (an answer under a
+        # second old is current), and the open menu follows what the check finds.
+        self.poller.refresh_if_stale(1.0)
 
     # --- startup and configuration --------------------------------------------------------
     async def start(self) -> None:

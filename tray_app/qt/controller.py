@@ -45,6 +45,8 @@ class Controller(QObject):
     import_presets_requested = Signal()
     export_presets_requested = Signal()
     quick_pick_requested = Signal()  # the menu's "N more… (search)" row
+    credentials_requested = Signal()  # "Enter ClearML keys…"
+    cancel_requested = Signal(str)  # a launch or attach coming up (its tunnel key)
     launch_preset_requested = Signal(str)  # a preset's name (the Presets submenu)
     intent = Signal(str)  # session id the user pointed at (its submenu opened): Connect may follow
 
@@ -85,6 +87,7 @@ class Controller(QObject):
             MenuAction.IMPORT_PRESETS: self.import_presets_requested,
             MenuAction.EXPORT_PRESETS: self.export_presets_requested,
             MenuAction.QUICK_PICK: self.quick_pick_requested,
+            MenuAction.CREDENTIALS: self.credentials_requested,
         }
         if action in simple:
             simple[action].emit()
@@ -106,6 +109,7 @@ class Controller(QObject):
             MenuAction.DISCONNECT: self._tunnels.disconnect,
             MenuAction.SHUTDOWN_TUNNEL: self._tunnels.shutdown,
             MenuAction.FOLLOW_LOG: self.follow_log_requested.emit,
+            MenuAction.CANCEL_LAUNCH: self.cancel_requested.emit,
             MenuAction.COPY_PASSWORD: self.copy_password,
             MenuAction.KEEP_ALIVE: self.keep_alive_requested.emit,
             MenuAction.LAUNCH_PRESET: self.launch_preset_requested.emit,

@@ -28,9 +28,11 @@ from tray_app.core.view.menu import (
     build_menu,
     flatten_text,
     icon_state,
+    row_text,
+    running_count,
     tooltip,
 )
-from tray_app.qt.icons import state_icon
+from tray_app.qt.icons import state_icon, tray_icon
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,10 @@ def populate(
             continue
         if item.children:
             # Submenus are filled when they open: a menu of hundreds of sessions opens at once.
-            sub = menu.addMenu(item.text)
+            # The right-hand column (after a tab) is drawn where shortcuts go: aligned.
+            sub = menu.addMenu(row_text(item))
+            if item.tooltip:
+                sub.menuAction().setToolTip(item.tooltip)
             sub.aboutToShow.connect(
                 lambda s=sub, c=item.children: populate(s, c, on_action) if s.isEmpty() else None
             )
@@ -63,7 +68,7 @@ def populate(
                     lambda sid=item.session_id: on_action(MenuItem("", MenuAction.INTENT, sid))
                 )
             continue
-        action = QAction(item.text, menu)
+        action = QAction(row_text(item), menu)
         # Information rows that copy a value are enabled: readable, not grey-on-grey.
         action.setEnabled(item.action is not None or bool(item.copy))
         if item.tooltip:
@@ -116,6 +121,7 @@ class Tray(QObject):
         self._retry.timeout.connect(self._try_tray)
         self.last_items: tuple[MenuItem, ...] = ()
         self._icon_name = ""
+        self._icon_key: tuple[str, int] = ("", -1)
         self.update_state()
 
     def show(self) -> None:
@@ -177,20 +183,38 @@ class Tray(QObject):
     def update_state(self) -> None:
         view = self._view()
         name = icon_state(view)
-        if name != self._icon_name:
-            icon: QIcon = state_icon(name)
+        key = (name, running_count(view) if name in ("ok", "busy") else 0)
+        if key != self._icon_key:
+            icon: QIcon = tray_icon(*key)
             self.icon.setIcon(icon)
             if self.window is not None:
                 self.window.setWindowIcon(icon)
-            self._icon_name = name
+            self._icon_name, self._icon_key = name, key
         text = tooltip(view)
         self.icon.setToolTip(text)
         if self.window is not None:
             self.window.status.setText(text)
+        self._refresh_open_menu(view)
+
+    def _refresh_open_menu(self, view: TrayView) -> None:
+        """An open menu follows the state (the server went down while the user looks at it),
+        unless a submenu is open: rebuilding would close it under the mouse."""
+        if not self.menu.isVisible():
+            return
+        active = self.menu.activeAction()
+        submenu = active.menu() if active is not None else None
+        if isinstance(submenu, QMenu) and submenu.isVisible():
+            return
+        items = build_menu(view)
+        if items == self.last_items:
+            return
+        self._show(items)
 
     def _rebuild(self) -> None:
         self._on_open()
-        items = build_menu(self._view())
+        self._show(build_menu(self._view()))
+
+    def _show(self, items: tuple[MenuItem, ...]) -> None:
         self.last_items = items
         populate(self.menu, items, self._trigger)
         dump = os.environ.get(MENU_DUMP_ENV)
@@ -215,13 +239,15 @@ class Tray(QObject):
         self._on_action(item.action, item.session_id)
 
     async def _confirm_then_run(self, item: MenuItem, ask: Ask) -> None:
-        # The button says what it does ("Stop session"), never a bare "Yes".
+        # The button says what it does ("Stop session"), never a bare "Yes"; Enter takes the
+        # safe one, Cancel, when the other ends or deletes something.
         button = item.confirm_button or "Continue"
         question = Question(
             button if item.confirm_button else "ClearML Session Tray",
             item.confirm,
             (button, "Cancel"),
             destructive=0 if item.confirm_button else None,
+            default=1 if item.confirm_button else 0,
         )
         if await confirm(ask, question) and item.action is not None:
             self._on_action(item.action, item.session_id)

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 from tray_app.core.idle.monitor import IdleAction, IdleMonitor
-from tray_app.core.idle.policy import idle_note
+from tray_app.core.idle.policy import IdleState, idle_note
 from tray_app.core.ports import Notify, Spawn
 from tray_app.core.server.errors import ClearMLError
 from tray_app.core.server.models import Snapshot
@@ -67,6 +67,17 @@ class IdleFlow:
             if until is not None:
                 notes[sid] = "Kept alive until " + time.strftime("%H:%M", time.localtime(until))
         return notes
+
+    def idle_sessions(self) -> frozenset[str]:
+        """The sessions judged idle now and not kept alive: their menu rows carry the mark."""
+        monitor = self.monitor
+        if monitor is None:
+            return frozenset()
+        return frozenset(
+            sid
+            for sid, verdict in monitor.verdicts.items()
+            if verdict.state == IdleState.IDLE and monitor.kept_alive_until(sid) is None
+        )
 
     def keep_alive(self, session_id: str, hours: float = 2.0) -> None:
         monitor = self.monitor

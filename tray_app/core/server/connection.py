@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from tray_app.core.server.api import ClearMLClient
 from tray_app.core.server.config import ServerConfig, load_server_config
@@ -20,7 +21,9 @@ log = logging.getLogger(__name__)
 
 
 class ServerConnection:
-    def __init__(self) -> None:
+    def __init__(self, on_trouble: Callable[[str], None] | None = None) -> None:
+        # Every client built here reports a failed attempt at once (the poller shows it).
+        self._on_trouble = on_trouble
         self._service: SessionService | None = None
         self._config: ServerConfig | None = None
         self.error: ConfigError | None = None  # why the last configuration was refused
@@ -44,7 +47,8 @@ class ServerConnection:
             return exc
         self.error = None
         old, self._config = self._service, config
-        self._service = SessionService(ClearMLClient(config), web_server=config.web_server)
+        client = ClearMLClient(config, on_trouble=self._on_trouble)
+        self._service = SessionService(client, web_server=config.web_server)
         if old is not None:
             await old.client.aclose()
         files = ", ".join(str(path) for path in config.source) or "environment"
