@@ -222,6 +222,9 @@ class TrayApplication:
         spawn, controller, windows = self.tasks.spawn, self.controller, self.windows
         self.tunnel_signals.tunnels_changed.connect(self.tray.update_state)
         self.tunnel_signals.tunnels_changed.connect(self.poller.refresh_now)
+        self.tunnel_signals.tunnels_changed.connect(
+            lambda: windows.retitle_logs(self.tunnels.log_labels())
+        )
         self.tunnel_signals.output_received.connect(windows.child_output)
         self.tunnel_signals.follow_log_requested.connect(self._follow_log)
         self.poller.status_changed.connect(self._status_changed)
@@ -237,7 +240,7 @@ class TrayApplication:
         controller.refresh_requested.connect(self.poller.refresh_now)
         controller.log_loaded.connect(
             lambda sid, t, lines: windows.console_log(
-                t, lines, lambda: self.connection.console_log(sid)
+                t, lines, lambda: self.connection.console_log(sid), self.tunnels.launcher_log(sid)
             )
         )
         controller.quit_requested.connect(lambda: spawn(self._ask_quit()))
@@ -306,7 +309,9 @@ class TrayApplication:
         return await self.launch_flow.launch(preset)
 
     def _follow_log(self, key: str) -> None:
-        self.windows.follow_log(key, self.tunnels.log_text(key))
+        tunnels = self.tunnels
+        label = tunnels.log_labels().get(tunnels.log_key(key), "")
+        self.windows.follow_log(tunnels.log_key(key), tunnels.log_text(key), label)
 
     # --- windows (all non-modal) ----------------------------------------------------------
     def _about(self) -> None:

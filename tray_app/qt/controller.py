@@ -198,7 +198,7 @@ class Controller(QObject):
             log.warning("log of %s not loaded: %s", session_id, exc)
             self.message.emit(f"Log of {name}", str(exc), True)
             return
-        self.log_loaded.emit(session_id, f"Console log — {name}", lines)
+        self.log_loaded.emit(session_id, f"Log — {name}", lines)
 
     async def _stop(self, session_id: str) -> None:
         service = self._require_service()

@@ -6,7 +6,7 @@ answer leads to (callbacks); the windows only show and report.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,10 @@ from tray_app.core.settings.settings import Settings
 class Windows:
     def __init__(self) -> None:
         self._open: list[QWidget] = []
-        self.log_windows: dict[str, Any] = {}  # tunnel key → its live clearml-session log
+        # clearml-session output goes to these: a launch's own log window, and the launcher tab
+        # of a session's Show log (keyed by the child's log key, which never changes).
+        self.log_windows: dict[str, Any] = {}
+        self.session_logs: dict[str, list[Any]] = {}
         self.onboarding: Any = None
         self.new_session_dialog: Any = None
 
@@ -38,6 +41,7 @@ class Windows:
         for window in [*self._open, *self.log_windows.values()]:
             window.close()
         self.log_windows.clear()
+        self.session_logs.clear()
         self.close_onboarding()
 
     def console_log(
@@ -45,8 +49,10 @@ class Windows:
         title: str,
         lines: list[LogLine],
         reload: Callable[[], Awaitable[list[LogLine]]] | None = None,
+        launcher: tuple[str, str] | None = None,
     ) -> None:
-        """A session's server log, oldest first, following new lines while it is open."""
+        """A session's server log, oldest first, following new lines while it is open; with
+        `launcher` (log key, text so far), its clearml-session log too, in a second tab."""
         from tray_app.qt.console_log import format_lines
         from tray_app.qt.dialogs.log_window import LogWindow
 
@@ -54,7 +60,17 @@ class Windows:
             assert reload is not None
             return format_lines(await reload())
 
-        self.keep(LogWindow(title, format_lines(lines), reload=text if reload else None))
+        window = LogWindow(
+            title,
+            format_lines(lines),
+            reload=text if reload else None,
+            launcher=launcher[1] if launcher else None,
+        )
+        if launcher is not None:
+            views = self.session_logs.setdefault(launcher[0], [])
+            views.append(window)
+            window.finished.connect(lambda *_: views.remove(window))
+        self.keep(window)
 
     def message(self, title: str, html: str) -> None:
         self.keep(QMessageBox(QMessageBox.Icon.Information, title, html))
@@ -130,19 +146,30 @@ class Windows:
         dialog.fileSelected.connect(lambda path: chosen(Path(path)))
         self.keep(dialog)
 
-    def follow_log(self, key: str, text: str) -> None:
-        """The live log of one clearml-session child (appended to by `child_output`)."""
+    def follow_log(self, key: str, text: str, label: str = "") -> None:
+        """The live log of one clearml-session child (appended to by `child_output`), titled
+        with the session's name and short id (or the preset's name before the CLI names it)."""
         from tray_app.qt.dialogs.log_window import LogWindow
 
         window = self.log_windows.get(key)
         if window is None:
-            window = LogWindow(f"clearml-session — {key}", text)
+            window = LogWindow(f"clearml-session log — {label or 'new session'}", text, live=True)
             window.finished.connect(lambda *_: self.log_windows.pop(key, None))
             self.log_windows[key] = window
+        elif label:
+            window.setWindowTitle(f"clearml-session log — {label}")
         window.show()
         window.raise_()
+
+    def retitle_logs(self, labels: Mapping[str, str]) -> None:
+        """A launch's log window takes the session's name and short id once the CLI names it."""
+        for key, window in self.log_windows.items():
+            if labels.get(key):
+                window.setWindowTitle(f"clearml-session log — {labels[key]}")
 
     def child_output(self, key: str, text: str) -> None:
         window = self.log_windows.get(key)
         if window is not None:
             window.append(text)
+        for session_window in self.session_logs.get(key, ()):
+            session_window.append_launcher(text)

@@ -309,7 +309,9 @@ class TunnelRegistry:
         output = ChildOutput(
             key,
             log_path,
-            on_text=lambda text: self._events.output(holder[0].info.key, text),
+            # The first key, for good: a window following the log keeps following it when the
+            # CLI names the session (and the tunnel's key becomes its id).
+            on_text=lambda text: self._events.output(key, text),
             on_events=lambda events: self._on_events(holder[0], events),
             parser=self._parser(),
             clock=self._clock,
@@ -443,6 +445,24 @@ class TunnelRegistry:
     def log_text(self, key: str) -> str:
         child = self._child(key)
         return child.output.text() if child is not None else ""
+
+    def log_key(self, key: str) -> str:
+        """The key a child's output is told under (its first one), for any of its keys."""
+        child = self._child(key)
+        return child.output.key if child is not None else key
+
+    def log_labels(self) -> dict[str, str]:
+        """Each child's log key → how it is named now (the preset's name, then the session's
+        name and short id once the CLI has created the task)."""
+        return {c.output.key: c.info.label for c in self._children.values()}
+
+    def launcher_log(self, session_id: str) -> tuple[str, str] | None:
+        """The session's clearml-session log (its key and the text so far), when it has had a
+        child this run: Show log offers it beside the server's console log."""
+        tunnel = self.tunnel_for(session_id)
+        if tunnel is None or tunnel.prewarmed or tunnel.log_path is None:
+            return None
+        return self.log_key(tunnel.key), self.log_text(tunnel.key)
 
     def password(self, key: str) -> str | None:
         """The session's SSH password learnt from the CLI, never logged."""
