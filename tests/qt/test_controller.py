@@ -93,6 +93,9 @@ async def test_stop_reaches_the_server(qapp: Any, emulator: EmulatorHandle) -> N
     await controller.wait_idle()
     assert _status(emulator, queued.id) == "stopped"
     assert messages and messages[-1][2] is False
+    # Named once, with its short id: not "Session Interactive Session (…)".
+    title = messages[-1][0]
+    assert title.endswith(f"({queued.id[:8]}) stopped") and not title.startswith("Session ")
     assert refreshes == [True]
     await client.aclose()
 

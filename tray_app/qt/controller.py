@@ -212,8 +212,10 @@ class Controller(QObject):
             self.message.emit(f"Could not stop {name}", str(exc), True)
             return
         log.info("stop %s (%s): %s", session_id, name, result)
-        text = "Stopped." if result == "stopped" else "Stopping: the worker is shutting it down."
-        self.message.emit(f"Session {name}", text, False)
+        if result == "stopped":
+            self.message.emit(f"{name} stopped", "The session is stopped.", False)
+        else:
+            self.message.emit(f"Stopping {name}", "Its worker is shutting it down.", False)
         self.refresh_requested.emit()
 
     async def _delete(self, session_id: str) -> None:
@@ -228,7 +230,7 @@ class Controller(QObject):
             self.message.emit(f"Could not delete {name}", str(exc), True)
             return
         log.info("deleted %s (%s)", session_id, name)
-        self.message.emit(f"Session {name}", "Deleted.", False)
+        self.message.emit(f"{name} deleted", "The session and its log are gone.", False)
         self.refresh_requested.emit()
 
     # --- helpers -------------------------------------------------------------------------

@@ -129,7 +129,7 @@ def test_connect_by_short_id_answers_in_words() -> None:
     session = Session(id=SID, name="gpu box", status="in_progress", state=SessionState.RUNNING)
     snapshot = Snapshot((session,), datetime.now(UTC))
     connect, tunnels, _, _, _ = flow()
-    assert connect.connect_ref(snapshot, "01234567") == (True, "Connecting to gpu box.")
+    assert connect.connect_ref(snapshot, "01234567") == (True, "Connecting to gpu box (01234567).")
     assert tunnels.attached == [(SID, "gpu box")]
     ok, why = connect.connect_ref(snapshot, "zz")
     assert not ok and "zz" in why

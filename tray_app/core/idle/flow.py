@@ -16,6 +16,7 @@ from tray_app.core.server.errors import ClearMLError
 from tray_app.core.server.models import Snapshot
 from tray_app.core.server.sessions import SessionService
 from tray_app.core.settings.settings import IdleMode, IdlePolicy
+from tray_app.core.wording import session_title
 
 log = logging.getLogger(__name__)
 
@@ -101,15 +102,12 @@ class IdleFlow:
 
     async def _stop(self, monitor: IdleMonitor, action: IdleAction) -> None:
         log.info("stopping idle session %s: %s", action.session_id, action.reason)
-        self._notify.notify(
-            "idle_warning", f"Stopping idle session {action.session_name}", action.reason
-        )
+        name = session_title(action.session_name, action.session_id)
+        self._notify.notify("idle_warning", f"Stopping idle session {name}", action.reason)
         try:
             await monitor.stop(action.session_id, action.reason)
         except ClearMLError as exc:
-            self._notify.notify(
-                "error", f"Could not stop {action.session_name}", str(exc), critical=True
-            )
+            self._notify.notify("error", f"Could not stop {name}", str(exc), critical=True)
         self._refresh()
 
     def _warn(self, action: IdleAction) -> None:
@@ -119,7 +117,7 @@ class IdleFlow:
             body += f" It will be stopped in {policy.grace_minutes} min unless you keep it alive."
         self._notify.notify(
             "idle_warning",
-            f"Idle session: {action.session_name}",
+            f"Idle session: {session_title(action.session_name, action.session_id)}",
             body,
             [
                 ("Keep alive 2h", lambda: self.keep_alive(action.session_id)),

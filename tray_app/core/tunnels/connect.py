@@ -19,6 +19,7 @@ from tray_app.core.tunnels.hosts import SessionHosts
 from tray_app.core.tunnels.model import TunnelInfo, TunnelState
 from tray_app.core.tunnels.open_editor import EditorOpener
 from tray_app.core.tunnels.password_ahead import PasswordAhead
+from tray_app.core.wording import session_title
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ class ConnectFlow:
         if found.session_id is None:
             return False, found.error
         self.connect(found.session_id, found.label)
-        return True, f"Connecting to {found.label or found.session_id[:8]}."
+        return True, f"Connecting to {session_title(found.label, found.session_id)}."
 
     def copy_ssh(self, session_id: str) -> bool:
         """`ssh clearml-<id8>` over the session's ready tunnel; False when it has none."""
