@@ -16,7 +16,7 @@ from pathlib import Path
 
 import platformdirs
 
-from tray_app import APP_DISPLAY_NAME, APP_NAME, __version__
+from tray_app import APP_NAME
 from tray_app.applog import log_dir
 from tray_app.core.idle.flow import IdleFlow
 from tray_app.core.instance_requests import InstanceRequests
@@ -155,6 +155,7 @@ class TrayApplication:
             hosts=self.hosts,
             editor=self.editor,
             notify=notify,
+            spawn=spawn,
             ahead=self.password_ahead,
         )
         self.tunnel_watch = TunnelWatch(self.tunnels, notify)
@@ -191,6 +192,9 @@ class TrayApplication:
             ask=ask,
             foreign=self.presets.from_workspace,
             remember_queue=self.presets.remember_queue,
+            include=self.hosts.include_up_front,
+            wants_editor=lambda: self.settings.open_editor_when_ready,
+            spawn=spawn,
         )
         self.hotkey = GlobalHotkey(
             lambda: self.poller.snapshot,
@@ -244,7 +248,7 @@ class TrayApplication:
             )
         )
         controller.quit_requested.connect(lambda: spawn(self._ask_quit()))
-        controller.about_requested.connect(self._about)
+        controller.about_requested.connect(lambda: windows.about(self.secrets))
         controller.settings_requested.connect(self._settings)
         controller.onboarding_requested.connect(self._onboarding)
         controller.demo_requested.connect(lambda: spawn(self.source.use_demo()))
@@ -314,16 +318,6 @@ class TrayApplication:
         self.windows.follow_log(tunnels.log_key(key), tunnels.log_text(key), label)
 
     # --- windows (all non-modal) ----------------------------------------------------------
-    def _about(self) -> None:
-        store = self.secrets
-        secrets = store.warning or f"Secrets are kept in the system keyring ({store.backend_name})."
-        self.windows.message(
-            f"About {APP_DISPLAY_NAME}",
-            f"<b>{APP_DISPLAY_NAME}</b> {__version__}<br>"
-            "Your ClearML interactive sessions in the system tray.<br><br>"
-            f"Log folder: {log_dir()}<br>{secrets}",
-        )
-
     def _settings(self) -> None:
         spawn = self.tasks.spawn
         self.windows.settings(

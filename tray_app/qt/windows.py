@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 from tray_app.core.server.errors import ConfigError
 from tray_app.core.server.models import LogLine
 from tray_app.core.settings.presets import Preset
+from tray_app.core.settings.secrets import SecretStore
 from tray_app.core.settings.settings import Settings
 
 
@@ -71,6 +72,20 @@ class Windows:
             views.append(window)
             window.finished.connect(lambda *_: views.remove(window))
         self.keep(window)
+
+    def about(self, secrets: SecretStore) -> None:
+        from tray_app import APP_DISPLAY_NAME, __version__
+        from tray_app.applog import log_dir
+
+        where = (
+            secrets.warning or f"Secrets are kept in the system keyring ({secrets.backend_name})."
+        )
+        self.message(
+            f"About {APP_DISPLAY_NAME}",
+            f"<b>{APP_DISPLAY_NAME}</b> {__version__}<br>"
+            "Your ClearML interactive sessions in the system tray.<br><br>"
+            f"Log folder: {log_dir()}<br>{where}",
+        )
 
     def message(self, title: str, html: str) -> None:
         self.keep(QMessageBox(QMessageBox.Icon.Information, title, html))

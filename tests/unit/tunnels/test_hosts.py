@@ -44,6 +44,8 @@ class ScriptedAsk:
 @dataclass
 class Recorder:
     notices: list[tuple[str, str, str]] = field(default_factory=list)
+    buttons: list[Any] = field(default_factory=list)
+    critical: list[bool] = field(default_factory=list)
     copied: list[str] = field(default_factory=list)
     started: list[list[str]] = field(default_factory=list)
     ran: list[list[str]] = field(default_factory=list)
@@ -52,6 +54,8 @@ class Recorder:
 
     def notify(self, kind: str, title: str, body: str, buttons: Any = (), **kw: Any) -> bool:
         self.notices.append((kind, title, body))
+        self.buttons.append(list(buttons))
+        self.critical.append(bool(kw.get("critical")))
         return True
 
     def copy(self, text: str) -> None:
@@ -259,3 +263,35 @@ async def test_not_now_to_remote_ssh_opens_no_editor_and_is_not_asked_twice_at_o
     assert [q.choices for q in ask.asked] == [("Install", "Not now"), ("Add the line", "Cancel")]
     assert not any(argv[:1] == [str(code)] and "--new-window" in argv for argv in p.rec.started)
     assert p.rec.notices[-1][1] == "VS Code was not opened"
+
+
+async def test_the_include_question_up_front_names_its_purpose_and_a_cancel_can_be_undone(
+    parts: Any, isolated_home: Path
+) -> None:
+    ask = ScriptedAsk(1, 0)  # Cancel, then (through the notice's button) "Add the line"
+    p = parts(ask)
+    again: list[int] = []
+    assert not await p.hosts.include_up_front(
+        "Connect in VS Code to “gpu box (01234567)”", lambda: again.append(1)
+    )
+    (question,) = ask.asked
+    assert question.title == "Let VS Code reach your ClearML sessions"
+    assert question.text.startswith("Connect in VS Code to “gpu box (01234567)”")
+    # A notice that expires (not critical), with a button that asks again.
+    assert p.rec.notices[-1][:2] == ("info", "SSH config not changed")
+    assert p.rec.critical[-1] is False
+    ((label, press),) = p.rec.buttons[-1]
+    assert label == "Connect"
+    press()
+    assert again == [1]
+    # Meanwhile the tunnel of that Connect comes up: no second question in the same flow.
+    assert await p.hosts.prepare_host(ready()) is None
+    assert len(ask.asked) == 1
+    # Asked again (the button), and agreed: the line is added, the Host block follows.
+    assert await p.hosts.include_up_front("Connect in VS Code to “gpu box (01234567)”")
+    assert "Include ~/.ssh/clearml-tray/config" in (isolated_home / ".ssh/config").read_text()
+    assert await p.hosts.prepare_host(ready()) == "clearml-01234567"
+    assert len(ask.asked) == 2
+    # Once the line is there, nothing is asked any more.
+    assert await p.hosts.include_up_front("Starting “cpu” and opening it in VS Code")
+    assert len(ask.asked) == 2

@@ -137,3 +137,38 @@ async def test_a_launch_that_did_not_start_leaves_the_last_queue_alone() -> None
     )
     assert await flow.launch(Preset(name="p", queue="gpu-a100")) is None
     assert remembered == []
+
+
+async def test_the_include_line_is_asked_for_at_the_click_and_the_launch_goes_on_either_way(
+    tmp_path: object,
+) -> None:
+    asked: list[str] = []
+    agains: list[object] = []
+
+    async def include(purpose: str, again: object) -> bool:
+        asked.append(purpose)
+        agains.append(again)
+        return False  # Cancel
+
+    creator = Creator()
+    spawned: list[object] = []
+    flow = LaunchFlow(
+        creator,
+        notify=Notices(),
+        secrets=SecretStore(),
+        include=include,
+        wants_editor=lambda: True,
+        spawn=spawned.append,  # type: ignore[arg-type]
+    )
+    assert await flow.launch(Preset(name="gpu box", queue="q")) == "launch-1"
+    assert asked == ["Starting “gpu box” and opening it in VS Code"]
+    assert creator.created == [("gpu box", None)]  # launched anyway: only the editor waits
+    again = agains[0]
+    assert callable(again)
+    again()  # the notice's Connect button asks once more
+    assert len(spawned) == 1
+    spawned[0].close()  # type: ignore[attr-defined]
+    # Without "open the editor when ready", a launch needs no Include line yet.
+    quiet = LaunchFlow(creator, notify=Notices(), secrets=SecretStore(), include=include)
+    await quiet.launch(Preset(name="cpu", queue="q"))
+    assert len(asked) == 1

@@ -68,6 +68,9 @@ class SessionHosts:
         self._logins: set[str] = set()  # aliases whose master login is under way
         self._lock = asyncio.Lock()  # ssh config writes: ready and Connect arrive together
         self._include_question: asyncio.Future[bool] | None = None
+        # "Cancel" to the Include question this run: the flow it was asked for goes on without
+        # asking again (the notice's Connect button, or an explicit click, asks once more).
+        self._include_declined = False
 
     def host_generation(self, session_id: str) -> int:
         """Which coming-up of its tunnel the session's Host block was written for (0: none)."""
@@ -90,7 +93,7 @@ class SessionHosts:
         """`ssh clearml-<id8>`: works as it is, over the tunnel, with no password prompt."""
 
         async def copy() -> None:
-            alias = await self.prepare_host(info)
+            alias = await self.prepare_host(info, explicit=True)
             if alias is None:
                 return
             self._desktop.copy(f"ssh {alias}")
@@ -109,21 +112,35 @@ class SessionHosts:
             self._spawn(self.remove_hosts(gone))
 
     # --- Host block and login -------------------------------------------------------------------
-    async def prepare_host(self, info: TunnelInfo) -> str | None:
+    async def prepare_host(self, info: TunnelInfo, explicit: bool = False) -> str | None:
         """The tunnel's Host block in our ssh config (Include'd from ~/.ssh/config); its alias.
 
         Written once per tunnel: a reconnect (a new generation) rewrites it with a fresh host
         key file and logs in again, since the old master went down with the old connection.
+        `explicit`: the user clicked for it now (Copy SSH command, Open in VS Code): the Include
+        question is asked even if it was turned down earlier in this run.
         """
         if not (info.session_id and info.local_ssh_port):
             return None
         config = self._ssh_config()
-        if not await self._include_agreed(config):
+        if explicit:
+            self._include_declined = False
+        if not await self._include_agreed(config, "Opening the session in VS Code"):
             return None
         async with self._lock:
             return await self._write_block(info, config)
 
-    async def _include_agreed(self, config: SshConfig) -> bool:
+    async def include_up_front(self, purpose: str, again: Callable[[], None] | None = None) -> bool:
+        """Asked the moment a Connect or a Launch needs the Include line (not seconds later,
+        in the middle of the tunnel coming up): True when it is there or was just added.
+        `purpose` says what it is for ("Connect in VS Code to “train (6074a10f)”"); `again`
+        is what the notice's Connect button does after a Cancel (asks once more)."""
+        self._include_declined = False
+        return await self._include_agreed(self._ssh_config(), purpose, again)
+
+    async def _include_agreed(
+        self, config: SshConfig, purpose: str, again: Callable[[], None] | None = None
+    ) -> bool:
         """Ask once (the question is shared by everyone who needs the answer meanwhile)."""
         try:
             diff = await asyncio.to_thread(config.include_pending)
@@ -134,11 +151,17 @@ class SessionHosts:
             return False
         if not diff:
             return True
+        if self._include_declined:
+            return False  # just turned down for the same flow: its notice offers to ask again
         if self._include_question is None or self._include_question.done():
-            self._include_question = asyncio.ensure_future(self._ask_include(diff, config))
+            self._include_question = asyncio.ensure_future(
+                self._ask_include(diff, config, purpose, again)
+            )
         return await asyncio.shield(self._include_question)
 
-    async def _ask_include(self, diff: str, config: SshConfig) -> bool:
+    async def _ask_include(
+        self, diff: str, config: SshConfig, purpose: str, again: Callable[[], None] | None
+    ) -> bool:
         exists = await asyncio.to_thread(config.user_config.exists)
         where = (
             f"at the top of {config.user_config} (a backup is kept; nothing else changes)"
@@ -146,8 +169,9 @@ class SessionHosts:
             else f"to a new {config.user_config}"
         )
         question = Question(
-            "Connect in VS Code",
-            f"To let VS Code Remote-SSH reach your sessions, one Include line is added {where}.",
+            "Let VS Code reach your ClearML sessions",
+            f"{purpose}: VS Code (Remote-SSH), ssh and your terminal find ClearML sessions by "
+            f"their host names once one Include line is added {where}. This is asked once.",
             ("Add the line", "Cancel"),
             detail=diff,
         )
@@ -160,11 +184,13 @@ class SessionHosts:
                 )
                 return False
             return True
+        self._include_declined = True
+        # Information, not a failure: it expires like any notice, and its button asks again.
         self._notify.notify(
-            "error",
+            "info",
             "SSH config not changed",
-            f"Editors will not find the host until {config.user_config} includes {config.managed}.",
-            critical=True,
+            f"VS Code cannot open sessions until {config.user_config} includes {config.managed}.",
+            (("Connect", again),) if again is not None else (),
         )
         return False
 

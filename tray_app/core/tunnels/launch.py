@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-from tray_app.core.ports import Ask, Notify, Question, confirm
+from tray_app.core.ports import Ask, Notify, Question, Spawn, confirm
 from tray_app.core.settings import presets as presets_mod
 from tray_app.core.settings.presets import PasswordPolicy, Preset, preset_disclosures
 from tray_app.core.settings.secrets import SecretStore
@@ -68,6 +68,9 @@ def prepare_attach(session_id: str, *, executable: str | None, state_file: str) 
     return Prepared(True, argv=tuple(argv))
 
 
+IncludeQuestion = Callable[[str, Callable[[], None] | None], Coroutine[Any, Any, bool]]
+
+
 @dataclass(frozen=True, slots=True)
 class Launched:
     key: str | None  # the tunnel's key; None when nothing started
@@ -88,8 +91,14 @@ class LaunchFlow:
         ask: Ask | None = None,
         foreign: Callable[[Preset], bool] = lambda preset: False,
         remember_queue: Callable[[str], Awaitable[None]] | None = None,
+        include: IncludeQuestion | None = None,
+        wants_editor: Callable[[], bool] = lambda: False,
+        spawn: Spawn | None = None,
     ) -> None:
         self._tunnels = tunnels
+        self._include = include  # SessionHosts.include_up_front
+        self._wants_editor = wants_editor  # the editor opens when a new session is ready
+        self._spawn = spawn
         self._ask = ask
         self._foreign = foreign  # a preset this user did not write (a repository's)
         self._approved: set[str] = set()  # foreign presets launched once this run, as shown
@@ -101,6 +110,7 @@ class LaunchFlow:
         """The launch key, or None when it could not start (the user was told why)."""
         if not await self._disclosed(preset):
             return None
+        await self._include_up_front(preset)
         password = None
         if preset.password_policy is PasswordPolicy.FIXED:
             try:  # the keyring may be a D-Bus service: never on the event loop's thread
@@ -117,6 +127,20 @@ class LaunchFlow:
         # launch and attach says so, whichever way it was started.
         log.info("launching a session from preset %r (%s)", preset.name, launched.key)
         return launched.key
+
+    async def _include_up_front(self, preset: Preset) -> None:
+        """The editor opens when the session is ready, through the Include line: asked now, at
+        the click, not in the middle of the launch. The launch goes on either way."""
+        if self._include is None or not self._wants_editor():
+            return
+        purpose = f"Starting “{preset.session_name or preset.name}” and opening it in VS Code"
+        include, spawn = self._include, self._spawn
+
+        def again() -> None:
+            if spawn is not None:
+                spawn(include(purpose, None))
+
+        await include(purpose, again)
 
     async def launch_named(self, name: str, presets: Sequence[Preset]) -> str | None:
         """The Presets submenu: one click, one launch."""

@@ -82,7 +82,7 @@ class Hosts(Protocol):
 class Editor(Protocol):
     """`EditorOpener`, as the registry sees it."""
 
-    def open(self, info: TunnelInfo) -> None: ...
+    def open(self, info: TunnelInfo, explicit: bool = False) -> None: ...
 
     def check_soon(self) -> None: ...
 
@@ -603,7 +603,7 @@ class TunnelRegistry:
     def _open_editor(self, key: str) -> None:
         child = self._child(key)
         if child is not None:
-            self._editor.open(child.info)
+            self._editor.open(child.info, explicit=True)
 
     def _finished(self, child: Child, code: int) -> None:
         # It may hold the session password in plain text (the CLI's own state file).
