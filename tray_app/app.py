@@ -34,6 +34,7 @@ from tray_app.core.settings.settings import Settings
 from tray_app.core.settings.store import SettingsStore
 from tray_app.core.tasks import Tasks
 from tray_app.core.tunnels import (
+    CancelFlow,
     ChildEnvironment,
     ConnectFlow,
     EditorOpener,
@@ -62,6 +63,7 @@ class TrayApplication:
     ) -> None:
         from tray_app.qt.controller import Controller
         from tray_app.qt.desktop import QtDesktop, QtRunner
+        from tray_app.qt.dialog_flows import DialogFlows
         from tray_app.qt.hotkey.control import GlobalHotkey
         from tray_app.qt.icons import notification_icon
         from tray_app.qt.notifier import Notifier
@@ -126,7 +128,9 @@ class TrayApplication:
             override=getattr(args, "config_file", None),
             use=lambda service, server: self.poller.set_source(service.snapshot, server),
             unusable=self.poller.set_unconfigured,
-            setup=lambda show: self._onboarding() if show else self.windows.close_onboarding(),
+            setup=lambda show: (
+                self.dialogs.onboarding() if show else self.windows.close_onboarding()
+            ),
         )
         self.environment = ChildEnvironment(data_dir(), config_file=self.source.config_file)
         self.password_ahead = PasswordAhead(
@@ -149,6 +153,15 @@ class TrayApplication:
             editor=self.editor,
             ahead=self.password_ahead,
             session=self._session,
+            cancel=lambda key: self.cancel_flow.cancel(key),
+        )
+        self.cancel_flow = CancelFlow(
+            self.tunnels,
+            ask=ask,
+            notify=notify,
+            spawn=spawn,
+            server=lambda: self.connection.service,
+            refresh=self.poller.refresh_now,
         )
         self.connect_flow = ConnectFlow(
             self.tunnels,
@@ -212,6 +225,18 @@ class TrayApplication:
                 refresh=self.poller.refresh_now,
             ),
         )
+        self.dialogs = DialogFlows(
+            self.windows,
+            spawn=spawn,
+            ask=ask,
+            settings=lambda: self.settings,
+            settings_flow=self.settings_flow,
+            hotkey_status=lambda: self.hotkey.status,
+            connection=self.connection,
+            source=self.source,
+            presets=self.presets,
+            launch=self.launch,
+        )
         self.tray = Tray(self.view, self.controller.handle, self._menu_opening, ask=ask)
         self.requests = InstanceRequests(
             snapshot=lambda: self.poller.snapshot,
@@ -241,6 +266,7 @@ class TrayApplication:
         controller.keep_alive_requested.connect(self.idle.keep_alive)
         controller.intent.connect(self.prewarm.intent)
         controller.follow_log_requested.connect(self._follow_log)
+        controller.cancel_requested.connect(self.cancel_flow.cancel)
         controller.refresh_requested.connect(self.poller.refresh_now)
         controller.log_loaded.connect(
             lambda sid, t, lines: windows.console_log(
@@ -249,19 +275,19 @@ class TrayApplication:
         )
         controller.quit_requested.connect(lambda: spawn(self._ask_quit()))
         controller.about_requested.connect(lambda: windows.about(self.secrets))
-        controller.settings_requested.connect(self._settings)
-        controller.onboarding_requested.connect(self._onboarding)
+        controller.settings_requested.connect(self.dialogs.settings)
+        controller.onboarding_requested.connect(self.dialogs.onboarding)
         controller.demo_requested.connect(lambda: spawn(self.source.use_demo()))
         controller.log_folder_requested.connect(
             lambda: self.desktop.open_url(log_dir().resolve().as_uri())
         )
-        controller.new_session_requested.connect(lambda: spawn(self._new_session()))
+        controller.new_session_requested.connect(lambda: spawn(self.dialogs.new_session()))
         controller.quick_pick_requested.connect(self.hotkey.open_pick)
         controller.launch_preset_requested.connect(
             lambda name: spawn(self.launch_flow.launch_named(name, self.presets.presets))
         )
-        controller.import_presets_requested.connect(lambda: self._pick_presets_file(False))
-        controller.export_presets_requested.connect(lambda: self._pick_presets_file(True))
+        controller.import_presets_requested.connect(lambda: self.dialogs.pick_presets_file(False))
+        controller.export_presets_requested.connect(lambda: self.dialogs.pick_presets_file(True))
 
     # --- state for the menu ---------------------------------------------------------------
     @property
@@ -318,38 +344,6 @@ class TrayApplication:
         self.windows.follow_log(tunnels.log_key(key), tunnels.log_text(key), label)
 
     # --- windows (all non-modal) ----------------------------------------------------------
-    def _settings(self) -> None:
-        spawn = self.tasks.spawn
-        self.windows.settings(
-            self.settings, self.hotkey.status, lambda s: spawn(self.settings_flow.apply(s))
-        )
-
-    def _onboarding(self) -> None:
-        spawn = self.tasks.spawn
-        self.windows.show_onboarding(
-            self.connection.error,
-            config_file=lambda path: spawn(self.settings_flow.use_config_file(path)),
-            demo=lambda: spawn(self.source.use_demo()),
-            retry=lambda: spawn(self.source.apply()),
-        )
-
-    async def _new_session(self) -> None:
-        service, spawn = await self.source.ensure(self.ask), self.tasks.spawn
-        if service is not None:
-            self.windows.new_session(
-                await self.presets.for_dialog(),
-                service.queues,
-                launch=lambda p: spawn(self.launch(p)),
-                save=lambda p: spawn(self.presets.save(p)),
-                last_queue=self.settings.last_queue,
-            )
-
-    def _pick_presets_file(self, save: bool) -> None:
-        flow, spawn = self.presets, self.tasks.spawn
-        self.windows.pick_presets_file(
-            save, lambda path: spawn(flow.export_to(path) if save else flow.import_from(path))
-        )
-
     # --- state changes --------------------------------------------------------------------
     def _status_changed(self, status: PollStatus) -> None:
         previous, self._last_state = self._last_state, status.state

@@ -152,6 +152,7 @@ class TunnelRegistry:
         editor: Editor,
         ahead: PasswordAhead | None = None,
         session: Callable[[str], Session | None] = lambda session_id: None,
+        cancel: Callable[[str], None] | None = None,
         parser: Callable[[], SessionLogParser] = SessionLogParser,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -167,6 +168,7 @@ class TunnelRegistry:
         self._editor = editor
         self._ahead = ahead
         self._session = session
+        self._cancel = cancel  # a progress notice's Cancel (CancelFlow asks what to do)
         self._parser = parser
         self._clock = clock  # when a quiet child's pending question counts as asked
         self._children: dict[str, Child] = {}
@@ -373,6 +375,21 @@ class TunnelRegistry:
                 child, child.model.with_info(state=TunnelState.CONNECTING, last_message=reason)
             )
 
+    def cancel(self, key: str, title: str, body: str) -> None:
+        """End a launch or attach the user cancelled: the CLI goes, and its progress notice
+        is replaced by `title`/`body` (the same tag), so no "Starting a session" stays up."""
+        child = self._child(key)
+        if child is None:
+            return
+        self.disconnect(key)
+        log.info("session %s: cancelled (%s)", key, body)
+        self._notify.notify("info", title, body, tag=self._tag(child))
+
+    def launching(self, key: str) -> bool:
+        """Whether the child creates a new session (else it attaches to one)."""
+        child = self._child(key)
+        return child is not None and child.policy.creating
+
     def disconnect(self, key: str) -> None:
         child = self._child(key)
         if child is None or child.process is None or not child.running:
@@ -441,6 +458,11 @@ class TunnelRegistry:
 
     def child(self, key: str) -> Child | None:
         return self._child(key)
+
+    def info(self, key: str) -> TunnelInfo | None:
+        """The tunnel under any of its keys (a launch's, or the session id it got later)."""
+        child = self._child(key)
+        return child.info if child is not None else None
 
     def log_text(self, key: str) -> str:
         child = self._child(key)
@@ -579,6 +601,7 @@ class TunnelRegistry:
             "copy_ssh": partial(self._copy_ssh, key),
             "show_log": partial(self._events.follow_log, key),
             "disconnect": partial(self.disconnect, key),
+            "cancel": partial(self._cancel or self.disconnect, key),
         }
         if child.info.jupyter_url:
             actions["open_jupyter"] = partial(self._open_url, child.info.jupyter_url)
@@ -587,10 +610,13 @@ class TunnelRegistry:
         if notice.last_lines and child.output.last_lines:
             body += "\n" + "\n".join(list(child.output.last_lines)[-5:])
         log.info("notify %s: %s", notice.kind, notice.title)
-        tag = f"tunnel-{id(child)}"  # one notification per child: each replaces the last
         self._notify.notify(
-            notice.kind, notice.title, body, buttons, critical=notice.critical, tag=tag
+            notice.kind, notice.title, body, buttons, critical=notice.critical, tag=self._tag(child)
         )
+
+    @staticmethod
+    def _tag(child: Child) -> str:
+        return f"tunnel-{id(child)}"  # one notification per child: each replaces the last
 
     def _open_url(self, url: str) -> None:
         self._desktop.open_url(url)
