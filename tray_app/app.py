@@ -208,6 +208,7 @@ class TrayApplication:
             include=self.hosts.include_up_front,
             wants_editor=lambda: self.settings.open_editor_when_ready,
             spawn=spawn,
+            server=lambda: self.connection.service,
         )
         self.hotkey = GlobalHotkey(
             lambda: self.poller.snapshot,

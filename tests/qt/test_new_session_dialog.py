@@ -237,6 +237,19 @@ def test_the_queue_list_is_browsable_preselected_and_unknown_queues_are_flagged(
     assert with_preset.queue.text() == "gpu-a100"
 
 
+def test_a_queue_no_worker_serves_is_marked_in_the_list_and_under_the_field(
+    qtbot: QtBot,
+) -> None:
+    dialog = make(qtbot)
+    dialog.set_queues([*_queues(), QueueInfo(id="4", name="idle-q", total_workers=0)])
+    assert dialog.queue_box.itemText(3) == "idle-q — ⚠ no worker serves it"
+    assert dialog.queue_status.text() == "4 queues, 3 free workers"
+    dialog.queue_box.activated.emit(3)
+    assert dialog.queue.text() == "idle-q"
+    assert "No worker serves “idle-q”" in dialog.queue_status.text()
+    assert dialog.launch_button.isEnabled()  # a warning, not a refusal: an agent may come
+
+
 def test_the_queue_starts_on_the_last_used_one(qtbot: QtBot) -> None:
     launched: list[Preset] = []
     dialog = make(qtbot, last_queue="default")

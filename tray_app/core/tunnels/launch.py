@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tray_app.core.ports import Ask, Notify, Question, Spawn, confirm
+from tray_app.core.server.errors import ClearMLError
+from tray_app.core.server.sessions import SessionService
 from tray_app.core.settings import presets as presets_mod
 from tray_app.core.settings.presets import PasswordPolicy, Preset, preset_disclosures
 from tray_app.core.settings.secrets import SecretStore
@@ -94,8 +96,10 @@ class LaunchFlow:
         include: IncludeQuestion | None = None,
         wants_editor: Callable[[], bool] = lambda: False,
         spawn: Spawn | None = None,
+        server: Callable[[], SessionService | None] = lambda: None,
     ) -> None:
         self._tunnels = tunnels
+        self._server = server  # its queues: is anyone serving the preset's?
         self._include = include  # SessionHosts.include_up_front
         self._wants_editor = wants_editor  # the editor opens when a new session is ready
         self._spawn = spawn
@@ -108,7 +112,7 @@ class LaunchFlow:
 
     async def launch(self, preset: Preset) -> str | None:
         """The launch key, or None when it could not start (the user was told why)."""
-        if not await self._disclosed(preset):
+        if not await self._disclosed(preset) or not await self._queue_served(preset):
             return None
         await self._include_up_front(preset)
         password = None
@@ -127,6 +131,33 @@ class LaunchFlow:
         # launch and attach says so, whichever way it was started.
         log.info("launching a session from preset %r (%s)", preset.name, launched.key)
         return launched.key
+
+    async def _queue_served(self, preset: Preset) -> bool:
+        """A queue no worker serves takes the session and keeps it waiting: asked first. The
+        safe answer (Enter) is not to launch."""
+        service = self._server()
+        if service is None or self._ask is None:
+            return True
+        try:
+            queues = await service.queues()
+        except ClearMLError as exc:  # the CLI says what is wrong with the server, if anything
+            log.info("queues not checked before the launch: %s", exc)
+            return True
+        queue = next((q for q in queues if q.name == preset.queue), None)
+        if queue is None or queue.total_workers:
+            return True
+        question = Question(
+            f"No worker serves “{preset.queue}”",
+            f"No worker serves “{preset.queue}”: the session will wait in the queue until an "
+            "agent serves it (your ClearML admin starts one with `clearml-agent daemon "
+            f"--queue {preset.queue}`).",
+            ("Launch anyway", "Cancel"),
+            default=1,
+        )
+        if await confirm(self._ask, question):
+            return True
+        log.info("launch of %r on the unserved queue %r declined", preset.name, preset.queue)
+        return False
 
     async def _include_up_front(self, preset: Preset) -> None:
         """The editor opens when the session is ready, through the Include line: asked now, at

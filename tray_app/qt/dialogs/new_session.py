@@ -123,8 +123,11 @@ class _WheelGuard(QObject):
 
 
 def queue_label(queue: QueueInfo) -> str:
-    free = f"{queue.free_workers} free / {plural(queue.total_workers, 'worker')}"
     pending = f", {queue.pending} waiting" if queue.pending else ""
+    if not queue.total_workers:
+        # Offered still (an agent may be started for it), never without saying so.
+        return f"{queue.name} — ⚠ no worker serves it{pending}"
+    free = f"{queue.free_workers} free / {plural(queue.total_workers, 'worker')}"
     return f"{queue.name} — {free}{pending}"
 
 
@@ -180,6 +183,8 @@ class NewSessionDialog(QDialog):
         self.queue_box.setCompleter(completer)
         self.queue_box.activated.connect(self._queue_picked)
         self.queue_status = QLabel("")
+        self.queue_status.setWordWrap(True)
+        self.queue.textChanged.connect(self._queue_note)
         self.docker_image = QLineEdit()
         self.docker_args = QLineEdit()
         self.packages = QLineEdit()
@@ -484,6 +489,22 @@ class NewSessionDialog(QDialog):
         self._suggested_queue = preselected_queue(self.queues, self._last_queue)
         self.queue.setText(self._suggested_queue)
 
+    def _queue_note(self, *_args: object) -> None:
+        """Under the queue: the server's queues in short, or why the chosen one will wait."""
+        name = self.queue.text().strip()
+        chosen = next((q for q in self.queues if q.name == name), None)
+        if chosen is not None and not chosen.total_workers:
+            self.queue_status.setText(
+                f"⚠ No worker serves “{name}”: a session there waits until an agent serves it."
+            )
+            return
+        free = sum(q.free_workers for q in self.queues)
+        self.queue_status.setText(
+            f"{plural(len(self.queues), 'queue')}, {plural(free, 'free worker')}"
+            if self.queues
+            else "No queues found"
+        )
+
     def _queue_picked(self, index: int) -> None:
         name = self.queue_box.itemData(index, QUEUE_NAME_ROLE)
         if isinstance(name, str):
@@ -555,9 +576,4 @@ class NewSessionDialog(QDialog):
         self.queue.setText(typed)
         self._suggest_queue()
         self.refresh()
-        free = sum(q.free_workers for q in queues)
-        self.queue_status.setText(
-            f"{plural(len(queues), 'queue')}, {plural(free, 'free worker')}"
-            if queues
-            else "No queues found"
-        )
+        self._queue_note()
