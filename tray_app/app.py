@@ -18,14 +18,15 @@ import platformdirs
 
 from tray_app import APP_NAME
 from tray_app.applog import log_dir
+from tray_app.core.file_watch import FileWatch
 from tray_app.core.idle.flow import IdleFlow
 from tray_app.core.instance_requests import InstanceRequests
 from tray_app.core.quit import ask_quit
 from tray_app.core.server.connection import ServerConnection
-from tray_app.core.server.models import Session, Snapshot
-from tray_app.core.server.refresh import PollStatus, RefreshSchedule, TrayState
+from tray_app.core.server.models import Snapshot
+from tray_app.core.server.refresh import PollStatus, RefreshSchedule
 from tray_app.core.server.session_ref import connectable
-from tray_app.core.server.source import ServerSource
+from tray_app.core.server.source import ServerSource, StatusNotices
 from tray_app.core.settings.apply import Appliers, SettingsFlow
 from tray_app.core.settings.presets import Preset
 from tray_app.core.settings.presets_flow import PresetsFlow
@@ -76,7 +77,6 @@ class TrayApplication:
 
         self.args = args
         self.on_quit = on_quit  # run_app: end Qt's event loop
-        self._last_state = TrayState.CONNECTING
         self._quit_task: asyncio.Future[None] | None = None
 
         # --- the app's own state --------------------------------------------------------------
@@ -131,6 +131,10 @@ class TrayApplication:
             setup=lambda show: (
                 self.dialogs.onboarding() if show else self.windows.close_onboarding()
             ),
+            keys=lambda: self.dialogs.credentials(),
+            ask=ask,
+            spawn=spawn,
+            tunnels=lambda: self.tunnels,
         )
         self.environment = ChildEnvironment(data_dir(), config_file=self.source.config_file)
         self.password_ahead = PasswordAhead(
@@ -152,7 +156,7 @@ class TrayApplication:
             hosts=self.hosts,
             editor=self.editor,
             ahead=self.password_ahead,
-            session=self._session,
+            session=self.poller.session,
             cancel=lambda key: self.cancel_flow.cancel(key),
         )
         self.cancel_flow = CancelFlow(
@@ -237,7 +241,15 @@ class TrayApplication:
             source=self.source,
             presets=self.presets,
             launch=self.launch,
+            notify=notify,
+            why_keys=lambda: self.poller.status.message,
         )
+        self.status_notices = StatusNotices(notify, keys=self.dialogs.credentials)
+        # The user's files, followed: an edit is in use within seconds, without a restart.
+        self.files = FileWatch()
+        self.files.watch("clearml.conf", self.source.watched_files, self.source.reload)
+        self.files.watch("settings", lambda: [self.store.path], self.settings_flow.file_changed)
+        self.files.watch("workspace", self.presets.workspace_file, self.presets.workspace_changed)
         self.tray = Tray(self.view, self.controller.handle, self._menu_opening, ask=ask)
         self.requests = InstanceRequests(
             snapshot=lambda: self.poller.snapshot,
@@ -269,6 +281,9 @@ class TrayApplication:
         controller.follow_log_requested.connect(self._follow_log)
         controller.cancel_requested.connect(self.cancel_flow.cancel)
         controller.refresh_requested.connect(self.poller.refresh_now)
+        # Refresh also reads clearml.conf again: a fix made a moment ago is not waited for.
+        controller.refresh_requested.connect(lambda: spawn(self.source.reload()))
+        controller.credentials_requested.connect(self.dialogs.credentials)
         controller.log_loaded.connect(
             lambda sid, t, lines: windows.console_log(
                 t, lines, lambda: self.connection.console_log(sid), self.tunnels.launcher_log(sid)
@@ -306,10 +321,6 @@ class TrayApplication:
             idle=self.idle.idle_sessions(),
         )
 
-    def _session(self, session_id: str) -> Session | None:
-        snapshot = self.poller.snapshot
-        return snapshot.by_id(session_id) if snapshot is not None else None
-
     def _menu_opening(self) -> None:
         # The user looks now: what the menu shows is checked at once (an answer under a
         # second old is current), and the open menu follows what the check finds.
@@ -326,6 +337,7 @@ class TrayApplication:
         await self.tunnels.start()  # what a run that did not quit cleanly left is ended
         await (self.source.use_demo() if self.args.demo else self.source.apply())
         self.poller.start()
+        self.files.start()
         self.tunnel_watch.start()
         self.prewarm.start()
         self.hotkey.apply(self.settings.hotkey)
@@ -347,10 +359,8 @@ class TrayApplication:
     # --- windows (all non-modal) ----------------------------------------------------------
     # --- state changes --------------------------------------------------------------------
     def _status_changed(self, status: PollStatus) -> None:
-        previous, self._last_state = self._last_state, status.state
         self.tray.update_state()
-        if status.state == TrayState.OFFLINE and previous in (TrayState.OK, TrayState.BUSY):
-            self.notifier.notify("server_unreachable", "ClearML server unreachable", status.message)
+        self.status_notices.changed(status)
 
     def _snapshot_changed(self, snapshot: Snapshot | None) -> None:
         self.tray.update_state()
@@ -376,6 +386,7 @@ class TrayApplication:
         log.info("quitting (%s remote sessions)", "shutting down" if shutdown_remote else "keeping")
         self.ask.cancel_all()
         await self.poller.stop()
+        await self.files.stop()
         await self.tunnel_watch.stop()
         await self.prewarm.stop()
         self.tunnels.stop_all(shutdown_remote=shutdown_remote)

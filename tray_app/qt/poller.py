@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from PySide6.QtCore import QObject, Signal
 
 from tray_app.core.server.errors import ClearMLError, ClearMLUnavailable
-from tray_app.core.server.models import Snapshot
+from tray_app.core.server.models import Session, Snapshot
 from tray_app.core.server.refresh import (
     PollStatus,
     RefreshSchedule,
@@ -59,6 +59,10 @@ class Poller(QObject):
         self._generation = 0  # a new source invalidates an answer still in flight
         self._polling = False
 
+    def session(self, session_id: str) -> Session | None:
+        """A session of the latest snapshot (None: not in it, or no snapshot yet)."""
+        return self.snapshot.by_id(session_id) if self.snapshot is not None else None
+
     def set_interval(self, seconds: float) -> None:
         """The refresh interval of the settings (the schedule adds jitter and backoff)."""
         self.schedule.interval = seconds
@@ -72,11 +76,13 @@ class Poller(QObject):
         self.snapshot_changed.emit(None)
         self.refresh_now()
 
-    def set_unconfigured(self, message: str) -> None:
+    def set_unconfigured(self, message: str, keys_needed: bool = False) -> None:
         self._generation += 1
         self._fetch = None
         self.snapshot = None
-        self._set_status(PollStatus(TrayState.UNCONFIGURED, message=message))
+        self._set_status(
+            PollStatus(TrayState.UNCONFIGURED, message=message, keys_needed=keys_needed)
+        )
         self.snapshot_changed.emit(None)
 
     # --- control ------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
+from tray_app.core.server.credentials import Credentials, Saved
 from tray_app.core.server.errors import ConfigError
 from tray_app.core.server.models import LogLine
 from tray_app.core.settings.presets import Preset
@@ -28,6 +29,7 @@ class Windows:
         self.session_logs: dict[str, list[Any]] = {}
         self.onboarding: Any = None
         self.new_session_dialog: Any = None
+        self.credentials_dialog: Any = None
 
     def keep(self, window: Any) -> None:
         """Show `window` and hold it until it is closed."""
@@ -127,6 +129,28 @@ class Windows:
         self.onboarding.set_error(error)
         self.onboarding.show()
         self.onboarding.raise_()
+
+    def credentials(
+        self,
+        submit: Callable[[Credentials], Awaitable[Saved]],
+        *,
+        server: str,
+        web: str,
+        problem: str,
+        saved: Callable[[Saved], None],
+    ) -> None:
+        """The ClearML keys dialog (one at a time: asked again, the open one comes forward)."""
+        from tray_app.qt.dialogs.credentials import CredentialsDialog
+
+        dialog = self.credentials_dialog
+        if dialog is None or not dialog.isVisible():
+            dialog = CredentialsDialog(submit, server=server, web=web, problem=problem)
+            dialog.accepted.connect(lambda: saved(dialog.saved) if dialog.saved else None)
+            self.credentials_dialog = dialog
+            self.keep(dialog)
+        else:
+            dialog.raise_()
+            dialog.activateWindow()
 
     def close_onboarding(self) -> None:
         if self.onboarding is not None:

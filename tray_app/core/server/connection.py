@@ -40,11 +40,27 @@ class ServerConnection:
         """Read `config_file` (None: the SDK's own search) and talk to its server from now on.
         A configuration that cannot be used keeps the server in use and is returned."""
         try:
+            config = await self.load(config_file)
+        except ConfigError as exc:
+            return exc
+        await self.adopt(config)
+        return None
+
+    async def load(self, config_file: str | None) -> ServerConfig:
+        """What `config_file` says now (off the event loop); raises ConfigError, and keeps it
+        as `error`, when it cannot be used."""
+        try:
             config = await asyncio.to_thread(load_server_config, config_file)
         except ConfigError as exc:
             self.error = exc
             log.warning("configuration: %s", exc)
-            return exc
+            raise
+        self.error = None
+        return config
+
+    async def adopt(self, config: ServerConfig) -> None:
+        """Talk to `config`'s server with its keys from now on: a new client; the old one is
+        closed (a request still on it ends with the client)."""
         self.error = None
         old, self._config = self._service, config
         client = ClearMLClient(config, on_trouble=self._on_trouble)

@@ -312,8 +312,9 @@ def build_argv(
     if preset.project:
         argv += _value("--project", preset.project)
     # The task is named after the preset unless the preset names it: the menu, the notices and
-    # the web UI then all call it the same (the CLI's default is "Interactive Session").
-    name = preset.session_name or preset.name
+    # the web UI then all call it the same (the CLI's default is "Interactive Session"). The
+    # server refuses task names under 3 characters: such a preset keeps the CLI's default.
+    name = preset.session_name or (preset.name if len(preset.name.strip()) >= 3 else "")
     if name:
         argv += _value("--session-name", name)
     if preset.tags:
