@@ -257,6 +257,7 @@ class TrayApplication:
             connect=self.connect_flow.connect_ref,
             show=self.tray.popup,
             pending=args.session_id if args.command == "connect" else None,
+            config_file=self.source.config_file,
         )
         self._connect_signals()
 

@@ -64,7 +64,10 @@ class DialogFlows:
     def settings(self) -> None:
         spawn, flow = self._spawn, self._settings_flow
         self._windows.settings(
-            self._settings(), self._hotkey_status(), lambda s: spawn(flow.apply(s))
+            self._settings(),
+            self._hotkey_status(),
+            lambda s: spawn(flow.apply(s)),
+            in_use=self._source.in_use(),
         )
 
     def onboarding(self) -> None:

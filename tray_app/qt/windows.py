@@ -97,11 +97,13 @@ class Windows:
         current: Settings,
         hotkey_status: str,
         accepted: Callable[[Settings], None],
+        in_use: str = "",
     ) -> None:
         from tray_app.platform.autostart import choose_autostart
         from tray_app.qt.dialogs.settings_dialog import SettingsDialog
 
         dialog = SettingsDialog(current)
+        dialog.set_server_in_use(in_use)
         autostart = choose_autostart()
         if not autostart.available:
             dialog.set_autostart_status(autostart.reason)

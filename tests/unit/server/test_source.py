@@ -131,6 +131,8 @@ async def test_the_demo_server_is_started_once_and_shown(tmp_path: Path) -> None
         await source.use_demo()
         assert source.demo is demo and [n[1] for n in notices.sent] == ["Demo server"]
         assert source.config_file() == str(tmp_path / "data" / "demo-clearml.conf")
+        # Settings names it: a server no profile names is still visible there.
+        assert source.in_use().startswith(f"the built-in demo server at {demo.url}")
     finally:
         await source.close()
     assert demo is not None and not demo.running
@@ -243,4 +245,5 @@ async def test_keys_go_where_the_configuration_came_from(tmp_path: Path) -> None
     source, _, _, connection, _, conf = _following(tmp_path, Ask(0))
     await source.apply()
     assert source.keys_file() == conf
+    assert source.in_use() == f"http://127.0.0.1:9011, from {conf}."
     await connection.close()

@@ -107,6 +107,21 @@ class ServerSource:
         existing = [c for c in candidates if c.is_file()]
         return existing[-1] if existing else candidates[-1]
 
+    def in_use(self) -> str:
+        """The server shown now, and where that comes from, in words (Settings shows it)."""
+        config = self._connection.config
+        if self.is_demo and self.demo is not None:
+            return (
+                f"the built-in demo server at {self.demo.url}, with sample sessions (it runs "
+                f"while the tray runs; its clearml.conf is {self._data_dir / DEMO_CONFIG}). "
+                "Choose a profile and press OK to leave it."
+            )
+        if config is None:
+            return "no ClearML server yet."
+        files = ", ".join(str(p) for p in config.source) or "the CLEARML_* environment"
+        how = " (--config-file)" if self._override else ""
+        return f"{config.api_server}, from {files}{how}."
+
     @property
     def is_demo(self) -> bool:
         return self.demo is not None and self._override == str(self._data_dir / DEMO_CONFIG)
