@@ -101,6 +101,26 @@ def test_save_as_preset_emits_the_form(qtbot: QtBot) -> None:
     assert blocker.args[0].name == "cpu" and blocker.args[0].queue == "default"
 
 
+def test_a_saved_preset_is_confirmed_in_the_dialog_and_chosen_in_the_picker(
+    qtbot: QtBot,
+) -> None:
+    dialog = make(qtbot)
+    assert dialog.preset_picker.currentText() == "(new preset)"
+    dialog.name.setText("cpu box")
+    dialog.queue.setText("default")
+    with qtbot.waitSignal(dialog.save_requested) as blocker:
+        dialog.save_button.click()
+    dialog.preset_saved(blocker.args[0])  # what the app does once the file is written
+    assert dialog.preset_picker.currentText() == "cpu box"
+    assert not dialog.saved_note.isHidden()
+    assert "Saved as the preset “cpu box”" in dialog.saved_note.text()
+    assert dialog.name.text() == "cpu box"  # the form stays as it was
+    dialog.save_button.click()  # saved again: still one entry
+    assert [dialog.preset_picker.itemText(i) for i in range(dialog.preset_picker.count())].count(
+        "cpu box"
+    ) == 1
+
+
 def test_extra_args_with_a_reserved_flag_are_refused(qtbot: QtBot) -> None:
     dialog = make(qtbot, GPU)
     qtbot.keyClicks(dialog.extra_args, "--yes")

@@ -77,6 +77,7 @@ class DialogFlows:
             config_file=lambda path: spawn(self._settings_flow.use_config_file(path)),
             demo=lambda: spawn(source.use_demo()),
             retry=lambda: spawn(source.apply()),
+            keys=self.credentials,
         )
 
     async def new_session(self) -> None:
@@ -86,9 +87,13 @@ class DialogFlows:
                 await self._presets.for_dialog(),
                 service.queues,
                 launch=lambda p: spawn(self._launch(p)),
-                save=lambda p: spawn(self._presets.save(p)),
+                save=lambda p: spawn(self._save_preset(p)),
                 last_queue=self._settings().last_queue,
             )
+
+    async def _save_preset(self, preset: Preset) -> None:
+        if await self._presets.save(preset):
+            self._windows.preset_saved(preset)
 
     def pick_presets_file(self, save: bool) -> None:
         flow, spawn = self._presets, self._spawn

@@ -118,6 +118,7 @@ class Windows:
         config_file: Callable[[str], None],
         demo: Callable[[], None],
         retry: Callable[[], None],
+        keys: Callable[[], None] = lambda: None,
     ) -> None:
         from tray_app.qt.dialogs.onboarding import OnboardingDialog
 
@@ -126,6 +127,7 @@ class Windows:
             dialog.config_file_chosen.connect(config_file)
             dialog.demo_requested.connect(demo)
             dialog.retry_requested.connect(retry)
+            dialog.keys_requested.connect(keys)
             dialog.finished.connect(lambda *_: setattr(self, "onboarding", None))
             self.onboarding = dialog
         self.onboarding.set_error(error)
@@ -174,6 +176,11 @@ class Windows:
         dialog.save_requested.connect(save)
         self.keep(dialog)
         self.new_session_dialog = dialog
+
+    def preset_saved(self, preset: Preset) -> None:
+        dialog = self.new_session_dialog
+        if dialog is not None and dialog.isVisible():
+            dialog.preset_saved(preset)
 
     def pick_presets_file(self, save: bool, chosen: Callable[[Path], None]) -> None:
         title = "Export presets" if save else "Import presets"

@@ -78,6 +78,13 @@ def test_session_row_names_where_and_short_id_with_figures_on_the_right() -> Non
     session = _session(1)
     assert session_label(session) == f"● session-1 · A100 · {session.id[:8]}"
     assert session_detail(session, NOW) == f"GPU 40 %{GAP}1d 2h"
+    for full, short in (
+        ("NVIDIA A100-SXM4-80GB", "A100"),
+        ("NVIDIA GeForce RTX 4090", "RTX 4090"),
+        ("Tesla V100-SXM2-16GB, Tesla V100-SXM2-16GB", "V100"),
+        ("NVIDIA H100 80GB HBM3", "H100"),
+    ):
+        assert session_label(_session(1, gpu_type=full)).split(" · ")[1] == short
     cpu_only = _session(2, gpu_count=0, gpu_type="")
     assert session_label(cpu_only) == f"● session-2 · sessions · {cpu_only.id[:8]}"
     assert session_detail(cpu_only, NOW) == f"CPU 35 %{GAP}1d 2h"

@@ -89,10 +89,8 @@ class PresetsFlow:
 
     async def save(self, preset: Preset) -> bool:
         self._file.replace_presets([p for p in self.presets if p.name != preset.name] + [preset])
-        if not await self._store("Preset not saved"):
-            return False
-        self._notify.notify("info", "Preset saved", f"“{preset.name}” is in the preset list.")
-        return True
+        # Saved is said in the dialog that saved it; only a failure needs a notice.
+        return await self._store("Preset not saved")
 
     async def remember_queue(self, queue: str) -> None:
         """The next New session dialog starts on the queue of this launch (kept in settings)."""

@@ -168,11 +168,23 @@ def session_detail(
     return GAP.join(p for p in parts if p)
 
 
+_GPU_VENDOR_WORDS = {"nvidia", "geforce", "tesla", "quadro", "amd", "radeon", "instinct", "intel"}
+_GPU_FAMILIES = {"rtx", "gtx", "titan", "arc"}
+
+
 def _gpu_kind(session: Session) -> str:
-    if not session.gpu_count:
+    """The GPU's model in a word or two: "NVIDIA A100-SXM4-80GB" → "A100", "NVIDIA GeForce RTX
+    4090" → "RTX 4090" (the submenu has the full name)."""
+    if not session.gpu_count or not session.gpu_type:
         return ""
-    kind = session.gpu_type.split(",")[0].strip() if session.gpu_type else ""
-    return kind.removeprefix("NVIDIA ").strip()
+    words = [
+        w for w in session.gpu_type.split(",")[0].split() if w.lower() not in _GPU_VENDOR_WORDS
+    ]
+    if not words:
+        return ""
+    if words[0].lower() in _GPU_FAMILIES and len(words) > 1:
+        return f"{words[0]} {words[1]}"
+    return words[0].split("-")[0] or words[0]
 
 
 def _gpu_row(session: Session) -> str:

@@ -295,6 +295,10 @@ class NewSessionDialog(QDialog):
         self.errors.setWordWrap(True)
         self.errors.setStyleSheet("color: #c62828")
         self.errors.hide()
+        self.saved_note = QLabel()  # "Saved as the preset …": said here, where the user looks
+        self.saved_note.setWordWrap(True)
+        self.saved_note.setStyleSheet("color: #2e7d32")
+        self.saved_note.hide()
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.save_button = self.buttons.addButton(
@@ -312,6 +316,7 @@ class NewSessionDialog(QDialog):
         layout.addWidget(QLabel("Command"))
         layout.addLayout(command_row)
         layout.addWidget(self.errors)
+        layout.addWidget(self.saved_note)
         layout.addWidget(self.buttons)
         self.resize(600, 480)
 
@@ -532,7 +537,26 @@ class NewSessionDialog(QDialog):
             if not self.name.text().strip():
                 self.name.setFocus()
             return
+        self.saved_note.hide()
         self.save_requested.emit(self.preset())
+
+    def preset_saved(self, preset: Preset) -> None:
+        """The save went through: the preset is in the picker and chosen (no more "(new
+        preset)"), and the dialog says so."""
+        names = [p.name for p in self._presets]
+        if preset.name in names:
+            self._presets[names.index(preset.name)] = copy.deepcopy(preset)
+        else:
+            self._presets.append(copy.deepcopy(preset))
+            self.preset_picker.addItem(preset.name)
+        self.preset_picker.blockSignals(True)  # the form already shows it: no reload
+        self.preset_picker.setCurrentIndex([p.name for p in self._presets].index(preset.name) + 1)
+        self.preset_picker.blockSignals(False)
+        self._base = copy.deepcopy(preset)
+        self.saved_note.setText(
+            f"✓ Saved as the preset “{preset.name}”: also in the tray's Presets menu."
+        )
+        self.saved_note.show()
 
     # --- queues ---------------------------------------------------------------------------
     def showEvent(self, event: QShowEvent) -> None:
