@@ -51,6 +51,8 @@ class Recorder:
     ran: list[list[str]] = field(default_factory=list)
     envs: list[Mapping[str, str]] = field(default_factory=list)
     code: int = 0
+    codes: list[int] = field(default_factory=list)  # exit codes to give first, in order
+    slept: list[float] = field(default_factory=list)
 
     def notify(self, kind: str, title: str, body: str, buttons: Any = (), **kw: Any) -> bool:
         self.notices.append((kind, title, body))
@@ -74,7 +76,10 @@ class Recorder:
     ) -> tuple[int, str]:
         self.ran.append(list(argv))
         self.envs.append(env)
-        return self.code, ""
+        return (self.codes.pop(0) if self.codes else self.code), ""
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
 
 
 def ready(sid: str = SID, port: int = 8022, generation: int = 1) -> TunnelInfo:
@@ -129,6 +134,7 @@ def parts(isolated_home: Path, tmp_path: Path) -> Any:
             spawn=spawn,
             secrets=secrets,  # type: ignore[arg-type]
             ssh_config=lambda: SshConfig(control_dir=tmp_path / "cm"),
+            sleep=rec.sleep,
         )
         chosen = settings or Settings(editor_command="my-editor {folder_uri}")
         editor = EditorOpener(
@@ -295,3 +301,29 @@ async def test_the_include_question_up_front_names_its_purpose_and_a_cancel_can_
     # Once the line is there, nothing is asked any more.
     assert await p.hosts.include_up_front("Starting “cpu” and opening it in VS Code")
     assert len(ask.asked) == 2
+
+
+async def test_a_login_that_fails_while_the_sshd_comes_back_is_tried_again_quietly(
+    parts: Any, isolated_home: Path
+) -> None:
+    p = parts(ScriptedAsk(0))
+    p.rec.codes = [255]  # the first try meets a machine whose sshd is not back yet
+    p.up(ready(generation=2))
+    await p.settle()
+    logins = [argv for argv in p.rec.ran if "ControlMaster=yes" in argv]
+    assert len(logins) == 2 and p.rec.slept == [2.0]
+    assert "clearml-01234567" in p.hosts.masters
+    assert not any(title == "Could not log in ahead of the editor" for _, title, _ in p.rec.notices)
+    assert p.rec.copied == []  # the password went nowhere
+
+
+async def test_a_login_that_keeps_failing_is_said_once(parts: Any, isolated_home: Path) -> None:
+    p = parts(ScriptedAsk(0))
+    p.rec.code = 255
+    p.up(ready())
+    await p.settle()
+    logins = [argv for argv in p.rec.ran if "ControlMaster=yes" in argv]
+    assert len(logins) == 3
+    titles = [title for _, title, _ in p.rec.notices]
+    assert titles.count("Could not log in ahead of the editor") == 1
+    assert p.rec.copied == ["pw-session"]

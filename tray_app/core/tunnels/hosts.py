@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +34,9 @@ from tray_app.core.tunnels.ssh_master import (
 
 log = logging.getLogger(__name__)
 
+LOGIN_TRIES = 3  # a login through a tunnel just rebuilt may meet an sshd not back yet
+LOGIN_RETRY_S = 2.0
+
 
 @dataclass(frozen=True, slots=True)
 class _Block:
@@ -53,6 +56,7 @@ class SessionHosts:
         secrets: SecretStore,
         ssh_config: Callable[[], SshConfig] = SshConfig,
         env: Callable[[], dict[str, str]] = lambda: dict(os.environ),
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._ask = ask
         self._notify = notify
@@ -62,6 +66,7 @@ class SessionHosts:
         self._secrets = secrets
         self._ssh_config = ssh_config
         self._env = env
+        self._sleep = sleep
         self.masters: dict[str, Path] = {}  # alias → config file its master was opened with
         self._blocks: dict[str, _Block] = {}  # session id → the tunnel its block was written for
         self._passwords: dict[str, str] = {}  # session id → its SSH password (memory only)
@@ -246,18 +251,35 @@ class SessionHosts:
         return alias
 
     async def _open_master(self, info: TunnelInfo, alias: str, config: SshConfig) -> None:
-        """Authenticate once (askpass reads the keyring) so that the editor's ssh never asks."""
+        """Authenticate once (askpass reads the keyring) so that the editor's ssh never asks.
+
+        A login through a tunnel that was just (re)built can fail while the machine's sshd
+        comes back (a server restart): it is tried again a few times, ssh for the alias still
+        waiting, and only a login that keeps failing is said; a newer tunnel of the session
+        makes its own login, and this one gives up without a word.
+        """
+        block = self._blocks.get(info.session_id or "")
         try:
-            await self._log_in(info, alias, config)
+            for attempt in range(1, LOGIN_TRIES + 1):
+                if await self._log_in(info, alias, config, last=attempt == LOGIN_TRIES):
+                    return
+                await self._sleep(LOGIN_RETRY_S)
+                if self._blocks.get(info.session_id or "") != block:
+                    log.info("ssh login for %s: a newer tunnel logs in instead", alias)
+                    return
         finally:
             self._logins.discard(alias)
             with contextlib.suppress(OSError):  # ssh waiting on it goes on now
                 await asyncio.to_thread(pending_marker(config.control_dir, alias).unlink, True)
 
-    async def _log_in(self, info: TunnelInfo, alias: str, config: SshConfig) -> None:
+    async def _log_in(
+        self, info: TunnelInfo, alias: str, config: SshConfig, last: bool = True
+    ) -> bool:
+        """One try; True when done (logged in, or nothing more to try). `last`: a failure is
+        said to the user (the password put in the clipboard)."""
         password = self._passwords.get(info.session_id or "")
         if not password or not info.session_id:
-            return
+            return True
         name = session_password_key(info.session_id)
         try:
             await asyncio.to_thread(self._secrets.set, name, password)
@@ -271,20 +293,23 @@ class SessionHosts:
                 "paste it when the editor asks.",
                 error=True,
             )
-            return
+            return True
         env = askpass_env(self._env(), helper, name)
         code, errors = await self._runner.run(master_argv(alias, config.user_config), env)
         if code == 0:
             self.masters[alias] = config.user_config
             log.info("ssh master connection for %s is up", alias)
-            return
+            return True
         log.warning("ssh master for %s failed (%s): %s", alias, code, errors.strip()[-300:])
+        if not last:
+            return False
         self._offer_password(
             password,
             "Could not log in ahead of the editor",
             "The session password is in the clipboard: paste it when the editor asks.",
             error=True,
         )
+        return True
 
     def _offer_password(self, password: str, title: str, text: str, error: bool) -> None:
         self._desktop.copy(password)
