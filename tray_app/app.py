@@ -338,7 +338,7 @@ class TrayApplication:
         await self.tunnels.start()  # what a run that did not quit cleanly left is ended
         await (self.source.use_demo() if self.args.demo else self.source.apply())
         self.poller.start()
-        self.files.start()
+        await self.files.start()
         self.tunnel_watch.start()
         self.prewarm.start()
         self.hotkey.apply(self.settings.hotkey)

@@ -95,3 +95,17 @@ async def test_a_failing_reaction_does_not_end_the_watch(tmp_path: Path) -> None
         await watch.check_once()
         await watch.check_once()
     assert seen == [1, 1]
+
+
+async def test_a_change_right_after_the_start_is_not_missed(tmp_path: Path) -> None:
+    conf = tmp_path / "clearml.conf"
+    conf.write_text("wrong secret")
+    watch, calls = _watch([conf])
+    await watch.start()  # the app read the file just before
+    try:
+        conf.write_text("the right secret")  # fixed before the first periodic look
+        await watch.check_once()
+        await watch.check_once()
+        assert calls == [1]
+    finally:
+        await watch.stop()

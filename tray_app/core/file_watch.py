@@ -68,7 +68,11 @@ class FileWatch:
         """Run `changed` when one of `paths()` (asked anew at every look) changes."""
         self._groups[name] = _Group(paths, changed)
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Take the files as they are now as the starting point, then look every few seconds
+        (a change made between now and the first look is not missed)."""
+        for name in list(self._groups):
+            await self.rearm(name)
         self._periodic.start()
 
     async def stop(self) -> None:

@@ -37,6 +37,7 @@ from tray_app.qt.icons import state_icon, tray_icon
 log = logging.getLogger(__name__)
 
 TRAY_WATCH_MS = 2000  # how often the tray host's presence is checked
+OPEN_MENU_CHECK_MS = 2000  # an open menu's data is checked this often
 # Desktop tests read what the menu showed from this file (written when the menu opens).
 MENU_DUMP_ENV = "CLEARML_TRAY_TEST_MENU_DUMP"
 
@@ -111,6 +112,13 @@ class Tray(QObject):
         self._on_open = on_open
         self.menu = QMenu()
         self.menu.aboutToShow.connect(self._rebuild)
+        # While the menu stays open it is kept current: the server is asked again every few
+        # seconds (answers under a second old count as current), and the rows follow.
+        self._open_check = QTimer(self)
+        self._open_check.setInterval(OPEN_MENU_CHECK_MS)
+        self._open_check.timeout.connect(self._on_open)
+        self.menu.aboutToShow.connect(self._open_check.start)
+        self.menu.aboutToHide.connect(self._open_check.stop)
         self.icon = QSystemTrayIcon()
         self.icon.setContextMenu(self.menu)
         self.icon.activated.connect(self._activated)
