@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from PySide6.QtWidgets import QMenu
@@ -153,4 +154,7 @@ async def test_an_open_menu_follows_the_state_without_being_reopened(qapp: Any) 
     tray.update_state()
     assert tray.menu.actions()[0].text() == "⚠ Server unreachable: http://s"
     assert tray._icon_key == ("offline", 0)
+    await asyncio.sleep(0.2)
+    assert tray.menu.isVisible()  # rebuilt in place: still open under the pointer
+    assert [a.text() for a in tray.menu.actions()].count("Quit") == 1  # the old rows went
     tray.menu.hide()

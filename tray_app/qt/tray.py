@@ -43,12 +43,32 @@ MENU_DUMP_ENV = "CLEARML_TRAY_TEST_MENU_DUMP"
 
 
 def populate(
+    menu: QMenu,
+    items: tuple[MenuItem, ...],
+    on_action: Callable[[MenuItem], None],
+    *,
+    open_: bool = False,
+) -> None:
+    """Fill `menu` with `items`. `open_`: the menu is on screen: the new rows are added before
+    the old ones go (a QMenu emptied while shown closes itself under the user's pointer)."""
+    old = list(menu.actions())
+    if not open_:
+        for action in old:
+            if action.menu() is not None:  # clear() keeps submenus alive: free them
+                action.menu().deleteLater()
+        menu.clear()
+    _add_rows(menu, items, on_action)
+    if open_:
+        for action in old:
+            menu.removeAction(action)
+            sub = action.menu()
+            (sub if sub is not None else action).deleteLater()
+    menu.setToolTipsVisible(True)
+
+
+def _add_rows(
     menu: QMenu, items: tuple[MenuItem, ...], on_action: Callable[[MenuItem], None]
 ) -> None:
-    for action in menu.actions():
-        if action.menu() is not None:  # clear() keeps submenus alive: free them
-            action.menu().deleteLater()
-    menu.clear()
     for item in items:
         if item.separator:
             menu.addSeparator()
@@ -77,7 +97,6 @@ def populate(
         if item.action is not None or item.copy:
             action.triggered.connect(lambda _checked=False, it=item: on_action(it))
         menu.addAction(action)
-    menu.setToolTipsVisible(True)
 
 
 class FallbackWindow(QWidget):
@@ -216,15 +235,29 @@ class Tray(QObject):
         items = build_menu(view)
         if items == self.last_items:
             return
-        self._show(items)
+        self._show(items, open_=True)
+        self._keep_on_screen()
+
+    def _keep_on_screen(self) -> None:
+        """An open menu that grew (an error row is wider than the sessions) stays on the
+        screen: the tray sits at an edge, and Qt keeps a shown menu where it was."""
+        screen = self.menu.screen()
+        if screen is None:
+            return
+        area = screen.availableGeometry()
+        size = self.menu.sizeHint()
+        x = min(self.menu.x(), area.right() + 1 - size.width())
+        y = min(self.menu.y(), area.bottom() + 1 - size.height())
+        if (x, y) != (self.menu.x(), self.menu.y()):
+            self.menu.move(max(area.left(), x), max(area.top(), y))
 
     def _rebuild(self) -> None:
         self._on_open()
         self._show(build_menu(self._view()))
 
-    def _show(self, items: tuple[MenuItem, ...]) -> None:
+    def _show(self, items: tuple[MenuItem, ...], open_: bool = False) -> None:
         self.last_items = items
-        populate(self.menu, items, self._trigger)
+        populate(self.menu, items, self._trigger, open_=open_)
         dump = os.environ.get(MENU_DUMP_ENV)
         if dump:
             text = "\n".join(flatten_text(items)) + "\n"

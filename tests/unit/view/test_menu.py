@@ -472,3 +472,13 @@ def test_saved_presets_launch_from_the_presets_submenu() -> None:
         ("Import presets…", "import_presets", None),
         ("Export presets…", "export_presets", None),
     ]
+
+
+def test_the_outage_rows_name_the_server_once_and_then_the_reason() -> None:
+    server = "http://127.0.0.1:8008"
+    message = f"Cannot reach the ClearML server {server}: All connection attempts failed; retrying"
+    view = replace(_view([]), status=PollStatus(TrayState.OFFLINE, message, server))
+    items = build_menu(view)
+    assert items[0].text == f"⚠ Server unreachable: {server}"
+    assert items[1].text == "All connection attempts failed; retrying"
+    assert items[1].copy == message  # a click still copies the whole sentence

@@ -423,7 +423,7 @@ def _status_rows(status: PollStatus) -> list[MenuItem]:
                 tooltip=f"{message}\n{COPY_HINT}" if message else "",
                 copy=message or status.server,
             ),
-            info_row(message, message, middle=True) if message else SEPARATOR,
+            info_row(_why(message, status.server), message, middle=True) if message else SEPARATOR,
             MenuItem("Retry now", MenuAction.REFRESH),
         ]
     if status.state == TrayState.AUTH:
@@ -443,6 +443,15 @@ def _status_rows(status: PollStatus) -> list[MenuItem]:
             MenuItem("Retry now", MenuAction.REFRESH),
         ]
     return []
+
+
+def _why(message: str, server: str) -> str:
+    """The reason alone, under a heading that already names the server."""
+    for lead in (f"Cannot reach the ClearML server {server}: ", f"The ClearML server {server} "):
+        if server and message.startswith(lead):
+            rest = message[len(lead) :]
+            return rest[:1].upper() + rest[1:]
+    return message
 
 
 # --- the whole menu -----------------------------------------------------------------------------
