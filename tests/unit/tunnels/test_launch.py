@@ -162,13 +162,16 @@ async def test_the_include_line_is_asked_for_at_the_click_and_the_launch_goes_on
         spawn=spawned.append,  # type: ignore[arg-type]
     )
     assert await flow.launch(Preset(name="gpu box", queue="q")) == "launch-1"
+    # Started without waiting for the answer; the question is up at the same time.
+    assert creator.created == [("gpu box", None)]
+    (question,) = spawned
+    await question  # type: ignore[misc]
     assert asked == ["Starting “gpu box” and opening it in VS Code"]
-    assert creator.created == [("gpu box", None)]  # launched anyway: only the editor waits
     again = agains[0]
     assert callable(again)
     again()  # the notice's Connect button asks once more
-    assert len(spawned) == 1
-    spawned[0].close()  # type: ignore[attr-defined]
+    assert len(spawned) == 2
+    spawned[1].close()  # type: ignore[attr-defined]
     # Without "open the editor when ready", a launch needs no Include line yet.
     quiet = LaunchFlow(creator, notify=Notices(), secrets=SecretStore(), include=include)
     await quiet.launch(Preset(name="cpu", queue="q"))

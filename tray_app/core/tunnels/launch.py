@@ -114,7 +114,7 @@ class LaunchFlow:
         """The launch key, or None when it could not start (the user was told why)."""
         if not await self._disclosed(preset) or not await self._queue_served(preset):
             return None
-        await self._include_up_front(preset)
+        self._include_up_front(preset)
         password = None
         if preset.password_policy is PasswordPolicy.FIXED:
             try:  # the keyring may be a D-Bus service: never on the event loop's thread
@@ -159,19 +159,19 @@ class LaunchFlow:
         log.info("launch of %r on the unserved queue %r declined", preset.name, preset.queue)
         return False
 
-    async def _include_up_front(self, preset: Preset) -> None:
+    def _include_up_front(self, preset: Preset) -> None:
         """The editor opens when the session is ready, through the Include line: asked now, at
-        the click, not in the middle of the launch. The launch goes on either way."""
-        if self._include is None or not self._wants_editor():
+        the click, not in the middle of the launch. The launch does not wait for the answer
+        (the session takes a while to come up; its ready joins the same question)."""
+        include, spawn = self._include, self._spawn
+        if include is None or spawn is None or not self._wants_editor():
             return
         purpose = f"Starting “{preset.session_name or preset.name}” and opening it in VS Code"
-        include, spawn = self._include, self._spawn
 
         def again() -> None:
-            if spawn is not None:
-                spawn(include(purpose, None))
+            spawn(include(purpose, None))
 
-        await include(purpose, again)
+        spawn(include(purpose, again))
 
     async def launch_named(self, name: str, presets: Sequence[Preset]) -> str | None:
         """The Presets submenu: one click, one launch."""
