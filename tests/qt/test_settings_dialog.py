@@ -127,3 +127,18 @@ def test_clearing_the_hotkey_means_none(qtbot: QtBot) -> None:
     dialog.hotkey.clear()
     assert dialog.value().hotkey == ""
     assert dialog.try_accept()
+
+
+def test_settings_and_the_keys_dialog_are_not_resizable(qtbot: QtBot) -> None:
+    """A resizable window gets a resize handle from the window manager along its bottom edge
+    (openbox draws it as a thin line); these have one right size."""
+    from tray_app.qt.dialogs.credentials import CredentialsDialog
+
+    async def submit(creds: Any) -> Any:
+        raise AssertionError("not called")
+
+    for dialog in (_dialog(qtbot), CredentialsDialog(submit)):
+        qtbot.addWidget(dialog)
+        dialog.show()
+        qtbot.waitExposed(dialog)
+        assert dialog.minimumSize() == dialog.maximumSize()

@@ -108,6 +108,8 @@ class CredentialsDialog(QDialog):
         layout.addWidget(self.status)
         layout.addWidget(buttons)
         self.resize(560, 480)
+        # Not resizable: window managers then draw no resize handle along its bottom edge.
+        self.setFixedSize(self.size())
 
     def _pasted(self) -> None:
         text = self.paste.toPlainText()

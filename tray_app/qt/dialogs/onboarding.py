@@ -76,6 +76,8 @@ class OnboardingDialog(QDialog):
         self.setMinimumWidth(660)
         self.resize(660, layout.heightForWidth(660) if layout.hasHeightForWidth() else 0)
         self.adjustSize()
+        # Not resizable: window managers then draw no resize handle along its bottom edge.
+        self.setFixedSize(self.size())
 
     @staticmethod
     def _problem_text(error: ConfigError | None) -> str:

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QKeySequenceEdit,
     QLabel,
+    QLayout,
     QLineEdit,
     QPushButton,
     QSpinBox,
@@ -70,6 +71,9 @@ class SettingsDialog(QDialog):
         layout.addWidget(tabs)
         layout.addWidget(self.error)
         layout.addWidget(buttons)
+        # Its content has one right size: not resizable, so window managers draw no resize
+        # handle along its bottom edge (openbox's showed as a stray line).
+        layout.setSizeConstraint(QLayout.SizeConstraint.SetFixedSize)
         self._load_profile(self.profile.currentIndex())
 
     # --- tabs -----------------------------------------------------------------------------
@@ -81,6 +85,7 @@ class SettingsDialog(QDialog):
         # (the demo, --config-file) is still visible here.
         self.in_use = QLabel()
         self.in_use.setWordWrap(True)
+        self.in_use.setMinimumWidth(480)
         self.in_use.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.in_use.hide()
         form.addRow(self.in_use)
