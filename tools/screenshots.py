@@ -6,7 +6,8 @@ notification daemon, dunst; the tray runs against the built-in demo server on a 
     xvfb-run -a -s "-screen 0 1280x800x24" dbus-run-session -- \\
         .venv/bin/python tools/screenshots.py docs/screenshots
 
-It writes menu.png, session.png, new-session.png, notification.png and settings.png. The ready
+It writes notification.png, menu.png, session.png, new-session.png, settings.png, keys.png and
+outage.png (the menu while the demo server is stopped). The ready
 notification is the real one: the script runs `clearml-tray connect <short id>` against the
 demo tray for one of its running sessions, the real `clearml-session --attach` builds the tunnel
 to the demo's SSH endpoint, and dunst shows what the tray posts when it is up. A stand-in `code`
@@ -201,49 +202,8 @@ async def _shoot(out: Path) -> None:
     await _until(lambda: app.tray.icon.geometry().isValid(), "the icon to dock")
     await asyncio.sleep(1.0)
 
-    # The menu, opened from the icon.
-    menu = app.tray.menu
-    app.tray.popup()
-    await _until(menu.isVisible, "the menu")
-    await asyncio.sleep(0.5)
-    icon = app.tray.icon.geometry()
-    grab(menu.geometry().united(icon).adjusted(-8, 0, 8, 8), "menu.png")
-
-    # A session's submenu (the first session row), opened beside the menu.
-    row = next(a for a in menu.actions() if a.menu() is not None)
-    sub = row.menu()
-    assert isinstance(sub, QMenu)
-    sub.aboutToShow.emit()  # filled when it opens, as Qt does on hover
-    menu.setActiveAction(row)
-    top = menu.geometry().top() + menu.actionGeometry(row).top()
-    sub.popup(QPoint(menu.geometry().left() - sub.sizeHint().width(), top))
-    await _until(sub.isVisible, "the session submenu")
-    await asyncio.sleep(0.5)
-    grab(menu.geometry().united(sub.geometry()).adjusted(-8, 0, 8, 8), "session.png")
-    sub.hide()
-    menu.hide()
-
-    # New session, with the queue list loaded.
-    app.controller.handle("new_session")
-    await _until(lambda: app.windows.new_session_dialog is not None, "the New session dialog")
-    dialog = app.windows.new_session_dialog
-    await _until(lambda: bool(dialog.queues), "the queue list")
-    dialog.packages.setText("torch numpy")
-    await asyncio.sleep(0.5)
-    grab_widget(dialog, "new-session.png")
-    dialog.close()
-
-    # Settings.
-    before = set(app.windows._open)
-    app.controller.handle("settings")
-    await _until(lambda: set(app.windows._open) - before, "the Settings window")
-    (settings,) = set(app.windows._open) - before
-    await asyncio.sleep(0.5)
-    grab_widget(settings, "settings.png")
-    settings.close()
-
-    # The real ready notification: Connect on a running session, as `clearml-tray connect`
-    # from a terminal asks the running tray, alone on screen.
+    # The real ready notification first: Connect on a running session, as `clearml-tray
+    # connect` from a terminal asks the running tray, alone on screen.
     await _dunstctl("close-all")
 
     def running() -> Any:
@@ -278,6 +238,70 @@ async def _shoot(out: Path) -> None:
     shown = [item["summary"]["data"] for item in history]
     if shown[:1] != ["Session ready"]:
         raise SystemExit(f"screenshots: expected the ready notification on screen, got {shown}")
+
+    # The menu, opened from the icon: the connected session's row carries its tunnel's mark.
+    menu = app.tray.menu
+
+    async def open_menu() -> None:
+        app.tray.popup()
+        await _until(menu.isVisible, "the menu")
+        await asyncio.sleep(0.8)  # the check it makes when it opens, and the rows that follow
+
+    await open_menu()
+    icon = app.tray.icon.geometry()
+    grab(menu.geometry().united(icon).adjusted(-8, 0, 8, 8), "menu.png")
+
+    # The connected session's submenu, opened beside the menu: its tunnel in one group.
+    row = next(a for a in menu.actions() if a.menu() is not None and session.short_id in a.text())
+    sub = row.menu()
+    assert isinstance(sub, QMenu)
+    sub.aboutToShow.emit()  # filled when it opens, as Qt does on hover
+    menu.setActiveAction(row)
+    top = menu.geometry().top() + menu.actionGeometry(row).top()
+    sub.popup(QPoint(menu.geometry().left() - sub.sizeHint().width(), top))
+    await _until(sub.isVisible, "the session submenu")
+    await asyncio.sleep(0.5)
+    grab(menu.geometry().united(sub.geometry()).adjusted(-8, 0, 8, 8), "session.png")
+    sub.hide()
+    menu.hide()
+
+    # New session, with the queue list loaded.
+    app.controller.handle("new_session")
+    await _until(lambda: app.windows.new_session_dialog is not None, "the New session dialog")
+    dialog = app.windows.new_session_dialog
+    await _until(lambda: bool(dialog.queues), "the queue list")
+    dialog.packages.setText("torch numpy")
+    await asyncio.sleep(0.5)
+    grab_widget(dialog, "new-session.png")
+    dialog.close()
+
+    # Settings.
+    before = set(app.windows._open)
+    app.controller.handle("settings")
+    await _until(lambda: set(app.windows._open) - before, "the Settings window")
+    (settings,) = set(app.windows._open) - before
+    await asyncio.sleep(0.5)
+    grab_widget(settings, "settings.png")
+    settings.close()
+
+    # The ClearML keys dialog, as "Enter ClearML keys…" opens it.
+    app.controller.handle("credentials")
+    await _until(lambda: app.windows.credentials_dialog is not None, "the keys dialog")
+    keys = app.windows.credentials_dialog
+    await asyncio.sleep(0.5)
+    grab_widget(keys, "keys.png")
+    keys.close()
+
+    # The server goes away: the menu says so in its first rows, the last sessions stay.
+    demo = app.source.demo
+    assert demo is not None
+    await asyncio.to_thread(demo.stop)
+    await open_menu()
+    await _until(lambda: app.poller.status.state.value == "offline", "the outage in the menu")
+    await asyncio.sleep(0.5)
+    grab(menu.geometry().united(app.tray.icon.geometry()).adjusted(-8, 0, 8, 8), "outage.png")
+    menu.hide()
+    await asyncio.to_thread(demo.start)
 
     await app.quit(shutdown_remote=False)
     instance.close()

@@ -16,16 +16,17 @@ from pathlib import Path
 
 import platformdirs
 
-from tray_app import APP_DISPLAY_NAME, APP_NAME, __version__
+from tray_app import APP_NAME
 from tray_app.applog import log_dir
+from tray_app.core.file_watch import FileWatch
 from tray_app.core.idle.flow import IdleFlow
 from tray_app.core.instance_requests import InstanceRequests
 from tray_app.core.quit import ask_quit
 from tray_app.core.server.connection import ServerConnection
-from tray_app.core.server.models import Session, Snapshot
-from tray_app.core.server.refresh import PollStatus, RefreshSchedule, TrayState
+from tray_app.core.server.models import Snapshot
+from tray_app.core.server.refresh import PollStatus, RefreshSchedule
 from tray_app.core.server.session_ref import connectable
-from tray_app.core.server.source import ServerSource
+from tray_app.core.server.source import ServerSource, StatusNotices
 from tray_app.core.settings.apply import Appliers, SettingsFlow
 from tray_app.core.settings.presets import Preset
 from tray_app.core.settings.presets_flow import PresetsFlow
@@ -34,6 +35,7 @@ from tray_app.core.settings.settings import Settings
 from tray_app.core.settings.store import SettingsStore
 from tray_app.core.tasks import Tasks
 from tray_app.core.tunnels import (
+    CancelFlow,
     ChildEnvironment,
     ConnectFlow,
     EditorOpener,
@@ -62,6 +64,7 @@ class TrayApplication:
     ) -> None:
         from tray_app.qt.controller import Controller
         from tray_app.qt.desktop import QtDesktop, QtRunner
+        from tray_app.qt.dialog_flows import DialogFlows
         from tray_app.qt.hotkey.control import GlobalHotkey
         from tray_app.qt.icons import notification_icon
         from tray_app.qt.notifier import Notifier
@@ -74,7 +77,6 @@ class TrayApplication:
 
         self.args = args
         self.on_quit = on_quit  # run_app: end Qt's event loop
-        self._last_state = TrayState.CONNECTING
         self._quit_task: asyncio.Future[None] | None = None
 
         # --- the app's own state --------------------------------------------------------------
@@ -82,16 +84,16 @@ class TrayApplication:
         spawn = self.tasks.spawn
         self.store = SettingsStore()
         self.secrets = SecretStore()  # the one store: the keyring is chosen on first use
-        self.connection = ServerConnection()
-        self.windows = Windows()
-        self.ask = QtAsk()
-        self.desktop = QtDesktop()
-        runner = QtRunner()
         self.poller = Poller(
             RefreshSchedule(),
             all_users=lambda: self.settings.show_all_users,
             busy=lambda: coming_up(self.tunnels.tunnels()),
         )
+        self.connection = ServerConnection(on_trouble=self.poller.request_failed)
+        self.windows = Windows()
+        self.ask = QtAsk()
+        self.desktop = QtDesktop()
+        runner = QtRunner()
         self.notifier = Notifier(
             lambda: self.settings.notifications,
             lambda title, text, error: self.tray.notify(title, text, error),
@@ -126,7 +128,13 @@ class TrayApplication:
             override=getattr(args, "config_file", None),
             use=lambda service, server: self.poller.set_source(service.snapshot, server),
             unusable=self.poller.set_unconfigured,
-            setup=lambda show: self._onboarding() if show else self.windows.close_onboarding(),
+            setup=lambda show: (
+                self.dialogs.onboarding() if show else self.windows.close_onboarding()
+            ),
+            keys=lambda: self.dialogs.credentials(),
+            ask=ask,
+            spawn=spawn,
+            tunnels=lambda: self.tunnels,
         )
         self.environment = ChildEnvironment(data_dir(), config_file=self.source.config_file)
         self.password_ahead = PasswordAhead(
@@ -148,13 +156,23 @@ class TrayApplication:
             hosts=self.hosts,
             editor=self.editor,
             ahead=self.password_ahead,
-            session=self._session,
+            session=self.poller.session,
+            cancel=lambda key: self.cancel_flow.cancel(key),
+        )
+        self.cancel_flow = CancelFlow(
+            self.tunnels,
+            ask=ask,
+            notify=notify,
+            spawn=spawn,
+            server=lambda: self.connection.service,
+            refresh=self.poller.refresh_now,
         )
         self.connect_flow = ConnectFlow(
             self.tunnels,
             hosts=self.hosts,
             editor=self.editor,
             notify=notify,
+            spawn=spawn,
             ahead=self.password_ahead,
         )
         self.tunnel_watch = TunnelWatch(self.tunnels, notify)
@@ -191,6 +209,10 @@ class TrayApplication:
             ask=ask,
             foreign=self.presets.from_workspace,
             remember_queue=self.presets.remember_queue,
+            include=self.hosts.include_up_front,
+            wants_editor=lambda: self.settings.open_editor_when_ready,
+            spawn=spawn,
+            server=lambda: self.connection.service,
         )
         self.hotkey = GlobalHotkey(
             lambda: self.poller.snapshot,
@@ -208,6 +230,26 @@ class TrayApplication:
                 refresh=self.poller.refresh_now,
             ),
         )
+        self.dialogs = DialogFlows(
+            self.windows,
+            spawn=spawn,
+            ask=ask,
+            settings=lambda: self.settings,
+            settings_flow=self.settings_flow,
+            hotkey_status=lambda: self.hotkey.status,
+            connection=self.connection,
+            source=self.source,
+            presets=self.presets,
+            launch=self.launch,
+            notify=notify,
+            why_keys=lambda: self.poller.status.message,
+        )
+        self.status_notices = StatusNotices(notify, keys=self.dialogs.credentials)
+        # The user's files, followed: an edit is in use within seconds, without a restart.
+        self.files = FileWatch()
+        self.files.watch("clearml.conf", self.source.watched_files, self.source.reload)
+        self.files.watch("settings", lambda: [self.store.path], self.settings_flow.file_changed)
+        self.files.watch("workspace", self.presets.workspace_file, self.presets.workspace_changed)
         self.tray = Tray(self.view, self.controller.handle, self._menu_opening, ask=ask)
         self.requests = InstanceRequests(
             snapshot=lambda: self.poller.snapshot,
@@ -215,6 +257,7 @@ class TrayApplication:
             connect=self.connect_flow.connect_ref,
             show=self.tray.popup,
             pending=args.session_id if args.command == "connect" else None,
+            config_file=self.source.config_file,
         )
         self._connect_signals()
 
@@ -222,6 +265,9 @@ class TrayApplication:
         spawn, controller, windows = self.tasks.spawn, self.controller, self.windows
         self.tunnel_signals.tunnels_changed.connect(self.tray.update_state)
         self.tunnel_signals.tunnels_changed.connect(self.poller.refresh_now)
+        self.tunnel_signals.tunnels_changed.connect(
+            lambda: windows.retitle_logs(self.tunnels.log_labels())
+        )
         self.tunnel_signals.output_received.connect(windows.child_output)
         self.tunnel_signals.follow_log_requested.connect(self._follow_log)
         self.poller.status_changed.connect(self._status_changed)
@@ -234,27 +280,31 @@ class TrayApplication:
         controller.keep_alive_requested.connect(self.idle.keep_alive)
         controller.intent.connect(self.prewarm.intent)
         controller.follow_log_requested.connect(self._follow_log)
+        controller.cancel_requested.connect(self.cancel_flow.cancel)
         controller.refresh_requested.connect(self.poller.refresh_now)
+        # Refresh also reads clearml.conf again: a fix made a moment ago is not waited for.
+        controller.refresh_requested.connect(lambda: spawn(self.source.reload()))
+        controller.credentials_requested.connect(self.dialogs.credentials)
         controller.log_loaded.connect(
             lambda sid, t, lines: windows.console_log(
-                t, lines, lambda: self.connection.console_log(sid)
+                t, lines, lambda: self.connection.console_log(sid), self.tunnels.launcher_log(sid)
             )
         )
         controller.quit_requested.connect(lambda: spawn(self._ask_quit()))
-        controller.about_requested.connect(self._about)
-        controller.settings_requested.connect(self._settings)
-        controller.onboarding_requested.connect(self._onboarding)
+        controller.about_requested.connect(lambda: windows.about(self.secrets))
+        controller.settings_requested.connect(self.dialogs.settings)
+        controller.onboarding_requested.connect(self.dialogs.onboarding)
         controller.demo_requested.connect(lambda: spawn(self.source.use_demo()))
         controller.log_folder_requested.connect(
             lambda: self.desktop.open_url(log_dir().resolve().as_uri())
         )
-        controller.new_session_requested.connect(lambda: spawn(self._new_session()))
+        controller.new_session_requested.connect(lambda: spawn(self.dialogs.new_session()))
         controller.quick_pick_requested.connect(self.hotkey.open_pick)
         controller.launch_preset_requested.connect(
             lambda name: spawn(self.launch_flow.launch_named(name, self.presets.presets))
         )
-        controller.import_presets_requested.connect(lambda: self._pick_presets_file(False))
-        controller.export_presets_requested.connect(lambda: self._pick_presets_file(True))
+        controller.import_presets_requested.connect(lambda: self.dialogs.pick_presets_file(False))
+        controller.export_presets_requested.connect(lambda: self.dialogs.pick_presets_file(True))
 
     # --- state for the menu ---------------------------------------------------------------
     @property
@@ -269,14 +319,13 @@ class TrayApplication:
             show_all_users=self.settings.show_all_users,
             idle_notes=self.idle.notes(),
             presets=tuple(p.name for p in self.presets.presets),
+            idle=self.idle.idle_sessions(),
         )
 
-    def _session(self, session_id: str) -> Session | None:
-        snapshot = self.poller.snapshot
-        return snapshot.by_id(session_id) if snapshot is not None else None
-
     def _menu_opening(self) -> None:
-        self.poller.refresh_if_stale(5.0)
+        # The user looks now: what the menu shows is checked at once (an answer under a
+        # second old is current), and the open menu follows what the check finds.
+        self.poller.refresh_if_stale(1.0)
 
     # --- startup and configuration --------------------------------------------------------
     async def start(self) -> None:
@@ -289,6 +338,7 @@ class TrayApplication:
         await self.tunnels.start()  # what a run that did not quit cleanly left is ended
         await (self.source.use_demo() if self.args.demo else self.source.apply())
         self.poller.start()
+        await self.files.start()
         self.tunnel_watch.start()
         self.prewarm.start()
         self.hotkey.apply(self.settings.hotkey)
@@ -303,57 +353,15 @@ class TrayApplication:
         return await self.launch_flow.launch(preset)
 
     def _follow_log(self, key: str) -> None:
-        self.windows.follow_log(key, self.tunnels.log_text(key))
+        tunnels = self.tunnels
+        label = tunnels.log_labels().get(tunnels.log_key(key), "")
+        self.windows.follow_log(tunnels.log_key(key), tunnels.log_text(key), label)
 
     # --- windows (all non-modal) ----------------------------------------------------------
-    def _about(self) -> None:
-        store = self.secrets
-        secrets = store.warning or f"Secrets are kept in the system keyring ({store.backend_name})."
-        self.windows.message(
-            f"About {APP_DISPLAY_NAME}",
-            f"<b>{APP_DISPLAY_NAME}</b> {__version__}<br>"
-            "Your ClearML interactive sessions in the system tray.<br><br>"
-            f"Log folder: {log_dir()}<br>{secrets}",
-        )
-
-    def _settings(self) -> None:
-        spawn = self.tasks.spawn
-        self.windows.settings(
-            self.settings, self.hotkey.status, lambda s: spawn(self.settings_flow.apply(s))
-        )
-
-    def _onboarding(self) -> None:
-        spawn = self.tasks.spawn
-        self.windows.show_onboarding(
-            self.connection.error,
-            config_file=lambda path: spawn(self.settings_flow.use_config_file(path)),
-            demo=lambda: spawn(self.source.use_demo()),
-            retry=lambda: spawn(self.source.apply()),
-        )
-
-    async def _new_session(self) -> None:
-        service, spawn = await self.source.ensure(self.ask), self.tasks.spawn
-        if service is not None:
-            self.windows.new_session(
-                await self.presets.for_dialog(),
-                service.queues,
-                launch=lambda p: spawn(self.launch(p)),
-                save=lambda p: spawn(self.presets.save(p)),
-                last_queue=self.settings.last_queue,
-            )
-
-    def _pick_presets_file(self, save: bool) -> None:
-        flow, spawn = self.presets, self.tasks.spawn
-        self.windows.pick_presets_file(
-            save, lambda path: spawn(flow.export_to(path) if save else flow.import_from(path))
-        )
-
     # --- state changes --------------------------------------------------------------------
     def _status_changed(self, status: PollStatus) -> None:
-        previous, self._last_state = self._last_state, status.state
         self.tray.update_state()
-        if status.state == TrayState.OFFLINE and previous in (TrayState.OK, TrayState.BUSY):
-            self.notifier.notify("server_unreachable", "ClearML server unreachable", status.message)
+        self.status_notices.changed(status)
 
     def _snapshot_changed(self, snapshot: Snapshot | None) -> None:
         self.tray.update_state()
@@ -379,6 +387,7 @@ class TrayApplication:
         log.info("quitting (%s remote sessions)", "shutting down" if shutdown_remote else "keeping")
         self.ask.cancel_all()
         await self.poller.stop()
+        await self.files.stop()
         await self.tunnel_watch.stop()
         await self.prewarm.stop()
         self.tunnels.stop_all(shutdown_remote=shutdown_remote)

@@ -46,5 +46,8 @@ def setup_logging(debug: bool = False, directory: Path | None = None) -> Path:
     # Library chatter (every HTTP header, every executor hop) drowns the app's own debug lines.
     for noisy in ("httpcore", "httpx", "qasync", "asyncio", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # The demo's SSH library logs every listener and connection (most of a demo's log): only
+    # its warnings, unless --debug asks for everything.
+    logging.getLogger("asyncssh").setLevel(logging.INFO if debug else logging.WARNING)
     install_redaction(root)
     return path

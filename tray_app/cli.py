@@ -65,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
         const=5.0,
         type=_watch_interval,
         metavar="SECONDS",
-        help="with --status: look every SECONDS (default 5, 1..3600), print when it changes",
+        help="look every SECONDS (default 5, 1..3600) and print again when it changes: the "
+        "table redrawn in place, or with --status one line per change",
     )
     p_list.add_argument(
         "--no-tray",

@@ -73,8 +73,8 @@ def format_of(status: bool, as_json: bool) -> str:
 
 
 def output_format(args: argparse.Namespace) -> str:
-    status = bool(getattr(args, "status", False)) or getattr(args, "watch", None) is not None
-    return format_of(status, bool(getattr(args, "json", False)))
+    # --watch follows whatever was asked for: the table, JSON, or the status line.
+    return format_of(bool(getattr(args, "status", False)), bool(getattr(args, "json", False)))
 
 
 def tray_allowed(args: argparse.Namespace) -> bool:
@@ -94,6 +94,26 @@ def output_from_tray(all_users: bool, fmt: str, timeout_s: float = TRAY_TIMEOUT_
         return None
     output = answer.get("output")
     return output if isinstance(output, str) else None
+
+
+def config_of_tray(timeout_s: float = TRAY_TIMEOUT_S) -> str | None:
+    """The clearml.conf the running tray reads, when `list` was given none and the environment
+    names none: `list` then asks the server the tray shows (the demo's, a profile's)."""
+    if os.environ.get("CLEARML_CONFIG_FILE", "").strip():
+        return None
+    from tray_app.core.instance_socket import ask_running
+
+    answer = ask_running({"cmd": "config"}, timeout_s)
+    path = answer.get("config_file") if answer is not None and answer.get("ok") is True else None
+    if isinstance(path, str) and path:
+        _debug(f"asking the server of the running tray's configuration: {path}")
+        return path
+    return None
+
+
+def config_for(args: argparse.Namespace) -> str | None:
+    """`--config-file`, else the running tray's clearml.conf, else None (the SDK's search)."""
+    return getattr(args, "config_file", None) or config_of_tray()
 
 
 def load_server_config(path: str | None = None) -> ServerConfig:
@@ -156,7 +176,7 @@ def list_output(args: argparse.Namespace, fmt: str) -> str | Failure:
     all_users = bool(args.all_users)
     if tray_allowed(args) and (output := output_from_tray(all_users, fmt)) is not None:
         return output
-    result = snapshot_from_server(getattr(args, "config_file", None), all_users)
+    result = snapshot_from_server(config_for(args), all_users)
     if isinstance(result, Failure):
         return result
     from tray_app.core.view.list_output import render
@@ -276,11 +296,27 @@ def run_list(args: argparse.Namespace) -> int:
 # -- --watch ------------------------------------------------------------------------------------
 
 
+def screen_emit(interval: float) -> Callable[[str], None]:
+    """The table or JSON watched on a terminal: redrawn in place, like `watch`, with when."""
+
+    def emit(text: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        head = f"{APP_NAME} list — {stamp}, every {interval:g} s (Ctrl-C ends)"
+        _emit(f"\x1b[H\x1b[2J{head}\n\n{text}")
+
+    return emit
+
+
 def run_watch(
     args: argparse.Namespace, fmt: str, interval: float, emit: Callable[[str], None] = _emit
 ) -> int:
     import asyncio
     import signal
+
+    if fmt not in STATUS_FORMATS and emit is _emit:
+        # A status bar reads lines; a person reads a table that changes in place (a pipe gets
+        # each new table after a blank line).
+        emit = screen_emit(interval) if sys.stdout.isatty() else (lambda t: _emit(t + "\n"))
 
     # Ctrl-C ends the watch whatever this process inherited: started in the background (a
     # status bar's child, `cmd &`), SIGINT arrives ignored and would never interrupt it.
@@ -307,7 +343,7 @@ async def watch(
 
     from tray_app.core.view.list_output import render
 
-    server = _ServerSource(getattr(args, "config_file", None), bool(args.all_users))
+    server = _ServerSource(config_for(args), bool(args.all_users))
     last: str | None = None
     count = 0
     try:

@@ -227,7 +227,7 @@ def test_first_connect_asks_without_wedging_then_quit_leaves_nothing(
         assert "Connecting to" in forwarded.stdout
 
         def question() -> Window | None:
-            return _question_titled("Connect in VS Code")
+            return _question_titled("Let VS Code reach your ClearML sessions")
 
         dialog = wait_for(question, 120, "the Include question")
         assert isinstance(dialog, Window)
@@ -296,7 +296,11 @@ def test_sigterm_during_the_first_connect_question_quits_at_once(
     session_id = _own_running_session(emu)
     wait_for(lambda: _requests(emu, "tasks.get_all_ex") >= 1, 30, "the first refresh")
     assert tray.second_start("connect", session_id[:8]).returncode == 0
-    wait_for(lambda: _question_titled("Connect in VS Code"), 120, "the Include question")
+    wait_for(
+        lambda: _question_titled("Let VS Code reach your ClearML sessions"),
+        120,
+        "the Include question",
+    )
     tree = _tree(tray.proc.pid) | _ours_by_command(tray.home)
     tray.proc.send_signal(signal.SIGTERM)
     assert tray.proc.wait(20) == 0

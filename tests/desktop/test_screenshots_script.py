@@ -14,7 +14,15 @@ import pytest
 pytestmark = [pytest.mark.desktop, pytest.mark.timeout(300)]
 
 ROOT = Path(__file__).resolve().parents[2]
-PICTURES = ("menu.png", "session.png", "new-session.png", "notification.png", "settings.png")
+PICTURES = (
+    "menu.png",
+    "session.png",
+    "new-session.png",
+    "notification.png",
+    "settings.png",
+    "keys.png",
+    "outage.png",
+)
 
 
 def _png_size(path: Path) -> tuple[int, int]:

@@ -84,7 +84,7 @@ def test_sessions_lazy_submenus_and_quit_through_a_status_notifier_host(
                 menu.about_to_show(0)  # the app builds its menu when a host is about to show it
                 top = menu.layout(0, 1)
                 labels = [c.label for c in top.children]
-                # "● name (uptime)", or "● name · queue · id8 (uptime)" when names repeat
+                # "● name · where · id8" and, after a tab, its figures
                 shown = all(any(f" {n} (" in x or f" {n} · " in x for x in labels) for n in names)
                 return top if shown else None
 
@@ -95,7 +95,7 @@ def test_sessions_lazy_submenus_and_quit_through_a_status_notifier_host(
             assert any(x.startswith("Last refreshed ") for x in labels)
 
             # A session's submenu is filled only when it is about to be shown.
-            row = next(c for c in top.children if " sni-ready-session (" in c.label)
+            row = next(c for c in top.children if " sni-ready-session · " in c.label)
             assert row.is_submenu
             assert menu.layout(row.id).children == []
             menu.about_to_show(row.id)
@@ -103,7 +103,7 @@ def test_sessions_lazy_submenus_and_quit_through_a_status_notifier_host(
             rows = [c.label for c in filled]  # type: ignore[attr-defined]
             assert "Connect in VS Code" in rows and "Stop…" in rows
             assert any(x.startswith("CPU: ") for x in rows)
-            assert any(x.startswith("Public address: 127.") for x in rows)
+            assert any(x.startswith("Address: 127.") for x in rows)
 
             # Through the host: right-click our icon in its panel; in the menu it draws from
             # dbusmenu, pick the last row (Quit).

@@ -144,14 +144,15 @@ async def test_new_session_to_vscode_and_passwordless_ssh(
     flow = app.hosts
     log_in = flow._log_in
 
-    async def slow_log_in(*a: Any) -> None:  # a far-away session: the editor's ssh comes first
+    async def slow_log_in(*a: Any, **k: Any) -> bool:  # far away: the editor's ssh comes first
         await asyncio.sleep(1.5)
-        await log_in(*a)
+        return await log_in(*a, **k)
 
     flow._log_in = slow_log_in  # type: ignore[method-assign]
     await app.start()
     await app.launch(Preset(name="e2e", queue="sessions", project="DevOps"))
-    # The first connect ever asks before it touches ~/.ssh/config: the user agrees.
+    # The first launch ever asks, at the click, before anything touches ~/.ssh/config: the
+    # user agrees (the launch went on meanwhile).
     asked = await click_answer(app.ask, "Add the line", limit_s=120)
     assert "+Include ~/.ssh/clearml-tray/config" in asked
 

@@ -292,7 +292,7 @@ async def test_presets_export_import_and_workspace_presets(
     stale.last_queue = ""
     await app.settings_flow.apply(stale)
     assert app.settings.last_queue == "sessions" == load_settings().settings.last_queue
-    await app._new_session()
+    await app.dialogs.new_session()
     dialog = app.windows.new_session_dialog
     names = [dialog.preset_picker.itemText(i) for i in range(dialog.preset_picker.count())]
     assert "gpu" in names and "project-cpu" in names

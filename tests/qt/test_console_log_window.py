@@ -50,3 +50,47 @@ async def test_the_window_follows_the_end_and_refreshes(qapp: Any) -> None:
 
     window.close()
     assert not window._timer.isActive()  # a closed window stops asking the server
+    assert "Following: read again every 5 s" in window.primary.note.text()
+
+
+async def test_show_log_offers_both_logs_and_the_launcher_tab_follows_the_child(qapp: Any) -> None:
+    async def reload() -> list[LogLine]:
+        return [_line(0, "on the machine")]
+
+    windows = Windows()
+    windows.console_log(
+        "Log — train (ab12cd34)",
+        [_line(0, "on the machine")],
+        reload,
+        launcher=("launch-1", "Creating new session\n"),
+    )
+    (window,) = windows._open
+    assert window.windowTitle() == "Log — train (ab12cd34)"
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == [
+        "On the machine (ClearML console log)",
+        "On this computer (clearml-session)",
+    ]
+    assert window.launcher is not None
+    assert "nothing needs typing" in window.launcher.note.text()
+    # The child keeps printing under its first key (the launch's): the tab follows it.
+    windows.child_output("launch-1", "Remote machine ready\n")
+    assert window.launcher.plain_text().splitlines() == [
+        "Creating new session",
+        "Remote machine ready",
+    ]
+    assert "on the machine" in window.plain_text()
+    window.close()
+    await until(lambda: not windows.session_logs["launch-1"], "the closed window to be let go")
+
+
+async def test_a_launch_log_window_is_titled_with_the_session_once_it_is_named(qapp: Any) -> None:
+    windows = Windows()
+    windows.follow_log("launch-1", "Creating new session\n", "gpu-box")
+    window = windows.log_windows["launch-1"]
+    assert window.windowTitle() == "clearml-session log — gpu-box"
+    assert "Live:" in window.primary.note.text()
+    windows.retitle_logs({"launch-1": "gpu-box (ab12cd34)"})
+    assert window.windowTitle() == "clearml-session log — gpu-box (ab12cd34)"
+    windows.child_output("launch-1", "ready\n")
+    assert window.plain_text().endswith("ready\n") or window.plain_text().endswith("ready")
+    window.close()

@@ -93,6 +93,9 @@ async def test_stop_reaches_the_server(qapp: Any, emulator: EmulatorHandle) -> N
     await controller.wait_idle()
     assert _status(emulator, queued.id) == "stopped"
     assert messages and messages[-1][2] is False
+    # Named once, with its short id: not "Session Interactive Session (…)".
+    title = messages[-1][0]
+    assert title.endswith(f"({queued.id[:8]}) stopped") and not title.startswith("Session ")
     assert refreshes == [True]
     await client.aclose()
 
@@ -157,9 +160,12 @@ async def test_simple_actions_emit_their_signals(qapp: Any) -> None:
     controller.settings_requested.connect(lambda: seen.append("settings"))
     controller.quit_requested.connect(lambda: seen.append("quit"))
     controller.new_session_requested.connect(lambda: seen.append("new"))
-    for action in ("settings", "new_session", "quit"):
+    controller.credentials_requested.connect(lambda: seen.append("keys"))
+    controller.cancel_requested.connect(lambda key: seen.append(f"cancel {key}"))
+    for action in ("settings", "new_session", "quit", "credentials"):
         controller.handle(action)
-    assert seen == ["settings", "new", "quit"]
+    controller.handle("cancel_launch", "launch-1")  # a launch row's Cancel…
+    assert seen == ["settings", "new", "quit", "keys", "cancel launch-1"]
 
 
 def test_copy_session_password_comes_from_the_tunnel(qapp: Any) -> None:

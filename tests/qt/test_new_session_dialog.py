@@ -101,6 +101,26 @@ def test_save_as_preset_emits_the_form(qtbot: QtBot) -> None:
     assert blocker.args[0].name == "cpu" and blocker.args[0].queue == "default"
 
 
+def test_a_saved_preset_is_confirmed_in_the_dialog_and_chosen_in_the_picker(
+    qtbot: QtBot,
+) -> None:
+    dialog = make(qtbot)
+    assert dialog.preset_picker.currentText() == "(new preset)"
+    dialog.name.setText("cpu box")
+    dialog.queue.setText("default")
+    with qtbot.waitSignal(dialog.save_requested) as blocker:
+        dialog.save_button.click()
+    dialog.preset_saved(blocker.args[0])  # what the app does once the file is written
+    assert dialog.preset_picker.currentText() == "cpu box"
+    assert not dialog.saved_note.isHidden()
+    assert "Saved as the preset “cpu box”" in dialog.saved_note.text()
+    assert dialog.name.text() == "cpu box"  # the form stays as it was
+    dialog.save_button.click()  # saved again: still one entry
+    assert [dialog.preset_picker.itemText(i) for i in range(dialog.preset_picker.count())].count(
+        "cpu box"
+    ) == 1
+
+
 def test_extra_args_with_a_reserved_flag_are_refused(qtbot: QtBot) -> None:
     dialog = make(qtbot, GPU)
     qtbot.keyClicks(dialog.extra_args, "--yes")
@@ -235,6 +255,19 @@ def test_the_queue_list_is_browsable_preselected_and_unknown_queues_are_flagged(
     with_preset = make(qtbot, GPU)
     with_preset.set_queues(_queues())
     assert with_preset.queue.text() == "gpu-a100"
+
+
+def test_a_queue_no_worker_serves_is_marked_in_the_list_and_under_the_field(
+    qtbot: QtBot,
+) -> None:
+    dialog = make(qtbot)
+    dialog.set_queues([*_queues(), QueueInfo(id="4", name="idle-q", total_workers=0)])
+    assert dialog.queue_box.itemText(3) == "idle-q — ⚠ no worker serves it"
+    assert dialog.queue_status.text() == "4 queues, 3 free workers"
+    dialog.queue_box.activated.emit(3)
+    assert dialog.queue.text() == "idle-q"
+    assert "No worker serves “idle-q”" in dialog.queue_status.text()
+    assert dialog.launch_button.isEnabled()  # a warning, not a refusal: an agent may come
 
 
 def test_the_queue_starts_on_the_last_used_one(qtbot: QtBot) -> None:

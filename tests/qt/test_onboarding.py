@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
 from tray_app.core.server.config import load_server_config
@@ -49,14 +50,13 @@ def test_choosing_a_file_and_retry(qtbot: QtBot, tmp_path: Path) -> None:
 
 def test_the_texts_read_as_one_block_without_gaps(qtbot: QtBot, tmp_path: Path) -> None:
     """Seen on a first run: the window's spare height went into gaps above and between the
-    texts; it belongs below them, above the buttons."""
-    from PySide6.QtWidgets import QLabel
-
+    texts. The window is now as tall as they are, and not resizable (no resize handle)."""
     dialog = OnboardingDialog(_not_found(tmp_path))
     qtbot.addWidget(dialog)
-    dialog.resize(620, 700)  # taller than the texts need
+    dialog.resize(620, 700)  # a window manager asking for more room gets none
     dialog.show()
     qtbot.waitExposed(dialog)
+    assert dialog.minimumSize() == dialog.maximumSize() == dialog.size()
     layout = dialog.layout()
     assert layout is not None
     problem, steps = dialog.problem, dialog.findChildren(QLabel)[1]
@@ -67,5 +67,19 @@ def test_the_texts_read_as_one_block_without_gaps(qtbot: QtBot, tmp_path: Path) 
     assert steps.geometry().top() - problem.geometry().bottom() <= spacing + 1
     for label in (problem, steps):  # no taller than their text: no blank band inside
         assert label.height() <= label.heightForWidth(label.width()) + 1
-    gap_above_buttons = dialog.retry.geometry().top() - steps.geometry().bottom()
-    assert gap_above_buttons > 100  # the spare room
+
+
+def test_the_window_is_as_tall_as_its_text_and_offers_the_keys(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    """Seen on a first run: a fixed 380 px window, half of it empty below the steps."""
+    dialog = OnboardingDialog(_not_found(tmp_path))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    layout = dialog.layout()
+    assert layout is not None
+    spare = dialog.retry.geometry().top() - dialog.findChildren(QLabel)[-1].geometry().bottom()
+    assert spare <= 3 * layout.spacing() + 1
+    with qtbot.waitSignal(dialog.keys_requested, timeout=1000):
+        dialog.keys.click()

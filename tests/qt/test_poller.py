@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -166,3 +167,37 @@ async def test_a_poll_that_never_finishes_ends_offline_and_keeps_the_old_data_as
     assert "did not send the session list within 0.05 s" in poller.status.message
     assert poller.snapshot is snapshot
     assert poller.status.is_stale(datetime.now(UTC))
+
+
+async def test_the_first_failed_request_turns_the_tray_offline_while_it_retries(
+    qapp: Any, emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    from tray_app.core.server.connection import ServerConnection
+
+    poller = Poller(RefreshSchedule())
+    connection = ServerConnection(on_trouble=poller.request_failed)
+    config = emulator.write_config(tmp_path / "clearml.conf")
+    assert await connection.use(str(config)) is None
+    assert connection.service is not None
+    poller.set_source(connection.service.snapshot, emulator.url)
+    await poller.poll_once()
+    assert poller.status.state in (TrayState.OK, TrayState.BUSY)
+    seen = Recorder(poller)
+
+    emulator.stop()
+    poll = asyncio.ensure_future(poller.poll_once())
+    deadline = asyncio.get_running_loop().time() + 30
+    while poller.status.state != TrayState.OFFLINE:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.01)
+    # Offline while the client still retries (the poll has not given up yet).
+    assert not poll.done()
+    assert poller.status.message.endswith("; retrying")
+    await poll
+    assert poller.status.state == TrayState.OFFLINE and poller.status.failures == 1
+    assert seen.states == [TrayState.OFFLINE, TrayState.OFFLINE]
+
+    emulator.start()
+    await poller.poll_once()
+    assert poller.status.state in (TrayState.OK, TrayState.BUSY)
+    await connection.close()

@@ -110,8 +110,35 @@ def test_status_lines(qtbot: QtBot) -> None:
     assert not dialog.start_on_login.isEnabled()
 
 
+def test_the_server_in_use_is_shown_the_demo_included(qtbot: QtBot) -> None:
+    dialog = _dialog(qtbot)
+    dialog.show()
+    assert dialog.in_use.isHidden()
+    dialog.set_server_in_use("the built-in demo server at http://127.0.0.1:41000, …")
+    assert not dialog.in_use.isHidden()
+    assert dialog.in_use.text().startswith("In use: the built-in demo server")
+    # One title (Qt adds the app's name), and the retry limit says what it counts.
+    assert dialog.windowTitle() == "Settings"
+    assert dialog.retry_limit.text() == "3 failed attempts in a row"
+
+
 def test_clearing_the_hotkey_means_none(qtbot: QtBot) -> None:
     dialog = _dialog(qtbot)
     dialog.hotkey.clear()
     assert dialog.value().hotkey == ""
     assert dialog.try_accept()
+
+
+def test_settings_and_the_keys_dialog_are_not_resizable(qtbot: QtBot) -> None:
+    """A resizable window gets a resize handle from the window manager along its bottom edge
+    (openbox draws it as a thin line); these have one right size."""
+    from tray_app.qt.dialogs.credentials import CredentialsDialog
+
+    async def submit(creds: Any) -> Any:
+        raise AssertionError("not called")
+
+    for dialog in (_dialog(qtbot), CredentialsDialog(submit)):
+        qtbot.addWidget(dialog)
+        dialog.show()
+        qtbot.waitExposed(dialog)
+        assert dialog.minimumSize() == dialog.maximumSize()

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from PySide6.QtWidgets import QMenu
 from support.emulator import EmulatorHandle
+from support.qt_wait import until
 
 from tray_app.core.server.api import ClearMLClient
 from tray_app.core.server.config import ServerConfig
 from tray_app.core.server.refresh import RefreshSchedule
 from tray_app.core.server.sessions import SessionService
-from tray_app.core.view.menu import MAX_OTHERS_IN_MENU, MAX_OWN_IN_MENU, TrayView
+from tray_app.core.view.menu import MAX_OTHERS_IN_MENU, MAX_OWN_IN_MENU, TrayView, by_start
 from tray_app.qt.poller import Poller
 from tray_app.qt.tray import Tray
 
@@ -41,8 +43,9 @@ async def test_menu_with_200_sessions_makes_no_request(qapp: Any, emulator_facto
     assert emu.state.count_requests() == before  # built from the cached snapshot only
 
     texts = _texts(tray.menu)
-    own = poller.snapshot.own
-    assert sum(1 for t in texts if t.split(" ", 1)[-1].startswith(own[0].name)) >= 1
+    own = by_start(poller.snapshot.own)  # oldest first: rows keep their place
+    assert texts[0].split(" ", 1)[-1].startswith(f"{own[0].name} · ")
+    assert own[0].short_id in texts[0].split("\t")[0]
     submenus = [a for a in tray.menu.actions() if a.menu() is not None]
     # Sessions (at most MAX_OWN_IN_MENU, then a "N more…" row), "All users", "Presets".
     assert len(submenus) == min(len(own), MAX_OWN_IN_MENU) + 2
@@ -112,14 +115,46 @@ async def test_info_rows_copy_and_stop_asks_with_a_button_that_says_what_it_does
     triggered.clear()
     rows = {a.text().split(":", 1)[0]: a for a in entry.menu().actions() if a.text()}
     # Readable (enabled) and copyable: a click puts the value on the clipboard, runs nothing.
-    assert rows["ID"].isEnabled() and rows["Public address"].isEnabled()
+    assert rows["ID"].isEnabled() and rows["Address"].isEnabled()
     rows["ID"].trigger()
     assert QGuiApplication.clipboard().text() == session.id
-    rows["Public address"].trigger()
+    rows["Address"].trigger()
     assert QGuiApplication.clipboard().text() == "127.0.103.17:10022"
     assert triggered == []
 
     rows["Stop…"].trigger()
+    await until(lambda: ask.open_dialogs, "the Stop question")
+    # Enter takes the safe button: a stray keypress never ends a session.
+    assert ask.open_dialogs[0].defaultButton().text().replace("&", "") == "Cancel"
     shown = await click_answer(ask, "Stop session")
     assert "“Interactive Session” (ab12cd34)" in shown
     assert triggered == [("stop", session.id)]
+
+    rows["Delete…"].trigger()
+    await until(lambda: ask.open_dialogs, "the Delete question")
+    assert ask.open_dialogs[0].defaultButton().text().replace("&", "") == "Cancel"
+    await click_answer(ask, "Cancel")
+    assert triggered == [("stop", session.id)]  # nothing deleted
+
+
+async def test_an_open_menu_follows_the_state_without_being_reopened(qapp: Any) -> None:
+    from dataclasses import replace
+
+    from tray_app.core.server.models import Session, SessionState
+    from tray_app.core.server.refresh import PollStatus, TrayState
+
+    session = Session(id="cd" * 16, name="train", status="in_progress", state=SessionState.RUNNING)
+    view = [_own_view([session])]
+    tray = Tray(lambda: view[0], lambda a, sid: None)
+    tray.menu.popup(tray.menu.pos())
+    await until(tray.menu.isVisible, "the menu to open")
+    assert tray.last_items[0].text.startswith("● train")
+    # The server goes down while the menu is open: its first row says so at once.
+    view[0] = replace(view[0], status=PollStatus(TrayState.OFFLINE, "refused", "http://s"))
+    tray.update_state()
+    assert tray.menu.actions()[0].text() == "⚠ Server unreachable: http://s"
+    assert tray._icon_key == ("offline", 0)
+    await asyncio.sleep(0.2)
+    assert tray.menu.isVisible()  # rebuilt in place: still open under the pointer
+    assert [a.text() for a in tray.menu.actions()].count("Quit") == 1  # the old rows went
+    tray.menu.hide()

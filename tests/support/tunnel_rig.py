@@ -86,7 +86,7 @@ class Recorder:
         pass
 
     # Editor
-    def open(self, info: TunnelInfo) -> None:
+    def open(self, info: TunnelInfo, explicit: bool = False) -> None:
         self.editors.append(info)
 
     def check_soon(self) -> None:
@@ -136,6 +136,7 @@ def build_rig(
     real_time: bool = False,
     env: Any = None,
     notify: Any = None,
+    cancel: Any = None,
     **settings: Any,
 ) -> Rig:
     """A registry on `data`; `start_child`: the real QtChildren instead of scripted children
@@ -164,6 +165,7 @@ def build_rig(
         editor=rec,
         ahead=ahead,
         session=session or (lambda sid: None),
+        cancel=cancel,
         clock=time.monotonic if real_time else lambda: clock[0],
     )
     return Rig(registry, rec, children, chosen, data, clock, tasks)

@@ -48,6 +48,12 @@ def test_debug_flag_controls_the_level(clean_root: logging.Logger, tmp_path: Pat
     setup_logging(debug=False, directory=tmp_path)
     assert clean_root.level == logging.INFO
     assert logging.getLogger("httpcore").level == logging.WARNING
+    # The demo's SSH library: every listener and connection only with --debug.
+    assert not logging.getLogger("asyncssh").isEnabledFor(logging.INFO)
+    for handler in list(clean_root.handlers):
+        clean_root.removeHandler(handler)
+    setup_logging(debug=True, directory=tmp_path)
+    assert logging.getLogger("asyncssh").isEnabledFor(logging.INFO)
 
 
 def test_rotation_keeps_five_files(clean_root: logging.Logger, tmp_path: Path) -> None:

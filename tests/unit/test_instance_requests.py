@@ -28,6 +28,7 @@ class Tray:
             connect=self.connect,
             show=self.show,
             pending=pending,
+            config_file=lambda: "/home/u/.local/share/clearml-tray/demo-clearml.conf",
         )
 
     def show(self) -> None:
@@ -74,3 +75,12 @@ def test_a_snapshot_request_gets_the_list_output_and_anything_else_shows_the_men
     assert reply.ok and "gpu box" in str(reply.extra["output"])
     assert requests.handle({"cmd": "show"}).ok and tray.shown == 1
     assert requests.handle({"cmd": "connect", "session_id": 5}).ok and tray.shown == 2
+
+
+def test_list_learns_which_clearml_conf_the_tray_reads() -> None:
+    tray = Tray()
+    reply = tray.requests().handle({"cmd": "config"})
+    assert reply.ok and reply.extra == {
+        "config_file": "/home/u/.local/share/clearml-tray/demo-clearml.conf"
+    }
+    assert tray.shown == 0  # a question, not a request to show the menu

@@ -1,4 +1,5 @@
-"""What the running tray answers another instance: `connect <id>`, a snapshot for `list`, show.
+"""What the running tray answers another instance: `connect <id>`, a snapshot for `list`, the
+clearml.conf it reads (so that `list` asks the same server, the demo's included), show.
 
 The socket itself is Qt's (qt/single_instance.py); what a request means is decided here. A
 Connect that arrives before the first snapshot waits for it (`pending`), so `clearml-tray
@@ -35,19 +36,24 @@ class InstanceRequests:
         connect: Callable[[Snapshot, str], tuple[bool, str]],
         show: Callable[[], None],
         pending: str | None = None,
+        config_file: Callable[[], str | None] = lambda: None,
     ) -> None:
         self._snapshot = snapshot
         self._status = status
         self._connect = connect  # ConnectFlow.connect_ref
         self._show = show
+        self._config_file = config_file  # the clearml.conf the tray reads (the demo's, …)
         self.pending = pending  # a Connect asked for before the first snapshot
 
     def handle(self, message: dict[str, Any]) -> Reply:
         cmd = message.get("cmd")
         # A status bar asks for the snapshot every few seconds: not worth a log line each time.
-        (log.debug if cmd == "snapshot" else log.info)("request from another instance: %s", cmd)
+        quiet = cmd in ("snapshot", "config")
+        (log.debug if quiet else log.info)("request from another instance: %s", cmd)
         if cmd == "connect" and isinstance(message.get("session_id"), str):
             return self.connect(message["session_id"])
+        if cmd == "config":  # `list` asking which server to ask itself (--no-tray, --all-users)
+            return Reply(True, "", {"config_file": self._config_file()})
         if cmd == "snapshot":  # `clearml-tray list` asking for the latest snapshot
             from tray_app.core.view.shared_snapshot import snapshot_reply
 

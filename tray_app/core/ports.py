@@ -20,13 +20,15 @@ Spawn = Callable[[Coroutine[Any, Any, Any]], None]
 
 @dataclass(frozen=True, slots=True)
 class Question:
-    """A question with buttons; `choices[0]` is the default. Closing the dialog is "no answer"."""
+    """A question with buttons; `choices[default]` has the focus (Enter takes it). Closing the
+    dialog is "no answer"."""
 
     title: str
     text: str
     choices: tuple[str, ...] = ("OK",)
     detail: str = ""  # shown folded (a diff, a long explanation)
     destructive: int | None = None  # the index of a choice that destroys something
+    default: int = 0  # the button Enter presses: the safe one where a choice destroys
 
 
 class Ask(Protocol):

@@ -64,7 +64,8 @@ class SimulatedAgent:
     """The agent(s) serving the emulator's queues.
 
     `mode` applies to every task; `task_modes[task_id]` overrides it for one task. By default
-    it serves every queue not tagged `internal`.
+    it serves the queues its workers claim (not those tagged `internal`), and starts another
+    machine for such a queue when all of its workers are busy.
     """
 
     def __init__(
@@ -116,12 +117,16 @@ class SimulatedAgent:
         return self.task_modes.get(task_id, self.mode)
 
     def _watched_queue_ids(self) -> list[str]:
+        """The queues it pulls from: those named, else those its workers claim (as a real
+        agent serves only its `--queue`s): a queue no worker serves keeps its sessions waiting,
+        as on a real server, instead of starting them."""
         out = []
+        claimed = {qid for w in self._simulated_workers() for qid in w.queue_ids}
         for q in self.state.queues.values():
             if self.queue_names is not None:
                 if q["name"] in self.queue_names:
                     out.append(q["id"])
-            elif "internal" not in q.get("system_tags", []):
+            elif q["id"] in claimed and "internal" not in q.get("system_tags", []):
                 out.append(q["id"])
         return out
 

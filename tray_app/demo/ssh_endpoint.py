@@ -19,10 +19,15 @@ import ipaddress
 import logging
 import shlex
 import socket
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncssh
+with warnings.catch_warnings():
+    # asyncssh still names DSA, which cryptography deprecates: a note for asyncssh's authors,
+    # otherwise printed on the user's terminal at every `--demo`.
+    warnings.filterwarnings("ignore", message="DSA is deprecated", category=UserWarning)
+    import asyncssh
 
 from tray_app.demo.seed import SessionPorts, move_ports
 from tray_app.demo.state import EmulatorState

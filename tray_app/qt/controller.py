@@ -45,6 +45,8 @@ class Controller(QObject):
     import_presets_requested = Signal()
     export_presets_requested = Signal()
     quick_pick_requested = Signal()  # the menu's "N more… (search)" row
+    credentials_requested = Signal()  # "Enter ClearML keys…"
+    cancel_requested = Signal(str)  # a launch or attach coming up (its tunnel key)
     launch_preset_requested = Signal(str)  # a preset's name (the Presets submenu)
     intent = Signal(str)  # session id the user pointed at (its submenu opened): Connect may follow
 
@@ -85,6 +87,7 @@ class Controller(QObject):
             MenuAction.IMPORT_PRESETS: self.import_presets_requested,
             MenuAction.EXPORT_PRESETS: self.export_presets_requested,
             MenuAction.QUICK_PICK: self.quick_pick_requested,
+            MenuAction.CREDENTIALS: self.credentials_requested,
         }
         if action in simple:
             simple[action].emit()
@@ -106,6 +109,7 @@ class Controller(QObject):
             MenuAction.DISCONNECT: self._tunnels.disconnect,
             MenuAction.SHUTDOWN_TUNNEL: self._tunnels.shutdown,
             MenuAction.FOLLOW_LOG: self.follow_log_requested.emit,
+            MenuAction.CANCEL_LAUNCH: self.cancel_requested.emit,
             MenuAction.COPY_PASSWORD: self.copy_password,
             MenuAction.KEEP_ALIVE: self.keep_alive_requested.emit,
             MenuAction.LAUNCH_PRESET: self.launch_preset_requested.emit,
@@ -194,7 +198,7 @@ class Controller(QObject):
             log.warning("log of %s not loaded: %s", session_id, exc)
             self.message.emit(f"Log of {name}", str(exc), True)
             return
-        self.log_loaded.emit(session_id, f"Console log — {name}", lines)
+        self.log_loaded.emit(session_id, f"Log — {name}", lines)
 
     async def _stop(self, session_id: str) -> None:
         service = self._require_service()
@@ -208,8 +212,10 @@ class Controller(QObject):
             self.message.emit(f"Could not stop {name}", str(exc), True)
             return
         log.info("stop %s (%s): %s", session_id, name, result)
-        text = "Stopped." if result == "stopped" else "Stopping: the worker is shutting it down."
-        self.message.emit(f"Session {name}", text, False)
+        if result == "stopped":
+            self.message.emit(f"{name} stopped", "The session is stopped.", False)
+        else:
+            self.message.emit(f"Stopping {name}", "Its worker is shutting it down.", False)
         self.refresh_requested.emit()
 
     async def _delete(self, session_id: str) -> None:
@@ -224,7 +230,7 @@ class Controller(QObject):
             self.message.emit(f"Could not delete {name}", str(exc), True)
             return
         log.info("deleted %s (%s)", session_id, name)
-        self.message.emit(f"Session {name}", "Deleted.", False)
+        self.message.emit(f"{name} deleted", "The session and its log are gone.", False)
         self.refresh_requested.emit()
 
     # --- helpers -------------------------------------------------------------------------

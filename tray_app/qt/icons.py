@@ -6,9 +6,14 @@ import sys
 from functools import cache
 from pathlib import Path
 
-from PySide6.QtGui import QIcon
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPen, QPixmap
 
 STATES = ("ok", "busy", "error", "offline")
+# The badges that carry the number of running sessions (resources/icons/make_svgs.py draws the
+# same circle): its colour, and the colour of the digits on it.
+COUNT_BADGES = {"ok": ("#2fbf71", "#ffffff"), "busy": ("#f2a900", "#1d2a44")}
+COUNT_SIZES = (16, 22, 24, 32, 48, 64, 128)
 
 
 def icons_dir() -> Path | None:
@@ -35,6 +40,40 @@ def state_icon(state: str) -> QIcon:
         icon.addFile(str(svg))
     if sys.platform == "darwin":
         icon.setIsMask(True)  # a template image: the menu bar tints it for light and dark
+    return icon
+
+
+@cache
+def tray_icon(state: str, count: int = 0) -> QIcon:
+    """The tray icon: the state's, with the number of running sessions in its badge (ok and
+    busy; "9+" past nine). Errors keep their mark: what is wrong matters more than a count."""
+    base = state_icon(state)
+    if count <= 0 or state not in COUNT_BADGES:
+        return base
+    fill, ink = COUNT_BADGES[state]
+    text = str(count) if count < 10 else "9+"
+    icon = QIcon()
+    for size in COUNT_SIZES:
+        pixmap = base.pixmap(size, size)
+        if pixmap.isNull():
+            pixmap = QPixmap(size, size)
+            pixmap.fill(Qt.GlobalColor.transparent)
+        scale = pixmap.width() / 64
+        painter = QPainter(pixmap)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+        badge = QRectF((46 - 15) * scale, (46 - 15) * scale, 30 * scale, 30 * scale)
+        painter.setPen(QPen(QColor("#e8ecf4"), max(1.0, 3 * scale)))
+        painter.setBrush(QColor(fill))
+        painter.drawEllipse(badge)
+        font = QFont()
+        font.setBold(True)
+        font.setPixelSize(max(7, round((22 if len(text) == 1 else 17) * scale)))
+        painter.setFont(font)
+        painter.setPen(QColor(ink))
+        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
+        painter.end()
+        icon.addPixmap(pixmap)
     return icon
 
 

@@ -11,8 +11,14 @@ from datetime import UTC, datetime
 from PySide6.QtCore import QObject, Signal
 
 from tray_app.core.server.errors import ClearMLError, ClearMLUnavailable
-from tray_app.core.server.models import Snapshot
-from tray_app.core.server.refresh import PollStatus, RefreshSchedule, TrayState, classify_error
+from tray_app.core.server.models import Session, Snapshot
+from tray_app.core.server.refresh import (
+    PollStatus,
+    RefreshSchedule,
+    TrayState,
+    classify_error,
+    first_failure,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +57,11 @@ class Poller(QObject):
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._generation = 0  # a new source invalidates an answer still in flight
+        self._polling = False
+
+    def session(self, session_id: str) -> Session | None:
+        """A session of the latest snapshot (None: not in it, or no snapshot yet)."""
+        return self.snapshot.by_id(session_id) if self.snapshot is not None else None
 
     def set_interval(self, seconds: float) -> None:
         """The refresh interval of the settings (the schedule adds jitter and backoff)."""
@@ -65,11 +76,13 @@ class Poller(QObject):
         self.snapshot_changed.emit(None)
         self.refresh_now()
 
-    def set_unconfigured(self, message: str) -> None:
+    def set_unconfigured(self, message: str, keys_needed: bool = False) -> None:
         self._generation += 1
         self._fetch = None
         self.snapshot = None
-        self._set_status(PollStatus(TrayState.UNCONFIGURED, message=message))
+        self._set_status(
+            PollStatus(TrayState.UNCONFIGURED, message=message, keys_needed=keys_needed)
+        )
         self.snapshot_changed.emit(None)
 
     # --- control ------------------------------------------------------------------------
@@ -87,6 +100,17 @@ class Poller(QObject):
     def refresh_now(self) -> None:
         self._wake.set()
 
+    def request_failed(self, message: str) -> None:
+        """A request to the server failed and is being retried: the icon and the menu say so
+        now; a poll (at once, unless one is running) then tells for sure."""
+        status = first_failure(self.status, message)
+        if status is None:
+            return
+        log.info("server trouble: %s", message)
+        self._set_status(status)
+        if not self._polling:
+            self.refresh_now()
+
     def refresh_if_stale(self, max_age_s: float = 5.0) -> bool:
         last = self.status.last_success
         if last is None or (self._clock() - last).total_seconds() > max_age_s:
@@ -101,6 +125,7 @@ class Poller(QObject):
             return
         generation = self._generation
         server = self.status.server
+        self._polling = True
         try:
             # Each request has its own deadline, but a snapshot is several: the whole poll has
             # one too, so a server that answers slowly enough never keeps "ok" on old data.
@@ -128,6 +153,8 @@ class Poller(QObject):
                 )
             self._set_status(PollStatus(state, message, server, self.status.last_success, failures))
             return
+        finally:
+            self._polling = False
         if generation != self._generation:
             return
         busy = snapshot.any_starting or self._busy()

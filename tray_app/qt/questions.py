@@ -57,7 +57,7 @@ class QtAsk:
                 role = QMessageBox.ButtonRole.AcceptRole
             buttons.append(box.addButton(label, role))
         if buttons:
-            box.setDefaultButton(buttons[0])
+            box.setDefaultButton(buttons[min(max(question.default, 0), len(buttons) - 1)])
         if "Cancel" in question.choices:
             box.setEscapeButton(buttons[question.choices.index("Cancel")])
 

@@ -28,31 +28,57 @@ from tray_app.core.view.menu import (
     build_menu,
     flatten_text,
     icon_state,
+    row_text,
+    running_count,
     tooltip,
 )
-from tray_app.qt.icons import state_icon
+from tray_app.qt.icons import state_icon, tray_icon
 
 log = logging.getLogger(__name__)
 
 TRAY_WATCH_MS = 2000  # how often the tray host's presence is checked
+OPEN_MENU_CHECK_MS = 2000  # an open menu's data is checked this often
 # Desktop tests read what the menu showed from this file (written when the menu opens).
 MENU_DUMP_ENV = "CLEARML_TRAY_TEST_MENU_DUMP"
 
 
 def populate(
+    menu: QMenu,
+    items: tuple[MenuItem, ...],
+    on_action: Callable[[MenuItem], None],
+    *,
+    open_: bool = False,
+) -> None:
+    """Fill `menu` with `items`. `open_`: the menu is on screen: the new rows are added before
+    the old ones go (a QMenu emptied while shown closes itself under the user's pointer)."""
+    old = list(menu.actions())
+    if not open_:
+        for action in old:
+            if action.menu() is not None:  # clear() keeps submenus alive: free them
+                action.menu().deleteLater()
+        menu.clear()
+    _add_rows(menu, items, on_action)
+    if open_:
+        for action in old:
+            menu.removeAction(action)
+            sub = action.menu()
+            (sub if sub is not None else action).deleteLater()
+    menu.setToolTipsVisible(True)
+
+
+def _add_rows(
     menu: QMenu, items: tuple[MenuItem, ...], on_action: Callable[[MenuItem], None]
 ) -> None:
-    for action in menu.actions():
-        if action.menu() is not None:  # clear() keeps submenus alive: free them
-            action.menu().deleteLater()
-    menu.clear()
     for item in items:
         if item.separator:
             menu.addSeparator()
             continue
         if item.children:
             # Submenus are filled when they open: a menu of hundreds of sessions opens at once.
-            sub = menu.addMenu(item.text)
+            # The right-hand column (after a tab) is drawn where shortcuts go: aligned.
+            sub = menu.addMenu(row_text(item))
+            if item.tooltip:
+                sub.menuAction().setToolTip(item.tooltip)
             sub.aboutToShow.connect(
                 lambda s=sub, c=item.children: populate(s, c, on_action) if s.isEmpty() else None
             )
@@ -63,7 +89,7 @@ def populate(
                     lambda sid=item.session_id: on_action(MenuItem("", MenuAction.INTENT, sid))
                 )
             continue
-        action = QAction(item.text, menu)
+        action = QAction(row_text(item), menu)
         # Information rows that copy a value are enabled: readable, not grey-on-grey.
         action.setEnabled(item.action is not None or bool(item.copy))
         if item.tooltip:
@@ -71,7 +97,6 @@ def populate(
         if item.action is not None or item.copy:
             action.triggered.connect(lambda _checked=False, it=item: on_action(it))
         menu.addAction(action)
-    menu.setToolTipsVisible(True)
 
 
 class FallbackWindow(QWidget):
@@ -106,6 +131,13 @@ class Tray(QObject):
         self._on_open = on_open
         self.menu = QMenu()
         self.menu.aboutToShow.connect(self._rebuild)
+        # While the menu stays open it is kept current: the server is asked again every few
+        # seconds (answers under a second old count as current), and the rows follow.
+        self._open_check = QTimer(self)
+        self._open_check.setInterval(OPEN_MENU_CHECK_MS)
+        self._open_check.timeout.connect(self._on_open)
+        self.menu.aboutToShow.connect(self._open_check.start)
+        self.menu.aboutToHide.connect(self._open_check.stop)
         self.icon = QSystemTrayIcon()
         self.icon.setContextMenu(self.menu)
         self.icon.activated.connect(self._activated)
@@ -116,6 +148,7 @@ class Tray(QObject):
         self._retry.timeout.connect(self._try_tray)
         self.last_items: tuple[MenuItem, ...] = ()
         self._icon_name = ""
+        self._icon_key: tuple[str, int] = ("", -1)
         self.update_state()
 
     def show(self) -> None:
@@ -177,22 +210,54 @@ class Tray(QObject):
     def update_state(self) -> None:
         view = self._view()
         name = icon_state(view)
-        if name != self._icon_name:
-            icon: QIcon = state_icon(name)
+        key = (name, running_count(view) if name in ("ok", "busy") else 0)
+        if key != self._icon_key:
+            icon: QIcon = tray_icon(*key)
             self.icon.setIcon(icon)
             if self.window is not None:
                 self.window.setWindowIcon(icon)
-            self._icon_name = name
+            self._icon_name, self._icon_key = name, key
         text = tooltip(view)
         self.icon.setToolTip(text)
         if self.window is not None:
             self.window.status.setText(text)
+        self._refresh_open_menu(view)
+
+    def _refresh_open_menu(self, view: TrayView) -> None:
+        """An open menu follows the state (the server went down while the user looks at it),
+        unless a submenu is open: rebuilding would close it under the mouse."""
+        if not self.menu.isVisible():
+            return
+        active = self.menu.activeAction()
+        submenu = active.menu() if active is not None else None
+        if isinstance(submenu, QMenu) and submenu.isVisible():
+            return
+        items = build_menu(view)
+        if items == self.last_items:
+            return
+        self._show(items, open_=True)
+        self._keep_on_screen()
+
+    def _keep_on_screen(self) -> None:
+        """An open menu that grew (an error row is wider than the sessions) stays on the
+        screen: the tray sits at an edge, and Qt keeps a shown menu where it was."""
+        screen = self.menu.screen()
+        if screen is None:
+            return
+        area = screen.availableGeometry()
+        size = self.menu.sizeHint()
+        x = min(self.menu.x(), area.right() + 1 - size.width())
+        y = min(self.menu.y(), area.bottom() + 1 - size.height())
+        if (x, y) != (self.menu.x(), self.menu.y()):
+            self.menu.move(max(area.left(), x), max(area.top(), y))
 
     def _rebuild(self) -> None:
         self._on_open()
-        items = build_menu(self._view())
+        self._show(build_menu(self._view()))
+
+    def _show(self, items: tuple[MenuItem, ...], open_: bool = False) -> None:
         self.last_items = items
-        populate(self.menu, items, self._trigger)
+        populate(self.menu, items, self._trigger, open_=open_)
         dump = os.environ.get(MENU_DUMP_ENV)
         if dump:
             text = "\n".join(flatten_text(items)) + "\n"
@@ -215,13 +280,15 @@ class Tray(QObject):
         self._on_action(item.action, item.session_id)
 
     async def _confirm_then_run(self, item: MenuItem, ask: Ask) -> None:
-        # The button says what it does ("Stop session"), never a bare "Yes".
+        # The button says what it does ("Stop session"), never a bare "Yes"; Enter takes the
+        # safe one, Cancel, when the other ends or deletes something.
         button = item.confirm_button or "Continue"
         question = Question(
             button if item.confirm_button else "ClearML Session Tray",
             item.confirm,
             (button, "Cancel"),
             destructive=0 if item.confirm_button else None,
+            default=1 if item.confirm_button else 0,
         )
         if await confirm(ask, question) and item.action is not None:
             self._on_action(item.action, item.session_id)

@@ -193,3 +193,18 @@ async def test_a_shell_closed_mid_line_ends_that_shell_not_the_connection(
             assert (result.exit_status, result.stdout) == (0, "still here\n")
     finally:
         await endpoints.close_all()
+
+
+def test_the_demo_prints_no_library_warnings_on_the_terminal() -> None:
+    """`clearml-tray --demo` imports asyncssh, whose DSA names cryptography deprecates: that
+    note is for asyncssh's authors, not for the user's terminal."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-W", "default", "-c", "import tray_app.demo.ssh_endpoint"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and "Warning" not in done.stderr, done.stderr

@@ -77,6 +77,22 @@ async def test_agent_hang_leaves_sessions_queued(asgi_emulator: AsgiEmulator) ->
     assert emu.state.tasks[tid]["status"] == "queued"
 
 
+async def test_agent_serves_only_the_queues_its_workers_claim(asgi_emulator: AsgiEmulator) -> None:
+    """As clearml-agent serves its --queue list: a session in a queue no worker serves waits
+    (the tray marks such a queue and asks before launching there)."""
+    emu = asgi_emulator
+    default = queue_by_name(emu.state, "default")
+    assert default is not None
+    assert not any(default["id"] in w.queue_ids for w in emu.state.workers.values())
+    waiting = await create_session(emu, queue="default")
+    served = await create_session(emu, queue="sessions")
+    for _ in range(3):
+        report = emu.agent.step()
+        assert waiting not in report.pulled
+    assert emu.state.tasks[waiting]["status"] == "queued"
+    assert emu.state.tasks[served]["status"] == "in_progress"
+
+
 async def test_agent_no_ports_never_publishes(asgi_emulator: AsgiEmulator) -> None:
     emu = asgi_emulator
     tid = await create_session(emu)

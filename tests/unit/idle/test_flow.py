@@ -58,9 +58,13 @@ async def test_an_idle_session_is_warned_about_with_keep_alive_and_stop_now(
     monitor = flow.monitor
     assert monitor is not None
     idle_id = next(sid for sid, v in monitor.verdicts.items() if v.state == "idle")
+    # Named as everywhere else: names repeat, the short id does not.
+    assert title.endswith(f" ({idle_id[:8]})")
+    assert idle_id in flow.idle_sessions()  # its menu row carries the idle mark
     assert flow.notes()[idle_id].startswith("Idle for ")
     dict(buttons)["Keep alive 2h"]()
     assert flow.notes()[idle_id].startswith("Kept alive until ")
+    assert idle_id not in flow.idle_sessions()  # kept alive: no mark
     dict(buttons)["Stop now"]()
     assert stopped == [idle_id]  # the user's own Stop
     # Another server: its own monitor, nothing carried over from the last one.

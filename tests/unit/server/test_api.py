@@ -521,3 +521,24 @@ def test_idle_connections_outlive_the_refresh_interval_so_refreshes_skip_the_han
     assert HTTP_LIMITS.keepalive_expiry > schedule.interval * (1 + schedule.jitter)
     assert HTTP_LIMITS.keepalive_expiry < 60  # below the usual load balancer idle timeout
     assert (HTTP_LIMITS.max_keepalive_connections or 0) >= 4  # workers + a few task pages
+
+
+async def test_each_failed_attempt_is_reported_before_its_retry_but_not_a_rate_limit(
+    server, clock, sleeps
+):
+    def refused(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+    troubles: list[str] = []
+    async with make_client(
+        server, clock, sleeps, max_retries=3, on_trouble=troubles.append
+    ) as client:
+        await client.login()
+        server.faults.extend([refused, bad_gateway])
+        await client.call("tasks.get_all", {})
+        # Told at the first failed attempt, while the call was still retrying (and succeeded).
+        assert len(troubles) == 2 and len(sleeps.delays) == 2
+        assert "Cannot reach the ClearML server" in troubles[0] and "502" in troubles[1]
+        server.faults.append(lambda r: httpx.Response(429, headers={"Retry-After": "1"}))
+        await client.call("tasks.get_all", {})
+    assert len(troubles) == 2  # a server that asks to slow down is not down

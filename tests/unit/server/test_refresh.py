@@ -13,7 +13,13 @@ from tray_app.core.server.errors import (
     ConfigInvalid,
     ConfigNotFound,
 )
-from tray_app.core.server.refresh import PollStatus, RefreshSchedule, TrayState, classify_error
+from tray_app.core.server.refresh import (
+    PollStatus,
+    RefreshSchedule,
+    TrayState,
+    classify_error,
+    first_failure,
+)
 
 
 def _schedule(rng: float = 0.5) -> RefreshSchedule:
@@ -84,3 +90,19 @@ def test_stale_when_the_last_poll_failed_or_no_success_for_long():
     # A poll hanging on a slow server: no error yet, but the data is old.
     assert PollStatus(TrayState.OK, last_success=now - timedelta(minutes=5)).is_stale(now)
     assert not PollStatus(TrayState.CONNECTING).is_stale(now)
+
+
+def test_the_first_failed_request_shows_the_outage_at_once() -> None:
+    last = datetime(2026, 1, 1, tzinfo=UTC)
+    for state in (TrayState.OK, TrayState.BUSY, TrayState.CONNECTING):
+        status = PollStatus(state, server="http://s", last_success=last)
+        now = first_failure(status, "Cannot reach the ClearML server http://s: refused")
+        assert now is not None and now.state == TrayState.OFFLINE
+        assert now.message.endswith("; retrying") and now.server == "http://s"
+        assert now.last_success == last and now.failures == 0  # the backoff is the poll's
+    # Already in trouble, or with nothing to poll: nothing changes.
+    for state in (TrayState.OFFLINE, TrayState.AUTH, TrayState.ERROR, TrayState.UNCONFIGURED):
+        assert first_failure(PollStatus(state), "x") is None
+    # A password inside the server URL never reaches the menu.
+    shown = first_failure(PollStatus(TrayState.OK), "Cannot reach http://u:hunter2@s")
+    assert shown is not None and "hunter2" not in shown.message

@@ -100,3 +100,46 @@ async def test_a_settings_file_that_cannot_be_written_is_said_and_the_rest_appli
     ((kind, title, body),) = notices.sent
     assert (kind, title) == ("error", "Settings not saved") and "Traceback" not in body
     assert applied.intervals == [45.0] and store.settings.poll_interval_s == 45
+
+
+async def test_an_edit_of_the_settings_file_is_applied_without_a_restart() -> None:
+    import json
+
+    store, applied, notices = SettingsStore(), Applied(), Notices()
+    await store.load()
+    flow = SettingsFlow(store, notify=notices, appliers=applied.appliers())
+    await flow.apply(Settings(poll_interval_s=20))  # the tray's own write...
+    await flow.file_changed()
+    assert applied.intervals == [20.0] and len(notices.sent) == 0  # ...is not news
+    path = default_settings_path()
+    document = json.loads(path.read_text())
+    document["settings"]["poll_interval_s"] = 60
+    document["settings"]["show_all_users"] = True
+    document["presets"] = [{"name": "gpu box", "queue": "sessions"}]
+    path.write_text(json.dumps(document, indent=2))
+    await flow.file_changed()
+    assert store.settings.poll_interval_s == 60 and store.settings.show_all_users
+    assert [p.name for p in store.presets] == ["gpu box"]  # the Presets submenu follows
+    assert applied.intervals[-1] == 60.0 and applied.refreshes == 2
+    assert notices.sent[-1][:2] == ("info", "Settings reloaded")
+
+
+async def test_a_broken_edit_keeps_the_settings_in_use_and_names_the_line() -> None:
+    store, applied, notices = SettingsStore(), Applied(), Notices()
+    await store.load()
+    flow = SettingsFlow(store, notify=notices, appliers=applied.appliers())
+    await flow.apply(Settings(poll_interval_s=20))
+    path = default_settings_path()
+    good = path.read_text()
+    path.write_text(good.replace('"poll_interval_s": 20,', '"poll_interval_s": 20,,'))
+    await flow.file_changed()
+    kind, title, body = notices.sent[-1]
+    assert (kind, title) == ("error", "Settings file change not used")
+    line = good.splitlines().index('    "poll_interval_s": 20,') + 1
+    assert f"{path}, line {line}: not valid JSON" in body
+    assert store.settings.poll_interval_s == 20 and path.exists()  # not moved aside
+    path.write_text(good.replace('"poll_interval_s": 20', '"poll_interval_s": "often"'))
+    await flow.file_changed()
+    body = notices.sent[-1][2]
+    assert f"line {line}:" in body and "poll_interval_s" in body
+    assert store.settings.poll_interval_s == 20 and not list(path.parent.glob("*.bak*"))

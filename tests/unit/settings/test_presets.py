@@ -101,6 +101,16 @@ def test_minimal_preset_argv() -> None:
     assert argv_of() == ["clearml-session", *BASE]
 
 
+def test_the_session_is_named_after_the_preset_unless_the_preset_names_it() -> None:
+    named = build_argv(Preset(name="gpu box", queue="q"))
+    assert named[named.index("--session-name") + 1] == "gpu box"
+    own = build_argv(Preset(name="gpu box", queue="q", session_name="bert run"))
+    assert own.count("--session-name") == 1
+    assert own[own.index("--session-name") + 1] == "bert run"
+    # The server refuses a task name under 3 characters: the CLI's default then.
+    assert "--session-name" not in build_argv(Preset(name="x", queue="q"))
+
+
 def test_executable_and_config_file() -> None:
     argv = build_argv(
         Preset(name="p", queue="q"), executable="/opt/bin/clearml-session", config_file="/d/s.json"

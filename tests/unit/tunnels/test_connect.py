@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +20,7 @@ class Tunnels:
         self.attached: list[tuple[str, str]] = []
         self.promoted: list[str] = []
         self.progress: list[str] = []
+        self.spawned: list[Coroutine[Any, Any, Any]] = []  # what the flow started
 
     def tunnels(self) -> Mapping[str, TunnelInfo]:
         return self.infos
@@ -60,9 +61,18 @@ class Editor:
 class Hosts:
     copied: list[TunnelInfo] = field(default_factory=list)
     closed: bool = False
+    agree: bool = True  # the Include line is there (or the user adds it when asked)
+    asked: list[str] = field(default_factory=list)
+    again: list[Callable[[], None]] = field(default_factory=list)
 
     def copy_ssh(self, info: TunnelInfo) -> None:
         self.copied.append(info)
+
+    async def include_up_front(self, purpose: str, again: Callable[[], None] | None = None) -> bool:
+        self.asked.append(purpose)
+        if again is not None:
+            self.again.append(again)
+        return self.agree
 
     async def close(self) -> None:
         self.closed = True
@@ -84,52 +94,62 @@ def ready(**changes: Any) -> TunnelInfo:
 
 def flow(*infos: TunnelInfo) -> tuple[ConnectFlow, Tunnels, Editor, Hosts, Notices]:
     tunnels, editor, hosts, notices = Tunnels(*infos), Editor(), Hosts(), Notices()
-    connect = ConnectFlow(tunnels, hosts=hosts, editor=editor, notify=notices)  # type: ignore[arg-type]
+    connect = ConnectFlow(
+        tunnels,  # type: ignore[arg-type]
+        hosts=hosts,  # type: ignore[arg-type]
+        editor=editor,  # type: ignore[arg-type]
+        notify=notices,
+        spawn=tunnels.spawned.append,
+    )
     return connect, tunnels, editor, hosts, notices
 
 
-def test_without_a_tunnel_connect_attaches_and_the_editor_opens_once_it_is_ready() -> None:
-    connect, tunnels, editor, _, _ = flow()
-    connect.connect(SID, "gpu box")
+async def test_without_a_tunnel_connect_attaches_and_the_editor_opens_once_it_is_ready() -> None:
+    connect, tunnels, editor, hosts, _ = flow()
+    await connect.connect_now(SID, "gpu box")
     assert tunnels.attached == [(SID, "gpu box")] and editor.opened == []
+    # The Include line was seen to first, naming the session.
+    assert hosts.asked == ["Connect in VS Code to “gpu box (01234567)”"]
     tunnels.infos[SID] = ready()
-    connect.connect(SID)
+    await connect.connect_now(SID)
     assert tunnels.attached == [(SID, "gpu box")] and editor.opened == [ready()]
 
 
-def test_connect_takes_over_a_prewarmed_ready_tunnel_and_opens_the_editor_at_once() -> None:
+async def test_connect_takes_over_a_prewarmed_ready_tunnel_and_opens_the_editor_at_once() -> None:
     connect, tunnels, editor, _, _ = flow(ready(prewarmed=True))
-    connect.connect(SID, "Interactive Session")
+    await connect.connect_now(SID, "Interactive Session")
     assert tunnels.promoted == [SID] and tunnels.attached == []  # no second clearml-session
     assert editor.opened == [ready()]
 
 
-def test_connect_on_a_prewarmed_tunnel_still_coming_up_waits_for_it() -> None:
+async def test_connect_on_a_prewarmed_tunnel_still_coming_up_waits_for_it() -> None:
     coming = TunnelInfo(SID, SID, TunnelState.CONNECTING, prewarmed=True)
     connect, tunnels, editor, _, _ = flow(coming)
-    connect.connect(SID)
+    await connect.connect_now(SID)
     # Taken over: the registry posts its progress notice and opens the editor when ready.
     assert tunnels.promoted == [SID] and tunnels.attached == [] and editor.opened == []
     assert editor.checks == 1
 
 
-def test_connect_again_while_connecting_shows_the_progress_notice() -> None:
+async def test_connect_again_while_connecting_shows_the_progress_notice() -> None:
     connect, tunnels, _, _, _ = flow(TunnelInfo(SID, SID, TunnelState.CONNECTING))
-    connect.connect(SID)
+    await connect.connect_now(SID)
     assert tunnels.progress == [SID] and tunnels.promoted == [] and tunnels.attached == []
 
 
-def test_a_tunnel_that_ended_is_attached_again() -> None:
+async def test_a_tunnel_that_ended_is_attached_again() -> None:
     connect, tunnels, _, _, _ = flow(TunnelInfo("attach-1", SID, TunnelState.FAILED))
-    connect.connect(SID, "gpu box")
+    await connect.connect_now(SID, "gpu box")
     assert tunnels.attached == [(SID, "gpu box")]
 
 
-def test_connect_by_short_id_answers_in_words() -> None:
+async def test_connect_by_short_id_answers_in_words() -> None:
     session = Session(id=SID, name="gpu box", status="in_progress", state=SessionState.RUNNING)
     snapshot = Snapshot((session,), datetime.now(UTC))
     connect, tunnels, _, _, _ = flow()
-    assert connect.connect_ref(snapshot, "01234567") == (True, "Connecting to gpu box.")
+    assert connect.connect_ref(snapshot, "01234567") == (True, "Connecting to gpu box (01234567).")
+    (started,) = tunnels.spawned
+    await started
     assert tunnels.attached == [(SID, "gpu box")]
     ok, why = connect.connect_ref(snapshot, "zz")
     assert not ok and "zz" in why
@@ -144,3 +164,15 @@ async def test_copy_ssh_and_the_terminal_need_a_ready_tunnel() -> None:
     assert connect.copy_ssh(SID) is True and hosts.copied == [ready()]
     await connect.open_terminal(SID)
     assert editor.terminals == [ready()]
+
+
+async def test_after_cancel_to_the_include_question_nothing_starts_and_connect_asks_again() -> None:
+    connect, tunnels, editor, hosts, _ = flow()
+    hosts.agree = False
+    await connect.connect_now(SID, "gpu box")
+    assert tunnels.attached == [] and editor.opened == []
+    hosts.again[-1]()  # the notice's Connect button
+    (again,) = tunnels.spawned
+    hosts.agree = True
+    await again
+    assert len(hosts.asked) == 2 and tunnels.attached == [(SID, "gpu box")]

@@ -44,14 +44,20 @@ class ScriptedAsk:
 @dataclass
 class Recorder:
     notices: list[tuple[str, str, str]] = field(default_factory=list)
+    buttons: list[Any] = field(default_factory=list)
+    critical: list[bool] = field(default_factory=list)
     copied: list[str] = field(default_factory=list)
     started: list[list[str]] = field(default_factory=list)
     ran: list[list[str]] = field(default_factory=list)
     envs: list[Mapping[str, str]] = field(default_factory=list)
     code: int = 0
+    codes: list[int] = field(default_factory=list)  # exit codes to give first, in order
+    slept: list[float] = field(default_factory=list)
 
     def notify(self, kind: str, title: str, body: str, buttons: Any = (), **kw: Any) -> bool:
         self.notices.append((kind, title, body))
+        self.buttons.append(list(buttons))
+        self.critical.append(bool(kw.get("critical")))
         return True
 
     def copy(self, text: str) -> None:
@@ -70,7 +76,10 @@ class Recorder:
     ) -> tuple[int, str]:
         self.ran.append(list(argv))
         self.envs.append(env)
-        return self.code, ""
+        return (self.codes.pop(0) if self.codes else self.code), ""
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
 
 
 def ready(sid: str = SID, port: int = 8022, generation: int = 1) -> TunnelInfo:
@@ -125,6 +134,7 @@ def parts(isolated_home: Path, tmp_path: Path) -> Any:
             spawn=spawn,
             secrets=secrets,  # type: ignore[arg-type]
             ssh_config=lambda: SshConfig(control_dir=tmp_path / "cm"),
+            sleep=rec.sleep,
         )
         chosen = settings or Settings(editor_command="my-editor {folder_uri}")
         editor = EditorOpener(
@@ -259,3 +269,61 @@ async def test_not_now_to_remote_ssh_opens_no_editor_and_is_not_asked_twice_at_o
     assert [q.choices for q in ask.asked] == [("Install", "Not now"), ("Add the line", "Cancel")]
     assert not any(argv[:1] == [str(code)] and "--new-window" in argv for argv in p.rec.started)
     assert p.rec.notices[-1][1] == "VS Code was not opened"
+
+
+async def test_the_include_question_up_front_names_its_purpose_and_a_cancel_can_be_undone(
+    parts: Any, isolated_home: Path
+) -> None:
+    ask = ScriptedAsk(1, 0)  # Cancel, then (through the notice's button) "Add the line"
+    p = parts(ask)
+    again: list[int] = []
+    assert not await p.hosts.include_up_front(
+        "Connect in VS Code to “gpu box (01234567)”", lambda: again.append(1)
+    )
+    (question,) = ask.asked
+    assert question.title == "Let VS Code reach your ClearML sessions"
+    assert question.text.startswith("Connect in VS Code to “gpu box (01234567)”")
+    # A notice that expires (not critical), with a button that asks again.
+    assert p.rec.notices[-1][:2] == ("info", "SSH config not changed")
+    assert p.rec.critical[-1] is False
+    ((label, press),) = p.rec.buttons[-1]
+    assert label == "Connect"
+    press()
+    assert again == [1]
+    # Meanwhile the tunnel of that Connect comes up: no second question in the same flow.
+    assert await p.hosts.prepare_host(ready()) is None
+    assert len(ask.asked) == 1
+    # Asked again (the button), and agreed: the line is added, the Host block follows.
+    assert await p.hosts.include_up_front("Connect in VS Code to “gpu box (01234567)”")
+    assert "Include ~/.ssh/clearml-tray/config" in (isolated_home / ".ssh/config").read_text()
+    assert await p.hosts.prepare_host(ready()) == "clearml-01234567"
+    assert len(ask.asked) == 2
+    # Once the line is there, nothing is asked any more.
+    assert await p.hosts.include_up_front("Starting “cpu” and opening it in VS Code")
+    assert len(ask.asked) == 2
+
+
+async def test_a_login_that_fails_while_the_sshd_comes_back_is_tried_again_quietly(
+    parts: Any, isolated_home: Path
+) -> None:
+    p = parts(ScriptedAsk(0))
+    p.rec.codes = [255]  # the first try meets a machine whose sshd is not back yet
+    p.up(ready(generation=2))
+    await p.settle()
+    logins = [argv for argv in p.rec.ran if "ControlMaster=yes" in argv]
+    assert len(logins) == 2 and p.rec.slept == [2.0]
+    assert "clearml-01234567" in p.hosts.masters
+    assert not any(title == "Could not log in ahead of the editor" for _, title, _ in p.rec.notices)
+    assert p.rec.copied == []  # the password went nowhere
+
+
+async def test_a_login_that_keeps_failing_is_said_once(parts: Any, isolated_home: Path) -> None:
+    p = parts(ScriptedAsk(0))
+    p.rec.code = 255
+    p.up(ready())
+    await p.settle()
+    logins = [argv for argv in p.rec.ran if "ControlMaster=yes" in argv]
+    assert len(logins) == 3
+    titles = [title for _, title, _ in p.rec.notices]
+    assert titles.count("Could not log in ahead of the editor") == 1
+    assert p.rec.copied == ["pw-session"]

@@ -4,6 +4,7 @@ keyring, failures in words."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from support.recorders import Notices
 
@@ -137,3 +138,83 @@ async def test_a_launch_that_did_not_start_leaves_the_last_queue_alone() -> None
     )
     assert await flow.launch(Preset(name="p", queue="gpu-a100")) is None
     assert remembered == []
+
+
+async def test_the_include_line_is_asked_for_at_the_click_and_the_launch_goes_on_either_way(
+    tmp_path: object,
+) -> None:
+    asked: list[str] = []
+    agains: list[object] = []
+
+    async def include(purpose: str, again: object) -> bool:
+        asked.append(purpose)
+        agains.append(again)
+        return False  # Cancel
+
+    creator = Creator()
+    spawned: list[object] = []
+    flow = LaunchFlow(
+        creator,
+        notify=Notices(),
+        secrets=SecretStore(),
+        include=include,
+        wants_editor=lambda: True,
+        spawn=spawned.append,  # type: ignore[arg-type]
+    )
+    assert await flow.launch(Preset(name="gpu box", queue="q")) == "launch-1"
+    # Started without waiting for the answer; the question is up at the same time.
+    assert creator.created == [("gpu box", None)]
+    (question,) = spawned
+    await question  # type: ignore[misc]
+    assert asked == ["Starting “gpu box” and opening it in VS Code"]
+    again = agains[0]
+    assert callable(again)
+    again()  # the notice's Connect button asks once more
+    assert len(spawned) == 2
+    spawned[1].close()  # type: ignore[attr-defined]
+    # Without "open the editor when ready", a launch needs no Include line yet.
+    quiet = LaunchFlow(creator, notify=Notices(), secrets=SecretStore(), include=include)
+    await quiet.launch(Preset(name="cpu", queue="q"))
+    assert len(asked) == 1
+
+
+async def test_a_queue_no_worker_serves_is_asked_about_before_the_launch(
+    emulator_factory: Any,
+) -> None:
+    from tray_app.core.server.api import ClearMLClient
+    from tray_app.core.server.config import ServerConfig
+    from tray_app.core.server.sessions import SessionService
+
+    emu = emulator_factory(sessions=2)
+    config = ServerConfig(emu.url, emu.url, emu.url, emu.access_key, emu.secret_key)
+    service = SessionService(ClearMLClient(config), web_server=emu.url)
+
+    class Ask:
+        def __init__(self, *answers: int | None) -> None:
+            self.answers, self.asked = list(answers), list[Question]()
+
+        async def ask(self, question: Question) -> int | None:
+            self.asked.append(question)
+            return self.answers.pop(0)
+
+        async def ask_text(self, title: str, prompt: str) -> str | None:
+            return None
+
+        def cancel_all(self) -> None:
+            pass
+
+    creator, ask = Creator(), Ask(1, 0)  # Cancel, then "Launch anyway"
+    flow = LaunchFlow(
+        creator, notify=Notices(), secrets=SecretStore(), ask=ask, server=lambda: service
+    )
+    # The demo's "default" queue: no worker serves it (its agent claims only its own).
+    assert await flow.launch(Preset(name="cpu", queue="default")) is None
+    (question,) = ask.asked
+    assert question.title == "No worker serves “default”"
+    assert "the session will wait" in question.text and question.default == 1
+    assert creator.created == []
+    assert await flow.launch(Preset(name="cpu", queue="default")) == "launch-1"
+    # A served queue is not asked about.
+    assert await flow.launch(Preset(name="cpu", queue="sessions")) == "launch-2"
+    assert len(ask.asked) == 2
+    await service.client.aclose()

@@ -355,3 +355,25 @@ async def test_ended_sessions_lose_their_host_blocks(make_rig: Callable[..., Rig
     assert rig.rec.live[-1] == {SID}
     rig.registry.disconnect("attach-1")
     assert rig.rec.live[-1] == set()
+
+
+async def test_a_launch_log_keeps_its_key_and_takes_the_sessions_name(
+    make_rig: Callable[..., Rig],
+) -> None:
+    rig = make_rig()
+    await rig.registry.create(Preset(name="gpu box", queue="sessions"))
+    assert rig.registry.log_labels() == {"launch-1": "gpu box"}
+    rig.child.print((HERE / "real_ready_ssh_only.txt").read_text(encoding="utf-8"))
+    await rig.settle()
+    info = rig.only()
+    assert info.key == info.session_id  # renamed by the CLI's task id
+    # The output is still told under the launch's key: a log window opened before keeps going.
+    assert {key for key, _ in rig.rec.outputs} == {"launch-1"}
+    assert rig.registry.log_key(info.key) == "launch-1"
+    assert rig.registry.log_labels() == {"launch-1": f"gpu box ({info.key[:8]})"}
+    # Show log on the session offers this log beside the server's.
+    assert info.session_id is not None
+    launcher = rig.registry.launcher_log(info.session_id)
+    assert launcher is not None and launcher[0] == "launch-1"
+    assert launcher[1].strip()  # what it printed so far
+    assert rig.registry.launcher_log("f" * 32) is None

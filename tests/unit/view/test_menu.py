@@ -10,11 +10,14 @@ from tray_app.core.server.models import Session, SessionState, Snapshot
 from tray_app.core.server.refresh import PollStatus, TrayState
 from tray_app.core.tunnels.model import TunnelInfo, TunnelState
 from tray_app.core.view.menu import (
+    GAP,
+    MAX_SUBMENU_ROWS,
     MenuItem,
     TrayView,
     build_menu,
     flatten_text,
     metric_rows,
+    session_detail,
     session_label,
     ssh_command,
     tooltip,
@@ -67,24 +70,56 @@ def _find(items: tuple[MenuItem, ...], text_start: str) -> MenuItem:
     raise LookupError(text_start)
 
 
-def test_session_row_has_glyph_name_uptime() -> None:
-    assert session_label(_session(1), NOW) == "● session-1 (1d 2h 5m)"
-    queued = _session(2, status="queued", state=SessionState.QUEUED, started=None, created=NOW)
-    assert session_label(queued, NOW) == "◌ session-2 (queued · 0s)"
+def _rows(item: MenuItem) -> list[MenuItem]:
+    return [c for c in item.children if not c.separator]
+
+
+def test_session_row_names_where_and_short_id_with_figures_on_the_right() -> None:
+    session = _session(1)
+    assert session_label(session) == f"● session-1 · A100 · {session.id[:8]}"
+    assert session_detail(session, NOW) == f"GPU 40 %{GAP}1d 2h"
+    for full, short in (
+        ("NVIDIA A100-SXM4-80GB", "A100"),
+        ("NVIDIA GeForce RTX 4090", "RTX 4090"),
+        ("Tesla V100-SXM2-16GB, Tesla V100-SXM2-16GB", "V100"),
+        ("NVIDIA H100 80GB HBM3", "H100"),
+    ):
+        assert session_label(_session(1, gpu_type=full)).split(" · ")[1] == short
+    cpu_only = _session(2, gpu_count=0, gpu_type="")
+    assert session_label(cpu_only) == f"● session-2 · sessions · {cpu_only.id[:8]}"
+    assert session_detail(cpu_only, NOW) == f"CPU 35 %{GAP}1d 2h"
+    queued = _session(3, status="queued", state=SessionState.QUEUED, started=None, created=NOW)
+    assert session_detail(queued, NOW) == "queued 0s"
+
+
+def test_the_row_shows_the_idle_mark_and_the_tunnel_health(tmp_path: Path) -> None:
+    session = _session(1)
+    ready = TunnelInfo(session.id, session.id, TunnelState.READY, local_ssh_port=8022)
+    assert session_detail(session, NOW, ready, idle=True) == f"GPU 40 %{GAP}1d 2h{GAP}idle{GAP}⇄"
+    coming = replace(ready, state=TunnelState.CONNECTING)
+    assert session_detail(session, NOW, coming).endswith("⇄ …")
+    # It was up (generation 1), and now it is being reconnected: lost, said on the row itself.
+    lost = replace(ready, state=TunnelState.CONNECTING, generation=1)
+    assert session_detail(session, NOW, lost).endswith("⚠ tunnel lost")
+    retrying = replace(ready, state=TunnelState.RETRYING)
+    assert session_detail(session, NOW, retrying).endswith("⚠ tunnel lost")
+    failed = replace(ready, state=TunnelState.FAILED)
+    assert session_detail(session, NOW, failed).endswith("⚠ no tunnel")
+    closed = replace(ready, state=TunnelState.CLOSED)
+    assert session_detail(session, NOW, closed) == f"GPU 40 %{GAP}1d 2h"
+    view = _view([session], tunnels={session.id: lost}, idle=frozenset({session.id}))
+    row = _find(build_menu(view), "● session-1")
+    assert row.detail == f"GPU 40 %{GAP}1d 2h{GAP}idle{GAP}⚠ tunnel lost"
 
 
 def test_metric_rows_show_every_figure() -> None:
     rows = metric_rows(_session(1), NOW)
     assert rows == [
-        "Status: running",
-        "CPU: 8 cores · 35 %",
-        "RAM: 64 GB · 12 GB used by the session",
+        "Status: running · up 1d 2h 5m",
+        "CPU: 8 cores · 35 % · RAM 64 GB, 12 GB used by the session",
         "GPU: 2 × NVIDIA A100 · 40 %",
-        "Public address: 127.0.103.17:10022",
-        "Worker IP (as the server sees it): 127.0.3.17",
-        "Queue: sessions",
-        "Creator: Demo User",
-        "Uptime: 1d 2h 5m",
+        "Address: 127.0.103.17:10022 · worker IP 127.0.3.17 (as the server sees it)",
+        "Queue: sessions · by Demo User",
         f"ID: {1:032x}",
     ]
 
@@ -93,8 +128,8 @@ def test_cpu_only_session_and_unknown_values() -> None:
     rows = metric_rows(
         _session(3, gpu_count=0, cpu_percent=None, ram_used_gb=None, public_address=""), NOW
     )
-    assert "GPU: none" in rows and "CPU: 8 cores" in rows and "RAM: 64 GB" in rows
-    assert "Public address: ?" in rows
+    assert "GPU: none" in rows and "CPU: 8 cores · RAM 64 GB" in rows
+    assert rows[3].startswith("Address: ? ·")
 
 
 def test_running_session_actions_and_confirmations() -> None:
@@ -110,6 +145,7 @@ def test_running_session_actions_and_confirmations() -> None:
         "stop",
         "delete",
     ]
+    assert _find(entry.children, "Copy SSH command (asks for the password)")
     stop = _find(entry.children, "Stop")
     delete = _find(entry.children, "Delete")
     sid8 = _session(1).id[:8]
@@ -117,14 +153,46 @@ def test_running_session_actions_and_confirmations() -> None:
     assert "stopped first" in delete.confirm
     assert (stop.confirm_button, delete.confirm_button) == ("Stop session", "Delete session")
     # Metric rows run no action; each is readable and copies its value when clicked.
-    metrics = entry.children[:10]
+    metrics = entry.children[:6]
     assert all(c.action is None and c.enabled for c in metrics)
     copies = {c.text.split(":", 1)[0]: c.copy for c in metrics}
-    assert copies["Public address"] == "127.0.103.17:10022"
-    assert copies["Worker IP (as the server sees it)"] == "127.0.3.17"
+    assert copies["Address"] == "127.0.103.17:10022"
     assert copies["Queue"] == "sessions" and copies["ID"] == _session(1).id
-    assert copies["CPU"] == "8 cores · 35 %" and copies["Creator"] == "Demo User"
+    assert copies["CPU"].startswith("8 cores · 35 %")
     assert "Click to copy" in _find(entry.children, "ID:").tooltip
+
+
+def test_the_busiest_submenu_has_at_most_fifteen_rows_with_the_tunnel_grouped() -> None:
+    session = _session(1)
+    tunnel = TunnelInfo(
+        session.id,
+        session.id,
+        TunnelState.READY,
+        local_ssh_port=8022,
+        ssh_host_alias=f"clearml-{session.id[:8]}",
+        jupyter_url="http://localhost:8888/?token=t",
+        log_path=Path("/tmp/x.log"),
+    )
+    view = _view(
+        [session], tunnels={session.id: tunnel}, idle_notes={session.id: "Idle for 1h 12m"}
+    )
+    entry = _find(build_menu(view), "● session-1")
+    rows = _rows(entry)
+    assert len(rows) <= MAX_SUBMENU_ROWS == 15
+    group = _find(entry.children, "Tunnel: ready on localhost:8022")
+    actions = [c.action for c in group.children]
+    assert actions == [
+        "open_terminal",
+        "copy_direct_ssh",
+        "copy_password",
+        "reconnect",
+        "disconnect",
+    ]
+    # One "Show log" (both logs in one window), no second log row, no second SSH copy row.
+    assert [r.text for r in rows].count("Show log") == 1
+    assert "follow_log" not in {r.action for r in rows}
+    assert [r.action for r in rows].count("copy_ssh") == 1
+    assert "copy_direct_ssh" not in {r.action for r in rows}
 
 
 def test_confirmations_name_the_owner_of_someone_elses_session() -> None:
@@ -134,15 +202,24 @@ def test_confirmations_name_the_owner_of_someone_elses_session() -> None:
     assert "owned by Alice Martin" in stop.confirm and "“session-2”" in stop.confirm
 
 
-def test_sessions_with_the_same_name_are_told_apart() -> None:
+def test_every_row_names_the_session_with_its_short_id() -> None:
     a = _session(1, name="Interactive Session")
-    b = _session(2, name="Interactive Session", queue_name="gpu-a100")
-    c = _session(3, name="unique")
-    items = build_menu(_view([a, b, c]))
+    b = _session(2, name="Interactive Session", queue_name="gpu-a100", gpu_count=0)
+    items = build_menu(_view([a, b]))
     labels = [i.text for i in items if i.session_id]
-    assert labels[0] == f"● Interactive Session · sessions · {a.id[:8]} (1d 2h 5m)"
-    assert labels[1] == f"● Interactive Session · gpu-a100 · {b.id[:8]} (1d 2h 5m)"
-    assert labels[2] == "● unique (1d 2h 5m)"  # a name that does not repeat stays short
+    assert labels == [
+        f"● Interactive Session · A100 · {a.id[:8]}",
+        f"● Interactive Session · gpu-a100 · {b.id[:8]}",
+    ]
+
+
+def test_rows_keep_their_place_oldest_first() -> None:
+    old = _session(1, started=NOW - timedelta(days=3))
+    new = _session(2, started=NOW - timedelta(minutes=1))
+    queued = _session(3, status="queued", state=SessionState.QUEUED, started=None, created=NOW)
+    for order in ([new, queued, old], [queued, old, new], [old, new, queued]):
+        rows = [i.session_id for i in build_menu(_view(order)) if i.session_id]
+        assert rows == [old.id, new.id, queued.id]
 
 
 def test_long_error_rows_are_elided_with_the_whole_text_in_the_tooltip() -> None:
@@ -155,6 +232,7 @@ def test_long_error_rows_are_elided_with_the_whole_text_in_the_tooltip() -> None
     assert row.text.endswith("clearml.conf: permission denied")
     assert row.tooltip.startswith("⚠ Cannot read /home/user/very/")
     assert row.copy == message  # a click copies the whole message
+    assert row.enabled  # an error heading is readable, not greyed out
 
 
 def test_a_ready_tunnel_offers_the_ssh_command_that_needs_no_password() -> None:
@@ -191,7 +269,7 @@ def test_own_sessions_first_and_others_under_all_users() -> None:
     assert not any(i.text.startswith("● session-2") for i in hidden)
     shown = build_menu(_view([mine, theirs], show_all_users=True))
     texts = [i.text for i in shown]
-    assert texts.index("● session-1 (1d 2h 5m)") < texts.index("All users (1)")
+    assert texts.index(session_label(mine)) < texts.index("All users (1)")
     group = _find(shown, "All users")
     assert group.children[0].text.startswith("● session-2")
 
@@ -213,39 +291,40 @@ def test_empty_and_footer() -> None:
     ]
 
 
-def test_offline_error_row_keeps_the_last_sessions() -> None:
+def test_offline_row_comes_first_keeps_the_last_sessions_and_offers_a_retry() -> None:
     view = _view([_session(1)])
+    message = "Cannot reach the ClearML server at http://127.0.0.1:8008 (connection refused)"
     offline = replace(
-        view,
-        status=PollStatus(
-            TrayState.OFFLINE,
-            "Cannot reach the ClearML server at http://127.0.0.1:8008 (connection refused)",
-            "http://127.0.0.1:8008",
-            NOW,
-            3,
-        ),
+        view, status=PollStatus(TrayState.OFFLINE, message, "http://127.0.0.1:8008", NOW, 3)
     )
     items = build_menu(offline)
     assert items[0].text == "⚠ Server unreachable: http://127.0.0.1:8008"
+    assert items[0].enabled and items[0].copy == message
     assert "connection refused" in items[1].text
-    assert items[2].action == "settings"
+    assert items[2].text == "Retry now" and items[2].action == "refresh"
     assert any(i.text.startswith("● session-1") for i in items)
+    # One way to the settings, at the bottom: no "Open settings…" beside "Settings…".
+    assert not any(i.text == "Open settings…" for i in items)
 
 
-def test_auth_error_row() -> None:
+def test_refused_keys_offer_the_credentials_dialog() -> None:
     view = replace(
         _view([]), status=PollStatus(TrayState.AUTH, "Wrong access key or secret key", "x")
     )
     items = build_menu(view)
-    assert items[0].text == "⚠ Wrong ClearML credentials"
+    assert items[0].text == "⚠ ClearML refused the keys" and items[0].enabled
     assert items[1].text == "Wrong access key or secret key"
+    assert (items[2].text, items[2].action) == ("Enter ClearML keys…", "credentials")
 
 
 def test_unconfigured_offers_onboarding_and_demo() -> None:
     view = TrayView(status=PollStatus(TrayState.UNCONFIGURED, "ClearML is not configured."))
     items = build_menu(view)
-    assert [i.action for i in items[:4]] == [None, "onboarding", "start_demo", "settings"]
+    assert [i.action for i in items[:3]] == [None, "onboarding", "start_demo"]
+    assert items[0].enabled  # it copies the message
     assert "Last refreshed" not in "\n".join(flatten_text(items))
+    keys = TrayView(status=PollStatus(TrayState.UNCONFIGURED, "no keys", keys_needed=True))
+    assert build_menu(keys)[1].action == "credentials"
 
 
 def test_live_tunnel_rows_and_marker(tmp_path: Path) -> None:
@@ -259,32 +338,44 @@ def test_live_tunnel_rows_and_marker(tmp_path: Path) -> None:
     )
     items = build_menu(_view([session], tunnels={session.id: tunnel}))
     entry = _find(items, "● session-1")
-    assert entry.text.endswith("⇄")
-    texts = [c.text for c in entry.children]
-    assert "Tunnel: ready on localhost:8022" in texts
-    actions = {c.action for c in entry.children}
-    assert {"reconnect", "disconnect", "follow_log", "copy_password"} <= actions
+    assert entry.detail.endswith("⇄")
+    group = _find(entry.children, "Tunnel: ready on localhost:8022")
+    actions = {c.action for c in group.children}
+    assert {"reconnect", "disconnect", "copy_password", "open_terminal"} <= actions
     # One clear way to end a session: Stop…, not also "Shut down via clearml-session".
     assert "shutdown_tunnel" not in actions
-    assert "open_terminal" in actions  # only a ready tunnel has a Host to ssh to
-    connecting = replace(tunnel, state=TunnelState.CONNECTING)
+    connecting = replace(tunnel, state=TunnelState.CONNECTING, last_message="Starting SSH tunnel")
     entry = _find(build_menu(_view([session], tunnels={session.id: connecting})), "● session-1")
-    assert "open_terminal" not in {c.action for c in entry.children}
+    group = _find(entry.children, "Tunnel: connecting")
+    assert "open_terminal" not in {c.action for c in group.children}
+    assert group.children[0].text == "Starting SSH tunnel"
 
 
-def test_launch_in_progress_is_listed() -> None:
+def test_launch_in_progress_is_listed_and_an_ended_one_leaves_no_row() -> None:
     tunnel = TunnelInfo(key="launch-1", session_id=None, state=TunnelState.LAUNCHING, label="gpu")
     items = build_menu(_view([], tunnels={"launch-1": tunnel}))
-    assert any(i.text == "◌ gpu (launching)" for i in items)
+    row = _find(items, "◌ gpu")
+    assert row.detail == "launching"
+    assert [c.action for c in row.children] == ["follow_log", "cancel_launch"]
+    assert "No live sessions" not in flatten_text(items)
+    # Created, not yet in the snapshot: named with its short id.
+    created = replace(tunnel, session_id="ab" * 16)
+    assert _find(build_menu(_view([], tunnels={"launch-1": created})), "◐ gpu (abababab)")
+    # Listed by the snapshot: the session's own row only.
+    session = _session(7, id="ab" * 16)
+    items = build_menu(_view([session], tunnels={"launch-1": created}))
+    assert [i.text[:2] for i in items if i.children and i.text != "Presets"] == ["● "]
+    for ended in (TunnelState.CLOSED, TunnelState.FAILED):
+        gone = build_menu(_view([], tunnels={"launch-1": replace(tunnel, state=ended)}))
+        assert not any(i.text.startswith("◌") for i in gone)
 
 
-def test_idle_note_and_keep_alive() -> None:
+def test_idle_note_keeps_alive_on_a_click() -> None:
     session = _session(1)
     items = build_menu(_view([session], idle_notes={session.id: "Idle for 1h 12m (CPU 1 %)"}))
     entry = _find(items, "● session-1")
-    texts = [c.text for c in entry.children]
-    assert "Idle for 1h 12m (CPU 1 %)" in texts
-    assert any(c.action == "keep_alive" for c in entry.children)
+    row = _find(entry.children, "Idle for 1h 12m (CPU 1 %)")
+    assert row.action == "keep_alive" and "keep alive 2 h" in row.text
 
 
 def test_ssh_command() -> None:
@@ -317,7 +408,7 @@ def test_server_text_in_labels_is_one_plain_line_with_literal_ampersands() -> No
     assert not any(c in t for t in texts for c in "\n\r\x1b\u202e")
     label = next(i for i in items if i.session_id == evil.id)
     assert "R&&D fake entryexe.txt" in label.text
-    assert "Queue: q&&a" in flatten_text(label.children)
+    assert "Queue: q&&a · by Demo User" in flatten_text(label.children)
     stop = next(c for c in label.children if c.action == "stop")
     assert "\n" not in stop.confirm and "R&D fake entry" in stop.confirm
 
@@ -381,3 +472,13 @@ def test_saved_presets_launch_from_the_presets_submenu() -> None:
         ("Import presets…", "import_presets", None),
         ("Export presets…", "export_presets", None),
     ]
+
+
+def test_the_outage_rows_name_the_server_once_and_then_the_reason() -> None:
+    server = "http://127.0.0.1:8008"
+    message = f"Cannot reach the ClearML server {server}: All connection attempts failed; retrying"
+    view = replace(_view([]), status=PollStatus(TrayState.OFFLINE, message, server))
+    items = build_menu(view)
+    assert items[0].text == f"⚠ Server unreachable: {server}"
+    assert items[1].text == "All connection attempts failed; retrying"
+    assert items[1].copy == message  # a click still copies the whole sentence

@@ -223,7 +223,8 @@ def test_no_tray_and_another_config_ask_the_server(
     to_server = no_server(monkeypatch)
     assert list_command.run_list(args(**flag)) == list_command.EXIT_UNAVAILABLE
     assert to_server == [False]
-    assert server.requests == []
+    # No snapshot from the tray; without a --config-file, only which clearml.conf it reads.
+    assert server.requests == ([] if "config_file" in flag else [{"cmd": "config"}])
 
 
 def test_a_refusing_tray_sends_list_to_the_server(
@@ -232,8 +233,44 @@ def test_a_refusing_tray_sends_list_to_the_server(
     server = serve(lambda r: b'{"ok": false, "message": "The tray has no session list yet."}\n')
     to_server = no_server(monkeypatch)
     assert list_command.run_list(args()) == list_command.EXIT_UNAVAILABLE
-    assert server.requests == [{"cmd": "snapshot", "all_users": False, "format": "table"}]
+    assert server.requests == [
+        {"cmd": "snapshot", "all_users": False, "format": "table"},
+        {"cmd": "config"},
+    ]
     assert to_server == [False]
+
+
+@pytest.mark.parametrize("flags", [{"no_tray": True}, {"all_users": True}])
+def test_list_asks_the_server_the_tray_shows_the_demos_included(
+    serve: Any, monkeypatch: pytest.MonkeyPatch, flags: dict[str, Any]
+) -> None:
+    """`list --no-tray`, or `--all-users` when the tray shows only your sessions, ask the
+    server themselves: the one of the clearml.conf the tray reads (the demo's), not the SDK's
+    default search, which finds no configuration at all on a demo-only machine."""
+    demo_conf = "/home/u/.local/share/clearml-tray/demo-clearml.conf"
+
+    def tray(request: dict[str, Any]) -> bytes:
+        if request["cmd"] == "config":
+            return (
+                json.dumps({"ok": True, "message": "", "config_file": demo_conf}) + "\n"
+            ).encode()
+        return b'{"ok": false, "message": "This tray shows only your own sessions."}\n'
+
+    serve(tray)
+    asked: list[str | None] = []
+
+    def server(config_file: str | None, all_users: bool) -> list_command.Failure:
+        asked.append(config_file)
+        return list_command.Failure(list_command.EXIT_UNAVAILABLE, "stop here")
+
+    monkeypatch.setattr(list_command, "snapshot_from_server", server)
+    monkeypatch.delenv("CLEARML_CONFIG_FILE", raising=False)
+    list_command.run_list(args(**flags))
+    assert asked == [demo_conf]
+    # A clearml.conf named in the environment is the user's word: it wins.
+    monkeypatch.setenv("CLEARML_CONFIG_FILE", "/etc/mine.conf")
+    list_command.run_list(args(**flags))
+    assert asked == [demo_conf, None]
 
 
 # -- the console script's path to the tray ------------------------------------------------------

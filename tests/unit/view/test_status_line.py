@@ -159,3 +159,22 @@ def test_a_closed_pipe_ends_the_watch_quietly(monkeypatch: pytest.MonkeyPatch) -
     args = build_parser().parse_args(["list", "--status", "--watch", "1"])
     assert list_command.run_watch(args, "status", 1.0, emit=bar_gone) == 0
     assert quieted == [True]
+
+
+async def test_watch_without_status_follows_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    answers = iter(["table 1", "table 1", "table 2"])
+    monkeypatch.setattr(list_command, "output_from_tray", lambda all_users, fmt: next(answers))
+    args = build_parser().parse_args(["list", "--watch", "1"])
+    assert list_command.output_format(args) == "table"  # not only the status line
+    shown: list[str] = []
+    await list_command.watch(args, "table", 0.01, shown.append, ticks=3)
+    assert shown == ["table 1", "table 2"]  # printed again when it changes
+
+
+def test_a_watched_table_is_redrawn_in_place_on_a_terminal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    list_command.screen_emit(5.0)("ID  NAME")
+    out = capsys.readouterr().out
+    assert out.startswith("\x1b[H\x1b[2J") and "every 5 s (Ctrl-C ends)" in out
+    assert out.endswith("ID  NAME\n")

@@ -10,12 +10,13 @@ import time
 from collections.abc import Callable
 
 from tray_app.core.idle.monitor import IdleAction, IdleMonitor
-from tray_app.core.idle.policy import idle_note
+from tray_app.core.idle.policy import IdleState, idle_note
 from tray_app.core.ports import Notify, Spawn
 from tray_app.core.server.errors import ClearMLError
 from tray_app.core.server.models import Snapshot
 from tray_app.core.server.sessions import SessionService
 from tray_app.core.settings.settings import IdleMode, IdlePolicy
+from tray_app.core.wording import session_title
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,17 @@ class IdleFlow:
                 notes[sid] = "Kept alive until " + time.strftime("%H:%M", time.localtime(until))
         return notes
 
+    def idle_sessions(self) -> frozenset[str]:
+        """The sessions judged idle now and not kept alive: their menu rows carry the mark."""
+        monitor = self.monitor
+        if monitor is None:
+            return frozenset()
+        return frozenset(
+            sid
+            for sid, verdict in monitor.verdicts.items()
+            if verdict.state == IdleState.IDLE and monitor.kept_alive_until(sid) is None
+        )
+
     def keep_alive(self, session_id: str, hours: float = 2.0) -> None:
         monitor = self.monitor
         if monitor is not None:
@@ -90,15 +102,12 @@ class IdleFlow:
 
     async def _stop(self, monitor: IdleMonitor, action: IdleAction) -> None:
         log.info("stopping idle session %s: %s", action.session_id, action.reason)
-        self._notify.notify(
-            "idle_warning", f"Stopping idle session {action.session_name}", action.reason
-        )
+        name = session_title(action.session_name, action.session_id)
+        self._notify.notify("idle_warning", f"Stopping idle session {name}", action.reason)
         try:
             await monitor.stop(action.session_id, action.reason)
         except ClearMLError as exc:
-            self._notify.notify(
-                "error", f"Could not stop {action.session_name}", str(exc), critical=True
-            )
+            self._notify.notify("error", f"Could not stop {name}", str(exc), critical=True)
         self._refresh()
 
     def _warn(self, action: IdleAction) -> None:
@@ -108,7 +117,7 @@ class IdleFlow:
             body += f" It will be stopped in {policy.grace_minutes} min unless you keep it alive."
         self._notify.notify(
             "idle_warning",
-            f"Idle session: {action.session_name}",
+            f"Idle session: {session_title(action.session_name, action.session_id)}",
             body,
             [
                 ("Keep alive 2h", lambda: self.keep_alive(action.session_id)),

@@ -157,6 +157,7 @@ class ClearMLClient:
         rng: random.Random | None = None,
         deadline: float | None = None,
         max_body_bytes: int = MAX_BODY_BYTES,
+        on_trouble: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
         self.server = config.api_server.rstrip("/")
@@ -171,6 +172,10 @@ class ClearMLClient:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.requests_sent = 0  # HTTP attempts, retries and logins included
+        # Told about every attempt that failed for want of a server (refused, timed out, a
+        # gateway error) before it is retried: the tray shows the trouble at once, not after
+        # the whole retry round.
+        self._on_trouble = on_trouble
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -393,6 +398,7 @@ class ClearMLClient:
             started = time.monotonic()
             self.requests_sent += 1
             delay: float | None = None
+            down = True  # no answer or a gateway's error; a rate limit is not an outage
             try:
                 async with asyncio.timeout(self.deadline):
                     reply = await self._http.post(url, payload or {}, headers, self.max_body_bytes)
@@ -438,7 +444,7 @@ class ClearMLClient:
                             f"(HTTP 429) and asks to wait {wait:.0f} s",
                             server=self.server,
                         )
-                    delay = wait
+                    delay, down = wait, False
                     failure = (
                         f"The ClearML server {self.server} is rate limiting {endpoint} (HTTP 429)"
                     )
@@ -448,6 +454,8 @@ class ClearMLClient:
                     failure = (
                         f"The ClearML server {self.server} answered HTTP {status} to {endpoint}"
                     )
+            if down and self._on_trouble is not None:
+                self._on_trouble(failure)
             if attempt + 1 < attempts:
                 if delay is None:
                     delay = self._backoff(attempt)

@@ -60,6 +60,7 @@ class PollStatus:
     server: str = ""
     last_success: datetime | None = None
     failures: int = 0  # consecutive failed polls
+    keys_needed: bool = False  # unconfigured for want of keys: the credentials dialog helps
 
     def is_stale(self, now: datetime, max_age_s: float = STALE_AFTER_S) -> bool:
         """Whether sessions shown now are older than they should be: the last poll failed, or
@@ -69,6 +70,25 @@ class PollStatus:
         if self.state in (TrayState.OFFLINE, TrayState.AUTH, TrayState.ERROR):
             return True
         return (now - self.last_success).total_seconds() > max_age_s
+
+
+def first_failure(status: PollStatus, message: str) -> PollStatus | None:
+    """A request to the server just failed while its retries go on: the status to show at once,
+    or None when the tray already says the server is in trouble (or has no server at all).
+
+    Without this the icon and the menu stayed "ok" for the whole retry round of a request and
+    until the next poll fell due (13 s into an outage); the poll that follows settles it either
+    way (its failure keeps "offline", a success brings "ok" back).
+    """
+    if status.state not in (TrayState.OK, TrayState.BUSY, TrayState.CONNECTING):
+        return None
+    return PollStatus(
+        TrayState.OFFLINE,
+        redact(f"{message}; retrying"),
+        status.server,
+        status.last_success,
+        status.failures,
+    )
 
 
 def classify_error(exc: BaseException) -> tuple[TrayState, str]:

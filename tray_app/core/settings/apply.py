@@ -16,11 +16,13 @@ from dataclasses import dataclass
 
 from tray_app.core.ports import Notify
 from tray_app.core.settings.errors import SettingsError
-from tray_app.core.settings.settings import Settings
+from tray_app.core.settings.settings import Settings, SettingsProblem, read_settings_file
 from tray_app.core.settings.store import SettingsStore
 from tray_app.platform.autostart import Autostart, choose_autostart
 
 log = logging.getLogger(__name__)
+
+FILE_TAG = "settings-file"  # a notice about the file replaces the one before
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,37 @@ class SettingsFlow:
                 else f"The settings file could not be written ({exc.strerror or 'error'})."
             )
             self._notify.notify("error", "Settings not saved", reason, critical=True)
+        await self._changed(old, new)
+        log.info("settings applied")
+
+    async def file_changed(self) -> None:
+        """The settings file was changed by hand (or by another program): what it says now is
+        used, without a restart. A file that has a problem is not used at all; the settings in
+        use stay, and the notice says what is wrong, with the line."""
+        result = await asyncio.to_thread(read_settings_file, self._store.path)
+        if isinstance(result, SettingsProblem):
+            log.warning("the changed settings file is not used: %s", result)
+            self._notify.notify(
+                "error",
+                "Settings file change not used",
+                f"{result}\nThe tray keeps the settings it had until the file is fixed.",
+                critical=True,
+                tag=FILE_TAG,
+            )
+            return
+        store = self._store
+        if (result.settings, result.presets) == (store.settings, store.presets):
+            return  # what the tray wrote itself, or an edit that changed nothing
+        old = store.replace_settings(result.settings)
+        store.replace_presets(result.presets)
+        await self._changed(old, result.settings)
+        log.info("settings file changed on disk: applied")
+        self._notify.notify(
+            "info", "Settings reloaded", f"{store.path} changed; it is in use.", tag=FILE_TAG
+        )
+
+    async def _changed(self, old: Settings, new: Settings) -> None:
+        """Each change reaches what it changes elsewhere."""
         if new.start_on_login != old.start_on_login:
             autostart = self._autostart()
             try:
@@ -85,7 +118,6 @@ class SettingsFlow:
             await self._appliers.server()
         else:
             self._appliers.refresh()
-        log.info("settings applied")
 
     async def use_config_file(self, path: str) -> None:
         """The user picked a clearml.conf: remember it in the active profile and use it."""

@@ -311,8 +311,12 @@ def build_argv(
         argv += _value("--user-folder", preset.user_folder)
     if preset.project:
         argv += _value("--project", preset.project)
-    if preset.session_name:
-        argv += _value("--session-name", preset.session_name)
+    # The task is named after the preset unless the preset names it: the menu, the notices and
+    # the web UI then all call it the same (the CLI's default is "Interactive Session"). The
+    # server refuses task names under 3 characters: such a preset keeps the CLI's default.
+    name = preset.session_name or (preset.name if len(preset.name.strip()) >= 3 else "")
+    if name:
+        argv += _value("--session-name", name)
     if preset.tags:
         argv += ["--session-tags", *preset.tags]
     if preset.public_ip is not None:

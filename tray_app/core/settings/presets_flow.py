@@ -13,6 +13,7 @@ from tray_app.core.atomic import atomic_write_text
 from tray_app.core.ports import Notify
 from tray_app.core.settings.errors import PresetError, SettingsError
 from tray_app.core.settings.presets import (
+    WORKSPACE_PRESETS_PATH,
     Preset,
     load_workspace_presets,
     presets_from_json,
@@ -20,8 +21,11 @@ from tray_app.core.settings.presets import (
     read_presets_text,
 )
 from tray_app.core.settings.store import SettingsStore
+from tray_app.core.wording import plural
 
 log = logging.getLogger(__name__)
+
+WORKSPACE_TAG = "workspace-presets"
 
 
 class PresetsFlow:
@@ -29,6 +33,7 @@ class PresetsFlow:
         self._notify = notify
         self._file = store
         self.workspace_names: set[str] = set()  # shown from a repository's .vscode/clearml.json
+        self._workspace_broken = False
 
     @property
     def presets(self) -> list[Preset]:
@@ -49,6 +54,34 @@ class PresetsFlow:
             self.workspace_names = {p.name for p in workspace if p.name not in names}
         return presets
 
+    def workspace_file(self) -> list[Path]:
+        """The workspace folder's presets file, when the settings name a folder (followed)."""
+        folder = self._file.settings.workspace_folder
+        return [Path(folder).expanduser() / WORKSPACE_PRESETS_PATH] if folder else []
+
+    async def workspace_changed(self) -> None:
+        """The workspace presets file changed: checked now, so that a mistake is said while
+        the user still has the file open (New session… reads it again when it opens)."""
+        folder = self._file.settings.workspace_folder
+        if not folder:
+            return
+        try:
+            found = await asyncio.to_thread(load_workspace_presets, folder)
+        except PresetError as exc:
+            self._workspace_broken = True
+            self._notify.notify(
+                "error", "Workspace presets ignored", str(exc), critical=True, tag=WORKSPACE_TAG
+            )
+            return
+        if self._workspace_broken:
+            self._workspace_broken = False
+            self._notify.notify(
+                "info",
+                "Workspace presets fixed",
+                f"{plural(len(found), 'preset')} from {folder}.",
+                tag=WORKSPACE_TAG,
+            )
+
     def from_workspace(self, preset: Preset) -> bool:
         """Written by someone else (a repository), not saved by this user."""
         own = {p.name: p for p in self.presets}
@@ -56,10 +89,8 @@ class PresetsFlow:
 
     async def save(self, preset: Preset) -> bool:
         self._file.replace_presets([p for p in self.presets if p.name != preset.name] + [preset])
-        if not await self._store("Preset not saved"):
-            return False
-        self._notify.notify("info", "Preset saved", f"“{preset.name}” is in the preset list.")
-        return True
+        # Saved is said in the dialog that saved it; only a failure needs a notice.
+        return await self._store("Preset not saved")
 
     async def remember_queue(self, queue: str) -> None:
         """The next New session dialog starts on the queue of this launch (kept in settings)."""

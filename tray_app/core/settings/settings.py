@@ -513,6 +513,66 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> LoadedSettings:
     return LoadedSettings(settings, presets, warnings, backup_path)
 
 
+@dataclass(frozen=True, slots=True)
+class SettingsProblem:
+    """Why the settings file, as it is now, is not used: file, line (when known), reason."""
+
+    file: Path
+    reason: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}, line {self.line}" if self.line else str(self.file)
+        return f"{where}: {self.reason}"
+
+
+def _line_of(text: str, warning: str) -> int | None:
+    """The line of the setting a warning names ("Setting 'idle.window_minutes' …")."""
+    match = re.search(r"'([A-Za-z_.\[\]0-9]+)'", warning)
+    if match is None:
+        return None
+    key = re.split(r"[.\[]", match.group(1).rstrip("]"))[-1]
+    at = text.find(f'"{key}"')
+    return text.count("\n", 0, at) + 1 if at >= 0 else None
+
+
+def read_settings_file(
+    path: str | os.PathLike[str] | None = None,
+) -> LoadedSettings | SettingsProblem:
+    """The settings file as it is now, read for a user who is editing it: nothing is moved
+    aside, copied or reset. A file with any problem is not used at all (the first problem is
+    returned, with its line); a missing file means the defaults."""
+    file = Path(path) if path is not None else default_settings_path()
+    try:
+        raw = _read_regular(file, MAX_SETTINGS_BYTES)
+    except FileNotFoundError:
+        return LoadedSettings(Settings(), [])
+    except _NotRegular as exc:
+        return SettingsProblem(file, str(exc))
+    except OSError as exc:
+        return SettingsProblem(file, f"cannot be read ({exc.strerror})")
+    try:
+        text = raw.decode("utf-8")
+        document = json.loads(text)
+    except UnicodeDecodeError:
+        return SettingsProblem(file, "it is not UTF-8 text")
+    except json.JSONDecodeError as exc:
+        return SettingsProblem(file, f"not valid JSON (column {exc.colno}: {exc.msg})", exc.lineno)
+    except RecursionError:
+        return SettingsProblem(file, "its JSON is nested too deeply")
+    if not isinstance(document, dict):
+        return SettingsProblem(file, "it does not hold a JSON object")
+    if not isinstance(document.get("settings", {}), dict):
+        return SettingsProblem(file, 'its "settings" entry is not an object')
+    if not isinstance(document.get("presets", []), list):
+        return SettingsProblem(file, 'its "presets" entry is not a list')
+    settings, warnings = settings_from_dict(document.get("settings", {}))
+    presets = _presets_from_list(document.get("presets", []), warnings)
+    if warnings:
+        return SettingsProblem(file, warnings[0], _line_of(text, warnings[0]))
+    return LoadedSettings(settings, presets)
+
+
 def _existing_top_level_extras(file: Path) -> dict[str, Any]:
     with contextlib.suppress(OSError, ValueError, RecursionError, _NotRegular):
         document = json.loads(_read_regular(file, MAX_SETTINGS_BYTES).decode("utf-8"))

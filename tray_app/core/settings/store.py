@@ -13,7 +13,13 @@ import asyncio
 from pathlib import Path
 
 from tray_app.core.settings.presets import Preset
-from tray_app.core.settings.settings import LoadedSettings, Settings, load_settings, save_settings
+from tray_app.core.settings.settings import (
+    LoadedSettings,
+    Settings,
+    default_settings_path,
+    load_settings,
+    save_settings,
+)
 
 
 class SettingsStore:
@@ -21,6 +27,10 @@ class SettingsStore:
         self._path = path  # None: the platform's config folder
         self.settings = Settings()
         self.presets: list[Preset] = []
+
+    @property
+    def path(self) -> Path:
+        return self._path if self._path is not None else default_settings_path()
 
     async def load(self) -> LoadedSettings:
         """Read the file (off the event loop); its warnings are sentences for the user."""

@@ -9,6 +9,7 @@
     model.py           TunnelInfo, TunnelState, TunnelModel, LaunchPolicy
     ports.py           ChildProcess (a QProcess on the Qt side), TunnelEvents (the views)
     connect.py         Connect in VS Code: ready → editor, prewarmed → taken over, none → attach
+    cancel.py          Cancel on a launch or connect coming up: the task deleted or stopped
     hosts.py           the Host block and the login ahead of the editor
     open_editor.py     the editor (Remote-SSH checked) or a terminal on the Host
     password_ahead.py  the session password handed to the CLI's ssh (it skips its 5 s wait)
@@ -23,6 +24,7 @@
 The names below are what `qt/` and `app.py` use.
 """
 
+from tray_app.core.tunnels.cancel import CancelFlow
 from tray_app.core.tunnels.connect import ConnectFlow
 from tray_app.core.tunnels.environment import ChildEnvironment
 from tray_app.core.tunnels.hosts import SessionHosts
@@ -44,6 +46,7 @@ from tray_app.core.tunnels.watch import TunnelWatch
 
 __all__ = [
     "TERMINATE_GRACE_MS",
+    "CancelFlow",
     "ChildEnvironment",
     "ChildListener",
     "ChildProcess",

@@ -12,13 +12,14 @@ import logging
 from collections.abc import Mapping
 from typing import Protocol
 
-from tray_app.core.ports import Notify
+from tray_app.core.ports import Notify, Spawn
 from tray_app.core.server.models import Snapshot
 from tray_app.core.server.session_ref import resolve
 from tray_app.core.tunnels.hosts import SessionHosts
 from tray_app.core.tunnels.model import TunnelInfo, TunnelState
 from tray_app.core.tunnels.open_editor import EditorOpener
 from tray_app.core.tunnels.password_ahead import PasswordAhead
+from tray_app.core.wording import session_title, short_id
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +46,14 @@ class ConnectFlow:
         hosts: SessionHosts,
         editor: EditorOpener,
         notify: Notify,
+        spawn: Spawn,
         ahead: PasswordAhead | None = None,
     ) -> None:
         self._tunnels = tunnels
         self._hosts = hosts
         self._editor = editor
         self._notify = notify
+        self._spawn = spawn
         self._ahead = ahead
 
     def tunnel_for(self, session_id: str) -> TunnelInfo | None:
@@ -58,6 +61,18 @@ class ConnectFlow:
 
     def connect(self, session_id: str, label: str = "") -> None:
         """Open the editor on the session: now if its tunnel is up, else once it is."""
+        self._spawn(self.connect_now(session_id, label))
+
+    async def connect_now(self, session_id: str, label: str = "") -> None:
+        """`connect`'s work. The Include line it needs is asked about first, naming the
+        session (once ever: afterwards this costs one look at ~/.ssh/config); after a Cancel
+        nothing starts, and the notice's Connect button asks again."""
+        title = label if short_id(session_id) in label else session_title(label, session_id)
+        agreed = await self._hosts.include_up_front(
+            f"Connect in VS Code to “{title}”", again=lambda: self.connect(session_id, label)
+        )
+        if not agreed:
+            return
         tunnel = self._tunnels.tunnel_for(session_id)
         if tunnel is not None and tunnel.prewarmed and tunnel.live:
             # Opened when the user pointed at the session: most of the wait is already behind.
@@ -79,7 +94,7 @@ class ConnectFlow:
         if found.session_id is None:
             return False, found.error
         self.connect(found.session_id, found.label)
-        return True, f"Connecting to {found.label or found.session_id[:8]}."
+        return True, f"Connecting to {session_title(found.label, found.session_id)}."
 
     def copy_ssh(self, session_id: str) -> bool:
         """`ssh clearml-<id8>` over the session's ready tunnel; False when it has none."""

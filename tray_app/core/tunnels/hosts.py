@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +34,9 @@ from tray_app.core.tunnels.ssh_master import (
 
 log = logging.getLogger(__name__)
 
+LOGIN_TRIES = 3  # a login through a tunnel just rebuilt may meet an sshd not back yet
+LOGIN_RETRY_S = 2.0
+
 
 @dataclass(frozen=True, slots=True)
 class _Block:
@@ -53,6 +56,7 @@ class SessionHosts:
         secrets: SecretStore,
         ssh_config: Callable[[], SshConfig] = SshConfig,
         env: Callable[[], dict[str, str]] = lambda: dict(os.environ),
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._ask = ask
         self._notify = notify
@@ -62,12 +66,16 @@ class SessionHosts:
         self._secrets = secrets
         self._ssh_config = ssh_config
         self._env = env
+        self._sleep = sleep
         self.masters: dict[str, Path] = {}  # alias → config file its master was opened with
         self._blocks: dict[str, _Block] = {}  # session id → the tunnel its block was written for
         self._passwords: dict[str, str] = {}  # session id → its SSH password (memory only)
         self._logins: set[str] = set()  # aliases whose master login is under way
         self._lock = asyncio.Lock()  # ssh config writes: ready and Connect arrive together
         self._include_question: asyncio.Future[bool] | None = None
+        # "Cancel" to the Include question this run: the flow it was asked for goes on without
+        # asking again (the notice's Connect button, or an explicit click, asks once more).
+        self._include_declined = False
 
     def host_generation(self, session_id: str) -> int:
         """Which coming-up of its tunnel the session's Host block was written for (0: none)."""
@@ -90,7 +98,7 @@ class SessionHosts:
         """`ssh clearml-<id8>`: works as it is, over the tunnel, with no password prompt."""
 
         async def copy() -> None:
-            alias = await self.prepare_host(info)
+            alias = await self.prepare_host(info, explicit=True)
             if alias is None:
                 return
             self._desktop.copy(f"ssh {alias}")
@@ -109,21 +117,35 @@ class SessionHosts:
             self._spawn(self.remove_hosts(gone))
 
     # --- Host block and login -------------------------------------------------------------------
-    async def prepare_host(self, info: TunnelInfo) -> str | None:
+    async def prepare_host(self, info: TunnelInfo, explicit: bool = False) -> str | None:
         """The tunnel's Host block in our ssh config (Include'd from ~/.ssh/config); its alias.
 
         Written once per tunnel: a reconnect (a new generation) rewrites it with a fresh host
         key file and logs in again, since the old master went down with the old connection.
+        `explicit`: the user clicked for it now (Copy SSH command, Open in VS Code): the Include
+        question is asked even if it was turned down earlier in this run.
         """
         if not (info.session_id and info.local_ssh_port):
             return None
         config = self._ssh_config()
-        if not await self._include_agreed(config):
+        if explicit:
+            self._include_declined = False
+        if not await self._include_agreed(config, "Opening the session in VS Code"):
             return None
         async with self._lock:
             return await self._write_block(info, config)
 
-    async def _include_agreed(self, config: SshConfig) -> bool:
+    async def include_up_front(self, purpose: str, again: Callable[[], None] | None = None) -> bool:
+        """Asked the moment a Connect or a Launch needs the Include line (not seconds later,
+        in the middle of the tunnel coming up): True when it is there or was just added.
+        `purpose` says what it is for ("Connect in VS Code to “train (6074a10f)”"); `again`
+        is what the notice's Connect button does after a Cancel (asks once more)."""
+        self._include_declined = False
+        return await self._include_agreed(self._ssh_config(), purpose, again)
+
+    async def _include_agreed(
+        self, config: SshConfig, purpose: str, again: Callable[[], None] | None = None
+    ) -> bool:
         """Ask once (the question is shared by everyone who needs the answer meanwhile)."""
         try:
             diff = await asyncio.to_thread(config.include_pending)
@@ -134,11 +156,17 @@ class SessionHosts:
             return False
         if not diff:
             return True
+        if self._include_declined:
+            return False  # just turned down for the same flow: its notice offers to ask again
         if self._include_question is None or self._include_question.done():
-            self._include_question = asyncio.ensure_future(self._ask_include(diff, config))
+            self._include_question = asyncio.ensure_future(
+                self._ask_include(diff, config, purpose, again)
+            )
         return await asyncio.shield(self._include_question)
 
-    async def _ask_include(self, diff: str, config: SshConfig) -> bool:
+    async def _ask_include(
+        self, diff: str, config: SshConfig, purpose: str, again: Callable[[], None] | None
+    ) -> bool:
         exists = await asyncio.to_thread(config.user_config.exists)
         where = (
             f"at the top of {config.user_config} (a backup is kept; nothing else changes)"
@@ -146,8 +174,9 @@ class SessionHosts:
             else f"to a new {config.user_config}"
         )
         question = Question(
-            "Connect in VS Code",
-            f"To let VS Code Remote-SSH reach your sessions, one Include line is added {where}.",
+            "Let VS Code reach your ClearML sessions",
+            f"{purpose}: VS Code (Remote-SSH), ssh and your terminal find ClearML sessions by "
+            f"their host names once one Include line is added {where}. This is asked once.",
             ("Add the line", "Cancel"),
             detail=diff,
         )
@@ -160,11 +189,13 @@ class SessionHosts:
                 )
                 return False
             return True
+        self._include_declined = True
+        # Information, not a failure: it expires like any notice, and its button asks again.
         self._notify.notify(
-            "error",
+            "info",
             "SSH config not changed",
-            f"Editors will not find the host until {config.user_config} includes {config.managed}.",
-            critical=True,
+            f"VS Code cannot open sessions until {config.user_config} includes {config.managed}.",
+            (("Connect", again),) if again is not None else (),
         )
         return False
 
@@ -220,18 +251,35 @@ class SessionHosts:
         return alias
 
     async def _open_master(self, info: TunnelInfo, alias: str, config: SshConfig) -> None:
-        """Authenticate once (askpass reads the keyring) so that the editor's ssh never asks."""
+        """Authenticate once (askpass reads the keyring) so that the editor's ssh never asks.
+
+        A login through a tunnel that was just (re)built can fail while the machine's sshd
+        comes back (a server restart): it is tried again a few times, ssh for the alias still
+        waiting, and only a login that keeps failing is said; a newer tunnel of the session
+        makes its own login, and this one gives up without a word.
+        """
+        block = self._blocks.get(info.session_id or "")
         try:
-            await self._log_in(info, alias, config)
+            for attempt in range(1, LOGIN_TRIES + 1):
+                if await self._log_in(info, alias, config, last=attempt == LOGIN_TRIES):
+                    return
+                await self._sleep(LOGIN_RETRY_S)
+                if self._blocks.get(info.session_id or "") != block:
+                    log.info("ssh login for %s: a newer tunnel logs in instead", alias)
+                    return
         finally:
             self._logins.discard(alias)
             with contextlib.suppress(OSError):  # ssh waiting on it goes on now
                 await asyncio.to_thread(pending_marker(config.control_dir, alias).unlink, True)
 
-    async def _log_in(self, info: TunnelInfo, alias: str, config: SshConfig) -> None:
+    async def _log_in(
+        self, info: TunnelInfo, alias: str, config: SshConfig, last: bool = True
+    ) -> bool:
+        """One try; True when done (logged in, or nothing more to try). `last`: a failure is
+        said to the user (the password put in the clipboard)."""
         password = self._passwords.get(info.session_id or "")
         if not password or not info.session_id:
-            return
+            return True
         name = session_password_key(info.session_id)
         try:
             await asyncio.to_thread(self._secrets.set, name, password)
@@ -245,20 +293,23 @@ class SessionHosts:
                 "paste it when the editor asks.",
                 error=True,
             )
-            return
+            return True
         env = askpass_env(self._env(), helper, name)
         code, errors = await self._runner.run(master_argv(alias, config.user_config), env)
         if code == 0:
             self.masters[alias] = config.user_config
             log.info("ssh master connection for %s is up", alias)
-            return
+            return True
         log.warning("ssh master for %s failed (%s): %s", alias, code, errors.strip()[-300:])
+        if not last:
+            return False
         self._offer_password(
             password,
             "Could not log in ahead of the editor",
             "The session password is in the clipboard: paste it when the editor asks.",
             error=True,
         )
+        return True
 
     def _offer_password(self, password: str, title: str, text: str, error: bool) -> None:
         self._desktop.copy(password)

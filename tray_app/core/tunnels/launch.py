@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-from tray_app.core.ports import Ask, Notify, Question, confirm
+from tray_app.core.ports import Ask, Notify, Question, Spawn, confirm
+from tray_app.core.server.errors import ClearMLError
+from tray_app.core.server.sessions import SessionService
 from tray_app.core.settings import presets as presets_mod
 from tray_app.core.settings.presets import PasswordPolicy, Preset, preset_disclosures
 from tray_app.core.settings.secrets import SecretStore
@@ -68,6 +70,9 @@ def prepare_attach(session_id: str, *, executable: str | None, state_file: str) 
     return Prepared(True, argv=tuple(argv))
 
 
+IncludeQuestion = Callable[[str, Callable[[], None] | None], Coroutine[Any, Any, bool]]
+
+
 @dataclass(frozen=True, slots=True)
 class Launched:
     key: str | None  # the tunnel's key; None when nothing started
@@ -88,8 +93,16 @@ class LaunchFlow:
         ask: Ask | None = None,
         foreign: Callable[[Preset], bool] = lambda preset: False,
         remember_queue: Callable[[str], Awaitable[None]] | None = None,
+        include: IncludeQuestion | None = None,
+        wants_editor: Callable[[], bool] = lambda: False,
+        spawn: Spawn | None = None,
+        server: Callable[[], SessionService | None] = lambda: None,
     ) -> None:
         self._tunnels = tunnels
+        self._server = server  # its queues: is anyone serving the preset's?
+        self._include = include  # SessionHosts.include_up_front
+        self._wants_editor = wants_editor  # the editor opens when a new session is ready
+        self._spawn = spawn
         self._ask = ask
         self._foreign = foreign  # a preset this user did not write (a repository's)
         self._approved: set[str] = set()  # foreign presets launched once this run, as shown
@@ -99,8 +112,9 @@ class LaunchFlow:
 
     async def launch(self, preset: Preset) -> str | None:
         """The launch key, or None when it could not start (the user was told why)."""
-        if not await self._disclosed(preset):
+        if not await self._disclosed(preset) or not await self._queue_served(preset):
             return None
+        self._include_up_front(preset)
         password = None
         if preset.password_policy is PasswordPolicy.FIXED:
             try:  # the keyring may be a D-Bus service: never on the event loop's thread
@@ -117,6 +131,47 @@ class LaunchFlow:
         # launch and attach says so, whichever way it was started.
         log.info("launching a session from preset %r (%s)", preset.name, launched.key)
         return launched.key
+
+    async def _queue_served(self, preset: Preset) -> bool:
+        """A queue no worker serves takes the session and keeps it waiting: asked first. The
+        safe answer (Enter) is not to launch."""
+        service = self._server()
+        if service is None or self._ask is None:
+            return True
+        try:
+            queues = await service.queues()
+        except ClearMLError as exc:  # the CLI says what is wrong with the server, if anything
+            log.info("queues not checked before the launch: %s", exc)
+            return True
+        queue = next((q for q in queues if q.name == preset.queue), None)
+        if queue is None or queue.total_workers:
+            return True
+        question = Question(
+            f"No worker serves “{preset.queue}”",
+            f"No worker serves “{preset.queue}”: the session will wait in the queue until an "
+            "agent serves it (your ClearML admin starts one with `clearml-agent daemon "
+            f"--queue {preset.queue}`).",
+            ("Launch anyway", "Cancel"),
+            default=1,
+        )
+        if await confirm(self._ask, question):
+            return True
+        log.info("launch of %r on the unserved queue %r declined", preset.name, preset.queue)
+        return False
+
+    def _include_up_front(self, preset: Preset) -> None:
+        """The editor opens when the session is ready, through the Include line: asked now, at
+        the click, not in the middle of the launch. The launch does not wait for the answer
+        (the session takes a while to come up; its ready joins the same question)."""
+        include, spawn = self._include, self._spawn
+        if include is None or spawn is None or not self._wants_editor():
+            return
+        purpose = f"Starting “{preset.session_name or preset.name}” and opening it in VS Code"
+
+        def again() -> None:
+            spawn(include(purpose, None))
+
+        spawn(include(purpose, again))
 
     async def launch_named(self, name: str, presets: Sequence[Preset]) -> str | None:
         """The Presets submenu: one click, one launch."""

@@ -63,11 +63,13 @@ class EditorOpener:
         self._remote_ssh_declined: dict[tuple[str, ...], float] = {}  # editor → when "Not now"
         self._remote_ssh_checks: dict[tuple[str, ...], asyncio.Future[bool]] = {}
 
-    def open(self, info: TunnelInfo) -> None:
-        self._spawn(self.open_now(info))
+    def open(self, info: TunnelInfo, explicit: bool = False) -> None:
+        """`explicit`: a click asked for it now (a notice's Open in VS Code), not the tunnel
+        becoming ready after a Connect that already asked what it needed."""
+        self._spawn(self.open_now(info, explicit))
 
-    async def open_now(self, info: TunnelInfo) -> None:
-        alias = await self._hosts.prepare_host(info)
+    async def open_now(self, info: TunnelInfo, explicit: bool = False) -> None:
+        alias = await self._hosts.prepare_host(info, explicit)
         if alias is None:
             return
         folder = remote_folder(info.user or "root", info.remote_folder)
@@ -162,7 +164,7 @@ class EditorOpener:
 
     async def open_terminal(self, info: TunnelInfo) -> None:
         """The user's terminal running `ssh <alias>` over a ready tunnel."""
-        alias = await self._hosts.prepare_host(info)
+        alias = await self._hosts.prepare_host(info, explicit=True)
         if alias is None:
             return
         argv = terminal_argv(alias)

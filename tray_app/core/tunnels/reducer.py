@@ -328,7 +328,7 @@ def progress_notice(tunnel: TunnelModel, creating: bool) -> Notice:
         title, body = "Starting a session", f"{label}: asking ClearML for a machine."
     else:
         title, body = "Connecting to the session", f"{label}: opening the SSH tunnel."
-    return Notice("progress", title, body, (("Follow log", "show_log"), ("Cancel", "disconnect")))
+    return Notice("progress", title, body, (("Follow log", "show_log"), ("Cancel", "cancel")))
 
 
 def replay(

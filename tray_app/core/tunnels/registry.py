@@ -82,7 +82,7 @@ class Hosts(Protocol):
 class Editor(Protocol):
     """`EditorOpener`, as the registry sees it."""
 
-    def open(self, info: TunnelInfo) -> None: ...
+    def open(self, info: TunnelInfo, explicit: bool = False) -> None: ...
 
     def check_soon(self) -> None: ...
 
@@ -152,6 +152,7 @@ class TunnelRegistry:
         editor: Editor,
         ahead: PasswordAhead | None = None,
         session: Callable[[str], Session | None] = lambda session_id: None,
+        cancel: Callable[[str], None] | None = None,
         parser: Callable[[], SessionLogParser] = SessionLogParser,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -167,6 +168,7 @@ class TunnelRegistry:
         self._editor = editor
         self._ahead = ahead
         self._session = session
+        self._cancel = cancel  # a progress notice's Cancel (CancelFlow asks what to do)
         self._parser = parser
         self._clock = clock  # when a quiet child's pending question counts as asked
         self._children: dict[str, Child] = {}
@@ -309,7 +311,9 @@ class TunnelRegistry:
         output = ChildOutput(
             key,
             log_path,
-            on_text=lambda text: self._events.output(holder[0].info.key, text),
+            # The first key, for good: a window following the log keeps following it when the
+            # CLI names the session (and the tunnel's key becomes its id).
+            on_text=lambda text: self._events.output(key, text),
             on_events=lambda events: self._on_events(holder[0], events),
             parser=self._parser(),
             clock=self._clock,
@@ -370,6 +374,21 @@ class TunnelRegistry:
             self._set(
                 child, child.model.with_info(state=TunnelState.CONNECTING, last_message=reason)
             )
+
+    def cancel(self, key: str, title: str, body: str) -> None:
+        """End a launch or attach the user cancelled: the CLI goes, and its progress notice
+        is replaced by `title`/`body` (the same tag), so no "Starting a session" stays up."""
+        child = self._child(key)
+        if child is None:
+            return
+        self.disconnect(key)
+        log.info("session %s: cancelled (%s)", key, body)
+        self._notify.notify("info", title, body, tag=self._tag(child))
+
+    def launching(self, key: str) -> bool:
+        """Whether the child creates a new session (else it attaches to one)."""
+        child = self._child(key)
+        return child is not None and child.policy.creating
 
     def disconnect(self, key: str) -> None:
         child = self._child(key)
@@ -440,9 +459,32 @@ class TunnelRegistry:
     def child(self, key: str) -> Child | None:
         return self._child(key)
 
+    def info(self, key: str) -> TunnelInfo | None:
+        """The tunnel under any of its keys (a launch's, or the session id it got later)."""
+        child = self._child(key)
+        return child.info if child is not None else None
+
     def log_text(self, key: str) -> str:
         child = self._child(key)
         return child.output.text() if child is not None else ""
+
+    def log_key(self, key: str) -> str:
+        """The key a child's output is told under (its first one), for any of its keys."""
+        child = self._child(key)
+        return child.output.key if child is not None else key
+
+    def log_labels(self) -> dict[str, str]:
+        """Each child's log key → how it is named now (the preset's name, then the session's
+        name and short id once the CLI has created the task)."""
+        return {c.output.key: c.info.label for c in self._children.values()}
+
+    def launcher_log(self, session_id: str) -> tuple[str, str] | None:
+        """The session's clearml-session log (its key and the text so far), when it has had a
+        child this run: Show log offers it beside the server's console log."""
+        tunnel = self.tunnel_for(session_id)
+        if tunnel is None or tunnel.prewarmed or tunnel.log_path is None:
+            return None
+        return self.log_key(tunnel.key), self.log_text(tunnel.key)
 
     def password(self, key: str) -> str | None:
         """The session's SSH password learnt from the CLI, never logged."""
@@ -559,6 +601,7 @@ class TunnelRegistry:
             "copy_ssh": partial(self._copy_ssh, key),
             "show_log": partial(self._events.follow_log, key),
             "disconnect": partial(self.disconnect, key),
+            "cancel": partial(self._cancel or self.disconnect, key),
         }
         if child.info.jupyter_url:
             actions["open_jupyter"] = partial(self._open_url, child.info.jupyter_url)
@@ -567,10 +610,13 @@ class TunnelRegistry:
         if notice.last_lines and child.output.last_lines:
             body += "\n" + "\n".join(list(child.output.last_lines)[-5:])
         log.info("notify %s: %s", notice.kind, notice.title)
-        tag = f"tunnel-{id(child)}"  # one notification per child: each replaces the last
         self._notify.notify(
-            notice.kind, notice.title, body, buttons, critical=notice.critical, tag=tag
+            notice.kind, notice.title, body, buttons, critical=notice.critical, tag=self._tag(child)
         )
+
+    @staticmethod
+    def _tag(child: Child) -> str:
+        return f"tunnel-{id(child)}"  # one notification per child: each replaces the last
 
     def _open_url(self, url: str) -> None:
         self._desktop.open_url(url)
@@ -583,7 +629,7 @@ class TunnelRegistry:
     def _open_editor(self, key: str) -> None:
         child = self._child(key)
         if child is not None:
-            self._editor.open(child.info)
+            self._editor.open(child.info, explicit=True)
 
     def _finished(self, child: Child, code: int) -> None:
         # It may hold the session password in plain text (the CLI's own state file).

@@ -22,6 +22,7 @@ class MenuAction(StrEnum):
     IMPORT_PRESETS = "import_presets"
     EXPORT_PRESETS = "export_presets"
     QUICK_PICK = "quick_pick"  # the "N more… (search)" row
+    CREDENTIALS = "credentials"  # enter the keys the ClearML web UI gives
     # A session (the row's session id)
     CONNECT = "connect"
     OPEN_JUPYTER = "open_jupyter"
@@ -39,6 +40,7 @@ class MenuAction(StrEnum):
     DISCONNECT = "disconnect"
     SHUTDOWN_TUNNEL = "shutdown_tunnel"
     FOLLOW_LOG = "follow_log"
+    CANCEL_LAUNCH = "cancel_launch"  # a launch or attach still coming up: asks, then ends it
     COPY_PASSWORD = "copy_password"
     # A preset (its name rides in the session id field)
     LAUNCH_PRESET = "launch_preset"
@@ -57,5 +59,6 @@ APP_ACTIONS = frozenset(
         MenuAction.IMPORT_PRESETS,
         MenuAction.EXPORT_PRESETS,
         MenuAction.QUICK_PICK,
+        MenuAction.CREDENTIALS,
     }
 )

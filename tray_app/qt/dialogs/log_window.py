@@ -1,60 +1,79 @@
-"""Follow a `clearml-session` child's (redacted) output as it arrives, or a session's server
-console log, reloaded every few seconds like `tail -f` (and on Refresh)."""
+"""A session's logs: its server console log, reloaded every few seconds like `tail -f` (and on
+Refresh), and the `clearml-session` child's (redacted) output on this computer as it arrives.
+
+One window per "Show log": with a tunnel or a launch, both logs are there, one tab each. Under
+each log a line says that it follows and how, so that an unchanging window is not mistaken for
+a frozen one; the launcher's log says that the tray answers the CLI's questions itself (the
+prompts it shows are not for the user to type into).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QFontDatabase, QHideEvent, QShowEvent, QTextCursor
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QPlainTextEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QPlainTextEdit,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 log = logging.getLogger(__name__)
 
 MAX_BLOCKS = 20000
 FOLLOW_INTERVAL_MS = 5000
 Reload = Callable[[], Awaitable[str]]
+SERVER_TAB = "On the machine (ClearML console log)"
+LAUNCHER_TAB = "On this computer (clearml-session)"
+LIVE_NOTE = (
+    "Live: new lines appear as clearml-session prints them. The tray answers its questions "
+    "for you; nothing needs typing here."
+)
 
 
-class LogWindow(QDialog):
+class LogView(QWidget):
     """Appends text; keeps the newest line in view unless the user has scrolled up."""
 
-    def __init__(
-        self,
-        title: str,
-        initial: str = "",
-        parent: QWidget | None = None,
-        reload: Reload | None = None,
-    ) -> None:
-        super().__init__(parent)
-        self.setWindowTitle(title)
+    def __init__(self, initial: str = "", reload: Reload | None = None, note: str = "") -> None:
+        super().__init__()
         self.text = QPlainTextEdit()
         self.text.setReadOnly(True)
         self.text.setMaximumBlockCount(MAX_BLOCKS)
         self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.close)
+        self.note = QLabel(note or self._following_note(None))
+        self.note.setWordWrap(True)
         self._reload = reload
         self._reloading: asyncio.Future[None] | None = None
         self.reloads = 0  # completed reloads (tests wait on it)
         self._timer = QTimer(self)
         self._timer.setInterval(FOLLOW_INTERVAL_MS)
         self._timer.timeout.connect(self.refresh)
-        if reload is not None:
-            refresh = buttons.addButton("Refresh", QDialogButtonBox.ButtonRole.ActionRole)
-            refresh.setToolTip("Reload the log now (it also reloads every few seconds)")
-            refresh.clicked.connect(self.refresh)
-            self.refresh_button = refresh
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.text)
-        layout.addWidget(buttons)
-        self.resize(900, 500)
+        layout.addWidget(self.note)
         self._line_open = False  # the last line has no newline yet (a prompt or progress)
         if initial:
             self.append(initial)
+
+    @staticmethod
+    def _following_note(when: float | None) -> str:
+        every = FOLLOW_INTERVAL_MS // 1000
+        last = f"; last read {time.strftime('%H:%M:%S', time.localtime(when))}" if when else ""
+        return f"Following: read again every {every} s while open{last}."
+
+    @property
+    def reloadable(self) -> bool:
+        return self._reload is not None
 
     def following(self) -> bool:
         bar = self.text.verticalScrollBar()
@@ -95,11 +114,13 @@ class LogWindow(QDialog):
     async def _refresh(self, reload: Reload) -> None:
         try:
             text = await reload()
-        except Exception as exc:  # the server went away: keep what is shown, say it in the log
+        except Exception as exc:  # the server went away: keep what is shown, say so
             log.warning("log reload failed: %s", exc)
+            self.note.setText("Not read again: the server did not answer (see the tray's log).")
             return
         self.set_text(text)
         self.reloads += 1
+        self.note.setText(self._following_note(time.time()))
 
     def set_text(self, text: str) -> None:
         """Replace the contents; stays at the end when it was there (tail -f), else in place."""
@@ -111,16 +132,95 @@ class LogWindow(QDialog):
         self.text.setPlainText(text)
         bar.setValue(bar.maximum() if follow else keep)
 
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
+    def start(self) -> None:
         bar = self.text.verticalScrollBar()
         bar.setValue(bar.maximum())  # open at the newest line
         if self._reload is not None:
             self._timer.start()  # follows only while shown
 
-    def hideEvent(self, event: QHideEvent) -> None:
-        # Close, Escape and the window manager all hide it: stop asking the server.
+    def stop(self) -> None:
         self._timer.stop()
         if self._reloading is not None:
             self._reloading.cancel()
+
+
+class LogWindow(QDialog):
+    """One log, or a session's two (server and launcher) in tabs; the first is `primary`."""
+
+    def __init__(
+        self,
+        title: str,
+        initial: str = "",
+        parent: QWidget | None = None,
+        reload: Reload | None = None,
+        *,
+        launcher: str | None = None,
+        live: bool = False,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.primary = LogView(initial, reload, LIVE_NOTE if live else "")
+        self.launcher: LogView | None = None
+        self.views = [self.primary]
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.close)
+        if reload is not None:
+            refresh = buttons.addButton("Refresh", QDialogButtonBox.ButtonRole.ActionRole)
+            refresh.setToolTip("Read the server's log now (it is also read every few seconds)")
+            refresh.clicked.connect(self.refresh)
+            self.refresh_button = refresh
+        layout = QVBoxLayout(self)
+        if launcher is not None:
+            self.launcher = LogView(launcher, note=LIVE_NOTE)
+            self.views.append(self.launcher)
+            self.tabs = QTabWidget()
+            self.tabs.addTab(self.primary, SERVER_TAB)
+            self.tabs.addTab(self.launcher, LAUNCHER_TAB)
+            layout.addWidget(self.tabs)
+        else:
+            layout.addWidget(self.primary)
+        layout.addWidget(buttons)
+        self.resize(900, 500)
+
+    # The primary log, as the callers of a one-log window use it.
+    @property
+    def text(self) -> QPlainTextEdit:
+        return self.primary.text
+
+    @property
+    def reloads(self) -> int:
+        return self.primary.reloads
+
+    @property
+    def _timer(self) -> QTimer:
+        return self.primary._timer
+
+    def following(self) -> bool:
+        return self.primary.following()
+
+    def append(self, chunk: str) -> None:
+        self.primary.append(chunk)
+
+    def append_launcher(self, chunk: str) -> None:
+        """The clearml-session child's output, to its tab (or the only log of the window)."""
+        (self.launcher or self.primary).append(chunk)
+
+    def plain_text(self) -> str:
+        return self.primary.plain_text()
+
+    def refresh(self) -> None:
+        self.primary.refresh()
+
+    def set_text(self, text: str) -> None:
+        self.primary.set_text(text)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        for view in self.views:
+            view.start()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        # Close, Escape and the window manager all hide it: stop asking the server.
+        for view in self.views:
+            view.stop()
         super().hideEvent(event)

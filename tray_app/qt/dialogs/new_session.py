@@ -123,8 +123,11 @@ class _WheelGuard(QObject):
 
 
 def queue_label(queue: QueueInfo) -> str:
-    free = f"{queue.free_workers} free / {plural(queue.total_workers, 'worker')}"
     pending = f", {queue.pending} waiting" if queue.pending else ""
+    if not queue.total_workers:
+        # Offered still (an agent may be started for it), never without saying so.
+        return f"{queue.name} — ⚠ no worker serves it{pending}"
+    free = f"{queue.free_workers} free / {plural(queue.total_workers, 'worker')}"
     return f"{queue.name} — {free}{pending}"
 
 
@@ -180,6 +183,8 @@ class NewSessionDialog(QDialog):
         self.queue_box.setCompleter(completer)
         self.queue_box.activated.connect(self._queue_picked)
         self.queue_status = QLabel("")
+        self.queue_status.setWordWrap(True)
+        self.queue.textChanged.connect(self._queue_note)
         self.docker_image = QLineEdit()
         self.docker_args = QLineEdit()
         self.packages = QLineEdit()
@@ -290,6 +295,10 @@ class NewSessionDialog(QDialog):
         self.errors.setWordWrap(True)
         self.errors.setStyleSheet("color: #c62828")
         self.errors.hide()
+        self.saved_note = QLabel()  # "Saved as the preset …": said here, where the user looks
+        self.saved_note.setWordWrap(True)
+        self.saved_note.setStyleSheet("color: #2e7d32")
+        self.saved_note.hide()
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.save_button = self.buttons.addButton(
@@ -307,6 +316,7 @@ class NewSessionDialog(QDialog):
         layout.addWidget(QLabel("Command"))
         layout.addLayout(command_row)
         layout.addWidget(self.errors)
+        layout.addWidget(self.saved_note)
         layout.addWidget(self.buttons)
         self.resize(600, 480)
 
@@ -484,6 +494,22 @@ class NewSessionDialog(QDialog):
         self._suggested_queue = preselected_queue(self.queues, self._last_queue)
         self.queue.setText(self._suggested_queue)
 
+    def _queue_note(self, *_args: object) -> None:
+        """Under the queue: the server's queues in short, or why the chosen one will wait."""
+        name = self.queue.text().strip()
+        chosen = next((q for q in self.queues if q.name == name), None)
+        if chosen is not None and not chosen.total_workers:
+            self.queue_status.setText(
+                f"⚠ No worker serves “{name}”: a session there waits until an agent serves it."
+            )
+            return
+        free = sum(q.free_workers for q in self.queues)
+        self.queue_status.setText(
+            f"{plural(len(self.queues), 'queue')}, {plural(free, 'free worker')}"
+            if self.queues
+            else "No queues found"
+        )
+
     def _queue_picked(self, index: int) -> None:
         name = self.queue_box.itemData(index, QUEUE_NAME_ROLE)
         if isinstance(name, str):
@@ -511,7 +537,26 @@ class NewSessionDialog(QDialog):
             if not self.name.text().strip():
                 self.name.setFocus()
             return
+        self.saved_note.hide()
         self.save_requested.emit(self.preset())
+
+    def preset_saved(self, preset: Preset) -> None:
+        """The save went through: the preset is in the picker and chosen (no more "(new
+        preset)"), and the dialog says so."""
+        names = [p.name for p in self._presets]
+        if preset.name in names:
+            self._presets[names.index(preset.name)] = copy.deepcopy(preset)
+        else:
+            self._presets.append(copy.deepcopy(preset))
+            self.preset_picker.addItem(preset.name)
+        self.preset_picker.blockSignals(True)  # the form already shows it: no reload
+        self.preset_picker.setCurrentIndex([p.name for p in self._presets].index(preset.name) + 1)
+        self.preset_picker.blockSignals(False)
+        self._base = copy.deepcopy(preset)
+        self.saved_note.setText(
+            f"✓ Saved as the preset “{preset.name}”: also in the tray's Presets menu."
+        )
+        self.saved_note.show()
 
     # --- queues ---------------------------------------------------------------------------
     def showEvent(self, event: QShowEvent) -> None:
@@ -555,9 +600,4 @@ class NewSessionDialog(QDialog):
         self.queue.setText(typed)
         self._suggest_queue()
         self.refresh()
-        free = sum(q.free_workers for q in queues)
-        self.queue_status.setText(
-            f"{plural(len(queues), 'queue')}, {plural(free, 'free worker')}"
-            if queues
-            else "No queues found"
-        )
+        self._queue_note()

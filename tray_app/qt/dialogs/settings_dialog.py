@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QKeySequenceEdit,
     QLabel,
+    QLayout,
     QLineEdit,
     QPushButton,
     QSpinBox,
@@ -48,7 +49,8 @@ class SettingsDialog(QDialog):
 
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("ClearML Session Tray — Settings")
+        # Qt adds " — ClearML Session Tray" (the application's display name) itself.
+        self.setWindowTitle("Settings")
         self._settings = copy.deepcopy(settings)
         self._profiles = [ServerProfile(p.name, p.config_file) for p in settings.profiles]
         tabs = QTabWidget()
@@ -69,6 +71,9 @@ class SettingsDialog(QDialog):
         layout.addWidget(tabs)
         layout.addWidget(self.error)
         layout.addWidget(buttons)
+        # Its content has one right size: not resizable, so window managers draw no resize
+        # handle along its bottom edge (openbox's showed as a stray line).
+        layout.setSizeConstraint(QLayout.SizeConstraint.SetFixedSize)
         self._load_profile(self.profile.currentIndex())
 
     # --- tabs -----------------------------------------------------------------------------
@@ -76,6 +81,14 @@ class SettingsDialog(QDialog):
         s = self._settings
         page = QWidget()
         form = QFormLayout(page)
+        # What the tray shows now, the demo server included: a server the profiles do not name
+        # (the demo, --config-file) is still visible here.
+        self.in_use = QLabel()
+        self.in_use.setWordWrap(True)
+        self.in_use.setMinimumWidth(480)
+        self.in_use.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.in_use.hide()
+        form.addRow(self.in_use)
         self.profile = QComboBox()
         self.profile.addItems([p.name for p in self._profiles])
         self.profile.setCurrentIndex(
@@ -156,9 +169,14 @@ class SettingsDialog(QDialog):
         self.hotkey_status.hide()
         form.addRow("", self.hotkey_status)
         self.retry_limit = QSpinBox()
-        self.retry_limit.setRange(0, 1000)
+        self.retry_limit.setRange(1, 1000)
+        self.retry_limit.setSuffix(" failed attempts in a row")
+        self.retry_limit.setToolTip(
+            "A tunnel that never came up is stopped after this many “SSH tunneling failed” "
+            "retries of clearml-session; one that worked before keeps retrying."
+        )
         self.retry_limit.setValue(s.tunnel_retry_limit)
-        form.addRow("Give up a tunnel after", self.retry_limit)
+        form.addRow("Give up a new tunnel after", self.retry_limit)
         self.workspace = QLineEdit(s.workspace_folder)
         self.workspace.setPlaceholderText("a folder with .vscode/clearml.json presets (optional)")
         form.addRow("Workspace folder", self.workspace)
@@ -259,6 +277,10 @@ class SettingsDialog(QDialog):
             self.config_file.setText(path)
 
     # --- status lines set by the app ------------------------------------------------------
+    def set_server_in_use(self, text: str) -> None:
+        self.in_use.setText(f"In use: {text}" if text else "")
+        self.in_use.setVisible(bool(text))
+
     def set_hotkey_status(self, text: str) -> None:
         self.hotkey_status.setText(text)
         self.hotkey_status.setVisible(bool(text))
