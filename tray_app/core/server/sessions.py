@@ -40,6 +40,7 @@ from urllib.parse import quote
 
 from tray_app.core.redact import redact
 from tray_app.core.server.api import ClearMLClient
+from tray_app.core.server.config import web_link_base
 from tray_app.core.server.errors import ClearMLError, ClearMLRequestError, ClearMLUnavailable
 from tray_app.core.server.models import (
     LogLine,
@@ -274,7 +275,10 @@ def session_state(status: str, status_message: str, ssh_port: int | None) -> Ses
 
 
 def web_url(web_server: str, project_id: str, task_id: str) -> str:
+    """The session's page in the web UI; "" without a usable web server (no link then)."""
     base = web_server.rstrip("/")
+    if not base:
+        return ""
     project = quote(project_id or "*", safe="*")
     return f"{base}/projects/{project}/experiments/{quote(task_id)}/output/execution"
 
@@ -432,7 +436,8 @@ class SessionService:
         # it lacks, for at most WORKERS_MAX_AGE_S (an agent's address rarely changes).
         self._workers_cache: list[dict[str, Any]] | None = None
         self._workers_at = 0.0
-        self.web_server = (web_server or client.config.web_server or "").rstrip("/")
+        # Links are opened in the browser: only an http(s) web server gives them.
+        self.web_server = web_link_base(web_server or client.config.web_server or "")
         self._me: UserInfo | None = None
         self._user_names: dict[str, str] = {}
         self._project_names: dict[str, str] = {}
