@@ -162,8 +162,7 @@ class TrayApplication:
             self.tunnels,
             attach=lambda sid, name: self.tunnels.attach(sid, name, prewarm=True),
             sessions=lambda: [(s.id, s.name) for s in connectable(self.poller.snapshot)],
-            on_intent=lambda: self.settings.tunnel_on_intent,
-            warm_all=lambda: self.settings.warm_tunnels,
+            settings=lambda: self.settings,
         )
 
         # --- the rest of the workflows ----------------------------------------------------------

@@ -32,7 +32,7 @@ from tray_app.core.server.models import Session
 from tray_app.core.settings import presets as presets_mod
 from tray_app.core.settings.presets import Preset
 from tray_app.core.settings.settings import Settings
-from tray_app.core.tunnels.children import ChildPidFile, guarded_argv
+from tray_app.core.tunnels.children import ChildPidFile, guarded_argv, tree_rss_mb
 from tray_app.core.tunnels.environment import ChildEnvironment
 from tray_app.core.tunnels.launch import Launched, Prepared, prepare, prepare_attach
 from tray_app.core.tunnels.model import (
@@ -439,6 +439,17 @@ class TunnelRegistry:
 
     def child(self, key: str) -> Child | None:
         return self._child(key)
+
+    def prewarmed_memory_mb(self) -> dict[str, float]:
+        """Resident memory of each live prewarmed child (its clearml-session and ssh), by key;
+        reads /proc: call it off the event loop."""
+        found: dict[str, float] = {}
+        for child in list(self._children.values()):
+            if child.policy.quiet and child.info.live and child.process is not None:
+                rss = tree_rss_mb(child.process.pid)
+                if rss is not None:
+                    found[child.info.key] = rss
+        return found
 
     def log_text(self, key: str) -> str:
         child = self._child(key)
