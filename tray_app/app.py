@@ -46,6 +46,7 @@ from tray_app.core.tunnels import (
 )
 from tray_app.core.view.actions import MenuAction
 from tray_app.core.view.menu import TrayView, coming_up, visible_tunnels
+from tray_app.platform.presence import choose_presence
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ class TrayApplication:
             RefreshSchedule(),
             all_users=lambda: self.settings.show_all_users,
             busy=lambda: coming_up(self.tunnels.tunnels()),
+            presence=choose_presence(),
         )
         self.notifier = Notifier(
             lambda: self.settings.notifications,
@@ -220,7 +222,7 @@ class TrayApplication:
     def _connect_signals(self) -> None:
         spawn, controller, windows = self.tasks.spawn, self.controller, self.windows
         self.tunnel_signals.tunnels_changed.connect(self.tray.update_state)
-        self.tunnel_signals.tunnels_changed.connect(self.poller.refresh_now)
+        self.tunnel_signals.tunnels_changed.connect(lambda: self.poller.refresh_if_stale(3.0))
         self.tunnel_signals.output_received.connect(windows.child_output)
         self.tunnel_signals.follow_log_requested.connect(self._follow_log)
         self.poller.status_changed.connect(self._status_changed)
@@ -275,7 +277,7 @@ class TrayApplication:
         return snapshot.by_id(session_id) if snapshot is not None else None
 
     def _menu_opening(self) -> None:
-        self.poller.refresh_if_stale(5.0)
+        self.poller.looked_at(5.0)
 
     # --- startup and configuration --------------------------------------------------------
     async def start(self) -> None:
