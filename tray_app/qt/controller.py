@@ -13,7 +13,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal, SignalInstance
 
-from tray_app.core.ports import Desktop
+from tray_app.core.ports import SECRET_CLIPBOARD_S, Desktop
 from tray_app.core.server.connection import ServerConnection
 from tray_app.core.server.errors import ClearMLError
 from tray_app.core.server.models import LogLine, Session, Snapshot
@@ -174,8 +174,13 @@ class Controller(QObject):
         if not password:
             self.message.emit("Session password", "This tunnel has no known password.", True)
             return
-        self._desktop.copy(password)
-        self.message.emit("Session password copied", "Paste it where the editor asks.", False)
+        self._desktop.copy_secret(password)
+        self.message.emit(
+            "Session password copied",
+            f"Paste it where the editor asks; it leaves the clipboard in "
+            f"{SECRET_CLIPBOARD_S:.0f} seconds.",
+            False,
+        )
 
     def open_web(self, session_id: str) -> None:
         session = self._session(session_id)

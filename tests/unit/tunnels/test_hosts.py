@@ -45,6 +45,7 @@ class ScriptedAsk:
 class Recorder:
     notices: list[tuple[str, str, str]] = field(default_factory=list)
     copied: list[str] = field(default_factory=list)
+    secrets_copied: list[tuple[str, float]] = field(default_factory=list)
     started: list[list[str]] = field(default_factory=list)
     ran: list[list[str]] = field(default_factory=list)
     envs: list[Mapping[str, str]] = field(default_factory=list)
@@ -56,6 +57,10 @@ class Recorder:
 
     def copy(self, text: str) -> None:
         self.copied.append(text)
+
+    def copy_secret(self, text: str, clear_after_s: float = 30.0) -> None:
+        self.copied.append(text)
+        self.secrets_copied.append((text, clear_after_s))
 
     def open_url(self, url: str) -> bool:
         self.started.append(["open", url])
@@ -259,3 +264,16 @@ async def test_not_now_to_remote_ssh_opens_no_editor_and_is_not_asked_twice_at_o
     assert [q.choices for q in ask.asked] == [("Install", "Not now"), ("Add the line", "Cancel")]
     assert not any(argv[:1] == [str(code)] and "--new-window" in argv for argv in p.rec.started)
     assert p.rec.notices[-1][1] == "VS Code was not opened"
+
+
+async def test_a_failed_login_puts_the_password_in_the_clipboard_for_30_seconds_only(
+    parts: Any, isolated_home: Path
+) -> None:
+    p = parts(ScriptedAsk(0))
+    p.rec.code = 255  # the ssh login ahead of the editor fails
+    p.hosts.tunnel_up(ready(), "pw-session")
+    await p.settle()
+    assert await p.hosts.prepare_host(ready()) == "clearml-01234567"
+    await p.settle()
+    assert p.rec.secrets_copied == [("pw-session", 30.0)]  # taken out again, if still there
+    assert any("30 seconds" in body for _kind, _title, body in p.rec.notices)
