@@ -20,6 +20,7 @@ from tray_app.core.server.models import LogLine, Session, Snapshot
 from tray_app.core.server.sessions import SessionService
 from tray_app.core.tasks import Tasks
 from tray_app.core.tunnels import ConnectFlow, TunnelRegistry
+from tray_app.core.tunnels.registry import tunnel_jupyter_url
 from tray_app.core.untrusted import safe_http_url
 from tray_app.core.view.actions import MenuAction
 from tray_app.core.view.menu import ssh_command
@@ -125,11 +126,7 @@ class Controller(QObject):
         offered = (tunnel.jupyter_url if tunnel else None) or (
             session.jupyter_url if session else ""
         )
-        url = (
-            safe_http_url(tunnel.jupyter_url, "localhost")
-            if tunnel and tunnel.jupyter_url
-            else None
-        )
+        url = tunnel_jupyter_url(tunnel) if tunnel else None
         if url is None and session is not None and session.jupyter_url:
             url = safe_http_url(session.jupyter_url, session.public_address or "")
         if url:

@@ -60,6 +60,7 @@ from tray_app.core.tunnels.reducer import (
     ready_notice,
 )
 from tray_app.core.tunnels.ssh_master import LOGIN_MARKER_ENV, askpass_note
+from tray_app.core.untrusted import safe_http_url
 from tray_app.core.wording import session_title, short_id
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,12 @@ class Editor(Protocol):
     def open(self, info: TunnelInfo) -> None: ...
 
     def check_soon(self) -> None: ...
+
+
+def tunnel_jupyter_url(info: TunnelInfo) -> str | None:
+    """The tunnel's JupyterLab URL if it is http(s) to this computer's end of the tunnel
+    (what the CLI prints), else None: the same check as the menu's Open JupyterLab."""
+    return safe_http_url(info.jupyter_url or "", "localhost")
 
 
 class Child:
@@ -571,8 +578,8 @@ class TunnelRegistry:
             "show_log": partial(self._events.follow_log, key),
             "disconnect": partial(self.disconnect, key),
         }
-        if child.info.jupyter_url:
-            actions["open_jupyter"] = partial(self._open_url, child.info.jupyter_url)
+        if tunnel_jupyter_url(child.info) is not None:  # the menu's check, nothing laxer
+            actions["open_jupyter"] = partial(self._open_jupyter, key)
         buttons = [(label, actions[a]) for label, a in notice.buttons if a in actions]
         body = notice.body
         if notice.last_lines and child.output.last_lines:
@@ -583,8 +590,22 @@ class TunnelRegistry:
             notice.kind, notice.title, body, buttons, critical=notice.critical, tag=tag
         )
 
-    def _open_url(self, url: str) -> None:
-        self._desktop.open_url(url)
+    def _open_jupyter(self, key: str) -> None:
+        """The notice's Open JupyterLab: the tunnel's local URL as it is now (a reconnect may
+        have changed it), checked again like the menu's."""
+        child = self._child(key)
+        url = tunnel_jupyter_url(child.info) if child is not None else None
+        if url is not None:
+            self._desktop.open_url(url)
+            return
+        log.warning("JupyterLab address of %s refused or gone", key)
+        self._notify.notify(
+            "error",
+            "JupyterLab not opened",
+            "The tunnel's JupyterLab address is gone or does not point at this computer "
+            "over http(s).",
+            critical=True,
+        )
 
     def _copy_ssh(self, key: str) -> None:
         child = self._child(key)
