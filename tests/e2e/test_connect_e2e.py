@@ -377,14 +377,18 @@ async def test_pointing_at_a_session_opens_its_tunnel_ahead_and_connect_takes_it
         assert not log_path.exists()
         assert prewarmed(first) is not None  # the one in use is untouched
 
-        # Warm tunnels: every running session of the user's gets one, silently.
+        # Warm tunnels: the user's newest running sessions get one, silently, as many as
+        # Settings allows (3 by default).
         app.settings.warm_tunnels = True
         app.prewarm.apply()
-        running = {s.id for s in connectable(app.poller.snapshot)}
-        await _until(
-            lambda: {t.session_id for t in app.tunnels.tunnels().values()} >= running,
-            "a tunnel to every running session",
-        )
+        running = [s.id for s in connectable(app.poller.snapshot)]
+        newest = set(running[: app.settings.warm_tunnels_max])
+
+        def with_tunnels() -> set[str | None]:
+            return {t.session_id for t in app.tunnels.tunnels().values() if t.live}
+
+        await _until(lambda: with_tunnels() >= newest, "a tunnel to the newest running sessions")
+        assert with_tunnels() <= newest | {first}  # none past the cap but the one in use
         assert windows_opened() == 1
     finally:
         await app.quit(shutdown_remote=False)
