@@ -74,7 +74,10 @@ def test_a_session_that_stopped_running_loses_its_prewarmed_tunnel() -> None:
 
 def test_warm_tunnels_cover_every_running_session_and_retry_slowly() -> None:
     todo = plan(now=0, connectable=[A, B], intents={}, started={}, tunnels={}, warm_all=True)
-    assert todo.start == (A, B)
+    assert todo.start == (A,)  # one at a time
+    up = {"attach-a": tunnel(A)}
+    then = plan(now=1, connectable=[A, B], intents={}, started={A: 0}, tunnels=up, warm_all=True)
+    assert then.start == (B,)
     failed = plan(now=WARM_RETRY_S - 1, connectable=[A], intents={}, started={A: 0}, tunnels={},
                   warm_all=True)  # fmt: skip
     assert failed.start == ()
@@ -93,6 +96,7 @@ class FakeLauncher:
         self.infos: dict[str, TunnelInfo] = {}
         self.calls: list[tuple[str, str]] = []
         self.memory_mb = memory_mb  # what each live prewarmed tunnel uses
+        self.slow = False
 
     def tunnels(self) -> Mapping[str, TunnelInfo]:
         return self.infos
@@ -101,7 +105,9 @@ class FakeLauncher:
         assert prewarm
         key = f"attach-{session_id}"
         self.calls.append(("attach", label))
-        self.infos[key] = TunnelInfo(key, session_id, TunnelState.CONNECTING, label, prewarmed=True)
+        # Up at once, unless the test holds it coming up.
+        state = TunnelState.CONNECTING if self.slow else TunnelState.READY
+        self.infos[key] = TunnelInfo(key, session_id, state, label, prewarmed=True)
         return key
 
     def retire(self, key: str) -> None:
@@ -216,7 +222,8 @@ def test_warm_tunnels_are_capped_by_count_newest_sessions_first() -> None:
     launcher = FakeLauncher(memory_mb=60.0)
     settings = Settings(warm_tunnels=True, warm_tunnels_max=3, warm_tunnels_max_mb=4000)
     flow = make_flow(launcher, SESSIONS, settings, now)
-    flow.apply()
+    for _ in range(10):  # the periodic checks
+        flow.apply()
     assert [c[1] for c in launcher.calls] == [name for _, name in SESSIONS[:3]]
     now[0] += WARM_RETRY_S * 3
     flow.apply()
@@ -228,7 +235,8 @@ async def test_warm_tunnels_are_capped_by_the_memory_they_use() -> None:
     launcher = FakeLauncher(memory_mb=180.0)  # heavier than expected: measured from /proc
     settings = Settings(warm_tunnels=True, warm_tunnels_max=10, warm_tunnels_max_mb=400)
     flow = make_flow(launcher, SESSIONS, settings, now)
-    flow.apply()  # not measured yet: about 95 MB each is expected
+    for _ in range(10):  # not measured yet: about 95 MB each is expected
+        flow.apply()
     assert len(launcher.running()) == 4
     flow._memory = await asyncio.to_thread(launcher.prewarmed_memory_mb)  # the periodic check
     flow.apply()
@@ -237,6 +245,22 @@ async def test_warm_tunnels_are_capped_by_the_memory_they_use() -> None:
         ("retire", f"attach-{SESSIONS[3][0]}"),
         ("retire", f"attach-{SESSIONS[2][0]}"),
     }  # the oldest sessions' tunnels ended first
+
+
+def test_a_silent_attach_waits_while_another_tunnel_is_coming_up() -> None:
+    """Two clearml-session started together pick the same local ports (8022, 8878…): the
+    loser reconnects every few seconds, for ever."""
+    coming = {"attach-a": tunnel(A, TunnelState.CONNECTING)}
+    todo = plan(now=5, connectable=[A, B], intents={}, started={A: 0}, tunnels=coming,
+                warm_all=True)  # fmt: skip
+    assert todo.start == ()
+    users = {"attach-c": tunnel(C, TunnelState.LAUNCHING, prewarmed=False)}  # a new session
+    pointed = plan(now=5, connectable=[A, B], intents={B: 1}, started={}, tunnels=users,
+                   warm_all=False)  # fmt: skip
+    assert pointed.start == ()
+    ready = {"attach-c": tunnel(C, TunnelState.READY, prewarmed=False)}
+    assert plan(now=5, connectable=[A, B], intents={B: 1}, started={}, tunnels=ready,
+                warm_all=False).start == (B,)  # fmt: skip
 
 
 def test_a_memory_cap_below_one_tunnel_starts_none() -> None:

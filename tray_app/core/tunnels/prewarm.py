@@ -118,13 +118,14 @@ def plan(
     silent = {sid: t for sid, t in live.items() if t.prewarmed}
 
     # Past the memory cap, the warm tunnels of the oldest sessions end first.
-    used = sum(memory.get(t.key, 0.0) for t in silent.values())
+    # A tunnel not measured yet counts as what one is expected to cost.
+    used = sum(memory.get(t.key, WARM_TUNNEL_MB) for t in silent.values())
     for sid in reversed(warm[:]):
         if used <= caps.memory_mb:
             break
         tunnel = silent.get(sid)
         if tunnel is not None and sid not in pointed:
-            used -= memory.get(tunnel.key, 0.0)
+            used -= memory.get(tunnel.key, WARM_TUNNEL_MB)
             warm.remove(sid)
     wanted = set(pointed) | set(warm)
 
@@ -138,7 +139,16 @@ def plan(
 
     budget = MAX_POINTED_STARTS - sum(1 for at in pointed_starts if now - at < POINTED_WINDOW_S)
     start: list[str] = []
-    for sid in connectable:
+    # One at a time, and only once every other tunnel is up: each clearml-session picks its
+    # local ports (8022, 8878, …) when it starts and binds them a few seconds later, so two
+    # started together take the same ports, and the loser reconnects every few seconds forever.
+    if any(t.state is not TunnelState.READY for t in live.values()):
+        return Plan((), tuple(t.key for sid, t in silent.items() if sid not in wanted | kept))
+    # The session pointed at last first, then the warm ones, newest first.
+    by_recency = sorted(pointed, key=lambda sid: pointed[sid], reverse=True)
+    for sid in dict.fromkeys([*by_recency, *connectable]):
+        if start:
+            break
         if sid not in wanted or sid in live or not due(sid):
             continue
         if sid in pointed:

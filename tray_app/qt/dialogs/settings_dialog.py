@@ -106,6 +106,11 @@ class SettingsDialog(QDialog):
         self.poll_interval.setRange(1, 100000)  # validate_settings gives the reason for 5..3600
         self.poll_interval.setSuffix(" s")
         self.poll_interval.setValue(s.poll_interval_s)
+        self.poll_interval.setToolTip(
+            "While you use the tray, or a session or tunnel is coming up. After 10 minutes "
+            "without a look at the menu the tray refreshes every minute, and not at all while "
+            "the screen is locked: a hosted server counts API calls."
+        )
         form.addRow("Refresh every", self.poll_interval)
         self.show_all_users = QCheckBox("Show other users' sessions under “All users”")
         self.show_all_users.setChecked(s.show_all_users)
@@ -155,6 +160,7 @@ class SettingsDialog(QDialog):
         self.warm_max_mb.setSingleStep(100)
         self.warm_max_mb.setValue(s.warm_tunnels_max_mb)
         caps = QHBoxLayout()
+        caps.setContentsMargins(0, 0, 0, 0)  # lined up with the check boxes above it
         caps.addWidget(QLabel("at most"))
         caps.addWidget(self.warm_max)
         caps.addWidget(QLabel("using at most"))
