@@ -1,6 +1,7 @@
 """`python -m benchmarks`: run every benchmark, print one table, write the figures as JSON.
 
-Sections: traffic, latency, startup, idle, ui, logparse, askpass (`--only` picks some). The
+Sections: traffic, latency, startup, idle, ui, logparse, askpass, api_budget (`--only` picks
+some). The
 startup, idle and ui sections need an X display with a tray host; without DISPLAY the runner
 starts itself again under `xvfb-run -a dbus-run-session` and starts trayer (and dunst) there.
 askpass runs its own D-Bus bus and gnome-keyring-daemon.
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from benchmarks.common import REPO, Context, Figure, machine
 
-SECTIONS = ("traffic", "latency", "startup", "idle", "ui", "logparse", "askpass")
+SECTIONS = ("traffic", "latency", "startup", "idle", "ui", "logparse", "askpass", "api_budget")
 NEEDS_DISPLAY = {"startup", "idle", "ui", "logparse"}
 DEFAULT_JSON = REPO / "benchmarks" / "results.json"
 

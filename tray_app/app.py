@@ -48,6 +48,7 @@ from tray_app.core.tunnels import (
 )
 from tray_app.core.view.actions import MenuAction
 from tray_app.core.view.menu import TrayView, coming_up, visible_tunnels
+from tray_app.platform.presence import choose_presence
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ class TrayApplication:
             RefreshSchedule(),
             all_users=lambda: self.settings.show_all_users,
             busy=lambda: coming_up(self.tunnels.tunnels()),
+            presence=choose_presence(),
         )
         self.connection = ServerConnection(on_trouble=self.poller.request_failed)
         self.windows = Windows()
@@ -180,8 +182,7 @@ class TrayApplication:
             self.tunnels,
             attach=lambda sid, name: self.tunnels.attach(sid, name, prewarm=True),
             sessions=lambda: [(s.id, s.name) for s in connectable(self.poller.snapshot)],
-            on_intent=lambda: self.settings.tunnel_on_intent,
-            warm_all=lambda: self.settings.warm_tunnels,
+            settings=lambda: self.settings,
         )
 
         # --- the rest of the workflows ----------------------------------------------------------
@@ -264,7 +265,7 @@ class TrayApplication:
     def _connect_signals(self) -> None:
         spawn, controller, windows = self.tasks.spawn, self.controller, self.windows
         self.tunnel_signals.tunnels_changed.connect(self.tray.update_state)
-        self.tunnel_signals.tunnels_changed.connect(self.poller.refresh_now)
+        self.tunnel_signals.tunnels_changed.connect(lambda: self.poller.refresh_if_stale(3.0))
         self.tunnel_signals.tunnels_changed.connect(
             lambda: windows.retitle_logs(self.tunnels.log_labels())
         )
@@ -324,8 +325,8 @@ class TrayApplication:
 
     def _menu_opening(self) -> None:
         # The user looks now: what the menu shows is checked at once (an answer under a
-        # second old is current), and the open menu follows what the check finds.
-        self.poller.refresh_if_stale(1.0)
+        # second old is current), the normal pace resumes, and the open menu follows.
+        self.poller.looked_at(1.0)
 
     # --- startup and configuration --------------------------------------------------------
     async def start(self) -> None:

@@ -27,7 +27,8 @@ from tray_app import APP_NAME
 TYPE_CHECKING = False  # typing itself is an import this module's fast path does without
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable
+    from collections.abc import Callable, Coroutine
+    from typing import Any
 
     from tray_app.core.server.config import ServerConfig
     from tray_app.core.server.models import Snapshot
@@ -43,6 +44,10 @@ STATUS_FORMATS = ("status", "waybar")
 # The tray answers from memory within milliseconds; one that accepts and then hangs (stopped in
 # a debugger, swapping) must not hold a status bar for long.
 TRAY_TIMEOUT_S = 1.5
+# The whole request to the server (login, pages, retries) ends by this: a server that trickles
+# bytes or a gateway that keeps failing gets a clear "did not answer within" instead of a
+# script waiting a minute and more.
+LIST_DEADLINE_S = 15.0
 
 
 class Failure:
@@ -124,12 +129,17 @@ def load_server_config(path: str | None = None) -> ServerConfig:
 
 
 async def fetch_snapshot(
-    config: ServerConfig, all_users: bool, *, request_timeout: float = 10.0
+    config: ServerConfig,
+    all_users: bool,
+    *,
+    request_timeout: float = 10.0,
+    deadline: float | None = None,
 ) -> Snapshot:
     from tray_app.core.server.api import ClearMLClient, default_headers
     from tray_app.core.server.http_plain import plain_exchange_for
     from tray_app.core.server.sessions import SessionService
 
+    deadline = LIST_DEADLINE_S if deadline is None else deadline
     # A plain-http server without a proxy: the standard library's HTTP, not httpx's ~50 ms of
     # imports (None otherwise: httpx). The API protocol is ClearMLClient's either way.
     exchange = plain_exchange_for(config, request_timeout, default_headers())
@@ -137,7 +147,24 @@ async def fetch_snapshot(
     async with ClearMLClient(
         config, timeout=request_timeout, max_retries=2, exchange=exchange
     ) as client:
-        return await SessionService(client).snapshot(all_users=all_users)
+        return await within(deadline, config.api_server, SessionService(client).snapshot(all_users))
+
+
+async def within(seconds: float, server: str, work: Coroutine[Any, Any, Snapshot]) -> Snapshot:
+    """`work`, or ClearMLUnavailable once `seconds` have passed (the whole request)."""
+    import asyncio
+
+    from tray_app.core.server.errors import ClearMLUnavailable
+
+    try:
+        async with asyncio.timeout(seconds):
+            return await work
+    except TimeoutError:
+        raise ClearMLUnavailable(
+            f"The ClearML server {server} did not send the session list within {seconds:g} s "
+            "(it answers too slowly, or not at all)",
+            server=server,
+        ) from None
 
 
 def failure_of(exc: Exception) -> Failure | None:
@@ -389,7 +416,9 @@ class _ServerSource:
                 client = ClearMLClient(config, timeout=10.0, max_retries=2)
                 await self._stack.enter_async_context(client)
                 self._service = SessionService(client)
-            return await self._service.snapshot(all_users=self.all_users)
+            return await within(
+                LIST_DEADLINE_S, self._service.client.server, self._service.snapshot(self.all_users)
+            )
         except Exception as exc:
             if (failure := failure_of(exc)) is None:
                 raise

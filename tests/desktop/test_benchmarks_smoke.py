@@ -1,5 +1,5 @@
-"""The startup, idle, ui and logparse benchmark sections run end to end (quick sizes, a short
-idle window).
+"""The startup, idle, ui, logparse, askpass and api_budget benchmark sections run end to end
+(quick sizes, a short idle window, a quarter of a scaled hour).
 
 Smoke only: every figure is there and sane (positive, milestones in order, targets judged, a
 menu opened mid-refresh showed the cached snapshot, the SSH login came up against the demo);
@@ -111,3 +111,15 @@ def test_askpass_section_times_the_helper_against_a_real_gnome_keyring(bench: An
     assert recorded.value > 0 and isinstance(recorded.met, bool)
     assert _by_name(figures, "askpass answer, recorded backend (worst").value >= recorded.value
     assert _by_name(figures, "askpass answer, keyring's backend discovery").value > 0
+
+
+def test_api_budget_section_counts_the_trays_calls_and_a_tunnels(bench: Any) -> None:
+    figures = _section("api_budget").run(bench)
+    assert figures and all(f.section == "api_budget" for f in figures)
+    idle = _by_name(figures, "tray itself, idle desktop")
+    before = _by_name(figures, "the same, before this schedule")
+    cli = _by_name(figures, "the same with one tunnel open: the clearml-session CLI's share")
+    locked = _by_name(figures, "the same with the screen locked")
+    assert 0 < idle.value < before.value and isinstance(idle.met, bool)
+    assert cli.value > 0  # the real CLI asks for its task while the tunnel is up
+    assert locked.value == 0 and locked.met is True

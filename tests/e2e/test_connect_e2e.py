@@ -378,15 +378,92 @@ async def test_pointing_at_a_session_opens_its_tunnel_ahead_and_connect_takes_it
         assert not log_path.exists()
         assert prewarmed(first) is not None  # the one in use is untouched
 
-        # Warm tunnels: every running session of the user's gets one, silently.
+        # Warm tunnels: the user's newest running sessions get one, silently, as many as
+        # Settings allows (3 by default).
         app.settings.warm_tunnels = True
         app.prewarm.apply()
-        running = {s.id for s in connectable(app.poller.snapshot)}
-        await _until(
-            lambda: {t.session_id for t in app.tunnels.tunnels().values()} >= running,
-            "a tunnel to every running session",
-        )
+        running = [s.id for s in connectable(app.poller.snapshot)]
+        newest = set(running[: app.settings.warm_tunnels_max])
+
+        def with_tunnels() -> set[str | None]:
+            return {t.session_id for t in app.tunnels.tunnels().values() if t.live}
+
+        await _until(lambda: with_tunnels() >= newest, "a tunnel to the newest running sessions")
+        assert with_tunnels() <= newest | {first}  # none past the cap but the one in use
         assert windows_opened() == 1
+    finally:
+        await app.quit(shutdown_remote=False)
+    assert client_env.network_attempts() == []
+
+
+@pytest.mark.timeout(420)
+async def test_a_tunnel_lost_for_over_30_s_is_reported_once_and_once_more_when_it_is_back(
+    qapp: Any,
+    emulator_factory: Any,
+    clearml_client_env: Any,
+    isolated_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server and the session's sshd go away for 45 s under a connected session: one
+    "Session unreachable" once the outage passes ~30 s, one "Session reachable again" when the
+    tunnel answers again, and no other word about it in between."""
+    from tray_app.core.settings.settings import Settings, save_settings
+    from tray_app.core.tunnels.model import TunnelState
+    from tray_app.core.tunnels.ssh_config import SshConfig
+
+    if shutil.which("ssh") is None:
+        pytest.skip("needs the OpenSSH client")
+    emu: EmulatorHandle = emulator_factory(sessions=0, agent_tick=0.3)
+    client_env = clearml_client_env(emu)
+    _guard_children(monkeypatch, client_env)
+    record = _editor_on_path(tmp_path, monkeypatch, "ms-vscode-remote.remote-ssh")
+    save_settings(Settings(tunnel_retry_limit=20), [])
+    SshConfig().ensure_include()
+
+    app = _tray(client_env)
+    said: list[tuple[str, str]] = []
+    real_notify = app.notifier.notify
+
+    def notify(kind: str, title: str, body: str, *args: Any, **kwargs: Any) -> bool:
+        said.append((kind, title))
+        return real_notify(kind, title, body, *args, **kwargs)
+
+    monkeypatch.setattr(app.notifier, "notify", notify)
+    try:
+        await app.start()
+        await app.launch(Preset(name="outage", queue="sessions", project="DevOps"))
+        await _until(lambda: _windows_opened(record) == 1, "the editor on the session")
+        (tunnel,) = [t for t in app.tunnels.tunnels().values() if t.session_id]
+        before = len(said)
+        lost_at = asyncio.get_running_loop().time()
+        await asyncio.to_thread(emu.stop)
+        await _until(
+            lambda: ("tunnel_problems", "Session unreachable") in said, "the outage notice", 90
+        )
+        assert asyncio.get_running_loop().time() - lost_at >= 30.0
+        await asyncio.sleep(max(0.0, 45.0 - (asyncio.get_running_loop().time() - lost_at)))
+        await asyncio.to_thread(emu.start)
+
+        def back() -> bool:
+            info = app.tunnels.tunnel_for(tunnel.session_id or "")
+            return (
+                info is not None
+                and info.state == TunnelState.READY
+                and (
+                    "tunnel_problems",
+                    "Session reachable again",
+                )
+                in said
+            )
+
+        await _until(back, "the tunnel to answer again", 180)
+        outage = [s for s in said[before:] if s[0] in ("tunnel_problems", "session_failed")]
+        assert outage == [
+            ("tunnel_problems", "Session unreachable"),
+            ("tunnel_problems", "Session reachable again"),
+        ], said[before:]
+        assert _windows_opened(record) == 1
     finally:
         await app.quit(shutdown_remote=False)
     assert client_env.network_attempts() == []

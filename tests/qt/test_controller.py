@@ -179,6 +179,42 @@ def test_copy_session_password_comes_from_the_tunnel(qapp: Any) -> None:
     assert messages[-1][2] is True
 
 
+def test_a_copied_session_password_leaves_the_clipboard_after_a_while(
+    qapp: Any, qtbot: Any
+) -> None:
+    """Clipboard managers and other programs read the clipboard: the password goes again
+    (after 30 s in the tray; a tenth of a second here)."""
+    desktop = QtDesktop()
+    desktop.copy_secret("s3cret-pw", clear_after_s=0.1)
+    assert QGuiApplication.clipboard().text() == "s3cret-pw"
+    qtbot.waitUntil(lambda: QGuiApplication.clipboard().text() == "", timeout=5000)
+
+
+def test_the_clipboard_is_left_alone_when_something_else_was_copied_since(
+    qapp: Any, qtbot: Any
+) -> None:
+    desktop = QtDesktop()
+    desktop.copy_secret("s3cret-pw", clear_after_s=0.1)
+    QGuiApplication.clipboard().setText("the user's own text")
+    qtbot.wait(400)  # past the moment the password would have been cleared
+    assert QGuiApplication.clipboard().text() == "the user's own text"
+
+
+def test_copy_session_password_clears_it_after_30_seconds(qapp: Any, monkeypatch: Any) -> None:
+    from tray_app.core.ports import SECRET_CLIPBOARD_S
+
+    timers: list[int] = []
+    monkeypatch.setattr(
+        "tray_app.qt.desktop.QTimer.singleShot", lambda ms, callback: timers.append(ms)
+    )
+    controller = controller_for()
+    messages: list[tuple[str, str, bool]] = []
+    controller.message.connect(lambda *m: messages.append(m))
+    controller.handle("copy_password", "abc")
+    assert SECRET_CLIPBOARD_S == 30 and timers == [30_000]
+    assert "30 seconds" in messages[-1][1]
+
+
 def test_open_jupyter_opens_only_http_to_the_sessions_own_machine(
     qapp: Any, monkeypatch: Any
 ) -> None:

@@ -104,7 +104,7 @@ async def test_refresh_if_stale_uses_the_clock(qapp: Any, emulator: EmulatorHand
 
 async def test_loop_polls_again_when_woken(qapp: Any, emulator: EmulatorHandle) -> None:
     client, service = _service(emulator)
-    schedule = RefreshSchedule(interval=3600, busy_interval=3600, rng=lambda: 0.5)
+    schedule = RefreshSchedule(interval=3600, retry_first=3600, rng=lambda: 0.5)
     poller = Poller(schedule)
     poller.set_source(service.snapshot, emulator.url)
     before = emulator.state.count_requests("tasks.get_all_ex")
@@ -201,3 +201,79 @@ async def test_the_first_failed_request_turns_the_tray_offline_while_it_retries(
     await poller.poll_once()
     assert poller.status.state in (TrayState.OK, TrayState.BUSY)
     await connection.close()
+
+
+class FakePresence:
+    """A presence backend the test flips by hand."""
+
+    def __init__(self) -> None:
+        self.away = False
+        self.on_change: Any = None
+        self.stopped = False
+
+    async def start(self, on_change: Any) -> None:
+        self.on_change = on_change
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+    def set(self, away: bool) -> None:
+        self.away = away
+        self.on_change(away)
+
+
+def _counting_fetch() -> tuple[Any, list[bool]]:
+    calls: list[bool] = []
+
+    async def fetch(all_users: bool) -> Snapshot:
+        calls.append(all_users)
+        return Snapshot(sessions=(), fetched_at=datetime.now(UTC))
+
+    return fetch, calls
+
+
+async def _until_true(predicate: Any, limit_s: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    while not predicate():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_nothing_is_polled_while_the_screen_is_locked_and_once_on_unlock(qapp: Any) -> None:
+    """A locked desktop left overnight costs the server no call; unlocking refreshes at once."""
+    presence = FakePresence()
+    fetch, calls = _counting_fetch()
+    fast = RefreshSchedule(interval=0.02, idle_interval=0.02, rng=lambda: 0.5)
+    poller = Poller(fast, presence=presence)
+    poller.set_source(fetch, "http://127.0.0.1:9")
+    poller.start()
+    try:
+        await _until_true(lambda: presence.on_change is not None and len(calls) >= 3)
+        presence.set(True)
+        locked_at = len(calls)
+        poller.refresh_now()  # a tunnel changing meanwhile does not poll either
+        await asyncio.sleep(0.3)  # ~15 polls' worth of time at this pace
+        assert len(calls) <= locked_at + 1  # at most the one already under way
+        assert poller.away
+        presence.set(False)
+        await _until_true(lambda: len(calls) > locked_at + 1)
+    finally:
+        await poller.stop()
+    assert presence.stopped
+
+
+async def test_opening_the_menu_refreshes_and_brings_back_the_normal_pace(qapp: Any) -> None:
+    now = [0.0]
+    fetch, _calls = _counting_fetch()
+    poller = Poller(RefreshSchedule(rng=lambda: 0.5), monotonic=lambda: now[0])
+    poller.set_source(fetch, "http://127.0.0.1:9")
+    await poller.poll_once()
+    now[0] = 1800.0  # nobody looked for half an hour
+    assert poller.idle_for() == 1800.0
+    assert poller.schedule.next_delay(poller.status, idle_for=poller.idle_for()) == 60
+    poller.set_away(True)
+    poller.status = PollStatus(TrayState.OK, last_success=datetime.now(UTC) - timedelta(seconds=30))
+    assert poller.looked_at() is True  # stale data: refreshed at once
+    assert poller.idle_for() == 0.0 and not poller.away  # someone is there after all
+    assert poller.schedule.next_delay(poller.status, idle_for=poller.idle_for()) == 15

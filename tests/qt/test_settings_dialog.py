@@ -57,6 +57,24 @@ def test_edits_round_trip_through_the_settings_file(qtbot: QtBot, tmp_path: Path
     assert load_settings(path).settings == settings
 
 
+def test_the_warm_tunnel_caps_are_set_in_the_dialog(qtbot: QtBot) -> None:
+    dialog = _dialog(qtbot)
+    accepted: list[Settings] = []
+    dialog.settings_accepted.connect(accepted.append)
+    assert not dialog.warm_max.isEnabled()  # only with warm tunnels on
+    dialog.warm_tunnels.setChecked(True)
+    assert dialog.warm_max.isEnabled() and dialog.warm_max_mb.isEnabled()
+    dialog.warm_max.setValue(5)
+    dialog.warm_max_mb.setValue(800)
+    assert dialog.try_accept()
+    (settings,) = accepted
+    assert (settings.warm_tunnels, settings.warm_tunnels_max, settings.warm_tunnels_max_mb) == (
+        True,
+        5,
+        800,
+    )
+
+
 def test_invalid_values_keep_the_dialog_open_with_the_reason(qtbot: QtBot) -> None:
     dialog = _dialog(qtbot)
     accepted: list[Any] = []

@@ -120,6 +120,113 @@ def test_malformed_lines_are_ignored(qapp: Any, qtbot: QtBot) -> None:
     instance.close()
 
 
+class RawClient:
+    """A plain AF_UNIX client that writes what it is told and reads without blocking."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(socket_path())
+        self.sock.setblocking(False)
+        self.received = b""
+        self.closed = False
+
+    def send_some(self, data: bytes) -> int:
+        """As much of `data` as the socket takes now (the tray may have stopped reading)."""
+        try:
+            return self.sock.send(data)
+        except (BlockingIOError, BrokenPipeError, ConnectionResetError):
+            return 0
+
+    def poll(self) -> bool:
+        """Read what arrived; True once the tray has closed the connection."""
+        try:
+            while chunk := self.sock.recv(65536):
+                self.received += chunk
+            self.closed = True
+        except BlockingIOError:
+            pass
+        except ConnectionResetError:
+            self.closed = True
+        return self.closed
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_a_client_that_never_sends_a_newline_is_cut_off_at_the_request_cap(
+    qapp: Any, qtbot: QtBot
+) -> None:
+    """Before, Qt buffered all of it (126 MB → 582 MB, never freed); now the tray reads at most
+    the cap, answers once and drops the client, and the next client is served."""
+    instance = SingleInstance()
+    assert instance.listen()
+    received: list[dict[str, Any]] = []
+    instance.handler = lambda m: received.append(m) or Reply(True)
+    hog = RawClient()
+    sent = 0
+    block = b"x" * 65536
+
+    def cut_off() -> bool:
+        nonlocal sent
+        sent += hog.send_some(block)
+        return hog.poll()
+
+    try:
+        qtbot.waitUntil(cut_off, timeout=10000)
+        assert b'"ok": false' in hog.received and b"too long" in hog.received
+        assert not instance._connections
+        after = RawClient()
+        after.send_some(b'{"cmd": "show"}\n')
+        qtbot.waitUntil(lambda: bool(received), timeout=5000)
+        assert received == [{"cmd": "show"}]
+        after.close()
+    finally:
+        hog.close()
+        instance.close()
+
+
+def test_json_nested_too_deeply_is_ignored_and_the_next_request_is_answered(
+    qapp: Any, qtbot: QtBot
+) -> None:
+    """`[[[[…` used to raise RecursionError out of the slot, and the request behind it was lost."""
+    instance = SingleInstance()
+    assert instance.listen()
+    received: list[dict[str, Any]] = []
+    instance.handler = lambda m: received.append(m) or Reply(True, "shown")
+    client = RawClient()
+    try:
+        deep = b"[" * 30000 + b"]" * 30000 + b"\n"
+        payload = deep + b'{"cmd": "show"}\n'
+        client.sock.setblocking(True)
+        client.sock.sendall(payload)
+        client.sock.setblocking(False)
+        qtbot.waitUntil(lambda: bool(received), timeout=5000)
+        assert received == [{"cmd": "show"}]
+        qtbot.waitUntil(lambda: client.poll() or b"\n" in client.received, timeout=5000)
+        assert b"shown" in client.received
+    finally:
+        client.close()
+        instance.close()
+
+
+def test_a_client_that_does_not_finish_its_request_in_time_is_dropped(
+    qapp: Any, qtbot: QtBot
+) -> None:
+    instance = SingleInstance(client_timeout_s=0.3)
+    assert instance.listen()
+    client = RawClient()
+    try:
+        assert client.send_some(b'{"cmd": "sh') > 0  # …and nothing more
+        qtbot.waitUntil(client.poll, timeout=5000)
+        assert client.received == b""
+        assert not instance._connections
+    finally:
+        client.close()
+        instance.close()
+
+
 # The CLI in a subprocess that reports whether it imported Qt.
 _QT_CHECK = (
     "import sys\n"

@@ -25,15 +25,16 @@ def main() -> int:
 
         config = ConfigWrapper._init()
         result["api_server"] = Session.get_api_server_host(config)
-        for key, getter in (
-            ("web_server", Session.get_app_server_host),
-            ("files_server", Session.get_files_server_host),
-        ):
-            try:
-                result[key] = getter(config)
-            except ValueError as exc:
-                result[key] = None
-                result["error"] = f"ValueError: {exc}"
+        try:
+            result["web_server"] = Session.get_app_server_host(config)
+        except Exception as exc:  # no web server: the SDK cannot build a session
+            result["web_server"] = None
+            result["error"] = f"{type(exc).__name__}: {exc}"
+        try:
+            result["files_server"] = Session.get_files_server_host(config)
+        except Exception as exc:  # raised only where the SDK uploads or downloads a file
+            result["files_server"] = None
+            result["files_server_error"] = f"{type(exc).__name__}: {exc}"
         # The same expressions as Session._connect and
         # backend_api.utils.get_http_session_with_retry.
         token = ENV_AUTH_TOKEN.get()

@@ -32,6 +32,7 @@ class Recorder:
     opened_urls: list[str] = field(default_factory=list)
     ups: list[tuple[TunnelInfo, str]] = field(default_factory=list)
     copied: list[str] = field(default_factory=list)
+    secrets_copied: list[tuple[str, float]] = field(default_factory=list)
     editors: list[TunnelInfo] = field(default_factory=list)
     editor_checks: int = 0
     live: list[set[str]] = field(default_factory=list)
@@ -64,6 +65,10 @@ class Recorder:
     # Desktop
     def copy(self, text: str) -> None:
         self.copied.append(text)
+
+    def copy_secret(self, text: str, clear_after_s: float = 30.0) -> None:
+        self.copied.append(text)
+        self.secrets_copied.append((text, clear_after_s))
 
     def open_url(self, url: str) -> bool:
         self.opened_urls.append(url)

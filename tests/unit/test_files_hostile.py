@@ -68,7 +68,7 @@ def test_a_missing_optional_include_is_still_skipped_as_the_sdk_does(isolated_ho
     assert load_server_config(env=env).api_server == "http://127.0.0.1:8008"
 
 
-@pytest.mark.parametrize("key", ["api_server", "host", "web_server", "files_server"])
+@pytest.mark.parametrize("key", ["api_server", "host", "web_server"])
 def test_a_server_given_as_an_object_is_an_error_not_the_hosted_server(
     isolated_home: Path, key: str
 ) -> None:
@@ -78,6 +78,16 @@ def test_a_server_given_as_an_object_is_an_error_not_the_hosted_server(
     env = conf(isolated_home, base + f'api {{ {key} {{ url: "http://x" }} }}\n' + CREDENTIALS)
     with pytest.raises(ConfigInvalid, match=f"'api.{key}' must be a text value, not an object"):
         load_server_config(env=env)
+
+
+def test_a_files_server_given_as_an_object_leaves_it_unknown_and_the_tray_running(
+    isolated_home: Path,
+) -> None:
+    """The tray never talks to the files server: what the SDK cannot read there is not a
+    reason to stop (and never the hosted files server either)."""
+    env = conf(isolated_home, GOOD + 'api { files_server { url: "http://x" } }\n')
+    config = load_server_config(env=env)
+    assert config.api_server == "http://127.0.0.1:8008" and config.files_server == ""
 
 
 def test_credentials_given_as_a_list_are_an_error(isolated_home: Path) -> None:

@@ -4,11 +4,14 @@ test_list_command_cli.py for the real subprocess against a running emulator)."""
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from support.hostile_server import HostileRequest, HostileServer, Pause, Reply, make_jwt
 
 from tray_app import list_command
 from tray_app.core.server.config import ServerConfig
@@ -230,3 +233,35 @@ def test_table_shows_hostile_names_as_one_plain_line():
     assert "\x1b" not in table and "\r" not in table and "\u202e" not in table
     assert "name fake-row RUNNINGexe.txt" in lines[1]
     assert max(len(line) for line in lines) < 400  # a 5000-character name is cut
+
+
+def test_the_whole_list_request_has_a_deadline_of_at_most_15_s():
+    assert 0 < list_command.LIST_DEADLINE_S <= 15
+
+
+@pytest.mark.parametrize("plain_http", [True, False], ids=["http.client", "httpx"])
+def test_a_server_that_trickles_bytes_fails_list_at_the_deadline_in_words(
+    monkeypatch, capsys, plain_http
+):
+    """Each read is quick (one byte every 20 ms), so no per-read timeout ever fires: only the
+    deadline of the whole request ends it, with a sentence and exit 4."""
+
+    def trickle(request: HostileRequest) -> Reply:
+        return Reply(
+            200, {}, itertools.chain.from_iterable((b" ", Pause(0.02)) for _ in itertools.count())
+        )
+
+    monkeypatch.setattr(list_command, "LIST_DEADLINE_S", 0.5)
+    if not plain_http:
+        monkeypatch.setattr(
+            "tray_app.core.server.http_plain.plain_exchange_for", lambda *a, **k: None
+        )
+    with HostileServer(trickle) as srv:
+        config = ServerConfig(srv.url, srv.url, "", auth_token=make_jwt(
+            {"identity": {"user": "u1"}, "iat": time.time(), "exp": time.time() + 3600}
+        ))  # fmt: skip
+        monkeypatch.setattr(list_command, "load_server_config", lambda path=None: config)
+        assert list_command.run_list(args(json=True)) == EXIT_UNAVAILABLE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "did not send the session list within 0.5 s" in err

@@ -232,3 +232,37 @@ def test_list_from_the_server_skips_httpx_and_once_cached_pyhocon(emulator_facto
         line = next(x for x in run.stderr.splitlines() if x.startswith("HEAVY:"))
         heavy.append(line.removeprefix("HEAVY:"))
     assert heavy == ["pyhocon,pyparsing", ""]
+
+
+@pytest.mark.parametrize(
+    ("files_server", "env"),
+    [
+        ("s3://bucket/prefix", {}),
+        ("gs://bucket/folder/", {}),
+        ("azure://account.blob.core.windows.net/container", {}),
+        ("/mnt/shared/clearml-files", {}),
+        ('"file:///mnt/shared/clearml-files"', {}),
+        ('""', {}),
+        ("8081", {}),  # not text: the SDK fails when it stores a file; the tray has no use for it
+        ("http://127.0.0.1:8081", {"CLEARML_FILES_HOST": "s3://bucket/from-env"}),
+    ],
+)
+def test_list_works_with_every_files_server_the_sdk_takes(
+    emulator_factory, tmp_path, files_server, env
+):
+    """A team keeping artifacts on S3, GCS, Azure or a shared folder uses the tray as is: it
+    never talks to the files server."""
+    emu = emulator_factory(sessions=6)
+    conf = tmp_path / "clearml.conf"
+    conf.write_text(emu.conf_text + f"\napi.files_server: {files_server}\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "tray_app", "--config-file", str(conf), "list", "--json",
+         "--no-tray"],
+        capture_output=True, text=True, timeout=60, cwd=REPO,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith(("CLEARML_", "TRAINS_"))},
+             "PYTHONPATH": str(REPO), **env},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert {s["id"] for s in json.loads(result.stdout)["sessions"]} == set(
+        live(emu.state, own_only=True)
+    )

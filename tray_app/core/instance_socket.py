@@ -5,7 +5,14 @@ AF_UNIX stream socket at `socket_path()`. Headless commands such as `clearml-tra
 it with the `socket` module so that they never import PySide6. The protocol is one JSON object
 per line each way: a request {"cmd": …} and one reply {"ok": bool, "message": str, …}.
 
-Tested in tests/unit/view/test_shared_snapshot.py (a real AF_UNIX socket).
+Both readers are bounded (`decode_message`): a request line is at most MAX_REQUEST_BYTES (a
+request is a command and a session id), JSON is nested at most MAX_DEPTH levels (deeper would
+reach Python's recursion limit while it is parsed), and the tray drops a client that has not
+finished its request within CLIENT_TIMEOUT_S. So a client that never sends a newline, or sends
+`[[[[…`, costs the tray a few kilobytes for a few seconds.
+
+Tested in tests/unit/view/test_shared_snapshot.py (a real AF_UNIX socket),
+tests/unit/test_instance_socket_caps.py and tests/qt/test_single_instance.py.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import _socket
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -23,6 +31,41 @@ from tray_app.core.runtime_dir import private_runtime_dir
 
 # A reply line larger than this is not the tray's (a snapshot of 1000 sessions is ~1.5 MB).
 MAX_REPLY_BYTES = 64 * 1024 * 1024
+# A request is {"cmd": "connect", "session_id": "…"}: well under a kilobyte.
+MAX_REQUEST_BYTES = 64 * 1024
+# The protocol's objects are two levels deep; json.loads recurses once per level.
+MAX_DEPTH = 8
+# A client connects, writes its line and waits for the answer: seconds at most.
+CLIENT_TIMEOUT_S = 5.0
+
+# JSON strings (with their escapes), whose brackets do not nest anything.
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"?')
+_BRACKETS = re.compile(rb"[\[\]{}]")
+
+
+def nesting_depth(data: bytes, stop_after: int = MAX_DEPTH) -> int:
+    """How deeply the JSON text `data` nests arrays and objects (counting stops just past
+    `stop_after`: linear, with no recursion, whatever the input)."""
+    depth = deepest = 0
+    for bracket in _BRACKETS.findall(_STRINGS.sub(b"", data)):
+        depth += 1 if bracket in b"[{" else -1
+        if depth > deepest:
+            deepest = depth
+            if deepest > stop_after:
+                break
+    return deepest
+
+
+def decode_message(line: bytes, max_depth: int = MAX_DEPTH) -> dict[str, object] | None:
+    """One line of the protocol as a JSON object; None when it is not one (not JSON, not an
+    object, nested deeper than `max_depth`)."""
+    if nesting_depth(line, max_depth) > max_depth:
+        return None
+    try:
+        message = json.loads(line.decode("utf-8", "replace"))
+    except (ValueError, RecursionError):
+        return None
+    return message if isinstance(message, dict) else None
 
 
 def socket_path() -> str:
@@ -80,9 +123,4 @@ def ask_running(
             sock.close()
     except (OSError, ValueError):
         return None  # no socket, refused (stale), timed out, or a path too long
-    line = b"".join(chunks).split(b"\n", 1)[0]
-    try:
-        answer = json.loads(line.decode("utf-8", "replace"))
-    except json.JSONDecodeError:
-        return None
-    return answer if isinstance(answer, dict) else None
+    return decode_message(b"".join(chunks).split(b"\n", 1)[0])

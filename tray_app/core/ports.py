@@ -58,10 +58,19 @@ class Notify(Protocol):
     ) -> bool: ...
 
 
+# A secret put in the clipboard (a session password) is taken out again after this long, if
+# it is still there: other programs and clipboard managers read the clipboard too.
+SECRET_CLIPBOARD_S = 30.0
+
+
 class Desktop(Protocol):
     """What the desktop does for us: clipboard, URLs, detached programs."""
 
     def copy(self, text: str) -> None: ...
+
+    def copy_secret(self, text: str, clear_after_s: float = SECRET_CLIPBOARD_S) -> None:
+        """`copy`, then clear the clipboard after `clear_after_s` if it still holds `text`."""
+        ...
 
     def open_url(self, url: str) -> bool: ...
 

@@ -157,7 +157,8 @@ class EmulatorApp:
             latency = state.faults.latency
         if latency > 0:
             await asyncio.sleep(latency)
-        if fault is not None:
+        late = fault is FaultKind.GATEWAY_TIMEOUT_AFTER
+        if fault is not None and not late:
             if fault is FaultKind.DROP:
                 # Read the whole request first: closing with some of it still unread makes the
                 # kernel reset the connection (ECONNRESET) instead of a plain close, at random.
@@ -218,6 +219,12 @@ class EmulatorApp:
             response_bytes=len(response.body),
         )
         state.record_request(record)
+        if late:
+            return Response(
+                b"<html><body><h1>504 Gateway Time-out</h1></body></html>",
+                status_code=504,
+                media_type="text/html",
+            )
         return response
 
     def _parse_body(self, raw: bytes, name: str) -> dict[str, Any]:

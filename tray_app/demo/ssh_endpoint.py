@@ -8,6 +8,13 @@ fixed ones, so that several demos and test runs share the machine), takes the se
 "localhost" means the session's own address, where tiny HTTP responders stand in for JupyterLab
 and the VS Code server. So the real `clearml-session` CLI completes its tunnel against the demo.
 
+Each endpoint holds four listening sockets. A demo with 20,000 sessions would need far more file
+descriptors than a process has (1,024 by default): endpoints are bounded to what the limit
+allows (at most MAX_ENDPOINTS), given first to sessions that already have one (a tunnel through
+it stays up), then to the user's own sessions, newest first, then to everyone else's. The rest
+have none, said once in the log; a descriptor shortage anyway stops this round quietly instead
+of failing session after session.
+
 Tested in tests/unit/demo/test_demo_ssh_endpoint.py.
 """
 
@@ -15,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import logging
 import shlex
@@ -35,6 +43,25 @@ from tray_app.demo.state import EmulatorState
 log = logging.getLogger(__name__)
 
 LOCAL_NAMES = ("localhost", "127.0.0.1", "::1", "")
+MAX_ENDPOINTS = 200
+FDS_PER_ENDPOINT = 4  # two SSH listeners (the port and the stable one), JupyterLab, VS Code
+# The API's own sockets and connections, the SSH connections being served, files, the loop.
+RESERVED_FDS = 256
+_NO_FDS = (errno.EMFILE, errno.ENFILE)
+
+
+def endpoint_budget(soft_limit: int | None = None) -> int:
+    """How many session endpoints fit under the process's file descriptor limit."""
+    if soft_limit is None:
+        try:
+            import resource
+
+            soft_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        except (ImportError, OSError, ValueError):  # no such limit here (Windows)
+            soft_limit = 2048
+        if soft_limit < 0:  # RLIM_INFINITY
+            soft_limit = 1 << 20
+    return max(1, min(MAX_ENDPOINTS, (soft_limit - RESERVED_FDS) // FDS_PER_ENDPOINT))
 
 
 @dataclass
@@ -122,13 +149,46 @@ async def _session_process(process: asyncssh.SSHServerProcess[str]) -> None:
 class SessionEndpoints:
     """Keeps one SSH endpoint per ready, running demo session."""
 
-    def __init__(self, state: EmulatorState) -> None:
+    def __init__(self, state: EmulatorState, max_endpoints: int | None = None) -> None:
         self.state = state
+        self.max_endpoints = max_endpoints if max_endpoints is not None else endpoint_budget()
         self._endpoints: dict[str, _Endpoint] = {}
         self._failed: dict[str, SessionPorts] = {}  # ports a session was moved away from
         self._host_key: Any = None
+        self._left_out = 0  # sessions without an endpoint at the last sync (logged on change)
+
+    @property
+    def served(self) -> set[str]:
+        """The sessions that have an endpoint now."""
+        return set(self._endpoints)
 
     def _wanted(self) -> dict[str, tuple[str, SessionPorts]]:
+        """The sessions that get an endpoint, at most `max_endpoints` of them."""
+        candidates = self._candidates()
+        with self.state.lock:
+            me = self.state.current_user_id
+            rank = {
+                tid: (tid not in self._endpoints, task.get("user") != me, task.get("started") or "")
+                for tid, task in self.state.tasks.items()
+                if tid in candidates
+            }
+        # Kept ones first, then the user's own, newest first ("started" is ISO 8601 text).
+        order = sorted(rank, key=lambda tid: rank[tid][2], reverse=True)
+        order.sort(key=lambda tid: rank[tid][:2])
+        chosen = order[: self.max_endpoints]
+        left_out = len(order) - len(chosen)
+        if left_out and not self._left_out:  # said when it begins, not at every change
+            log.warning(
+                "demo: SSH endpoints for %d of %d running sessions (at most %d: the file "
+                "descriptor limit); the other sessions cannot be connected to",
+                len(chosen),
+                len(order),
+                self.max_endpoints,
+            )
+        self._left_out = left_out
+        return {tid: candidates[tid] for tid in chosen}
+
+    def _candidates(self) -> dict[str, tuple[str, SessionPorts]]:
         wanted: dict[str, tuple[str, SessionPorts]] = {}
         with self.state.lock:
             for task in self.state.tasks.values():
@@ -167,6 +227,15 @@ class SessionEndpoints:
             try:
                 self._endpoints[task_id] = await self._open(task_id, address, ports)
             except OSError as exc:
+                if exc.errno in _NO_FDS:
+                    # Out of descriptors (a lower limit than it looked, other files open):
+                    # serve what is open, and try no more than that from now on.
+                    self.max_endpoints = max(1, len(self._endpoints))
+                    log.warning(
+                        "demo: no file descriptors left for more SSH endpoints; serving %d",
+                        len(self._endpoints),
+                    )
+                    break
                 # Another program holds a port (a second emulator, a real Jupyter): move the
                 # session to free ports and publish them, as a remote side would on start.
                 self._failed[task_id] = ports  # the next sync opens the new ones

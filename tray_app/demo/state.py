@@ -37,6 +37,9 @@ class FaultKind(StrEnum):
 
     ERROR_500 = "500"
     BAD_GATEWAY = "502"
+    # The request is carried out, then the gateway in front answers 504 (it gave up waiting):
+    # a change that went through without the client hearing so.
+    GATEWAY_TIMEOUT_AFTER = "504-after"
     TOKEN_EXPIRED = "401"
     DROP = "drop"
     MALFORMED = "malformed"

@@ -13,13 +13,14 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal, SignalInstance
 
-from tray_app.core.ports import Desktop
+from tray_app.core.ports import SECRET_CLIPBOARD_S, Desktop
 from tray_app.core.server.connection import ServerConnection
 from tray_app.core.server.errors import ClearMLError
 from tray_app.core.server.models import LogLine, Session, Snapshot
 from tray_app.core.server.sessions import SessionService
 from tray_app.core.tasks import Tasks
 from tray_app.core.tunnels import ConnectFlow, TunnelRegistry
+from tray_app.core.tunnels.registry import tunnel_jupyter_url
 from tray_app.core.untrusted import safe_http_url
 from tray_app.core.view.actions import MenuAction
 from tray_app.core.view.menu import ssh_command
@@ -129,11 +130,7 @@ class Controller(QObject):
         offered = (tunnel.jupyter_url if tunnel else None) or (
             session.jupyter_url if session else ""
         )
-        url = (
-            safe_http_url(tunnel.jupyter_url, "localhost")
-            if tunnel and tunnel.jupyter_url
-            else None
-        )
+        url = tunnel_jupyter_url(tunnel) if tunnel else None
         if url is None and session is not None and session.jupyter_url:
             url = safe_http_url(session.jupyter_url, session.public_address or "")
         if url:
@@ -178,8 +175,13 @@ class Controller(QObject):
         if not password:
             self.message.emit("Session password", "This tunnel has no known password.", True)
             return
-        self._desktop.copy(password)
-        self.message.emit("Session password copied", "Paste it where the editor asks.", False)
+        self._desktop.copy_secret(password)
+        self.message.emit(
+            "Session password copied",
+            f"Paste it where the editor asks; it leaves the clipboard in "
+            f"{SECRET_CLIPBOARD_S:.0f} seconds.",
+            False,
+        )
 
     def open_web(self, session_id: str) -> None:
         session = self._session(session_id)

@@ -5,13 +5,26 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 
-from PySide6.QtCore import QProcess, QProcessEnvironment, QUrl
+from PySide6.QtCore import QProcess, QProcessEnvironment, QTimer, QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication
+
+from tray_app.core.ports import SECRET_CLIPBOARD_S
 
 
 class QtDesktop:
     def copy(self, text: str) -> None:
         QGuiApplication.clipboard().setText(text)
+
+    def copy_secret(self, text: str, clear_after_s: float = SECRET_CLIPBOARD_S) -> None:
+        self.copy(text)
+
+        def clear_if_ours() -> None:
+            clipboard = QGuiApplication.clipboard()
+            # Something copied since (by the user, by another program) is theirs: left alone.
+            if clipboard.text() == text:
+                clipboard.clear()
+
+        QTimer.singleShot(int(clear_after_s * 1000), clear_if_ours)
 
     def open_url(self, url: str) -> bool:
         return bool(QDesktopServices.openUrl(QUrl(url)))

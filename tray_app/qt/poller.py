@@ -1,15 +1,23 @@
-"""Periodic snapshot refresh on the asyncio (qasync) loop; results go out as Qt signals."""
+"""Periodic snapshot refresh on the asyncio (qasync) loop; results go out as Qt signals.
+
+How often is `RefreshSchedule`'s decision (core/server/refresh.py): 15 s while someone looks or
+something is coming up, 60 s when nobody has opened the menu for 10 minutes, and nothing at all
+while the screen is locked or the machine sleeps (`Presence`, core/presence.py); the menu
+opening, and someone coming back, refresh at once.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from PySide6.QtCore import QObject, Signal
 
+from tray_app.core.presence import NoPresence, Presence
 from tray_app.core.server.errors import ClearMLError, ClearMLUnavailable
 from tray_app.core.server.models import Session, Snapshot
 from tray_app.core.server.refresh import (
@@ -44,6 +52,8 @@ class Poller(QObject):
         busy: Callable[[], bool] = lambda: False,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         fetch_deadline: float = FETCH_DEADLINE_S,
+        presence: Presence | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
         self.fetch_deadline = fetch_deadline
@@ -51,11 +61,17 @@ class Poller(QObject):
         self._all_users = all_users
         self._busy = busy
         self._clock = clock
+        self._presence = presence or NoPresence()
+        self._monotonic = monotonic
+        self._looked_at = monotonic()  # the user's last look (menu, window); start counts
+        self.away = False  # screen locked or asleep: no polls
+        self.polls = 0  # snapshots asked for (the benchmark counts them)
         self._fetch: Fetch | None = None
         self.status = PollStatus(TrayState.CONNECTING)
         self.snapshot: Snapshot | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._presence_start: asyncio.Future[None] | None = None
         self._generation = 0  # a new source invalidates an answer still in flight
         self._polling = False
 
@@ -89,8 +105,10 @@ class Poller(QObject):
     def start(self) -> None:
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._run())
+            self._presence_start = asyncio.ensure_future(self._presence.start(self.set_away))
 
     async def stop(self) -> None:
+        await self._presence.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -118,6 +136,29 @@ class Poller(QObject):
             return True
         return False
 
+    def looked_at(self, max_age_s: float = 5.0) -> bool:
+        """The user opened the menu (or a window): polling goes back to the normal pace and
+        data older than `max_age_s` is refreshed at once. Someone is evidently there, whatever
+        the lock signals last said."""
+        self._looked_at = self._monotonic()
+        if self.away:
+            self.set_away(False)
+        return self.refresh_if_stale(max_age_s)
+
+    def idle_for(self) -> float:
+        """Seconds since the user last looked."""
+        return self._monotonic() - self._looked_at
+
+    def set_away(self, away: bool) -> None:
+        """The screen was locked or the machine is going to sleep (True), or someone is back."""
+        if away == self.away:
+            return
+        self.away = away
+        log.info("%s", "nobody can look: polling paused" if away else "back: refreshing now")
+        if not away:
+            self._looked_at = self._monotonic()  # an unlock is a look
+            self.refresh_now()
+
     # --- loop ---------------------------------------------------------------------------
     async def poll_once(self) -> None:
         fetch = self._fetch
@@ -126,6 +167,7 @@ class Poller(QObject):
         generation = self._generation
         server = self.status.server
         self._polling = True
+        self.polls += 1
         try:
             # Each request has its own deadline, but a snapshot is several: the whole poll has
             # one too, so a server that answers slowly enough never keeps "ok" on old data.
@@ -169,8 +211,14 @@ class Poller(QObject):
     async def _run(self) -> None:
         while True:
             self._wake.clear()
-            await self.poll_once()
-            delay = self.schedule.next_delay(self.status, self._busy())
+            if not self.away:
+                await self.poll_once()
+            # Away: no timeout; someone coming back (or the menu opening) wakes the loop.
+            delay = (
+                None
+                if self.away
+                else self.schedule.next_delay(self.status, self._busy(), self.idle_for())
+            )
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that
             # lands together with the wake-up, and stop() would then wait forever.
             with contextlib.suppress(TimeoutError):

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import resource
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import astuple
+from pathlib import Path
 from typing import Any
 
 import asyncssh
@@ -14,7 +20,14 @@ from test_emulator_agent import create_session, props
 
 from tray_app.demo import seeded_state
 from tray_app.demo.seed import SessionPorts
-from tray_app.demo.ssh_endpoint import SessionEndpoints, pick_ports
+from tray_app.demo.ssh_endpoint import (
+    FDS_PER_ENDPOINT,
+    MAX_ENDPOINTS,
+    RESERVED_FDS,
+    SessionEndpoints,
+    endpoint_budget,
+    pick_ports,
+)
 
 
 def props_of(task: dict[str, Any]) -> dict[str, str]:
@@ -208,3 +221,71 @@ def test_the_demo_prints_no_library_warnings_on_the_terminal() -> None:
         timeout=60,
     )
     assert done.returncode == 0 and "Warning" not in done.stderr, done.stderr
+
+
+def test_the_endpoint_budget_follows_the_file_descriptor_limit() -> None:
+    assert endpoint_budget(1024) == (1024 - RESERVED_FDS) // FDS_PER_ENDPOINT
+    assert endpoint_budget(1 << 20) == MAX_ENDPOINTS
+    assert endpoint_budget(64) == 1  # never none at all
+
+
+async def test_endpoints_are_bounded_kept_ones_and_the_users_newest_first(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    state = seeded_state(sessions=60)
+    endpoints = SessionEndpoints(state, max_endpoints=3)
+    running = endpoints._candidates()
+    assert len(running) > 3
+    me = state.current_user_id
+    try:
+        await endpoints.sync()
+        first = endpoints.served
+        assert len(first) == 3
+        own = sorted(
+            (t for tid, t in state.tasks.items() if tid in running and t["user"] == me),
+            key=lambda t: t["started"],
+            reverse=True,
+        )
+        assert len(own) >= 3 and first == {t["id"] for t in own[:3]}
+        await endpoints.sync()
+        assert endpoints.served == first  # the same ones keep theirs
+        limited = [r for r in caplog.records if "SSH endpoints for 3 of" in r.getMessage()]
+        assert len(limited) == 1  # said once, not at every sync
+    finally:
+        await endpoints.close_all()
+
+
+def test_a_demo_with_20000_sessions_runs_within_1024_file_descriptors(tmp_path: Path) -> None:
+    """It ran out of file descriptors (four listeners per session) and logged ~78,000
+    tracebacks in 2.5 minutes; now it serves what fits and the API keeps answering."""
+    conf = tmp_path / "demo.conf"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tray_app", "demo-server", "--port", "0", "--sessions", "20000",
+         "--write-config", str(conf)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024)),
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if "Press Ctrl-C to stop" in line:
+                break
+        fds = Path(f"/proc/{proc.pid}/fd")
+        deadline = time.monotonic() + 60
+        while len(list(fds.iterdir())) < 100:  # the endpoints are being opened
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        listed = subprocess.run(
+            [sys.executable, "-m", "tray_app", "--config-file", str(conf), "list", "--json",
+             "--no-tray"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert listed.returncode == 0, listed.stderr
+        assert json.loads(listed.stdout)["sessions"]
+        assert proc.poll() is None
+        assert len(list(fds.iterdir())) < 1024
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=60)
+    assert "Traceback" not in out
+    assert "Too many open files" not in out

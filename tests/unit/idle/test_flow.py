@@ -77,3 +77,41 @@ async def test_an_idle_session_is_warned_about_with_keep_alive_and_stop_now(
     assert len(tasks) == 1
     await service.client.aclose()
     await other.client.aclose()
+
+
+async def test_the_idle_check_asks_the_server_only_when_there_is_something_new_to_judge(
+    emulator_factory: Any,
+) -> None:
+    """An hour's window of minute buckets changes little between two refreshes: one
+    workers.get_stats per 5 minutes, or at once when the sessions or the policy change."""
+    emu: EmulatorHandle = emulator_factory(sessions=5)
+    service = _service(emu)
+    now = [1000.0]
+    policy = [IdlePolicy(mode=IdleMode.NOTIFY, window_minutes=5)]
+    tasks: list[asyncio.Task[Any]] = []
+    flow = IdleFlow(
+        notify=Notices(),
+        spawn=lambda coro: tasks.append(asyncio.ensure_future(coro)),
+        policy=lambda: policy[0],
+        stop_session=lambda sid: None,
+        refresh=lambda: None,
+        server=lambda: service,
+        clock=lambda: now[0],
+    )
+
+    async def refresh(advance: float) -> int:
+        now[0] += advance
+        flow.snapshot_changed(await service.snapshot())
+        await asyncio.gather(*tasks)
+        return emu.state.count_requests("workers.get_stats")
+
+    emu.state.clear_requests()
+    assert await refresh(0) >= 1
+    first = emu.state.count_requests("workers.get_stats")
+    for _ in range(19):  # the next 19 refreshes, 15 s apart
+        assert await refresh(15) == first
+    assert await refresh(15) > first  # 5 minutes on
+    second = emu.state.count_requests("workers.get_stats")
+    policy[0] = IdlePolicy(mode=IdleMode.NOTIFY, window_minutes=10)
+    assert await refresh(15) > second  # the policy changed: judged again at once
+    await service.client.aclose()

@@ -19,11 +19,12 @@ import httpx
 import pytest
 
 from tray_app import __version__
-from tray_app.core.server.api import ClearMLClient, decode_jwt_claims
+from tray_app.core.server.api import ClearMLClient, decode_jwt_claims, is_read
 from tray_app.core.server.config import ServerConfig
 from tray_app.core.server.errors import (
     ClearMLAuthError,
     ClearMLError,
+    ClearMLOutcomeUnknown,
     ClearMLRequestError,
     ClearMLUnavailable,
 )
@@ -361,6 +362,66 @@ async def test_503_and_504_are_retried(server, clock, sleeps, status):
         server.faults.append(lambda r: httpx.Response(status, text="busy"))
         data = await client.call("tasks.get_all", {"ok": status})
     assert data["echo"] == {"ok": status}
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+@pytest.mark.parametrize(
+    "endpoint", ["tasks.stop", "tasks.stopped", "tasks.delete", "tasks.enqueue", "tasks.create"]
+)
+async def test_a_change_without_an_answer_is_sent_once_and_said_to_be_unknown(
+    server, clock, sleeps, status, endpoint
+):
+    """A 504 on a delete that went through must not become "invalid task id" on a blind retry:
+    the change is not sent again, and the caller is told its outcome is unknown."""
+    async with make_client(server, clock, sleeps, max_retries=3) as client:
+        await client.login()
+        server.faults.append(lambda r: httpx.Response(status, text="gateway"))
+        with pytest.raises(ClearMLOutcomeUnknown) as info:
+            await client.call(endpoint, {"task": "t1"})
+    assert server.count(endpoint) == 1
+    assert info.value.endpoint == endpoint
+    assert "may or may not have been done" in str(info.value)
+
+
+async def test_a_change_that_timed_out_is_not_sent_again(server, clock, sleeps):
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    async with make_client(server, clock, sleeps, max_retries=3) as client:
+        await client.login()
+        server.faults.append(slow)
+        with pytest.raises(ClearMLOutcomeUnknown):
+            await client.call("tasks.delete", {"task": "t1"})
+    assert server.count("tasks.delete") == 1
+
+
+async def test_a_change_that_surely_was_not_made_is_sent_again(server, clock, sleeps):
+    """A refused connection sent nothing; a 429 was not taken: both are safe to repeat."""
+
+    def refused(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+    def limited(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, headers={"Retry-After": "1"}, text="slow down")
+
+    async with make_client(server, clock, sleeps, max_retries=3) as client:
+        await client.login()
+        server.faults.extend([refused, limited])
+        data = await client.call("tasks.stop", {"task": "t1"})
+    assert data["echo"] == {"task": "t1"}
+    assert server.count("tasks.stop") == 3
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["tasks.get_all_ex", "workers.get_stats", "users.get_vaults", "auth.login"]
+)
+def test_reads_are_the_endpoints_retried_after_gateway_errors(endpoint):
+    assert is_read(endpoint)
+
+
+@pytest.mark.parametrize("endpoint", ["tasks.stop", "tasks.delete", "tasks.edit", "queues.create"])
+def test_changes_are_not_reads(endpoint):
+    assert not is_read(endpoint)
 
 
 async def test_connection_refused_is_unavailable_after_retries_then_recovers(server, clock, sleeps):

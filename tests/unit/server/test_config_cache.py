@@ -172,3 +172,42 @@ def test_a_hit_imports_no_pyhocon(conf: Path) -> None:
         ["http://127.0.0.1:8008", "True", "True"],  # the first one parses
         ["http://127.0.0.1:8008", "False", "False"],
     ], [r.stderr for r in runs]
+
+
+def test_an_entry_rewritten_to_name_another_server_is_not_trusted(conf: Path) -> None:
+    """Rewriting the cache must not send the secret read from clearml.conf elsewhere."""
+    env = env_for(conf)
+    load_server_config_cached(env=env)
+    entry = json.loads(cache_file(env).read_text())
+    entry["settings"]["api.api_server"] = "http://127.0.0.66:8008"
+    cache_file(env).write_text(json.dumps(entry))
+    config = load_server_config_cached(env=env)
+    assert config.api_server == "http://127.0.0.1:8008"
+    assert config.secret_key == SECRET
+
+
+def test_an_entry_pointing_at_another_file_is_not_trusted(conf: Path, tmp_path: Path) -> None:
+    """The entry names the files it came from; those must be the configuration's own."""
+    other = tmp_path / "elsewhere.conf"
+    other.write_text(conf_text(server="http://127.0.0.77:8008", secret="other-secret-0123456789"))
+    env = env_for(conf)
+    load_server_config_cached(env=env)
+    original = json.loads(cache_file(env).read_text())
+    # A genuine entry made from the other file, put in place of this configuration's.
+    forged_env = env_for(other)
+    load_server_config_cached(env=forged_env)
+    entry = json.loads(cache_file(forged_env).read_text())
+    entry["signature"] = original["signature"]
+    cache_file(env).write_text(json.dumps(entry))
+    config = load_server_config_cached(env=env)
+    assert (config.api_server, config.secret_key) == ("http://127.0.0.1:8008", SECRET)
+
+
+def test_an_entry_with_its_mac_recomputed_without_the_file_is_not_trusted(conf: Path) -> None:
+    env = env_for(conf)
+    load_server_config_cached(env=env)
+    entry = json.loads(cache_file(env).read_text())
+    entry["settings"]["api.api_server"] = "http://127.0.0.66:8008"
+    entry["mac"] = "0" * 64
+    cache_file(env).write_text(json.dumps(entry))
+    assert load_server_config_cached(env=env).api_server == "http://127.0.0.1:8008"

@@ -35,6 +35,8 @@ INIT_STYLE = """api {
 sdk { development { default_output_uri: "" } }
 """
 CREDS = 'api.credentials { access_key: "AK1", secret_key: "SK1" }\n'
+SERVER = "api.api_server: http://127.0.0.1:8008\n" + CREDS
+WEB = "http://127.0.0.1:8080"
 
 
 @dataclass
@@ -42,6 +44,8 @@ class Case:
     name: str
     files: dict[str, str] = field(default_factory=dict)  # path relative to HOME → content
     env: dict[str, str] = field(default_factory=dict)  # "{HOME}" is replaced by the home path
+    # The SDK resolves it but it could never be used, and we say so: the reason we give.
+    refused: str = ""
 
 
 CASES = [
@@ -269,6 +273,96 @@ CASES = [
         "a web server that cannot be derived",
         {"clearml.conf": "api.api_server: http://127.0.0.1:9000\n" + CREDS},
     ),
+    # Every form of files server the SDK takes: the tray never talks to it.
+    *(
+        Case(f"files server {label}", {"clearml.conf": f"{SERVER}api.files_server: {value}\n"})
+        for label, value in (
+            ("on S3", "s3://bucket/prefix"),
+            ("on S3 with a trailing slash", '"s3://bucket/prefix/"'),
+            ("on Google Cloud Storage", "gs://bucket/folder"),
+            ("on Azure", "azure://account.blob.core.windows.net/container/path"),
+            ("as a shared folder", "/mnt/shared/clearml-files"),
+            ("as a file URL", '"file:///mnt/shared/clearml-files"'),
+            ("empty (derived)", '""'),
+            ("with spaces", '"http://files host:8081"'),
+            ("over https", "https://files.example.org"),
+        )
+    ),
+    Case(
+        "CLEARML_FILES_HOST on S3",
+        {"clearml.conf": SERVER},
+        {"CLEARML_FILES_HOST": "s3://bucket/from-env/"},
+    ),
+    Case(
+        "CLEARML_FILES_HOST on GCS beats a files server on Azure",
+        {"clearml.conf": SERVER + "api.files_server: azure://acct.blob.core.windows.net/c\n"},
+        {"CLEARML_FILES_HOST": "gs://bucket/env"},
+    ),
+    Case(
+        "legacy TRAINS_FILES_HOST as a folder",
+        {"clearml.conf": SERVER},
+        {"TRAINS_FILES_HOST": "/srv/files"},
+    ),
+    # Files servers the SDK cannot read: it fails only when it stores a file; the tray runs.
+    Case("files server as a number", {"clearml.conf": SERVER + "api.files_server: 8081\n"}),
+    Case("files server as null", {"clearml.conf": SERVER + "api.files_server: null\n"}),
+    Case("files server as an object", {"clearml.conf": SERVER + "api.files_server { a: 1 }\n"}),
+    Case(
+        "files server as an object, CLEARML_FILES_HOST set",
+        {"clearml.conf": SERVER + "api.files_server { a: 1 }\n"},
+        {"CLEARML_FILES_HOST": "s3://bucket/env"},
+    ),
+    # The web server: only used for links, any text the SDK takes is taken.
+    Case(
+        "web server with spaces (no links, the tray runs)",
+        {"clearml.conf": SERVER + 'api.web_server: "http://web host:8080"\n'},
+    ),
+    Case("web server not http", {"clearml.conf": SERVER + "api.web_server: ftp://web.example\n"}),
+    Case("web server as null", {"clearml.conf": SERVER + "api.web_server: null\n"}),
+    Case("web server as an object", {"clearml.conf": SERVER + "api.web_server { a: 1 }\n"}),
+    Case(
+        "web server as an object, CLEARML_WEB_HOST set",
+        {"clearml.conf": SERVER + "api.web_server { a: 1 }\n"},
+        {"CLEARML_WEB_HOST": "http://127.0.0.1:8080"},
+    ),
+    # The API server: the tray connects to it, so what no client could reach is refused.
+    Case("API server as an object", {"clearml.conf": "api.api_server { a: 1 }\n" + CREDS}),
+    Case(
+        "API server on port 0",
+        {"clearml.conf": f"api {{ api_server: http://127.0.0.1:0\n web_server: {WEB} }}\n{CREDS}"},
+        refused="has a port outside 1-65535",
+    ),
+    Case(
+        "API server not http",
+        {"clearml.conf": "api.api_server: ftp://127.0.0.1:8008\n" + CREDS},
+        refused="is not an http(s) URL",
+    ),
+    Case(
+        "API server with a line break",
+        {"clearml.conf": f'api {{ api_server: "http://h:8008\\nx"\n web_server: {WEB} }}\n{CREDS}'},
+        refused="contains spaces or control characters",
+    ),
+    Case(
+        "API server with a password in it",
+        {"clearml.conf": "api.api_server: http://user:pw@127.0.0.1:8008\n" + CREDS},
+    ),
+    Case(
+        "secret key as an object",
+        {
+            "clearml.conf": SERVER.replace(CREDS, "") + "api.credentials { access_key: AK1\n"
+            " secret_key { a: 1 } }\n"
+        },
+        refused="'api.credentials.secret_key' must be a text value",
+    ),
+    Case(
+        "verify_certificate as an object",
+        {"clearml.conf": SERVER + "api.verify_certificate { a: 1 }\n"},
+    ),
+    Case(
+        "a config file larger than 256 KB",
+        {"clearml.conf": SERVER + ("# padding\n" * 30000)},
+        refused="larger than 256 KB",
+    ),
 ]
 
 
@@ -307,6 +401,12 @@ def test_resolves_like_the_sdk(case: Case, tmp_path: Path) -> None:
     env = _lay_out(case, home)
     sdk = _sdk_resolves(env, tmp_path)
 
+    if case.refused:
+        assert "error" not in sdk  # the SDK takes it: refusing it is ours to justify
+        with pytest.raises(ConfigInvalid) as refused:
+            load_server_config(env=env)
+        assert case.refused in str(refused.value)
+        return
     if "error" in sdk:
         with pytest.raises(ConfigError):
             load_server_config(env=env)
@@ -317,6 +417,9 @@ def test_resolves_like_the_sdk(case: Case, tmp_path: Path) -> None:
             load_server_config(env=env)
         return
 
+    if "files_server_error" in sdk:
+        sdk["files_server"] = ""  # unknown: the SDK fails only when it stores a file
+        del sdk["files_server_error"]
     ours = load_server_config(env=env)
     assert {
         "api_server": ours.api_server,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tray_app.core.server.config import candidate_files, load_server_config
+from tray_app.core.server.config import candidate_files, load_server_config, web_link_base
 from tray_app.core.server.errors import ConfigInvalid, ConfigNotFound, CredentialsMissing
 
 CREDS = 'api.credentials { access_key: "AK1", secret_key: "SK1" }\n'
@@ -107,6 +107,31 @@ def test_non_http_server_is_refused(tmp_path: Path) -> None:
     env = _home_with(tmp_path, "api.api_server: ftp://127.0.0.1:8008\n" + CREDS)
     with pytest.raises(ConfigInvalid, match="not an http"):
         load_server_config(env=env)
+
+
+@pytest.mark.parametrize(
+    "files_server",
+    ["s3://bucket/prefix", "gs://b/p", "azure://a.blob.core.windows.net/c", "/srv/f"],
+)
+def test_a_files_server_that_is_not_http_is_taken_as_it_is(
+    tmp_path: Path, files_server: str
+) -> None:
+    env = _home_with(
+        tmp_path,
+        f"api {{ api_server: http://127.0.0.1:8008\n files_server: {files_server} }}\n" + CREDS,
+    )
+    assert load_server_config(env=env).files_server == files_server
+
+
+def test_a_web_server_that_is_not_http_starts_the_tray_without_links(tmp_path: Path) -> None:
+    env = _home_with(
+        tmp_path,
+        'api { api_server: http://127.0.0.1:8008\n web_server: "ftp://web host" }\n' + CREDS,
+    )
+    config = load_server_config(env=env)
+    assert config.web_server == "ftp://web host"  # what the SDK resolves
+    assert web_link_base(config.web_server) == ""  # but no link is offered
+    assert web_link_base("https://app.example.org/") == "https://app.example.org"
 
 
 def test_parsing_does_not_leak_into_os_environ(tmp_path: Path) -> None:

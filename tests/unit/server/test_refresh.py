@@ -23,14 +23,25 @@ from tray_app.core.server.refresh import (
 
 
 def _schedule(rng: float = 0.5) -> RefreshSchedule:
-    return RefreshSchedule(interval=15, busy_interval=3, max_backoff=120, rng=lambda: rng)
+    return RefreshSchedule(interval=15, retry_first=3, max_backoff=120, rng=lambda: rng)
 
 
-def test_normal_and_busy_intervals() -> None:
+def test_someone_looking_or_something_coming_up_polls_at_the_interval() -> None:
     s = _schedule()
     assert s.next_delay(PollStatus(TrayState.OK)) == 15
-    assert s.next_delay(PollStatus(TrayState.OK), busy=True) == 3
-    assert s.next_delay(PollStatus(TrayState.BUSY)) == 3
+    assert s.next_delay(PollStatus(TrayState.OK), idle_for=599) == 15
+    # A session starting or queued, a tunnel coming up: the interval, not every 3 s (a
+    # session can sit in a queue for hours; the CLI that started it follows it itself).
+    assert s.next_delay(PollStatus(TrayState.OK), busy=True, idle_for=10_000) == 15
+    assert s.next_delay(PollStatus(TrayState.BUSY), idle_for=10_000) == 15
+
+
+def test_nobody_looking_for_10_minutes_polls_every_minute() -> None:
+    s = _schedule()
+    assert s.next_delay(PollStatus(TrayState.OK), idle_for=600) == 60
+    assert s.next_delay(PollStatus(TrayState.OK), idle_for=86_400) == 60
+    slow = RefreshSchedule(interval=300, rng=lambda: 0.5)  # a longer setting stays longer
+    assert slow.next_delay(PollStatus(TrayState.OK), idle_for=3600) == 300
 
 
 def test_backoff_doubles_up_to_the_cap_and_resets() -> None:

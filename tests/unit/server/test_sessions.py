@@ -322,6 +322,10 @@ def test_web_url_quotes_ids_and_strips_the_slash():
     )
 
 
+def test_no_web_link_without_an_http_web_server():
+    assert web_url("", "p", "t") == ""
+
+
 # -- stop escalation with a scripted server ----------------------------------------------------
 
 

@@ -16,11 +16,12 @@ import pytest
 
 from tray_app.core.server.api import ClearMLClient
 from tray_app.core.server.config import ServerConfig
-from tray_app.core.server.errors import ClearMLRequestError
+from tray_app.core.server.errors import ClearMLError, ClearMLOutcomeUnknown, ClearMLRequestError
 from tray_app.core.server.models import SessionState, Snapshot, snapshot_to_json
 from tray_app.core.server.sessions import WORKERS_MAX_AGE_S, SessionService
 from tray_app.demo import SECRET_MARKER, EmulatorState
 from tray_app.demo.bll.workers import register_worker
+from tray_app.demo.state import FaultKind
 from tray_app.demo.values import md5_hex
 
 WEB = "http://127.0.0.1:18080"
@@ -494,6 +495,101 @@ async def test_delete_stops_a_running_session_then_deletes_it(rig_factory):
     )
     assert stop_at < delete_at
     assert (await rig.service.snapshot()).by_id(running.id) is None
+
+
+async def no_pause(seconds: float) -> None:
+    return None
+
+
+def faults_on(rig: Rig, endpoint: str, *kinds: FaultKind) -> None:
+    rig.state.faults.only_endpoints = frozenset({endpoint})
+    for kind in kinds:
+        rig.state.faults.fail_next(kind)
+
+
+async def test_a_delete_that_went_through_behind_a_504_is_a_success(rig_factory):
+    """The gateway timed out but the server deleted the task: no blind retry, no "invalid
+    task id" for a session that is gone."""
+    rig = rig_factory(sessions=13)
+    stopped = next(
+        t["id"] for t in rig.state.tasks.values() if t["status"] not in ("queued", "in_progress")
+    )
+    faults_on(rig, "tasks.delete", FaultKind.GATEWAY_TIMEOUT_AFTER)
+    assert await rig.service.delete(stopped) is True
+    assert stopped not in rig.state.tasks
+    assert rig.recorder.count("tasks.delete") == 1
+
+
+async def test_a_delete_the_gateway_never_passed_on_is_sent_again_after_a_look(rig_factory):
+    rig = rig_factory(sessions=13)
+    service = SessionService(rig.client, pause=no_pause)
+    stopped = next(
+        t["id"] for t in rig.state.tasks.values() if t["status"] not in ("queued", "in_progress")
+    )
+    faults_on(rig, "tasks.delete", FaultKind.BAD_GATEWAY)
+    assert await service.delete(stopped) is True
+    assert stopped not in rig.state.tasks
+    assert rig.recorder.count("tasks.delete") == 2
+
+
+async def test_a_stop_that_went_through_behind_a_504_is_not_forced(rig_factory):
+    rig = rig_factory(sessions=13)
+    queued = first_session(await rig.service.snapshot(), SessionState.QUEUED)
+    faults_on(rig, "tasks.stop", FaultKind.GATEWAY_TIMEOUT_AFTER)
+    assert await rig.service.stop(queued.id) == "stopped"
+    assert rig.recorder.count("tasks.stop") == 1
+    assert rig.recorder.count("tasks.stopped") == 0
+
+
+async def test_a_change_whose_outcome_stays_unknown_says_so(rig_factory):
+    rig = rig_factory(sessions=13)
+    service = SessionService(rig.client, pause=no_pause)
+    stopped = next(
+        t["id"] for t in rig.state.tasks.values() if t["status"] not in ("queued", "in_progress")
+    )
+    faults_on(rig, "tasks.delete", *[FaultKind.BAD_GATEWAY] * 3)
+    with pytest.raises(ClearMLOutcomeUnknown, match="may or may not have been done"):
+        await service.delete(stopped)
+    assert rig.recorder.count("tasks.delete") == 3
+
+
+async def test_ssh_password_takes_only_the_row_of_the_session_asked_for(rig_factory):
+    """A server that ignores the id filter must not hand another session's password over."""
+
+    def ignore_id_filter(endpoint: str, doc: dict[str, Any]) -> dict[str, Any]:
+        if endpoint == "tasks.get_all_ex":
+            tasks = doc["data"].get("tasks") or []
+            doc["data"]["tasks"] = [{**t, "id": "f" * 32} for t in tasks]
+        return doc
+
+    rig = rig_factory(sessions=13, rewrite=ignore_id_filter)
+    running = next(
+        t for t in rig.state.tasks.values() if (t.get("runtime") or {}).get("_ssh_password")
+    )
+    assert await rig.service.ssh_password(running["id"]) == ""
+
+
+async def test_ssh_password_of_a_session_is_its_own(rig_factory):
+    rig = rig_factory(sessions=13)
+    running = next(
+        t for t in rig.state.tasks.values() if (t.get("runtime") or {}).get("_ssh_password")
+    )
+    expected = running["runtime"]["_ssh_password"]
+    assert await rig.service.ssh_password(running["id"]) == expected
+
+
+async def test_a_server_without_vaults_does_not_pin_host_keys(rig_factory):
+    rig = rig_factory(sessions=1)
+    assert await rig.service.host_keys_pinned() is False  # the open-source server: 404
+
+
+@pytest.mark.parametrize("kind", [FaultKind.ERROR_500, FaultKind.BAD_GATEWAY])
+async def test_a_failed_vault_lookup_is_not_read_as_not_pinned(rig_factory, kind):
+    """Unknown means "don't hand the password over", not "not pinned"."""
+    rig = rig_factory(sessions=1)
+    faults_on(rig, "users.get_vaults", *[kind] * 5)
+    with pytest.raises(ClearMLError):
+        await rig.service.host_keys_pinned()
 
 
 async def test_console_log_is_newest_first_limited_and_masks_passwords(rig_factory):

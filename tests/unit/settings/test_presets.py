@@ -424,6 +424,8 @@ _token = st.text(
     min_size=1,
     max_size=12,
 ).filter(lambda s: not s.startswith("-"))
+# A login name ssh takes literally (the validator refuses quotes, spaces, `$`…).
+_user = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,11}", fullmatch=True)
 
 
 @settings(max_examples=60, deadline=None)
@@ -433,7 +435,7 @@ _token = st.text(
     docker_args=_safe_text,
     packages=st.lists(_item, max_size=3),
     tags=st.lists(_item, max_size=3),
-    username=_token,
+    username=_user,
     password=_safe_text,
     extensions=st.lists(_token, max_size=3),
 )
@@ -804,8 +806,68 @@ def test_workspace_preset_disclosures_name_what_leaves_the_machine(
 def test_an_ordinary_preset_discloses_nothing(isolated_home: Path) -> None:
     from tray_app.core.settings.presets import preset_disclosures
 
-    preset = Preset(name="p", queue="q", upload_files="~/project/data", init_script="setup.sh")
+    preset = Preset(name="p", queue="q", init_script="setup.sh", docker_image="python:3.11")
     assert preset_disclosures(preset, isolated_home) == []
+
+
+def test_the_warning_names_every_upload_and_every_endpoint_not_just_the_gateway(
+    isolated_home: Path,
+) -> None:
+    """`--upload-files=~/.aws` beside `--remote-gateway` passed with only the gateway named."""
+    from tray_app.core.settings.presets import preset_disclosures
+
+    preset = Preset(
+        name="p",
+        queue="q",
+        upload_files="~/project/data",
+        public_ip=True,
+        remote_ssh_port=2222,
+        extra_args=["--upload-files=~/.aws", "--remote-gateway", "gw.example.org",
+                    "--router-enabled", "true", "--git-credentials", "true"],
+    )  # fmt: skip
+    notes = preset_disclosures(preset, isolated_home)
+    text = " | ".join(notes)
+    for expected in (
+        "uploads ~/project/data",
+        "uploads ~/.aws, which holds ~/.aws (credentials)",
+        "connects through the gateway gw.example.org",
+        "routes the session's ports through the server's router",
+        "publishes the session on the machine's public IP address",
+        "serves SSH on remote port 2222",
+        "sends your git credentials",
+        "passes extra arguments: --upload-files=~/.aws --remote-gateway gw.example.org",
+    ):
+        assert expected in text, notes
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"username": 'ro"ot'}, "the user name 'ro\"ot'"),
+        ({"username": "ro'ot"}, "may hold only letters"),
+        ({"username": "$USER"}, "may hold only letters"),
+        ({"username": "a;b"}, "may hold only letters"),
+        ({"extra_args": ["--username=r o"]}, "may hold only letters"),
+        ({"extra_args": ["--username", "r`id`"]}, "may hold only letters"),
+        ({"extra_args": ["--remote-gateway", 'gw"x']}, "is not a host name"),
+        ({"extra_args": ["--remote-gateway=root@gw.example.org"]}, "is not a host name"),
+    ],
+)
+def test_values_that_reach_ssh_refuse_quotes_and_spaces(
+    changes: dict[str, Any], words: str
+) -> None:
+    from dataclasses import replace
+
+    reasons = validate_preset(replace(Preset(name="p", queue="q"), **changes), check_files=False)
+    assert any(words in r for r in reasons), reasons
+
+
+def test_ordinary_user_names_and_gateways_pass() -> None:
+    preset = Preset(
+        name="p", queue="q", username="jane.doe-2",
+        extra_args=["--remote-gateway", "10.0.0.7", "--username", "root"],
+    )  # fmt: skip
+    assert validate_preset(preset, check_files=False) == []
 
 
 def test_a_second_queue_in_the_extra_arguments_is_refused() -> None:

@@ -425,6 +425,8 @@ def test_default_settings_are_valid() -> None:
         ({"editor_command": "code 'unterminated"}, "cannot be parsed"),
         ({"profiles": [ServerProfile("default", "/no/such/clearml.conf")]}, "does not exist"),
         ({"workspace_folder": "/no/such/folder"}, "workspace folder"),
+        ({"warm_tunnels_max": 0}, "at most 0 warm tunnels is not in 1..50"),
+        ({"warm_tunnels_max_mb": 50}, "memory cap of 50 MB for warm tunnels"),
     ],
 )
 def test_validation_reports_a_clear_reason(change: dict[str, object], needle: str) -> None:

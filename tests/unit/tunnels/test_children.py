@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from tray_app.core.tunnels.children import ChildPidFile, guarded_argv, process_token
+import pytest
+
+from tray_app.core.tunnels.children import ChildPidFile, guarded_argv, process_token, tree_rss_mb
 
 
 def _sleeper() -> subprocess.Popen[bytes]:
@@ -57,3 +60,23 @@ def test_children_get_a_parent_death_signal_on_linux() -> None:
                         "--attach", "x"]  # fmt: skip
     else:
         assert argv == ["clearml-session", "--attach", "x"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads Linux /proc")
+def test_a_tree_s_memory_counts_its_children(tmp_path: Path) -> None:
+    """What the warm-tunnel memory cap measures: a clearml-session and its ssh together."""
+    alone = tree_rss_mb(os.getpid())
+    assert alone is not None and alone > 1
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        with_child = None
+        for _ in range(100):  # until the child's interpreter is resident
+            with_child = tree_rss_mb(os.getpid())
+            if with_child is not None and with_child > alone + 3:
+                break
+            time.sleep(0.05)
+        assert with_child is not None and with_child > alone + 3
+    finally:
+        child.kill()
+        child.wait()
+    assert tree_rss_mb(child.pid) is None  # gone

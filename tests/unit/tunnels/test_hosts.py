@@ -47,6 +47,7 @@ class Recorder:
     buttons: list[Any] = field(default_factory=list)
     critical: list[bool] = field(default_factory=list)
     copied: list[str] = field(default_factory=list)
+    secrets_copied: list[tuple[str, float]] = field(default_factory=list)
     started: list[list[str]] = field(default_factory=list)
     ran: list[list[str]] = field(default_factory=list)
     envs: list[Mapping[str, str]] = field(default_factory=list)
@@ -62,6 +63,10 @@ class Recorder:
 
     def copy(self, text: str) -> None:
         self.copied.append(text)
+
+    def copy_secret(self, text: str, clear_after_s: float = 30.0) -> None:
+        self.copied.append(text)
+        self.secrets_copied.append((text, clear_after_s))
 
     def open_url(self, url: str) -> bool:
         self.started.append(["open", url])
@@ -327,3 +332,16 @@ async def test_a_login_that_keeps_failing_is_said_once(parts: Any, isolated_home
     titles = [title for _, title, _ in p.rec.notices]
     assert titles.count("Could not log in ahead of the editor") == 1
     assert p.rec.copied == ["pw-session"]
+
+
+async def test_a_failed_login_puts_the_password_in_the_clipboard_for_30_seconds_only(
+    parts: Any, isolated_home: Path
+) -> None:
+    p = parts(ScriptedAsk(0))
+    p.rec.code = 255  # the ssh login ahead of the editor fails
+    p.hosts.tunnel_up(ready(), "pw-session")
+    await p.settle()
+    assert await p.hosts.prepare_host(ready()) == "clearml-01234567"
+    await p.settle()
+    assert p.rec.secrets_copied == [("pw-session", 30.0)]  # taken out again, if still there
+    assert any("30 seconds" in body for _kind, _title, body in p.rec.notices)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from support.tunnel_rig import Rig
 
+from tray_app.core.server.errors import ClearMLUnavailable
 from tray_app.core.server.models import Session, SessionState
 from tray_app.core.settings.secrets import session_password_key
 from tray_app.core.tunnels.password_ahead import PasswordAhead
@@ -36,6 +37,13 @@ class Server:
 class _Unreachable(Server):
     async def ssh_password(self, session_id: str) -> str:
         raise ConnectionError("the server went away")
+
+
+class _VaultsUnknown(Server):
+    """users.get_vaults failed (a 502, a timeout): whether keys are pinned is not known."""
+
+    async def host_keys_pinned(self) -> bool:
+        raise ClearMLUnavailable("The ClearML server answered HTTP 502 to users.get_vaults")
 
 
 class MemorySecrets:
@@ -119,8 +127,13 @@ async def test_a_new_session_is_handed_its_password_when_its_cli_starts_the_tunn
 
 @pytest.mark.parametrize(
     "server",
-    [Server(pinned=True), Server(password=""), _Unreachable()],
-    ids=["host keys pinned by the server", "no password known", "server unreachable"],
+    [Server(pinned=True), Server(password=""), _Unreachable(), _VaultsUnknown()],
+    ids=[
+        "host keys pinned by the server",
+        "no password known",
+        "server unreachable",
+        "vault lookup failed",
+    ],
 )
 async def test_without_the_password_ahead_the_clis_ssh_prompts_as_before(
     make_rig: Callable[..., Rig],

@@ -8,6 +8,7 @@ editor, whether it handed the password over, and where the tunnel ended up.
 
 from __future__ import annotations
 
+import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -227,6 +228,48 @@ async def test_the_ready_notice_buttons_reach_the_host_the_editor_and_jupyter(
     info = rig.only()
     assert rig.rec.copied == [f"ssh {info.ssh_host_alias}"] and rig.rec.editors == [info]
     assert rig.rec.opened_urls == [info.jupyter_url]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "http://evil.example.org:8878/?token=x",
+        "javascript:alert(1)",
+        "http://user:pw@localhost:8878/",
+    ],
+)
+async def test_the_notice_offers_open_jupyterlab_only_for_a_url_the_menu_would_open(
+    make_rig: Callable[..., Rig], url: str
+) -> None:
+    """The CLI prints what the remote side wrote: a task can make it name anything."""
+    text = (HERE / "composed_success_full.txt").read_text(encoding="utf-8")
+    text = re.sub(r"Jupyter Lab URL: \S+", f"Jupyter Lab URL: {url}", text)
+    rig = make_rig(open_editor_when_ready=False)
+    await rig.registry.attach_now(SID, "gpu box")
+    rig.child.print(text)
+    await rig.settle()
+    _kind, title, _body, buttons, _ = rig.rec.notices[-1]
+    assert title == "Session ready"
+    assert "Open JupyterLab" not in dict(buttons)
+    assert rig.rec.opened_urls == []
+
+
+async def test_the_notice_button_checks_the_url_again_when_clicked(
+    make_rig: Callable[..., Rig],
+) -> None:
+    rig = make_rig(open_editor_when_ready=False)
+    await rig.registry.attach_now(SID, "gpu box")
+    rig.child.print((HERE / "composed_success_full.txt").read_text(encoding="utf-8"))
+    await rig.settle()
+    open_jupyter = dict(rig.rec.notices[-1][3])["Open JupyterLab"]
+    # Reconnected meanwhile, and the remote side now names another host.
+    child = rig.registry.child(rig.only().key)
+    assert child is not None
+    child.model = child.model.with_info(jupyter_url="http://198.51.100.7:8878/")
+    open_jupyter()
+    assert rig.rec.opened_urls == []
+    assert rig.rec.notices[-1][1] == "JupyterLab not opened"
 
 
 async def test_reconnect_and_shutdown_are_typed_into_the_cli(

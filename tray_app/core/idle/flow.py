@@ -1,4 +1,9 @@
-"""Idle sessions: each snapshot → verdicts → warn (with Keep alive / Stop now) or stop.
+"""Idle sessions: snapshots → verdicts → warn (with Keep alive / Stop now) or stop.
+
+The verdicts need `workers.get_stats` (one request per ten machines), and an hour's window of
+60 s buckets changes little in a minute: the check runs when the sessions to judge change or
+the policy does, else at most every CHECK_EVERY_S (5 min; every minute while a session is in
+its grace period before a stop). The rest of the refreshes cost the server nothing here.
 
 Tested in tests/unit/idle/test_flow.py and, with the real tray, tests/qt/test_app.py.
 """
@@ -20,6 +25,9 @@ from tray_app.core.wording import session_title
 
 log = logging.getLogger(__name__)
 
+CHECK_EVERY_S = 300.0
+CHECK_IN_GRACE_S = 60.0
+
 
 class IdleFlow:
     def __init__(
@@ -31,6 +39,7 @@ class IdleFlow:
         stop_session: Callable[[str], None],
         refresh: Callable[[], None],
         server: Callable[[], SessionService | None],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._notify = notify
         self._spawn = spawn
@@ -40,6 +49,10 @@ class IdleFlow:
         self._server = server  # the server in use (a new configuration brings another)
         self._monitor: IdleMonitor | None = None
         self._running = False
+        self._clock = clock
+        # What the last check judged (the monitor, the sessions and workers, the policy), when.
+        self._last: tuple[object, ...] = ()
+        self._last_at = 0.0
 
     @property
     def monitor(self) -> IdleMonitor | None:
@@ -53,9 +66,20 @@ class IdleFlow:
 
     def snapshot_changed(self, snapshot: Snapshot | None) -> None:
         monitor = self.monitor
-        if snapshot is not None and monitor is not None and not self._running:
-            self._running = True
-            self._spawn(self._check(monitor, snapshot))
+        if snapshot is None or monitor is None or self._running:
+            return
+        judged = (
+            id(monitor),
+            frozenset((s.id, s.worker_id) for s in monitor.candidates(snapshot)),
+            repr(self._policy()),
+        )
+        now = self._clock()
+        every = CHECK_IN_GRACE_S if monitor.stop_pending() else CHECK_EVERY_S
+        if judged == self._last and now - self._last_at < every:
+            return  # nothing new to judge yet: no request
+        self._last, self._last_at = judged, now
+        self._running = True
+        self._spawn(self._check(monitor, snapshot))
 
     def notes(self) -> dict[str, str]:
         """Menu rows: why a session counts as idle, or until when it is kept alive."""

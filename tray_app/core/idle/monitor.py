@@ -105,6 +105,12 @@ class IdleMonitor:
         track.warned_at = None
         log.info("idle policy: keep %s alive until %s", session_id, time.ctime(until))
 
+    def stop_pending(self) -> bool:
+        """A session was warned and may be stopped when its grace period ends."""
+        return self._policy().mode == IdleMode.NOTIFY_THEN_STOP and any(
+            t.warned_at is not None and not t.stop_requested for t in self._tracks.values()
+        )
+
     def kept_alive_until(self, session_id: str) -> float | None:
         track = self._tracks.get(session_id)
         if track and track.keep_alive_until > self._clock():

@@ -13,9 +13,16 @@ One `ClearMLClient` per server. `call("tasks.get_all_ex", {...})` returns the en
   `MAX_BODY_BYTES` (decoded), every attempt has a total deadline (a server trickling one byte
   at a time never trips httpx's per-read timeout), JSON too deep to parse is a malformed reply,
   and 429 is retried after its `Retry-After` only while that is short.
+- Retries only where they are safe. Reads (`*.get*`, and `auth.login`) are sent again after a
+  502/503/504, a timeout or a lost connection (bounded, jittered). A change (`tasks.stop`,
+  `tasks.delete`, …) that got no answer may have been made: it is not sent again here but
+  raised as `ClearMLOutcomeUnknown`, and the caller looks at the task before it tries again
+  (core/server/sessions.py). A change is repeated only when it surely was not made: a refused
+  connection (nothing was sent) or a 429 (the server did not take it).
 - Errors: `ClearMLAuthError` (wrong keys, rejected token), `ClearMLUnavailable` (no connection,
   timeouts, 429/502/503/504 after bounded jittered retries, replies that are not ClearML JSON or
-  too large), `ClearMLRequestError` (the server answered with an error envelope).
+  too large), `ClearMLOutcomeUnknown` (a change without an answer), `ClearMLRequestError` (the
+  server answered with an error envelope).
 - Nothing secret is logged: requests are logged at DEBUG with the endpoint and status only.
 - Bytes on the wire: an `Exchange` does each POST. The tray's is httpx (core/server/http_httpx.py,
   imported only when a client is built without another); `clearml-tray list` uses the standard
@@ -47,6 +54,7 @@ from tray_app.core.server.config import ServerConfig
 from tray_app.core.server.errors import (
     ClearMLAuthError,
     ClearMLError,
+    ClearMLOutcomeUnknown,
     ClearMLRequestError,
     ClearMLUnavailable,
     TooLarge,
@@ -77,6 +85,16 @@ REFRESH_MARGIN_S = 360.0
 # A CLEARML_AUTH_TOKEN without keys is renewed this long before it expires (the SDK uses
 # max(api.auth.token_expiration_threshold_sec, 3600) for such a token).
 TOKEN_RENEW_MARGIN_S = 3600.0
+# Not reads by name, but sending them twice changes nothing that matters.
+REPEATABLE_ENDPOINTS = frozenset({"auth.login", "debug.ping", "server.info"})
+REFUSED = "connection refused"  # the transports' words for "nothing was sent"
+
+
+def is_read(endpoint: str) -> bool:
+    """Whether sending `endpoint` again is harmless: it only reads (`tasks.get_all_ex`,
+    `workers.get_stats`, `users.get_vaults`…). Everything else may change the server."""
+    action = endpoint.partition(".")[2]
+    return action.startswith("get") or endpoint in REPEATABLE_ENDPOINTS
 
 
 class _Unauthorized(Exception):
@@ -235,7 +253,10 @@ class ClearMLClient:
     async def call(
         self, endpoint: str, payload: dict[str, Any] | None = None, *, version: str | None = None
     ) -> dict[str, Any]:
-        """POST `payload` to `endpoint` (e.g. "tasks.get_all_ex") and return the reply's `data`."""
+        """POST `payload` to `endpoint` (e.g. "tasks.get_all_ex") and return the reply's `data`.
+
+        A read is retried after gateway errors and timeouts; a change that got no answer raises
+        `ClearMLOutcomeUnknown` instead (see the module docstring)."""
         if self._closed:
             raise ClearMLError("The ClearML client is closed", server=self.server)
         token = await self._ensure_token()
@@ -394,11 +415,13 @@ class ClearMLClient:
             headers["Authorization"] = f"Basic {basic}"
         failure = ""
         attempts = self.max_retries + 1
+        repeatable = is_read(endpoint)
         for attempt in range(attempts):
             started = time.monotonic()
             self.requests_sent += 1
             delay: float | None = None
             down = True  # no answer or a gateway's error; a rate limit is not an outage
+            sent = True  # whether the server may have acted on this attempt
             try:
                 async with asyncio.timeout(self.deadline):
                     reply = await self._http.post(url, payload or {}, headers, self.max_body_bytes)
@@ -432,6 +455,7 @@ class ClearMLClient:
                         server=self.server,
                     ) from None
                 failure = f"Cannot reach the ClearML server {self.server}: {reason}"
+                sent = reason != REFUSED
             else:
                 status = reply.status
                 elapsed = (time.monotonic() - started) * 1000
@@ -445,6 +469,7 @@ class ClearMLClient:
                             server=self.server,
                         )
                     delay, down = wait, False
+                    sent = False  # refused, not taken
                     failure = (
                         f"The ClearML server {self.server} is rate limiting {endpoint} (HTTP 429)"
                     )
@@ -456,6 +481,14 @@ class ClearMLClient:
                     )
             if down and self._on_trouble is not None:
                 self._on_trouble(failure)
+            if sent and not repeatable:
+                # It may have been made: sending it again blindly could report "invalid task
+                # id" for a delete that went through. The caller looks first.
+                raise ClearMLOutcomeUnknown(
+                    f"{failure}; it may or may not have been done",
+                    server=self.server,
+                    endpoint=endpoint,
+                )
             if attempt + 1 < attempts:
                 if delay is None:
                     delay = self._backoff(attempt)

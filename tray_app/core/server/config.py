@@ -15,6 +15,12 @@ server with the same keys as `clearml-session` and the user's scripts:
 * `api.verify_certificate` (or `CLEARML_API_HOST_VERIFY_CERT`) is a boolean, or else a CA
   bundle path.
 
+Only what the tray uses is checked beyond that: the API server must be an http(s) URL it can
+reach; the web server is used for "Open in ClearML web UI" links only, so one that is not an
+http(s) URL just gives no link (`web_link_base`). The files server is the SDK's business (S3,
+GCS, Azure, a shared folder…): any value the SDK takes is taken, and one it cannot read (a
+number, an object) leaves `files_server` empty instead of stopping the tray.
+
 An explicit `config_file` (the app's "ClearML config file" setting) plays the role of
 `CLEARML_CONFIG_FILE`.
 
@@ -360,6 +366,12 @@ def url_problem(url: str) -> str:
     return ""
 
 
+def web_link_base(web_server: str) -> str:
+    """The web server as a base for links the tray opens: "" when it is not an http(s) URL
+    with a host (the SDK takes any text there; the tray only opens what a browser should)."""
+    return web_server.rstrip("/") if web_server and not url_problem(web_server) else ""
+
+
 def derive_web_server(api_server: str) -> str:
     if api_server == DEFAULT_API_HOST:
         return DEFAULT_WEB_HOST
@@ -426,6 +438,18 @@ SETTINGS = (
     "api.files_server",
 )
 VERIFY = "api.verify_certificate"
+# Settings the SDK reads as text only (`.rstrip("/")` on whatever the file holds).
+TEXT_ONLY = ("api.web_server", "api.files_server")
+FILES_SERVER = "api.files_server"
+
+
+def _present(tree: Any, key: str) -> bool:
+    """Whether `key` is written in the tree (even as null, which `get` returns as None)."""
+    missing = object()
+    try:
+        return tree.get(key, missing) is not missing
+    except Exception:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -488,6 +512,11 @@ def read_files(candidates: tuple[Path, ...], env: Mapping[str, str]) -> FileValu
             settings[key] = _scalar(tree, key, source)
         except ConfigInvalid as exc:
             problems[key] = exc.reason
+    for key in TEXT_ONLY:
+        # The SDK strips these as text: a number, true/false or null there fails in the SDK.
+        raw = _get(tree, key, source) if key not in problems else ""
+        if (raw is None and _present(tree, key)) or isinstance(raw, bool | int | float):
+            problems[key] = f"'{key}' must be text, not {raw!r}"
     verify: bool | str | None = None
     try:
         raw = _get(tree, VERIFY, source)
@@ -531,16 +560,17 @@ def resolve(
     web_server = (
         _env_value(env, "CLEARML_WEB_HOST", "TRAINS_WEB_HOST") or files.setting("api.web_server")
     ).rstrip("/") or derive_web_server(api_server)
-    files_server = (
-        _env_value(env, "CLEARML_FILES_HOST", "TRAINS_FILES_HOST")
-        or files.setting("api.files_server")
-    ).rstrip("/") or derive_files_server(api_server, web_server)
+    files_env = _env_value(env, "CLEARML_FILES_HOST", "TRAINS_FILES_HOST")
+    if files_env is None and FILES_SERVER in files.problems:
+        # The SDK cannot read it either, but the tray never talks to the files server: it
+        # stays unknown rather than stopping the tray.
+        files_server = ""
+    else:
+        files_server = (files_env or files.setting(FILES_SERVER)).rstrip("/") or (
+            derive_files_server(api_server, web_server)
+        )
 
     where = source[-1] if source else None
-    for name, url in (("web", web_server), ("files", files_server)):
-        problem = url_problem(url)
-        if problem:
-            raise ConfigInvalid(f"the {name} server {redact_url(url)!r} {problem}", where)
 
     verify_env = _env_value(env, "CLEARML_API_HOST_VERIFY_CERT", "TRAINS_API_HOST_VERIFY_CERT")
     if VERIFY in files.problems:  # read (and failed) even when the environment overrides it

@@ -11,10 +11,18 @@ start and end) and reads it from there, the file being unchanged (stat checked b
 after the read). Nothing is cached when that cannot be known for sure: the secret is not
 written verbatim exactly once in the files, the files use an include or an environment
 variable, or a server URL carries a password. Any problem with the cache file is a miss.
+
+An entry is checked against the files it claims to come from, never trusted for where it
+points: its files must be exactly the candidates that exist, and it carries an HMAC of its
+content keyed by a digest of those files' text (read again at every hit: microseconds, it is
+the parse that costs). An entry rewritten to name another server, another file or another
+place for the secret does not verify without the configuration's own text, and is a miss.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import stat
@@ -37,7 +45,7 @@ from tray_app.core.server.config import (
     resolve,
 )
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 FILE_NAME = "clearml-conf.json"
 MAX_CACHE_BYTES = 64 * 1024
 URL_SETTINGS = ("api.api_server", "api.host", "api.web_server", "api.files_server")
@@ -101,6 +109,30 @@ def _occurrences(text: str, part: str) -> list[int]:
     return found
 
 
+def _files_key(texts: tuple[str, ...] | list[str]) -> bytes:
+    """A digest of the configuration files' text (each framed by its length)."""
+    digest = hashlib.sha256(b"clearml-tray config cache\0")
+    for text in texts:
+        data = text.encode("utf-8")
+        digest.update(len(data).to_bytes(8, "big"))
+        digest.update(data)
+    return digest.digest()
+
+
+def _mac(entry: Mapping[str, object], key: bytes) -> str:
+    body = json.dumps(
+        {k: v for k, v in entry.items() if k != "mac"}, sort_keys=True, separators=(",", ":")
+    )
+    return hmac.new(key, body.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _existing_files(sig: Signature) -> list[str]:
+    """The candidates that are files, in merge order: what `read_files` reads."""
+    return [
+        str(path) for path, fields in sig if isinstance(fields, list) and fields[:1] == ["file"]
+    ]
+
+
 def cache_entry(files: FileValues, sig: Signature) -> dict[str, object] | None:
     """The JSON to keep for `files` (no secret in it), or None when they cannot be cached."""
     if not files.self_contained or SECRET_KEY in files.problems:
@@ -113,7 +145,9 @@ def cache_entry(files: FileValues, sig: Signature) -> dict[str, object] | None:
     location = secret_location(files)
     if location is None:
         return None
-    return {
+    if [str(p) for p in files.source] != _existing_files(sig):
+        return None  # a file came or went while it was parsed
+    entry: dict[str, object] = {
         "version": CACHE_VERSION,
         "signature": sig,
         "source": [str(p) for p in files.source],
@@ -122,6 +156,8 @@ def cache_entry(files: FileValues, sig: Signature) -> dict[str, object] | None:
         "verify": files.verify,
         "secret_at": location,
     }
+    entry["mac"] = _mac(entry, _files_key(files.texts))
+    return entry
 
 
 def files_from_entry(
@@ -134,24 +170,30 @@ def files_from_entry(
     if entry.get("signature") != sig:
         return None
     source, settings, problems = entry.get("source"), entry.get("settings"), entry.get("problems")
-    verify, location = entry.get("verify"), entry.get("secret_at")
+    verify, location, mac = entry.get("verify"), entry.get("secret_at"), entry.get("mac")
     if not (
         isinstance(source, list)
-        and all(isinstance(p, str) for p in source)
+        and source == _existing_files(sig)  # the files that are there, no other
         and _text_map(settings, SETTINGS)
         and _text_map(problems, (*SETTINGS, VERIFY))
         and (verify is None or isinstance(verify, bool | str))
         and isinstance(location, list)
         and all(isinstance(n, int) and not isinstance(n, bool) for n in location)
+        and isinstance(mac, str)
     ):
         return None
     paths = tuple(Path(p) for p in source)
+    texts = _read_texts(paths)
+    if texts is None or not hmac.compare_digest(mac, _mac(entry, _files_key(texts))):
+        return None  # not written from these files' text
     values = dict(settings)
     if location:
-        secret = _read_secret(paths, location, sig, candidates)
+        secret = _secret_in(texts, location)
         if secret is None:
             return None
         values[SECRET_KEY] = secret
+    if signature(candidates) != sig:
+        return None  # changed while it was read (an editor saving now): the parse decides
     return FileValues(paths, values, dict(problems), verify, True)
 
 
@@ -161,23 +203,23 @@ def _text_map(value: object, keys: tuple[str, ...]) -> TypeGuard[dict[str, str]]
     )
 
 
-def _read_secret(
-    paths: tuple[Path, ...], location: list[int], sig: Signature, candidates: tuple[Path, ...]
-) -> str | None:
+def _read_texts(paths: tuple[Path, ...]) -> list[str] | None:
+    texts: list[str] = []
+    for path in paths:
+        try:
+            texts.append(read_config_text(path))
+        except Exception:
+            return None
+    return texts
+
+
+def _secret_in(texts: list[str], location: list[int]) -> str | None:
     if len(location) != 3:
         return None
     index, start, end = location
-    if not (0 <= index < len(paths) and 0 <= start < end):
+    if not (0 <= index < len(texts) and 0 <= start < end <= len(texts[index])):
         return None
-    try:
-        text = read_config_text(paths[index])
-    except Exception:
-        return None
-    secret = text[start:end]
-    # Changed between the two looks (an editor saving now): the parse decides.
-    if len(secret) != end - start or signature(candidates) != sig:
-        return None
-    return secret
+    return texts[index][start:end]
 
 
 def load_cached(path: Path, sig: Signature, candidates: tuple[Path, ...]) -> FileValues | None:

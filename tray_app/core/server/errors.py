@@ -8,6 +8,7 @@ Exception
  ├── ClearMLError              talking to the server (`str()` is a sentence for the user)
  │    ├── ClearMLAuthError      the keys or the token were refused (HTTP 401)
  │    ├── ClearMLUnavailable    no connection, timeouts, gateway errors, not ClearML JSON
+ │    │    └── ClearMLOutcomeUnknown   a change was sent and no answer came: it may be done
  │    └── ClearMLRequestError   the server answered with an error envelope
  └── the transport's, raised by an `Exchange` (http.py) and worded by the client:
       ├── TransportTimeout      no answer in time
@@ -92,6 +93,15 @@ class ClearMLAuthError(ClearMLError):
 
 class ClearMLUnavailable(ClearMLError):
     """The server cannot be reached or does not answer like a ClearML API server."""
+
+
+class ClearMLOutcomeUnknown(ClearMLUnavailable):
+    """A change (stop, delete…) was sent and no answer came back (a gateway error, a timeout):
+    the server may have made it. Never sent again blindly: the task's state decides."""
+
+    def __init__(self, message: str, *, server: str = "", endpoint: str = "") -> None:
+        super().__init__(message, server=server)
+        self.endpoint = endpoint
 
 
 class ClearMLRequestError(ClearMLError):

@@ -90,15 +90,18 @@ class PlainExchange:
             raise UnsupportedURL(str(exc)) from None
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         conn = self._connection(parts.hostname, port)
+        # The socket is kept here: http.client drops `conn.sock` once a reply without a length
+        # is under way (it closes when read), and that read must still be woken up.
+        sockets: list[socket.socket] = []
         try:
             return await asyncio.to_thread(
                 self._post, conn, target, body.encode(), {**self.headers, **headers},
-                max_body_bytes, deadline,
+                max_body_bytes, deadline, sockets,
             )  # fmt: skip
         except asyncio.CancelledError:
             # The caller's deadline passed: wake the thread's blocking read so that it ends
             # now, not at the next per-read timeout (asyncio.run waits for its threads).
-            _abort(conn)
+            _abort(conn, sockets)
             with self._lock:
                 if conn in self._idle:
                     self._idle.remove(conn)
@@ -120,12 +123,18 @@ class PlainExchange:
         headers: dict[str, str],
         limit: int,
         deadline: float,
+        sockets: list[socket.socket],
     ) -> ExchangeReply:
         reusable = False
         try:
+            if conn.sock is None:
+                conn.connect()
+            if conn.sock is not None:
+                sockets.append(conn.sock)
             conn.request("POST", target, body=body, headers=headers)
             reply = conn.getresponse()
-            data = _read_body(reply, limit, deadline, conn)
+            sock = sockets[0] if sockets else None
+            data = _read_body(reply, limit, deadline, sock, conn.timeout)
             reusable = not reply.will_close
             reply.close()  # read to its end: frees the connection for the next request
             return ExchangeReply(reply.status, reply.getheader("retry-after"), data)
@@ -152,9 +161,8 @@ class PlainExchange:
         return http.client.HTTPConnection(host, port, timeout=self.timeout)
 
 
-def _abort(conn: http.client.HTTPConnection) -> None:
-    sock = conn.sock
-    if sock is not None:
+def _abort(conn: http.client.HTTPConnection, sockets: list[socket.socket]) -> None:
+    for sock in {id(s): s for s in [*sockets, *([conn.sock] if conn.sock else [])]}.values():
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
 
@@ -163,7 +171,8 @@ def _read_body(
     reply: http.client.HTTPResponse,
     limit: int,
     deadline: float,
-    conn: http.client.HTTPConnection,
+    sock: socket.socket | None,
+    per_read: float | None,
 ) -> bytes:
     """The reply's body, decoded, at most `limit` bytes (TooLarge past it); TimeoutError once
     `deadline` (monotonic) has passed."""
@@ -180,8 +189,8 @@ def _read_body(
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError
-        if conn.sock is not None:
-            conn.sock.settimeout(min(remaining, conn.timeout or remaining))
+        if sock is not None:
+            sock.settimeout(min(remaining, per_read or remaining))
         raw = reply.read1(CHUNK)
         if not raw:
             break

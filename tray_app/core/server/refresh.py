@@ -117,31 +117,44 @@ def _classify(exc: BaseException) -> tuple[TrayState, str]:
     )
 
 
+# Nobody has opened the menu for this long: poll at `idle_interval` instead of `interval`.
+IDLE_AFTER_S = 600.0
+IDLE_INTERVAL_S = 60.0
+
+
 @dataclass(slots=True)
 class RefreshSchedule:
-    """Seconds until the next poll.
+    """Seconds until the next poll: an API budget (hosted servers meter calls).
 
-    Normal: `interval`. While something is starting: `busy_interval`. While the server is down:
-    jittered exponential backoff from `busy_interval` up to `max_backoff`, back to normal on the
-    first success. Wrong keys will not fix themselves: poll slowly (`max_backoff`).
+    Someone looking (the menu used in the last `idle_after` seconds), a session starting or
+    queued, a tunnel coming up: `interval` (the setting, 15 s). Nobody looking: `idle_interval`
+    (60 s, or `interval` if that is longer). The screen locked or the machine asleep: no poll at
+    all (the poller waits; qt/poller.py). While the server is down: jittered exponential backoff
+    from `retry_first` up to `max_backoff`, back to normal on the first success. Wrong keys will
+    not fix themselves: poll slowly (`max_backoff`).
     """
 
     interval: float = 15.0
-    busy_interval: float = 3.0
+    retry_first: float = 3.0
     max_backoff: float = 120.0
+    idle_interval: float = IDLE_INTERVAL_S
+    idle_after: float = IDLE_AFTER_S
     jitter: float = 0.2  # ± fraction
     rng: Callable[[], float] = random.random
 
     def _jittered(self, value: float) -> float:
         return value * (1.0 + self.jitter * (2.0 * self.rng() - 1.0))
 
-    def next_delay(self, status: PollStatus, busy: bool = False) -> float:
+    def next_delay(self, status: PollStatus, busy: bool = False, idle_for: float = 0.0) -> float:
+        """`busy`: something is coming up; `idle_for`: seconds since the user last looked."""
         if status.state in (TrayState.OFFLINE, TrayState.ERROR):
             exponent = min(max(0, status.failures - 1), MAX_BACKOFF_EXPONENT)
-            backoff = self.busy_interval * (2**exponent)
+            backoff = self.retry_first * (2**exponent)
             return min(self.max_backoff, self._jittered(min(backoff, self.max_backoff)))
         if status.state in (TrayState.AUTH, TrayState.UNCONFIGURED):
             return self.max_backoff
-        if busy or status.state in (TrayState.BUSY, TrayState.CONNECTING):
-            return self.busy_interval
-        return self._jittered(self.interval)
+        if status.state == TrayState.CONNECTING:
+            return self.retry_first
+        if busy or status.state == TrayState.BUSY or idle_for < self.idle_after:
+            return self._jittered(self.interval)
+        return self._jittered(max(self.idle_interval, self.interval))

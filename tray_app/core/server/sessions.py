@@ -33,14 +33,19 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 from tray_app.core.redact import redact
 from tray_app.core.server.api import ClearMLClient
-from tray_app.core.server.errors import ClearMLError, ClearMLRequestError, ClearMLUnavailable
+from tray_app.core.server.config import web_link_base
+from tray_app.core.server.errors import (
+    ClearMLOutcomeUnknown,
+    ClearMLRequestError,
+    ClearMLUnavailable,
+)
 from tray_app.core.server.models import (
     LogLine,
     QueueInfo,
@@ -60,6 +65,39 @@ INTERACTIVE_TAG = "interactive"
 WORKER_LAST_SEEN_S = 600
 WORKERS_MAX_AGE_S = 120.0
 STOP_REASON = "stopped from clearml-tray"
+# A change of a task that got no answer is looked at, then sent again, at most this often.
+CHANGE_ATTEMPTS = 3
+CHANGE_PAUSE_S = 1.0
+ENDPOINT_NOT_FOUND = 404  # the open-source server's answer to an endpoint it does not have
+
+TaskState = tuple[str, str] | None  # (status, status_message); None: the task is gone
+# What each change of a task looks like once it went through, read from the task's state: the
+# reply the server would have sent, or None when the state does not show it (then it is sent
+# again). A change not listed here (tasks.create, tasks.edit: the state cannot tell) is never
+# sent twice; its unknown outcome is reported.
+_SETTLED: dict[str, Callable[[TaskState], dict[str, Any] | None]] = {
+    "tasks.delete": lambda state: {"deleted": True} if state is None else None,
+    "tasks.stop": lambda state: (
+        {"updated": 1, "fields": {"status": state[0], "status_message": state[1]}}
+        if state is not None and (state[0] == "stopped" or state[1].strip().lower() == "stopping")
+        else None
+    ),
+    "tasks.stopped": lambda state: (
+        {"updated": 1, "fields": {"status": "stopped"}}
+        if state is not None and state[0] == "stopped"
+        else None
+    ),
+    "tasks.close": lambda state: (
+        {"updated": 1, "fields": {"status": "closed"}}
+        if state is not None and state[0] == "closed"
+        else None
+    ),
+    "tasks.enqueue": lambda state: (
+        {"queued": 1, "fields": {"status": state[0]}}
+        if state is not None and state[0] in ("queued", "in_progress")
+        else None
+    ),
+}
 
 
 def _md5(text: str) -> str:
@@ -274,7 +312,10 @@ def session_state(status: str, status_message: str, ssh_port: int | None) -> Ses
 
 
 def web_url(web_server: str, project_id: str, task_id: str) -> str:
+    """The session's page in the web UI; "" without a usable web server (no link then)."""
     base = web_server.rstrip("/")
+    if not base:
+        return ""
     project = quote(project_id or "*", safe="*")
     return f"{base}/projects/{project}/experiments/{quote(task_id)}/output/execution"
 
@@ -424,15 +465,18 @@ class SessionService:
         *,
         web_server: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.client = client
         self._clock = clock
+        self._pause = pause
         # workers.get_all has no field selection and lists every worker, whatever the scope:
         # most of a refresh's bytes. Its answer is reused while no live session names a worker
         # it lacks, for at most WORKERS_MAX_AGE_S (an agent's address rarely changes).
         self._workers_cache: list[dict[str, Any]] | None = None
         self._workers_at = 0.0
-        self.web_server = (web_server or client.config.web_server or "").rstrip("/")
+        # Links are opened in the browser: only an http(s) web server gives them.
+        self.web_server = web_link_base(web_server or client.config.web_server or "")
         self._me: UserInfo | None = None
         self._user_names: dict[str, str] = {}
         self._project_names: dict[str, str] = {}
@@ -715,8 +759,10 @@ class SessionService:
             return status  # already stopped / failed / completed: nothing to do
         if status == "in_progress" and (force or message.strip().lower() == "stopping"):
             return await self._force_stopped(session_id)
-        data = await self.client.call(
-            "tasks.stop", {"task": session_id, "force": False, "status_reason": STOP_REASON}
+        data = await self.change_task(
+            "tasks.stop",
+            {"task": session_id, "force": False, "status_reason": STOP_REASON},
+            session_id,
         )
         fields = _mapping(data.get("fields"))
         if _int(data.get("updated")) == 0:
@@ -730,8 +776,10 @@ class SessionService:
         return await self._force_stopped(session_id)
 
     async def _force_stopped(self, session_id: str) -> str:
-        data = await self.client.call(
-            "tasks.stopped", {"task": session_id, "force": True, "status_reason": STOP_REASON}
+        data = await self.change_task(
+            "tasks.stopped",
+            {"task": session_id, "force": True, "status_reason": STOP_REASON},
+            session_id,
         )
         status = _text(_mapping(data.get("fields")).get("status"))
         return status or "stopped"
@@ -764,21 +812,36 @@ class SessionService:
             "tasks.get_all_ex",
             {"id": [session_id], "only_fields": ["id", "runtime._ssh_password"]},
         )
-        tasks = [t for t in _list(data.get("tasks")) if isinstance(t, dict)]
-        runtime = _mapping(tasks[0].get("runtime")) if tasks else {}
-        password = runtime.get("_ssh_password")
+        # Only the row of this session: a server (or a proxy) that ignores the id filter must
+        # not hand another session's password to this one's ssh.
+        rows = [
+            t for t in _list(data.get("tasks")) if isinstance(t, dict) and t.get("id") == session_id
+        ]
+        if len(rows) != 1:
+            if _list(data.get("tasks")):
+                log.warning(
+                    "the server answered the password request of %s with other sessions' rows; "
+                    "none is used",
+                    session_id,
+                )
+            return ""
+        password = _mapping(rows[0].get("runtime")).get("_ssh_password")
         return password if isinstance(password, str) else ""
 
     async def host_keys_pinned(self) -> bool:
         """Whether the server pins the sessions' SSH host keys (a `remote_session_ssh_server`
         vault): clearml-session then checks the key itself, and the tray does not log in
-        ahead of it. A server without vaults (the open-source one) answers with an error."""
+        ahead of it. A server without vaults (the open-source one) answers 404, "no such
+        endpoint": not pinned. Any other failure (the server unreachable, a 500, a refusal)
+        leaves it unknown and raises: then no password is handed over."""
         try:
             data = await self.client.call(
                 "users.get_vaults", {"enabled": True, "types": ["remote_session_ssh_server"]}
             )
-        except ClearMLError:
-            return False
+        except ClearMLRequestError as exc:
+            if ENDPOINT_NOT_FOUND in (exc.result_code, exc.http_status):
+                return False
+            raise
         return bool(_list(data.get("vaults")))
 
     async def delete(self, session_id: str) -> bool:
@@ -790,8 +853,40 @@ class SessionService:
             except ClearMLRequestError as exc:
                 # A forced delete also dequeues and removes a running task.
                 log.debug("stop before delete of %s failed: %s", session_id, exc)
-        data = await self.client.call("tasks.delete", {"task": session_id, "force": True})
+        data = await self.change_task(
+            "tasks.delete", {"task": session_id, "force": True}, session_id
+        )
         return bool(data.get("deleted"))
+
+    async def change_task(
+        self, endpoint: str, payload: dict[str, Any], session_id: str
+    ) -> dict[str, Any]:
+        """Send a change of one task; when no answer comes (a gateway error, a timeout), the
+        task's state says whether it went through before it is sent again: a delete that went
+        through is a success, not "invalid task id" on the retry."""
+        settled = _SETTLED.get(endpoint)
+        for attempt in range(CHANGE_ATTEMPTS):
+            try:
+                return await self.client.call(endpoint, payload)
+            except ClearMLOutcomeUnknown as exc:
+                if settled is None or attempt + 1 == CHANGE_ATTEMPTS:
+                    raise
+                log.info("%s of %s: %s; looking at the task", endpoint, session_id, exc)
+            # The look is a read (retried on its own); if it fails too, that error stands.
+            done = settled(await self._state(session_id))
+            if done is not None:
+                log.info("%s of %s went through (seen in the task's state)", endpoint, session_id)
+                return done
+            await self._pause(CHANGE_PAUSE_S * (attempt + 1))
+        raise AssertionError("unreachable")  # the last attempt returns or raises
+
+    async def _state(self, session_id: str) -> TaskState:
+        try:
+            return await self._status(session_id)
+        except ClearMLRequestError as exc:
+            if exc.result_code == 400 and exc.result_subcode == 101:
+                return None  # gone
+            raise
 
     async def console_log(
         self, session_id: str, limit: int = 200, *, redact_secrets: bool = True

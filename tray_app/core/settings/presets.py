@@ -34,7 +34,7 @@ from typing import Any
 
 from tray_app.core.atomic import read_at_most
 from tray_app.core.settings.errors import PresetError, PresetFormatError, PresetInvalid
-from tray_app.core.untrusted import display_text
+from tray_app.core.untrusted import display_text, valid_host, valid_ssh_user
 
 PRESETS_FILE_VERSION = 1
 MAX_PRESETS_CHARS = 4 * 1024 * 1024  # a presets file is kilobytes; bigger ones are refused
@@ -172,6 +172,7 @@ def validate_preset(preset: Preset, *, check_files: bool = True) -> list[str]:
             reasons.append(
                 f"VS Code extension {ext!r} must be one non-empty id without commas or spaces"
             )
+    reasons.extend(_ssh_value_problems(preset))
     for name, label in (
         ("username", "username"),
         ("vscode_version", "VS Code version"),
@@ -205,6 +206,38 @@ def validate_preset(preset: Preset, *, check_files: bool = True) -> list[str]:
             reasons.append(f"the upload path {preset.upload_files!r} does not exist")
     reasons.extend(_extra_args_problems(preset.extra_args))
     reasons.extend(_repeated_field_problems(preset))
+    return reasons
+
+
+def _flag_values(args: list[str], flag: str) -> list[str]:
+    """The values given to `flag` in `args` (`--flag value` and `--flag=value`)."""
+    found: list[str] = []
+    for index, arg in enumerate(args):
+        name, sep, inline = arg.partition("=")
+        if name == flag:
+            found.append(inline if sep else (args[index + 1] if index + 1 < len(args) else ""))
+    return found
+
+
+def _ssh_value_problems(preset: Preset) -> list[str]:
+    """Values that end up in an ssh command line or in `~/.ssh/config` (the session's user,
+    the gateway's host): a quote, a space or a `$` there would break them, or worse."""
+    reasons: list[str] = []
+    users = ([preset.username] if preset.username else []) + _flag_values(
+        preset.extra_args, "--username"
+    )
+    for user in users:
+        if not valid_ssh_user(user):
+            reasons.append(
+                f"the user name {user!r} may hold only letters, digits, '.', '_' and '-' (ssh "
+                "and its config file would take anything else as more than a name)"
+            )
+    for host in _flag_values(preset.extra_args, "--remote-gateway"):
+        if not valid_host(host):
+            reasons.append(
+                f"the remote gateway {host!r} is not a host name or an IP address (no spaces, "
+                "quotes or user names)"
+            )
     return reasons
 
 
@@ -599,32 +632,49 @@ def preset_disclosures(preset: Preset, home: Path | None = None) -> list[str]:
     """What launching `preset` sends or trusts that a user must see before a first launch of a
     preset they did not write (a repository's workspace presets): empty when nothing.
 
-    Uploads of credential locations (~/.ssh, ~/.aws, clearml.conf…), git credentials, a remote
-    gateway host and extra arguments, each as one sentence.
+    Every upload (the field and `--upload-files` in the extra arguments; the requirements file
+    and the init script when they hold credentials), each credential location named; git
+    credentials; every endpoint that is not the default (a remote gateway, the router, a public
+    IP, another SSH port); and any extra arguments, word for word. One sentence each.
     """
     home = home or Path.home()
+    args = preset.extra_args
     notes: list[str] = []
+    uploads = ([preset.upload_files] if preset.upload_files else []) + _flag_values(
+        args, "--upload-files"
+    )
+    for value in uploads:
+        secret = _sensitive_upload(value, home) if value else None
+        held = f", which holds {secret} (credentials)" if secret else ""
+        notes.append(f"uploads {display_text(value, 200) or '(nothing named)'}{held}")
     for name, label in (
-        ("upload_files", "uploads"),
         ("requirements_file", "sends the requirements file"),
         ("init_script", "sends the init script"),
     ):
-        value: str = getattr(preset, name)
-        if value and (secret := _sensitive_upload(value, home)):
-            notes.append(f"{label} {display_text(value, 200)}, which holds {secret} (credentials)")
-    if preset.git_credentials:
+        path: str = getattr(preset, name)
+        if path and (secret := _sensitive_upload(path, home)):
+            notes.append(f"{label} {display_text(path, 200)}, which holds {secret} (credentials)")
+    if preset.git_credentials or _truthy(_flag_values(args, "--git-credentials")):
         notes.append("sends your git credentials (~/.git-credentials and ~/.gitconfig)")
-    args = preset.extra_args
-    for index, arg in enumerate(args):
-        flag, _, inline = arg.partition("=")
-        if flag == "--remote-gateway":
-            host = inline or (args[index + 1] if index + 1 < len(args) else "")
-            notes.append(
-                f"connects through the gateway {display_text(host, 200) or '(none given)'}"
-            )
-    if args and not any(n.startswith("connects through") for n in notes):
+    for host in _flag_values(args, "--remote-gateway"):
+        notes.append(f"connects through the gateway {display_text(host, 200) or '(none given)'}")
+    if _truthy(_flag_values(args, "--router-enabled")):
+        notes.append("routes the session's ports through the server's router")
+    if preset.public_ip or _truthy(_flag_values(args, "--public-ip")):
+        notes.append("publishes the session on the machine's public IP address")
+    ports = ([str(preset.remote_ssh_port)] if preset.remote_ssh_port else []) + _flag_values(
+        args, "--remote-ssh-port"
+    )
+    for port in ports:
+        notes.append(f"serves SSH on remote port {display_text(port, 20)}")
+    if args:
         notes.append(f"passes extra arguments: {display_text(' '.join(args), 300)}")
     return notes
+
+
+def _truthy(values: list[str]) -> bool:
+    """An option given as a flag or with a true value (clearml-session's `true`/`yes`/`1`)."""
+    return any(value.strip().lower() in ("", "true", "yes", "1", "on") for value in values)
 
 
 def read_presets_text(path: Path) -> str:

@@ -96,6 +96,9 @@ class Settings:
     # (~95 MB of memory each).
     tunnel_on_intent: bool = True
     warm_tunnels: bool = False
+    # Warm tunnels at most: how many, and how much memory together (their CLIs and ssh).
+    warm_tunnels_max: int = 3
+    warm_tunnels_max_mb: int = 500
     workspace_folder: str = ""  # a folder whose .vscode/clearml.json adds presets
     # The queue of the last launch (dialog or preset): the New session dialog starts on it.
     last_queue: str = ""
@@ -194,6 +197,21 @@ def _problems(settings: Settings) -> list[tuple[str, str]]:
             (
                 "tunnel_retry_limit",
                 f"tunnel retry limit {settings.tunnel_retry_limit} is not in 1..20",
+            )
+        )
+    if not 1 <= settings.warm_tunnels_max <= 50:
+        out.append(
+            (
+                "warm_tunnels_max",
+                f"at most {settings.warm_tunnels_max} warm tunnels is not in 1..50",
+            )
+        )
+    if not 100 <= settings.warm_tunnels_max_mb <= 65536:
+        out.append(
+            (
+                "warm_tunnels_max_mb",
+                f"a memory cap of {settings.warm_tunnels_max_mb} MB for warm tunnels is not in "
+                "100..65536 MB",
             )
         )
     if not settings.profiles:

@@ -142,6 +142,22 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def tree_rss_mb(pid: int) -> float | None:
+    """Resident memory of `pid` and everything below it, in MB (Linux /proc); None where it
+    cannot be read (another system, the process gone)."""
+    if pid <= 0 or not Path("/proc/self/statm").exists():
+        return None
+    page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+    total = 0
+    for member in (pid, *descendants(pid)):
+        try:
+            total += int(Path(f"/proc/{member}/statm").read_text().split()[1]) * page
+        except (OSError, IndexError, ValueError):
+            if member == pid:
+                return None
+    return total / (1024 * 1024)
+
+
 def signal_pids(pids: list[int], sig: int) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -17,7 +17,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tray_app.core.ports import Ask, Desktop, Notify, Question, Runner, Spawn, confirm
+from tray_app.core.ports import (
+    SECRET_CLIPBOARD_S,
+    Ask,
+    Desktop,
+    Notify,
+    Question,
+    Runner,
+    Spawn,
+    confirm,
+)
 from tray_app.core.settings.secrets import SecretStore, session_password_key
 from tray_app.core.tunnels.model import TunnelInfo
 from tray_app.core.tunnels.ssh_config import HostEntry, SshConfig, host_alias
@@ -245,7 +254,8 @@ class SessionHosts:
             self._offer_password(
                 password,
                 "Session password copied",
-                "This system's ssh cannot share a connection: paste the password when asked.",
+                "This system's ssh cannot share a connection: paste the password when asked "
+                f"(it stays in the clipboard for {SECRET_CLIPBOARD_S:.0f} seconds).",
                 error=False,
             )
         return alias
@@ -289,8 +299,8 @@ class SessionHosts:
             self._offer_password(
                 password,
                 "Could not prepare the SSH login",
-                "The keyring could not keep the session password; it is in the clipboard: "
-                "paste it when the editor asks.",
+                "The keyring could not keep the session password; it is in the clipboard for "
+                f"{SECRET_CLIPBOARD_S:.0f} seconds: paste it when the editor asks.",
                 error=True,
             )
             return True
@@ -306,13 +316,14 @@ class SessionHosts:
         self._offer_password(
             password,
             "Could not log in ahead of the editor",
-            "The session password is in the clipboard: paste it when the editor asks.",
+            "The session password is in the clipboard for "
+            f"{SECRET_CLIPBOARD_S:.0f} seconds: paste it when the editor asks.",
             error=True,
         )
         return True
 
     def _offer_password(self, password: str, title: str, text: str, error: bool) -> None:
-        self._desktop.copy(password)
+        self._desktop.copy_secret(password)
         self._notify.notify("error" if error else "info", title, text)
 
     async def remove_hosts(self, session_ids: set[str] | None) -> None:

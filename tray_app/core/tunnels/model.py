@@ -73,7 +73,6 @@ class TunnelModel:
     stopping: bool = False  # we end it on purpose (disconnect, retry policy, quit)
     failed_reported: bool = False
     ready_count: int = 0  # how many times the tunnel came up (reconnects re-print the banner)
-    lost_reported: bool = False  # "keeps failing" was notified since the last ready
     login_asked: bool = False  # the password hand-over was asked for (once, the first tunnel)
 
     def with_info(self, **changes: object) -> TunnelModel:

@@ -182,7 +182,7 @@ def _ready(
 ) -> tuple[TunnelModel, list[Effect]]:
     sid = tunnel.info.session_id
     first = tunnel.ready_count == 0
-    tunnel = replace(tunnel, retries=0, ready_count=tunnel.ready_count + 1, lost_reported=False)
+    tunnel = replace(tunnel, retries=0, ready_count=tunnel.ready_count + 1)
     tunnel = _with(
         tunnel,
         state=TunnelState.READY,
@@ -216,21 +216,9 @@ def _retry(tunnel: TunnelModel, policy: LaunchPolicy) -> tuple[TunnelModel, list
         return tunnel, []
     if tunnel.ready_count:
         # It worked before (a server restart, a suspend, a network change): the CLI keeps
-        # retrying on its own, so keep it and say so once.
-        if tunnel.lost_reported:
-            return tunnel, []
-        tunnel = replace(tunnel, lost_reported=True)
-        return tunnel, [
-            Notice(
-                "tunnel_problems",
-                "Connection to the session lost",
-                f"{tunnel.info.label}: the SSH tunnel failed {tunnel.retries} times since it "
-                "dropped; still retrying.",
-                (("Show log", "show_log"), ("Disconnect", "disconnect")),
-                critical=True,
-                last_lines=True,
-            )
-        ]
+        # retrying on its own, so it is kept. The tunnel watch (watch.py) tells the user about
+        # an outage that lasts, once, and about its end: no word from here.
+        return tunnel, []
     tunnel = replace(tunnel, stopping=True, failed_reported=True)
     tunnel = _with(
         tunnel,

@@ -32,7 +32,7 @@ from tray_app.core.server.models import Session
 from tray_app.core.settings import presets as presets_mod
 from tray_app.core.settings.presets import Preset
 from tray_app.core.settings.settings import Settings
-from tray_app.core.tunnels.children import ChildPidFile, guarded_argv
+from tray_app.core.tunnels.children import ChildPidFile, guarded_argv, tree_rss_mb
 from tray_app.core.tunnels.environment import ChildEnvironment
 from tray_app.core.tunnels.launch import Launched, Prepared, prepare, prepare_attach
 from tray_app.core.tunnels.model import (
@@ -60,6 +60,7 @@ from tray_app.core.tunnels.reducer import (
     ready_notice,
 )
 from tray_app.core.tunnels.ssh_master import LOGIN_MARKER_ENV, askpass_note
+from tray_app.core.untrusted import safe_http_url
 from tray_app.core.wording import session_title, short_id
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,12 @@ class Editor(Protocol):
     def open(self, info: TunnelInfo, explicit: bool = False) -> None: ...
 
     def check_soon(self) -> None: ...
+
+
+def tunnel_jupyter_url(info: TunnelInfo) -> str | None:
+    """The tunnel's JupyterLab URL if it is http(s) to this computer's end of the tunnel
+    (what the CLI prints), else None: the same check as the menu's Open JupyterLab."""
+    return safe_http_url(info.jupyter_url or "", "localhost")
 
 
 class Child:
@@ -464,6 +471,17 @@ class TunnelRegistry:
         child = self._child(key)
         return child.info if child is not None else None
 
+    def prewarmed_memory_mb(self) -> dict[str, float]:
+        """Resident memory of each live prewarmed child (its clearml-session and ssh), by key;
+        reads /proc: call it off the event loop."""
+        found: dict[str, float] = {}
+        for child in list(self._children.values()):
+            if child.policy.quiet and child.info.live and child.process is not None:
+                rss = tree_rss_mb(child.process.pid)
+                if rss is not None:
+                    found[child.info.key] = rss
+        return found
+
     def log_text(self, key: str) -> str:
         child = self._child(key)
         return child.output.text() if child is not None else ""
@@ -603,8 +621,8 @@ class TunnelRegistry:
             "disconnect": partial(self.disconnect, key),
             "cancel": partial(self._cancel or self.disconnect, key),
         }
-        if child.info.jupyter_url:
-            actions["open_jupyter"] = partial(self._open_url, child.info.jupyter_url)
+        if tunnel_jupyter_url(child.info) is not None:  # the menu's check, nothing laxer
+            actions["open_jupyter"] = partial(self._open_jupyter, key)
         buttons = [(label, actions[a]) for label, a in notice.buttons if a in actions]
         body = notice.body
         if notice.last_lines and child.output.last_lines:
@@ -620,6 +638,23 @@ class TunnelRegistry:
 
     def _open_url(self, url: str) -> None:
         self._desktop.open_url(url)
+
+    def _open_jupyter(self, key: str) -> None:
+        """The notice's Open JupyterLab: the tunnel's local URL as it is now (a reconnect may
+        have changed it), checked again like the menu's."""
+        child = self._child(key)
+        url = tunnel_jupyter_url(child.info) if child is not None else None
+        if url is not None:
+            self._desktop.open_url(url)
+            return
+        log.warning("JupyterLab address of %s refused or gone", key)
+        self._notify.notify(
+            "error",
+            "JupyterLab not opened",
+            "The tunnel's JupyterLab address is gone or does not point at this computer "
+            "over http(s).",
+            critical=True,
+        )
 
     def _copy_ssh(self, key: str) -> None:
         child = self._child(key)

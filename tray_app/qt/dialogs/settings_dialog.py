@@ -119,6 +119,11 @@ class SettingsDialog(QDialog):
         self.poll_interval.setRange(1, 100000)  # validate_settings gives the reason for 5..3600
         self.poll_interval.setSuffix(" s")
         self.poll_interval.setValue(s.poll_interval_s)
+        self.poll_interval.setToolTip(
+            "While you use the tray, or a session or tunnel is coming up. After 10 minutes "
+            "without a look at the menu the tray refreshes every minute, and not at all while "
+            "the screen is locked: a hosted server counts API calls."
+        )
         form.addRow("Refresh every", self.poll_interval)
         self.show_all_users = QCheckBox("Show other users' sessions under “All users”")
         self.show_all_users.setChecked(s.show_all_users)
@@ -149,13 +154,40 @@ class SettingsDialog(QDialog):
         )
         self.tunnel_on_intent.setChecked(s.tunnel_on_intent)
         form.addRow("", self.tunnel_on_intent)
-        self.warm_tunnels = QCheckBox("Keep tunnels open to all my running sessions")
+        self.warm_tunnels = QCheckBox("Keep tunnels open to my newest running sessions")
         self.warm_tunnels.setToolTip(
             "Connect opens the editor at once. Each open tunnel keeps a clearml-session and an "
-            "ssh process running (about 95 MB of memory per session)."
+            "ssh process running (about 95 MB of memory per session), and that clearml-session "
+            "asks the server for its session every 3 seconds (about 1,200 API calls an hour, "
+            "which a metered server counts)."
         )
         self.warm_tunnels.setChecked(s.warm_tunnels)
         form.addRow("", self.warm_tunnels)
+        self.warm_max = QSpinBox()
+        self.warm_max.setRange(0, 1000)  # validate_settings gives the reason for 1..50
+        self.warm_max.setSuffix(" tunnels")
+        self.warm_max.setValue(s.warm_tunnels_max)
+        self.warm_max_mb = QSpinBox()
+        self.warm_max_mb.setRange(0, 1_000_000)  # and for 100..65536 MB
+        self.warm_max_mb.setSuffix(" MB")
+        self.warm_max_mb.setSingleStep(100)
+        self.warm_max_mb.setValue(s.warm_tunnels_max_mb)
+        caps = QHBoxLayout()
+        caps.setContentsMargins(0, 0, 0, 0)  # lined up with the check boxes above it
+        caps.addWidget(QLabel("at most"))
+        caps.addWidget(self.warm_max)
+        caps.addWidget(QLabel("using at most"))
+        caps.addWidget(self.warm_max_mb)
+        caps.addStretch(1)
+        caps_box = QWidget()
+        caps_box.setLayout(caps)
+        caps_box.setToolTip(
+            "The newest sessions get a tunnel first; past the memory cap the tunnels of the "
+            "oldest sessions close."
+        )
+        caps_box.setEnabled(s.warm_tunnels)
+        self.warm_tunnels.toggled.connect(caps_box.setEnabled)
+        form.addRow("", caps_box)
         self.hotkey = QKeySequenceEdit(QKeySequence.fromString(s.hotkey))
         self.hotkey.setMaximumSequenceLength(1)
         clear = QPushButton("None")
@@ -305,6 +337,8 @@ class SettingsDialog(QDialog):
         s.open_editor_when_ready = self.open_editor.isChecked()
         s.tunnel_on_intent = self.tunnel_on_intent.isChecked()
         s.warm_tunnels = self.warm_tunnels.isChecked()
+        s.warm_tunnels_max = self.warm_max.value()
+        s.warm_tunnels_max_mb = self.warm_max_mb.value()
         s.hotkey = _hotkey_text(self.hotkey.keySequence())
         s.tunnel_retry_limit = self.retry_limit.value()
         s.workspace_folder = self.workspace.text().strip()
