@@ -179,7 +179,7 @@ class TrayApplication:
             notify=notify,
             spawn=spawn,
             policy=lambda: self.settings.idle,
-            stop_session=lambda sid: self.controller.handle(MenuAction.STOP, sid),
+            act=self.controller.handle,
             refresh=self.poller.refresh_now,
             server=lambda: self.connection.service,
         )

@@ -121,12 +121,13 @@ async def test_idle_session_warning_keep_alive_and_stop_now(
     await app.start()
     await _until(lambda: any(k == "idle_warning" for k, *_ in sent))
     _kind, title, body, buttons = next(s for s in sent if s[0] == "idle_warning")
-    assert title.startswith("Idle session: ")
-    assert body.startswith("Idle for ")
     assert [label for label, _ in buttons] == ["Keep alive 2h", "Stop now"]
     monitor = app.idle.monitor
     assert monitor is not None
     idle_id = next(sid for sid, v in monitor.verdicts.items() if v.state == "idle")
+    # Named with its short id (names repeat), and why: busy cores, for how long, on which host.
+    assert title == f"Idle session: Interactive Session ({idle_id[:8]})"
+    assert "cores busy for" in body and " on cpu-host-" in body
     assert app.view().idle_notes[idle_id].startswith("Idle for ")
 
     dict(buttons)["Keep alive 2h"]()

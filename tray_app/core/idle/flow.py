@@ -1,4 +1,8 @@
-"""Idle sessions: each snapshot → verdicts → warn (with Keep alive / Stop now) or stop.
+"""Idle sessions: each snapshot → verdicts → warn (with Keep alive / Stop now) or stop; and, when
+asked for, "the GPUs went quiet" (with Connect / Show log / Stop).
+
+The verdicts also go to the menu (a mark on the session's row, a note in its submenu) and to
+`clearml-tray list` answered by the tray: one judgement for all of them.
 
 Tested in tests/unit/idle/test_flow.py and, with the real tray, tests/qt/test_app.py.
 """
@@ -7,15 +11,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from tray_app.core.idle.monitor import IdleAction, IdleMonitor
-from tray_app.core.idle.policy import idle_note
+from tray_app.core.idle.policy import JOB_BUSY_S, IdleVerdict, idle_mark, idle_note, sentence
 from tray_app.core.ports import Notify, Spawn
 from tray_app.core.server.errors import ClearMLError
-from tray_app.core.server.models import Snapshot
+from tray_app.core.server.models import Snapshot, format_duration
 from tray_app.core.server.sessions import SessionService
 from tray_app.core.settings.settings import IdleMode, IdlePolicy
+from tray_app.core.view.actions import MenuAction
 
 log = logging.getLogger(__name__)
 
@@ -27,16 +32,18 @@ class IdleFlow:
         notify: Notify,
         spawn: Spawn,
         policy: Callable[[], IdlePolicy],
-        stop_session: Callable[[str], None],
+        act: Callable[[MenuAction, str], None],
         refresh: Callable[[], None],
         server: Callable[[], SessionService | None],
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._notify = notify
         self._spawn = spawn
         self._policy = policy
-        self._stop_session = stop_session  # the user's own Stop (asks, then stops)
+        self._act = act  # what the user's own menu rows do (Stop asks first)
         self._refresh = refresh
         self._server = server  # the server in use (a new configuration brings another)
+        self._clock = clock
         self._monitor: IdleMonitor | None = None
         self._running = False
 
@@ -47,7 +54,7 @@ class IdleFlow:
         if service is None:
             return None
         if self._monitor is None or self._monitor.service is not service:
-            self._monitor = IdleMonitor(service, self._policy)
+            self._monitor = IdleMonitor(service, self._policy, self._clock)
         return self._monitor
 
     def snapshot_changed(self, snapshot: Snapshot | None) -> None:
@@ -56,8 +63,19 @@ class IdleFlow:
             self._running = True
             self._spawn(self._check(monitor, snapshot))
 
+    def verdicts(self) -> Mapping[str, IdleVerdict]:
+        """The latest verdict of each of the user's running sessions (for `list`)."""
+        monitor = self.monitor
+        return dict(monitor.verdicts) if monitor is not None else {}
+
+    def marks(self) -> dict[str, str]:
+        """Session rows: "idle 1h 10m" for the idle ones."""
+        now = self._clock()
+        marks = {sid: idle_mark(v, now) for sid, v in self.verdicts().items()}
+        return {sid: mark for sid, mark in marks.items() if mark}
+
     def notes(self) -> dict[str, str]:
-        """Menu rows: why a session counts as idle, or until when it is kept alive."""
+        """Submenu rows: why a session counts as idle, or until when it is kept alive."""
         monitor = self.monitor
         if monitor is None:
             return {}
@@ -71,7 +89,7 @@ class IdleFlow:
     def keep_alive(self, session_id: str, hours: float = 2.0) -> None:
         monitor = self.monitor
         if monitor is not None:
-            monitor.keep_alive(session_id, time.time() + hours * 3600)
+            monitor.keep_alive(session_id, self._clock() + hours * 3600)
 
     async def _check(self, monitor: IdleMonitor, snapshot: Snapshot) -> None:
         try:
@@ -85,33 +103,53 @@ class IdleFlow:
                     self._warn(action)
                 elif action.kind == "stop":
                     await self._stop(monitor, action)
+                elif action.kind == "finished":
+                    self._finished(action)
         finally:
             self._running = False
 
     async def _stop(self, monitor: IdleMonitor, action: IdleAction) -> None:
         log.info("stopping idle session %s: %s", action.session_id, action.reason)
         self._notify.notify(
-            "idle_warning", f"Stopping idle session {action.session_name}", action.reason
+            "idle_warning", f"Stopping idle session {action.label}", sentence(action.reason)
         )
         try:
             await monitor.stop(action.session_id, action.reason)
         except ClearMLError as exc:
-            self._notify.notify(
-                "error", f"Could not stop {action.session_name}", str(exc), critical=True
-            )
+            self._notify.notify("error", f"Could not stop {action.label}", str(exc), critical=True)
         self._refresh()
 
     def _warn(self, action: IdleAction) -> None:
         policy = self._policy()
-        body = idle_note(action.verdict) + "."
+        body = sentence(action.verdict.reason)
         if policy.mode == IdleMode.NOTIFY_THEN_STOP:
             body += f" It will be stopped in {policy.grace_minutes} min unless you keep it alive."
+        sid = action.session_id
         self._notify.notify(
             "idle_warning",
-            f"Idle session: {action.session_name}",
+            f"Idle session: {action.label}",
             body,
             [
-                ("Keep alive 2h", lambda: self.keep_alive(action.session_id)),
-                ("Stop now", lambda: self._stop_session(action.session_id)),
+                ("Keep alive 2h", lambda: self.keep_alive(sid)),
+                ("Stop now", lambda: self._act(MenuAction.STOP, sid)),
             ],
+        )
+
+    def _finished(self, action: IdleAction) -> None:
+        quiet_since = action.quiet_since if action.quiet_since is not None else self._clock()
+        ago = format_duration(max(0.0, self._clock() - quiet_since))
+        where = action.host or action.label
+        sid = action.session_id
+        log.info("the GPUs of %s went quiet %s ago", sid, ago)
+        self._notify.notify(
+            "job_finished",
+            f"{where}: the GPUs went quiet {ago} ago — training finished?",
+            f"{action.label} was busy on its GPUs for at least "
+            f"{format_duration(JOB_BUSY_S)} before.",
+            [
+                ("Connect", lambda: self._act(MenuAction.CONNECT, sid)),
+                ("Show log", lambda: self._act(MenuAction.SHOW_LOG, sid)),
+                ("Stop", lambda: self._act(MenuAction.STOP, sid)),
+            ],
+            tag=f"job-finished-{sid}",
         )
