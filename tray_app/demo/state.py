@@ -126,6 +126,10 @@ class Worker:
     machine: WorkerMachine | None = None
     # The session it runs does nothing (a seeded idle session; the agent's modes override it).
     idle_work: bool = False
+    # workers.get_stats' documents of each report, made once: (ts, id(stats)) → (stats, docs).
+    stat_docs: dict[tuple[int, int], tuple[dict[str, Any], list[Any]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
 
 @dataclass(slots=True)
