@@ -35,12 +35,16 @@ from tray_app.core.idle.policy import (
 from tray_app.core.idle.series import STAT_ITEMS, Sample, parse_worker_stats
 from tray_app.core.server.errors import ClearMLError
 from tray_app.core.server.models import Session, Snapshot
-from tray_app.core.settings.settings import IdleMode
 
 if TYPE_CHECKING:
     from tray_app.core.server.api import ClearMLClient
     from tray_app.core.server.sessions import SessionService
     from tray_app.core.settings.settings import IdlePolicy
+
+# IdleMode's values (a StrEnum equals its value): `list` without a tray does without importing
+# the settings module until it reads the file.
+OFF = "off"
+NOTIFY_THEN_STOP = "notify_then_stop"
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +73,20 @@ def stats_request(workers: Sequence[str], now: float, policy: IdlePolicy) -> dic
 
 
 async def fetch_stats(
-    client: ClearMLClient, workers: Sequence[str], now: float, policy: IdlePolicy
+    client: ClearMLClient,
+    workers: Sequence[str],
+    now: float,
+    policy: IdlePolicy,
+    in_flight: int = STATS_REQUESTS_IN_FLIGHT,
 ) -> list[dict[str, Any]]:
     ordered = sorted(set(workers))
     chunks = [
         ordered[i : i + STATS_WORKERS_PER_REQUEST]
         for i in range(0, len(ordered), STATS_WORKERS_PER_REQUEST)
     ]
-    # A few in flight at a time: an aggregation per request is costly for the server, and a
-    # burst of them would queue the next refresh's request behind all of them.
-    gate = asyncio.Semaphore(STATS_REQUESTS_IN_FLIGHT)
+    # The tray sends a few at a time: an aggregation per request is costly for the server, and
+    # a burst of them would queue its next refresh's request behind all of them.
+    gate = asyncio.Semaphore(max(1, in_flight))
 
     async def stats(chunk: list[str]) -> dict[str, Any]:
         async with gate:
@@ -130,11 +138,13 @@ async def session_verdicts(
 ) -> dict[str, IdleVerdict]:
     """The verdict of each of the user's running sessions, as the tray would judge them."""
     sessions = judged(snapshot)
-    if not sessions or policy.mode == IdleMode.OFF:
+    if not sessions or policy.mode == OFF:
         return _off(sessions)
     now = time.time() if now is None else now
+    workers = [s.worker_id for s in sessions]
     try:
-        data = await fetch_stats(client, [s.worker_id for s in sessions], now, policy)
+        # `list` waits for nothing else: every request at once (one more round trip, not more).
+        data = await fetch_stats(client, workers, now, policy, in_flight=len(workers))
     except ClearMLError as exc:
         reason = f"the machine metrics could not be read ({exc})"
         return {s.id: IdleVerdict(IdleState.UNKNOWN, reason) for s in sessions}
@@ -207,7 +217,7 @@ class IdleMonitor:
         for gone in set(self._tracks) - live:
             del self._tracks[gone]
         self.verdicts = {k: v for k, v in self.verdicts.items() if k in live}
-        off = policy.mode == IdleMode.OFF
+        off = policy.mode == OFF
         if not sessions or (off and not policy.job_finished_notice):
             self.verdicts = _off(sessions)
             return []
@@ -255,7 +265,7 @@ class IdleMonitor:
             )
             return IdleAction("warn", session.id, session.name, verdict, verdict.reason)
         if (
-            policy.mode == IdleMode.NOTIFY_THEN_STOP
+            policy.mode == NOTIFY_THEN_STOP
             and not track.stop_requested
             and now - track.warned_at >= policy.grace_minutes * 60.0
         ):

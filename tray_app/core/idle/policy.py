@@ -33,7 +33,6 @@ test_machine_shapes.py).
 from __future__ import annotations
 
 import itertools
-import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import Enum, StrEnum
@@ -267,8 +266,15 @@ def _bucket(sample: Sample, machine: Machine, policy: IdlePolicy, gpus: _Gpus) -
 
 def max_gap(samples: list[Sample]) -> float:
     """The longest silence that still counts as continuous data for this series."""
-    steps = [b.t - a.t for a, b in itertools.pairwise(samples) if b.t > a.t]
-    interval = statistics.median(steps) if steps else DEFAULT_SAMPLE_INTERVAL_S
+    steps = sorted(b.t - a.t for a, b in itertools.pairwise(samples) if b.t > a.t)
+    # The median step (statistics.median, without that module's imports)
+    middle = len(steps) // 2
+    if not steps:
+        interval = DEFAULT_SAMPLE_INTERVAL_S
+    elif len(steps) % 2:
+        interval = steps[middle]
+    else:
+        interval = (steps[middle - 1] + steps[middle]) / 2
     return max(3 * interval, MIN_GAP_S)
 
 

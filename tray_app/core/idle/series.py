@@ -85,14 +85,15 @@ def _aggregation(metric: Mapping[str, Any]) -> Mapping[str, Any]:
     return (avg or aggregations or [{}])[0]
 
 
-def _numbers(dates: Any, values: Any) -> list[tuple[int, float]]:
+def _column(dates: Any, values: Any) -> dict[int, float]:
+    """One series as bucket (ms) → value; entries that are not numbers are left out."""
     if not isinstance(dates, list) or not isinstance(values, list):
-        return []
-    out = []
+        return {}
+    out: dict[int, float] = {}
     for date, value in zip(dates, values, strict=False):
         try:
-            out.append((int(float(date)), float(value)))
-        except (TypeError, ValueError):
+            out[int(date)] = float(value)
+        except (TypeError, ValueError, OverflowError):
             continue
     return out
 
@@ -108,12 +109,9 @@ def parse_worker_stats(data: Mapping[str, Any]) -> dict[str, list[Sample]]:
 
 
 def _worker_samples(entry: Mapping[str, Any]) -> list[Sample]:
-    # ms → field → variant → values (a 2.0 server sends one entry per variant)
-    points: dict[int, dict[str, dict[str, list[float]]]] = {}
-
-    def put(ms: int, name: str, variant: str, value: float) -> None:
-        points.setdefault(ms, {}).setdefault(name, {}).setdefault(variant, []).append(value)
-
+    # Column by column (a worker's answer holds thousands of numbers): field → variant → series.
+    # A 2.0 server sends one entry per variant; CPU and memory variants are averaged.
+    columns: dict[str, dict[str, list[dict[int, float]]]] = {}
     metrics = entry.get("metrics")
     for metric in metrics if isinstance(metrics, list) else []:
         if not isinstance(metric, Mapping):
@@ -123,40 +121,45 @@ def _worker_samples(entry: Mapping[str, Any]) -> list[Sample]:
             continue
         stat = _aggregation(metric)
         dates = stat.get("dates") or metric.get("dates")
-        variant = str(metric.get("variant") or ALL_GPUS) if name in _GPU_FIELDS else ""
+        by_variant = columns.setdefault(name, {})
         resources = stat.get("resource_series") if name in _GPU_FIELDS else None
         per_gpu = [r for r in resources or [] if isinstance(r, Mapping) and "name" in r]
         if per_gpu:  # one series per GPU: the averaged total is not needed
             for resource in per_gpu:
-                for ms, value in _numbers(dates, resource.get("values")):
-                    put(ms, name, str(resource["name"]), value)
+                column = _column(dates, resource.get("values"))
+                by_variant.setdefault(str(resource["name"]), []).append(column)
             continue
-        for ms, value in _numbers(dates, stat.get("values")):
-            put(ms, name, variant, value)
-    return [_sample(ms, points[ms]) for ms in sorted(points)]
-
-
-def _mean(values: list[float] | None) -> float | None:
-    return sum(values) / len(values) if values else None
-
-
-def _sample(ms: int, fields: dict[str, dict[str, list[float]]]) -> Sample:
-    def scalar(name: str) -> float | None:
-        values = [v for series in fields.get(name, {}).values() for v in series]
-        return _mean(values)
-
-    names = {v for name in _GPU_FIELDS for v in fields.get(name, {})}
+        variant = str(metric.get("variant") or ALL_GPUS) if name in _GPU_FIELDS else ""
+        by_variant.setdefault(variant, []).append(_column(dates, stat.get("values")))
+    stamps = sorted({ms for by in columns.values() for cs in by.values() for c in cs for ms in c})
+    names = {v for name in _GPU_FIELDS for v in columns.get(name, {})}
     if len(names) > 1:  # per-GPU series beside a total of another key: the total is no GPU
         names.discard(ALL_GPUS)
-    gpus = {
-        gpu: GpuReading(
-            usage=_mean(fields.get("usage", {}).get(gpu)),
-            temp=_mean(fields.get("temp", {}).get(gpu)),
-            mem=_mean(fields.get("gmem", {}).get(gpu)),
+    gpus = sorted(names, key=_gpu_order)
+
+    def values(name: str, variant: str | None = None) -> list[dict[int, float]]:
+        by = columns.get(name, {})
+        return [c for cs in by.values() for c in cs] if variant is None else by.get(variant, [])
+
+    cpu, mem = values("cpu"), values("mem")
+    per_gpu_columns = [(g, values("usage", g), values("temp", g), values("gmem", g)) for g in gpus]
+    return [
+        Sample(
+            ms / 1000.0,
+            _at(cpu, ms),
+            _at(mem, ms),
+            {g: GpuReading(_at(u, ms), _at(t, ms), _at(m, ms)) for g, u, t, m in per_gpu_columns},
         )
-        for gpu in sorted(names, key=_gpu_order)
-    }
-    return Sample(t=ms / 1000.0, cpu=scalar("cpu"), mem=scalar("mem"), gpus=gpus)
+        for ms in stamps
+    ]
+
+
+def _at(columns: list[dict[int, float]], ms: int) -> float | None:
+    """The mean of the columns' values in bucket `ms` (None: none has one)."""
+    if len(columns) == 1:
+        return columns[0].get(ms)
+    found = [c[ms] for c in columns if ms in c]
+    return sum(found) / len(found) if found else None
 
 
 def _gpu_order(name: str) -> tuple[int, str]:

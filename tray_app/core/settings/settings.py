@@ -37,7 +37,9 @@ import platformdirs
 
 from tray_app.core.atomic import atomic_write_text, backup_file, read_at_most
 from tray_app.core.settings.errors import PresetFormatError, SettingsWriteError
-from tray_app.core.settings.presets import Preset, preset_from_dict, preset_to_dict
+
+if typing.TYPE_CHECKING:
+    from tray_app.core.settings.presets import Preset
 
 SCHEMA_VERSION = 1
 MAX_CPU_THRESHOLD_CORES = 1024
@@ -401,6 +403,9 @@ def settings_from_dict(data: dict[str, Any]) -> tuple[Settings, list[str]]:
 
 
 def _presets_from_list(items: list[Any], warnings: list[str]) -> list[Preset]:
+    # Imported here: `clearml-tray list` reads the idle policy without the presets' code.
+    from tray_app.core.settings.presets import preset_from_dict
+
     presets: list[Preset] = []
     seen: set[str] = set()
     for index, item in enumerate(items, start=1):
@@ -565,6 +570,8 @@ def save_settings(
 
     Raises SettingsWriteError (the previous file is left intact) when the write fails.
     """
+    from tray_app.core.settings.presets import preset_to_dict
+
     file = Path(path) if path is not None else default_settings_path()
     document: dict[str, Any] = _existing_top_level_extras(file)
     document["schema_version"] = SCHEMA_VERSION
