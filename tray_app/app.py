@@ -212,6 +212,7 @@ class TrayApplication:
         self.requests = InstanceRequests(
             snapshot=lambda: self.poller.snapshot,
             status=lambda: self.poller.status,
+            idle=self.idle.verdicts,
             connect=self.connect_flow.connect_ref,
             show=self.tray.popup,
             pending=args.session_id if args.command == "connect" else None,
@@ -268,6 +269,7 @@ class TrayApplication:
             tunnels=visible_tunnels(self.tunnels.tunnels()),
             show_all_users=self.settings.show_all_users,
             idle_notes=self.idle.notes(),
+            idle_marks=self.idle.marks(),
             presets=tuple(p.name for p in self.presets.presets),
         )
 

@@ -27,11 +27,16 @@ from tray_app import APP_NAME
 TYPE_CHECKING = False  # typing itself is an import this module's fast path does without
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
+    from tray_app.core.idle.policy import IdleVerdict
+    from tray_app.core.server.api import ClearMLClient
     from tray_app.core.server.config import ServerConfig
     from tray_app.core.server.models import Snapshot
     from tray_app.core.server.sessions import SessionService
+
+    # A snapshot and the idle verdicts of the user's running sessions in it.
+    Listing = tuple[Snapshot, Mapping[str, IdleVerdict]]
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -105,7 +110,7 @@ def load_server_config(path: str | None = None) -> ServerConfig:
 
 async def fetch_snapshot(
     config: ServerConfig, all_users: bool, *, request_timeout: float = 10.0
-) -> Snapshot:
+) -> Listing:
     from tray_app.core.server.api import ClearMLClient, default_headers
     from tray_app.core.server.http_plain import plain_exchange_for
     from tray_app.core.server.sessions import SessionService
@@ -117,7 +122,21 @@ async def fetch_snapshot(
     async with ClearMLClient(
         config, timeout=request_timeout, max_retries=2, exchange=exchange
     ) as client:
-        return await SessionService(client).snapshot(all_users=all_users)
+        snapshot = await SessionService(client).snapshot(all_users=all_users)
+        return snapshot, await idle_verdicts(client, snapshot)
+
+
+async def idle_verdicts(client: ClearMLClient, snapshot: Snapshot) -> Mapping[str, IdleVerdict]:
+    """The idle verdicts of the user's running sessions, by the policy of the user's settings
+    and the code the tray warns and stops by (core/idle/monitor.py)."""
+    from tray_app.core.idle.policy import judged
+
+    if not judged(snapshot):
+        return {}
+    from tray_app.core.idle.monitor import session_verdicts
+    from tray_app.core.settings.settings import read_idle_policy
+
+    return await session_verdicts(client, snapshot, read_idle_policy())
 
 
 def failure_of(exc: Exception) -> Failure | None:
@@ -140,7 +159,7 @@ def failure_of(exc: Exception) -> Failure | None:
     return None
 
 
-def snapshot_from_server(config_file: str | None, all_users: bool) -> Snapshot | Failure:
+def snapshot_from_server(config_file: str | None, all_users: bool) -> Listing | Failure:
     import asyncio  # tens of milliseconds of imports that an answer from the tray does without
 
     try:
@@ -161,7 +180,8 @@ def list_output(args: argparse.Namespace, fmt: str) -> str | Failure:
         return result
     from tray_app.core.view.list_output import render
 
-    return render(result, fmt)
+    snapshot, idle = result
+    return render(snapshot, fmt, idle=idle)
 
 
 def safe_reason(reason: str) -> str:
@@ -322,7 +342,7 @@ async def watch(
                     if output != last:
                         _fail(result.code, result.reason)
                 else:
-                    output = render(result, fmt)
+                    output = render(result[0], fmt, idle=result[1])
             if output != last:
                 show(output)
                 last = output
@@ -343,7 +363,7 @@ class _ServerSource:
         self._stack = contextlib.AsyncExitStack()
         self._service: SessionService | None = None
 
-    async def snapshot(self) -> Snapshot | Failure:
+    async def snapshot(self) -> Listing | Failure:
         try:
             if self._service is None:
                 from tray_app.core.server.api import ClearMLClient
@@ -353,7 +373,8 @@ class _ServerSource:
                 client = ClearMLClient(config, timeout=10.0, max_retries=2)
                 await self._stack.enter_async_context(client)
                 self._service = SessionService(client)
-            return await self._service.snapshot(all_users=self.all_users)
+            snapshot = await self._service.snapshot(all_users=self.all_users)
+            return snapshot, await idle_verdicts(self._service.client, snapshot)
         except Exception as exc:
             if (failure := failure_of(exc)) is None:
                 raise

@@ -287,6 +287,14 @@ def test_idle_note_and_keep_alive() -> None:
     assert any(c.action == "keep_alive" for c in entry.children)
 
 
+def test_an_idle_sessions_row_carries_its_mark() -> None:
+    idle, busy = _session(1), _session(2)
+    items = build_menu(_view([idle, busy], idle_marks={idle.id: "idle 1h 10m"}))
+    rows = {i.session_id: i.text for i in items if i.session_id}
+    assert rows[idle.id] == "● session-1 (1d 2h 5m) ☾ idle 1h 10m"
+    assert rows[busy.id] == "● session-2 (1d 2h 5m)"
+
+
 def test_ssh_command() -> None:
     assert ssh_command(_session(1)) == "ssh -p 10022 root@127.0.103.17"
     assert ssh_command(_session(1, ssh_port=None)) is None

@@ -63,6 +63,7 @@ class TrayView:
     tunnels: Mapping[str, TunnelInfo] = field(default_factory=dict)
     show_all_users: bool = False
     idle_notes: Mapping[str, str] = field(default_factory=dict)  # session id → "idle for 1h 2m"
+    idle_marks: Mapping[str, str] = field(default_factory=dict)  # session id → "idle 1h 2m"
     now: datetime | None = None
     presets: tuple[str, ...] = ()  # saved preset names: each launches from the Presets submenu
 
@@ -99,10 +100,15 @@ def info_row(text: str, copy: str = "", middle: bool = False) -> MenuItem:
 
 
 def session_label(
-    session: Session, now: datetime | None = None, tunnel: bool = False, twin: bool = False
+    session: Session,
+    now: datetime | None = None,
+    tunnel: bool = False,
+    twin: bool = False,
+    idle: str = "",
 ) -> str:
     """`● name (uptime)`; a `twin` (another listed session has the same name) also shows its
-    queue or GPU type and short id, so "Interactive Session" ×3 are told apart."""
+    queue or GPU type and short id, so "Interactive Session" ×3 are told apart; an idle one
+    ends with its mark, `☾ idle 1h 10m`."""
     uptime = session.uptime(now)
     state = session.state.value if session.state != SessionState.RUNNING else ""
     name = display_text(session.name, MAX_NAME)
@@ -115,6 +121,8 @@ def session_label(
         parts.append(f"({detail})")
     if tunnel:
         parts.append("⇄")
+    if idle:
+        parts.append(f"☾ {idle}")
     return " ".join(parts)
 
 
@@ -218,6 +226,7 @@ def session_menu(
     tunnel: TunnelInfo | None,
     idle_note: str = "",
     twin: bool = False,
+    idle_mark: str = "",
 ) -> MenuItem:
     rows: list[MenuItem] = metric_items(session, now)
     if idle_note:
@@ -285,7 +294,9 @@ def session_menu(
         )
     )
     return MenuItem(
-        session_label(session, now, tunnel is not None and tunnel.state == TunnelState.READY, twin),
+        session_label(
+            session, now, tunnel is not None and tunnel.state == TunnelState.READY, twin, idle_mark
+        ),
         session_id=session.id,
         children=tuple(rows),
     )
@@ -346,6 +357,7 @@ def build_menu(view: TrayView) -> tuple[MenuItem, ...]:
                     tunnels_by_session.get(session.id),
                     view.idle_notes.get(session.id, ""),
                     twin=session.name in twins,
+                    idle_mark=view.idle_marks.get(session.id, ""),
                 )
             )
         if len(own) > MAX_OWN_IN_MENU:
