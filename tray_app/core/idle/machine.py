@@ -23,7 +23,7 @@ Tested in tests/unit/idle/test_machine.py.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from tray_app.core.server.models import Session
@@ -65,14 +65,28 @@ def is_mig(worker_id: str) -> bool:
     return bool(_MIG.search(worker_id.partition(":")[2]))
 
 
-def machine_of(session: Session, workers: Iterable[str]) -> Machine:
-    """The machine of `session`, with the other live `workers` that report the same host."""
+def worker_hosts(workers: Iterable[str]) -> dict[str, int]:
+    """How many of the live `workers` report each host (k8s pods count for none)."""
+    counts: dict[str, int] = {}
+    for worker in set(workers):
+        host = host_of(worker)
+        if host is not None:
+            counts[host] = counts.get(host, 0) + 1
+    return counts
+
+
+def machine_of(
+    session: Session, workers: Collection[str], hosts: Mapping[str, int] | None = None
+) -> Machine:
+    """The machine of `session`, with the other live `workers` that report the same host
+    (`hosts`: their `worker_hosts`, counted once for many sessions)."""
     worker = session.worker_id
     pod = is_pod(worker, session.id)
     host = None if pod else host_of(worker)
     sharers = 0
     if host is not None:
-        sharers = sum(1 for w in set(workers) if w != worker and host_of(w) == host)
+        hosts = worker_hosts(workers) if hosts is None else hosts
+        sharers = max(0, hosts.get(host, 0) - (1 if worker in workers else 0))
     name = session.hostname or host or worker
     if pod and name.endswith(session.id):  # clearml-id-<task id>: the short id says enough
         name = name[: -len(session.id)] + session.short_id

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tray_app.core.idle.machine import machine_of
+from tray_app.core.idle.machine import machine_of, worker_hosts
 from tray_app.core.idle.policy import (
     JOB_BUSY_S,
     JOB_QUIET_S,
@@ -116,8 +116,10 @@ def judge(
     verdicts: dict[str, IdleVerdict] = {}
     went_quiet: dict[str, float] = {}
     hosts: dict[str, str] = {}
+    workers = frozenset(snapshot.workers)
+    shared = worker_hosts(workers)
     for session in sessions:
-        machine = machine_of(session, snapshot.workers)
+        machine = machine_of(session, workers, shared)
         samples = series.get(session.worker_id, [])
         started = session.started.timestamp() if session.started else None
         verdicts[session.id] = evaluate(samples, now, machine, policy, started=started)

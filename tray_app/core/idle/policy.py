@@ -282,7 +282,11 @@ def _since_start(samples: Iterable[Sample], now: float, started: float | None) -
     # Clock skew: a sample "from the future" is treated as taken now. Buckets that begin before
     # the session started describe the worker's previous work, not this session.
     return sorted(
-        (replace(s, t=min(s.t, now)) for s in samples if started is None or s.t >= started),
+        (
+            s if s.t <= now else replace(s, t=now)
+            for s in samples
+            if started is None or s.t >= started
+        ),
         key=lambda s: s.t,
     )
 

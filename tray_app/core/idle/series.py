@@ -36,7 +36,9 @@ STAT_ITEMS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: an answer holds thousands of these, a frozen dataclass costs three times as much
+# to make, and nothing changes one once parsed (the policy makes new ones).
+@dataclass(slots=True)
 class GpuReading:
     usage: float | None = None  # %
     temp: float | None = None  # °C; > 0 only where the GPU was read (no GPU is at 0 °C)
@@ -47,7 +49,7 @@ class GpuReading:
         return self.temp is not None and self.temp > 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Sample:
     """One bucket of one worker: a zero-filled bucket (no report) reads 0.0 everywhere."""
 
@@ -61,9 +63,9 @@ def reported(sample: Sample) -> bool:
     """Whether the bucket held at least one report: a zero-filled bucket is all 0.0. The
     server never stores a scalar 0 (a host never uses 0 MB), so memory alone tells; CPU and
     GPU values are looked at too in case a report lacked memory."""
-    if any(v is not None and v > 0 for v in (sample.mem, sample.cpu)):
+    if (sample.mem or 0.0) > 0 or (sample.cpu or 0.0) > 0:
         return True
-    return any(r.read or (r.usage or 0) > 0 for r in sample.gpus.values())
+    return any((r.temp or 0.0) > 0 or (r.usage or 0.0) > 0 for r in sample.gpus.values())
 
 
 _FIELDS = {
@@ -137,29 +139,29 @@ def _worker_samples(entry: Mapping[str, Any]) -> list[Sample]:
         names.discard(ALL_GPUS)
     gpus = sorted(names, key=_gpu_order)
 
-    def values(name: str, variant: str | None = None) -> list[dict[int, float]]:
+    def merged(name: str, variant: str | None = None) -> dict[int, float]:
+        """One column per field (and GPU): several (a 2.0 server's variants) averaged."""
         by = columns.get(name, {})
-        return [c for cs in by.values() for c in cs] if variant is None else by.get(variant, [])
+        found = [c for cs in by.values() for c in cs] if variant is None else by.get(variant, [])
+        if len(found) == 1:
+            return found[0]
+        sums: dict[int, list[float]] = {}
+        for column in found:
+            for ms, value in column.items():
+                sums.setdefault(ms, []).append(value)
+        return {ms: sum(v) / len(v) for ms, v in sums.items()}
 
-    cpu, mem = values("cpu"), values("mem")
-    per_gpu_columns = [(g, values("usage", g), values("temp", g), values("gmem", g)) for g in gpus]
+    cpu, mem = merged("cpu"), merged("mem")
+    by_gpu = [(g, merged("usage", g), merged("temp", g), merged("gmem", g)) for g in gpus]
     return [
         Sample(
             ms / 1000.0,
-            _at(cpu, ms),
-            _at(mem, ms),
-            {g: GpuReading(_at(u, ms), _at(t, ms), _at(m, ms)) for g, u, t, m in per_gpu_columns},
+            cpu.get(ms),
+            mem.get(ms),
+            {g: GpuReading(u.get(ms), t.get(ms), m.get(ms)) for g, u, t, m in by_gpu},
         )
         for ms in stamps
     ]
-
-
-def _at(columns: list[dict[int, float]], ms: int) -> float | None:
-    """The mean of the columns' values in bucket `ms` (None: none has one)."""
-    if len(columns) == 1:
-        return columns[0].get(ms)
-    found = [c[ms] for c in columns if ms in c]
-    return sum(found) / len(found) if found else None
 
 
 def _gpu_order(name: str) -> tuple[int, str]:
