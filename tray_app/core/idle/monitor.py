@@ -78,7 +78,10 @@ async def fetch_stats(
     now: float,
     policy: IdlePolicy,
     in_flight: int = STATS_REQUESTS_IN_FLIGHT,
+    each: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
+    """The `workers.get_stats` answers for `workers`, ten a request; `each` sees every answer
+    as it arrives (while the others are still on their way)."""
     ordered = sorted(set(workers))
     chunks = [
         ordered[i : i + STATS_WORKERS_PER_REQUEST]
@@ -90,7 +93,10 @@ async def fetch_stats(
 
     async def stats(chunk: list[str]) -> dict[str, Any]:
         async with gate:
-            return await client.call("workers.get_stats", stats_request(chunk, now, policy))
+            answer = await client.call("workers.get_stats", stats_request(chunk, now, policy))
+        if each is not None:
+            each(answer)
+        return answer
 
     return list(await asyncio.gather(*(stats(chunk) for chunk in chunks)))
 
@@ -109,10 +115,21 @@ def judge(
     now: float,
     policy: IdlePolicy,
 ) -> Judgement:
-    """Pure number crunching over every sample of every worker (run off the event loop)."""
+    """Pure number crunching over every sample of every worker (the tray runs it off the
+    event loop)."""
     series: dict[str, list[Sample]] = {}
     for answer in data:
         series.update(parse_worker_stats(answer))
+    return judge_series(series, snapshot, sessions, now, policy)
+
+
+def judge_series(
+    series: Mapping[str, list[Sample]],
+    snapshot: Snapshot,
+    sessions: Sequence[Session],
+    now: float,
+    policy: IdlePolicy,
+) -> Judgement:
     verdicts: dict[str, IdleVerdict] = {}
     went_quiet: dict[str, float] = {}
     hosts: dict[str, str] = {}
@@ -144,14 +161,22 @@ async def session_verdicts(
         return _off(sessions)
     now = time.time() if now is None else now
     workers = [s.worker_id for s in sessions]
+    series: dict[str, list[Sample]] = {}
     try:
-        # `list` waits for nothing else: every request at once (one more round trip, not more).
-        data = await fetch_stats(client, workers, now, policy, in_flight=len(workers))
+        # `list` waits for nothing else: every request at once (one more round trip, not more),
+        # each answer parsed while the next ones are on their way.
+        await fetch_stats(
+            client,
+            workers,
+            now,
+            policy,
+            in_flight=len(workers),
+            each=lambda answer: series.update(parse_worker_stats(answer)),
+        )
     except ClearMLError as exc:
         reason = f"the machine metrics could not be read ({exc})"
         return {s.id: IdleVerdict(IdleState.UNKNOWN, reason) for s in sessions}
-    found = await asyncio.to_thread(judge, data, snapshot, sessions, now, policy)
-    return found.verdicts
+    return judge_series(series, snapshot, sessions, now, policy).verdicts
 
 
 @dataclass(frozen=True, slots=True)
