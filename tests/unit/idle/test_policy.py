@@ -307,8 +307,13 @@ def agent_reports(
 
 def dense(reports: list[Report], shape: str = "2.3", split: bool = True) -> list[Sample]:
     """The samples the tray parses from the server's answer to the idle monitor's request."""
+    return parse_worker_stats({"workers": answer(reports, shape, split)}).get("w", [])
+
+
+def answer(reports: list[Report], shape: str = "2.3", split: bool = True) -> list[Any]:
+    """The server's answer (its `workers` list) to the idle monitor's request."""
     docs = [d for t, stats in reports for d in stat_documents("w", int(t * 1000), stats)]
-    workers = get_stats(
+    return get_stats(
         docs,
         worker_ids=["w"],
         from_date=DENSE_NOW - 70 * 60,
@@ -319,7 +324,6 @@ def dense(reports: list[Report], shape: str = "2.3", split: bool = True) -> list
         split_by_variant=split,
         split_by_resource=split,
     )
-    return parse_worker_stats({"workers": workers}).get("w", [])
 
 
 def on(samples: list[Sample], started_min: float, machine: Machine = CPU64) -> Any:
@@ -330,6 +334,7 @@ def on(samples: list[Sample], started_min: float, machine: Machine = CPU64) -> A
 def test_dense_quiet_window_is_idle_with_its_evidence(shape: str) -> None:
     samples = dense(agent_reports(120, 0, cpu=0.2, gpus=[0.0, 0.0]), shape)
     assert len(samples) == 70  # 71 buckets touch the 70 minutes; the incomplete last is cut
+    assert all(s.gpus["0"].usage == 0.0 and s.gpus["0"].read for s in samples)
     two = Machine(host="gpu-node-2", cores=64, gpus=2)
     verdict = on(samples, started_min=125, machine=two)
     assert verdict.state == IdleState.IDLE  # 0 % that was reported (with a temperature)
@@ -352,8 +357,13 @@ def test_dense_one_busy_gpu_of_eight_is_busy(shape: str) -> None:
 @pytest.mark.parametrize("shape", ["2.0", "2.3"])
 def test_fresh_agent_is_never_idle(shape: str) -> None:
     # The agent's first report was 12 minutes ago: 58 of the 70 buckets are zero-filled.
-    samples = dense(agent_reports(12, 0, cpu=0.2), shape)
-    assert len(samples) == 70 and sum(1 for s in samples if s.cpu == 0.0 and s.mem == 0.0) == 58
+    reports = agent_reports(12, 0, cpu=0.2)
+    ((worker,),) = [answer(reports, shape)]
+    cpu = next(m for m in worker["metrics"] if m["metric"] == "cpu_usage")["stats"][0]["values"]
+    assert len(cpu) == 70 and cpu.count(0.0) == 58  # the server sends them all, zero-filled
+    samples = dense(reports, shape)
+    # ... and the tray keeps the reports (and the first bucket, how far back the answer goes)
+    assert len(samples) == 13 and samples[0].mem == 0.0 and all(s.mem for s in samples[1:])
     verdict = on(samples, started_min=11)
     assert verdict.state == IdleState.UNKNOWN
     assert verdict.reason == "running for 11m only, the window is 1h 0m"
@@ -373,8 +383,11 @@ def test_restarted_agent_is_not_idle_across_its_silence() -> None:
 
 
 def test_worker_that_went_silent_is_unknown() -> None:
-    samples = dense(agent_reports(180, 20, cpu=0.2))
-    assert samples[-1].cpu == 0.0 and samples[-1].mem == 0.0  # zero-filled, not missing
+    reports = agent_reports(180, 20, cpu=0.2)
+    ((worker,),) = [answer(reports)]
+    mem = next(m for m in worker["metrics"] if m["metric"] == "memory_used")["stats"][0]["values"]
+    assert mem[-19:] == [0.0] * 19  # the last 20 minutes zero-filled, not missing
+    samples = dense(reports)
     verdict = on(samples, started_min=200)
     assert verdict.state == IdleState.UNKNOWN
     assert verdict.reason.startswith("no machine metrics for 2")

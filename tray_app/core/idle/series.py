@@ -15,7 +15,8 @@ entry per variant instead, and its dates sit on the metric, not on the aggregati
 epoch milliseconds.
 
 A GPU's series without a split is the mean over the worker's GPUs; it is kept under the name
-`ALL_GPUS` so that the policy can bound the busiest GPU by it.
+`ALL_GPUS` so that the policy can bound the busiest GPU by it. Zero-filled buckets are left out
+(but the first): a bucket without a report is missing data, whatever its zeros say.
 
 Tested in tests/unit/idle/test_series.py.
 """
@@ -153,15 +154,21 @@ def _worker_samples(entry: Mapping[str, Any]) -> list[Sample]:
 
     cpu, mem = merged("cpu"), merged("mem")
     by_gpu = [(g, merged("usage", g), merged("temp", g), merged("gmem", g)) for g in gpus]
-    return [
-        Sample(
-            ms / 1000.0,
-            cpu.get(ms),
-            mem.get(ms),
-            {g: GpuReading(u.get(ms), t.get(ms), m.get(ms)) for g, u, t, m in by_gpu},
+    samples: list[Sample] = []
+    for ms in stamps:
+        c, m = cpu.get(ms), mem.get(ms)
+        held = (c or 0.0) > 0 or (m or 0.0) > 0
+        held = held or any(
+            (t.get(ms) or 0.0) > 0 or (u.get(ms) or 0.0) > 0 for _, u, t, _ in by_gpu
         )
-        for ms in stamps
-    ]
+        # A zero-filled bucket held no report: to the policy it is missing data, like no bucket
+        # at all. Only the first is kept, to say how far back the answer goes. (Most of a short
+        # history is zero-filled: making them all would be most of the parsing.)
+        if not held and samples:
+            continue
+        readings = {g: GpuReading(u.get(ms), t.get(ms), gm.get(ms)) for g, u, t, gm in by_gpu}
+        samples.append(Sample(ms / 1000.0, c, m, readings))
+    return samples
 
 
 def _gpu_order(name: str) -> tuple[int, str]:
