@@ -157,8 +157,10 @@ def format_table(
     server = display_text(snapshot.server, 200)
     if not snapshot.sessions:
         return f"No live sessions for {who} on {server}."
-    header = ["", "NAME", "ID", "STATE", "UPTIME", "QUEUE", "CPU", "RAM", "GPU", "IDLE"]
-    header.append("SSH ADDRESS")
+    header = [
+        *("", "NAME", "ID", "STATE", "UPTIME", "QUEUE", "CPU", "RAM", "GPU", "IDLE"),
+        "SSH ADDRESS",
+    ]
     if snapshot.all_users:
         header.insert(2, "USER")
     # Every cell may hold server text: one line, no escapes (a name must not clear the screen,
