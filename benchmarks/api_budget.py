@@ -143,7 +143,7 @@ async def tray_share(
         notify=_Quiet(),
         spawn=spawn,
         policy=IdlePolicy,
-        stop_session=lambda sid: None,
+        act=lambda action, sid: None,
         refresh=lambda: None,
         server=lambda: service,
     )

@@ -198,7 +198,7 @@ class TrayApplication:
             notify=notify,
             spawn=spawn,
             policy=lambda: self.settings.idle,
-            stop_session=lambda sid: self.controller.handle(MenuAction.STOP, sid),
+            act=self.controller.handle,
             refresh=self.poller.refresh_now,
             server=lambda: self.connection.service,
         )
@@ -255,6 +255,7 @@ class TrayApplication:
         self.requests = InstanceRequests(
             snapshot=lambda: self.poller.snapshot,
             status=lambda: self.poller.status,
+            idle=self.idle.verdicts,
             connect=self.connect_flow.connect_ref,
             show=self.tray.popup,
             pending=args.session_id if args.command == "connect" else None,
@@ -319,8 +320,8 @@ class TrayApplication:
             tunnels=visible_tunnels(self.tunnels.tunnels()),
             show_all_users=self.settings.show_all_users,
             idle_notes=self.idle.notes(),
+            idle_marks=self.idle.marks(),
             presets=tuple(p.name for p in self.presets.presets),
-            idle=self.idle.idle_sessions(),
         )
 
     def _menu_opening(self) -> None:

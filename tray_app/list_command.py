@@ -27,12 +27,17 @@ from tray_app import APP_NAME
 TYPE_CHECKING = False  # typing itself is an import this module's fast path does without
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable, Coroutine
+    from collections.abc import Callable, Coroutine, Mapping
     from typing import Any
 
+    from tray_app.core.idle.policy import IdleVerdict
+    from tray_app.core.server.api import ClearMLClient
     from tray_app.core.server.config import ServerConfig
     from tray_app.core.server.models import Snapshot
     from tray_app.core.server.sessions import SessionService
+
+    # A snapshot and the idle verdicts of the user's running sessions in it.
+    Listing = tuple[Snapshot, Mapping[str, IdleVerdict]]
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -134,10 +139,9 @@ async def fetch_snapshot(
     *,
     request_timeout: float = 10.0,
     deadline: float | None = None,
-) -> Snapshot:
+) -> Listing:
     from tray_app.core.server.api import ClearMLClient, default_headers
     from tray_app.core.server.http_plain import plain_exchange_for
-    from tray_app.core.server.sessions import SessionService
 
     deadline = LIST_DEADLINE_S if deadline is None else deadline
     # A plain-http server without a proxy: the standard library's HTTP, not httpx's ~50 ms of
@@ -147,10 +151,18 @@ async def fetch_snapshot(
     async with ClearMLClient(
         config, timeout=request_timeout, max_retries=2, exchange=exchange
     ) as client:
-        return await within(deadline, config.api_server, SessionService(client).snapshot(all_users))
+        return await within(deadline, config.api_server, listing(client, all_users))
 
 
-async def within(seconds: float, server: str, work: Coroutine[Any, Any, Snapshot]) -> Snapshot:
+async def listing(client: ClearMLClient, all_users: bool) -> Listing:
+    """The sessions, and the idle verdicts of the user's running ones."""
+    from tray_app.core.server.sessions import SessionService
+
+    snapshot = await SessionService(client).snapshot(all_users=all_users)
+    return snapshot, await idle_verdicts(client, snapshot)
+
+
+async def within(seconds: float, server: str, work: Coroutine[Any, Any, Listing]) -> Listing:
     """`work`, or ClearMLUnavailable once `seconds` have passed (the whole request)."""
     import asyncio
 
@@ -165,6 +177,19 @@ async def within(seconds: float, server: str, work: Coroutine[Any, Any, Snapshot
             "(it answers too slowly, or not at all)",
             server=server,
         ) from None
+
+
+async def idle_verdicts(client: ClearMLClient, snapshot: Snapshot) -> Mapping[str, IdleVerdict]:
+    """The idle verdicts of the user's running sessions, by the policy of the user's settings
+    and the code the tray warns and stops by (core/idle/monitor.py)."""
+    from tray_app.core.idle.policy import judged
+
+    if not judged(snapshot):
+        return {}
+    from tray_app.core.idle.monitor import session_verdicts
+    from tray_app.core.settings.settings import read_idle_policy
+
+    return await session_verdicts(client, snapshot, read_idle_policy())
 
 
 def failure_of(exc: Exception) -> Failure | None:
@@ -187,7 +212,7 @@ def failure_of(exc: Exception) -> Failure | None:
     return None
 
 
-def snapshot_from_server(config_file: str | None, all_users: bool) -> Snapshot | Failure:
+def snapshot_from_server(config_file: str | None, all_users: bool) -> Listing | Failure:
     import asyncio  # tens of milliseconds of imports that an answer from the tray does without
 
     try:
@@ -208,7 +233,8 @@ def list_output(args: argparse.Namespace, fmt: str) -> str | Failure:
         return result
     from tray_app.core.view.list_output import render
 
-    return render(result, fmt)
+    snapshot, idle = result
+    return render(snapshot, fmt, idle=idle)
 
 
 def safe_reason(reason: str) -> str:
@@ -385,7 +411,7 @@ async def watch(
                     if output != last:
                         _fail(result.code, result.reason)
                 else:
-                    output = render(result, fmt)
+                    output = render(result[0], fmt, idle=result[1])
             if output != last:
                 show(output)
                 last = output
@@ -406,7 +432,7 @@ class _ServerSource:
         self._stack = contextlib.AsyncExitStack()
         self._service: SessionService | None = None
 
-    async def snapshot(self) -> Snapshot | Failure:
+    async def snapshot(self) -> Listing | Failure:
         try:
             if self._service is None:
                 from tray_app.core.server.api import ClearMLClient
@@ -416,13 +442,16 @@ class _ServerSource:
                 client = ClearMLClient(config, timeout=10.0, max_retries=2)
                 await self._stack.enter_async_context(client)
                 self._service = SessionService(client)
-            return await within(
-                LIST_DEADLINE_S, self._service.client.server, self._service.snapshot(self.all_users)
-            )
+            client = self._service.client
+            return await within(LIST_DEADLINE_S, client.server, self._listing(self._service))
         except Exception as exc:
             if (failure := failure_of(exc)) is None:
                 raise
             return failure
+
+    async def _listing(self, service: SessionService) -> Listing:
+        snapshot = await service.snapshot(all_users=self.all_users)
+        return snapshot, await idle_verdicts(service.client, snapshot)
 
     async def aclose(self) -> None:
         await self._stack.aclose()

@@ -121,13 +121,15 @@ async def test_idle_session_warning_keep_alive_and_stop_now(
     await app.start()
     await _until(lambda: any(k == "idle_warning" for k, *_ in sent))
     _kind, title, body, buttons = next(s for s in sent if s[0] == "idle_warning")
-    assert title.startswith("Idle session: ")
-    assert body.startswith("Idle for ")
     assert [label for label, _ in buttons] == ["Keep alive 2h", "Stop now"]
     monitor = app.idle.monitor
     assert monitor is not None
     idle_id = next(sid for sid, v in monitor.verdicts.items() if v.state == "idle")
+    # Named with its short id (names repeat), and why: busy cores, for how long, on which host.
+    assert title == f"Idle session: Interactive Session ({idle_id[:8]})"
+    assert "cores busy for" in body and " on cpu-host-" in body
     assert app.view().idle_notes[idle_id].startswith("Idle for ")
+    assert app.view().idle_marks[idle_id].startswith("idle ")
 
     dict(buttons)["Keep alive 2h"]()
     assert monitor.kept_alive_until(idle_id) is not None
@@ -488,9 +490,16 @@ async def test_the_tray_answers_list_from_its_latest_snapshot(
     await _until(lambda: app.poller.snapshot is not None)
     snapshot = app.poller.snapshot
     assert snapshot is not None and not snapshot.all_users
+    await _until(lambda: bool(app.idle.verdicts()))  # the idle check after the refresh
     reply = app.requests.handle({"cmd": "snapshot", "all_users": False, "format": "json"})
     assert reply.ok
-    assert reply.extra["output"] == render(snapshot, "json")
+    assert reply.extra["output"] == render(snapshot, "json", idle=app.idle.verdicts())
+    # The verdicts the tray acts on: the seed has a busy one (one GPU of eight), an idle one
+    # (a 64-core host) and an unknown one (a MIG slice).
+    verdicts = [s["idle"] for s in json.loads(str(reply.extra["output"]))["sessions"]]
+    states = {v["state"]: v["reason"] for v in verdicts if v}
+    assert {"busy", "idle", "unknown"} <= set(states)
+    assert "cores busy for 1h" in states["idle"] and "MIG slice" in states["unknown"]
     refused = app.requests.handle({"cmd": "snapshot", "all_users": True, "format": "json"})
     assert (refused.ok, dict(refused.extra)) == (False, {})
     await app.quit()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from pytestqt.qtbot import QtBot
 
@@ -36,8 +37,10 @@ def test_edits_round_trip_through_the_settings_file(qtbot: QtBot, tmp_path: Path
     dialog.hotkey.setKeySequence(QKeySequence("Ctrl+Alt+K"))
     dialog.notify["server_unreachable"].setChecked(True)
     dialog.idle_mode.setCurrentIndex(2)
-    dialog.cpu_threshold.setValue(3.5)
+    dialog.cpu_threshold.setValue(1.5)
     dialog.idle_window.setValue(90)
+    assert not dialog.job_finished.isChecked()  # off by default
+    qtbot.mouseClick(dialog.job_finished, Qt.MouseButton.LeftButton)
     dialog.add_profile("lab", str(conf))
     assert dialog.try_accept()
     (settings,) = accepted
@@ -46,7 +49,8 @@ def test_edits_round_trip_through_the_settings_file(qtbot: QtBot, tmp_path: Path
     assert settings.hotkey == "Ctrl+Alt+K"
     assert settings.notifications.server_unreachable
     assert settings.idle.mode == IdleMode.NOTIFY_THEN_STOP
-    assert settings.idle.cpu_threshold_percent == 3.5 and settings.idle.window_minutes == 90
+    assert settings.idle.cpu_threshold_cores == 1.5 and settings.idle.window_minutes == 90
+    assert settings.idle.job_finished_notice
     assert settings.active_profile == "lab"
     assert [(p.name, p.config_file) for p in settings.profiles] == [
         ("default", ""),

@@ -14,9 +14,9 @@ from typing import Any
 from pytestqt.qtbot import QtBot
 from support.snapshots import full_snapshot
 
-from tray_app.core.server.models import Snapshot, snapshot_to_json
+from tray_app.core.server.models import Snapshot
 from tray_app.core.server.refresh import PollStatus, TrayState
-from tray_app.core.view.list_output import format_table
+from tray_app.core.view.list_output import format_table, listing_json
 from tray_app.core.view.shared_snapshot import snapshot_reply
 from tray_app.qt.single_instance import Reply, SingleInstance, forward_to_running, socket_path
 
@@ -271,7 +271,7 @@ def test_list_is_answered_by_the_running_tray_without_qt_or_server(qapp: Any, qt
         qtbot.waitUntil(lambda: proc.poll() is not None, timeout=20000)
         out, err = proc.communicate()
         assert proc.returncode == 0, err
-        assert out == json.dumps(snapshot_to_json(snapshot), indent=2) + "\n"
+        assert out == json.dumps(listing_json(snapshot), indent=2) + "\n"
         assert "QT-MODULES:\n" in err
 
         before = datetime.now(UTC)

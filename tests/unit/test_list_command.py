@@ -14,6 +14,7 @@ import pytest
 from support.hostile_server import HostileRequest, HostileServer, Pause, Reply, make_jwt
 
 from tray_app import list_command
+from tray_app.core.idle.policy import IdleState, IdleVerdict
 from tray_app.core.server.config import ServerConfig
 from tray_app.core.server.errors import (
     ClearMLAuthError,
@@ -55,6 +56,7 @@ def make_snapshot(all_users: bool = False) -> Snapshot:
         gpu_percent=50.0,
         public_address="127.0.103.5",
         ssh_port=10022,
+        worker_id="gpu-box:gpu0,1",
     )
     queued = Session(
         id="fedcba9876543210fedcba9876543210",
@@ -77,20 +79,37 @@ def make_snapshot(all_users: bool = False) -> Snapshot:
     )
 
 
+IDLE = {
+    "0123456789abcdef0123456789abcdef": IdleVerdict(
+        IdleState.IDLE,
+        "GPU 0 % and 0.1 cores busy for 1h 10m on gpu-box",
+        idle_since=NOW.timestamp() - 4200,
+        idle_for_s=4000,
+    )
+}
+
+
 def test_table_has_one_line_per_session_with_glyph_uptime_and_address():
     text = format_table(make_snapshot(), now=NOW)
     lines = text.splitlines()
     assert lines[0].split() == [
-        "NAME", "ID", "STATE", "UPTIME", "QUEUE", "CPU", "RAM", "GPU", "SSH", "ADDRESS"
+        "NAME", "ID", "STATE", "UPTIME", "QUEUE", "CPU", "RAM", "GPU", "IDLE", "SSH", "ADDRESS"
     ]  # fmt: skip
     running, queued = lines[1], lines[2]
     assert running.startswith("●")
     for part in ("gpu-box", "01234567", "running", "1d 2h 5m", "gpu-a100", "42 %/32c",
-                 "12/252 GB", "50 % ×2", "127.0.103.5:10022"):  # fmt: skip
-        assert part in running
+                 "12/252 GB", "50 % ×2", "unknown", "127.0.103.5:10022"):  # fmt: skip
+        assert part in running  # not judged yet: unknown
     assert queued.startswith("◌")
-    assert "3m" in queued and "queued" in queued
+    assert "3m" in queued and "queued" in queued and " - " in queued  # never judged
     assert "2 live sessions for Me on http://127.0.0.1:8008" in lines[-1]
+
+
+def test_table_shows_an_idle_session_and_since_when():
+    running = format_table(make_snapshot(), now=NOW, idle=IDLE).splitlines()[1]
+    assert "  idle 1h 10m  " in running
+    busy = {k: IdleVerdict(IdleState.BUSY, "GPU 1 at 80 % on gpu-box") for k in IDLE}
+    assert "  busy  " in format_table(make_snapshot(), now=NOW, idle=busy).splitlines()[1]
 
 
 def test_table_names_the_creator_when_listing_all_users():
@@ -122,11 +141,11 @@ def fake_config(monkeypatch):
 def fake_fetch(monkeypatch, result: Any) -> list[tuple[ServerConfig, bool]]:
     calls: list[tuple[ServerConfig, bool]] = []
 
-    async def fetch(config: ServerConfig, all_users: bool, **kw: Any) -> Snapshot:
+    async def fetch(config: ServerConfig, all_users: bool, **kw: Any) -> Any:
         calls.append((config, all_users))
         if isinstance(result, Exception):
             raise result
-        return result
+        return result, IDLE
 
     monkeypatch.setattr(list_command, "fetch_snapshot", fetch)
     return calls
@@ -148,6 +167,13 @@ def test_json_output_follows_the_documented_schema(monkeypatch, fake_config, cap
     assert first["usage"]["gpu_percent"] == 50.0
     assert (first["public_address"], first["ssh_port"]) == ("127.0.103.5", 10022)
     assert doc["sessions"][1]["creator"] == {"id": "u2", "name": "Bob"}
+    # The idle verdict of each of your running sessions; others' and queued ones: null.
+    assert first["idle"] == {
+        "state": "idle",
+        "idle_for_s": 4200,
+        "reason": "GPU 0 % and 0.1 cores busy for 1h 10m on gpu-box",
+    }
+    assert doc["sessions"][1]["idle"] is None
 
 
 @pytest.mark.parametrize(

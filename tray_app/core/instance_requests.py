@@ -11,10 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tray_app.core.server.models import Snapshot
 from tray_app.core.server.refresh import PollStatus
+
+if TYPE_CHECKING:
+    from tray_app.core.idle.policy import IdleVerdict
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +38,13 @@ class InstanceRequests:
         status: Callable[[], PollStatus],
         connect: Callable[[Snapshot, str], tuple[bool, str]],
         show: Callable[[], None],
+        idle: Callable[[], Mapping[str, IdleVerdict]] = dict,
         pending: str | None = None,
         config_file: Callable[[], str | None] = lambda: None,
     ) -> None:
         self._snapshot = snapshot
         self._status = status
+        self._idle = idle  # the idle verdicts the tray acts on, for `list`
         self._connect = connect  # ConnectFlow.connect_ref
         self._show = show
         self._config_file = config_file  # the clearml.conf the tray reads (the demo's, …)
@@ -57,7 +62,9 @@ class InstanceRequests:
         if cmd == "snapshot":  # `clearml-tray list` asking for the latest snapshot
             from tray_app.core.view.shared_snapshot import snapshot_reply
 
-            ok, why, output = snapshot_reply(self._snapshot(), self._status(), message)
+            ok, why, output = snapshot_reply(
+                self._snapshot(), self._status(), message, idle=self._idle()
+            )
             return Reply(ok, why, {"output": output} if output is not None else {})
         self._show()
         return Reply(True)

@@ -17,25 +17,32 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from tray_app.demo.bll.events import add_log
+from tray_app.demo.bll.queues import queue_by_name
 from tray_app.demo.bll.tasks import set_status
 from tray_app.demo.bll.workers import register_worker, worker_report
-from tray_app.demo.seed import (
-    HARDWARE,
+from tray_app.demo.machines import (
     QUEUE_GPU,
-    Hardware,
+    REPORT_INTERVAL_S,
+    SHAPES,
+    Shape,
+    Work,
+    WorkerMachine,
+    agent_stats,
+    load_by_host,
+    runtime_of,
+    sdk_metrics,
+    work,
+)
+from tray_app.demo.seed import (
     SessionPorts,
     apply_metrics,
     external_address,
-    hardware_for,
-    machine_metrics,
-    machine_runtime,
     monitor_has_reported,
     move_ports,
     publish_ports,
     worker_ip,
 )
 from tray_app.demo.state import EmulatorState, Worker
-from tray_app.demo.values import md5_hex
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +51,11 @@ _FIRST_NEW_MACHINE = 2000
 
 
 class AgentMode(StrEnum):
-    NORMAL = "normal"
+    NORMAL = "normal"  # running sessions work (seeded idle ones stay idle unless set NORMAL)
     FAIL = "fail"  # sessions fail during setup
     HANG = "hang"  # queued sessions are never pulled
     NO_PORTS = "no_ports"  # sessions start but never publish their ports
-    IDLE = "idle"  # running sessions report ~0 % CPU / GPU
+    IDLE = "idle"  # running sessions do nothing (a few hundredths of a core, GPUs at 0 %)
 
 
 @dataclass(slots=True)
@@ -112,6 +119,54 @@ class SimulatedAgent:
                 self.mode = AgentMode(mode)
             else:
                 self.task_modes[task_id] = AgentMode(mode)
+
+    def run_on(
+        self,
+        task_id: str,
+        shape: Shape | str,
+        *,
+        host: str = "",
+        gpu_indexes: tuple[int, ...] | None = None,
+        gpu_reads_for_s: float | None = None,
+    ) -> Worker:
+        """Move a running session onto a new machine of `shape` (a worker of its own there):
+        `host` names a machine other workers may share, `gpu_indexes` are its GPUs this worker
+        watches, and after `gpu_reads_for_s` the worker's agent stops reading its GPUs."""
+        state = self.state
+        with state.lock:
+            shape = SHAPES[shape] if isinstance(shape, str) else shape
+            task = state.tasks[task_id]
+            k = _FIRST_NEW_MACHINE + self._machines
+            self._machines += 1
+            until = None
+            if gpu_reads_for_s is not None:
+                until = int(state.now().timestamp() * 1000 + gpu_reads_for_s * 1000)
+            machine = WorkerMachine(
+                shape,
+                f"clearml-id-{task_id}" if shape.pod else host or f"{shape.prefix}-{k}",
+                tuple(range(shape.gpus)) if gpu_indexes is None else gpu_indexes,
+                until,
+            )
+            for worker in self._simulated_workers():
+                if worker.task_id == task_id:
+                    worker.task_id = None
+            queue = queue_by_name(state, shape.queue)
+            worker = register_worker(
+                state,
+                machine.worker_id(k, task_id),
+                state.current_user_id,
+                worker_ip(k),
+                queue_ids=[str(queue["id"])] if queue is not None and not shape.pod else [],
+                simulated=True,
+                hostname=machine.host,
+            )
+            worker.machine = machine
+            worker.external_address = external_address(k)
+            worker.task_id = task_id
+            worker.last_report_time = None  # reports at the next step
+            task["last_worker"] = worker.id
+            task.setdefault("runtime", {}).update(runtime_of(machine))
+            return worker
 
     def mode_for(self, task_id: str) -> AgentMode:
         return self.task_modes.get(task_id, self.mode)
@@ -210,12 +265,14 @@ class SimulatedAgent:
                 if self.mode_for(task["id"]) is AgentMode.HANG:
                     continue
                 worker = self._idle_worker(queue)
+                assert worker.machine is not None
                 set_status(state, task, "in_progress", status_reason="worker started")
                 task["last_worker"] = worker.id
                 task["last_worker_report"] = state.now_iso()
                 worker.task_id = task["id"]
+                worker.idle_work = False
                 runtime = task.setdefault("runtime", {})
-                runtime.update(machine_runtime(self._hardware(queue), worker.hostname))
+                runtime.update(runtime_of(worker.machine))
                 for line in (
                     f"task {task['id']} pulled from queue {queue['name']} by worker {worker.id}",
                     f"Running task id [{task['id']}]:",
@@ -225,45 +282,65 @@ class SimulatedAgent:
                     add_log(state, task["id"], line, worker=worker.id)
                 report.pulled.append(task["id"])
 
-    def _hardware(self, queue: dict[str, object]) -> Hardware:
-        return HARDWARE[0] if queue.get("name") == QUEUE_GPU else HARDWARE[1]
+    def _shape(self, queue: dict[str, object]) -> Shape:
+        return SHAPES["a100" if queue.get("name") == QUEUE_GPU else "rtx4090"]
 
     def _idle_worker(self, queue: dict[str, object]) -> Worker:
         state = self.state
         for worker in self._simulated_workers():
-            if not worker.task_id and queue["id"] in worker.queue_ids:
+            if not worker.task_id and queue["id"] in worker.queue_ids and worker.machine:
                 return worker
-        hw = self._hardware(queue)
+        shape = self._shape(queue)
         k = _FIRST_NEW_MACHINE + self._machines
         self._machines += 1
-        prefix = "gpu-node" if hw.gpu_count else "cpu-node"
-        hostname = f"{prefix}-{k}"
+        machine = WorkerMachine(shape, f"{shape.prefix}-{k}", tuple(range(shape.gpus)))
         worker = register_worker(
             state,
-            f"{hostname}:{'gpu0' if hw.gpu_count else 'cpu0'}",
+            machine.worker_id(k),
             state.current_user_id,
             worker_ip(k),
             queue_ids=[str(queue["id"])],
             simulated=True,
-            hostname=hostname,
+            hostname=machine.host,
         )
         worker.external_address = external_address(k)
+        worker.machine = machine
         return worker
 
+    def _idle(self, worker: Worker, task_id: str) -> bool:
+        explicit = self.task_modes.get(task_id)
+        if explicit is not None:
+            return explicit is AgentMode.IDLE
+        return self.mode is AgentMode.IDLE or worker.idle_work
+
     def _report_stats(self, rng: random.Random, report: StepReport) -> None:
+        """Each worker's agent reports every 30 s (the emulator's clock) what its machine does:
+        every session on a machine counts in the figures of every worker on it."""
         state = self.state
-        for worker in self._simulated_workers():
+        now = state.now()
+        workers = [w for w in self._simulated_workers() if w.machine is not None]
+        members: list[tuple[WorkerMachine, Work | None]] = []
+        for worker in workers:
+            assert worker.machine is not None
             task = state.tasks.get(worker.task_id or "")
-            if task is not None and task["status"] == "in_progress":
-                hw = hardware_for(task)
-                idle = self.mode_for(task["id"]) is AgentMode.IDLE or _seeded_idle(task)
-                machine, gpu, stats = machine_metrics(rng, hw, idle=idle)
-                if monitor_has_reported(task, state.now()):
-                    apply_metrics(state, task, machine, gpu)
+            running = task is not None and task["status"] == "in_progress"
+            idle = running and task is not None and self._idle(worker, task["id"])
+            members.append((worker.machine, work(rng, worker.machine, idle) if running else None))
+        loads = load_by_host(rng, members)
+        stamp = int(now.timestamp() * 1000)
+        for worker, (machine, session) in zip(workers, members, strict=True):
+            last = worker.last_report_time
+            if last is not None and (now - last).total_seconds() < REPORT_INTERVAL_S:
+                continue
+            load = loads[machine.host]
+            task = state.tasks.get(worker.task_id or "") if session is not None else None
+            if task is not None and session is not None:
+                if monitor_has_reported(task, now):
+                    apply_metrics(state, task, *sdk_metrics(rng, machine, load, session))
+                stats = agent_stats(rng, machine, load, stamp)
                 worker_report(state, worker, task_id=task["id"], machine_stats=stats)
             else:
-                hw = HARDWARE[0] if worker.id.endswith("gpu0") else HARDWARE[3]
-                _, _, stats = machine_metrics(rng, hw, idle=True)
+                stats = agent_stats(rng, machine, load, stamp)
                 worker_report(state, worker, task_id=None, machine_stats=stats)
             report.reported += 1
 
@@ -287,16 +364,6 @@ class SimulatedAgent:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-
-
-def _seeded_idle(task: dict[str, object]) -> bool:
-    """Seeded idle sessions stay idle (their cpu metric was seeded near zero)."""
-    metrics = task.get("last_metrics")
-    if not isinstance(metrics, dict):
-        return False
-    machine = metrics.get(md5_hex(":monitor:machine")) or {}
-    cpu = machine.get(md5_hex("cpu_usage")) if isinstance(machine, dict) else None
-    return isinstance(cpu, dict) and float(cpu.get("first_value", 100.0)) < 2.0
 
 
 __all__ = ["AgentMode", "SimulatedAgent", "StepReport"]

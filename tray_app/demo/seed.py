@@ -21,6 +21,20 @@ from tray_app.demo.bll.queues import add_queue
 from tray_app.demo.bll.tasks import new_task_doc, set_hyperparam, set_metric
 from tray_app.demo.bll.users import add_user
 from tray_app.demo.bll.workers import register_worker
+from tray_app.demo.machines import (
+    QUEUE_GPU,
+    QUEUE_SESSIONS,
+    REPORT_INTERVAL_S,
+    SHAPES,
+    Shape,
+    WorkerMachine,
+    agent_stats,
+    host_load,
+    load_by_host,
+    runtime_of,
+    sdk_metrics,
+    work,
+)
 from tray_app.demo.state import EmulatorState, Worker
 from tray_app.demo.values import iso
 
@@ -51,8 +65,6 @@ SECRET_MARKER = "EMUSECRET"
 
 SESSIONS_PROJECT = "DevOps"
 QUEUE_DEFAULT = "default"
-QUEUE_SESSIONS = "sessions"
-QUEUE_GPU = "gpu-a100"
 QUEUE_SERVICES = "services"
 
 DEFAULT_IMAGE = "nvidia/cuda:11.6.2-runtime-ubuntu20.04"
@@ -71,23 +83,6 @@ class SessionPorts:
     jupyter: int = JUPYTER_PORT
     vscode: int = VSCODE_PORT
 
-
-@dataclass(frozen=True, slots=True)
-class Hardware:
-    cpu_cores: int
-    memory_gb: float
-    gpu_type: str  # one model name; repeated gpu_count times in runtime
-    gpu_mem_gb: int
-    gpu_count: int
-    queue: str
-
-
-HARDWARE: tuple[Hardware, ...] = (
-    Hardware(32, 251.5, "NVIDIA A100-SXM4-80GB", 80, 1, QUEUE_GPU),
-    Hardware(16, 62.8, "NVIDIA GeForce RTX 4090", 24, 1, QUEUE_SESSIONS),
-    Hardware(64, 503.7, "NVIDIA A100-SXM4-80GB", 80, 2, QUEUE_GPU),
-    Hardware(8, 31.3, "", 0, 0, QUEUE_SESSIONS),
-)
 
 # (status, owner slot (0 = the demo user, n = n-th other user), variant). Variants:
 # "ready" ports published; "starting" running but no ports yet; "stopping" stop requested;
@@ -108,6 +103,32 @@ PATTERN: tuple[tuple[str, int, str], ...] = (
     ("closed", 0, ""),
 )
 CUSTOM_NAMES = ("jupyter-playground", "vscode-debug", "llm-finetune-dev", "data-exploration")
+
+# The first sessions show one kind of machine each (machines.py): index → (shape, the session
+# does nothing). The rest cycle through CLASSIC, as the seed always did.
+SHOWCASE: dict[int, tuple[str, bool]] = {
+    0: ("8xa100", False),  # yours: busy on one GPU of eight (the mean reads 3.75 %)
+    2: ("k8s", False),  # Alice's pod on a busy 96-core node
+    3: ("cpu64", True),  # yours: idle on a 64-core host
+    5: ("mig", True),  # yours: on a MIG slice, which reads 100 % whatever it does
+    8: ("shared", False),  # Bob's: busy, on a host that two workers share
+    13: ("shared", True),  # yours: idle, on that host; its CPU figure holds Bob's work
+    16: ("gpu-stops", True),  # yours: its agent stopped sending GPU values
+}
+CLASSIC = ("a100", "rtx4090", "2xa100", "cpu8")
+# Reports per worker: enough for the idle policy's hour for the first sessions; ten minutes for
+# the rest, so that a thousand-session emulator stays small.
+LONG_HISTORY_SESSIONS = 2 * len(PATTERN)
+HISTORY_S = 70 * 60
+SHORT_HISTORY_S = 10 * 60
+GPU_READS_STOPPED_S = 25 * 60  # the "gpu-stops" agent turned GPU monitoring off this long ago
+
+
+def shape_for(index: int) -> tuple[Shape, bool]:
+    """The machine of the index-th seeded session, and whether the session there is idle."""
+    classic = CLASSIC[(index // len(PATTERN) + index) % len(CLASSIC)]
+    name, idle = SHOWCASE.get(index, (classic, False))
+    return SHAPES[name], idle or PATTERN[index % len(PATTERN)][2] == "idle"
 
 
 def worker_ip(index: int) -> str:
@@ -149,28 +170,6 @@ def client_runtime(rng: random.Random, user: dict[str, Any]) -> dict[str, Any]:
         "_ssh_password": f"{SECRET_MARKER}-pw-{token[:10]}",
         "internal_tcp_port_request": str(SSH_PORT),
     }
-
-
-def machine_runtime(hw: Hardware, hostname: str) -> dict[str, Any]:
-    """What the SDK resource monitor writes on the remote machine."""
-    runtime: dict[str, Any] = {
-        "platform": "Linux-5.15.0-105-generic-x86_64-with-glibc2.31",
-        "python_version": "3.10.12",
-        "python_exec": "/usr/bin/python3",
-        "OS": "Linux",
-        "processor": "x86_64",
-        "cpu_cores": hw.cpu_cores,
-        "memory_gb": hw.memory_gb,
-        "hostname": hostname,
-        "gpu_count": hw.gpu_count,
-        "_exec_agent_hostname": hostname,
-    }
-    if hw.gpu_count:
-        runtime["gpu_type"] = ", ".join([hw.gpu_type] * hw.gpu_count)
-        runtime["gpu_memory"] = ", ".join([f"{hw.gpu_mem_gb}GB"] * hw.gpu_count)
-        runtime["gpu_driver_version"] = "550.54.15"
-        runtime["gpu_driver_cuda_version"] = "12.4"
-    return runtime
 
 
 def publish_ports(
@@ -252,69 +251,6 @@ def move_ports(
         set_hyperparam(task, "properties", name, value)
 
 
-def machine_metrics(
-    rng: random.Random, hw: Hardware, idle: bool
-) -> tuple[dict[str, float], dict[str, float], dict[str, Any]]:
-    """(:monitor:machine scalars, :monitor:gpu scalars, workers.status_report machine_stats)."""
-    cpu = round(rng.uniform(0.1, 1.5), 2) if idle else round(rng.uniform(8.0, 95.0), 2)
-    # The SDK's resource monitor reports `memory_used_gb` for the task's process tree by default
-    # (report_mem_used_per_process), while `memory_free_gb` is the whole machine's.
-    mem_used = round(rng.uniform(0.2, 1.0) if idle else rng.uniform(1.0, hw.memory_gb * 0.5), 2)
-    machine_used = mem_used + rng.uniform(0.5, hw.memory_gb * 0.3)
-    mem_free = round(max(hw.memory_gb - machine_used, 0.5), 2)
-    machine = {
-        "cpu_usage": cpu,
-        "memory_used_gb": mem_used,
-        "memory_free_gb": mem_free,
-        "disk_free_percent": round(rng.uniform(20.0, 80.0), 1),
-        "cpu_temperature": round(rng.uniform(35.0, 70.0), 1),
-        "network_tx_mbs": round(rng.uniform(0.0, 0.05) if idle else rng.uniform(0.1, 40.0), 3),
-        "network_rx_mbs": round(rng.uniform(0.0, 0.05) if idle else rng.uniform(0.1, 40.0), 3),
-        "io_read_mbs": round(rng.uniform(0.0, 5.0), 3),
-        "io_write_mbs": round(rng.uniform(0.0, 5.0), 3),
-    }
-    gpu: dict[str, float] = {}
-    stats: dict[str, Any] = {
-        "cpu_usage": [cpu],
-        "cpu_temperature": [machine["cpu_temperature"]],
-        "memory_used": round(mem_used * 1024, 1),
-        "memory_free": round(mem_free * 1024, 1),
-        "network_tx": machine["network_tx_mbs"],
-        "network_rx": machine["network_rx_mbs"],
-        "disk_read": machine["io_read_mbs"],
-        "disk_write": machine["io_write_mbs"],
-        "disk_free_home": machine["disk_free_percent"],
-    }
-    if hw.gpu_count:
-        usages, mem_used_mb, mem_free_mb, temps = [], [], [], []
-        for n in range(hw.gpu_count):
-            util = 0.0 if idle else round(rng.uniform(20.0, 100.0), 1)
-            used = round(
-                rng.uniform(0.3, 1.0) if idle else rng.uniform(2.0, hw.gpu_mem_gb * 0.9), 2
-            )
-            free = round(hw.gpu_mem_gb - used, 2)
-            temp = round(rng.uniform(30.0, 40.0) if idle else rng.uniform(45.0, 80.0), 1)
-            gpu[f"gpu_{n}_utilization"] = util
-            gpu[f"gpu_{n}_mem_usage"] = round(100.0 * used / hw.gpu_mem_gb, 1)
-            gpu[f"gpu_{n}_mem_used_gb"] = used
-            gpu[f"gpu_{n}_mem_free_gb"] = free
-            gpu[f"gpu_{n}_temperature"] = temp
-            gpu[f"gpu_{n}_power_draw"] = round(
-                rng.uniform(50.0, 90.0) if idle else rng.uniform(150.0, 400.0), 1
-            )
-            usages.append(util)
-            mem_used_mb.append(round(used * 1024, 1))
-            mem_free_mb.append(round(free * 1024, 1))
-            temps.append(temp)
-        stats.update(
-            gpu_usage=usages,
-            gpu_memory_used=mem_used_mb,
-            gpu_memory_free=mem_free_mb,
-            gpu_temperature=temps,
-        )
-    return machine, gpu, stats
-
-
 # The SDK's resource monitor in the session (clearml/utilities/resource_monitor.py) sends its
 # first :monitor:machine / :monitor:gpu scalars only once it has given up waiting for iteration
 # reports (wait_for_first_iteration_to_start_sec, 180 s): a new session has no CPU/RAM figures
@@ -338,16 +274,6 @@ def apply_metrics(
         set_metric(task, ":monitor:machine", variant, value)
     for variant, value in gpu.items():
         set_metric(task, ":monitor:gpu", variant, value)
-
-
-def hardware_for(task: dict[str, Any]) -> Hardware:
-    """The hardware profile a task's runtime describes (for the agent's metrics)."""
-    runtime = task.get("runtime") or {}
-    cores = runtime.get("cpu_cores")
-    for hw in HARDWARE:
-        if hw.cpu_cores == cores:
-            return hw
-    return HARDWARE[0]
 
 
 def seeded_state(
@@ -374,6 +300,7 @@ def seeded_state(
 def seed_state(state: EmulatorState, *, sessions: int, seed: int, other_users: int = 3) -> None:
     """Fill an empty `state` with the seed data (`seeded_state` makes the state too)."""
     rng = random.Random(seed)
+    metrics_rng = random.Random(f"machines:{seed}")
     state.rng = random.Random(f"ids:{seed}")
     now = state.now()
 
@@ -401,22 +328,42 @@ def seed_state(state: EmulatorState, *, sessions: int, seed: int, other_users: i
     }
 
     worker_index = 0
+    history: dict[str, float] = {}  # worker id → seconds of reports to seed
+    shared_hosts: dict[str, tuple[str, int]] = {}  # shape → a host with room for a worker
 
-    def new_worker(hw: Hardware, *, task_id: str | None, idle_pool: bool = False) -> Worker:
+    def place(shape: Shape, k: int, task_id: str | None) -> WorkerMachine:
+        if shape.pod:  # the SDK in a pod sees the pod's name
+            return WorkerMachine(shape, f"clearml-id-{task_id}", (0,))
+        if shape.workers_per_host > 1:
+            host, taken = shared_hosts.pop(shape.name, (f"{shape.prefix}-{k:03d}", 0))
+            if taken + 1 < shape.workers_per_host:
+                shared_hosts[shape.name] = (host, taken + 1)
+            first = taken * shape.gpus
+            return WorkerMachine(shape, host, tuple(range(first, first + shape.gpus)))
+        stop = _ms(now) - GPU_READS_STOPPED_S * 1000 if shape.name == "gpu-stops" else None
+        return WorkerMachine(shape, f"{shape.prefix}-{k:03d}", tuple(range(shape.gpus)), stop)
+
+    def new_worker(
+        shape: Shape,
+        *,
+        task_id: str | None,
+        idle_pool: bool = False,
+        idle: bool = False,
+        seconds: float = SHORT_HISTORY_S,
+    ) -> Worker:
         nonlocal worker_index
         k = worker_index
         worker_index += 1
-        prefix = "cpu-node" if not hw.gpu_count else "gpu-node"
-        hostname = f"{prefix}-{k:03d}"
-        suffix = "cpu0" if not hw.gpu_count else "gpu0"
+        machine = place(shape, k, task_id)
         worker = register_worker(
             state,
-            f"{hostname}:{suffix}",
+            machine.worker_id(4100 + k, task_id or ""),
             me["id"],
             worker_ip(k),
-            queue_ids=[queues[hw.queue]["id"]],
+            # A pod's worker serves no queue: the k8s glue pulls, the pod runs one task.
+            queue_ids=[] if shape.pod else [queues[shape.queue]["id"]],
             simulated=True,
-            hostname=hostname,
+            hostname=machine.host,
         )
         register = now - timedelta(hours=30 + k % 7)
         worker.register_time = register
@@ -424,6 +371,9 @@ def seed_state(state: EmulatorState, *, sessions: int, seed: int, other_users: i
         worker.last_report_time = worker.last_activity_time
         worker.task_id = task_id
         worker.external_address = external_address(k)
+        worker.machine = machine
+        worker.idle_work = idle
+        history[worker.id] = seconds
         if idle_pool:
             worker.tags = ["idle-pool"]
         return worker
@@ -431,11 +381,13 @@ def seed_state(state: EmulatorState, *, sessions: int, seed: int, other_users: i
     for i in range(sessions):
         status, owner_slot, variant = PATTERN[i % len(PATTERN)]
         owner = owners[owner_slot % len(owners)] if owner_slot and others else me
-        hw = HARDWARE[(i // len(PATTERN) + i) % len(HARDWARE)]
+        shape, idle = shape_for(i)
         task_id = state.seeded_id()
         name = f"{CUSTOM_NAMES[i % len(CUSTOM_NAMES)]}-{i}" if i % 3 == 2 else "Interactive Session"
         task = new_task_doc(state, task_id, owner["id"], name, "application")
         age = timedelta(minutes=rng.randint(20, 3 * 24 * 60))
+        if i in SHOWCASE and status == "in_progress":  # long enough for an idle verdict
+            age = max(age, timedelta(hours=3))
         created = now - age
         queued_for = timedelta(seconds=rng.randint(20, 600))
         started = created + queued_for
@@ -443,7 +395,7 @@ def seed_state(state: EmulatorState, *, sessions: int, seed: int, other_users: i
             {
                 "project": devops["id"],
                 "system_tags": ["interactive"],
-                "tags": ["demo", "gpu"] if hw.gpu_count and i % 2 == 0 else [],
+                "tags": ["demo", "gpu"] if shape.gpus and i % 2 == 0 else [],
                 "comment": f"Auto-generated at {iso(created)[:19]} by clearml-session",
                 "created": iso(created),
                 "status": status,
@@ -473,7 +425,7 @@ def seed_state(state: EmulatorState, *, sessions: int, seed: int, other_users: i
                 },
             }
         )
-        queue = queues[hw.queue]
+        queue = queues[shape.queue]
         task["execution"]["queue"] = queue["id"]
         interactive_hyperparams(task, state)
         task["runtime"] = client_runtime(rng, owner)
@@ -491,26 +443,34 @@ def seed_state(state: EmulatorState, *, sessions: int, seed: int, other_users: i
         task["started"] = iso(started)
         running = status == "in_progress"
         if running:
-            worker: Worker | None = new_worker(hw, task_id=task_id)
-            assert worker is not None
-            hostname, worker_id = worker.hostname, worker.id
+            long = i < LONG_HISTORY_SESSIONS
+            worker: Worker | None = new_worker(
+                shape,
+                task_id=task_id,
+                idle=idle,
+                seconds=HISTORY_S if long else SHORT_HISTORY_S,
+            )
+            assert worker is not None and worker.machine is not None
+            machine = worker.machine
             address = external_address(worker_index - 1)
         else:
             # Finished sessions ran on machines that have since gone away (no worker entry).
             worker = None
             k = 5000 + i
-            hostname = f"{'gpu' if hw.gpu_count else 'cpu'}-node-{k}"
-            worker_id = f"{hostname}:{'gpu0' if hw.gpu_count else 'cpu0'}"
+            machine = WorkerMachine(shape, f"{shape.prefix}-{k}", tuple(range(shape.gpus)))
             address = external_address(k)
-        task["runtime"].update(machine_runtime(hw, hostname))
+        worker_id = worker.id if worker is not None else machine.worker_id(k, task_id)
+        hostname = machine.host
+        task["runtime"].update(runtime_of(machine))
         task["last_worker"] = worker_id
         _seed_setup_logs(state, task_id, worker_id, queue["name"], started)
         if variant != "starting":
             publish_ports(state, task, address, hostname)
             for event in state.logs[task_id][-2:]:
                 event["timestamp"] = _ms(started + timedelta(seconds=40))
-        machine, gpu, stats = machine_metrics(rng, hw, idle=variant == "idle")
-        apply_metrics(state, task, machine, gpu)
+        session = work(metrics_rng, machine, idle)
+        load = host_load(metrics_rng, shape, [session])
+        apply_metrics(state, task, *sdk_metrics(metrics_rng, machine, load, session))
         if running:
             last = now - timedelta(seconds=rng.randint(2, 25))
             task["last_update"] = iso(last)
@@ -519,13 +479,6 @@ def seed_state(state: EmulatorState, *, sessions: int, seed: int, other_users: i
             if variant == "stopping":
                 task["status_message"] = "stopping"
                 task["status_reason"] = "abort request"
-            # Ten minutes of 30 s reports so workers.get_stats has a history.
-            assert worker is not None
-            for n in range(20, 0, -1):
-                ts = now - timedelta(seconds=30 * n)
-                _, _, hist = machine_metrics(rng, hw, idle=variant == "idle")
-                worker.stats.append((_ms(ts), hist))
-            worker.stats.append((_ms(now - timedelta(seconds=3)), stats))
         else:
             ended = started + timedelta(minutes=rng.randint(5, 600))
             if ended > now:
@@ -550,8 +503,13 @@ def seed_state(state: EmulatorState, *, sessions: int, seed: int, other_users: i
                 task["status_message"] = f"Stopped by {owner['name']}"
 
     # One idle worker per session queue (an agent waiting for work).
-    for hw in (HARDWARE[0], HARDWARE[3]):
-        new_worker(hw, task_id=None, idle_pool=True)
+    for name in ("a100", "cpu8"):
+        new_worker(SHAPES[name], task_id=None, idle_pool=True)
+    # What each worker's agent reported so far, every 30 s, so that workers.get_stats has a
+    # history: an hour and ten minutes for the first sessions, enough for an idle verdict.
+    seeded = [w for w in state.workers.values() if w.machine is not None and w.id in history]
+    for seconds in sorted(set(history.values())):
+        backfill(state, metrics_rng, [w for w in seeded if history[w.id] == seconds], seconds)
 
     # A few ordinary (non-interactive) tasks, so filters have something to exclude.
     for n, (status, name) in enumerate(
@@ -576,6 +534,33 @@ def seed_state(state: EmulatorState, *, sessions: int, seed: int, other_users: i
         )
         set_hyperparam(task, "General", "lr", "0.001")
         state.tasks[tid] = task
+
+
+def backfill(
+    state: EmulatorState, rng: random.Random, workers: list[Worker], seconds: float
+) -> None:
+    """Reports of `workers` every 30 s over the last `seconds` (up to each one's last report),
+    oldest first, each machine's load added up over the sessions on it as they ran then."""
+    starts: dict[str, float] = {}
+    for worker in workers:
+        task = state.tasks.get(worker.task_id or "")
+        if task is not None and task.get("started"):
+            starts[worker.id] = datetime.fromisoformat(str(task["started"])).timestamp()
+    steps = int(seconds // REPORT_INTERVAL_S)
+    for n in range(steps, -1, -1):
+        times = {}
+        members = []
+        for worker in workers:
+            assert worker.machine is not None and worker.last_report_time is not None
+            t = worker.last_report_time - timedelta(seconds=REPORT_INTERVAL_S * n)
+            times[worker.id] = t
+            running = worker.id in starts and t.timestamp() >= starts[worker.id]
+            session = work(rng, worker.machine, worker.idle_work) if running else None
+            members.append((worker.machine, session))
+        loads = load_by_host(rng, members)
+        for worker, (machine, _) in zip(workers, members, strict=True):
+            stamp = _ms(times[worker.id])
+            worker.stats.append((stamp, agent_stats(rng, machine, loads[machine.host], stamp)))
 
 
 def _ms(dt: Any) -> int:
@@ -608,18 +593,17 @@ __all__ = [
     "DEMO_ACCESS_KEY",
     "DEMO_SECRET_KEY",
     "DEMO_USER_NAME",
-    "HARDWARE",
     "OTHER_USERS",
     "PATTERN",
     "SECRET_MARKER",
     "SessionPorts",
     "apply_metrics",
+    "backfill",
     "external_address",
-    "hardware_for",
-    "machine_metrics",
     "move_ports",
     "publish_ports",
     "seed_state",
     "seeded_state",
+    "shape_for",
     "worker_ip",
 ]

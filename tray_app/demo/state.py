@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
+from tray_app.demo.machines import WorkerMachine
 from tray_app.demo.values import iso
 
 Doc = dict[str, Any]
@@ -124,6 +125,14 @@ class Worker:
     hostname: str = ""
     # The address sessions on this machine advertise (properties/external_address).
     external_address: str = ""
+    # The machine the simulated agent reports for (None: a worker of a real agent).
+    machine: WorkerMachine | None = None
+    # The session it runs does nothing (a seeded idle session; the agent's modes override it).
+    idle_work: bool = False
+    # workers.get_stats' documents of each report, made once: (ts, id(stats)) → (stats, docs).
+    stat_docs: dict[tuple[int, int], tuple[dict[str, Any], list[Any]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
 
 @dataclass(slots=True)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, Literal
 
 STAT_KEYS = (
@@ -111,11 +112,6 @@ def complete_keys(keys: list[int], to_date: float, interval_s: int, shape: Shape
     return keys[:end]
 
 
-def _in_range(doc: StatDoc, from_date: float, to_date: float) -> bool:
-    # range query {gte: int(from), lte: int(to)} in epoch_second; lte rounds up to the last ms.
-    return int(from_date) * 1000 <= doc.timestamp <= int(to_date) * 1000 + 999
-
-
 def _aggregate(values: Sequence[float], how: str) -> float:
     # An empty bucket's metric aggregation is null; the server turns it into 0.0.
     if not values:
@@ -130,8 +126,14 @@ def _aggregate(values: Sequence[float], how: str) -> float:
 def _terms(docs: Iterable[StatDoc], key: str) -> list[tuple[str, list[StatDoc]]]:
     """A terms aggregation: groups ordered by document count (desc) then key, at most 10."""
     groups: dict[str, list[StatDoc]] = {}
+    field = attrgetter(key)
     for doc in docs:
-        groups.setdefault(str(getattr(doc, key)), []).append(doc)
+        name = field(doc)
+        group = groups.get(name)
+        if group is None:
+            groups[name] = [doc]
+        else:
+            group.append(doc)
     ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
     return ordered[:TERMS_SIZE]
 
@@ -162,8 +164,10 @@ def get_stats(
     interval = max(interval, MIN_CHART_INTERVAL_S)
     keys = complete_keys(bucket_keys(from_date, to_date, interval), to_date, interval, shape)
     wanted = set(worker_ids)
+    # range query {gte: int(from), lte: int(to)} in epoch_second; lte rounds up to the last ms.
+    low, high = int(from_date) * 1000, int(to_date) * 1000 + 999
     selected = [
-        d for d in docs if _in_range(d, from_date, to_date) and (not wanted or d.worker in wanted)
+        d for d in docs if low <= d.timestamp <= high and (not wanted or d.worker in wanted)
     ]
     if shape == "2.0":
         return _get_stats_2_0(selected, keys, interval, items, split_by_variant)
@@ -212,8 +216,11 @@ def _get_stats_2_1(
 ) -> list[dict[str, Any]]:
     # One query per item: terms(worker) > date_histogram [> terms(variant) for gpu_* keys].
     result: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+    by_metric: dict[str, list[StatDoc]] = {}
+    for doc in docs:
+        by_metric.setdefault(doc.metric, []).append(doc)
     for item in items:
-        metric_docs = [d for d in docs if d.metric == item.key]
+        metric_docs = by_metric.get(item.key, [])
         for worker, worker_docs in _terms(metric_docs, "worker"):
             stat: dict[str, Any] = {
                 "aggregation": item.aggregation,

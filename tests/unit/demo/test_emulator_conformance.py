@@ -1,12 +1,15 @@
-"""The emulator against clearml-server's own code: each case names the server file it mirrors.
+"""The emulator against clearml-server's and clearml-agent's own code: each case names the file
+it mirrors.
 
 Read from clearml-server v2.0.0 (github allegroai/clearml-server @ 2976ce6) and v2.3.0
-(github clearml/clearml-server @ 0b769d4); paths are relative to the repository root.
+(github clearml/clearml-server @ 0b769d4), and clearml-agent (github clearml/clearml-agent
+@ ac65a93); paths are relative to each repository's root.
 """
 
 from __future__ import annotations
 
 import itertools
+import random
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +18,18 @@ import pytest
 from support.emulator import AsgiEmulator, make_asgi_emulator
 
 from tray_app.demo.bll.workers import register_worker
+from tray_app.demo.machines import (
+    IDLE_GPU_MEMORY_MB,
+    SHAPES,
+    WorkerMachine,
+    agent_stats,
+    host_load,
+    load_by_host,
+    sdk_metrics,
+    work,
+)
 from tray_app.demo.values import iso
+from tray_app.demo.worker_stats import StatItem, get_stats, stat_documents
 
 
 async def call(emu: AsgiEmulator, endpoint: str, body: dict[str, Any]) -> httpx.Response:
@@ -412,13 +426,138 @@ def test_memory_used_is_the_sessions_process_tree_not_the_machine() -> None:
     """clearml/utilities/resource_monitor.py: with report_mem_used_per_process (the default)
     `memory_used_gb` is the task's process tree, while `memory_free_gb` is the machine's; so
     used + free stays below the machine's memory, even on an idle session."""
-    import random
-
-    from tray_app.demo.seed import Hardware, machine_metrics
-
-    hw = Hardware(cpu_cores=8, memory_gb=64.0, gpu_type="", gpu_mem_gb=0, gpu_count=0, queue="q")
     rng = random.Random(7)
-    for idle in (True, False) * 50:
-        machine, _gpu, _stats = machine_metrics(rng, hw, idle=idle)
-        assert machine["memory_used_gb"] + machine["memory_free_gb"] < hw.memory_gb
-        assert machine["memory_used_gb"] <= hw.memory_gb * 0.5
+    for name in ("cpu8", "8xa100", "k8s"):
+        machine = WorkerMachine(SHAPES[name], "box", tuple(range(SHAPES[name].gpus)))
+        for idle in (True, False) * 25:
+            session = work(rng, machine, idle)
+            load = host_load(rng, machine.shape, [session])
+            scalars, _gpu = sdk_metrics(rng, machine, load, session)
+            total = machine.shape.memory_gb
+            assert scalars["memory_used_gb"] + scalars["memory_free_gb"] < total
+            assert scalars["memory_used_gb"] <= total * 0.3
+
+
+# --- machines as clearml-agent reports them (tray_app/demo/machines.py) -------------------------
+# Read from clearml-agent (github clearml/clearml-agent @ ac65a93): clearml_agent/helper/
+# resource_monitor.py, clearml_agent/helper/gpu/gpustat.py, clearml_agent/commands/worker.py,
+# clearml_agent/glue/k8s.py.
+
+
+def _report(
+    name: str, *, idle: bool = False, gpus: tuple[int, ...] | None = None, **kw: Any
+) -> dict[str, Any]:
+    """One status report of a worker on a machine of shape `name` running one session."""
+    shape = SHAPES[name]
+    machine = WorkerMachine(shape, "box", tuple(range(shape.gpus)) if gpus is None else gpus, **kw)
+    rng = random.Random(3)
+    load = host_load(rng, shape, [work(rng, machine, idle)])
+    return agent_stats(rng, machine, load, 1_800_000_000_000)
+
+
+def _answer(reports: list[dict[str, Any]], keys: tuple[str, ...], *, split: bool) -> dict[str, Any]:
+    """workers.get_stats over one report a minute for the reports' span."""
+    now = 1_800_000_000.0
+    docs = [
+        doc
+        for n, stats in enumerate(reports)
+        for doc in stat_documents("w", int((now - 60 * (len(reports) - n)) * 1000), stats)
+    ]
+    (worker,) = get_stats(
+        docs,
+        worker_ids=["w"],
+        from_date=now - 60 * (len(reports) + 1),
+        to_date=now,
+        interval=60,
+        items=[StatItem(k) for k in keys],
+        shape="2.3",
+        split_by_resource=split,
+    )
+    return {m["metric"]: m["stats"][0] for m in worker["metrics"]}
+
+
+def test_a_64_core_host_sends_one_cpu_figure_the_mean_over_every_core() -> None:
+    """resource_monitor.py `_machine_stats`: `cpu_usage` = psutil.cpu_percent(percpu=True)
+    averaged over the cores; `_get_average_readouts` sends it as a list (`cpu_usage_*`), one
+    element. One busy core of 64 is about 1.56 %."""
+    stats = _report("cpu64")
+    (cpu,) = stats["cpu_usage"]
+    assert 100 / 64 < cpu < 100 / 64 + 0.5  # the session's core, and the OS's bit
+    assert stats["memory_used"] > 0 and "gpu_usage" not in stats
+    assert round(cpu, 3) == cpu  # rounded to 3 decimals like the agent's report
+
+
+def test_eight_gpus_one_busy_reads_per_gpu_only_with_split_by_resource() -> None:
+    """resource_monitor.py: one list element per watched GPU in index order (`gpu_utilization_*`
+    → `gpu_usage`); apiserver/bll/workers/stats.py `_get_worker_stats_per_metric`: the GPU keys
+    average all variants together unless `split_by_resource`, which adds `resource_series`."""
+    stats = _report("8xa100")
+    usage = stats["gpu_usage"]
+    assert len(usage) == 8 and [i for i, u in enumerate(usage) if u] == [3]
+    assert 20 <= usage[3] <= 40 and len(stats["gpu_temperature"]) == 8
+    split = _answer([stats] * 3, ("gpu_usage",), split=True)["gpu_usage"]
+    names = [r["name"] for r in split["resource_series"]]
+    assert sorted(names) == [str(i) for i in range(8)]
+    busy = next(r for r in split["resource_series"] if r["name"] == "3")
+    assert busy["values"][-3:] == [usage[3]] * 3  # after the range's first bucket, empty: 0.0
+    mean = _answer([stats] * 3, ("gpu_usage",), split=False)["gpu_usage"]
+    assert mean["resource_series"] == [] and mean["values"][-1] == pytest.approx(usage[3] / 8)
+
+
+def test_a_single_gpu_has_no_resource_series() -> None:
+    """stats.py `_extract_results`: `if len(resource_series) == 1: resource_series = {}`."""
+    answer = _answer([_report("a100")] * 2, ("gpu_usage",), split=True)
+    assert answer["gpu_usage"]["resource_series"] == []
+
+
+def test_a_mig_slice_sends_the_default_utilization_and_its_parents_temperature() -> None:
+    """resource_monitor.py `_machine_stats`: a GPU whose `utilization.gpu` is None gets
+    `agent.resource_monitoring.default_gpu_utilization` (100); gpustat.py: a MIG device reports
+    its parent GPU's temperature; its memory is the slice's. Idle, that memory does not move."""
+    reports = [_report("mig", idle=True) for _ in range(3)]
+    assert all(r["gpu_usage"] == [100.0] for r in reports)
+    assert all(r["gpu_temperature"][0] > 45 for r in reports)  # the other slices at work
+    assert {r["gpu_memory_used"][0] for r in reports} == {IDLE_GPU_MEMORY_MB}
+    assert reports[0]["gpu_memory_used"][0] + reports[0]["gpu_memory_free"][0] == 10 * 1024
+    machine = WorkerMachine(SHAPES["mig"], "mig-node-1", (0,))
+    assert machine.worker_id(4101) == "mig-node-1:gpu0.4"  # --gpus 0.4: a static MIG slice
+
+
+def test_a_k8s_pod_is_its_tasks_worker_and_sees_its_nodes_cpu() -> None:
+    """glue/k8s.py `get_task_worker_id`: `<glue worker id>:<task id>`; psutil in a pod reads the
+    node's /proc/stat, so the other pods' 18 cores are in its CPU figure."""
+    machine = WorkerMachine(SHAPES["k8s"], "clearml-id-" + "a" * 32, (0,))
+    assert machine.worker_id(1, "a" * 32) == "k8s-glue-gpu-a100:" + "a" * 32
+    (cpu,) = _report("k8s", idle=True)["cpu_usage"]
+    assert cpu * 96 / 100 > 12  # an idle pod on a busy node
+
+
+def test_two_workers_on_one_host_report_the_same_cpu_and_their_own_gpus() -> None:
+    """commands/worker.py `_generate_worker_id_name`: `<worker_name>:gpu<devices>`, so two daemons
+    with --gpus 0 and --gpus 1 on one host are `host:gpu0` and `host:gpu1`; each watches its own
+    GPU (NVIDIA_VISIBLE_DEVICES) and reports the host's CPU."""
+    shape = SHAPES["shared"]
+    first = WorkerMachine(shape, "gpu-a100-3", (0,))
+    second = WorkerMachine(shape, "gpu-a100-3", (1,))
+    assert (first.worker_id(1), second.worker_id(2)) == ("gpu-a100-3:gpu0", "gpu-a100-3:gpu1")
+    rng = random.Random(5)
+    busy, idle = work(rng, first, False), work(rng, second, True)
+    loads = load_by_host(rng, [(first, busy), (second, idle)])
+    a = agent_stats(rng, first, loads["gpu-a100-3"], 1)
+    b = agent_stats(rng, second, loads["gpu-a100-3"], 1)
+    assert a["cpu_usage"] == b["cpu_usage"] and a["memory_used"] == b["memory_used"]
+    assert b["cpu_usage"][0] * 32 / 100 > 2.5  # the first session's work, in the second's figure
+    assert a["gpu_usage"][0] > 50 and b["gpu_usage"] == [0.0]
+
+
+def test_gpu_values_stop_when_the_agent_gives_up_and_the_server_fills_zeros() -> None:
+    """resource_monitor.py `_failure`: after three failed reads `_gpustat = None` and no GPU key
+    is sent again, while CPU and memory are; stats.py: those buckets then read 0.0."""
+    before = _report("gpu-stops", gpu_reads_until_ms=1_800_000_000_001)
+    after = _report("gpu-stops", gpu_reads_until_ms=1_800_000_000_000)
+    assert before["gpu_usage"] and before["gpu_temperature"]
+    assert not any(k.startswith("gpu_") for k in after) and after["memory_used"] > 0
+    answer = _answer([before, after, after], ("gpu_temperature", "memory_used"), split=True)
+    assert answer["gpu_temperature"]["values"][-3] > 0
+    assert answer["gpu_temperature"]["values"][-2:] == [0.0, 0.0]
+    assert all(v > 0 for v in answer["memory_used"]["values"][-3:])

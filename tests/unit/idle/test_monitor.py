@@ -9,7 +9,7 @@ import pytest
 from support.emulator import EmulatorHandle
 
 from tray_app.core.idle.monitor import IdleMonitor
-from tray_app.core.idle.policy import IdleState
+from tray_app.core.idle.policy import OFF_REASON, IdleState
 from tray_app.core.server.api import ClearMLClient
 from tray_app.core.server.config import ServerConfig
 from tray_app.core.server.sessions import SessionService
@@ -48,7 +48,7 @@ async def world(emulator_factory: object) -> AsyncIterator[World]:
     client = ClearMLClient(config)
     service = SessionService(client, web_server=emu.url)
     policy = IdlePolicy(
-        mode=IdleMode.NOTIFY_THEN_STOP, window_minutes=5, grace_minutes=10, cpu_threshold_percent=5
+        mode=IdleMode.NOTIFY_THEN_STOP, window_minutes=5, grace_minutes=10, cpu_threshold_cores=0.5
     )
     with emu.state.lock:
         tasks = list(emu.state.tasks.values())
@@ -129,6 +129,32 @@ async def test_off_does_nothing_and_asks_nothing(world: World) -> None:
     before = world.emu.state.count_requests("workers.get_stats")
     assert await world.monitor.check(snapshot) == []
     assert world.emu.state.count_requests("workers.get_stats") == before
+    verdict = world.monitor.verdicts[world.idle_id]  # what `list` shows: off, and where
+    assert (verdict.state, verdict.reason) == (IdleState.UNKNOWN, OFF_REASON)
+
+
+async def test_gpus_quiet_after_work_are_told_once(world: World) -> None:
+    """Opt-in: a session busy on its GPUs for 10 minutes, quiet on them for 5, is "finished";
+    told once per quiet stretch, and never while the option is off."""
+    world.policy.mode = IdleMode.NOTIFY
+    world.advance(12)  # the busy session (one GPU of eight at ~30 %) works on
+    world.emu.agent.set_mode(AgentMode.IDLE, task_id=world.busy_id)
+    world.advance(6)
+    snapshot = await world.service.snapshot()
+    assert "finished" not in [a.kind for a in await world.monitor.check(snapshot)]
+    world.policy.job_finished_notice = True
+    actions = await world.monitor.check(snapshot)
+    (finished,) = [a for a in actions if a.kind == "finished"]
+    assert finished.session_id == world.busy_id and finished.host.startswith("dgx-")
+    assert finished.quiet_since is not None
+    assert 5 * 60 <= world.now() - finished.quiet_since <= 7 * 60
+    world.advance(1)
+    actions = await world.monitor.check(await world.service.snapshot())
+    assert "finished" not in [a.kind for a in actions]
+    # Off, the GPU series are still read for the notice; verdicts say the checks are off.
+    world.policy.mode = IdleMode.OFF
+    await world.monitor.check(await world.service.snapshot())
+    assert world.monitor.verdicts[world.busy_id].reason == OFF_REASON
 
 
 async def test_one_stats_request_per_check(world: World) -> None:
@@ -171,7 +197,7 @@ async def test_worker_that_went_silent_is_never_stopped(world: World) -> None:
     assert await world.monitor.check(await world.service.snapshot()) == []
     verdict = world.monitor.verdicts[world.idle_id]
     assert verdict.state == IdleState.UNKNOWN
-    assert verdict.reason == "no recent machine metrics"  # nothing in the requested range
+    assert verdict.reason == "no machine metrics for 20m"  # zero-filled buckets since
     assert world.status(world.idle_id) == "in_progress"
 
 
@@ -217,7 +243,7 @@ async def test_the_stop_reason_says_why(world: World, caplog: pytest.LogCaptureF
     world.advance(11)
     (action,) = await world.monitor.check(await world.service.snapshot())
     assert action.kind == "stop"
-    assert "reporting intervals, CPU at most" in action.reason
+    assert "reporting intervals, at most 0." in action.reason and "cores busy" in action.reason
     await world.monitor.stop(world.idle_id, action.reason)
     assert any(
         "stopping session" in r.getMessage() and "reporting intervals" in r.getMessage()

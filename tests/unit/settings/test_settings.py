@@ -24,6 +24,7 @@ from tray_app.core.settings.settings import (
     default_settings_path,
     hotkey_problem,
     load_settings,
+    read_idle_policy,
     save_settings,
     settings_to_dict,
     validate_settings,
@@ -44,6 +45,7 @@ def _backups(path: Path) -> list[Path]:
 _text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=20)
 _name = _text.filter(lambda s: s.strip() != "")
 _pct = st.floats(min_value=0, max_value=100, allow_nan=False)
+_cores = st.floats(min_value=0.01, max_value=1024, allow_nan=False)
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | _text,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
@@ -69,10 +71,11 @@ def settings_strategy(draw: st.DrawFn) -> Settings:
         start_on_login=draw(st.booleans()),
         idle=IdlePolicy(
             mode=draw(st.sampled_from(list(IdleMode))),
-            cpu_threshold_percent=draw(_pct),
+            cpu_threshold_cores=draw(_cores),
             gpu_threshold_percent=draw(_pct),
             window_minutes=draw(st.integers(1, 10_000)),
             grace_minutes=draw(st.integers(1, 10_000)),
+            job_finished_notice=draw(st.booleans()),
         ),
         tunnel_retry_limit=draw(st.integers(1, 20)),
         workspace_folder=draw(_text),
@@ -302,7 +305,7 @@ def test_out_of_range_values_fall_back_per_field(path: Path) -> None:
             "poll_interval_s": 1,
             "tunnel_retry_limit": 50,
             "hotkey": "Banana",
-            "idle": {"cpu_threshold_percent": 150, "grace_minutes": 0},
+            "idle": {"gpu_threshold_percent": 150, "cpu_threshold_cores": 0, "grace_minutes": 0},
             "start_on_login": True,
         },
     }
@@ -310,9 +313,41 @@ def test_out_of_range_values_fall_back_per_field(path: Path) -> None:
     loaded = load_settings(path)
     s = loaded.settings
     assert (s.poll_interval_s, s.tunnel_retry_limit, s.hotkey) == (15, 3, "Ctrl+Alt+C")
-    assert (s.idle.cpu_threshold_percent, s.idle.grace_minutes) == (5.0, 15)
+    assert (s.idle.gpu_threshold_percent, s.idle.cpu_threshold_cores) == (5.0, 0.5)
+    assert s.idle.grace_minutes == 15
     assert s.start_on_login is True
-    assert len(loaded.warnings) == 6  # five fields + where the original was copied
+    assert len(loaded.warnings) == 7  # six fields + where the original was copied
+
+
+def test_the_old_cpu_percentage_gives_way_to_cores(path: Path) -> None:
+    """Until 0.1 the CPU threshold was a share of the whole machine; one core of 64 is 1.56 %,
+    so an old value means nothing in cores: it is dropped, the default (0.5 cores) is used."""
+    path.parent.mkdir(parents=True)
+    document = {"settings": {"idle": {"cpu_threshold_percent": 3.0, "window_minutes": 90}}}
+    path.write_text(json.dumps(document))
+    loaded = load_settings(path)
+    assert loaded.warnings == []
+    assert (loaded.settings.idle.cpu_threshold_cores, loaded.settings.idle.window_minutes) == (
+        0.5,
+        90,
+    )
+
+
+def test_list_reads_the_idle_policy_without_touching_the_file(path: Path) -> None:
+    """`clearml-tray list` without a tray judges by the same policy, read only: a broken file
+    is left where it is for the tray to move aside and report."""
+    assert read_idle_policy(path) == IdlePolicy()  # no file: the defaults
+    path.parent.mkdir(parents=True)
+    policy = {"mode": "off", "cpu_threshold_cores": 1.5, "window_minutes": 30}
+    path.write_text(json.dumps({"settings": {"idle": policy}}))
+    assert read_idle_policy(path) == IdlePolicy(
+        mode=IdleMode.OFF, cpu_threshold_cores=1.5, window_minutes=30
+    )
+    path.write_text(json.dumps({"settings": {"idle": {"window_minutes": -4}}}))
+    assert read_idle_policy(path).window_minutes == 60
+    path.write_text("{not json")
+    assert read_idle_policy(path) == IdlePolicy()
+    assert path.read_text() == "{not json" and list(path.parent.iterdir()) == [path]
 
 
 def test_missing_active_profile_falls_back_to_the_first(path: Path) -> None:
@@ -438,7 +473,8 @@ def test_validation_reports_a_clear_reason(change: dict[str, object], needle: st
 @pytest.mark.parametrize(
     ("idle", "needle"),
     [
-        (IdlePolicy(cpu_threshold_percent=-1), "CPU threshold -1"),
+        (IdlePolicy(cpu_threshold_cores=0), "CPU threshold 0 cores"),
+        (IdlePolicy(cpu_threshold_cores=2000), "CPU threshold 2000 cores"),
         (IdlePolicy(gpu_threshold_percent=100.5), "GPU threshold 100.5"),
         (IdlePolicy(window_minutes=0), "idle window 0"),
         (IdlePolicy(grace_minutes=-5), "grace period -5"),

@@ -107,9 +107,9 @@ def test_the_row_shows_the_idle_mark_and_the_tunnel_health(tmp_path: Path) -> No
     assert session_detail(session, NOW, failed).endswith("⚠ no tunnel")
     closed = replace(ready, state=TunnelState.CLOSED)
     assert session_detail(session, NOW, closed) == f"GPU 40 %{GAP}1d 2h"
-    view = _view([session], tunnels={session.id: lost}, idle=frozenset({session.id}))
+    view = _view([session], tunnels={session.id: lost}, idle_marks={session.id: "idle 1h 10m"})
     row = _find(build_menu(view), "● session-1")
-    assert row.detail == f"GPU 40 %{GAP}1d 2h{GAP}idle{GAP}⚠ tunnel lost"
+    assert row.detail == f"GPU 40 %{GAP}1d 2h{GAP}☾ idle 1h 10m{GAP}⚠ tunnel lost"
 
 
 def test_metric_rows_show_every_figure() -> None:
@@ -376,6 +376,14 @@ def test_idle_note_keeps_alive_on_a_click() -> None:
     entry = _find(items, "● session-1")
     row = _find(entry.children, "Idle for 1h 12m (CPU 1 %)")
     assert row.action == "keep_alive" and "keep alive 2 h" in row.text
+
+
+def test_an_idle_sessions_row_carries_its_mark() -> None:
+    idle, busy = _session(1), _session(2)
+    items = build_menu(_view([idle, busy], idle_marks={idle.id: "idle 1h 10m"}))
+    rows = {i.session_id: i.detail for i in items if i.session_id}
+    assert rows[idle.id].endswith(f"{GAP}☾ idle 1h 10m")
+    assert "idle" not in rows[busy.id]
 
 
 def test_ssh_command() -> None:

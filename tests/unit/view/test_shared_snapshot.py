@@ -20,10 +20,11 @@ import pytest
 from support.snapshots import full_snapshot
 
 from tray_app import list_command
+from tray_app.core.idle.policy import IdleState, IdleVerdict
 from tray_app.core.instance_socket import ask_running, socket_path
-from tray_app.core.server.models import Snapshot, snapshot_to_json
+from tray_app.core.server.models import Snapshot
 from tray_app.core.server.refresh import PollStatus, TrayState
-from tray_app.core.view.list_output import render
+from tray_app.core.view.list_output import listing_json, render
 from tray_app.core.view.shared_snapshot import snapshot_reply
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -133,7 +134,21 @@ def test_the_tray_answers_only_with_current_data() -> None:
     assert snapshot_reply(snap, old, request, NOW)[0] is False
     ok, _, output = snapshot_reply(snap, FRESH, {**request, "all_users": True}, NOW)
     assert ok
-    assert output == json.dumps(snapshot_to_json(snap), indent=2)
+    assert output == json.dumps(listing_json(snap), indent=2)
+    assert json.loads(output or "")["sessions"][0]["idle"]["reason"] == "not checked yet"
+
+
+def test_the_tray_answers_with_the_verdicts_it_acts_on() -> None:
+    """The idle verdicts the tray warns and stops by go into its answer to `list`."""
+    snap = full_snapshot(NOW)
+    since = NOW.timestamp() - 3 * 3600
+    idle = {snap.sessions[0].id: IdleVerdict(IdleState.IDLE, "why", idle_since=since)}
+    ok, _, output = snapshot_reply(snap, FRESH, {"format": "json"}, NOW, idle=idle)
+    rows = json.loads(output or "")["sessions"]
+    assert ok and rows[0]["idle"] == {"state": "idle", "idle_for_s": 3 * 3600, "reason": "why"}
+    assert rows[1]["idle"] is None  # starting, on no worker yet: not judged
+    ok, _, line = snapshot_reply(snap, FRESH, {"format": "status"}, NOW, idle=idle)
+    assert line == "● 1 ◐ 1 · 1 idle"
 
 
 def test_an_all_users_tray_answers_for_your_own_sessions_alone() -> None:

@@ -18,6 +18,7 @@ from support.snapshots import full_snapshot
 
 from tray_app import list_command
 from tray_app.cli import build_parser
+from tray_app.core.idle.policy import IdleState, IdleVerdict
 from tray_app.core.server.models import Snapshot
 from tray_app.core.view.status_line import render_line, status_of, status_of_failure
 from tray_app.demo import clearml_conf_text
@@ -33,6 +34,18 @@ def test_text_counts_your_sessions_per_state() -> None:
     assert line.css_class == "starting"
     assert line.tooltip.splitlines()[0] == "2 live sessions for you on http://127.0.0.1:9"
     assert "(01234567) running 1d 2h 5m" in line.tooltip
+
+
+def test_idle_sessions_are_counted_and_marked() -> None:
+    snapshot = full_snapshot(NOW, all_users=False)
+    since = NOW.timestamp() - 70 * 60
+    idle = {snapshot.sessions[0].id: IdleVerdict(IdleState.IDLE, "why", idle_since=since)}
+    line = status_of(snapshot, NOW, idle)
+    assert line.text == "● 1 ◐ 1 · 1 idle"
+    assert "(01234567) running 1d 2h 5m · idle 1h 10m" in line.tooltip
+    busy = {snapshot.sessions[0].id: IdleVerdict(IdleState.BUSY, "GPU 0 at 80 %")}
+    assert status_of(snapshot, NOW, busy).text == "● 1 ◐ 1"
+    assert line.css_class == "starting"  # the class keeps its meaning for existing styles
 
 
 def test_no_sessions_and_errors_have_their_own_line() -> None:
@@ -67,9 +80,9 @@ def test_watch_prints_only_changes(monkeypatch: pytest.MonkeyPatch) -> None:
     ]
     asked: list[bool] = []
 
-    def server(config_file: str | None, all_users: bool) -> Snapshot:
+    def server(config_file: str | None, all_users: bool) -> tuple[Snapshot, dict[str, Any]]:
         asked.append(all_users)
-        return answers.pop(0)
+        return answers.pop(0), {}
 
     monkeypatch.setattr(list_command, "_ServerSource", lambda c, a: FakeSource(server, c, a))
     shown: list[str] = []
@@ -84,7 +97,7 @@ class FakeSource:
         self.fetch, self.config_file, self.all_users = fetch, config_file, all_users
         self.closed = False
 
-    async def snapshot(self) -> Snapshot:
+    async def snapshot(self) -> tuple[Snapshot, dict[str, Any]]:
         return self.fetch(self.config_file, self.all_users)  # type: ignore[no-any-return]
 
     async def aclose(self) -> None:

@@ -96,6 +96,9 @@ class Snapshot:
     web_server: str = ""
     all_users: bool = False
     extra: dict[str, str] = field(default_factory=dict)
+    # Every live worker's id (all users'): the idle policy tells from them which machines
+    # several workers share.
+    workers: tuple[str, ...] = ()
 
     @property
     def count(self) -> int:

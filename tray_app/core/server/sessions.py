@@ -541,6 +541,7 @@ class SessionService:
             server=self.client.server,
             web_server=self.web_server,
             all_users=all_users,
+            workers=tuple(wid for w in workers if (wid := _text(w.get("id")))),
         )
 
     def _build_sessions(

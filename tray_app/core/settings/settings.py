@@ -37,9 +37,12 @@ import platformdirs
 
 from tray_app.core.atomic import atomic_write_text, backup_file, read_at_most
 from tray_app.core.settings.errors import PresetFormatError, SettingsWriteError
-from tray_app.core.settings.presets import Preset, preset_from_dict, preset_to_dict
+
+if typing.TYPE_CHECKING:
+    from tray_app.core.settings.presets import Preset
 
 SCHEMA_VERSION = 1
+MAX_CPU_THRESHOLD_CORES = 1024
 APP_NAME = "clearml-tray"
 SETTINGS_FILE_NAME = "settings.json"
 
@@ -72,10 +75,16 @@ class NotificationPrefs:
 @dataclass(slots=True)
 class IdlePolicy:
     mode: IdleMode = IdleMode.NOTIFY
-    cpu_threshold_percent: float = 5.0
-    gpu_threshold_percent: float = 5.0
+    # Busy from this many cores at work on the machine: an idle notebook, VS Code server and
+    # sshd stay well under half a core, a training loop or a build keeps at least one busy.
+    # (Until 0.1 the threshold was a share of the whole machine, `cpu_threshold_percent`; such
+    # a value is dropped on load: one core of 64 is 1.56 %.)
+    cpu_threshold_cores: float = 0.5
+    gpu_threshold_percent: float = 5.0  # of the busiest GPU
     window_minutes: int = 60
     grace_minutes: int = 15
+    # "Your job finished": tell when a session busy on its GPUs goes quiet (opt-in).
+    job_finished_notice: bool = False
 
 
 @dataclass(slots=True)
@@ -177,10 +186,21 @@ def _problems(settings: Settings) -> list[tuple[str, str]]:
     if problem:
         out.append(("hotkey", problem))
     idle = settings.idle
-    for name, label in (("cpu_threshold_percent", "CPU"), ("gpu_threshold_percent", "GPU")):
-        value = getattr(idle, name)
-        if not 0 <= value <= 100:
-            out.append((f"idle.{name}", f"idle {label} threshold {value}% is not in 0..100"))
+    if not 0 < idle.cpu_threshold_cores <= MAX_CPU_THRESHOLD_CORES:
+        out.append(
+            (
+                "idle.cpu_threshold_cores",
+                f"idle CPU threshold {idle.cpu_threshold_cores} cores is not in "
+                f"0..{MAX_CPU_THRESHOLD_CORES} (more than 0)",
+            )
+        )
+    if not 0 <= idle.gpu_threshold_percent <= 100:
+        out.append(
+            (
+                "idle.gpu_threshold_percent",
+                f"idle GPU threshold {idle.gpu_threshold_percent}% is not in 0..100",
+            )
+        )
     if idle.window_minutes <= 0:
         out.append(
             ("idle.window_minutes", f"idle window {idle.window_minutes} min must be more than 0")
@@ -401,6 +421,9 @@ def settings_from_dict(data: dict[str, Any]) -> tuple[Settings, list[str]]:
 
 
 def _presets_from_list(items: list[Any], warnings: list[str]) -> list[Preset]:
+    # Imported here: `clearml-tray list` reads the idle policy without the presets' code.
+    from tray_app.core.settings.presets import preset_from_dict
+
     presets: list[Preset] = []
     seen: set[str] = set()
     for index, item in enumerate(items, start=1):
@@ -591,6 +614,21 @@ def read_settings_file(
     return LoadedSettings(settings, presets)
 
 
+def read_idle_policy(path: str | os.PathLike[str] | None = None) -> IdlePolicy:
+    """The idle policy as the tray would load it, for `clearml-tray list` without a tray: read
+    only (a broken file is neither moved nor copied: that is the tray's to do and say), and
+    the defaults wherever the file has nothing usable."""
+    file = Path(path) if path is not None else default_settings_path()
+    try:
+        document = json.loads(_read_regular(file, MAX_SETTINGS_BYTES).decode("utf-8"))
+    except (OSError, ValueError, RecursionError, _NotRegular):
+        return IdlePolicy()
+    data = document.get("settings") if isinstance(document, dict) else None
+    if not isinstance(data, dict):
+        return IdlePolicy()
+    return settings_from_dict(data)[0].idle
+
+
 def _existing_top_level_extras(file: Path) -> dict[str, Any]:
     with contextlib.suppress(OSError, ValueError, RecursionError, _NotRegular):
         document = json.loads(_read_regular(file, MAX_SETTINGS_BYTES).decode("utf-8"))
@@ -610,6 +648,8 @@ def save_settings(
 
     Raises SettingsWriteError (the previous file is left intact) when the write fails.
     """
+    from tray_app.core.settings.presets import preset_to_dict
+
     file = Path(path) if path is not None else default_settings_path()
     document: dict[str, Any] = _existing_top_level_extras(file)
     document["schema_version"] = SCHEMA_VERSION

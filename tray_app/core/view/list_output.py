@@ -9,8 +9,17 @@ Tested in tests/unit/test_list_command.py and tests/unit/view/test_status_line.p
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from tray_app.core.idle.policy import (
+    NOT_CHECKED_REASON,
+    IdleState,
+    IdleVerdict,
+    idle_for,
+    idle_mark,
+    judged,
+)
 from tray_app.core.server.models import (
     STATE_GLYPHS,
     Session,
@@ -28,17 +37,53 @@ MAX_CELL = 60  # characters of one table cell
 FORMATS = ("table", "json", "status", "waybar")
 
 
-def render(snapshot: Snapshot, fmt: str, now: datetime | None = None) -> str:
-    """The whole output for `snapshot` in one of FORMATS, without the final newline."""
+Verdicts = Mapping[str, IdleVerdict]
+
+
+def render(
+    snapshot: Snapshot, fmt: str, now: datetime | None = None, idle: Verdicts | None = None
+) -> str:
+    """The whole output for `snapshot` in one of FORMATS, without the final newline. `idle`
+    holds the idle verdicts of the user's running sessions (the ones the tray acts on)."""
     if fmt == "json":
-        return json.dumps(snapshot_to_json(snapshot), indent=2)
+        return json.dumps(listing_json(snapshot, idle), indent=2)
     if fmt == "table":
-        return format_table(snapshot, now)
+        return format_table(snapshot, now, idle)
     if fmt not in FORMATS:
         raise ValueError(f"unknown list format {fmt!r}")
     from tray_app.core.view.status_line import render_line, status_of
 
-    return render_line(status_of(snapshot, now), as_json=fmt == "waybar")
+    return render_line(status_of(snapshot, now, idle), as_json=fmt == "waybar")
+
+
+# -- json ----------------------------------------------------------------------------------------
+
+
+def idle_json(verdict: IdleVerdict | None, now: float) -> dict[str, object]:
+    """`"idle"` of one judged session: its state, for how long it has been idle (idle only)
+    and why, in words."""
+    if verdict is None:
+        return {"state": str(IdleState.UNKNOWN), "idle_for_s": None, "reason": NOT_CHECKED_REASON}
+    seconds = idle_for(verdict, now)
+    return {
+        "state": str(verdict.state),
+        "idle_for_s": None if seconds is None else round(seconds),
+        "reason": verdict.reason,
+    }
+
+
+def listing_json(snapshot: Snapshot, idle: Verdicts | None = None) -> dict[str, object]:
+    """The `list --json` document: each session of `snapshot_to_json`, plus `"idle"` for the
+    user's running sessions (null for the others: they are never judged)."""
+    document = snapshot_to_json(snapshot)
+    verdicts = idle or {}
+    now = snapshot.fetched_at.timestamp()
+    judged_ids = {s.id for s in judged(snapshot)}
+    rows = document["sessions"]
+    assert isinstance(rows, list)
+    for session, row in zip(snapshot.sessions, rows, strict=True):
+        row["idle"] = idle_json(verdicts.get(session.id), now) if session.id in judged_ids else None
+    return document
 
 
 # -- table -------------------------------------------------------------------------------------
@@ -73,7 +118,15 @@ def _address(s: Session) -> str:
     return f"{s.public_address}:{s.ssh_port}" if s.ssh_port else s.public_address
 
 
-def session_row(s: Session, now: datetime, *, with_user: bool) -> list[str]:
+def idle_cell(s: Session, verdict: IdleVerdict | None, judged_ids: set[str], now: float) -> str:
+    if s.id not in judged_ids:
+        return "-"
+    if verdict is None:
+        return str(IdleState.UNKNOWN)
+    return idle_mark(verdict, now) or str(verdict.state)
+
+
+def session_row(s: Session, now: datetime, *, with_user: bool, idle: str = "-") -> list[str]:
     row = [
         STATE_GLYPHS.get(s.state, "?"),
         s.name,
@@ -84,6 +137,7 @@ def session_row(s: Session, now: datetime, *, with_user: bool) -> list[str]:
         _cpu(s),
         _ram(s),
         _gpu(s),
+        idle,
         _address(s),
     ]
     if with_user:
@@ -91,21 +145,37 @@ def session_row(s: Session, now: datetime, *, with_user: bool) -> list[str]:
     return row
 
 
-def format_table(snapshot: Snapshot, now: datetime | None = None) -> str:
+def format_table(
+    snapshot: Snapshot, now: datetime | None = None, idle: Verdicts | None = None
+) -> str:
     """A plain-text table, one session per line (own sessions first)."""
     now = now or datetime.now(UTC)
+    verdicts = idle or {}
+    judged_ids = {s.id for s in judged(snapshot)}
     who = "all users" if snapshot.all_users else (snapshot.user_name or snapshot.user_id)
     who = display_text(who, MAX_CELL)
     server = display_text(snapshot.server, 200)
     if not snapshot.sessions:
         return f"No live sessions for {who} on {server}."
-    header = ["", "NAME", "ID", "STATE", "UPTIME", "QUEUE", "CPU", "RAM", "GPU", "SSH ADDRESS"]
+    header = [
+        *("", "NAME", "ID", "STATE", "UPTIME", "QUEUE", "CPU", "RAM", "GPU", "IDLE"),
+        "SSH ADDRESS",
+    ]
     if snapshot.all_users:
         header.insert(2, "USER")
     # Every cell may hold server text: one line, no escapes (a name must not clear the screen,
     # retitle the terminal or fake rows), bounded so one long name cannot stretch every row.
+    at = now.timestamp()
     rows = [header] + [
-        [display_text(cell, MAX_CELL) for cell in session_row(s, now, with_user=snapshot.all_users)]
+        [
+            display_text(cell, MAX_CELL)
+            for cell in session_row(
+                s,
+                now,
+                with_user=snapshot.all_users,
+                idle=idle_cell(s, verdicts.get(s.id), judged_ids, at),
+            )
+        ]
         for s in snapshot.sessions
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]

@@ -43,7 +43,7 @@ MAX_COPY = 4000  # characters a row copies (a whole error message)
 MAX_SUBMENU_ROWS = 15  # a session's submenu, separators aside: it fits on any screen
 COPY_HINT = "Click to copy"
 TUNNEL_UP = "⇄"
-IDLE_MARK = "idle"
+IDLE_GLYPH = "☾"
 GAP = "\u2002"  # an en space between a row's figures: wider than a space, never collapsed
 
 
@@ -75,9 +75,9 @@ class TrayView:
     tunnels: Mapping[str, TunnelInfo] = field(default_factory=dict)
     show_all_users: bool = False
     idle_notes: Mapping[str, str] = field(default_factory=dict)  # session id → "idle for 1h 2m"
+    idle_marks: Mapping[str, str] = field(default_factory=dict)  # session id → "idle 1h 2m"
     now: datetime | None = None
     presets: tuple[str, ...] = ()  # saved preset names: each launches from the Presets submenu
-    idle: frozenset[str] = frozenset()  # sessions judged idle now: their rows carry the mark
 
 
 def visible_tunnels(tunnels: Mapping[str, TunnelInfo]) -> dict[str, TunnelInfo]:
@@ -146,10 +146,11 @@ def session_detail(
     session: Session,
     now: datetime | None = None,
     tunnel: TunnelInfo | None = None,
-    idle: bool = False,
+    idle: str = "",
 ) -> str:
-    """The right-hand column: `GPU 87 %  2d 4h  idle ⇄` for a running session (GPU when it has
-    GPUs, else CPU), `queued 12s` / `starting 1m` / `stopping` otherwise."""
+    """The right-hand column: `GPU 87 %  2d 4h  ☾ idle 1h 10m  ⇄` for a running session (GPU
+    when it has GPUs, else CPU), `queued 12s` / `starting 1m` / `stopping` otherwise; `idle` is
+    the idle mark ("idle 1h 10m", core/idle/policy.idle_mark), "" for a session not idle."""
     seconds = session.uptime_seconds(now)
     uptime = compact_duration(seconds) if seconds is not None else ""
     if session.state is SessionState.RUNNING:
@@ -163,7 +164,7 @@ def session_detail(
     else:
         parts = [f"{session.state.value} {uptime}".strip()]
     if idle:
-        parts.append(IDLE_MARK)
+        parts.append(f"{IDLE_GLYPH} {idle}")
     parts.append(tunnel_health(tunnel))
     return GAP.join(p for p in parts if p)
 
@@ -300,7 +301,7 @@ def session_menu(
     now: datetime | None,
     tunnel: TunnelInfo | None,
     idle_note: str = "",
-    idle: bool = False,
+    idle_mark: str = "",
 ) -> MenuItem:
     """A session's row and its submenu: what it runs on, then what can be done, at most
     `MAX_SUBMENU_ROWS` rows (the tunnel's own actions are one submenu of their own)."""
@@ -389,7 +390,7 @@ def session_menu(
         session_label(session),
         session_id=session.id,
         children=tuple(rows),
-        detail=session_detail(session, now, tunnel, idle),
+        detail=session_detail(session, now, tunnel, idle_mark),
         tooltip=session_title(session.name, session.id),
     )
 
@@ -516,7 +517,7 @@ def build_menu(view: TrayView) -> tuple[MenuItem, ...]:
                     now,
                     tunnels_by_session.get(session.id),
                     view.idle_notes.get(session.id, ""),
-                    session.id in view.idle,
+                    idle_mark=view.idle_marks.get(session.id, ""),
                 )
             )
         if len(own) > MAX_OWN_IN_MENU:

@@ -5,16 +5,22 @@ failed last refresh, or a refresh older than the stale limit → a refusal, and 
 server itself. A tray that polls all users can answer for your sessions alone (the same
 sessions, in the same order, that a request for your own would return); one that polls only
 yours cannot answer `--all-users`. The answer is rendered here by the functions `list` uses
-on its own (tray_app/core/view/list_output.py), so both print the same.
+on its own (tray_app/core/view/list_output.py), so both print the same; the idle verdicts are
+the ones the tray warns and stops by.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from tray_app.core.server.models import Snapshot
 from tray_app.core.server.refresh import PollStatus
+
+if TYPE_CHECKING:
+    from tray_app.core.idle.policy import IdleVerdict
 
 
 def own_only(snapshot: Snapshot) -> Snapshot:
@@ -26,8 +32,10 @@ def snapshot_reply(
     status: PollStatus,
     request: dict[str, object],
     now: datetime | None = None,
+    idle: Mapping[str, IdleVerdict] | None = None,
 ) -> tuple[bool, str, str | None]:
-    """(ok, reason, output) for {"cmd": "snapshot", "all_users": bool, "format": str}."""
+    """(ok, reason, output) for {"cmd": "snapshot", "all_users": bool, "format": str}; `idle`
+    holds the verdicts the tray's idle policy acts on, shown as `list` shows them."""
     from tray_app.core.view.list_output import FORMATS, render
 
     now = now or datetime.now(UTC)
@@ -42,4 +50,4 @@ def snapshot_reply(
     if all_users and not snapshot.all_users:
         return False, "The tray lists only your own sessions.", None
     shared = snapshot if all_users else own_only(snapshot)
-    return True, "", render(shared, fmt, now)
+    return True, "", render(shared, fmt, now, idle)

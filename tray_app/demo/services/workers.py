@@ -14,8 +14,15 @@ from tray_app.demo.bll.workers import register_worker, worker_doc, worker_report
 from tray_app.demo.errors import bad_request, invalid_queue_id, missing_fields, validation_error
 from tray_app.demo.query import ensure_list, require
 from tray_app.demo.services.base import Call, Doc, endpoint
-from tray_app.demo.state import EmulatorState
-from tray_app.demo.worker_stats import AGGREGATIONS, STAT_KEYS, StatItem, get_stats, stat_documents
+from tray_app.demo.state import EmulatorState, Worker
+from tray_app.demo.worker_stats import (
+    AGGREGATIONS,
+    STAT_KEYS,
+    StatDoc,
+    StatItem,
+    get_stats,
+    stat_documents,
+)
 
 
 @endpoint("workers.register", min_version="2.4")
@@ -128,11 +135,14 @@ def workers_get_stats(call: Call, body: Doc) -> Doc:
             raise validation_error("invalid aggregation", aggregation=how)
         items.append(StatItem(str(key), str(how)))
     shape = str(body.get("_shape") or state.stats_shape)
+    # Only the asked-for workers' documents are of any use (the query's `terms` on the worker).
+    wanted = {str(w) for w in body.get("worker_ids") or []}
+    low, high = (from_date - 60) * 1000, (to_date + 60) * 1000
     docs = [
         doc
         for worker in state.workers.values()
-        for ts, stats in worker.stats
-        for doc in stat_documents(worker.id, ts, stats)
+        if not wanted or worker.id in wanted
+        for doc in _documents(worker, low, high)
     ]
     try:
         workers = get_stats(
@@ -149,6 +159,24 @@ def workers_get_stats(call: Call, body: Doc) -> Doc:
     except ValueError as exc:
         raise bad_request(16, "Invalid value for fields", str(exc)) from exc
     return {"workers": workers}
+
+
+def _documents(worker: Worker, low: float, high: float) -> list[StatDoc]:
+    """The documents of the worker's reports from `low` to `high` (epoch ms). The server writes
+    them once per report (`log_stats_to_es`): so are they made here, on first use."""
+    cache: dict[tuple[int, int], tuple[dict[str, Any], list[StatDoc]]] = {}
+    out: list[StatDoc] = []
+    for ts, stats in worker.stats:
+        key = (ts, id(stats))
+        hit = worker.stat_docs.get(key)
+        docs = (
+            hit[1] if hit is not None and hit[0] is stats else stat_documents(worker.id, ts, stats)
+        )
+        cache[key] = (stats, docs)
+        if low <= ts <= high:
+            out.extend(docs)
+    worker.stat_docs = cache  # reports the deque dropped are dropped here too
+    return out
 
 
 @endpoint("workers.get_metric_keys", min_version="2.4")

@@ -243,15 +243,22 @@ class SettingsDialog(QDialog):
         self.idle_mode.setCurrentIndex(list(IDLE_MODE_LABELS).index(idle.mode))
         form.addRow("When a session is idle", self.idle_mode)
         self.cpu_threshold = QDoubleSpinBox()
-        self.cpu_threshold.setRange(-1000, 1000)
-        self.cpu_threshold.setSuffix(" %")
-        self.cpu_threshold.setValue(idle.cpu_threshold_percent)
-        form.addRow("Idle below CPU", self.cpu_threshold)
+        self.cpu_threshold.setRange(-1000, 100000)
+        self.cpu_threshold.setDecimals(1)
+        self.cpu_threshold.setSingleStep(0.1)
+        self.cpu_threshold.setSuffix(" cores busy")
+        self.cpu_threshold.setValue(idle.cpu_threshold_cores)
+        self.cpu_threshold.setToolTip(
+            "Counted on the whole machine: the agent reports the mean over all of its cores, "
+            "so one busy core of 64 is 1.6 %, and 1 core here"
+        )
+        form.addRow("Idle below", self.cpu_threshold)
         self.gpu_threshold = QDoubleSpinBox()
         self.gpu_threshold.setRange(-1000, 1000)
         self.gpu_threshold.setSuffix(" %")
         self.gpu_threshold.setValue(idle.gpu_threshold_percent)
-        form.addRow("and GPU", self.gpu_threshold)
+        self.gpu_threshold.setToolTip("Each GPU is judged on its own: one busy GPU is enough")
+        form.addRow("and the busiest GPU below", self.gpu_threshold)
         self.idle_window = QSpinBox()
         self.idle_window.setRange(-1000, 100000)
         self.idle_window.setSuffix(" min")
@@ -263,6 +270,15 @@ class SettingsDialog(QDialog):
         self.grace.setValue(idle.grace_minutes)
         form.addRow("Stop after a grace period of", self.grace)
         form.addRow(QLabel("Only your own sessions are ever stopped."))
+        self.job_finished = QCheckBox(
+            "Tell me when a session's GPUs go quiet after 10 min of work (job finished?)"
+        )
+        self.job_finished.setChecked(idle.job_finished_notice)
+        self.job_finished.setToolTip(
+            "A notice with Connect, Show log and Stop once a session's GPUs have been quiet "
+            "for 5 minutes after at least 10 minutes of work"
+        )
+        form.addRow(self.job_finished)
         return page
 
     # --- profiles -------------------------------------------------------------------------
@@ -345,10 +361,11 @@ class SettingsDialog(QDialog):
         for name, check in self.notify.items():
             setattr(s.notifications, name, check.isChecked())
         s.idle.mode = IdleMode(self.idle_mode.currentData())
-        s.idle.cpu_threshold_percent = self.cpu_threshold.value()
+        s.idle.cpu_threshold_cores = self.cpu_threshold.value()
         s.idle.gpu_threshold_percent = self.gpu_threshold.value()
         s.idle.window_minutes = self.idle_window.value()
         s.idle.grace_minutes = self.grace.value()
+        s.idle.job_finished_notice = self.job_finished.isChecked()
         return s
 
     def try_accept(self) -> bool:
