@@ -27,8 +27,7 @@ from tray_app import APP_NAME
 TYPE_CHECKING = False  # typing itself is an import this module's fast path does without
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable, Coroutine, Mapping
-    from typing import Any
+    from collections.abc import Callable, Mapping
 
     from tray_app.core.idle.policy import IdleVerdict
     from tray_app.core.server.api import ClearMLClient
@@ -142,6 +141,7 @@ async def fetch_snapshot(
 ) -> Listing:
     from tray_app.core.server.api import ClearMLClient, default_headers
     from tray_app.core.server.http_plain import plain_exchange_for
+    from tray_app.core.server.sessions import SessionService
 
     deadline = LIST_DEADLINE_S if deadline is None else deadline
     # A plain-http server without a proxy: the standard library's HTTP, not httpx's ~50 ms of
@@ -151,32 +151,34 @@ async def fetch_snapshot(
     async with ClearMLClient(
         config, timeout=request_timeout, max_retries=2, exchange=exchange
     ) as client:
-        return await within(deadline, config.api_server, listing(client, all_users))
+        return await within(deadline, config.api_server, SessionService(client), all_users)
 
 
-async def listing(client: ClearMLClient, all_users: bool) -> Listing:
-    """The sessions, and the idle verdicts of the user's running ones."""
-    from tray_app.core.server.sessions import SessionService
-
-    snapshot = await SessionService(client).snapshot(all_users=all_users)
-    return snapshot, await idle_verdicts(client, snapshot)
-
-
-async def within(seconds: float, server: str, work: Coroutine[Any, Any, Listing]) -> Listing:
-    """`work`, or ClearMLUnavailable once `seconds` have passed (the whole request)."""
+async def within(seconds: float, server: str, service: SessionService, all_users: bool) -> Listing:
+    """The sessions, and the idle verdicts of the user's running ones, within `seconds` (the
+    whole request): ClearMLUnavailable when the sessions are not in by then. The verdicts get
+    what is left: on a server too slow (or too big) for them in time, the sessions are listed
+    without them ("not checked yet") rather than not at all."""
     import asyncio
 
     from tray_app.core.server.errors import ClearMLUnavailable
 
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
     try:
         async with asyncio.timeout(seconds):
-            return await work
+            snapshot = await service.snapshot(all_users=all_users)
     except TimeoutError:
         raise ClearMLUnavailable(
             f"The ClearML server {server} did not send the session list within {seconds:g} s "
             "(it answers too slowly, or not at all)",
             server=server,
         ) from None
+    try:
+        async with asyncio.timeout(max(0.0, end - loop.time())):
+            return snapshot, await idle_verdicts(service.client, snapshot)
+    except TimeoutError:
+        return snapshot, {}
 
 
 async def idle_verdicts(client: ClearMLClient, snapshot: Snapshot) -> Mapping[str, IdleVerdict]:
@@ -443,15 +445,11 @@ class _ServerSource:
                 await self._stack.enter_async_context(client)
                 self._service = SessionService(client)
             client = self._service.client
-            return await within(LIST_DEADLINE_S, client.server, self._listing(self._service))
+            return await within(LIST_DEADLINE_S, client.server, self._service, self.all_users)
         except Exception as exc:
             if (failure := failure_of(exc)) is None:
                 raise
             return failure
-
-    async def _listing(self, service: SessionService) -> Listing:
-        snapshot = await service.snapshot(all_users=self.all_users)
-        return snapshot, await idle_verdicts(service.client, snapshot)
 
     async def aclose(self) -> None:
         await self._stack.aclose()

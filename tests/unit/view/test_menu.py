@@ -95,7 +95,10 @@ def test_session_row_names_where_and_short_id_with_figures_on_the_right() -> Non
 def test_the_row_shows_the_idle_mark_and_the_tunnel_health(tmp_path: Path) -> None:
     session = _session(1)
     ready = TunnelInfo(session.id, session.id, TunnelState.READY, local_ssh_port=8022)
-    assert session_detail(session, NOW, ready, idle=True) == f"GPU 40 %{GAP}1d 2h{GAP}idle{GAP}⇄"
+    assert (
+        session_detail(session, NOW, ready, idle="idle 2h")
+        == f"GPU 40 %{GAP}1d 2h{GAP}☾ idle 2h{GAP}⇄"
+    )
     coming = replace(ready, state=TunnelState.CONNECTING)
     assert session_detail(session, NOW, coming).endswith("⇄ …")
     # It was up (generation 1), and now it is being reconnected: lost, said on the row itself.

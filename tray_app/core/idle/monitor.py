@@ -53,6 +53,9 @@ STATS_INTERVAL_S = 60  # bucket size asked from workers.get_stats (the server cl
 # 10 workers come back per request, so larger sets are asked for in chunks.
 STATS_WORKERS_PER_REQUEST = 10
 STATS_REQUESTS_IN_FLIGHT = 2
+# `list` waits for nothing else, but a burst of hundreds of requests at once would open as many
+# connections (one per worker thread of the plain exchange) on the server: a few at a time.
+LIST_STATS_IN_FLIGHT = 8
 
 
 def stats_request(workers: Sequence[str], now: float, policy: IdlePolicy) -> dict[str, Any]:
@@ -163,14 +166,14 @@ async def session_verdicts(
     workers = [s.worker_id for s in sessions]
     series: dict[str, list[Sample]] = {}
     try:
-        # `list` waits for nothing else: every request at once (one more round trip, not more),
-        # each answer parsed while the next ones are on their way.
+        # `list` waits for nothing else: most often every request at once (one more round
+        # trip, not more), each answer parsed while the next ones are on their way.
         await fetch_stats(
             client,
             workers,
             now,
             policy,
-            in_flight=len(workers),
+            in_flight=LIST_STATS_IN_FLIGHT,
             each=lambda answer: series.update(parse_worker_stats(answer)),
         )
     except ClearMLError as exc:
