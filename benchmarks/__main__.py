@@ -3,7 +3,7 @@
 Sections: traffic, latency, startup, idle, ui, logparse, askpass (`--only` picks some). The
 startup, idle and ui sections need an X display with a tray host; without DISPLAY the runner
 starts itself again under `xvfb-run -a dbus-run-session` and starts trayer (and dunst) there.
-askpass runs its own D-Bus bus and gnome-keyring-daemon.
+askpass serves the tray's socket itself.
 """
 
 from __future__ import annotations

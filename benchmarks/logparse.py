@@ -77,11 +77,11 @@ def _probe_home(ctx: Context, name: str) -> tuple[Path, Path, Path]:
 
 
 def _probe_env(config: Path, home: Path, *pythonpath: Path) -> dict[str, str]:
-    """The probe's environment: the stand-in first on PATH, a file keyring, this checkout."""
+    """The probe's environment: the stand-in first on PATH, no keyring, this checkout."""
     env = tool_env(config, home)
     env["PATH"] = f"{home / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = os.pathsep.join(str(p) for p in (*pythonpath, REPO))
-    env["PYTHON_KEYRING_BACKEND"] = "keyrings.alt.file.PlaintextKeyring"
+    env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"  # Connect needs none
     return env
 
 

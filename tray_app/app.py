@@ -16,10 +16,12 @@ from pathlib import Path
 
 import platformdirs
 
-from tray_app import APP_DISPLAY_NAME, APP_NAME, __version__
+from tray_app import APP_DISPLAY_NAME, APP_NAME
 from tray_app.applog import log_dir
+from tray_app.core.about import about_text, clearml_session_words
 from tray_app.core.idle.flow import IdleFlow
 from tray_app.core.instance_requests import InstanceRequests
+from tray_app.core.instance_socket import socket_path
 from tray_app.core.quit import ask_quit
 from tray_app.core.server.connection import ServerConnection
 from tray_app.core.server.models import Session, Snapshot
@@ -41,6 +43,7 @@ from tray_app.core.tunnels import (
     PasswordAhead,
     PrewarmFlow,
     SessionHosts,
+    SessionPasswords,
     TunnelRegistry,
     TunnelWatch,
 )
@@ -82,6 +85,7 @@ class TrayApplication:
         spawn = self.tasks.spawn
         self.store = SettingsStore()
         self.secrets = SecretStore()  # the one store: the keyring is chosen on first use
+        self.session_passwords = SessionPasswords()  # in memory only, one askpass answer each
         self.connection = ServerConnection()
         self.windows = Windows()
         self.ask = QtAsk()
@@ -107,7 +111,8 @@ class TrayApplication:
             desktop=desktop,
             runner=runner,
             spawn=spawn,
-            secrets=self.secrets,
+            passwords=self.session_passwords,
+            socket=socket_path,
         )
         self.editor = EditorOpener(
             self.hosts,
@@ -128,11 +133,16 @@ class TrayApplication:
             unusable=self.poller.set_unconfigured,
             setup=lambda show: self._onboarding() if show else self.windows.close_onboarding(),
         )
-        self.environment = ChildEnvironment(data_dir(), config_file=self.source.config_file)
+        self.environment = ChildEnvironment(
+            data_dir(),
+            config_file=self.source.config_file,
+            configured=lambda: self.settings.clearml_session,
+        )
         self.password_ahead = PasswordAhead(
             server=lambda: self.connection.service,
-            secrets=self.secrets,
-            shim_in_use=lambda: self.environment.shim_in_use,
+            passwords=self.session_passwords,
+            usable=lambda: self.environment.hand_over_possible,
+            socket=socket_path,
         )
         self.tunnel_signals = TunnelSignals()
         self.children = QtChildren()
@@ -149,6 +159,7 @@ class TrayApplication:
             editor=self.editor,
             ahead=self.password_ahead,
             session=self._session,
+            stop_session=lambda sid: self.controller.handle(MenuAction.STOP, sid),
         )
         self.connect_flow = ConnectFlow(
             self.tunnels,
@@ -215,6 +226,7 @@ class TrayApplication:
             connect=self.connect_flow.connect_ref,
             show=self.tray.popup,
             pending=args.session_id if args.command == "connect" else None,
+            askpass=self.session_passwords.ask,
         )
         self._connect_signals()
 
@@ -241,7 +253,7 @@ class TrayApplication:
             )
         )
         controller.quit_requested.connect(lambda: spawn(self._ask_quit()))
-        controller.about_requested.connect(self._about)
+        controller.about_requested.connect(lambda: spawn(self._about()))
         controller.settings_requested.connect(self._settings)
         controller.onboarding_requested.connect(self._onboarding)
         controller.demo_requested.connect(lambda: spawn(self.source.use_demo()))
@@ -287,6 +299,7 @@ class TrayApplication:
             log.warning("settings: %s", warning)
             self.notifier.notify("error", "Settings", warning, critical=True)
         await self.tunnels.start()  # what a run that did not quit cleanly left is ended
+        self.secrets.remove_stale_session_passwords_later()  # an earlier version's, if any
         await (self.source.use_demo() if self.args.demo else self.source.apply())
         self.poller.start()
         self.tunnel_watch.start()
@@ -306,15 +319,11 @@ class TrayApplication:
         self.windows.follow_log(key, self.tunnels.log_text(key))
 
     # --- windows (all non-modal) ----------------------------------------------------------
-    def _about(self) -> None:
-        store = self.secrets
-        secrets = store.warning or f"Secrets are kept in the system keyring ({store.backend_name})."
-        self.windows.message(
-            f"About {APP_DISPLAY_NAME}",
-            f"<b>{APP_DISPLAY_NAME}</b> {__version__}<br>"
-            "Your ClearML interactive sessions in the system tray.<br><br>"
-            f"Log folder: {log_dir()}<br>{secrets}",
-        )
+    async def _about(self) -> None:
+        env, secrets = self.environment, await asyncio.to_thread(self.secrets.describe)
+        cli = clearml_session_words(await asyncio.to_thread(env.command), env.problem)
+        text = about_text(log_folder=str(log_dir()), secrets=secrets, clearml_session=cli)
+        self.windows.message(f"About {APP_DISPLAY_NAME}", text)
 
     def _settings(self) -> None:
         spawn = self.tasks.spawn

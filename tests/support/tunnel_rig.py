@@ -136,6 +136,8 @@ def build_rig(
     real_time: bool = False,
     env: Any = None,
     notify: Any = None,
+    stdin_commands: bool = True,
+    stop_session: Any = None,
     **settings: Any,
 ) -> Rig:
     """A registry on `data`; `start_child`: the real QtChildren instead of scripted children
@@ -165,5 +167,7 @@ def build_rig(
         ahead=ahead,
         session=session or (lambda sid: None),
         clock=time.monotonic if real_time else lambda: clock[0],
+        stdin_commands=stdin_commands,
+        stop_session=stop_session or (lambda session_id: None),
     )
     return Rig(registry, rec, children, chosen, data, clock, tasks)
