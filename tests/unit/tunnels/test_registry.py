@@ -8,6 +8,7 @@ editor, whether it handed the password over, and where the tunnel ended up.
 
 from __future__ import annotations
 
+import asyncio
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -439,3 +440,30 @@ async def test_a_childs_hold_is_released_when_it_ends(make_rig: Callable[..., Ri
     rig.child.exit(1)
     await rig.settle()
     assert ahead.released == ["token-launch-1"]
+
+
+async def test_two_attaches_do_not_choose_their_local_ports_at_the_same_time(
+    make_rig: Callable[..., Rig],
+) -> None:
+    """clearml-session picks free local ports and binds them only once logged in: two CLIs
+    started together take the same ones. The second starts once the first's tunnel is up."""
+    other = "fedcba9876543210fedcba9876543210"
+    rig = make_rig()
+    first = asyncio.ensure_future(rig.registry.attach_now(SID, "gpu box"))
+    await first
+    second = asyncio.ensure_future(rig.registry.attach_now(other, "cpu box"))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert len(rig.children.children) == 1 and not second.done()  # waits for the first's ports
+    rig.children.children[0].print(
+        (HERE / "composed_success_ssh_only.txt").read_text(encoding="utf-8")
+    )
+    assert await asyncio.wait_for(second, 5) == "attach-2"
+    assert len(rig.children.children) == 2
+    # A child that ends (or fails) frees the way as well.
+    third = asyncio.ensure_future(rig.registry.attach_now("0" * 32, "third"))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not third.done()
+    rig.children.children[1].exit(1)
+    assert await asyncio.wait_for(third, 5) == "attach-3"

@@ -16,6 +16,7 @@ no notice, no Host block, no editor, until a Connect `promote`s them; unused, th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
@@ -65,6 +66,11 @@ from tray_app.core.wording import session_title, short_id
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_MS = 20000
+# clearml-session looks for free local ports (8022, 8878, … and up) when it sets up its tunnel,
+# and its ssh binds them only once logged in: two that start together pick the same ports, and
+# one of them then forwards nothing of its own, for good (it keeps the ports it picked). So an
+# attach starts once the others have bound theirs (their tunnel is up or failed), or this long.
+PORT_CHOICE_S = 8.0
 
 
 class Hosts(Protocol):
@@ -108,6 +114,8 @@ class Child:
         self.password: str | None = None
         self.hold: Hold | None = None  # its first ssh waits for the password on this
         self.restart = False  # ended to be started again (a reconnect where stdin is ignored)
+        # Set once its local ports are bound (tunnel up), or it failed or ended.
+        self.ports_bound = asyncio.Event()
 
     @property
     def info(self) -> TunnelInfo:
@@ -256,6 +264,7 @@ class TunnelRegistry:
                 hold = await self._ahead.hold(key, session_id)  # the password asked for now
         finally:
             prewarm = self._attaching.pop(session_id, False)
+        await self._after_port_choices()
         state_file = self._environment.state_file(key)
         command = self._environment.command()
         prepared = prepare_attach(
@@ -493,9 +502,25 @@ class TunnelRegistry:
     def _find_session(self, session_id: str) -> Child | None:
         return next((c for c in self._children.values() if c.info.session_id == session_id), None)
 
+    async def _after_port_choices(self) -> None:
+        """Wait (a little) until the children still choosing local ports have bound them."""
+        choosing = [
+            c.ports_bound
+            for c in self._children.values()
+            if c.running and not c.ports_bound.is_set()
+        ]
+        if not choosing:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(PORT_CHOICE_S):
+                for bound in choosing:
+                    await bound.wait()
+
     def _set(self, child: Child, model: TunnelModel) -> None:
         old_sid = child.info.session_id
         child.model = model
+        if model.info.state in (TunnelState.READY, TunnelState.FAILED, TunnelState.CLOSED):
+            child.ports_bound.set()
         sid = model.info.session_id
         if sid and sid != old_sid:
             self._rekey(child, sid)
@@ -615,6 +640,7 @@ class TunnelRegistry:
             self._editor.open(child.info)
 
     def _finished(self, child: Child, code: int) -> None:
+        child.ports_bound.set()
         # A fixed password's state file (the CLI read it at its start): gone with its tunnel.
         self._environment.remove_state_file(child.state_file)
         if child.hold is not None and self._ahead is not None:
