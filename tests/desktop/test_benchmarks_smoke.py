@@ -1,5 +1,5 @@
-"""The startup, idle, ui and logparse benchmark sections run end to end (quick sizes, a short
-idle window).
+"""The startup, idle, ui, logparse, askpass and connect benchmark sections run end to end
+(quick sizes, a short idle window).
 
 Smoke only: every figure is there and sane (positive, milestones in order, targets judged, a
 menu opened mid-refresh showed the cached snapshot, the SSH login came up against the demo);
@@ -94,19 +94,20 @@ def test_logparse_section_parses_transcripts_and_opens_the_editor_on_ready(bench
     # Both ends of the tray's share were stamped (the CLI's start and its ready line).
     added = _by_name(figures, "launch → ready: what the tray adds")
     assert added.value > 0 and isinstance(added.met, bool)
-    # Connect on a running session with no tunnel: cold, after pointing, warm; the CLI alone.
-    cold = _by_name(figures, "Connect → editor started, nothing before the click")
-    pointed = _by_name(figures, "Connect → editor started, submenu opened")
-    warm = _by_name(figures, "Connect → editor started, warm tunnels on")
-    assert 0 < warm.value < cold.value and 0 < pointed.value < cold.value
-    assert isinstance(cold.met, bool) and isinstance(warm.met, bool)
+
+
+def test_connect_section_times_connect_to_ssh_with_each_keyring(bench: Any) -> None:
+    figures = _section("connect").run(bench)
+    start = "Connect → `ssh -o BatchMode=yes` answers: "
+    cold = _by_name(figures, f"{start}nothing before the click, unlocked GNOME Keyring")
+    warm = _by_name(figures, f"{start}warm tunnels on, unlocked GNOME Keyring")
+    pointed = _by_name(figures, f"{start}submenu opened")
+    locked = _by_name(figures, f"{start}nothing before the click, login keyring locked")
+    absent = _by_name(figures, f"{start}nothing before the click, no Secret Service")
+    for figure in (cold, warm, pointed, locked, absent):
+        assert figure.value > 0 and isinstance(figure.met, bool)
+        assert figure.note.startswith("editor started at ")
+    assert warm.value < cold.value  # the tunnel was up before the click
     assert _by_name(figures, "memory of one warm tunnel").value > 10  # a real process tree
     floor = _by_name(figures, "clearml-session --attach alone")
     assert floor.value > cold.value  # the password ahead spares the CLI its wait
-
-
-def test_askpass_section_times_the_helper_asking_the_tray(bench: Any) -> None:
-    figures = _section("askpass").run(bench)  # the helper's answer is checked on every run
-    venv = _by_name(figures, "askpass answer, from the venv (median")
-    assert venv.value > 0 and isinstance(venv.met, bool)
-    assert _by_name(figures, "askpass answer, from the venv (worst").value >= venv.value
