@@ -424,3 +424,61 @@ async def test_pointing_at_a_session_opens_its_tunnel_ahead_and_connect_takes_it
     finally:
         await app.quit(shutdown_remote=False)
     assert client_env.network_attempts() == []
+
+
+async def test_the_password_goes_ahead_whatever_prompt_or_banner_the_machine_has(
+    qapp: Any,
+    emulator_factory: Any,
+    clearml_client_env: Any,
+    isolated_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Machines whose prompt is not clearml-session's `$ ` or `# ` (`% `, `❯ `, `$` without a
+    space), or that greet slowly: the CLI's ssh still gets the password from the tray and says
+    it is logged in, so the CLI goes on without typing a password or timing out."""
+    from tray_app.core.server.session_ref import connectable
+    from tray_app.core.settings.settings import Settings, save_settings
+    from tray_app.core.tunnels.model import TunnelState
+    from tray_app.core.tunnels.ssh_config import SshConfig
+    from tray_app.demo.ssh_endpoint import remote_shell
+
+    if shutil.which("ssh") is None:
+        pytest.skip("needs the OpenSSH client")
+    emu: EmulatorHandle = emulator_factory(sessions=12, agent_tick=0.3)
+    client_env = clearml_client_env(emu)
+    _guard_children(monkeypatch, client_env)
+    _editor_on_path(tmp_path, monkeypatch, "ms-vscode-remote.remote-ssh")
+    save_settings(Settings(tunnel_on_intent=False), [])
+    SshConfig().ensure_include()
+    app = _tray(client_env)
+    try:
+        await app.start()
+        await _until(lambda: len(connectable(app.poller.snapshot)) >= 3, "running sessions")
+        by_shell: dict[str, str] = {}
+        for session in connectable(app.poller.snapshot):
+            by_shell.setdefault(remote_shell(session.id).name, session.id)
+        odd = {name: sid for name, sid in by_shell.items() if name != "bash"}
+        assert odd, by_shell  # the seed has machines of other kinds
+        for sid in odd.values():
+            app.controller.handle("connect", sid)
+
+        def ready(sid: str) -> bool:
+            info = app.tunnels.tunnel_for(sid)
+            return info is not None and info.state == TunnelState.READY
+
+        for name, sid in odd.items():
+            await _until(lambda sid=sid: ready(sid), f"the tunnel to the {name} machine", 60)
+            info = app.tunnels.tunnel_for(sid)
+            assert info is not None
+            child = app.tunnels.child(info.key)
+            assert child is not None and child.process is not None
+            (cli_ssh,) = _ssh_with_our_password(child.process.pid)
+            _passes_the_clis_liveness_check(cli_ssh)
+            log = app.tunnels.log_text(info.key)
+            # Neither the CLI's wrong-password path nor its 20 s timeout and retry.
+            assert "incorrect password" not in log and "SSH tunneling failed" not in log, log
+            assert sid in app.password_ahead.sessions()
+    finally:
+        await app.quit(shutdown_remote=False)
+    assert client_env.network_attempts() == []
