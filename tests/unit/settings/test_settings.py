@@ -425,6 +425,8 @@ def test_default_settings_are_valid() -> None:
         ({"editor_command": "code 'unterminated"}, "cannot be parsed"),
         ({"profiles": [ServerProfile("default", "/no/such/clearml.conf")]}, "does not exist"),
         ({"workspace_folder": "/no/such/folder"}, "workspace folder"),
+        ({"clearml_session": "/no/such/clearml-session"}, "is not an executable file"),
+        ({"clearml_session": "/usr/bin/clearml-session\nrm"}, "has a line break"),
     ],
 )
 def test_validation_reports_a_clear_reason(change: dict[str, object], needle: str) -> None:
