@@ -467,3 +467,20 @@ async def test_two_attaches_do_not_choose_their_local_ports_at_the_same_time(
     assert not third.done()
     rig.children.children[1].exit(1)
     assert await asyncio.wait_for(third, 5) == "attach-3"
+
+
+async def test_a_connect_while_its_attach_waits_for_ports_joins_that_attach(
+    make_rig: Callable[..., Rig],
+) -> None:
+    other = "fedcba9876543210fedcba9876543210"
+    rig = make_rig()
+    await rig.registry.attach_now(SID, "gpu box")  # still choosing its ports
+    rig.registry.attach(other, "cpu box")
+    rig.registry.attach(other, "cpu box")  # clicked again while it waits
+    for _ in range(5):
+        await asyncio.sleep(0)
+    rig.children.children[0].print(
+        (HERE / "composed_success_ssh_only.txt").read_text(encoding="utf-8")
+    )
+    await rig.settle()
+    assert [c.spec.argv[-3] for c in rig.children.children] == [SID, other]  # one attach each

@@ -262,9 +262,10 @@ class TunnelRegistry:
         try:
             if self._ahead is not None and self._session(session_id) is not None:
                 hold = await self._ahead.hold(key, session_id)  # the password asked for now
+            await self._after_port_choices()
         finally:
+            # Until here a second Connect to the session joins this attach (`attach`).
             prewarm = self._attaching.pop(session_id, False)
-        await self._after_port_choices()
         state_file = self._environment.state_file(key)
         command = self._environment.command()
         prepared = prepare_attach(
