@@ -79,7 +79,13 @@ def keyring(kind: str, home: Path) -> Iterator[dict[str, str]]:
     bus_dir.mkdir(parents=True, exist_ok=True)
     (bus_dir / "bus.conf").write_text(_NO_ACTIVATION.format(tmpdir=bus_dir))
     procs: list[subprocess.Popen[str]] = []
-    env = {"HOME": str(home), "XDG_DATA_HOME": str(home / ".local" / "share")}
+    runtime = home / ".run"  # the daemon's control socket: not another keyring's (a test's)
+    runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+    env = {
+        "HOME": str(home),
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+        "XDG_RUNTIME_DIR": str(runtime),
+    }
     try:
         bus = subprocess.Popen(
             ["dbus-daemon", f"--config-file={bus_dir / 'bus.conf'}", "--nofork",

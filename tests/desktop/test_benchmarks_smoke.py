@@ -9,6 +9,8 @@ how fast anything is stays with `python -m benchmarks`, never with a test.
 from __future__ import annotations
 
 import importlib
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -21,14 +23,21 @@ pytestmark = [pytest.mark.desktop, pytest.mark.timeout(300)]
 
 
 @pytest.fixture
-def bench(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
-    """A quick benchmark Context, with trayer on the display as the runner provides it."""
+def bench(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A quick benchmark Context, with trayer on the display as the runner provides it.
+
+    Its folder is short, as the runner's is (/tmp/clearml-tray-bench-*): the probes' trays
+    listen on a Unix socket under it, and a socket path may not exceed ~100 characters."""
     require_desktop()
     monkeypatch.syspath_prepend(str(REPO))  # `benchmarks` is a top-level folder, not installed
     from benchmarks.common import Context
 
-    with trayer():
-        yield Context(quick=True, say=lambda _text: None, workdir=tmp_path)
+    workdir = Path(tempfile.mkdtemp(prefix="ctb-"))
+    try:
+        with trayer():
+            yield Context(quick=True, say=lambda _text: None, workdir=workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _section(name: str) -> ModuleType:
@@ -111,3 +120,10 @@ def test_connect_section_times_connect_to_ssh_with_each_keyring(bench: Any) -> N
     assert _by_name(figures, "memory of one warm tunnel").value > 10  # a real process tree
     floor = _by_name(figures, "clearml-session --attach alone")
     assert floor.value > cold.value  # the password ahead spares the CLI its wait
+
+
+def test_askpass_section_times_the_helper_asking_the_tray(bench: Any) -> None:
+    figures = _section("askpass").run(bench)  # the helper's answer is checked on every run
+    venv = _by_name(figures, "askpass answer, from the venv (median")
+    assert venv.value > 0 and isinstance(venv.met, bool)
+    assert _by_name(figures, "askpass answer, from the venv (worst").value >= venv.value
