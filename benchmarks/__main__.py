@@ -1,10 +1,10 @@
 """`python -m benchmarks`: run every benchmark, print one table, write the figures as JSON.
 
-Sections: traffic, latency, startup, idle, ui, logparse, askpass, api_budget (`--only` picks
-some). The
-startup, idle and ui sections need an X display with a tray host; without DISPLAY the runner
-starts itself again under `xvfb-run -a dbus-run-session` and starts trayer (and dunst) there.
-askpass runs its own D-Bus bus and gnome-keyring-daemon.
+Sections: traffic, latency, startup, idle, ui, logparse, askpass, connect, api_budget (`--only`
+picks some). The startup, idle, ui, logparse and connect sections need an X display with a tray
+host; without DISPLAY the runner starts itself again under `xvfb-run -a dbus-run-session` and
+starts trayer (and dunst) there. askpass serves the tray's socket itself; connect runs its own
+D-Bus buses and gnome-keyring-daemon.
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ from pathlib import Path
 
 from benchmarks.common import REPO, Context, Figure, machine
 
-SECTIONS = ("traffic", "latency", "startup", "idle", "ui", "logparse", "askpass", "api_budget")
-NEEDS_DISPLAY = {"startup", "idle", "ui", "logparse"}
+SECTIONS = (
+    "traffic", "latency", "startup", "idle", "ui", "logparse", "askpass", "connect", "api_budget",
+)  # fmt: skip
+NEEDS_DISPLAY = {"startup", "idle", "ui", "logparse", "connect"}
 DEFAULT_JSON = REPO / "benchmarks" / "results.json"
 
 

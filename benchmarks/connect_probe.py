@@ -1,11 +1,13 @@
 """Runs the real tray in this process and times Connect on a running session with no tunnel.
 
-Started by benchmarks/logparse.py like ready_probe.py (private HOME, file keyring, a stand-in
-`code` first on PATH, an emulator with its agent and SSH endpoints in another process). Once
-the first snapshot is in, Connect is asked for the first running session of the user as the
-menu, the notification and the hotkey pick ask it (`controller.handle("connect", id)`), and the
-time to the tunnel's ready line and to the editor's first instruction (stamped by the stand-in)
-is taken. `--mode`:
+Started by benchmarks/connect.py (private HOME, the keyring it sets up, a stand-in `code` first
+on PATH, an emulator with its agent and SSH endpoints in another process). Once the first
+snapshot is in, Connect is asked for the first running session of the user as the menu, the
+notification and the hotkey pick ask it (`controller.handle("connect", id)`), and three times
+are taken: to the tunnel's ready line, to the editor's first instruction (stamped by the
+stand-in), and to what the user waits for — `ssh -o BatchMode=yes <alias> echo ok` answering,
+started the moment the Host block exists (as the editor's ssh is: it waits for the tray's login
+through the block's Match exec, and needs no password). `--mode`:
 
 - cold: nothing before the click; on it the tray starts `clearml-session --attach <id>` and
   meanwhile hands its ssh the session password (askpass), so the CLI sees no prompt.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -82,16 +85,19 @@ async def measure(app: Any, record: Path, mode: str, think_s: float) -> dict[str
         child = app.tunnels.child(warm[0].key)
         extra["warm_tunnel_rss_mb"] = _tree_rss_mb(child.process.pid)
         ready_at.clear()
+    alias = f"clearml-{session.id[:8]}"
     clicked = time.time()
     app.controller.handle("connect", session.id)
+    answered = asyncio.ensure_future(asyncio.to_thread(ssh_answers, alias, clicked + 120))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if (ready_at or mode == "warm") and _spawns(record):
+        if (ready_at or mode == "warm") and _spawns(record) and answered.done():
             break
         await asyncio.sleep(0.01)
     else:
         raise TimeoutError("the tunnel did not become ready / the editor was not started")
     spawned = _spawns(record)[0][0]
+    ssh_at = answered.result()
     await app.quit(shutdown_remote=False)
     return {
         "session_id": session.id,
@@ -99,8 +105,32 @@ async def measure(app: Any, record: Path, mode: str, think_s: float) -> dict[str
         # A tunnel up before the click has no ready line after it: 0 (it was ready already).
         "connect_to_ready_s": max(0.0, (ready_at[0] if ready_at else clicked) - clicked),
         "connect_to_editor_s": spawned - clicked,
+        "connect_to_ssh_s": ssh_at - clicked,
         **extra,
     }
+
+
+def ssh_answers(alias: str, deadline: float) -> float:
+    """When `ssh -o BatchMode=yes <alias> echo ok` answers: started as soon as the Host block
+    names the alias (the editor's ssh starts no sooner), again if it fails."""
+    home = Path.home()
+    managed = home / ".ssh" / "clearml-tray" / "config"
+    argv = ["ssh", "-F", str(home / ".ssh" / "config"), "-o", "BatchMode=yes", alias, "echo", "ok"]
+    while time.time() < deadline:
+        try:
+            block = f"Host {alias}" in managed.read_text()
+        except OSError:
+            block = False
+        if not block:
+            time.sleep(0.005)
+            continue
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+        )
+        if done.returncode == 0 and done.stdout.strip() == "ok":
+            return time.time()
+        time.sleep(0.02)
+    raise TimeoutError(f"ssh {alias} did not answer")
 
 
 def main() -> int:

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from benchmarks.child import stop_tree
 from benchmarks.common import REPO, Context, Figure, median, tool_env, venv_bin
@@ -77,11 +76,11 @@ def _probe_home(ctx: Context, name: str) -> tuple[Path, Path, Path]:
 
 
 def _probe_env(config: Path, home: Path, *pythonpath: Path) -> dict[str, str]:
-    """The probe's environment: the stand-in first on PATH, a file keyring, this checkout."""
+    """The probe's environment: the stand-in first on PATH, no keyring, this checkout."""
     env = tool_env(config, home)
     env["PATH"] = f"{home / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = os.pathsep.join(str(p) for p in (*pythonpath, REPO))
-    env["PYTHON_KEYRING_BACKEND"] = "keyrings.alt.file.PlaintextKeyring"
+    env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"  # Connect needs none
     return env
 
 
@@ -184,97 +183,9 @@ def attach_floor(env: dict[str, str], session_id: str) -> float:
         stop_tree(proc)
 
 
-THINK_S = 1.5  # a session's submenu opened → "Connect in VS Code" clicked (the intent mode)
-
-
-def _connect_probe(ctx: Context, n: int, mode: str) -> tuple[dict[str, Any], float | None]:
-    """One tray in a private HOME on a fresh seeded emulator: the probe's JSON, and for the
-    cold mode the CLI alone on the same session afterwards (the floor)."""
-    home, record, config = _probe_home(ctx, f"connect-home-{mode}-{n}")
-    with ChildEmulator(8, agent=True, config=config):  # seeded: some running, with SSH
-        env = _probe_env(config, home)
-        argv = [sys.executable, "-m", "benchmarks.connect_probe", "--config", str(config)]
-        argv += ["--record", str(record), "--mode", mode, "--think", str(THINK_S)]
-        out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
-        if out.returncode != 0:
-            raise RuntimeError(f"connect probe failed: {out.stderr.strip()[-800:]}")
-        result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-        # The same session, its tunnel closed with the tray: the CLI alone, as a floor.
-        floor = attach_floor(env, result["session_id"]) if mode == "cold" else None
-    return result, floor
-
-
-def connect_latency(ctx: Context) -> list[Figure]:
-    """Connect on a running session without a tunnel: cold, after pointing, warm; the floor."""
-    runs = 1 if ctx.quick else 3
-    editor: dict[str, list[float]] = {"cold": [], "intent": [], "warm": []}
-    floors, rss = [], []
-    for n in range(runs):
-        for mode in editor:
-            result, floor = _connect_probe(ctx, n, mode)
-            editor[mode].append(result["connect_to_editor_s"])
-            if floor is not None:
-                floors.append(floor)
-            if "warm_tunnel_rss_mb" in result:
-                rss.append(result["warm_tunnel_rss_mb"])
-            ctx.say(
-                f"connect ({mode}) → editor {result['connect_to_editor_s']:.2f} s"
-                + (f"; clearml-session --attach alone {floor:.2f} s" if floor else "")
-            )
-    cold, intent, warm = (median(editor[m]) for m in ("cold", "intent", "warm"))
-    return [
-        Figure(
-            SECTION,
-            f"Connect → editor started, nothing before the click, median of {runs}",
-            cold,
-            "s",
-            "<= 2",
-            cold <= 2.0,
-            note="on the click the tray starts clearml-session --attach and hands its ssh the"
-            " session password (from the task, by askpass from the keyring): no prompt, so"
-            " none of the CLI's 5 s wait; the stand-in editor stamps its start",
-        ),
-        Figure(
-            SECTION,
-            f"Connect → editor started, submenu opened {THINK_S:g} s before the click (the"
-            f" default), median of {runs}",
-            intent,
-            "s",
-            "<= 2",
-            intent <= 2.0,
-            note="the login and the attach start silently when the session's submenu opens",
-        ),
-        Figure(
-            SECTION,
-            f"Connect → editor started, warm tunnels on, median of {runs}",
-            warm,
-            "s",
-            "<= 2",
-            warm <= 2.0,
-            note="the session's tunnel was opened silently when the tray saw it running; the"
-            " click takes it over (Host block, login alongside, editor)",
-        ),
-        Figure(
-            SECTION,
-            "memory of one warm tunnel (clearml-session + its ssh, resident)",
-            median(rss),
-            "MB",
-            note="what the warm-tunnels setting costs per running session",
-        ),
-        Figure(
-            SECTION,
-            f"clearml-session --attach alone → ready line (the floor), median of {runs}",
-            median(floors),
-            "s",
-            note="the real CLI on the same session, read by the tray's parser; ~5 s of it is"
-            " the CLI's fixed wait after sending the SSH password (it expects a second"
-            " password prompt for 5 s to detect a wrong one), ~1 s its start and SDK import",
-        ),
-    ]
-
-
 def run(ctx: Context) -> list[Figure]:
-    return throughput(ctx) + ready_to_editor(ctx) + connect_latency(ctx)
+    # Connect's own figures (to ssh answering, with each keyring state) are benchmarks/connect.py.
+    return throughput(ctx) + ready_to_editor(ctx)
 
 
 if __name__ == "__main__":

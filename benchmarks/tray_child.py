@@ -28,7 +28,12 @@ def run_tray(config: str, measure: Callable[[Any], Awaitable[dict[str, Any]]]) -
     qapp.setQuitOnLastWindowClosed(False)
     loop = qasync.QEventLoop(qapp)
     asyncio.set_event_loop(loop)
+    from tray_app.qt.single_instance import SingleInstance
+
     app = TrayApplication(build_parser().parse_args(["--config-file", config]))
+    # As run.py: the askpass helper asks the tray for session passwords over this socket.
+    instance = SingleInstance(app.requests.handle)
+    instance.listen()
     result: dict[str, Any] = {}
 
     async def run() -> None:
@@ -37,5 +42,6 @@ def run_tray(config: str, measure: Callable[[Any], Awaitable[dict[str, Any]]]) -
 
     with loop:
         loop.run_until_complete(run())
+    instance.close()
     print(json.dumps(result), flush=True)
     return 0

@@ -45,9 +45,10 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
     monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
-    # The keyring backend of unit tests: a real file-backed keyring inside the temp HOME.
-    # Desktop and e2e tests use a real GNOME Keyring instead (`real_keyring`).
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
+    # The keyring backend of unit tests: a real file-backed keyring inside the temp HOME
+    # (support/file_keyring.py). Desktop and e2e tests use a real GNOME Keyring instead
+    # (`real_keyring`).
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "support.file_keyring.FileKeyring")
     # The single-instance socket lives here; a short path keeps it under the AF_UNIX limit.
     runtime = tempfile.mkdtemp(prefix="ctray-rt-")
     os.chmod(runtime, 0o700)

@@ -18,9 +18,11 @@ import platformdirs
 
 from tray_app import APP_NAME
 from tray_app.applog import log_dir
+from tray_app.core.about import describe
 from tray_app.core.file_watch import FileWatch
 from tray_app.core.idle.flow import IdleFlow
 from tray_app.core.instance_requests import InstanceRequests
+from tray_app.core.instance_socket import socket_path
 from tray_app.core.quit import ask_quit
 from tray_app.core.server.connection import ServerConnection
 from tray_app.core.server.models import Snapshot
@@ -43,6 +45,7 @@ from tray_app.core.tunnels import (
     PasswordAhead,
     PrewarmFlow,
     SessionHosts,
+    SessionPasswords,
     TunnelRegistry,
     TunnelWatch,
 )
@@ -85,6 +88,7 @@ class TrayApplication:
         spawn = self.tasks.spawn
         self.store = SettingsStore()
         self.secrets = SecretStore()  # the one store: the keyring is chosen on first use
+        self.session_passwords = SessionPasswords()  # in memory only, one askpass answer each
         self.poller = Poller(
             RefreshSchedule(),
             all_users=lambda: self.settings.show_all_users,
@@ -111,7 +115,8 @@ class TrayApplication:
             desktop=desktop,
             runner=runner,
             spawn=spawn,
-            secrets=self.secrets,
+            passwords=self.session_passwords,
+            socket=socket_path,
         )
         self.editor = EditorOpener(
             self.hosts,
@@ -138,11 +143,16 @@ class TrayApplication:
             spawn=spawn,
             tunnels=lambda: self.tunnels,
         )
-        self.environment = ChildEnvironment(data_dir(), config_file=self.source.config_file)
+        self.environment = ChildEnvironment(
+            data_dir(),
+            config_file=self.source.config_file,
+            configured=lambda: self.settings.clearml_session,
+        )
         self.password_ahead = PasswordAhead(
             server=lambda: self.connection.service,
-            secrets=self.secrets,
-            shim_in_use=lambda: self.environment.shim_in_use,
+            passwords=self.session_passwords,
+            usable=lambda: self.environment.hand_over_possible,
+            socket=socket_path,
         )
         self.tunnel_signals = TunnelSignals()
         self.children = QtChildren()
@@ -160,6 +170,7 @@ class TrayApplication:
             ahead=self.password_ahead,
             session=self.poller.session,
             cancel=lambda key: self.cancel_flow.cancel(key),
+            stop_session=lambda sid: self.controller.handle(MenuAction.STOP, sid),
         )
         self.cancel_flow = CancelFlow(
             self.tunnels,
@@ -260,6 +271,7 @@ class TrayApplication:
             show=self.tray.popup,
             pending=args.session_id if args.command == "connect" else None,
             config_file=self.source.config_file,
+            askpass=self.session_passwords.ask,
         )
         self._connect_signals()
 
@@ -293,7 +305,7 @@ class TrayApplication:
             )
         )
         controller.quit_requested.connect(lambda: spawn(self._ask_quit()))
-        controller.about_requested.connect(lambda: windows.about(self.secrets))
+        controller.about_requested.connect(lambda: spawn(self._about()))
         controller.settings_requested.connect(self.dialogs.settings)
         controller.onboarding_requested.connect(self.dialogs.onboarding)
         controller.demo_requested.connect(lambda: spawn(self.source.use_demo()))
@@ -338,6 +350,7 @@ class TrayApplication:
             log.warning("settings: %s", warning)
             self.notifier.notify("error", "Settings", warning, critical=True)
         await self.tunnels.start()  # what a run that did not quit cleanly left is ended
+        self.secrets.remove_stale_session_passwords_later()  # an earlier version's, if any
         await (self.source.use_demo() if self.args.demo else self.source.apply())
         self.poller.start()
         await self.files.start()
@@ -360,6 +373,9 @@ class TrayApplication:
         self.windows.follow_log(tunnels.log_key(key), tunnels.log_text(key), label)
 
     # --- windows (all non-modal) ----------------------------------------------------------
+    async def _about(self) -> None:
+        self.windows.about(await describe(self.secrets, self.environment, str(log_dir())))
+
     # --- state changes --------------------------------------------------------------------
     def _status_changed(self, status: PollStatus) -> None:
         self.tray.update_state()

@@ -1,7 +1,9 @@
 """`clearml-tray self-test`: check an installed bundle without a display or a server.
 
 Loads the core, renders the tray icons with Qt offscreen (proves the Qt libraries and the SVG
-plugin are bundled), parses a clearml.conf and round-trips settings in a temporary folder.
+plugin are bundled), parses a clearml.conf and round-trips settings in a temporary folder,
+loads the clearml-session CLI a Connect runs (bundled in a package) and lists the keyring
+backends keyring can find (a bundle must carry them and their entry points).
 Prints one line per check and "self-test ok" at the end; exit code 1 names the failed check.
 """
 
@@ -58,7 +60,32 @@ def _config_and_settings() -> str:
     return "clearml.conf and settings round-trip"
 
 
-CHECKS: list[Callable[[], str]] = [_core, _qt_icons, _config_and_settings]
+def _clearml_session() -> str:
+    import clearml_session.__main__ as cli  # noqa: F401  (the SDK comes with it)
+    from clearml_session.version import __version__ as version
+
+    from tray_app.core.tunnels.environment import bundled_command
+
+    where = "bundled" if bundled_command() else "installed"
+    return f"clearml-session {version} ({where}) loads"
+
+
+def _keyring_backends() -> str:
+    import keyring.backend
+
+    names = sorted(
+        f"{type(b).__module__}.{type(b).__qualname__}" for b in keyring.backend.get_all_keyring()
+    )
+    return "keyring backends: " + ", ".join(names)
+
+
+CHECKS: list[Callable[[], str]] = [
+    _core,
+    _qt_icons,
+    _config_and_settings,
+    _clearml_session,
+    _keyring_backends,
+]
 
 
 def run_selftest() -> int:

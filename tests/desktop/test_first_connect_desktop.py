@@ -23,6 +23,7 @@ import pytest
 from support.desktop import Window, click, docked_icon, key, screenshot, wait_for, windows
 from support.dunst import running_dunst
 from support.emulator import ClientEnv, EmulatorHandle
+from support.secret_service import SecretService
 
 from tray_app.core.settings.settings import Settings, save_settings
 from tray_app.core.tunnels.ssh_config import SshConfig
@@ -206,6 +207,19 @@ def tray_on_emulator(
             proc.wait(10)
 
 
+def _files_holding(root: Path, secret: str) -> list[Path]:
+    """Every regular file under `root` whose bytes contain `secret`."""
+    needle = secret.encode()
+    found = []
+    for path in root.rglob("*"):
+        try:
+            if path.is_file() and not path.is_symlink() and needle in path.read_bytes():
+                found.append(path)
+        except OSError:
+            continue
+    return found
+
+
 def _requests(emu: EmulatorHandle, endpoint: str) -> int:
     return emu.state.count_requests(endpoint)
 
@@ -308,10 +322,12 @@ def test_sigterm_during_the_first_connect_question_quits_at_once(
     assert not (tray.home / ".ssh" / "config").exists()
 
 
-def test_a_killed_tray_leaves_no_child_running(
+def test_a_killed_tray_leaves_no_child_running_and_no_session_password_anywhere(
     tray_on_emulator: Callable[[EmulatorHandle], Tray],
     emulator_factory: Callable[..., EmulatorHandle],
     isolated_home: Path,
+    real_keyring: SecretService,
+    tmp_path: Path,
 ) -> None:
     emu = emulator_factory(sessions=3, agent_tick=0.3)
     SshConfig().ensure_include()  # agreed on an earlier day: no question this time
@@ -333,6 +349,10 @@ def test_a_killed_tray_leaves_no_child_running(
     tree.discard(tray.proc.pid)
     assert tree
 
+    with emu.state.lock:
+        password = str(emu.state.tasks[session_id]["runtime"]["_ssh_password"])
+    assert password
+
     tray.proc.send_signal(signal.SIGKILL)
     tray.proc.wait(10)
     try:
@@ -341,3 +361,9 @@ def test_a_killed_tray_leaves_no_child_running(
         left = {pid: _cmdline(pid) for pid in _alive(tree)}
         raise AssertionError(f"still running 10 s after the tray was killed: {left}") from None
     assert not _ours_by_command(tray.home)
+    # The session password was in the tray's memory only: after a kill -9 it is in no file
+    # (home, data, logs, ssh config, runtime folder, the test's folder) and not in the keyring.
+    folders = [tray.home, tmp_path, Path(os.environ["XDG_RUNTIME_DIR"])]
+    holding = [p for folder in folders for p in _files_holding(folder, password)]
+    assert holding == []
+    assert real_keyring.stored() == {}

@@ -3,7 +3,8 @@
 Emulator + its simulated agent (which now serves each ready session's SSH on loopback) + the
 real `clearml-session` started by the app's tunnels + a recording stand-in for `code` on PATH +
 the real OpenSSH client reusing the app's authenticated master connection (no password prompt),
-logged in by the app's SSH_ASKPASS helper reading the session password from a real GNOME Keyring.
+logged in by the app's SSH_ASKPASS helper, which asks the tray over its instance socket for the
+session password the tray holds in memory: nothing of it in the (real GNOME) keyring or a file.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from support.secret_service import SecretService
 
 from tray_app.app import TrayApplication
 from tray_app.core.settings.presets import Preset
-from tray_app.core.settings.secrets import SecretStore, session_password_key
+from tray_app.core.settings.secrets import SecretStore
 from tray_app.core.tunnels.children import descendants
 from tray_app.core.tunnels.ssh_config import host_alias
 
@@ -44,11 +45,29 @@ def _guard_children(monkeypatch: pytest.MonkeyPatch, client_env: Any) -> None:
         monkeypatch.setenv(name, client_env.env[name])
 
 
+_listening: list[Any] = []  # the trays' instance sockets, closed after each test
+
+
+@pytest.fixture(autouse=True)
+def _close_instance_sockets() -> Any:
+    yield
+    while _listening:
+        _listening.pop().close()
+
+
 def _tray(client_env: Any) -> TrayApplication:
+    """The tray as run.py builds it, with its instance socket listening (the askpass helper
+    asks it for the session password)."""
+    from tray_app.qt.single_instance import SingleInstance
+
     args = argparse.Namespace(
         config_file=str(client_env.config), demo=False, show=False, debug=False, command=None
     )
-    return TrayApplication(args)
+    app = TrayApplication(args)
+    instance = SingleInstance(app.requests.handle)
+    assert instance.listen()
+    _listening.append(instance)
+    return app
 
 
 def _windows_opened(record: Path) -> int:
@@ -77,7 +96,21 @@ def _ssh_with_our_password(cli_pid: int) -> list[int]:
         askpass = [e for e in environ if e.startswith(b"SSH_ASKPASS=")]
         if "NumberOfPasswordPrompts=1" in _cmdline(pid) and askpass:
             assert askpass[0].endswith(b"/clearml-tray-askpass")
+            assert any(e.startswith(b"CLEARML_TRAY_ASKPASS_TOKEN=") for e in environ)
             found.append(pid)
+    return found
+
+
+def _files_holding(root: Path, secret: str) -> list[Path]:
+    """Every file under `root` whose bytes contain `secret`."""
+    found = []
+    needle = secret.encode()
+    for path in root.rglob("*"):
+        try:
+            if path.is_file() and not path.is_symlink() and needle in path.read_bytes():
+                found.append(path)
+        except OSError:
+            continue
     return found
 
 
@@ -196,11 +229,13 @@ async def test_new_session_to_vscode_and_passwordless_ssh(
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
     assert alias in flow.masters
-    # The password the login used is in the keyring daemon, and in no file.
+    # The password the logins used is in the tray's memory only: not in the keyring daemon,
+    # not in the fallback file, nowhere in the home folder.
     password = app.tunnels.password(tunnel.key)
     assert password
-    assert real_keyring.stored() == {session_password_key(tunnel.session_id): password}
+    assert real_keyring.stored() == {}
     assert not SecretStore().fallback_path.exists()
+    assert _files_holding(isolated_home, password) == []
 
     # "Open terminal (ssh)" runs the user's $TERMINAL with `ssh <alias>` on the same Host.
     app.controller.handle("open_terminal", tunnel.session_id)
@@ -216,7 +251,7 @@ async def test_new_session_to_vscode_and_passwordless_ssh(
     await _until(lambda: f"Host {alias}" not in managed_file.read_text(), "the block removed", 30)
     assert alias not in flow.masters
     assert "Include ~/.ssh/clearml-tray/config" in (isolated_home / ".ssh" / "config").read_text()
-    await _until(lambda: real_keyring.stored() == {}, "the password removed from the keyring", 30)
+    assert len(app.session_passwords) == 0  # no grant left to answer
 
     await app.quit(shutdown_remote=False)
     assert client_env.network_attempts() == []
@@ -464,6 +499,64 @@ async def test_a_tunnel_lost_for_over_30_s_is_reported_once_and_once_more_when_i
             ("tunnel_problems", "Session reachable again"),
         ], said[before:]
         assert _windows_opened(record) == 1
+    finally:
+        await app.quit(shutdown_remote=False)
+    assert client_env.network_attempts() == []
+
+
+async def test_the_password_goes_ahead_whatever_prompt_or_banner_the_machine_has(
+    qapp: Any,
+    emulator_factory: Any,
+    clearml_client_env: Any,
+    isolated_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Machines whose prompt is not clearml-session's `$ ` or `# ` (`% `, `❯ `, `$` without a
+    space), or that greet slowly: the CLI's ssh still gets the password from the tray and says
+    it is logged in, so the CLI goes on without typing a password or timing out."""
+    from tray_app.core.server.session_ref import connectable
+    from tray_app.core.settings.settings import Settings, save_settings
+    from tray_app.core.tunnels.model import TunnelState
+    from tray_app.core.tunnels.ssh_config import SshConfig
+    from tray_app.demo.ssh_endpoint import remote_shell
+
+    if shutil.which("ssh") is None:
+        pytest.skip("needs the OpenSSH client")
+    emu: EmulatorHandle = emulator_factory(sessions=12, agent_tick=0.3)
+    client_env = clearml_client_env(emu)
+    _guard_children(monkeypatch, client_env)
+    _editor_on_path(tmp_path, monkeypatch, "ms-vscode-remote.remote-ssh")
+    save_settings(Settings(tunnel_on_intent=False), [])
+    SshConfig().ensure_include()
+    app = _tray(client_env)
+    try:
+        await app.start()
+        await _until(lambda: len(connectable(app.poller.snapshot)) >= 3, "running sessions")
+        by_shell: dict[str, str] = {}
+        for session in connectable(app.poller.snapshot):
+            by_shell.setdefault(remote_shell(session.id).name, session.id)
+        odd = {name: sid for name, sid in by_shell.items() if name != "bash"}
+        assert odd, by_shell  # the seed has machines of other kinds
+        for sid in odd.values():
+            app.controller.handle("connect", sid)
+
+        def ready(sid: str) -> bool:
+            info = app.tunnels.tunnel_for(sid)
+            return info is not None and info.state == TunnelState.READY
+
+        for name, sid in odd.items():
+            await _until(lambda sid=sid: ready(sid), f"the tunnel to the {name} machine", 60)
+            info = app.tunnels.tunnel_for(sid)
+            assert info is not None
+            child = app.tunnels.child(info.key)
+            assert child is not None and child.process is not None
+            (cli_ssh,) = _ssh_with_our_password(child.process.pid)
+            _passes_the_clis_liveness_check(cli_ssh)
+            log = app.tunnels.log_text(info.key)
+            # Neither the CLI's wrong-password path nor its 20 s timeout and retry.
+            assert "incorrect password" not in log and "SSH tunneling failed" not in log, log
+            assert sid in app.password_ahead.sessions()
     finally:
         await app.quit(shutdown_remote=False)
     assert client_env.network_attempts() == []

@@ -1,18 +1,17 @@
 """The Linux package: built from the work tree, installed, and run from the installed bundle.
 
-Builds dist/clearml-tray_<version>_<arch>.deb with installers/linux/build_deb.sh (PyInstaller,
-about a minute), inspects it, installs it with dpkg when running as root (CI) — otherwise
-extracts it with dpkg-deb — and runs `clearml-tray --version`, `clearml-tray self-test` and
-`clearml-tray list --json` against the emulator from the installed bundle.
+The package is built once per run (tests/packaging/conftest.py; `.ci/run` builds it before the
+tests), inspected, installed with dpkg when running as root (CI) — otherwise extracted with
+dpkg-deb — and `clearml-tray --version`, `clearml-tray self-test` and `clearml-tray list --json`
+against the emulator run from the installed bundle. What a Connect needs is in it: the bundled
+clearml-session and the askpass helper are entries of its one executable.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,19 +26,6 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _run(argv: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, timeout=900, **kw)  # type: ignore[call-overload,no-any-return]
-
-
-@pytest.fixture(scope="module")
-def deb() -> Path:
-    for tool in ("dpkg-deb", "dpkg"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"building the .deb needs `{tool}` (Debian/Ubuntu)")
-    env = dict(os.environ, PYTHON=sys.executable)
-    result = _run(["bash", "installers/linux/build_deb.sh"], cwd=REPO, env=env)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    path = REPO / result.stdout.strip().splitlines()[-1]
-    assert path.is_file()
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +74,13 @@ def test_installed_bundle_runs(installed: Path) -> None:
     selftest = _run([str(installed), "self-test"], env=env)
     assert selftest.returncode == 0, selftest.stdout + selftest.stderr
     assert selftest.stdout.strip().endswith("self-test ok")
+    assert "ok: clearml-session 0.17.0 (bundled) loads" in selftest.stdout
+    # The hidden entries a Connect runs: the CLI itself and the askpass helper.
+    cli = _run([str(installed), "_clearml-session", "--version"], env=env)
+    assert cli.returncode == 0 and "Version 0.17.0" in cli.stdout, cli.stdout + cli.stderr
+    askpass = _run([str(installed), "_askpass", "root@127.0.0.1's password: "], env=env)
+    assert (askpass.returncode, askpass.stdout) == (1, "")
+    assert "no session password was handed to this ssh" in askpass.stderr
 
 
 def test_installed_bundle_talks_to_a_server(

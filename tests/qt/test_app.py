@@ -326,8 +326,13 @@ async def test_ready_tunnel_gets_a_shared_login_so_ssh_never_asks(
     stand_in.chmod(0o755)
     monkeypatch.setenv("PATH", f"{stand_in.parent}{os.pathsep}{os.environ['PATH']}")
 
+    from tray_app.qt.single_instance import SingleInstance
+
     with running_ssh_server(password="tunnel pw]1") as server:
         app = TrayApplication(_args(config_file=str(tmp_path / "none.conf")))
+        # The askpass helper asks the tray for the password over its instance socket.
+        instance = SingleInstance(app.requests.handle)
+        assert instance.listen()
         info = TunnelInfo(
             key="k1",
             session_id="0123456789abcdef0123456789abcdef",
@@ -366,7 +371,9 @@ async def test_ready_tunnel_gets_a_shared_login_so_ssh_never_asks(
         result = await asyncio.to_thread(ssh_echo)
         assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
         assert server.logins == ["root"]  # reused, no second password login
+        assert len(app.session_passwords) == 0  # the one answer was given: nothing left
         await app.quit()
+        instance.close()
         assert (await asyncio.to_thread(ssh_echo)).returncode != 0  # master closed at Quit
 
 
@@ -426,8 +433,12 @@ async def test_a_reused_tunnel_port_with_another_host_key_still_logs_in_without_
 
     if shutil.which("ssh") is None:
         pytest.skip("needs the OpenSSH client")
+    from tray_app.qt.single_instance import SingleInstance
+
     SshConfig().ensure_include()
     app = TrayApplication(_args(config_file=str(tmp_path / "none.conf")))
+    instance = SingleInstance(app.requests.handle)  # where the askpass helper asks
+    assert instance.listen()
     logins: list[str] = []
     port = 0
     for session_id in ("0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"):
@@ -441,6 +452,7 @@ async def test_a_reused_tunnel_port_with_another_host_key_still_logs_in_without_
             await app.controller.wait_idle()
             assert f"clearml-{session_id[:8]}" in app.hosts.masters
             logins += server.logins
+    instance.close()
     assert logins == ["root", "root"]
     assert not app.ask.open_dialogs and not QApplication.clipboard().text().startswith("pw-")
     # Each session has its own master (the control socket is per alias, not per host:port).

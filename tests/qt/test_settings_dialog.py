@@ -34,6 +34,10 @@ def test_edits_round_trip_through_the_settings_file(qtbot: QtBot, tmp_path: Path
     dialog.poll_interval.setValue(30)
     dialog.show_all_users.setChecked(True)
     dialog.editor_command.setText("codium --verbose")
+    other_cli = tmp_path / "clearml-session"
+    other_cli.write_text("#!/bin/sh\n")
+    other_cli.chmod(0o755)
+    dialog.clearml_session.setText(f"  {other_cli}  ")
     dialog.hotkey.setKeySequence(QKeySequence("Ctrl+Alt+K"))
     dialog.notify["server_unreachable"].setChecked(True)
     dialog.idle_mode.setCurrentIndex(2)
@@ -46,6 +50,7 @@ def test_edits_round_trip_through_the_settings_file(qtbot: QtBot, tmp_path: Path
     (settings,) = accepted
     assert settings.poll_interval_s == 30 and settings.show_all_users
     assert settings.editor_command == "codium --verbose"
+    assert settings.clearml_session == str(other_cli)
     assert settings.hotkey == "Ctrl+Alt+K"
     assert settings.notifications.server_unreachable
     assert settings.idle.mode == IdleMode.NOTIFY_THEN_STOP

@@ -6,9 +6,9 @@ test password (`--unlock` reads it from stdin, as a desktop login does through P
 the `keyring` library use its SecretService backend: in this process, and in every child
 through PYTHON_KEYRING_BACKEND (the tray, and the SSH_ASKPASS helper that ssh starts).
 
-Unit tests keep keyrings.alt's plaintext file (tests/conftest.py). `no_secret_service_bus()`
-gives a bus where nothing provides or can start the Secret Service, as on a desktop without a
-keyring daemon.
+Unit tests keep a plaintext file (support/file_keyring.py, tests/conftest.py).
+`no_secret_service_bus()` gives a bus where nothing provides or can start the Secret Service, as
+on a desktop without a keyring daemon.
 """
 
 from __future__ import annotations

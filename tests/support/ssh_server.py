@@ -24,18 +24,20 @@ class SshServer:
     logins: list[str] = field(default_factory=list)  # one entry per successful password login
 
 
-def _free_port() -> int:
+def _free_port(address: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((address, 0))
         return int(sock.getsockname()[1])
 
 
 @contextmanager
 def running_ssh_server(
-    user: str = "root", password: str = "s3cret pw]", port: int | None = None
+    user: str = "root", password: str = "s3cret pw]", port: int | None = None, host: str = ""
 ) -> Iterator[SshServer]:
-    """An sshd with a new host key each time, on a free port (or `port`, to reuse one)."""
-    info = SshServer(port or _free_port(), user, password)
+    """An sshd with a new host key each time, on a free port (or `port`, to reuse one), on
+    127.0.0.1 (or another loopback address `host`)."""
+    address = host or "127.0.0.1"
+    info = SshServer(port or _free_port(address), user, password)
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     holder: dict[str, asyncssh.SSHAcceptor] = {}
@@ -65,7 +67,7 @@ def running_ssh_server(
     async def start() -> None:
         key = asyncssh.generate_private_key("ssh-ed25519")
         holder["server"] = await asyncssh.create_server(
-            Server, "127.0.0.1", info.port, server_host_keys=[key], process_factory=handle
+            Server, address, info.port, server_host_keys=[key], process_factory=handle
         )
         ready.set()
 

@@ -142,6 +142,8 @@ def build_rig(
     env: Any = None,
     notify: Any = None,
     cancel: Any = None,
+    stdin_commands: bool = True,
+    stop_session: Any = None,
     **settings: Any,
 ) -> Rig:
     """A registry on `data`; `start_child`: the real QtChildren instead of scripted children
@@ -172,5 +174,7 @@ def build_rig(
         session=session or (lambda sid: None),
         cancel=cancel,
         clock=time.monotonic if real_time else lambda: clock[0],
+        stdin_commands=stdin_commands,
+        stop_session=stop_session or (lambda session_id: None),
     )
     return Rig(registry, rec, children, chosen, data, clock, tasks)

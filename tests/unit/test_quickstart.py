@@ -45,3 +45,20 @@ def test_existing_configuration_starts_the_tray_on_it(tmp_path: Path) -> None:
 def test_unknown_option_is_refused(tmp_path: Path) -> None:
     proc = subprocess.run(["bash", str(SCRIPT), "--bogus"], capture_output=True, text=True)
     assert proc.returncode == 2 and "unknown option --bogus" in proc.stderr
+
+
+def test_no_extra_of_the_quick_start_venv_brings_a_test_only_keyring_backend() -> None:
+    """The quick start's venv is the one `.ci/run` installs the test extra into: a keyring
+    backend installed there (keyrings.alt's plaintext file) would be offered to the app the user
+    runs from it. The tests keep theirs in the tree (tests/support/file_keyring.py)."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    wanted = [*project["dependencies"]]
+    for extra in project["optional-dependencies"].values():
+        wanted += extra
+    names = [req.split(";")[0].split("[")[0].split(">")[0].split("=")[0].split("<")[0].strip()
+             for req in wanted]  # fmt: skip
+    assert not [n for n in names if n.lower().startswith("keyrings")], names
+    script = SCRIPT.read_text()
+    assert "pip install -q -e '.[demo]'" in script  # the app's own extras only

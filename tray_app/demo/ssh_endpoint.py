@@ -15,6 +15,10 @@ it stays up), then to the user's own sessions, newest first, then to everyone el
 have none, said once in the log; a descriptor shortage anyway stops this round quietly instead
 of failing session after session.
 
+Machines greet a login differently, and clearml-session reads that greeting: each session gets
+one of `SHELLS` (by its id) — bash's `$ `, zsh's `% ` after a 1.5 s message of the day, a
+`❯ ` prompt after a login banner, a `$` without its space after a 2 s MOTD.
+
 Tested in tests/unit/demo/test_demo_ssh_endpoint.py.
 """
 
@@ -23,11 +27,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import hashlib
 import ipaddress
 import logging
 import shlex
 import socket
 import warnings
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,7 +127,46 @@ def _http_responder(title: str) -> Any:
     return handle
 
 
-async def _session_process(process: asyncssh.SSHServerProcess[str]) -> None:
+@dataclass(frozen=True, slots=True)
+class RemoteShell:
+    """How a session's machine greets a login: its banner, message of the day and prompt."""
+
+    name: str
+    prompt: str
+    motd_delay_s: float = 0.0  # a slow login: the MOTD (and the prompt) come this late
+    motd: str = ""
+    banner: str = ""  # the SSH banner, shown before the password prompt
+
+
+SHELLS = (
+    RemoteShell("bash", "$ "),
+    RemoteShell(
+        "zsh, slow MOTD",
+        "% ",
+        1.5,
+        "Welcome to Ubuntu 22.04.4 LTS (GNU/Linux 5.15.0-105-generic x86_64)\r\n"
+        " * 12 updates can be applied immediately.\r\n",
+    ),
+    RemoteShell("starship", "❯ ", 0.8, banner="Authorized use only. Activity may be monitored.\n"),
+    RemoteShell("no space", "$", 2.0, "Last login: Tue Dec  8 09:12:44 2026 from 10.0.0.4\r\n"),
+)
+
+
+def remote_shell(task_id: str) -> RemoteShell:
+    """The session's shell, the same for it every time (its id chooses)."""
+    return SHELLS[int(hashlib.sha256(task_id.encode()).hexdigest(), 16) % len(SHELLS)]
+
+
+def _session_process(
+    shell: RemoteShell,
+) -> Callable[[asyncssh.SSHServerProcess[str]], Coroutine[Any, Any, None]]:
+    async def run(process: asyncssh.SSHServerProcess[str]) -> None:
+        await _serve(process, shell)
+
+    return run
+
+
+async def _serve(process: asyncssh.SSHServerProcess[str], shell: RemoteShell) -> None:
     command = process.command
     if command:
         argv = shlex.split(command)
@@ -134,9 +179,13 @@ async def _session_process(process: asyncssh.SSHServerProcess[str]) -> None:
         return
     # An interactive shell (clearml-session's tunnel asks for one): a prompt, echo lines back.
     try:
-        process.stdout.write("ClearML demo session (commands are not executed)\r\n$ ")
+        if shell.motd_delay_s:
+            await asyncio.sleep(shell.motd_delay_s)
+        process.stdout.write(
+            f"{shell.motd}ClearML demo session (commands are not executed)\r\n{shell.prompt}"
+        )
         async for line in process.stdin:
-            process.stdout.write(f"{line.rstrip()}\r\n$ ")
+            process.stdout.write(f"{line.rstrip()}\r\n{shell.prompt}")
     except (asyncssh.BreakReceived, asyncssh.TerminalSizeChanged, asyncssh.SignalReceived):
         pass
     except BrokenPipeError:
@@ -260,12 +309,15 @@ class SessionEndpoints:
         if self._host_key is None:
             self._host_key = asyncssh.generate_private_key("ssh-ed25519")
         endpoints = self
+        shell = remote_shell(task_id)
 
         class Server(asyncssh.SSHServer):
             def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
                 self._conn = conn
 
             def begin_auth(self, username: str) -> bool:
+                if shell.banner:
+                    self._conn.send_auth_banner(shell.banner)
                 return True
 
             def password_auth_supported(self) -> bool:
@@ -294,7 +346,7 @@ class SessionEndpoints:
                         address,
                         ssh_port,
                         server_host_keys=[self._host_key],
-                        process_factory=_session_process,
+                        process_factory=_session_process(shell),
                     )
                 )
             for port, title in (

@@ -16,7 +16,6 @@ from tray_app.core.server.credentials import Credentials, Saved
 from tray_app.core.server.errors import ConfigError
 from tray_app.core.server.models import LogLine
 from tray_app.core.settings.presets import Preset
-from tray_app.core.settings.secrets import SecretStore
 from tray_app.core.settings.settings import Settings
 
 
@@ -75,19 +74,10 @@ class Windows:
             window.finished.connect(lambda *_: views.remove(window))
         self.keep(window)
 
-    def about(self, secrets: SecretStore) -> None:
-        from tray_app import APP_DISPLAY_NAME, __version__
-        from tray_app.applog import log_dir
+    def about(self, html: str) -> None:
+        from tray_app import APP_DISPLAY_NAME
 
-        where = (
-            secrets.warning or f"Secrets are kept in the system keyring ({secrets.backend_name})."
-        )
-        self.message(
-            f"About {APP_DISPLAY_NAME}",
-            f"<b>{APP_DISPLAY_NAME}</b> {__version__}<br>"
-            "Your ClearML interactive sessions in the system tray.<br><br>"
-            f"Log folder: {log_dir()}<br>{where}",
-        )
+        self.message(f"About {APP_DISPLAY_NAME}", html)
 
     def message(self, title: str, html: str) -> None:
         self.keep(QMessageBox(QMessageBox.Icon.Information, title, html))

@@ -24,9 +24,11 @@ from tray_app.demo.ssh_endpoint import (
     FDS_PER_ENDPOINT,
     MAX_ENDPOINTS,
     RESERVED_FDS,
+    SHELLS,
     SessionEndpoints,
     endpoint_budget,
     pick_ports,
+    remote_shell,
 )
 
 
@@ -198,7 +200,7 @@ async def test_a_shell_closed_mid_line_ends_that_shell_not_the_connection(
         ) as conn:
             for _ in range(3):
                 shell = await conn.create_process(term_type="xterm")
-                await shell.stdout.readuntil("$ ")
+                await shell.stdout.readuntil(remote_shell(tid).prompt)
                 shell.stdin.write("half a line")  # the shell echoes it when the channel ends
                 shell.close()
                 await shell.wait_closed()
@@ -289,3 +291,38 @@ def test_a_demo_with_20000_sessions_runs_within_1024_file_descriptors(tmp_path: 
         out, _ = proc.communicate(timeout=60)
     assert "Traceback" not in out
     assert "Too many open files" not in out
+
+
+async def test_each_session_greets_a_login_as_its_machine_would(
+    asgi_emulator: AsgiEmulator,
+) -> None:
+    """A banner before the password, a slow message of the day, prompts that clearml-session's
+    own pattern (`$ ` or `# `) does not know: the demo has machines of each kind."""
+    assert {s.prompt for s in SHELLS} >= {"$ ", "% ", "❯ ", "$"}
+    assert max(s.motd_delay_s for s in SHELLS) >= 1.5
+    emu = asgi_emulator
+    seen: set[str] = set()
+    endpoints = SessionEndpoints(emu.state)
+    try:
+        while len(seen) < 2:  # two kinds through a real login, with their delays
+            tid = await create_session(emu)
+            emu.agent.step()
+            emu.agent.step()
+            shell = remote_shell(tid)
+            if shell.name in seen or not (shell.banner or shell.motd_delay_s):
+                continue
+            seen.add(shell.name)
+            emu.state.tasks[tid]["runtime"]["_ssh_password"] = "pw-for-the-test"
+            await endpoints.sync()
+            published = props(emu, tid)
+            address, port = published["external_address"], int(published["internal_ssh_port"])
+            async with asyncssh.connect(
+                address, port, username="root", password="pw-for-the-test", known_hosts=None
+            ) as conn:
+                process = await conn.create_process(term_type="xterm")
+                greeting = await process.stdout.readuntil(shell.prompt)
+                first_line = (shell.motd or "ClearML demo session").splitlines()[0]
+                assert greeting.startswith(first_line) and "ClearML demo session" in greeting
+                process.close()
+    finally:
+        await endpoints.close_all()

@@ -17,7 +17,8 @@ import keyring.errors
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from keyrings.alt.file import PlaintextKeyring
+from support.file_keyring import BACKEND as FILE_KEYRING
+from support.file_keyring import FileKeyring
 
 from tray_app.core.redact import redact, unregister_all_secrets
 from tray_app.core.settings.errors import SecretStoreError
@@ -32,6 +33,14 @@ from tray_app.core.settings.secrets import (
     session_password_key,
     unusable_reason,
 )
+
+
+class PlaintextKeyring(FileKeyring):
+    """keyrings.alt's unencrypted file backend, as the store knows it: by its class path
+    (keyrings.alt is not installed with the tests: see support/file_keyring.py)."""
+
+
+PlaintextKeyring.__module__ = "keyrings.alt.file"
 
 
 class RefusingKeyring(keyring.backend.KeyringBackend):
@@ -73,10 +82,10 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def plaintext() -> PlaintextKeyring:
+def plaintext() -> FileKeyring:
     # The test environment's "system" backend (PYTHON_KEYRING_BACKEND in tests/conftest.py).
     backend = keyring.get_keyring()
-    assert isinstance(backend, PlaintextKeyring)
+    assert isinstance(backend, FileKeyring)
     return backend
 
 
@@ -94,15 +103,11 @@ def test_key_name_helpers_are_distinct() -> None:
 
 
 def test_default_store_uses_the_configured_system_backend(
-    data_dir: Path, plaintext: PlaintextKeyring
+    data_dir: Path, plaintext: FileKeyring
 ) -> None:
     store = SecretStore(data_dir=data_dir)
-    assert store.backend_name == "keyrings.alt.file.PlaintextKeyring"
+    assert store.backend_name == FILE_KEYRING
     assert store.is_fallback is False
-    # The plaintext backend is used as configured, but never called secure (issue 18).
-    assert store.is_secure is False
-    assert store.warning is not None and "unencrypted" in store.warning
-    assert str(plaintext.file_path) in store.warning
     assert store.set("api-secret/default", "s3cr3t-value") == KEYRING
     assert store.get("api-secret/default") == "s3cr3t-value"
     assert plaintext.get_password(SERVICE, "api-secret/default") == "s3cr3t-value"
@@ -131,7 +136,7 @@ def test_missing_secret_is_none(data_dir: Path) -> None:
 
 
 def test_a_secret_from_the_keyring_without_index_entry_is_found(
-    data_dir: Path, plaintext: PlaintextKeyring
+    data_dir: Path, plaintext: FileKeyring
 ) -> None:
     plaintext.set_password(SERVICE, "api-secret/other", "set-elsewhere")
     assert SecretStore(data_dir=data_dir).get("api-secret/other") == "set-elsewhere"
@@ -197,7 +202,7 @@ def test_backend_that_raises_on_set_falls_back_loudly(
 
 
 def test_reads_go_to_the_backend_recorded_in_the_index(
-    data_dir: Path, plaintext: PlaintextKeyring
+    data_dir: Path, plaintext: FileKeyring
 ) -> None:
     SecretStore(keyring.backends.fail.Keyring(), data_dir=data_dir).set("n1", "in-the-file")
     # Later the system keyring works, and holds a different value under the same name.
@@ -331,11 +336,57 @@ def test_a_system_keyring_that_is_not_plaintext_is_secure(data_dir: Path) -> Non
     assert store.is_secure and store.warning is None
 
 
-def test_a_plaintext_backend_inside_a_chainer_is_reported(data_dir: Path) -> None:
-    chainer = keyring.backends.chainer.ChainerBackend()
-    chainer.__dict__["backends"] = [PlaintextKeyring()]
-    store = SecretStore(chainer, data_dir=data_dir)
-    assert not store.is_secure and "PlaintextKeyring" in (store.warning or "")
+def test_the_plaintext_backend_in_use_is_reported(data_dir: Path) -> None:
+    """keyrings.alt's PlaintextKeyring, chosen by PYTHON_KEYRING_BACKEND or a keyringrc, is
+    used as configured but never called secure."""
+    backend = PlaintextKeyring()
+    store = SecretStore(backend, data_dir=data_dir)
+    assert store.backend_name == "keyrings.alt.file.PlaintextKeyring"
+    assert not store.is_fallback and not store.is_secure
+    assert store.warning is not None and "unencrypted" in store.warning
+    assert str(backend.file_path) in store.warning
+    assert store.describe() == store.warning
+
+
+class _Chain(keyring.backends.chainer.ChainerBackend):
+    """keyring's chainer over these backends, in its order (the first takes the secrets)."""
+
+    def __init__(self, *backends: keyring.backend.KeyringBackend) -> None:
+        super().__init__()
+        self._chained = list(backends)
+
+    @property
+    def backends(self) -> list[keyring.backend.KeyringBackend]:  # type: ignore[override]
+        return self._chained
+
+
+def _chain(*backends: keyring.backend.KeyringBackend) -> keyring.backends.chainer.ChainerBackend:
+    return _Chain(*backends)
+
+
+def test_a_chain_is_judged_by_the_backend_that_takes_the_secrets(data_dir: Path) -> None:
+    """What keyring builds when GNOME Keyring and a plaintext backend are both installed: the
+    secrets go to the first, so the store is secure and says where they are."""
+    secure_first = SecretStore(_chain(MemoryKeyring(), PlaintextKeyring()), data_dir=data_dir)
+    assert secure_first.is_secure and secure_first.warning is None
+    assert secure_first.backend_name == f"{__name__}.MemoryKeyring"
+    assert "MemoryKeyring" in secure_first.describe()
+    assert "PlaintextKeyring" not in secure_first.describe()
+    assert secure_first.set("n", "v") == KEYRING
+    assert _index(secure_first)["secrets"]["n"]["keyring_backend"] == f"{__name__}.MemoryKeyring"
+
+    plaintext_first = SecretStore(_chain(PlaintextKeyring(), MemoryKeyring()), data_dir=data_dir)
+    assert not plaintext_first.is_secure
+    assert "PlaintextKeyring" in (plaintext_first.warning or "")
+
+
+def test_describe_says_session_passwords_stay_in_memory(data_dir: Path) -> None:
+    text = SecretStore(MemoryKeyring(), data_dir=data_dir).describe()
+    assert "system keyring" in text and "memory only" in text
+    fallback = SecretStore(keyring.backends.fail.Keyring(), data_dir=data_dir)
+    assert fallback.describe() == fallback.warning and "not in your system keyring" in (
+        fallback.warning or ""
+    )
 
 
 def test_stale_session_passwords_of_a_crashed_run_are_removed(data_dir: Path) -> None:
@@ -356,46 +407,28 @@ def test_stale_session_passwords_of_a_crashed_run_are_removed(data_dir: Path) ->
     assert store.remove_stale_session_passwords() == []
 
 
-def test_for_reading_loads_the_backend_the_index_recorded(
-    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+def test_stale_session_passwords_are_removed_in_a_thread_nobody_waits_for(
+    data_dir: Path,
 ) -> None:
-    """The askpass helper's store: the recorded backend alone, without keyring's discovery."""
-    assert SecretStore().set("session-password/abc", "pw-in-keyring") == KEYRING
-    monkeypatch.delenv("PYTHON_KEYRING_BACKEND")  # as on a user's machine: nothing configured
+    """At start: a keyring that never answers (locked, waiting for its prompt) holds up
+    nothing but that thread."""
+    import threading
 
-    def no_discovery(*args: object) -> object:
-        raise AssertionError("keyring's backend discovery ran")
+    release = threading.Event()
 
-    monkeypatch.setattr(keyring.core, "_detect_backend", no_discovery)
-    store = SecretStore.for_reading("session-password/abc")
-    assert store.backend_name == "keyrings.alt.file.PlaintextKeyring"
-    assert store.get("session-password/abc") == "pw-in-keyring"
+    class Hanging(MemoryKeyring):
+        def delete_password(self, service: str, username: str) -> None:
+            release.wait(30)
+            super().delete_password(service, username)
 
-
-@pytest.mark.parametrize("case", ["unknown name", "configured in the environment", "in the file"])
-def test_for_reading_takes_the_usual_way_otherwise(
-    isolated_home: Path, monkeypatch: pytest.MonkeyPatch, case: str
-) -> None:
-    if case == "in the file":
-        SecretStore(keyring.backends.fail.Keyring()).set("n", "in-the-file")
-    if case != "configured in the environment":
-        monkeypatch.delenv("PYTHON_KEYRING_BACKEND")
-    # keyring's discovery would start the session bus's keyring daemon (D-Bus activation) in
-    # the real HOME: this test has no bus.
-    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
-    detected: list[object] = []
-    real = keyring.core._detect_backend
-    monkeypatch.setattr(keyring.core, "_keyring_backend", None)  # not loaded yet, as in a child
-
-    def detect(*args: object) -> object:
-        detected.append(args)
-        return real(*args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(keyring.core, "_detect_backend", detect)
-    store = SecretStore.for_reading("n")
-    assert store.get("n") == ("in-the-file" if case == "in the file" else None)
-    _ = store.is_fallback  # (a secret in the file is read without choosing a backend: now)
-    assert detected, "keyring chose the backend itself"
+    backend = Hanging()
+    SecretStore(backend, data_dir=data_dir).set(session_password_key("aaaa"), "pw-one-1234")
+    store = SecretStore(backend, data_dir=data_dir)
+    thread = store.remove_stale_session_passwords_later()
+    assert thread.daemon and thread.is_alive()  # the caller went on
+    release.set()
+    thread.join(10)
+    assert store.get(session_password_key("aaaa")) is None
 
 
 def test_the_one_store_keeps_every_secret_set_at_once(tmp_path: Path) -> None:
@@ -404,9 +437,7 @@ def test_the_one_store_keeps_every_secret_set_at_once(tmp_path: Path) -> None:
     others'."""
     import threading
 
-    from keyrings.alt.file import PlaintextKeyring  # type: ignore[import-untyped]
-
-    class Refusing(PlaintextKeyring):  # type: ignore[misc]
+    class Refusing(FileKeyring):
         def set_password(self, service: str, username: str, password: str) -> None:
             raise RuntimeError("no keyring")  # everything goes to the fallback file
 

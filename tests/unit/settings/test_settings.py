@@ -462,6 +462,8 @@ def test_default_settings_are_valid() -> None:
         ({"workspace_folder": "/no/such/folder"}, "workspace folder"),
         ({"warm_tunnels_max": 0}, "at most 0 warm tunnels is not in 1..50"),
         ({"warm_tunnels_max_mb": 50}, "memory cap of 50 MB for warm tunnels"),
+        ({"clearml_session": "/no/such/clearml-session"}, "is not an executable file"),
+        ({"clearml_session": "/usr/bin/clearml-session\nrm"}, "has a line break"),
     ],
 )
 def test_validation_reports_a_clear_reason(change: dict[str, object], needle: str) -> None:

@@ -16,6 +16,7 @@ from tray_app.core.settings.settings import Settings
 from tray_app.core.tunnels.hosts import SessionHosts
 from tray_app.core.tunnels.model import TunnelInfo, TunnelState
 from tray_app.core.tunnels.open_editor import EditorOpener
+from tray_app.core.tunnels.session_passwords import SessionPasswords
 from tray_app.core.tunnels.ssh_config import SshConfig
 
 SID = "0123456789abcdef0123456789abcdef"
@@ -93,24 +94,12 @@ def ready(sid: str = SID, port: int = 8022, generation: int = 1) -> TunnelInfo:
     )
 
 
-class _MemorySecrets:
-    def __init__(self) -> None:
-        self.store: dict[str, str] = {}
-
-    def set(self, name: str, value: str) -> str:
-        self.store[name] = value
-        return "memory"
-
-    def delete(self, name: str) -> None:
-        self.store.pop(name, None)
-
-
 @dataclass
 class Parts:
     hosts: SessionHosts
     editor: EditorOpener
     rec: Recorder
-    secrets: _MemorySecrets
+    passwords: SessionPasswords
     tasks: list[asyncio.Task[Any]]
 
     async def settle(self) -> None:
@@ -125,7 +114,7 @@ class Parts:
 def parts(isolated_home: Path, tmp_path: Path) -> Any:
     def make(ask: ScriptedAsk, settings: Settings | None = None) -> Parts:
         rec = Recorder()
-        secrets = _MemorySecrets()
+        passwords = SessionPasswords()
         tasks: list[asyncio.Task[Any]] = []
 
         def spawn(coro: Coroutine[Any, Any, Any]) -> None:
@@ -137,7 +126,7 @@ def parts(isolated_home: Path, tmp_path: Path) -> Any:
             desktop=rec,
             runner=rec,
             spawn=spawn,
-            secrets=secrets,  # type: ignore[arg-type]
+            passwords=passwords,
             ssh_config=lambda: SshConfig(control_dir=tmp_path / "cm"),
             sleep=rec.sleep,
         )
@@ -151,7 +140,7 @@ def parts(isolated_home: Path, tmp_path: Path) -> Any:
             spawn=spawn,
             settings=lambda: chosen,
         )
-        return Parts(hosts, editor, rec, secrets, tasks)
+        return Parts(hosts, editor, rec, passwords, tasks)
 
     return make
 
@@ -176,12 +165,18 @@ async def test_the_include_question_is_asked_once_while_everything_else_goes_on(
     assert p.rec.started == [
         ["my-editor", "vscode-remote://ssh-remote+clearml-01234567/root"],
     ]
-    login = [argv for argv in p.rec.ran if "ControlMaster=yes" in argv]
-    assert len(login) == 1 and login[0][-1] == "clearml-01234567"
+    (login,) = [k for k, argv in enumerate(p.rec.ran) if "ControlMaster=yes" in argv]
+    assert p.rec.ran[login][-1] == "clearml-01234567"
+    assert p.rec.ran[login][p.rec.ran[login].index("-p") + 1] == "8022"
     assert not (isolated_home / ".ssh" / "config.lock").exists()
-    # The login read the password from the keyring entry it stored (askpass), never argv.
-    assert p.secrets.store == {"session-password/" + SID: "pw-session"}
+    # The login got a one-time token for our askpass helper, which asks the tray: the
+    # password is in no argv and no environment, and the grant is gone once the login ran.
+    env = p.rec.envs[login]
+    assert env["SSH_ASKPASS"].endswith("clearml-tray-askpass")
+    assert env["SSH_ASKPASS_REQUIRE"] == "force" and env["CLEARML_TRAY_ASKPASS_TOKEN"]
     assert not any("pw-session" in arg for argv in p.rec.ran for arg in argv)
+    assert not any("pw-session" in value for env in p.rec.envs for value in env.values())
+    assert len(p.passwords) == 0
 
 
 async def test_declining_the_include_changes_nothing_and_says_why(
@@ -210,7 +205,8 @@ async def test_a_reconnect_logs_in_again_with_a_fresh_host_key(
     assert await p.hosts.prepare_host(ready(generation=2)) == "clearml-01234567"
     await p.settle()
     assert not known.exists()  # the key of the old tunnel is forgotten
-    assert p.rec.ran[-2][3:5] == ["-O", "exit"]  # the dead master closed...
+    assert p.rec.ran[-3][3:5] == ["-O", "exit"]  # the dead master closed...
+    assert "-G" in p.rec.ran[-2]  # (how ssh resolves the alias: its proxies)
     assert "ControlMaster=yes" in p.rec.ran[-1]  # ...and a new login made
 
 
@@ -247,7 +243,7 @@ async def test_a_session_without_a_live_tunnel_loses_its_block_login_and_passwor
     p.hosts.keep_only(set())
     await p.settle()
     assert "Host clearml-01234567" not in managed.read_text()
-    assert p.rec.ran[-1][3:5] == ["-O", "exit"] and p.secrets.store == {}
+    assert p.rec.ran[-1][3:5] == ["-O", "exit"] and len(p.passwords) == 0
     assert p.hosts.host_generation(SID) == 0
 
 

@@ -3,18 +3,24 @@ keyring, failures in words."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import keyring.backend
+import keyring.errors
+import pytest
 from support.recorders import Notices
 
 from tray_app.core.ports import Question
 from tray_app.core.settings.presets import PasswordPolicy, Preset
-from tray_app.core.settings.secrets import SecretStore
+from tray_app.core.settings.secrets import KEYRING, SecretStore, _Location
+from tray_app.core.tunnels import launch as launch_mod
 from tray_app.core.tunnels.launch import Launched, LaunchFlow, prepare, prepare_attach
 
 FIXED = Preset(name="gpu", queue="q", password_policy=PasswordPolicy.FIXED)
-EXE = "/opt/bin/clearml-session"
+EXE = ("/opt/bin/clearml-session",)
 
 
 @dataclass
@@ -34,7 +40,9 @@ class Creator:
 def test_prepare_gives_the_argv_and_keeps_the_password_out_of_it() -> None:
     prepared = prepare(FIXED, executable=EXE, state_file="/s/launch-1.json", password="pw 0123")
     assert prepared.ok and prepared.message == ""
-    assert prepared.argv[:3] == (EXE, "--config-file", "/s/launch-1.json")
+    assert prepared.argv[:3] == (*EXE, "--config-file", "/s/launch-1.json")
+    # The CLI reads the state file and never writes its defaults (with the password) back.
+    assert prepared.argv[-1] == "--disable-store-defaults"
     assert "pw 0123" not in " ".join(prepared.argv) and "pw 0123" in prepared.state_text
     assert "pw 0123" not in repr(prepared)
     assert prepare(Preset(name="r", queue="q"), executable=EXE, state_file="/s").state_text == ""
@@ -51,6 +59,17 @@ def test_prepare_says_in_words_what_cannot_start() -> None:
     assert not prepare_attach("abc", executable=None, state_file="/s").ok
     attach = prepare_attach("abc", executable=EXE, state_file="/s")
     assert attach.ok and "--attach" in attach.argv and "abc" in attach.argv
+    assert attach.argv[-1] == "--disable-store-defaults"
+    elsewhere = prepare_attach("abc", executable=None, state_file="/s", missing="Not there.")
+    assert elsewhere.message == "Not there."
+
+
+def test_the_bundled_cli_is_the_executable_and_its_hidden_entry() -> None:
+    bundled = ("/opt/clearml-tray/clearml-tray", "_clearml-session")
+    attach = prepare_attach("abc", executable=bundled, state_file="/s")
+    assert attach.argv[:4] == (*bundled, "--config-file", "/s")
+    launch = prepare(Preset(name="r", queue="q"), executable=bundled, state_file="/s")
+    assert launch.argv[:2] == bundled and launch.argv.count("_clearml-session") == 1
 
 
 async def test_a_fixed_password_is_read_from_the_keyring_and_handed_to_the_registry() -> None:
@@ -218,3 +237,51 @@ async def test_a_queue_no_worker_serves_is_asked_about_before_the_launch(
     assert await flow.launch(Preset(name="cpu", queue="sessions")) == "launch-2"
     assert len(ask.asked) == 2
     await service.client.aclose()
+
+
+class _Backend(keyring.backend.KeyringBackend):
+    """A system keyring as the user's may be: locked (it says so), or waiting (its unlock
+    prompt is open and nobody answers)."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self, behaviour: str) -> None:
+        super().__init__()
+        self.behaviour = behaviour
+        self.release = threading.Event()
+
+    def get_password(self, service: str, username: str) -> str | None:
+        if self.behaviour == "locked":
+            raise keyring.errors.KeyringLocked("Failed to unlock the collection!")
+        self.release.wait(30)
+        return "too late"
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        raise keyring.errors.PasswordSetError("read-only here")
+
+    def delete_password(self, service: str, username: str) -> None:
+        raise keyring.errors.PasswordDeleteError("read-only here")
+
+
+@pytest.mark.parametrize("behaviour", ["locked", "waiting for its unlock prompt"])
+async def test_a_fixed_password_that_cannot_be_read_says_so_and_nothing_starts(
+    behaviour: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(launch_mod, "KEYRING_WAIT_S", 0.3)
+    backend = _Backend(behaviour)
+    secrets = SecretStore(backend, data_dir=tmp_path)
+    secrets._write_index({FIXED.password_keyring_key(): _Location(KEYRING, "x")})  # it is there
+    creator, notices = Creator(), Notices()
+    flow = LaunchFlow(creator, notify=notices, secrets=secrets)
+    try:
+        assert await flow.launch(FIXED) is None
+    finally:
+        backend.release.set()
+    assert creator.created == []
+    ((kind, title, text),) = notices.sent
+    assert (kind, title) == ("error", "Session not started")
+    assert text.startswith(
+        "The preset “gpu” uses a fixed password, which could not be read from the keyring: "
+    )
+    reason = "the keyring is locked" if behaviour == "locked" else "did not answer within"
+    assert reason in text and text.endswith("Unlock your keyring and try again.")

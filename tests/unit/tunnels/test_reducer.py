@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from tray_app.core.tunnels.model import TunnelInfo, TunnelState
-from tray_app.core.tunnels.parser import Prompt, SessionEvent, TunnelRetry, parse_transcript
+from tray_app.core.tunnels.parser import (
+    Prompt,
+    SessionEvent,
+    TunnelRetry,
+    TunnelStarting,
+    parse_transcript,
+)
 from tray_app.core.tunnels.reducer import (
     AskUser,
     Effect,
@@ -44,7 +50,7 @@ def start(creating: bool) -> TunnelModel:
     return TunnelModel(TunnelInfo("k", None if creating else "abc", state, label="gpu box"))
 
 
-# A new session's first tunnel asks for its password to be handed to the CLI's ssh (once).
+# The first tunnel asks for its password to be handed to the CLI's ssh (once).
 READY = ["write:y", "write:y", "login", "up", "notice:session_ready", "editor"]
 UP = ["login", "up", "notice:session_ready", "editor"]
 # transcript → (final state, times the tunnel came up, the effects in order)
@@ -64,7 +70,8 @@ TABLE: dict[str, tuple[TunnelState, int, list[str]]] = {
     "composed_success_full.txt": (TunnelState.READY, 1, UP),
     "composed_success_ssh_only.txt": (TunnelState.READY, 1, UP),
     "composed_traceback.txt": (TunnelState.FAILED, 0, ["notice:session_failed"]),
-    "real_attach_retry.txt": (TunnelState.RETRYING, 0, []),
+    # An attach hands the password over too, for the login its CLI names.
+    "real_attach_retry.txt": (TunnelState.RETRYING, 0, ["login"]),
     "real_auth_error.txt": (TunnelState.FAILED, 0, ["notice:session_failed"]),
     "real_bad_queue.txt": (TunnelState.FAILED, 0, ["notice:session_failed"]),
     "real_launch_prompts_retry.txt": (
@@ -170,3 +177,12 @@ def test_a_prewarmed_attach_meeting_a_question_ends_instead_of_asking() -> None:
     question = "Overwrite the local workspace folder [y/N]? "
     prompt = Prompt("prompt", question, prompt="unknown", question=question)
     assert react(start(False), prompt, LaunchPolicy(quiet=True))[1] == [Terminate()]
+
+
+def test_the_hand_over_names_the_login_the_cli_is_about_to_make() -> None:
+    events = parse_transcript((HERE / "real_attach_retry.txt").read_text(encoding="utf-8"))
+    _, effects = replay(start(False), events, LaunchPolicy(retry_limit=9, creating=False))
+    (login,) = [e for e in effects if isinstance(e, LoginAhead)]
+    starting = next(e for e in events if isinstance(e, TunnelStarting))
+    assert (login.user, login.host, login.port) == (starting.user, starting.host, starting.port)
+    assert login.host and login.port > 0

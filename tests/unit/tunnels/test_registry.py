@@ -8,17 +8,18 @@ editor, whether it handed the password over, and where the tunnel ended up.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from support.tunnel_rig import Rig
 
 from tray_app.core.settings.presets import PasswordPolicy, Preset
 from tray_app.core.tunnels.model import TunnelState
+from tray_app.core.tunnels.password_ahead import Hold
 
 HERE = Path(__file__).resolve().parents[2] / "fixtures" / "transcripts"
 SID = "0123456789abcdef0123456789abcdef"
@@ -49,31 +50,23 @@ TABLE: dict[str, tuple[TunnelState, list[str], list[str], int, int, int]] = {
 
 
 class HandOver:
-    """A PasswordAhead stand-in: records the hand-overs the reducer asked for."""
+    """A PasswordAhead stand-in: records the holds and the hand-overs the reducer asked for."""
 
     def __init__(self) -> None:
-        self.handed: list[tuple[str, Path]] = []
+        self.handed: list[tuple[str, str, str, int]] = []
         self.held: list[str] = []
+        self.released: list[str] = []
 
-    async def hold(self, session: Any) -> dict[str, str]:
-        return {}
-
-    async def hold_launch(self, key: str) -> dict[str, str]:
+    async def hold(self, key: str, session_id: str | None = None) -> Hold:
         self.held.append(key)
-        return {"CLEARML_TRAY_LOGIN_MARKER": f"/nonexistent/login-{key}.pending"}
+        return Hold(Path(f"/nonexistent/login-{key}.pending"), f"token-{key}")
 
-    async def hand_over(self, session_id: str, marker: Path) -> bool:
-        self.handed.append((session_id, marker))
+    async def hand_over(self, hold: Hold, session_id: str, user: str, host: str, port: int) -> bool:
+        self.handed.append((session_id, user, host, port))
         return True
 
-    async def let_go(self, marker: Path) -> None:
-        pass
-
-    async def forget(self, session_ids: set[str] | None = None) -> None:
-        pass
-
-    def unused(self, in_use: set[str]) -> set[str]:
-        return set()
+    def release(self, hold: Hold) -> None:
+        self.released.append(hold.token)
 
 
 def test_the_table_covers_every_transcript() -> None:
@@ -88,6 +81,9 @@ async def test_a_transcript_through_the_registry(make_rig: Callable[..., Rig], n
     if creating:
         launched = await rig.registry.create(PRESET)
         assert launched.key == "launch-1" and ahead.held == ["launch-1"]
+        env = rig.child.spec.env  # its ssh waits on the marker, with a token for our helper
+        assert env["CLEARML_TRAY_LOGIN_MARKER"] == "/nonexistent/login-launch-1.pending"
+        assert env["CLEARML_TRAY_ASKPASS_TOKEN"] == "token-launch-1"
     else:
         assert await rig.registry.attach_now(SID, "gpu box") == "attach-1"
     rig.child.print((HERE / name).read_text(encoding="utf-8"))
@@ -98,6 +94,9 @@ async def test_a_transcript_through_the_registry(make_rig: Callable[..., Rig], n
     assert [w.strip() for w in rig.child.written] == typed
     assert rig.rec.kinds() == ["progress", *notices]
     assert (len(rig.rec.ups), len(rig.rec.editors), len(ahead.handed)) == (ups, editors, handed)
+    if handed:  # for the login the CLI named: its own user, host and port
+        (_, user, host, port), *_ = ahead.handed
+        assert user == "root" and host and port > 0
     if creating and info.session_id:
         # From the moment the CLI names the new session, it is known by its id; the launch
         # key still finds it (a notice's buttons, the log window).
@@ -158,7 +157,7 @@ async def test_what_cannot_start_is_said_in_words_and_starts_nothing(
     # No clearml-session anywhere: a Connect says so; a prewarmed attach keeps quiet.
     from tray_app.core.tunnels import environment
 
-    monkeypatch.setattr(environment, "find_executable", lambda name="": None)
+    monkeypatch.setattr(environment, "find_executable", lambda name="", path=None: None)
     rig = make_rig(executable=None)
     rig.registry.attach(SID, "gpu box", prewarm=True)
     await rig.settle()
@@ -420,3 +419,133 @@ async def test_a_launch_log_keeps_its_key_and_takes_the_sessions_name(
     assert launcher is not None and launcher[0] == "launch-1"
     assert launcher[1].strip()  # what it printed so far
     assert rig.registry.launcher_log("f" * 32) is None
+
+
+async def test_where_the_cli_ignores_typed_commands_reconnect_restarts_it(
+    make_rig: Callable[..., Rig],
+) -> None:
+    """On Windows clearml-session polls the console keyboard, so "r" and "Shutdown" piped to
+    it do nothing: Reconnect ends the CLI and attaches again; Shutdown ends it and stops the
+    session through the server."""
+    stopped: list[str] = []
+    rig = make_rig(stdin_commands=False, stop_session=stopped.append)
+    await rig.registry.attach_now(SID, "gpu box")
+    rig.child.print((HERE / "composed_success_ssh_only.txt").read_text(encoding="utf-8"))
+    await rig.settle()
+    first = rig.child
+    key = rig.only().key
+    rig.registry.reconnect(key, "Reconnecting")
+    await rig.settle()
+    assert first.written == [] and first.terminated == 1  # ended, not typed into
+    assert len(rig.children.children) == 2 and rig.child is not first
+    assert rig.child.spec.argv[-4:-1] == ("--attach", SID, "--yes")
+    assert "session_failed" not in rig.rec.kinds()  # its end was ours
+    second = rig.child
+    live = [t for t in rig.registry.tunnels().values() if t.live]
+    assert len(live) == 1
+    rig.registry.shutdown(live[0].key)
+    await rig.settle()
+    assert second.written == [] and second.terminated == 1 and stopped == [SID]
+    assert len(rig.children.children) == 2  # no restart after a shutdown
+
+
+async def test_quit_with_shutdown_stops_sessions_by_the_api_where_stdin_is_ignored(
+    make_rig: Callable[..., Rig],
+) -> None:
+    stopped: list[str] = []
+    rig = make_rig(stdin_commands=False, stop_session=stopped.append)
+    await rig.registry.attach_now(SID, "gpu box")
+    rig.child.print((HERE / "composed_success_ssh_only.txt").read_text(encoding="utf-8"))
+    await rig.settle()
+    rig.registry.stop_all(shutdown_remote=True)
+    assert stopped == [SID] and rig.child.written == [] and not rig.child.running()
+
+
+def _read_with_mode(path: Path) -> tuple[str, int]:
+    return path.read_text(), path.stat().st_mode
+
+
+def _exists(path: Path) -> bool:
+    return path.exists()
+
+
+async def test_a_fixed_passwords_state_file_goes_once_the_cli_named_the_session(
+    make_rig: Callable[..., Rig],
+) -> None:
+    rig = make_rig()
+    preset = Preset(name="fixed", queue="sessions", password_policy=PasswordPolicy.FIXED)
+    launched = await rig.registry.create(preset, "fixed-pw-4321")
+    assert launched.key is not None
+    argv = rig.child.spec.argv
+    state = Path(argv[argv.index("--config-file") + 1])
+    text, mode = _read_with_mode(state)
+    assert text == '{"password": "fixed-pw-4321", "randomize": false}'
+    assert mode & 0o077 == 0 and "fixed-pw-4321" not in " ".join(argv)
+    rig.child.print("New session created [id=0123456789abcdef0123456789abcdef]\n")
+    await rig.settle()
+    assert not _exists(state)  # read at the CLI's start: not kept while the tunnel lives
+
+
+async def test_a_launch_without_a_fixed_password_has_no_state_file_at_all(
+    make_rig: Callable[..., Rig],
+) -> None:
+    rig = make_rig()
+    await rig.registry.create(Preset(name="random", queue="sessions"))
+    argv = rig.child.spec.argv
+    assert not _exists(Path(argv[argv.index("--config-file") + 1]))
+    assert argv[-1] == "--disable-store-defaults"  # nor does the CLI write one
+    rig.child.exit(0)
+    assert not list((rig.data / "sessions").glob("*.json"))
+
+
+async def test_a_childs_hold_is_released_when_it_ends(make_rig: Callable[..., Rig]) -> None:
+    ahead = HandOver()
+    rig = make_rig(ahead=ahead)
+    await rig.registry.create(PRESET)
+    rig.child.exit(1)
+    await rig.settle()
+    assert ahead.released == ["token-launch-1"]
+
+
+async def test_two_attaches_do_not_choose_their_local_ports_at_the_same_time(
+    make_rig: Callable[..., Rig],
+) -> None:
+    """clearml-session picks free local ports and binds them only once logged in: two CLIs
+    started together take the same ones. The second starts once the first's tunnel is up."""
+    other = "fedcba9876543210fedcba9876543210"
+    rig = make_rig()
+    first = asyncio.ensure_future(rig.registry.attach_now(SID, "gpu box"))
+    await first
+    second = asyncio.ensure_future(rig.registry.attach_now(other, "cpu box"))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert len(rig.children.children) == 1 and not second.done()  # waits for the first's ports
+    rig.children.children[0].print(
+        (HERE / "composed_success_ssh_only.txt").read_text(encoding="utf-8")
+    )
+    assert await asyncio.wait_for(second, 5) == "attach-2"
+    assert len(rig.children.children) == 2
+    # A child that ends (or fails) frees the way as well.
+    third = asyncio.ensure_future(rig.registry.attach_now("0" * 32, "third"))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not third.done()
+    rig.children.children[1].exit(1)
+    assert await asyncio.wait_for(third, 5) == "attach-3"
+
+
+async def test_a_connect_while_its_attach_waits_for_ports_joins_that_attach(
+    make_rig: Callable[..., Rig],
+) -> None:
+    other = "fedcba9876543210fedcba9876543210"
+    rig = make_rig()
+    await rig.registry.attach_now(SID, "gpu box")  # still choosing its ports
+    rig.registry.attach(other, "cpu box")
+    rig.registry.attach(other, "cpu box")  # clicked again while it waits
+    for _ in range(5):
+        await asyncio.sleep(0)
+    rig.children.children[0].print(
+        (HERE / "composed_success_ssh_only.txt").read_text(encoding="utf-8")
+    )
+    await rig.settle()
+    assert [c.spec.argv[-3] for c in rig.children.children] == [SID, other]  # one attach each

@@ -10,11 +10,16 @@ A small index (`secrets-index.json`, names → backend, never values) remembers 
 went, so a read goes to the right place even after the system keyring comes back.
 Every value that passes through the store is registered with `redact` so it never reaches a log.
 
-A system backend that stores secrets unencrypted (keyrings.alt's `PlaintextKeyring`, chosen by
-PYTHON_KEYRING_BACKEND or a keyringrc) is used, but reported: `is_secure` is False and
-`warning` says where the secrets lie in plain text. Session passwords are kept only while the
-session's tunnel lives; `remove_stale_session_passwords()` (called at start) deletes those a
-crashed run left behind.
+What is kept here is what the user asked to keep: a preset's fixed password (and an API
+secret). Session passwords never come here: the tray holds them in memory only
+(core/tunnels/session_passwords.py); `remove_stale_session_passwords()` deletes those an
+earlier version stored, in a thread nobody waits for (a locked keyring may never answer).
+
+What the store reports is the backend that really takes a secret: keyring's chainer (what it
+builds when several backends are installed) writes to its first backend, so that one is named,
+and judged. A backend that stores secrets unencrypted (keyrings.alt's `PlaintextKeyring`, when
+it is the one in use) is used, but reported: `is_secure` is False and `warning` says where the
+secrets lie in plain text.
 """
 
 from __future__ import annotations
@@ -60,7 +65,8 @@ def api_secret_key(profile: str) -> str:
 
 
 def session_password_key(task_id: str) -> str:
-    """Keyring entry name of the SSH password of session `task_id`."""
+    """Keyring entry name an earlier version gave the SSH password of session `task_id` (only
+    to remove what it left)."""
     return f"session-password/{task_id}"
 
 
@@ -80,6 +86,21 @@ def _backend_name(backend: Any) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def effective_backend(backend: Any) -> Any:
+    """The backend that takes a secret written to `backend`: a chainer's first (by keyring's
+    priority, the order it tries them in), else `backend` itself."""
+    if isinstance(backend, keyring.backends.chainer.ChainerBackend):
+        chained = list(backend.backends)
+        return chained[0] if chained else backend
+    return backend
+
+
+def backend_title(backend: Any) -> str:
+    """A backend's name for people ("SecretService Keyring"), with its class path."""
+    name = getattr(type(backend), "name", "") or type(backend).__qualname__
+    return f"{name} ({_backend_name(backend)})"
+
+
 def unusable_reason(backend: Any) -> str | None:
     """Why `backend` cannot hold secrets (None = it looks usable)."""
     if isinstance(backend, keyring.backends.fail.Keyring):
@@ -96,20 +117,16 @@ _PLAINTEXT_BACKENDS = frozenset({("keyrings.alt.file", "PlaintextKeyring")})
 
 
 def insecure_reason(backend: Any) -> str | None:
-    """Why `backend` holds secrets in plain text (None = it encrypts them, as far as we know)."""
-    backends = (
-        list(backend.backends)
-        if isinstance(backend, keyring.backends.chainer.ChainerBackend)
-        else [backend]
-    )
-    for item in backends:
-        cls = type(item)
-        if (cls.__module__, cls.__qualname__) in _PLAINTEXT_BACKENDS:
-            where = getattr(item, "file_path", "") or "a file"
-            return (
-                f"the keyring backend in use ({_backend_name(item)}) stores them unencrypted "
-                f"in {where}"
-            )
+    """Why `backend` holds secrets in plain text (None = it encrypts them, as far as we know).
+    Only the backend that takes the secrets counts: a chainer that merely also holds a
+    plaintext backend after GNOME Keyring writes to GNOME Keyring."""
+    item = effective_backend(backend)
+    cls = type(item)
+    if (cls.__module__, cls.__qualname__) in _PLAINTEXT_BACKENDS:
+        where = getattr(item, "file_path", "") or "a file"
+        return (
+            f"the keyring backend in use ({_backend_name(item)}) stores them unencrypted in {where}"
+        )
     return None
 
 
@@ -140,23 +157,6 @@ UNLOCK_HINT = (
     "Unlock it (log in to your desktop session again, or open your keyring manager such as "
     "Passwords and Keys) and try again."
 )
-
-
-def _recorded_backend(name: str) -> keyring.backend.KeyringBackend | None:
-    """The system backend the default index recorded for `name`, loaded by itself."""
-    if os.environ.get("PYTHON_KEYRING_BACKEND"):
-        return None  # keyring loads that one directly anyway
-    try:
-        if keyring.core.load_config() is not None:
-            return None  # the user's keyringrc.cfg chooses
-        index_path = platformdirs.user_data_path(APP_NAME) / INDEX_FILE_NAME
-        entry = json.loads(index_path.read_text(encoding="utf-8"))["secrets"][name]
-        path = entry["keyring_backend"] if entry.get("backend") == KEYRING else ""
-        if not isinstance(path, str) or not path or "chainer" in path.lower():
-            return None
-        return keyring.core.load_keyring(path)
-    except Exception:  # no index, an old entry, a backend that cannot load here: the usual way
-        return None
 
 
 class SecretStore:
@@ -219,25 +219,28 @@ class SecretStore:
         self._resolve()
         return self._why
 
-    @classmethod
-    def for_reading(cls, name: str) -> SecretStore:
-        """A store to read `name` with, made as fast as it can be (for the askpass helper,
-        which ssh waits for).
-
-        Unless the environment or keyring's config file choose the backend, keyring finds it
-        by importing every backend module (macOS' one even searches for its library with
-        ldconfig: ~60 ms on Linux). The index records which backend took `name`, so that one
-        alone is loaded; anything unusual (no entry, a chainer, a backend that cannot load)
-        takes the usual way.
-        """
-        return cls(backend=_recorded_backend(name))
-
     # --- public state ---------------------------------------------------------------------------
 
     @property
     def backend_name(self) -> str:
-        """Class path of the system keyring backend in use ("" if none could be loaded)."""
-        return _backend_name(self._backend) if self._backend is not None else ""
+        """Class path of the system keyring backend that takes the secrets ("" if none could
+        be loaded): a chainer's first backend, not the chainer."""
+        if self._backend is None:
+            return ""
+        return _backend_name(effective_backend(self._backend))
+
+    def describe(self) -> str:
+        """Where secrets go, in a sentence for the About box (it may ask D-Bus: call it off
+        the event loop)."""
+        warning = self.warning
+        if warning is not None:
+            return warning
+        assert self._backend is not None
+        return (
+            "Passwords you ask the tray to keep (a preset's fixed password) are in the system "
+            f"keyring: {backend_title(effective_backend(self._backend))}. Session passwords "
+            "are kept in the tray's memory only."
+        )
 
     @property
     def is_fallback(self) -> bool:
@@ -286,7 +289,8 @@ class SecretStore:
     def get(self, name: str) -> str | None:
         """The secret `name`, or None if it is not stored anywhere.
 
-        Raises SecretStoreError when the backend holding it cannot be read (e.g. locked).
+        Raises SecretStoreError when the backend holding it (or, for a name the index does not
+        know, the system keyring) cannot be read (e.g. locked).
         """
         with self._lock:
             location = self._read_index().get(name)
@@ -296,10 +300,17 @@ class SecretStore:
             elif location is not None:
                 value = self._keyring_get(name, strict=True)
             else:
-                # Unknown to the index (written by another tool or a lost index): look in both.
-                value = self._keyring_get(name, strict=False)
+                # Unknown to the index (written by another tool or a lost index): look in both;
+                # a keyring that could not be asked is said so when the file has nothing either.
+                problem: SecretStoreError | None = None
+                try:
+                    value = self._keyring_get(name, strict=self._usable_backend())
+                except SecretStoreError as exc:
+                    value, problem = None, exc
                 if value is None:
                     value = self._read_file().get(name)
+                if value is None and problem is not None:
+                    raise problem
             if value is not None:
                 register_secret(value)
             return value
@@ -365,8 +376,22 @@ class SecretStore:
                     continue
                 removed.append(name)
         if removed:
-            log.info("removed %d session password(s) left by an earlier run", len(removed))
+            log.info("removed %d session password(s) left by an earlier version", len(removed))
         return removed
+
+    def remove_stale_session_passwords_later(self) -> threading.Thread:
+        """`remove_stale_session_passwords` in a daemon thread: at start, and never waited
+        for (a locked keyring may wait for its unlock prompt for as long as it likes)."""
+
+        def run() -> None:
+            try:
+                self.remove_stale_session_passwords()
+            except Exception as exc:  # the index or the keyring: tried again next start
+                log.warning("stale session passwords not removed: %s", exc)
+
+        thread = threading.Thread(target=run, name="stale-session-passwords", daemon=True)
+        thread.start()
+        return thread
 
     # --- keyring ---------------------------------------------------------------------------------
 

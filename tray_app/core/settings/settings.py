@@ -94,6 +94,7 @@ class Settings:
     poll_interval_s: int = 15
     show_all_users: bool = False
     editor_command: str = ""  # "" = detect VS Code / Cursor / VSCodium
+    clearml_session: str = ""  # "" = the bundled clearml-session, else the installed one
     open_editor_when_ready: bool = True
     notifications: NotificationPrefs = field(default_factory=NotificationPrefs)
     hotkey: str = "Ctrl+Alt+C"  # "" = no global hotkey
@@ -257,6 +258,8 @@ def _problems(settings: Settings) -> list[tuple[str, str]]:
                     f"editor command {settings.editor_command!r} cannot be parsed: {exc}",
                 )
             )
+    if settings.clearml_session and any(c in settings.clearml_session for c in "\n\r\0"):
+        out.append(("clearml_session", "the clearml-session path has a line break in it"))
     return out
 
 
@@ -271,6 +274,12 @@ def _soft_problems(settings: Settings) -> list[str]:
             )
     if settings.workspace_folder and not Path(settings.workspace_folder).expanduser().is_dir():
         out.append(f"the workspace folder {settings.workspace_folder!r} does not exist")
+    if settings.clearml_session:
+        program = Path(settings.clearml_session).expanduser()
+        if not (program.is_file() and os.access(program, os.X_OK)):
+            out.append(
+                f"the clearml-session {settings.clearml_session!r} is not an executable file"
+            )
     return out
 
 

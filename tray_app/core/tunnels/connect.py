@@ -113,7 +113,7 @@ class ConnectFlow:
         await self._editor.open_terminal(tunnel)
 
     async def close(self) -> None:
-        """Quit: no master, no Host block and no handed-over password of this run."""
+        """Quit: no master, no Host block, and no password left to hand over."""
         await self._hosts.close()
         if self._ahead is not None:
-            await self._ahead.forget()
+            self._ahead.forget()

@@ -2,9 +2,10 @@
 
 `SessionHosts` owns what this run wrote for its tunnels: the Host blocks in our ssh config
 (Include'd from ~/.ssh/config once the user agreed), the master connections that log in ahead
-of the editor with the session password (askpass from the keyring, never argv, env or a file),
-and the lock that serializes ssh-config writes. It asks the user only through the ports: the
-Include question is awaited, never a modal dialog.
+of the editor with the session password (our askpass helper asks the tray, which holds the
+password in memory only: never argv, env, a file or a keyring), and the lock that serializes
+ssh-config writes. It asks the user only through the ports: the Include question is awaited,
+never a modal dialog.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,16 +30,20 @@ from tray_app.core.ports import (
     Spawn,
     confirm,
 )
-from tray_app.core.settings.secrets import SecretStore, session_password_key
 from tray_app.core.tunnels.model import TunnelInfo
+from tray_app.core.tunnels.session_passwords import SessionPasswords
 from tray_app.core.tunnels.ssh_config import HostEntry, SshConfig, host_alias
 from tray_app.core.tunnels.ssh_master import (
+    MASTER_ENV,
     askpass_env,
     askpass_launcher,
     exit_argv,
     master_argv,
     master_supported,
     pending_marker,
+    proxy_command,
+    resolved_argv,
+    resolved_options,
     wait_command,
     write_wait_script,
 )
@@ -62,9 +69,10 @@ class SessionHosts:
         desktop: Desktop,
         runner: Runner,
         spawn: Spawn,
-        secrets: SecretStore,
+        passwords: SessionPasswords,
         ssh_config: Callable[[], SshConfig] = SshConfig,
         env: Callable[[], dict[str, str]] = lambda: dict(os.environ),
+        socket: Callable[[], str] = lambda: "",
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._ask = ask
@@ -72,9 +80,10 @@ class SessionHosts:
         self._desktop = desktop
         self._runner = runner
         self._spawn = spawn
-        self._secrets = secrets
+        self._grants = passwords
         self._ssh_config = ssh_config
         self._env = env
+        self._socket = socket  # where the askpass helper reaches this tray
         self._sleep = sleep
         self.masters: dict[str, Path] = {}  # alias → config file its master was opened with
         self._blocks: dict[str, _Block] = {}  # session id → the tunnel its block was written for
@@ -261,7 +270,7 @@ class SessionHosts:
         return alias
 
     async def _open_master(self, info: TunnelInfo, alias: str, config: SshConfig) -> None:
-        """Authenticate once (askpass reads the keyring) so that the editor's ssh never asks.
+        """Authenticate once (askpass asks the tray) so that the editor's ssh never asks.
 
         A login through a tunnel that was just (re)built can fail while the machine's sshd
         comes back (a server restart): it is tried again a few times, ssh for the alias still
@@ -288,24 +297,49 @@ class SessionHosts:
         """One try; True when done (logged in, or nothing more to try). `last`: a failure is
         said to the user (the password put in the clipboard)."""
         password = self._passwords.get(info.session_id or "")
-        if not password or not info.session_id:
+        if not password or not info.session_id or not info.local_ssh_port:
             return True
-        name = session_password_key(info.session_id)
         try:
-            await asyncio.to_thread(self._secrets.set, name, password)
             helper = await asyncio.to_thread(askpass_launcher, config.managed.parent)
-        except Exception as exc:  # a locked or absent keyring says so in its own words
+        except OSError as exc:
             log.warning("ssh login for %s not prepared: %s", alias, exc)
             self._offer_password(
                 password,
                 "Could not prepare the SSH login",
-                "The keyring could not keep the session password; it is in the clipboard for "
+                f"{os_error_words(exc)} The session password is in the clipboard for "
                 f"{SECRET_CLIPBOARD_S:.0f} seconds: paste it when the editor asks.",
                 error=True,
             )
             return True
-        env = askpass_env(self._env(), helper, name)
-        code, errors = await self._runner.run(master_argv(alias, config.user_config), env)
+        # How ssh resolves the alias: its HostName (what the prompt names) and any proxy a
+        # `Host *` of the user's gives it, which must not see the askpass variables.
+        probe_env = {**self._env(), MASTER_ENV: "1"}  # the Match exec must not wait for us
+        _, resolved = await self._runner.run(
+            resolved_argv(alias, config.user_config), probe_env, 10
+        )
+        options = resolved_options(resolved)
+        setsid = shutil.which("setsid") if sys.platform.startswith("linux") else None
+        proxy = proxy_command(options, config_file=str(config.user_config), setsid=setsid)
+        token = self._grants.new(
+            password,
+            user=info.user or "root",
+            host=alias,
+            port=info.local_ssh_port,
+            prompt_host=options.get("hostname") or "127.0.0.1",
+        )
+        env = askpass_env(self._env(), helper, token, self._socket())
+        argv = master_argv(
+            alias,
+            config.user_config,
+            port=info.local_ssh_port,
+            options=["-o", f"ProxyCommand={proxy}"] if proxy else (),
+        )
+        # Off any terminal the tray was started from: an OpenSSH before 8.4 (no
+        # SSH_ASKPASS_REQUIRE) would prompt there instead of asking our helper.
+        try:
+            code, errors = await self._runner.run([setsid, *argv] if setsid else argv, env)
+        finally:
+            self._grants.revoke(token)
         if code == 0:
             self.masters[alias] = config.user_config
             log.info("ssh master connection for %s is up", alias)
@@ -336,8 +370,6 @@ class SessionHosts:
                     removed = await asyncio.to_thread(config.remove_aliases, None)
                     if removed:
                         log.info("ssh config: removed %d stale Host blocks", removed)
-                    with contextlib.suppress(Exception):  # a locked keyring: next start
-                        await asyncio.to_thread(self._secrets.remove_stale_session_passwords)
                     return
                 for session_id in session_ids:
                     alias = host_alias(session_id)
@@ -346,10 +378,6 @@ class SessionHosts:
                     if config_file is not None:
                         await self._runner.run(exit_argv(alias, config_file), self._env(), 10)
                     await asyncio.to_thread(config.remove, session_id)
-                    with contextlib.suppress(Exception):  # no keyring: nothing was stored
-                        await asyncio.to_thread(
-                            self._secrets.delete, session_password_key(session_id)
-                        )
                     log.info("ssh config: Host %s removed (its tunnel ended)", alias)
             except OSError as exc:
                 log.warning("ssh config: could not remove Host blocks: %s", exc)

@@ -5,14 +5,21 @@ in words when not, the argv, and the state file's text (a fixed password goes th
 argv, which any local user can read in /proc). Nothing is started and nothing raised: the
 registry starts what is ok, the caller shows the message (as Vorta's `BorgJob.prepare()`).
 
+The CLI never writes its defaults (`--disable-store-defaults`): they would include the
+session password, and each child's state file is the tray's (see environment.py).
+
 `LaunchFlow` is New session from a preset: what a workspace preset sends is shown first, the
-fixed password is read from the keyring off the event loop, then the registry starts the CLI.
+fixed password is read from the keyring off the event loop (in a thread the flow stops waiting
+for after a few seconds: a locked keyring waits for its unlock prompt), then the registry starts
+the CLI.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -21,14 +28,21 @@ from tray_app.core.ports import Ask, Notify, Question, Spawn, confirm
 from tray_app.core.server.errors import ClearMLError
 from tray_app.core.server.sessions import SessionService
 from tray_app.core.settings import presets as presets_mod
+from tray_app.core.settings.errors import SecretStoreError
 from tray_app.core.settings.presets import PasswordPolicy, Preset, preset_disclosures
-from tray_app.core.settings.secrets import SecretStore
+from tray_app.core.settings.secrets import SecretStore, keyring_problem
 
 log = logging.getLogger(__name__)
 
 NO_CLI = (
-    "clearml-session is not installed next to the tray nor on PATH (pip install clearml-session)."
+    "clearml-session is not installed next to the tray nor on PATH (pip install clearml-session),"
+    " and no other one is set in Settings."
 )
+# The CLI reads its state file but never writes its defaults (with the password) into it.
+NO_STORED_DEFAULTS = "--disable-store-defaults"
+# How long a launch waits for the keyring to give a fixed password (a locked one waits for the
+# user at its unlock prompt: the launch says so instead of hanging).
+KEYRING_WAIT_S = 8.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,34 +54,73 @@ class Prepared:
 
 
 def prepare(
-    preset: Preset, *, executable: str | None, state_file: str, password: str | None = None
+    preset: Preset,
+    *,
+    executable: Sequence[str] | None,
+    state_file: str,
+    password: str | None = None,
+    missing: str = NO_CLI,
 ) -> Prepared:
     """`clearml-session` creating a session from `preset`; `password`: the fixed one read from
-    the keyring by the caller."""
+    the keyring by the caller. `executable` is the command that runs the CLI (the bundled one
+    is the packaged executable and its hidden entry); `missing` says why there is none."""
     if preset.password_policy is PasswordPolicy.FIXED and not password:
         return Prepared(
             False,
             f"The preset “{preset.name}” uses a fixed password, but none is stored in the "
             "keyring for it. Set it in the preset's Advanced section and save the preset.",
         )
-    if executable is None:
-        return Prepared(False, NO_CLI)
+    if not executable:
+        return Prepared(False, missing)
     try:
         argv = presets_mod.build_argv(
-            preset, executable=executable, config_file=state_file, password=password
+            preset, executable=executable[0], config_file=state_file, password=password
         )
     except presets_mod.PresetError as exc:
         return Prepared(False, f"The preset “{preset.name}” is not valid: {exc}")
     state = presets_mod.state_file_text(password) if password else ""
+    argv = [*executable, *argv[1:], NO_STORED_DEFAULTS]
     return Prepared(True, argv=tuple(argv), state_text=state)
 
 
-def prepare_attach(session_id: str, *, executable: str | None, state_file: str) -> Prepared:
+def prepare_attach(
+    session_id: str, *, executable: Sequence[str] | None, state_file: str, missing: str = NO_CLI
+) -> Prepared:
     """`clearml-session --attach <id>`: a tunnel to a running session."""
-    if executable is None:
-        return Prepared(False, NO_CLI)
-    argv = presets_mod.build_attach_argv(session_id, executable=executable, config_file=state_file)
-    return Prepared(True, argv=tuple(argv))
+    if not executable:
+        return Prepared(False, missing)
+    argv = presets_mod.build_attach_argv(
+        session_id, executable=executable[0], config_file=state_file
+    )
+    return Prepared(True, argv=(*executable, *argv[1:], NO_STORED_DEFAULTS))
+
+
+def _in_daemon_thread(
+    function: Callable[[str], str | None], arg: str
+) -> asyncio.Future[str | None]:
+    """`function(arg)` in a daemon thread: a keyring that never answers keeps no executor
+    thread (which the interpreter would wait for at exit) and no task waiting."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[str | None] = loop.create_future()
+
+    def settle(result: str | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def run() -> None:
+        try:
+            outcome: tuple[str | None, BaseException | None] = (function(arg), None)
+        except BaseException as exc:  # handed to the awaiting flow
+            outcome = (None, exc)
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (Quit)
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=run, name="keyring-read", daemon=True).start()
+    return future
 
 
 IncludeQuestion = Callable[[str, Callable[[], None] | None], Coroutine[Any, Any, bool]]
@@ -117,10 +170,10 @@ class LaunchFlow:
         self._include_up_front(preset)
         password = None
         if preset.password_policy is PasswordPolicy.FIXED:
-            try:  # the keyring may be a D-Bus service: never on the event loop's thread
-                password = await asyncio.to_thread(self._secrets.get, preset.password_keyring_key())
-            except Exception as exc:  # a locked or absent keyring: prepare() says what
-                log.warning("fixed password of %r not read: %s", preset.name, exc)
+            password, problem = await self._fixed_password(preset)
+            if problem:
+                self._notify.notify("error", "Session not started", problem, critical=True)
+                return None
         launched = await self._tunnels.create(preset, password)
         if launched.key is None:
             self._notify.notify("error", "Session not started", launched.message, critical=True)
@@ -172,6 +225,32 @@ class LaunchFlow:
             spawn(include(purpose, None))
 
         spawn(include(purpose, again))
+
+    async def _fixed_password(self, preset: Preset) -> tuple[str | None, str]:
+        """The preset's stored password, or why it cannot be read now (in words)."""
+        name = preset.password_keyring_key()
+        # The keyring may be a D-Bus service, or wait for its unlock prompt as long as the user
+        # leaves it open: read in a daemon thread this flow stops waiting for (nor does Quit).
+        reading = _in_daemon_thread(self._secrets.get, name)
+        try:
+            async with asyncio.timeout(KEYRING_WAIT_S):
+                return await asyncio.shield(reading), ""
+        except TimeoutError:
+            reading.add_done_callback(lambda f: f.cancelled() or f.exception())
+            why = (
+                "the keyring did not answer within a few seconds (it may be locked and "
+                "waiting for you to unlock it)"
+            )
+        except SecretStoreError as exc:
+            cause = exc.__cause__
+            why = keyring_problem(cause) if cause is not None else str(exc)
+        except Exception as exc:  # a broken backend: the same words, never a traceback
+            why = keyring_problem(exc)
+        log.warning("fixed password of %r not read: %s", preset.name, why)
+        return None, (
+            f"The preset “{preset.name}” uses a fixed password, which could not be read from "
+            f"the keyring: {why.rstrip('.')}. Unlock your keyring and try again."
+        )
 
     async def launch_named(self, name: str, presets: Sequence[Preset]) -> str | None:
         """The Presets submenu: one click, one launch."""

@@ -87,8 +87,12 @@ class OpenEditor:
 
 @dataclass(frozen=True, slots=True)
 class LoginAhead:
-    """A new session's first tunnel is starting: hand the CLI's ssh, which waits for it, the
-    session password (see password_ahead)."""
+    """The first tunnel is starting: hand the CLI's ssh, which waits for it, the session
+    password for this login (see password_ahead)."""
+
+    user: str = ""
+    host: str = ""
+    port: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,14 +144,8 @@ def _react(
         return _with(tunnel, state=TunnelState.CONNECTING, last_message="Remote machine ready"), []
     if isinstance(event, TunnelStarting):
         message = "Reconnecting the SSH tunnel" if tunnel.ready_count else "Starting SSH tunnel"
-        if (
-            policy.creating
-            and not tunnel.ready_count
-            and not tunnel.login_asked
-            and event.host
-            and event.port
-        ):
-            effects.append(LoginAhead())
+        if not tunnel.ready_count and not tunnel.login_asked and event.host and event.port:
+            effects.append(LoginAhead(event.user or "root", event.host, event.port))
             tunnel = replace(tunnel, login_asked=True)
         return _with(tunnel, state=TunnelState.CONNECTING, last_message=message), effects
     if isinstance(event, TunnelRetry):

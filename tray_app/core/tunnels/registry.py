@@ -16,8 +16,10 @@ no notice, no Host block, no editor, until a Connect `promote`s them; unused, th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -34,7 +36,7 @@ from tray_app.core.settings.presets import Preset
 from tray_app.core.settings.settings import Settings
 from tray_app.core.tunnels.children import ChildPidFile, guarded_argv, tree_rss_mb
 from tray_app.core.tunnels.environment import ChildEnvironment
-from tray_app.core.tunnels.launch import Launched, Prepared, prepare, prepare_attach
+from tray_app.core.tunnels.launch import NO_CLI, Launched, Prepared, prepare, prepare_attach
 from tray_app.core.tunnels.model import (
     LaunchPolicy,
     TunnelInfo,
@@ -43,7 +45,7 @@ from tray_app.core.tunnels.model import (
 )
 from tray_app.core.tunnels.output import ChildOutput
 from tray_app.core.tunnels.parser import SessionEvent, SessionLogParser
-from tray_app.core.tunnels.password_ahead import PasswordAhead
+from tray_app.core.tunnels.password_ahead import Hold, PasswordAhead
 from tray_app.core.tunnels.ports import ChildProcess, ChildSpec, StartChild, TunnelEvents
 from tray_app.core.tunnels.reducer import (
     AskUser,
@@ -59,13 +61,17 @@ from tray_app.core.tunnels.reducer import (
     react,
     ready_notice,
 )
-from tray_app.core.tunnels.ssh_master import LOGIN_MARKER_ENV, askpass_note
 from tray_app.core.untrusted import safe_http_url
 from tray_app.core.wording import session_title, short_id
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_MS = 20000
+# clearml-session looks for free local ports (8022, 8878, … and up) when it sets up its tunnel,
+# and its ssh binds them only once logged in: two that start together pick the same ports, and
+# one of them then forwards nothing of its own, for good (it keeps the ports it picked). So an
+# attach starts once the others have bound theirs (their tunnel is up or failed), or this long.
+PORT_CHOICE_S = 8.0
 
 
 class Hosts(Protocol):
@@ -113,8 +119,10 @@ class Child:
         self.process: ChildProcess | None = None
         self.exit_code: int | None = None
         self.password: str | None = None
-        self.login_marker: Path | None = None  # its ssh waits while this exists
-        self.login_note: Path | None = None  # beside it: the password's name, read once
+        self.hold: Hold | None = None  # its first ssh waits for the password on this
+        self.restart = False  # ended to be started again (a reconnect where stdin is ignored)
+        # Set once its local ports are bound (tunnel up), or it failed or ended.
+        self.ports_bound = asyncio.Event()
 
     @property
     def info(self) -> TunnelInfo:
@@ -162,6 +170,8 @@ class TunnelRegistry:
         cancel: Callable[[str], None] | None = None,
         parser: Callable[[], SessionLogParser] = SessionLogParser,
         clock: Callable[[], float] = time.monotonic,
+        stdin_commands: bool = os.name != "nt",
+        stop_session: Callable[[str], None] = lambda session_id: None,
     ) -> None:
         self._start_child = start_child
         self._environment = environment
@@ -178,6 +188,11 @@ class TunnelRegistry:
         self._cancel = cancel  # a progress notice's Cancel (CancelFlow asks what to do)
         self._parser = parser
         self._clock = clock  # when a quiet child's pending question counts as asked
+        # clearml-session reads "r" and "Shutdown" from its stdin on POSIX only: on Windows it
+        # polls the console keyboard (msvcrt.kbhit), so piped text is ignored. There a
+        # reconnect restarts the CLI and a shutdown ends it and stops the session by the API.
+        self._stdin_commands = stdin_commands
+        self._stop_session = stop_session
         self._children: dict[str, Child] = {}
         self._aliases: dict[str, str] = {}  # launch key → current key (session id once known)
         self._attaching: dict[str, bool] = {}  # session id → still "ahead of a click" (prewarm)
@@ -196,11 +211,13 @@ class TunnelRegistry:
         """A new session from `preset`; `password` is the fixed one read from the keyring."""
         key = f"launch-{next(self._counter)}"
         state_file = self._environment.state_file(key)
+        command = self._environment.command()
         prepared = prepare(
             preset,
-            executable=self._environment.executable(),
+            executable=command,
             state_file=str(state_file),
             password=password,
+            missing=self._environment.problem or NO_CLI,
         )
         if not prepared.ok:
             return Launched(None, prepared.message)
@@ -215,11 +232,11 @@ class TunnelRegistry:
                 return Launched(
                     None, f"Could not prepare the session's state file: {exc.strerror or exc}"
                 )
-        env = await self._ahead.hold_launch(key) if self._ahead is not None else {}
+        hold = await self._ahead.hold(key) if self._ahead is not None else None
         policy = self._policy(
             creating=True, restore_workspace=preset.restore_workspace, queue=preset.queue
         )
-        child = self._start(
+        self._start(
             key,
             prepared,
             state_file,
@@ -227,11 +244,8 @@ class TunnelRegistry:
             folder=preset.user_folder,
             policy=policy,
             sid=None,
-            env=env,
+            hold=hold,
         )
-        if env:
-            child.login_marker = Path(env[LOGIN_MARKER_ENV])
-            child.login_note = askpass_note(child.login_marker)
         self._editor.check_soon()
         return Launched(key)
 
@@ -252,23 +266,26 @@ class TunnelRegistry:
 
     async def attach_now(self, session_id: str, label: str = "") -> str | None:
         """`attach`'s work: the password held, then the CLI started; its key (None: none)."""
-        session = self._session(session_id)
-        ahead = self._ahead if session is not None else None
-        env: dict[str, str] = {}
-        try:
-            if ahead is not None and session is not None:
-                env = await ahead.hold(session)
-        finally:
-            prewarm = self._attaching.pop(session_id, False)
         key = f"attach-{next(self._counter)}"
+        hold: Hold | None = None
+        try:
+            if self._ahead is not None and self._session(session_id) is not None:
+                hold = await self._ahead.hold(key, session_id)  # the password asked for now
+            await self._after_port_choices()
+        finally:
+            # Until here a second Connect to the session joins this attach (`attach`).
+            prewarm = self._attaching.pop(session_id, False)
         state_file = self._environment.state_file(key)
+        command = self._environment.command()
         prepared = prepare_attach(
-            session_id, executable=self._environment.executable(), state_file=str(state_file)
+            session_id,
+            executable=command,
+            state_file=str(state_file),
+            missing=self._environment.problem or NO_CLI,
         )
-        marker = Path(env[LOGIN_MARKER_ENV]) if env else None
         if not prepared.ok:
-            if marker is not None and ahead is not None:
-                await ahead.let_go(marker)
+            if hold is not None and self._ahead is not None:
+                self._ahead.release(hold)
             if not prewarm:
                 self._notify.notify("error", "Cannot connect", prepared.message, critical=True)
             return None
@@ -281,12 +298,8 @@ class TunnelRegistry:
             folder="",
             policy=self._policy(creating=False, quiet=prewarm),
             sid=session_id,
-            env=env,
+            hold=hold,
         )
-        if marker is not None and ahead is not None:
-            # The CLI starts now; its ssh waits for the password (fetched while the CLI
-            # starts), so the two overlap.
-            self._spawn(ahead.hand_over(session_id, marker))
         if not prewarm:
             self._editor.check_soon()
         return key
@@ -301,7 +314,7 @@ class TunnelRegistry:
         folder: str,
         policy: LaunchPolicy,
         sid: str | None,
-        env: Mapping[str, str],
+        hold: Hold | None,
     ) -> Child:
         log_path = self._environment.log_path(key)
         info = TunnelInfo(
@@ -326,12 +339,12 @@ class TunnelRegistry:
             clock=self._clock,
         )
         child = Child(self, TunnelModel(info), policy, state_file, output)
+        child.hold = hold
         holder.append(child)
         self._children[key] = child
         self._aliases[key] = key
-        spec = ChildSpec(
-            key, tuple(guarded_argv(prepared.argv)), self._environment.env(env), Path.home()
-        )
+        env = self._environment.env(hold.env if hold is not None else {})
+        spec = ChildSpec(key, tuple(guarded_argv(prepared.argv)), env, Path.home())
         child.process = self._start_child(spec, child)
         command = presets_mod.display_command(list(prepared.argv))
         log.info("session %s: running %s", key, command)
@@ -375,12 +388,24 @@ class TunnelRegistry:
 
     def reconnect(self, key: str, reason: str = "Reconnecting") -> None:
         child = self._child(key)
-        if child is not None and child.process is not None and child.running:
-            child.model = replace(child.model, retries=0)
-            child.process.write("r\n")
-            self._set(
-                child, child.model.with_info(state=TunnelState.CONNECTING, last_message=reason)
-            )
+        if child is None or child.process is None or not child.running:
+            return
+        if not self._stdin_commands:
+            self._restart(child, reason)
+            return
+        child.model = replace(child.model, retries=0)
+        child.process.write("r\n")
+        self._set(child, child.model.with_info(state=TunnelState.CONNECTING, last_message=reason))
+
+    def _restart(self, child: Child, reason: str) -> None:
+        """Reconnect where the CLI cannot be told to: end it, then attach again once it ended."""
+        if child.info.session_id is None or child.process is None:
+            return
+        log.info("session %s: restarting clearml-session (%s)", child.info.key, reason)
+        child.restart = True
+        child.model = replace(child.model, stopping=True)  # its end is ours: no notice
+        self._set(child, child.model.with_info(state=TunnelState.CONNECTING, last_message=reason))
+        child.process.terminate_later()
 
     def cancel(self, key: str, title: str, body: str) -> None:
         """End a launch or attach the user cancelled: the CLI goes, and its progress notice
@@ -406,9 +431,16 @@ class TunnelRegistry:
 
     def shutdown(self, key: str) -> None:
         child = self._child(key)
-        if child is not None and child.process is not None:
+        if child is None or child.process is None:
+            return
+        self._set(child, child.model.with_info(last_message="Shutting down the remote session"))
+        if self._stdin_commands:
             child.process.write("Shutdown\n")
-            self._set(child, child.model.with_info(last_message="Shutting down the remote session"))
+            return
+        if child.info.session_id:
+            self._stop_session(child.info.session_id)
+        child.model = replace(child.model, stopping=True)
+        child.process.terminate_later()
 
     def answer(self, key: str, text: str) -> None:
         """Reply to a question of the CLI's that was passed to the user."""
@@ -423,6 +455,12 @@ class TunnelRegistry:
         # "Shutdown" on; the others' remote sessions keep running (the caller may stop them
         # through the API).
         asked = [c for c in children if shutdown_remote and c.info.state is TunnelState.READY]
+        if not self._stdin_commands:  # the CLI cannot be told: the API stops them
+            for child in children:
+                if shutdown_remote and child.info.session_id:
+                    self._stop_session(child.info.session_id)
+            asked = []
+            shutdown_remote = False
         for child in children:
             child.model = replace(child.model, stopping=True)
             if child in asked:
@@ -525,12 +563,30 @@ class TunnelRegistry:
     def _find_session(self, session_id: str) -> Child | None:
         return next((c for c in self._children.values() if c.info.session_id == session_id), None)
 
+    async def _after_port_choices(self) -> None:
+        """Wait (a little) until the children still choosing local ports have bound them."""
+        choosing = [
+            c.ports_bound
+            for c in self._children.values()
+            if c.running and not c.ports_bound.is_set()
+        ]
+        if not choosing:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(PORT_CHOICE_S):
+                for bound in choosing:
+                    await bound.wait()
+
     def _set(self, child: Child, model: TunnelModel) -> None:
         old_sid = child.info.session_id
         child.model = model
+        if model.info.state in (TunnelState.READY, TunnelState.FAILED, TunnelState.CLOSED):
+            child.ports_bound.set()
         sid = model.info.session_id
         if sid and sid != old_sid:
             self._rekey(child, sid)
+            # The CLI named the session: it read its state file (a fixed password) long ago.
+            self._environment.remove_state_file(child.state_file)
         self._changed()
 
     def _rekey(self, child: Child, session_id: str) -> None:
@@ -546,17 +602,13 @@ class TunnelRegistry:
         child.model = child.model.with_info(key=session_id)
 
     def _changed(self) -> None:
-        """The views redraw; a session whose tunnel has ended loses its Host block, master and
-        stored password."""
+        """The views redraw; a session whose tunnel has ended loses its Host block and master
+        (and the tray its password)."""
         self._events.changed()
         live = {
             c.info.session_id for c in self._children.values() if c.info.session_id and c.info.live
         }
         self._hosts.keep_only(live)
-        if self._ahead is not None:
-            unused = self._ahead.unused(live | set(self._attaching))
-            if unused:
-                self._spawn(self._ahead.forget(unused))
 
     def _on_events(self, child: Child, events: list[SessionEvent]) -> None:
         for event in events:
@@ -585,7 +637,7 @@ class TunnelRegistry:
             elif isinstance(effect, OpenEditor):
                 self._editor.open(child.info)
             elif isinstance(effect, LoginAhead):
-                self._hand_over(child)
+                self._hand_over(child, effect)
             elif isinstance(effect, Notice):
                 self._notice(child, effect)
             elif isinstance(effect, Terminate):
@@ -593,16 +645,19 @@ class TunnelRegistry:
                 if child.process is not None:
                     child.process.terminate_later()
 
-    def _hand_over(self, child: Child) -> None:
-        """A new session's CLI is about to log in to its machine (its ssh waits on the marker):
-        hand that ssh the password, so the CLI skips its wait."""
-        marker, child.login_marker = child.login_marker, None
-        if marker is None:
+    def _hand_over(self, child: Child, login: LoginAhead) -> None:
+        """The CLI is about to log in to its machine (its ssh waits on the marker): hand that
+        ssh the password for this login, so the CLI skips its wait."""
+        hold = child.hold
+        if hold is None or self._ahead is None:
             return
-        if self._ahead is None or not child.info.session_id:
-            self._spawn(asyncio.to_thread(marker.unlink, True))
+        if not child.info.session_id:
+            self._ahead.release(hold)
+            child.hold = None
             return
-        self._spawn(self._ahead.hand_over(child.info.session_id, marker))
+        self._spawn(
+            self._ahead.hand_over(hold, child.info.session_id, login.user, login.host, login.port)
+        )
 
     async def _ask_user(self, key: str, question: str) -> None:
         """A question of clearml-session's that we do not answer for the user."""
@@ -667,17 +722,20 @@ class TunnelRegistry:
             self._editor.open(child.info, explicit=True)
 
     def _finished(self, child: Child, code: int) -> None:
-        # It may hold the session password in plain text (the CLI's own state file).
-        child.state_file.unlink(missing_ok=True)
-        for path in (child.login_marker, child.login_note):
-            if path is not None:
-                path.unlink(missing_ok=True)
-        child.login_marker = None
+        child.ports_bound.set()
+        # A fixed password's state file (the CLI read it at its start): gone with its tunnel.
+        self._environment.remove_state_file(child.state_file)
+        if child.hold is not None and self._ahead is not None:
+            self._ahead.release(child.hold)
+        child.hold = None
         if child.process is not None:
             self.pid_file.discard(child.process.pid)
         model, effects = finished(child.model, code, child.policy)
         self._set(child, model)
         self._carry_out(child, effects)
+        if child.restart and child.info.session_id:
+            child.restart = False
+            self.attach(child.info.session_id, child.info.label, prewarm=child.policy.quiet)
         if child.policy.quiet:
             # Nobody used it: no menu row, no log file, nothing left of it.
             self._children.pop(child.info.key, None)

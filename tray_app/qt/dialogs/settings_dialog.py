@@ -143,6 +143,13 @@ class SettingsDialog(QDialog):
         self.editor_command = QLineEdit(s.editor_command)
         self.editor_command.setPlaceholderText("detect VS Code, Cursor or VSCodium")
         form.addRow("Editor command", self.editor_command)
+        self.clearml_session = QLineEdit(s.clearml_session)
+        self.clearml_session.setPlaceholderText("the bundled or installed one")
+        self.clearml_session.setToolTip(
+            "Another clearml-session program to run for tunnels and new sessions (a path); "
+            "empty: the one that comes with the tray, else the first on PATH."
+        )
+        form.addRow("clearml-session", self.clearml_session)
         self.open_editor = QCheckBox("Open the editor when a new session is ready")
         self.open_editor.setChecked(s.open_editor_when_ready)
         form.addRow("", self.open_editor)
@@ -350,6 +357,7 @@ class SettingsDialog(QDialog):
         s.show_all_users = self.show_all_users.isChecked()
         s.start_on_login = self.start_on_login.isChecked()
         s.editor_command = self.editor_command.text().strip()
+        s.clearml_session = self.clearml_session.text().strip()
         s.open_editor_when_ready = self.open_editor.isChecked()
         s.tunnel_on_intent = self.tunnel_on_intent.isChecked()
         s.warm_tunnels = self.warm_tunnels.isChecked()
