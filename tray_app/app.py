@@ -12,13 +12,10 @@ import asyncio
 import gc
 import logging
 from collections.abc import Callable
-from pathlib import Path
 
-import platformdirs
-
-from tray_app import APP_NAME
 from tray_app.applog import log_dir
 from tray_app.core.about import describe
+from tray_app.core.app_dirs import data_dir
 from tray_app.core.file_watch import FileWatch
 from tray_app.core.idle.flow import IdleFlow
 from tray_app.core.instance_requests import InstanceRequests
@@ -26,7 +23,7 @@ from tray_app.core.instance_socket import socket_path
 from tray_app.core.quit import ask_quit
 from tray_app.core.server.connection import ServerConnection
 from tray_app.core.server.models import Snapshot
-from tray_app.core.server.refresh import PollStatus, RefreshSchedule
+from tray_app.core.server.refresh import RefreshSchedule
 from tray_app.core.server.session_ref import connectable
 from tray_app.core.server.source import ServerSource, StatusNotices
 from tray_app.core.settings.apply import Appliers, SettingsFlow
@@ -54,10 +51,6 @@ from tray_app.core.view.menu import TrayView, coming_up, visible_tunnels
 from tray_app.platform.presence import choose_presence
 
 log = logging.getLogger(__name__)
-
-
-def data_dir() -> Path:
-    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
 class TrayApplication:
@@ -262,7 +255,11 @@ class TrayApplication:
         self.files.watch("clearml.conf", self.source.watched_files, self.source.reload)
         self.files.watch("settings", lambda: [self.store.path], self.settings_flow.file_changed)
         self.files.watch("workspace", self.presets.workspace_file, self.presets.workspace_changed)
-        self.tray = Tray(self.view, self.controller.handle, self._menu_opening, ask=ask)
+        # The menu opening: the user looks now. What it shows is checked at once (an answer under
+        # a second old is current), the normal pace resumes, and the open menu follows.
+        self.tray = Tray(
+            self.view, self.controller.handle, lambda: self.poller.looked_at(1.0), ask=ask
+        )
         self.requests = InstanceRequests(
             snapshot=lambda: self.poller.snapshot,
             status=lambda: self.poller.status,
@@ -283,17 +280,15 @@ class TrayApplication:
             lambda: windows.retitle_logs(self.tunnels.log_labels())
         )
         self.tunnel_signals.output_received.connect(windows.child_output)
-        self.tunnel_signals.follow_log_requested.connect(self._follow_log)
-        self.poller.status_changed.connect(self._status_changed)
+        follow_log = lambda key: windows.follow_log(*self.tunnels.log_view(key))  # noqa: E731
+        self.tunnel_signals.follow_log_requested.connect(follow_log)
+        self.poller.status_changed.connect(lambda _status: self.tray.update_state())
+        self.poller.status_changed.connect(self.status_notices.changed)
         self.poller.snapshot_changed.connect(self._snapshot_changed)
-        controller.message.connect(
-            lambda title, text, error: self.notifier.notify(
-                "error" if error else "info", title, text, critical=error
-            )
-        )
+        controller.message.connect(self.notifier.message)
         controller.keep_alive_requested.connect(self.idle.keep_alive)
         controller.intent.connect(self.prewarm.intent)
-        controller.follow_log_requested.connect(self._follow_log)
+        controller.follow_log_requested.connect(follow_log)
         controller.cancel_requested.connect(self.cancel_flow.cancel)
         controller.refresh_requested.connect(self.poller.refresh_now)
         # Refresh also reads clearml.conf again: a fix made a moment ago is not waited for.
@@ -336,11 +331,6 @@ class TrayApplication:
             presets=tuple(p.name for p in self.presets.presets),
         )
 
-    def _menu_opening(self) -> None:
-        # The user looks now: what the menu shows is checked at once (an answer under a
-        # second old is current), the normal pace resumes, and the open menu follows.
-        self.poller.looked_at(1.0)
-
     # --- startup and configuration --------------------------------------------------------
     async def start(self) -> None:
         loaded = await self.store.load()
@@ -367,20 +357,11 @@ class TrayApplication:
     async def launch(self, preset: Preset) -> str | None:
         return await self.launch_flow.launch(preset)
 
-    def _follow_log(self, key: str) -> None:
-        tunnels = self.tunnels
-        label = tunnels.log_labels().get(tunnels.log_key(key), "")
-        self.windows.follow_log(tunnels.log_key(key), tunnels.log_text(key), label)
-
     # --- windows (all non-modal) ----------------------------------------------------------
     async def _about(self) -> None:
         self.windows.about(await describe(self.secrets, self.environment, str(log_dir())))
 
     # --- state changes --------------------------------------------------------------------
-    def _status_changed(self, status: PollStatus) -> None:
-        self.tray.update_state()
-        self.status_notices.changed(status)
-
     def _snapshot_changed(self, snapshot: Snapshot | None) -> None:
         self.tray.update_state()
         self.idle.snapshot_changed(snapshot)

@@ -69,6 +69,10 @@ class Notifier:
             return True
         return bool(getattr(self._prefs(), kind, True))
 
+    def message(self, title: str, text: str, error: bool) -> None:
+        """A controller's answer to an action: an error stays until dismissed."""
+        self.notify("error" if error else "info", title, text, critical=error)
+
     def notify(
         self,
         kind: str,

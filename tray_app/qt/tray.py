@@ -120,7 +120,7 @@ class Tray(QObject):
         self,
         view: Callable[[], TrayView],
         on_action: Callable[[str, str | None], None],
-        on_open: Callable[[], None] = lambda: None,
+        on_open: Callable[[], object] = lambda: None,
         ask: Ask | None = None,
     ) -> None:
         super().__init__()

@@ -534,6 +534,11 @@ class TunnelRegistry:
         name and short id once the CLI has created the task)."""
         return {c.output.key: c.info.label for c in self._children.values()}
 
+    def log_view(self, key: str) -> tuple[str, str, str]:
+        """What Follow log opens for any key of a child: its log key, text so far and name."""
+        log_key = self.log_key(key)
+        return log_key, self.log_text(key), self.log_labels().get(log_key, "")
+
     def launcher_log(self, session_id: str) -> tuple[str, str] | None:
         """The session's clearml-session log (its key and the text so far), when it has had a
         child this run: Show log offers it beside the server's console log."""
