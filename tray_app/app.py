@@ -391,7 +391,7 @@ class TrayApplication:
         await self.prewarm.stop()
         self.tunnels.stop_all(shutdown_remote=shutdown_remote)
         await self.connect_flow.close()
-        await self.tasks.wait_idle()
+        await self.tasks.wait_idle(10.0)  # then what still runs is cancelled: no hang
         await self.source.close()
         self.hotkey.unregister()
         self.tray.close()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from tray_app.core.about import about_text, clearml_session_words
 
 
@@ -25,3 +29,27 @@ def test_which_clearml_session_in_words() -> None:
     problem = "The clearml-session set in Settings (x) is not an executable file."
     assert clearml_session_words(None, problem) == problem
     assert clearml_session_words(None) == "clearml-session: none found."
+
+
+async def test_a_keyring_that_does_not_answer_holds_up_neither_about_nor_quit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from tray_app.core import about
+    from tray_app.core.about import describe
+    from tray_app.core.settings.secrets import SecretStore
+    from tray_app.core.tunnels.environment import ChildEnvironment
+
+    release = threading.Event()
+
+    class Locked(SecretStore):
+        def describe(self) -> str:
+            release.wait(30)  # its unlock prompt stays open
+            return "never shown"
+
+    monkeypatch.setattr(about, "KEYRING_WAIT_S", 0.1)
+    env = ChildEnvironment(tmp_path, executable="/x/clearml-session", shim=False)
+    text = await describe(Locked(data_dir=tmp_path), env, "/logs")
+    release.set()
+    assert "did not answer" in text and "/x/clearml-session" in text

@@ -55,3 +55,18 @@ async def test_a_failing_task_is_logged_and_does_not_stop_the_others(
     await tasks.wait_idle()
     assert ran == [True]
     assert any("background task failed" in r.message for r in caplog.records)
+
+
+async def test_waiting_at_quit_gives_up_on_a_task_that_never_ends(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tasks, forever = Tasks(), asyncio.Event()
+
+    async def stuck() -> None:
+        await forever.wait()  # a keyring's unlock prompt nobody answers
+
+    tasks.spawn(stuck())
+    await tasks.wait_idle(0.05)
+    await asyncio.sleep(0)  # the cancellation is delivered
+    assert not tasks._tasks
+    assert any("still running: cancelled" in r.message for r in caplog.records)

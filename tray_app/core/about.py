@@ -36,9 +36,23 @@ def about_text(*, log_folder: str, secrets: str, clearml_session: str) -> str:
     )
 
 
+KEYRING_WAIT_S = 5.0
+
+
 async def describe(secrets: SecretStore, environment: ChildEnvironment, log_folder: str) -> str:
-    """The About box's text, read off the event loop."""
-    where = await asyncio.to_thread(secrets.describe)
+    """The About box's text, read off the event loop; a keyring that does not answer (locked,
+    its unlock prompt open) is said to, and holds up nothing, Quit included."""
+    from tray_app.core.tasks import in_daemon_thread
+
+    try:
+        where = await asyncio.wait_for(
+            asyncio.shield(in_daemon_thread(secrets.describe, "keyring-describe")), KEYRING_WAIT_S
+        )
+    except TimeoutError:
+        where = (
+            "The system keyring did not answer within a few seconds (it may be locked and "
+            "waiting for you to unlock it). Session passwords are kept in memory only."
+        )
     command = await asyncio.to_thread(environment.command)
     cli = clearml_session_words(command, environment.problem)
     return about_text(log_folder=log_folder, secrets=where, clearml_session=cli)

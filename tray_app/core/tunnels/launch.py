@@ -17,9 +17,7 @@ the CLI.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -31,6 +29,7 @@ from tray_app.core.settings import presets as presets_mod
 from tray_app.core.settings.errors import SecretStoreError
 from tray_app.core.settings.presets import PasswordPolicy, Preset, preset_disclosures
 from tray_app.core.settings.secrets import SecretStore, keyring_problem
+from tray_app.core.tasks import in_daemon_thread
 
 log = logging.getLogger(__name__)
 
@@ -93,34 +92,6 @@ def prepare_attach(
         session_id, executable=executable[0], config_file=state_file
     )
     return Prepared(True, argv=(*executable, *argv[1:], NO_STORED_DEFAULTS))
-
-
-def _in_daemon_thread(
-    function: Callable[[str], str | None], arg: str
-) -> asyncio.Future[str | None]:
-    """`function(arg)` in a daemon thread: a keyring that never answers keeps no executor
-    thread (which the interpreter would wait for at exit) and no task waiting."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[str | None] = loop.create_future()
-
-    def settle(result: str | None, error: BaseException | None) -> None:
-        if future.done():
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
-
-    def run() -> None:
-        try:
-            outcome: tuple[str | None, BaseException | None] = (function(arg), None)
-        except BaseException as exc:  # handed to the awaiting flow
-            outcome = (None, exc)
-        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (Quit)
-            loop.call_soon_threadsafe(settle, *outcome)
-
-    threading.Thread(target=run, name="keyring-read", daemon=True).start()
-    return future
 
 
 IncludeQuestion = Callable[[str, Callable[[], None] | None], Coroutine[Any, Any, bool]]
@@ -231,7 +202,7 @@ class LaunchFlow:
         name = preset.password_keyring_key()
         # The keyring may be a D-Bus service, or wait for its unlock prompt as long as the user
         # leaves it open: read in a daemon thread this flow stops waiting for (nor does Quit).
-        reading = _in_daemon_thread(self._secrets.get, name)
+        reading = in_daemon_thread(lambda: self._secrets.get(name), "keyring-read")
         try:
             async with asyncio.timeout(KEYRING_WAIT_S):
                 return await asyncio.shield(reading), ""
