@@ -3,8 +3,9 @@
 The tray runs as its own process (Xvfb, trayer, dunst) against the emulator; the menu is opened
 with a click on the docked icon and read from the rows it showed. A clearml.conf with a wrong
 secret is fixed on disk and the tray lists the sessions without a restart; the server goes down
-and the menu's first row says so within seconds; a launch (the real clearml-session) cancelled
-from its notification leaves no row and its task is deleted.
+and the menu's first row says so within seconds, and a connected session's tunnel, lost for
+more than ~30 s, posts one notice (and one when it is back); a launch (the real clearml-session)
+cancelled from its notification leaves no row and its task is deleted.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from support.emulator import ClientEnv, EmulatorHandle
 
 from tray_app.core.settings.presets import Preset
 from tray_app.core.settings.settings import Settings, save_settings
+from tray_app.core.tunnels.ssh_config import SshConfig
 
 pytestmark = [pytest.mark.desktop, pytest.mark.timeout(300)]
 
@@ -35,6 +37,7 @@ class Tray:
     dumps: Path
     dunst: Dunst
     config: Path
+    env: dict[str, str]
 
     def open_menu(self, shot: Path | None = None) -> str:
         """Click the docked icon; the rows of the menu that opened; then close it."""
@@ -94,6 +97,7 @@ def start_tray(
                 text = client_env.config.read_text()
                 client_env.config.write_text(text.replace(emu.secret_key, secret))
             save_settings(Settings(open_editor_when_ready=False), list(presets))
+            SshConfig().ensure_include()  # agreed on an earlier Connect
             env = dict(client_env.env)
             env.pop("QT_QPA_PLATFORM", None)  # the real X server
             env["CLEARML_TRAY_TEST_DIALOG_DUMP"] = str(tmp_path / "dialog.json")
@@ -109,7 +113,7 @@ def start_tray(
             started.append(proc)
             icon = wait_for(lambda: docked_icon(panel), 30, "the tray icon to dock")
             assert isinstance(icon, Window)
-            return Tray(proc, icon, tmp_path, dunst, client_env.config)
+            return Tray(proc, icon, tmp_path, dunst, client_env.config, env)
 
         yield start
         for proc in started:
@@ -118,6 +122,39 @@ def start_tray(
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+class _NoticeLog:
+    """Every notification dunst showed, in order: what is on screen is closed into dunst's
+    history at each look (a notice replaced by a later one of its tag is seen before that)."""
+
+    def __init__(self, dunst: Dunst) -> None:
+        self.dunst = dunst
+        self.summaries: list[str] = []
+        self._ids: set[object] = set()
+
+    def collect(self) -> bool:
+        self.dunst.close_all()
+        for notice in reversed(self.dunst.history()):  # oldest first
+            if notice["id"] not in self._ids:
+                self._ids.add(notice["id"])
+                self.summaries.append(str(notice["summary"]))
+        return True
+
+
+def _reachable_own_session(emu: EmulatorHandle) -> str:
+    """A running session of the user's with an SSH endpoint (a Connect reaches it)."""
+    with emu.state.lock:
+        for task in emu.state.tasks.values():
+            props = (task.get("hyperparams") or {}).get("properties", {})
+            if (
+                task.get("status") == "in_progress"
+                and task.get("user") == emu.state.current_user_id
+                and task.get("status_message") != "stopping"
+                and props.get("external_address")
+            ):
+                return str(task["id"])
+    raise AssertionError("no running session of the user's has an SSH address")
 
 
 def _own_live_names(emu: EmulatorHandle) -> set[str]:
@@ -131,12 +168,13 @@ def _own_live_names(emu: EmulatorHandle) -> set[str]:
         }
 
 
+@pytest.mark.timeout(540)
 def test_a_fixed_clearml_conf_is_used_without_a_restart_and_an_outage_shows_at_once(
     start_tray: Callable[..., Tray],
     emulator_factory: Callable[..., EmulatorHandle],
     tmp_path: Path,
 ) -> None:
-    emu = emulator_factory(sessions=4)
+    emu = emulator_factory(sessions=4, agent_tick=0.5)  # with its sessions' SSH servers
     names = _own_live_names(emu)
     tray = start_tray(emu, secret="not-the-right-secret-0123456789")
     refused = tray.menu_until(
@@ -165,7 +203,25 @@ def test_a_fixed_clearml_conf_is_used_without_a_restart_and_an_outage_shows_at_o
     assert "⚠" not in listed.splitlines()[0]
     print(f"sessions listed {time.monotonic() - fixed:.1f} s after the fix")
 
-    # The server goes down: the menu's first row says so within 5 s.
+    # A connected session (`clearml-tray connect <short id>`, forwarded to the running tray).
+    session = _reachable_own_session(emu)
+    short = session[:8]
+    connect = subprocess.run(
+        [sys.executable, "-m", "tray_app", "connect", short],
+        env=tray.env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert connect.returncode == 0, connect.stderr
+    tray.menu_until(
+        lambda t: any(short in line and line.rstrip().endswith("⇄") for line in t.splitlines()),
+        120,
+        "its tunnel up on its row",
+    )
+    seen = _NoticeLog(tray.dunst)
+    wait_for(lambda: seen.collect() and "Session ready" in seen.summaries, 30, "its ready notice")
+    before = len(seen.summaries)
+
+    # The server goes down (its sessions' sshd with it): the menu's first row says so within
+    # 5 s; the tunnel, lost for more than ~30 s, posts one notice, and one when it is back.
     emu.stop()
     down_at = time.monotonic()
     down = tray.menu_until(
@@ -175,10 +231,18 @@ def test_a_fixed_clearml_conf_is_used_without_a_restart_and_an_outage_shows_at_o
     tray.open_menu(tmp_path / "follow-outage.png")
     assert emu.url in down and "Retry now" in down
     assert all(f" {n} · " in down for n in names)  # the last data stays visible
+    wait_for(lambda: seen.collect() and "Session unreachable" in seen.summaries, 90, "the notice")
+    assert time.monotonic() - down_at >= 30.0
+    time.sleep(max(0.0, 40.0 - (time.monotonic() - down_at)))  # an outage longer than that
 
     emu.start()
     back = tray.menu_until(lambda t: not t.startswith("⚠"), 90, "recovery")
     assert all(f" {n} · " in back for n in names)
+    wait_for(lambda: seen.collect() and "Session reachable again" in seen.summaries, 180, "its end")
+    # Nothing else was said about it in between (no "connection lost", no second notice).
+    assert seen.summaries[before:] == ["Session unreachable", "Session reachable again"], (
+        seen.summaries
+    )
     assert tray.proc.poll() is None
 
 

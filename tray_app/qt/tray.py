@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tray_app.core.atomic import atomic_write_text
 from tray_app.core.ports import Ask, Question, confirm
 from tray_app.core.view.actions import MenuAction
 from tray_app.core.view.menu import (
@@ -308,6 +309,5 @@ class Tray(QObject):
 
 
 def _write_dump(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    # Two dumps may be written at once (a rebuild while the menu opens): each its own file.
+    atomic_write_text(path, text, durable=False)
