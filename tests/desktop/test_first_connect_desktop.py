@@ -22,32 +22,13 @@ from pathlib import Path
 import pytest
 from support.desktop import Window, click, docked_icon, key, screenshot, wait_for, windows
 from support.dunst import running_dunst
-from support.emulator import ClientEnv, EmulatorHandle
+from support.emulator import ClientEnv, EmulatorHandle, reachable_own_session
 from support.secret_service import SecretService
 
 from tray_app.core.settings.settings import Settings, save_settings
 from tray_app.core.tunnels.ssh_config import SshConfig
 
 pytestmark = [pytest.mark.desktop, pytest.mark.timeout(300)]
-
-
-def _own_running_session(emu: EmulatorHandle) -> str:
-    def find() -> str | None:
-        with emu.state.lock:
-            for task in emu.state.tasks.values():
-                props = (task.get("hyperparams") or {}).get("properties") or {}
-                if (
-                    task.get("status") == "in_progress"
-                    and "interactive" in (task.get("system_tags") or [])
-                    and task.get("user") == emu.state.current_user_id
-                    and "external_address" in props
-                ):
-                    return str(task["id"])
-        return None
-
-    found = wait_for(find, 60, "a running session of ours with an SSH endpoint")
-    assert isinstance(found, str)
-    return found
 
 
 def _tree(pid: int) -> set[int]:
@@ -232,7 +213,7 @@ def test_first_connect_asks_without_wedging_then_quit_leaves_nothing(
     emu = emulator_factory(sessions=3, agent_tick=0.3)
     with running_dunst(tmp_path / "dunst") as dunst:
         tray = tray_on_emulator(emu)
-        session_id = _own_running_session(emu)
+        session_id = reachable_own_session(emu)
         wait_for(lambda: _requests(emu, "tasks.get_all_ex") >= 1, 30, "the first refresh")
 
         # `clearml-tray connect` with the short id that `list` prints.
@@ -307,7 +288,7 @@ def test_sigterm_during_the_first_connect_question_quits_at_once(
     and ~/.ssh/config is untouched."""
     emu = emulator_factory(sessions=3, agent_tick=0.3)
     tray = tray_on_emulator(emu)
-    session_id = _own_running_session(emu)
+    session_id = reachable_own_session(emu)
     wait_for(lambda: _requests(emu, "tasks.get_all_ex") >= 1, 30, "the first refresh")
     assert tray.second_start("connect", session_id[:8]).returncode == 0
     wait_for(
@@ -332,7 +313,7 @@ def test_a_killed_tray_leaves_no_child_running_and_no_session_password_anywhere(
     emu = emulator_factory(sessions=3, agent_tick=0.3)
     SshConfig().ensure_include()  # agreed on an earlier day: no question this time
     tray = tray_on_emulator(emu)
-    session_id = _own_running_session(emu)
+    session_id = reachable_own_session(emu)
     wait_for(lambda: _requests(emu, "tasks.get_all_ex") >= 1, 30, "the first refresh")
     assert tray.second_start("connect", session_id).returncode == 0
     alias = f"clearml-{session_id[:8]}"

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from support.desktop import Window, click, docked_icon, key, popup_open, screenshot, wait_for
 from support.dunst import Dunst, running_dunst
-from support.emulator import ClientEnv, EmulatorHandle
+from support.emulator import ClientEnv, EmulatorHandle, reachable_own_session
 
 from tray_app.core.settings.presets import Preset
 from tray_app.core.settings.settings import Settings, save_settings
@@ -142,21 +142,6 @@ class _NoticeLog:
         return True
 
 
-def _reachable_own_session(emu: EmulatorHandle) -> str:
-    """A running session of the user's with an SSH endpoint (a Connect reaches it)."""
-    with emu.state.lock:
-        for task in emu.state.tasks.values():
-            props = (task.get("hyperparams") or {}).get("properties", {})
-            if (
-                task.get("status") == "in_progress"
-                and task.get("user") == emu.state.current_user_id
-                and task.get("status_message") != "stopping"
-                and props.get("external_address")
-            ):
-                return str(task["id"])
-    raise AssertionError("no running session of the user's has an SSH address")
-
-
 def _own_live_names(emu: EmulatorHandle) -> set[str]:
     with emu.state.lock:
         return {
@@ -204,7 +189,7 @@ def test_a_fixed_clearml_conf_is_used_without_a_restart_and_an_outage_shows_at_o
     print(f"sessions listed {time.monotonic() - fixed:.1f} s after the fix")
 
     # A connected session (`clearml-tray connect <short id>`, forwarded to the running tray).
-    session = _reachable_own_session(emu)
+    session = reachable_own_session(emu)
     short = session[:8]
     connect = subprocess.run(
         [sys.executable, "-m", "tray_app", "connect", short],

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from support.desktop import Window, docked_icon, screenshot, trayer, wait_for
 from support.dunst import running_dunst
-from support.emulator import EmulatorHandle
+from support.emulator import EmulatorHandle, reachable_own_session
 from support.secret_service import SecretService
 
 from tray_app.core.settings.settings import Settings, save_settings
@@ -31,25 +31,6 @@ from tray_app.core.tunnels.ssh_config import SshConfig
 pytestmark = [pytest.mark.packaging, pytest.mark.desktop, pytest.mark.timeout(600)]
 
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
-
-
-def _own_running_session(emu: EmulatorHandle) -> str:
-    def find() -> str | None:
-        with emu.state.lock:
-            for task in emu.state.tasks.values():
-                props = (task.get("hyperparams") or {}).get("properties") or {}
-                if (
-                    task.get("status") == "in_progress"
-                    and "interactive" in (task.get("system_tags") or [])
-                    and task.get("user") == emu.state.current_user_id
-                    and "external_address" in props
-                ):
-                    return str(task["id"])
-        return None
-
-    found = wait_for(find, 60, "a running session of ours with an SSH endpoint")
-    assert isinstance(found, str)
-    return found
 
 
 def _app_env(home: Path) -> dict[str, str]:
@@ -105,7 +86,7 @@ def test_the_installed_app_connects_and_ssh_needs_no_password(
         try:
             icon = wait_for(lambda: docked_icon(panel), 60, "the installed tray's icon to dock")
             assert isinstance(icon, Window)
-            session_id = _own_running_session(emu)
+            session_id = reachable_own_session(emu)
             forwarded = subprocess.run(
                 [str(extracted), "connect", session_id[:8]],
                 env=env, capture_output=True, text=True, timeout=120,

@@ -282,3 +282,25 @@ def clearml_client_env(tmp_path: Path) -> Callable[[EmulatorHandle], ClientEnv]:
         return ClientEnv(env=env, home=home, config=config, net_report=report)
 
     return make
+
+
+def reachable_own_session(emu: EmulatorHandle, limit_s: float = 60.0) -> str:
+    """The id of a running interactive session of the user's with an SSH address (a Connect
+    reaches it), waiting up to `limit_s` for the agent to set one up."""
+    import time
+
+    deadline = time.monotonic() + limit_s
+    while True:
+        with emu.state.lock:
+            for task in emu.state.tasks.values():
+                props = (task.get("hyperparams") or {}).get("properties") or {}
+                if (
+                    task.get("status") == "in_progress"
+                    and "interactive" in (task.get("system_tags") or [])
+                    and task.get("user") == emu.state.current_user_id
+                    and task.get("status_message") != "stopping"
+                    and "external_address" in props
+                ):
+                    return str(task["id"])
+        assert time.monotonic() < deadline, "no running session of ours has an SSH endpoint"
+        time.sleep(0.1)
