@@ -16,7 +16,7 @@ Exception
       ├── UnsupportedURL        a URL the exchange cannot send to
       └── TooLarge              a reply past the size the client reads
 
-Raised and worded in tests/unit/server/test_api*.py and test_config_errors.py.
+Raised and worded in tests/unit/server/test_api.py, test_api_hostile.py and test_config_errors.py.
 """
 
 from __future__ import annotations

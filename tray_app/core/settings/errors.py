@@ -11,6 +11,8 @@
 
 A settings file that cannot be read is not an error: it is moved aside, the defaults are used
 and a warning says so (settings.load_settings).
+
+Raised and worded in tests/unit/settings/test_settings.py, test_presets.py and test_secrets.py.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 Standard library `re` only: the helper runs for every login ssh makes, so what it imports is
 on the login's path (tray_app/askpass.py imports this module and the socket client, nothing
 else of the app).
+
+Tested in tests/unit/tunnels/test_session_passwords.py and tests/e2e/test_jump_host_e2e.py.
 """
 
 from __future__ import annotations
