@@ -28,12 +28,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from benchmarks.common import REPO, Context, Figure, at_most, median
+from benchmarks.common import REPO, Context, Figure, at_most, median, packaged_bundle
 
 SECTION = "askpass"
 TARGET_MS = 250.0
 PASSWORD = "bench-session-pw-0123"
-BUNDLE = REPO / "build" / "pyinstaller" / "dist" / "clearml-tray" / "clearml-tray"
 PROMPT = "root@127.0.0.1's password: "
 
 
@@ -129,8 +128,9 @@ def run(ctx: Context) -> list[Figure]:
             Figure(SECTION, f"askpass answer, from the venv (worst of {runs})", max(venv), "ms"),
         ]
         ctx.say(f"askpass: {median(venv):.0f} ms (venv)")
-        if BUNDLE.is_file():
-            bundled = _time_helper([str(BUNDLE), "_askpass"], path, grants, runs)
+        bundle = packaged_bundle(ctx)
+        if bundle is not None:
+            bundled = _time_helper([str(bundle), "_askpass"], path, grants, runs)
             figures.append(
                 Figure(
                     SECTION,

@@ -45,6 +45,26 @@ class Context:
     workdir: Path = field(default_factory=lambda: Path("/tmp"))
 
 
+# What installers/linux/build_deb.sh leaves: the .deb's content, run in place.
+BUNDLE = REPO / "build" / "pyinstaller" / "dist" / "clearml-tray" / "clearml-tray"
+
+
+def packaged_bundle(ctx: Context) -> Path | None:
+    """The built bundle, if there is one built from the code as it is now: a bundle older than
+    any file of `tray_app/` would measure an older app (or fail on what it lacks)."""
+    if not BUNDLE.is_file():
+        return None
+    built = BUNDLE.stat().st_mtime
+    newer = [p for p in (REPO / "tray_app").rglob("*.py") if p.stat().st_mtime > built]
+    if newer:
+        ctx.say(
+            f"packaged bundle skipped: {BUNDLE.relative_to(REPO)} is older than "
+            f"{newer[0].relative_to(REPO)} (rebuild: bash installers/linux/build_deb.sh)"
+        )
+        return None
+    return BUNDLE
+
+
 def at_most(value: float, limit: float) -> bool:
     return value <= limit
 

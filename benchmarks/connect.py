@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import REPO, Context, Figure, at_most, median
+from benchmarks.common import BUNDLE, Context, Figure, at_most, median, packaged_bundle
 from benchmarks.emulator_proc import ChildEmulator
 from benchmarks.logparse import _probe_env, _probe_home, attach_floor
 
@@ -38,7 +38,6 @@ SECTION = "connect"
 TARGET_S = 1.5
 BUNDLE_TARGET_S = 3.0
 THINK_S = 1.5  # a session's submenu opened → "Connect in VS Code" clicked
-BUNDLE = REPO / "build" / "pyinstaller" / "dist" / "clearml-tray" / "clearml-tray"
 SECRETS = "org.freedesktop.secrets"
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
 
@@ -278,7 +277,7 @@ def run(ctx: Context) -> list[Figure]:
                 f"editor started at {median(editor[(mode, kind)]):.2f} s",
             )
         )
-    if BUNDLE.is_file():
+    if packaged_bundle(ctx) is not None:
         bundled = []
         for n in range(runs):
             bundled.append(_bundle_run(ctx, n))
