@@ -67,6 +67,18 @@ def test_parse_errors_carry_file_and_line(tmp_path: Path, text: str, line: int, 
     assert f"line {line}" in str(err)
 
 
+def test_a_line_that_is_not_hocon_is_named_in_words(tmp_path: Path) -> None:
+    # A terminal line pasted under a config: pyparsing's own message is its whole grammar.
+    env = _home_with(tmp_path, CREDS + "\nPress Ctrl-C to stop.\n")
+    with pytest.raises(ConfigInvalid) as info:
+        load_server_config(env=env)
+    message = str(info.value)
+    pasted = CREDS.count("\n") + 2
+    assert info.value.line in (pasted, pasted + 1)  # pyparsing stops where the value was due
+    assert "`key: value`" in message and "comment" in message
+    assert "Suppress" not in message and len(message) < 250
+
+
 def test_missing_required_include(tmp_path: Path) -> None:
     env = _home_with(tmp_path, 'include required("gone.conf")\n' + CREDS)
     with pytest.raises(ConfigInvalid) as info:

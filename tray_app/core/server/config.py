@@ -252,6 +252,19 @@ _SDK_UNREADABLE_INCLUDE = re.compile(
 _INCLUDE = re.compile(r"\binclude\s+(?:required\s*\(\s*)?(?:\"|url\s*\(|file\s*\(|package\s*\()")
 
 
+# pyparsing says what it expected as its grammar, which is thousands of characters for a line
+# that is not HOCON at all (a pasted terminal line, say): that is no message for a person.
+_SHORT_EXPECTATION = 40
+
+
+def syntax_words(expected: str) -> str:
+    """pyparsing's "Expected …" in words a person can act on."""
+    if len(expected) <= _SHORT_EXPECTATION:
+        return expected
+    # pyparsing fails where the line's value was due, which is the next line for a bare word.
+    return "a line here or just above is not `key: value`, `key { … }`, an include or a comment"
+
+
 def _parse_file(path: Path, env: Mapping[str, str], outside: _Outside) -> tuple[Any, str]:
     """Parse one file into a pyhocon ConfigTree (and its text), or raise ConfigInvalid with
     file and line. `outside` notes whether it used an include or an environment variable."""
@@ -290,7 +303,7 @@ def _parse_file(path: Path, env: Mapping[str, str], outside: _Outside) -> tuple[
         ) from exc
     except ParseBaseException as exc:
         raise ConfigInvalid(
-            f"syntax error near column {exc.col}: {exc.msg}", path, exc.lineno
+            f"syntax error near column {exc.col}: {syntax_words(exc.msg)}", path, exc.lineno
         ) from exc
     except ConfigException as exc:
         message = str(exc)
