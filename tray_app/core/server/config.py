@@ -255,14 +255,26 @@ _INCLUDE = re.compile(r"\binclude\s+(?:required\s*\(\s*)?(?:\"|url\s*\(|file\s*\
 # pyparsing says what it expected as its grammar, which is thousands of characters for a line
 # that is not HOCON at all (a pasted terminal line, say): that is no message for a person.
 _SHORT_EXPECTATION = 40
+_SETTING_MARKS = re.compile(r"[:={}\[\]]|^\s*include\b")
 
 
-def syntax_words(expected: str) -> str:
-    """pyparsing's "Expected …" in words a person can act on."""
+def syntax_problem(text: str, line: int, column: int, expected: str) -> tuple[str, int]:
+    """pyparsing's failure as (words a person can act on, the line to name).
+
+    A bare line (no `:`, `=`, braces or include) makes pyparsing read it as a key and fail
+    where its value was due, the next line with content or past the end: the line named is the
+    bare one. Its text is not repeated (a stray line may be a pasted secret)."""
     if len(expected) <= _SHORT_EXPECTATION:
-        return expected
-    # pyparsing fails where the line's value was due, which is the next line for a bare word.
-    return "a line here or just above is not `key: value`, `key { … }`, an include or a comment"
+        return f"syntax error near column {column}: {expected}", line
+    lines = text.splitlines()
+    for number in range(min(line - 1, len(lines)), 0, -1):
+        content = lines[number - 1].strip()
+        if not content or content.startswith(("#", "//")):
+            continue
+        if not _SETTING_MARKS.search(content):
+            return "not a setting (`key: value` or `key { … }`)", number
+        break
+    return "syntax error: a line here or just above is not `key: value` or `key { … }`", line
 
 
 def _parse_file(path: Path, env: Mapping[str, str], outside: _Outside) -> tuple[Any, str]:
@@ -302,9 +314,8 @@ def _parse_file(path: Path, env: Mapping[str, str], outside: _Outside) -> tuple[
             f"the included file {exc.path} cannot be used: {exc.reason}", path
         ) from exc
     except ParseBaseException as exc:
-        raise ConfigInvalid(
-            f"syntax error near column {exc.col}: {syntax_words(exc.msg)}", path, exc.lineno
-        ) from exc
+        words, line = syntax_problem(text, exc.lineno, exc.col, exc.msg)
+        raise ConfigInvalid(words, path, line) from exc
     except ConfigException as exc:
         message = str(exc)
         match = _LINE_IN_MESSAGE.search(message)
