@@ -603,3 +603,13 @@ async def test_each_failed_attempt_is_reported_before_its_retry_but_not_a_rate_l
         server.faults.append(lambda r: httpx.Response(429, headers={"Retry-After": "1"}))
         await client.call("tasks.get_all", {})
     assert len(troubles) == 2  # a server that asks to slow down is not down
+
+
+async def test_a_refused_connection_is_worded_plainly_through_httpx() -> None:
+    # httpx (by anyio) says "All connection attempts failed"; the refusal is in its chain.
+    cfg = ServerConfig("http://127.0.0.1:9", "", "", auth_token="not-a-jwt")
+    async with ClearMLClient(cfg, max_retries=0) as client:
+        with pytest.raises(ClearMLUnavailable) as info:
+            await client.call("tasks.get_all_ex", {})
+    assert str(info.value).endswith(": connection refused")
+    assert "attempts failed" not in str(info.value)

@@ -74,9 +74,24 @@ def _https_proxy() -> bool:
 
 def _describe_transport_error(exc: httpx.TransportError) -> str:
     text = str(exc) or type(exc).__name__
-    if isinstance(exc, httpx.ConnectError) and "refused" in text.lower():
-        return "connection refused"
+    if isinstance(exc, httpx.ConnectError):
+        # anyio says "All connection attempts failed" and keeps why in the exception's chain.
+        if "refused" in text.lower() or _caused_by(exc, ConnectionRefusedError):
+            return "connection refused"
+        if text == "All connection attempts failed":
+            return "could not connect"
     return text
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, kind):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 class HttpxExchange:
