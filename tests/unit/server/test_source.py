@@ -210,6 +210,23 @@ async def test_an_edit_that_cannot_be_used_keeps_the_last_good_one_and_says_wher
     await connection.close()
 
 
+async def test_a_file_fixed_after_a_bad_start_is_used_without_saying_the_server_changed(
+    tmp_path: Path,
+) -> None:
+    source, views, notices, connection, spawned, conf = _following(tmp_path, Ask(0))
+    conf.write_text(CONF + "Press Ctrl-C to stop.\n")
+    await source.apply()
+    assert connection.service is None and len(views.unusable) == 1
+    conf.write_text(CONF)
+    await source.reload()
+    assert views.used == ["http://127.0.0.1:9011"] and spawned == []
+    assert notices.sent[-1][1:] == (
+        "ClearML configuration in use",
+        "clearml.conf can be used now: showing http://127.0.0.1:9011.",
+    )
+    await connection.close()
+
+
 async def test_a_new_server_asks_about_the_tunnels_to_the_old_one(tmp_path: Path) -> None:
     registry = Registry(a=Tunnel(), b=Tunnel(prewarmed=True), c=Tunnel(live=False))
     ask = Ask(1)  # "End them"

@@ -191,7 +191,14 @@ class ServerSource:
         assert service is not None
         self._setup(False)
         self._use(service, config.api_server)
-        if current is None or moved:
+        if current is None:  # it could not be used before: the server did not change
+            self._notify.notify(
+                "info",
+                "ClearML configuration in use",
+                f"clearml.conf can be used now: showing {config.api_server}.",
+                tag=TAG,
+            )
+        elif moved:
             self._notify.notify(
                 "info", "ClearML server changed", f"Now showing {config.api_server}.", tag=TAG
             )
