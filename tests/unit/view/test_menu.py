@@ -16,6 +16,7 @@ from tray_app.core.view.menu import (
     TrayView,
     build_menu,
     flatten_text,
+    info_row,
     metric_rows,
     session_detail,
     session_label,
@@ -236,6 +237,14 @@ def test_long_error_rows_are_elided_with_the_whole_text_in_the_tooltip() -> None
     assert row.tooltip.startswith("⚠ Cannot read /home/user/very/")
     assert row.copy == message  # a click copies the whole message
     assert row.enabled  # an error heading is readable, not greyed out
+
+
+def test_a_row_that_copies_its_own_text_says_it_once_in_the_tooltip() -> None:
+    message = "/home/user/.clearml/" + "nested/" * 20 + "clearml.conf, line 10: not a setting"
+    row = info_row(message, message, middle=True)
+    assert row.tooltip == f"{message}\nClick to copy"
+    other = info_row("ID: 6074a10f", "6074a10f" * 4)
+    assert other.tooltip == f"Click to copy: {'6074a10f' * 4}"
 
 
 def test_a_ready_tunnel_offers_the_ssh_command_that_needs_no_password() -> None:

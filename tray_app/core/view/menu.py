@@ -106,8 +106,9 @@ def info_row(text: str, copy: str = "", middle: bool = False) -> MenuItem:
     """A row that only informs: elided with the whole text in its tooltip; with `copy`, a
     click copies that value (rows are readable, not greyed out, when they can be clicked)."""
     short = elide(text, middle=middle)
-    hint = f"{COPY_HINT}: {elide(copy, 200)}" if copy else ""
     full = text if short != display_text(text) else ""
+    # What a click copies is named only when the row does not already say it.
+    hint = "" if not copy else COPY_HINT if copy == text else f"{COPY_HINT}: {elide(copy, 200)}"
     return MenuItem(short, tooltip="\n".join(t for t in (full, hint) if t), copy=copy)
 
 
