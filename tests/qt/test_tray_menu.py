@@ -158,3 +158,32 @@ async def test_an_open_menu_follows_the_state_without_being_reopened(qapp: Any) 
     assert tray.menu.isVisible()  # rebuilt in place: still open under the pointer
     assert [a.text() for a in tray.menu.actions()].count("Quit") == 1  # the old rows went
     tray.menu.hide()
+
+
+async def test_an_open_menu_on_the_right_keeps_its_right_edge_when_its_rows_change(
+    qapp: Any,
+) -> None:
+    from dataclasses import replace
+
+    from PySide6.QtCore import QPoint
+
+    from tray_app.core.server.models import Session, SessionState
+    from tray_app.core.server.refresh import PollStatus, TrayState
+
+    wide = Session(id="ab" * 16, name="x" * 70, status="in_progress", state=SessionState.RUNNING)
+    view = [_own_view([wide])]
+    tray = Tray(lambda: view[0], lambda a, sid: None)
+    tray.update_state()
+    screen = tray.menu.screen().availableGeometry()
+    width = tray.menu.sizeHint().width()
+    tray.menu.popup(QPoint(screen.right() - width - 20, screen.top() + 30))
+    await until(tray.menu.isVisible, "the menu to open")
+    before = tray.menu.geometry()
+    # The rows get narrower while the menu is open (the server went down: no session rows).
+    view[0] = replace(view[0], snapshot=None, status=PollStatus(TrayState.OFFLINE, "r", "http://s"))
+    tray.update_state()
+    await asyncio.sleep(0.1)
+    after = tray.menu.geometry()
+    assert after.width() < before.width()
+    assert after.right() == before.right()  # still beside the icon, not drifting left
+    tray.menu.hide()

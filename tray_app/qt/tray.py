@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtCore import QObject, QRect, Qt, QTimer
 from PySide6.QtGui import QAction, QGuiApplication, QIcon
 from PySide6.QtWidgets import (
     QLabel,
@@ -24,6 +24,7 @@ from tray_app.core.atomic import atomic_write_text
 from tray_app.core.ports import Ask, Question, confirm
 from tray_app.core.view.actions import MenuAction
 from tray_app.core.view.menu import (
+    GAP,
     MenuItem,
     TrayView,
     build_menu,
@@ -53,6 +54,7 @@ def populate(
     """Fill `menu` with `items`. `open_`: the menu is on screen: the new rows are added before
     the old ones go (a QMenu emptied while shown closes itself under the user's pointer)."""
     old = list(menu.actions())
+    before = menu.geometry()
     if not open_:
         for action in old:
             if action.menu() is not None:  # clear() keeps submenus alive: free them
@@ -64,7 +66,20 @@ def populate(
             menu.removeAction(action)
             sub = action.menu()
             (sub if sub is not None else action).deleteLater()
+        keep_anchored(menu, before)
     menu.setToolTipsVisible(True)
+
+
+def keep_anchored(menu: QMenu, before: QRect) -> None:
+    """An open menu whose rows changed width resizes from its left edge; one that opened
+    leftwards from a tray on the right would move away from the icon: keep its right edge."""
+    menu.adjustSize()
+    now = menu.geometry()
+    screen = menu.screen().availableGeometry()
+    if now.width() != before.width() and (
+        screen.right() - before.right() < before.left() - screen.left()
+    ):
+        menu.move(before.right() - now.width() + 1, before.top())
 
 
 def _add_rows(
@@ -76,8 +91,9 @@ def _add_rows(
             continue
         if item.children:
             # Submenus are filled when they open: a menu of hundreds of sessions opens at once.
-            # The right-hand column (after a tab) is drawn where shortcuts go: aligned.
-            sub = menu.addMenu(row_text(item))
+            # The right-hand column (after a tab) is drawn where shortcuts go: aligned. Qt
+            # leaves no room between it and the submenu arrow: an en space keeps them apart.
+            sub = menu.addMenu(row_text(item) + (GAP if item.detail else ""))
             if item.tooltip:
                 sub.menuAction().setToolTip(item.tooltip)
             sub.aboutToShow.connect(
