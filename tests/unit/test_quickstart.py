@@ -14,8 +14,13 @@ SCRIPT = REPO / "installers" / "quickstart.sh"
 
 
 def _dry_run(home: Path) -> str:
+    # A runtime dir of its own: a tray the user already runs answers `list` through the usual
+    # one, and then the script rightly does not ask for the demo.
+    runtime = home / "runtime"
+    runtime.mkdir(mode=0o700)
     env = {
         "HOME": str(home),
+        "XDG_RUNTIME_DIR": str(runtime),
         "PATH": os.environ["PATH"],
         "VENV": sys.prefix,  # the venv running the tests already has the package installed
         "QUICKSTART_SKIP_APT": "1",
