@@ -16,19 +16,14 @@ helper's parent is this benchmark, not an ssh.
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import subprocess
 import sys
-import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
+from benchmarks.answering_tray import answering_tray
 from benchmarks.common import REPO, Context, Figure, at_most, median, packaged_bundle
+from tray_app.core.tunnels.session_passwords import SessionPasswords
 
 SECTION = "askpass"
 TARGET_MS = 250.0
@@ -36,63 +31,12 @@ PASSWORD = "bench-session-pw-0123"
 PROMPT = "root@127.0.0.1's password: "
 
 
-@contextmanager
-def _tray_socket(workdir: Path) -> Iterator[tuple[str, object]]:
-    """The tray's side: (socket path, SessionPasswords) served in a thread."""
-    from tray_app.core.instance_requests import InstanceRequests
-    from tray_app.core.server.refresh import PollStatus, TrayState
-    from tray_app.core.tunnels.session_passwords import SessionPasswords
-
-    ssh = ["ssh", "-p", "8022", "-N", "-f", "clearml-01234567"]
-    grants = SessionPasswords(argv_of=lambda pid: ssh)
-    requests = InstanceRequests(
-        snapshot=lambda: None,
-        status=lambda: PollStatus(TrayState.OK),
-        connect=lambda snapshot, ref: (False, ""),
-        show=lambda: None,
-        askpass=grants.ask,
-    )
-    folder = Path(tempfile.mkdtemp(prefix="ab-", dir=workdir))
-    path = str(folder / "s")
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(path)
-    server.listen()
-    server.settimeout(0.1)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                data = b""
-                while b"\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                reply = requests.handle(json.loads(data.split(b"\n", 1)[0] or b"{}"))
-                answer = {**reply.extra, "ok": reply.ok, "message": reply.message}
-                conn.sendall((json.dumps(answer) + "\n").encode())
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield path, grants
-    finally:
-        stop.set()
-        thread.join(5)
-        server.close()
-
-
-def _time_helper(command: list[str], path: str, grants: object, runs: int) -> list[float]:
+def _time_helper(command: list[str], path: str, grants: SessionPasswords, runs: int) -> list[float]:
     from tray_app.core.tunnels.askpass_words import ASKPASS_SOCKET_ENV, ASKPASS_TOKEN_ENV
 
     times = []
     for _ in range(runs):
-        token = grants.new(  # type: ignore[attr-defined]
+        token = grants.new(
             PASSWORD, user="root", host="clearml-01234567", port=8022, prompt_host="127.0.0.1"
         )
         env = {**os.environ, ASKPASS_TOKEN_ENV: token, ASKPASS_SOCKET_ENV: path}
@@ -112,7 +56,9 @@ def run(ctx: Context) -> list[Figure]:
     figures: list[Figure] = []
     note = "a new process per answer: the interpreter's start, the helper's imports, one round"
     note += " trip over the tray's instance socket (the password is in the tray's memory)"
-    with _tray_socket(ctx.workdir) as (path, grants):
+    ssh = ["ssh", "-p", "8022", "-N", "-f", "clearml-01234567"]  # the ssh the helper serves
+    with answering_tray(SessionPasswords(argv_of=lambda pid: ssh), ctx.workdir) as tray:
+        path, grants = tray.socket, tray.passwords
         _time_helper([sys.executable, "-m", "tray_app.askpass"], path, grants, 1)  # .pyc
         venv = _time_helper([sys.executable, "-m", "tray_app.askpass"], path, grants, runs)
         figures += [

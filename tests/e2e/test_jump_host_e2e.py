@@ -30,9 +30,9 @@ from typing import Any
 
 import asyncssh
 import pytest
-from support.askpass_tray import answering_tray
 from support.ssh_server import SshServer, running_ssh_server
 
+from benchmarks.answering_tray import answering_tray
 from tray_app.core.tunnels.ssh_master import LOGGED_IN_LINE, write_ssh_shim
 
 pytestmark = [

@@ -9,9 +9,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from support.askpass_tray import answering_tray
 from support.ssh_server import running_ssh_server
 
+from benchmarks.answering_tray import answering_tray
 from tray_app.core.tunnels.session_passwords import SessionPasswords
 from tray_app.core.tunnels.ssh_config import HostEntry, SshConfig
 from tray_app.core.tunnels.ssh_master import (

@@ -1,7 +1,8 @@
 """The running tray's side of an askpass request, without Qt: a real AF_UNIX socket answered by
 the tray's own `InstanceRequests` and `SessionPasswords` (one JSON line each way, as
 qt/single_instance.py answers it), in a thread, so that real ssh processes and our real askpass
-helper can ask it. Tests of the Qt socket itself are in tests/qt/test_single_instance.py.
+helper can ask it. The askpass benchmark times the helper against it; the ssh master and jump
+host tests use it too. Tests of the Qt socket itself are in tests/qt/test_single_instance.py.
 """
 
 from __future__ import annotations
@@ -29,10 +30,13 @@ class AnsweringTray:
 
 
 @contextmanager
-def answering_tray(passwords: SessionPasswords | None = None) -> Iterator[AnsweringTray]:
-    """Listen on a fresh user-only socket; its path is `AnsweringTray.socket` (pass it to
-    ssh's environment as CLEARML_TRAY_ASKPASS_SOCKET)."""
-    grants = passwords or SessionPasswords()
+def answering_tray(
+    passwords: SessionPasswords | None = None, workdir: Path | None = None
+) -> Iterator[AnsweringTray]:
+    """Listen on a fresh user-only socket (in a new folder under `workdir`, else the system's
+    temporary folder); its path is `AnsweringTray.socket` (pass it to ssh's environment as
+    CLEARML_TRAY_ASKPASS_SOCKET)."""
+    grants = passwords if passwords is not None else SessionPasswords()
     requests = InstanceRequests(
         snapshot=lambda: None,
         status=lambda: PollStatus(TrayState.OK),
@@ -40,7 +44,7 @@ def answering_tray(passwords: SessionPasswords | None = None) -> Iterator[Answer
         show=lambda: None,
         askpass=grants.ask,
     )
-    folder = tempfile.mkdtemp(prefix="askpass-")
+    folder = tempfile.mkdtemp(prefix="askpass-", dir=workdir)
     os.chmod(folder, 0o700)
     path = str(Path(folder) / "tray.sock")
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
