@@ -45,23 +45,6 @@ class Context:
     workdir: Path = field(default_factory=lambda: Path("/tmp"))
 
 
-# A private session bus without <servicedir>: nothing can be started on demand (D-Bus
-# activation), so a keyring or notification daemon is there only if it was started on purpose.
-NO_ACTIVATION_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC
- "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:tmpdir={tmpdir}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"""
-
 # What installers/linux/build_deb.sh leaves: the .deb's content, run in place.
 BUNDLE = REPO / "build" / "pyinstaller" / "dist" / "clearml-tray" / "clearml-tray"
 

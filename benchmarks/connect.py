@@ -30,15 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import (
-    BUNDLE,
-    NO_ACTIVATION_BUS_CONFIG,
-    Context,
-    Figure,
-    at_most,
-    median,
-    packaged_bundle,
-)
+from benchmarks.common import BUNDLE, Context, Figure, at_most, median, packaged_bundle
 from benchmarks.emulator_proc import ChildEmulator
 from benchmarks.logparse import _probe_env, _probe_home, attach_floor
 
@@ -48,6 +40,21 @@ BUNDLE_TARGET_S = 3.0
 THINK_S = 1.5  # a session's submenu opened → "Connect in VS Code" clicked
 SECRETS = "org.freedesktop.secrets"
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
+
+_NO_ACTIVATION = """<!DOCTYPE busconfig PUBLIC
+ "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:tmpdir={tmpdir}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"""
 
 
 def _owner(address: str) -> bool:
@@ -69,7 +76,7 @@ def keyring(kind: str, home: Path) -> Iterator[dict[str, str]]:
             raise RuntimeError(f"needs {tool} (apt-get install dbus gnome-keyring)")
     bus_dir = home / ".bus"
     bus_dir.mkdir(parents=True, exist_ok=True)
-    (bus_dir / "bus.conf").write_text(NO_ACTIVATION_BUS_CONFIG.format(tmpdir=bus_dir))
+    (bus_dir / "bus.conf").write_text(_NO_ACTIVATION.format(tmpdir=bus_dir))
     procs: list[subprocess.Popen[str]] = []
     runtime = home / ".run"  # the daemon's control socket: not another keyring's (a test's)
     runtime.mkdir(mode=0o700, parents=True, exist_ok=True)

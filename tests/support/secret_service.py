@@ -30,12 +30,27 @@ import keyring.core
 import pytest
 from keyring.backends.SecretService import Keyring as SecretServiceKeyring
 
-from benchmarks.common import NO_ACTIVATION_BUS_CONFIG
 from support.desktop import stop_process, wait_for
 
 SECRETS_NAME = "org.freedesktop.secrets"
 BACKEND = "keyring.backends.SecretService.Keyring"
 TEST_PASSWORD = "keyring pw for tests"
+
+# A session bus without <servicedir>: nothing can be started on demand (D-Bus activation).
+_NO_ACTIVATION_CONFIG = """<!DOCTYPE busconfig PUBLIC
+ "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:tmpdir={tmpdir}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"""
 
 
 def name_owner_pid(name: str, address: str | None = None) -> int | None:
@@ -206,7 +221,7 @@ def no_secret_service_bus(workdir: Path) -> Iterator[str]:
     """A private session bus on which no Secret Service runs or can be started; its address."""
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "bus.conf"
-    config.write_text(NO_ACTIVATION_BUS_CONFIG.format(tmpdir=workdir))
+    config.write_text(_NO_ACTIVATION_CONFIG.format(tmpdir=workdir))
     proc = subprocess.Popen(
         ["dbus-daemon", f"--config-file={config}", "--nofork", "--print-address=1"],
         stdout=subprocess.PIPE,
